@@ -1,0 +1,74 @@
+"""Runtime settings: environment variables, with `.env` read when present.
+
+Every Slack and Google endpoint is a setting so the bot runs unchanged against
+the real services, the project's emulators, or any compatible server.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def split_csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = "sqlite:///mailmagnet.db"
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
+    google_token_uri: str = "https://oauth2.googleapis.com/token"
+    google_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
+    gmail_api_url: str = "https://gmail.googleapis.com/"
+
+    public_url: str = "http://localhost:3000"
+    # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+    token_encryption_keys: str | None = None
+    gmail_pubsub_topic: str | None = None
+    pubsub_verification_token: str | None = None
+
+    sync_interval_seconds: int = Field(60, ge=1)
+    label_interval_seconds: int = Field(600, ge=1)
+    default_timezone: str = "UTC"
+    port: int = 3000
+
+    # Beyond SPEC §6: documented in the README.
+    won_stages: str = "Closed Won"
+    lost_stages: str = "Closed Lost,Closed-Lost to Competition"
+    label_closing_this_month: str = "Deals Closing This Month"
+    label_open_deals: str = "Open Deals"
+    label_customers: str = "Customers"
+    backfill_lookback_days: int = Field(30, ge=0)
+    worker_concurrency: int = Field(8, ge=1)
+    lease_seconds: int = Field(120, ge=5)
+    log_level: str = "INFO"
+
+    @property
+    def won_stage_list(self) -> list[str]:
+        return split_csv(self.won_stages)
+
+    @property
+    def lost_stage_list(self) -> list[str]:
+        return split_csv(self.lost_stages)
+
+    @property
+    def encryption_key_list(self) -> list[str]:
+        return split_csv(self.token_encryption_keys or "")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

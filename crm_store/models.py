@@ -1,0 +1,280 @@
+"""The CRM store's tables.
+
+Privacy promise (SPEC §2): no email subject, snippet or body is ever a column
+here. Of a message only its Gmail id, From address and received time are kept.
+OAuth tokens live only in `GmailAccount.encrypted_credentials` (Fernet).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class SharingPolicy(StrEnum):
+    """The organisation's policy; `choice` lets every rep pick their own."""
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+    CUSTOM = "custom"
+    CHOICE = "choice"
+
+
+class Sharing(StrEnum):
+    PRIVATE = "private"
+    PUBLIC = "public"
+    CUSTOM = "custom"
+
+
+class SharingDepth(StrEnum):
+    """What colleagues see of a shared mailbox's emails (bodies: never)."""
+
+    METADATA = "metadata"
+    SUBJECT = "subject"
+    FULL = "full"
+
+
+class AccountStatus(StrEnum):
+    CONNECTED = "connected"
+    REVOKED = "revoked"  # Google said invalid_grant; the rep must reconnect
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"  # recorded, not yet known to be in Slack
+    POSTED = "posted"
+    QUEUED_DIGEST = "queued_digest"
+    SKIPPED = "skipped"  # muted contact, or MailMagnet turned off before posting
+
+
+def utcnow() -> datetime:
+    """Aware UTC now: sqlmodel stores datetimes as UTC and refuses naive ones."""
+    return datetime.now(timezone.utc)
+
+
+class Profile(SQLModel, table=True):
+    """A CRM profile: the permissions a CRM user has."""
+
+    __tablename__ = "profiles"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, sa_column_kwargs={"unique": True})
+    mail_integration: bool = Field(default=False)
+    is_admin: bool = Field(default=False)
+
+
+class CrmUser(SQLModel, table=True):
+    """A CRM user, linked to a Slack user by email or explicitly by an admin."""
+
+    __tablename__ = "crm_users"
+    __table_args__ = (
+        sa.UniqueConstraint("slack_team_id", "slack_user_id", name="uq_crm_users_slack"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, sa_column_kwargs={"unique": True})
+    name: Optional[str] = Field(default=None, max_length=200)
+    profile_id: int = Field(foreign_key="profiles.id")
+    slack_team_id: Optional[str] = Field(default=None, max_length=32)
+    slack_user_id: Optional[str] = Field(default=None, max_length=32)
+    timezone: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    # Stored lower-cased so look-ups by address use the index as-is.
+    email: str = Field(max_length=320, sa_column_kwargs={"unique": True})
+    secondary_email: Optional[str] = Field(default=None, max_length=320, index=True)
+    first_name: Optional[str] = Field(default=None, max_length=200)
+    last_name: Optional[str] = Field(default=None, max_length=200)
+    company: Optional[str] = Field(default=None, max_length=300)
+    phone: Optional[str] = Field(default=None, max_length=64)
+    owner_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
+    external_id: Optional[str] = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        name = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return name or self.email
+
+
+class Deal(SQLModel, table=True):
+    __tablename__ = "deals"
+    __table_args__ = (sa.Index("ix_deals_contact_closing", "contact_id", "closing_date"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=300)
+    contact_id: int = Field(foreign_key="contacts.id")
+    stage: str = Field(max_length=100)
+    closing_date: Optional[date] = Field(default=None)
+    amount: Optional[Decimal] = Field(default=None, sa_type=sa.Numeric(18, 2))
+    owner_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
+    external_id: Optional[str] = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OrgSettings(SQLModel, table=True):
+    """Per Slack workspace settings an admin controls."""
+
+    __tablename__ = "org_settings"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    sharing_policy: str = Field(default=SharingPolicy.CHOICE.value, max_length=16)
+    default_timezone: Optional[str] = Field(default=None, max_length=64)
+
+
+class CategoryChange(SQLModel, table=True):
+    """A contact whose deals changed: its filed mail may need re-filing.
+
+    Written by the CRM import (and any deal change); consumed per mailbox by
+    the label job so re-filing costs only what changed.
+    """
+
+    __tablename__ = "category_changes"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    changed_at: datetime = Field(default_factory=utcnow)
+
+
+class GmailOAuthState(SQLModel, table=True):
+    """A Google consent in flight: `state` bound to a Slack user, with its PKCE verifier."""
+
+    __tablename__ = "gmail_oauth_states"
+
+    state: str = Field(primary_key=True, max_length=128)
+    slack_team_id: str = Field(max_length=32)
+    slack_user_id: str = Field(max_length=32)
+    code_verifier: str = Field(max_length=256)
+    created_at: datetime = Field(default_factory=utcnow)
+    consumed_at: Optional[datetime] = Field(default=None)
+
+
+class GmailAccount(SQLModel, table=True):
+    """One rep's connected mailbox, its settings and its sync cursor."""
+
+    __tablename__ = "gmail_accounts"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    crm_user_id: int = Field(foreign_key="crm_users.id", sa_column_kwargs={"unique": True})
+    slack_team_id: str = Field(max_length=32, index=True)
+    slack_user_id: str = Field(max_length=32)
+    email_address: str = Field(max_length=320, index=True)
+    status: str = Field(default=AccountStatus.CONNECTED.value, max_length=16)
+    encrypted_credentials: Optional[bytes] = Field(default=None, sa_type=sa.LargeBinary)
+    connected_at: datetime = Field(default_factory=utcnow)
+
+    sharing: str = Field(default=Sharing.PRIVATE.value, max_length=16)
+    sharing_depth: str = Field(default=SharingDepth.METADATA.value, max_length=16)
+    setup_done: bool = Field(default=False)
+
+    magnet_enabled: bool = Field(default=False)
+    alert_channel: Optional[str] = Field(default=None, max_length=32)  # None: the rep's DM
+    digest_enabled: bool = Field(default=False)
+    quiet_start_minute: Optional[int] = Field(default=None)  # minutes after local midnight
+    quiet_end_minute: Optional[int] = Field(default=None)
+
+    labels_enabled: bool = Field(default=False)
+    labels_enabled_at: Optional[datetime] = Field(default=None)
+    backfill_done: bool = Field(default=False)
+    # JSON object: category key -> Gmail label id, cached to avoid labels.list.
+    label_ids: Optional[str] = Field(default=None)
+    last_category_change_id: int = Field(default=0)
+    last_label_month: Optional[str] = Field(default=None, max_length=7)
+
+    # Gmail history ids are unsigned 64-bit: text, never a signed integer.
+    history_id: Optional[str] = Field(default=None, max_length=32)
+    last_sync_at: Optional[datetime] = Field(default=None)
+    last_sync_error: Optional[str] = Field(default=None, max_length=500)
+    last_label_run_at: Optional[datetime] = Field(default=None)
+    watch_expires_at: Optional[datetime] = Field(default=None)
+    reconnect_notified_at: Optional[datetime] = Field(default=None)
+
+    # Row lease: the replica working on this mailbox, until when.
+    lease_owner: Optional[str] = Field(default=None, max_length=64)
+    lease_expires_at: Optional[datetime] = Field(default=None, index=True)
+    next_sync_at: Optional[datetime] = Field(default=None, index=True)
+
+
+class MailboxMessage(SQLModel, table=True):
+    """What is kept of an Inbox message: id, From address, received time, and our own filing state."""
+
+    __tablename__ = "mailbox_messages"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "gmail_id", name="uq_mailbox_messages_account_gmail"),
+        sa.Index("ix_mailbox_messages_account_from", "account_id", "from_address"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="gmail_accounts.id", index=True)
+    gmail_id: str = Field(max_length=64)
+    from_address: str = Field(max_length=320)
+    received_at: datetime
+    # Our label state: category key the message is filed under, None if never filed.
+    filed_category: Optional[str] = Field(default=None, max_length=32)
+    filed_at: Optional[datetime] = Field(default=None)
+    needs_filing: bool = Field(default=False, index=True)
+
+
+class Alert(SQLModel, table=True):
+    """One MailMagnet alert: recorded before posting so it is sent exactly once."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "gmail_id", name="uq_alerts_account_gmail"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="gmail_accounts.id", index=True)
+    gmail_id: str = Field(max_length=64)
+    contact_id: int = Field(foreign_key="contacts.id")
+    channel: str = Field(max_length=32)
+    status: str = Field(default=AlertStatus.PENDING.value, max_length=16, index=True)
+    slack_ts: Optional[str] = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
+    posted_at: Optional[datetime] = Field(default=None)
+
+
+class MutedContact(SQLModel, table=True):
+    __tablename__ = "muted_contacts"
+
+    account_id: int = Field(foreign_key="gmail_accounts.id", primary_key=True)
+    contact_id: int = Field(foreign_key="contacts.id", primary_key=True)
+
+
+class EmailShare(SQLModel, table=True):
+    """An explicit share by a rep: "share emails with @user" (SPEC §5, Custom)."""
+
+    __tablename__ = "email_shares"
+
+    owner_user_id: int = Field(foreign_key="crm_users.id", primary_key=True)
+    viewer_user_id: int = Field(foreign_key="crm_users.id", primary_key=True)
+
+
+class AuditLog(SQLModel, table=True):
+    """Every view of someone else's emails: who, whose mailbox, which contact, when. No content."""
+
+    __tablename__ = "audit_log"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    viewer_user_id: int = Field(foreign_key="crm_users.id")
+    account_id: Optional[int] = Field(default=None)
+    mailbox_address: str = Field(max_length=320)
+    contact_id: Optional[int] = Field(default=None)
+    viewed_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class ProcessedSlackRequest(SQLModel, table=True):
+    """Idempotency keys for Slack requests with side effects (retries, double clicks)."""
+
+    __tablename__ = "processed_slack_requests"
+
+    key: str = Field(primary_key=True, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
