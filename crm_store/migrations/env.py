@@ -34,6 +34,9 @@ def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several replicas may start at once: one migrates, the others wait, then find nothing to do.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(731202611)")
         context.run_migrations()
 
 

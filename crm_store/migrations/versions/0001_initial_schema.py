@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 21:40:51.056081
+Create Date: 2026-11-26 21:45:59.132257
 """
 from alembic import op
 import sqlalchemy as sa
@@ -186,7 +186,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('external_id')
     )
     with op.batch_alter_table('deals', schema=None) as batch_op:
-        batch_op.create_index('ix_deals_contact_closing', ['contact_id', 'closing_date'], unique=False)
+        batch_op.create_index('ix_deals_contact_closing_stage', ['contact_id', 'closing_date', 'stage'], unique=False)
         batch_op.create_index(batch_op.f('ix_deals_owner_id'), ['owner_id'], unique=False)
 
     op.create_table('mailbox_messages',
@@ -228,7 +228,7 @@ def downgrade() -> None:
     op.drop_table('mailbox_messages')
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deals_owner_id'))
-        batch_op.drop_index('ix_deals_contact_closing')
+        batch_op.drop_index('ix_deals_contact_closing_stage')
 
     op.drop_table('deals')
     with op.batch_alter_table('category_changes', schema=None) as batch_op:

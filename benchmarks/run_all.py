@@ -1,0 +1,46 @@
+"""`make bench`: run every benchmark script, merge their JSON, write benchmarks/results.json."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SKIP = {"__init__.py", "common.py", "run_all.py"}
+
+
+def main(argv: list[str]) -> int:
+    only = set(argv)
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP and not p.name.startswith("_"))
+    if only:
+        scripts = [p for p in scripts if p.stem in only]
+    results: dict = {}
+    failed = []
+    for script in scripts:
+        started = time.monotonic()
+        print(f"== {script.stem}", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, "-m", f"benchmarks.{script.stem}"], cwd=HERE.parent,
+                              stdout=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            failed.append(script.stem)
+            print(f"   {script.stem} failed with exit status {proc.returncode}", file=sys.stderr)
+            continue
+        for line in proc.stdout.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                for area, figures in json.loads(line).items():
+                    results.setdefault(area, {}).update(figures)
+        print(f"   done in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    out = HERE / "results.json"
+    existing = json.loads(out.read_text()) if only and out.exists() else {}
+    for area, figures in results.items():
+        existing.setdefault(area, {}).update(figures)
+    out.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(existing, indent=2, sort_keys=True))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,88 @@
+"""CRM users and their profiles (Mail Integration permission, admin flag)."""
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from crm_store.models import CrmUser, Profile
+
+# A user's permissions are the flags of their profile. The four combinations
+# are four well-known profiles, created on first use, so granting one flag to
+# one user never changes anyone else's permissions.
+PROFILE_NAMES = {
+    (False, False): "Standard",
+    (True, False): "Sales Rep",
+    (True, True): "Administrator",
+    (False, True): "Administrator (no mail)",
+}
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def profile_for(session: Session, *, mail_integration: bool, is_admin: bool) -> Profile:
+    name = PROFILE_NAMES[(mail_integration, is_admin)]
+    profile = session.exec(select(Profile).where(Profile.name == name)).first()
+    if profile is None:
+        profile = Profile(name=name, mail_integration=mail_integration, is_admin=is_admin)
+        session.add(profile)
+        session.flush()
+    return profile
+
+
+def find_user_by_email(session: Session, email: str) -> CrmUser | None:
+    return session.exec(select(CrmUser).where(CrmUser.email == normalise_email(email))).first()
+
+
+def find_user_by_slack(session: Session, team_id: str, user_id: str) -> CrmUser | None:
+    return session.exec(
+        select(CrmUser).where(CrmUser.slack_team_id == team_id, CrmUser.slack_user_id == user_id)
+    ).first()
+
+
+def get_or_create_user(session: Session, email: str, name: str | None = None) -> CrmUser:
+    """The CRM user with that email; a new one has no permissions."""
+    user = find_user_by_email(session, email)
+    if user is None:
+        profile = profile_for(session, mail_integration=False, is_admin=False)
+        user = CrmUser(email=normalise_email(email), name=name, profile_id=profile.id)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def user_profile(session: Session, user: CrmUser) -> Profile:
+    return session.get(Profile, user.profile_id)
+
+
+def set_permissions(
+    session: Session, user: CrmUser, *, mail_integration: bool | None = None, is_admin: bool | None = None
+) -> Profile:
+    """Change one or both flags, keeping the other as it is."""
+    current = user_profile(session, user)
+    profile = profile_for(
+        session,
+        mail_integration=current.mail_integration if mail_integration is None else mail_integration,
+        is_admin=current.is_admin if is_admin is None else is_admin,
+    )
+    user.profile_id = profile.id
+    session.add(user)
+    session.flush()
+    return profile
+
+
+def link_slack_user(
+    session: Session, user: CrmUser, *, team_id: str, slack_user_id: str, timezone: str | None = None
+) -> CrmUser:
+    """Bind a CRM user to a Slack user; a Slack user is linked to at most one CRM user."""
+    previous = find_user_by_slack(session, team_id, slack_user_id)
+    if previous is not None and previous.id != user.id:
+        previous.slack_team_id = previous.slack_user_id = None
+        session.add(previous)
+        session.flush()
+    user.slack_team_id, user.slack_user_id = team_id, slack_user_id
+    if timezone:
+        user.timezone = timezone
+    session.add(user)
+    session.flush()
+    return user
