@@ -1,0 +1,187 @@
+"""The `mailmagnet` command line. Every failure prints a one-line reason and exits non-zero."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one line, exit status 1."""
+
+
+def parse_as_of(value: str | None, tz: str) -> datetime:
+    """`--as-of`: a date (noon that day in the zone) or a date-time (naive: in the zone)."""
+    if not value:
+        return datetime.now(timezone.utc)
+    zone = ZoneInfo(tz)
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(12, 0), tzinfo=zone)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--as-of {value!r} is neither a date (2026-11-30) nor a date-time (2026-11-30T09:00)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def check_timezone(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CliError(f"unknown time zone {tz!r} (use an IANA name such as Europe/Paris)")
+    return tz
+
+
+def _settings():
+    from bot.settings import get_settings
+
+    return get_settings()
+
+
+def _store():
+    """The engine of the configured database, migrated to the newest schema."""
+    from bot.wiring import open_store
+
+    return open_store(_settings())
+
+
+def cmd_db_upgrade(args) -> int:
+    from crm_store.db import upgrade_database
+
+    upgrade_database(_settings().database_url)
+    print("database is up to date")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals
+
+    importer = import_contacts if args.kind == "contacts" else import_deals
+    engine = _store()
+    try:
+        report = importer(engine, args.file, skip_invalid=args.skip_invalid)
+    except FileNotFoundError:
+        raise CliError(f"no such file: {args.file}")
+    except ImportRejected as rejected:
+        print(format_errors(rejected.report), file=sys.stderr)
+        raise CliError(str(rejected))
+    print(
+        f"{report.kind}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.skipped} skipped"
+    )
+    if report.errors:
+        print(format_errors(report), file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from bot.wiring import category_config
+    from crm_store.db import session_scope
+    from crm_store.explain import explain_sender
+
+    settings = _settings()
+    tz = check_timezone(args.tz or settings.default_timezone)
+    at = parse_as_of(args.as_of, tz)
+    rules, labels = category_config(settings)
+    with session_scope(_store()) as session:
+        explanation = explain_sender(session, args.sender, at=at, tz=tz, rules=rules, labels=labels)
+        if args.json:
+            print(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
+        else:
+            print(f"{explanation.label or 'not filed'}: {explanation.reason}")
+    return 0
+
+
+def cmd_users(args) -> int:
+    from crm_store.db import session_scope
+    from crm_store.users import find_user_by_email, get_or_create_user, set_permissions
+    from crm_store.addresses import is_valid_address
+
+    email = args.email.strip().lower()
+    if not is_valid_address(email):
+        raise CliError(f"{args.email!r} is not an email address")
+    with session_scope(_store()) as session:
+        if args.action == "grant":
+            user = get_or_create_user(session, email)
+            profile = set_permissions(session, user, mail_integration=True, is_admin=True if args.admin else None)
+        else:
+            user = find_user_by_email(session, email)
+            if user is None:
+                raise CliError(f"no CRM user with email {email}")
+            profile = set_permissions(session, user, mail_integration=False, is_admin=False)
+        print(f"{email}: profile {profile.name} (Mail Integration: {'yes' if profile.mail_integration else 'no'}, "
+              f"admin: {'yes' if profile.is_admin else 'no'})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(_settings())
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """Usage mistakes are failures too: one line, non-zero exit."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(prog="mailmagnet", description="MailMagnet for Slack")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(func=cmd_db_upgrade)
+
+    imp = sub.add_parser("import", help="import CRM data from CSV")
+    imp.add_argument("kind", choices=["contacts", "deals"])
+    imp.add_argument("file")
+    imp.add_argument("--skip-invalid", action="store_true", help="import the good rows and report the bad ones")
+    imp.set_defaults(func=cmd_import)
+
+    explain = sub.add_parser("explain", help="why an email from SENDER is (not) under a label")
+    explain.add_argument("sender", metavar="SENDER", help="an address or a whole From header")
+    explain.add_argument("--as-of", metavar="DATE|DATETIME")
+    explain.add_argument("--tz", metavar="ZONE")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(func=cmd_explain)
+
+    users = sub.add_parser("users", help="Mail Integration permission and admin flag")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    grant = users_sub.add_parser("grant", help="give the CRM user (created if missing) Mail Integration")
+    grant.add_argument("email")
+    grant.add_argument("--admin", action="store_true", help="also make the user an admin")
+    revoke = users_sub.add_parser("revoke", help="take Mail Integration and admin away")
+    revoke.add_argument("email")
+    for p in (grant, revoke):
+        p.set_defaults(func=cmd_users)
+
+    sub.add_parser("demo", help="show the product working on sample data").set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except CliError as error:
+        print(f"mailmagnet: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mailmagnet: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the contract is one line, never a traceback
+        logging.getLogger("mailmagnet").debug("unexpected error", exc_info=True)
+        print(f"mailmagnet: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

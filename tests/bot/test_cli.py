@@ -1,0 +1,80 @@
+"""The CLI as a user runs it: a real process, the database from DATABASE_URL."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(database_url, *args, env=None):
+    environment = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
+                          env=environment, timeout=120)
+
+
+@pytest.fixture
+def crm_files(tmp_path):
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(
+        "email,first_name,last_name,company,external_id,owner_email\n"
+        "jane@acme.example,Jane,Doe,Acme,C1,alice@crm.example\n"
+        "bob@globex.example,Bob,Smith,Globex,C2,\n"
+    )
+    deals = tmp_path / "deals.csv"
+    deals.write_text(
+        "name,contact_external_id,stage,closing_date,amount,external_id\n"
+        "Renewal,C1,Negotiation,2026-11-28,1000,D1\n"
+        "Pilot,C2,Closed Won,2026-02-01,500,D2\n"
+    )
+    return contacts, deals
+
+
+def test_import_then_explain_json(database_url, crm_files):
+    contacts, deals = crm_files
+    assert run_cli(database_url, "import", "contacts", str(contacts)).returncode == 0
+    result = run_cli(database_url, "import", "deals", str(deals))
+    assert result.returncode == 0, result.stderr
+    assert "2 created" in result.stdout
+    out = run_cli(database_url, "explain", '"Jane" <Jane@Acme.example>', "--as-of", "2026-11-10",
+                  "--tz", "Europe/Paris", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) == {"sender", "address", "contact", "category", "deals", "reason"}
+    assert data["category"] == "Deals Closing This Month" and data["address"] == "jane@acme.example"
+    december = run_cli(database_url, "explain", "jane@acme.example", "--as-of", "2026-12-01T00:30",
+                       "--tz", "UTC")
+    assert december.returncode == 0 and december.stdout.startswith("Open Deals:")
+    customers = json.loads(run_cli(database_url, "explain", "bob@globex.example", "--json").stdout)
+    assert customers["category"] == "Customers"
+
+
+def test_rejected_import_lists_rows_and_exits_non_zero(database_url, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("email,first_name\nok@x.example,Ok\nnot-an-email,Bad\n")
+    result = run_cli(database_url, "import", "contacts", str(bad))
+    assert result.returncode != 0
+    assert "line 3" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("mailmagnet:")
+
+
+def test_failures_are_one_line(database_url):
+    for args in (["explain", "x@y.example", "--tz", "Mars/Olympus"],
+                 ["explain", "x@y.example", "--as-of", "yesterday"],
+                 ["import", "contacts", "/nonexistent.csv"],
+                 ["users", "revoke", "nobody@x.example"],
+                 ["frobnicate"]):
+        result = run_cli(database_url, *args)
+        assert result.returncode != 0, args
+        assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+
+
+def test_users_grant_and_revoke(database_url):
+    granted = run_cli(database_url, "users", "grant", "Boss@CRM.example", "--admin")
+    assert granted.returncode == 0 and "Mail Integration: yes" in granted.stdout and "admin: yes" in granted.stdout
+    again = run_cli(database_url, "users", "grant", "boss@crm.example")
+    assert "admin: yes" in again.stdout  # granting mail keeps the admin flag
+    revoked = run_cli(database_url, "users", "revoke", "boss@crm.example")
+    assert revoked.returncode == 0 and "Mail Integration: no" in revoked.stdout
