@@ -1,0 +1,256 @@
+"""The Gmail API client: built once per thread from the static discovery document, one mailbox per call.
+
+httplib2 is not thread-safe, so each thread has its own `Http` and its own
+discovery-built service; a mailbox is an `AuthorizedHttp` over that thread's
+`Http` (cheap), so a worker thread serving a thousand mailboxes keeps one
+connection and builds the service once.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+import google_auth_httplib2
+import httplib2
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.http import BatchHttpRequest
+
+from gmail.config import METADATA_HEADERS, GoogleConfig, RetryPolicy
+from gmail.errors import GmailError, GmailTemporaryError, NotFound, translate
+
+log = logging.getLogger(__name__)
+
+BATCH_MODIFY_LIMIT = 1000
+
+
+def credentials_from_dict(data: dict[str, Any], config: GoogleConfig) -> Credentials:
+    from datetime import datetime
+
+    expiry = datetime.fromisoformat(data["expiry"]).replace(tzinfo=None) if data.get("expiry") else None
+    return Credentials(
+        token=data.get("token"),
+        refresh_token=data.get("refresh_token"),
+        token_uri=config.token_uri,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        scopes=data.get("scopes") or list(config.scopes),
+        expiry=expiry,  # google-auth compares naive UTC datetimes
+    )
+
+
+def credentials_to_dict(credentials: Credentials) -> dict[str, Any]:
+    return {
+        "token": credentials.token,
+        "refresh_token": credentials.refresh_token,
+        "expiry": credentials.expiry.isoformat() if credentials.expiry else None,
+        "scopes": list(credentials.scopes or []),
+    }
+
+
+class GmailService:
+    """Per-thread discovery-built services for one Gmail API root."""
+
+    def __init__(self, config: GoogleConfig, *, rand: Callable[[], float] = random.random,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.config = config
+        self._local = threading.local()
+        self._rand = rand
+        self._sleep = sleep
+
+    def _thread_parts(self):
+        parts = getattr(self._local, "parts", None)
+        if parts is None:
+            http = httplib2.Http(timeout=self.config.timeout_seconds)
+            service = build(
+                "gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
+                client_options={"api_endpoint": self.config.api_root},
+            )
+            parts = self._local.parts = (service, http)
+        return parts
+
+    def mailbox(self, credentials: Credentials) -> "MailboxClient":
+        service, http = self._thread_parts()
+        authed = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
+        return MailboxClient(service, authed, self.config.batch_url, self.config.retry, self._rand, self._sleep)
+
+
+@dataclass
+class HistoryPage:
+    added_ids: list[str]
+    history_id: str
+    next_page_token: str | None
+
+
+class MailboxClient:
+    """Gmail calls for one mailbox, with retries and errors mapped to gmail.errors."""
+
+    def __init__(self, service, http, batch_url: str, retry: RetryPolicy, rand, sleep):
+        self._users = service.users()
+        self._http = http
+        self._batch_url = batch_url
+        self._retry = retry
+        self._rand = rand
+        self._sleep = sleep
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._http.credentials
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _execute(self, request, *, during_history: bool = False):
+        attempt = 0
+        while True:
+            try:
+                return request.execute(http=self._http, num_retries=0)
+            except Exception as raw:  # noqa: BLE001 - translate() re-raises what it does not know
+                error = translate(raw, during_history=during_history)
+                if not isinstance(error, GmailTemporaryError) or attempt + 1 >= self._retry.attempts:
+                    raise error from raw
+                delay = self._retry.delay(attempt, self._rand(), error.retry_after)
+                log.info("Gmail temporary failure (%s), retrying in %.2fs", error, delay)
+                self._sleep(delay)
+                attempt += 1
+
+    def _batch(self, requests: dict[str, Any]) -> dict[str, Any]:
+        """Run requests in /batch calls; retry inner temporary failures; NotFound answers map to None."""
+        results: dict[str, Any] = {}
+        pending = dict(requests)
+        attempt = 0
+        while pending:
+            failures: dict[str, GmailError] = {}
+
+            def collect(request_id, response, exception):
+                if exception is None:
+                    results[request_id] = response
+                    return
+                error = translate(exception)
+                if isinstance(error, NotFound):
+                    results[request_id] = None
+                else:
+                    failures[request_id] = error
+
+            batch = BatchHttpRequest(callback=collect, batch_uri=self._batch_url)
+            for request_id, request in pending.items():
+                batch.add(request, request_id=request_id)
+            try:
+                batch.execute(http=self._http)
+            except Exception as raw:  # noqa: BLE001
+                error = translate(raw)
+                if not isinstance(error, GmailTemporaryError):
+                    raise error from raw
+                failures = {rid: error for rid in pending if rid not in results}
+            temporary = {rid: e for rid, e in failures.items() if isinstance(e, GmailTemporaryError)}
+            permanent = {rid: e for rid, e in failures.items() if rid not in temporary}
+            if permanent:
+                raise next(iter(permanent.values()))
+            pending = {rid: requests[rid] for rid in temporary}
+            if pending:
+                if attempt + 1 >= self._retry.attempts:
+                    raise next(iter(temporary.values()))
+                hint = max((e.retry_after or 0 for e in temporary.values()), default=0)
+                self._sleep(self._retry.delay(attempt, self._rand(), hint))
+                attempt += 1
+        return results
+
+    # -- API ---------------------------------------------------------------------------------
+
+    def get_profile(self) -> dict[str, Any]:
+        return self._execute(self._users.getProfile(userId="me"))
+
+    def history_pages(self, start_history_id: str, *, label_id: str | None = "INBOX",
+                      history_types: Iterable[str] = ("messageAdded",), page_size: int = 500) -> Iterator[HistoryPage]:
+        page_token = None
+        while True:
+            params = dict(userId="me", startHistoryId=start_history_id, historyTypes=list(history_types),
+                          maxResults=page_size)
+            if label_id:
+                params["labelId"] = label_id
+            if page_token:
+                params["pageToken"] = page_token
+            response = self._execute(self._users.history().list(**params), during_history=True)
+            added: list[str] = []
+            for record in response.get("history", []):
+                for item in record.get("messagesAdded", []):
+                    message = item.get("message", {})
+                    if label_id is None or label_id in message.get("labelIds", [label_id]):
+                        added.append(message["id"])
+            page_token = response.get("nextPageToken")
+            yield HistoryPage(added, response["historyId"], page_token)
+            if not page_token:
+                return
+
+    def list_message_ids(self, *, label_ids: Iterable[str] = (), query: str | None = None,
+                         limit: int | None = None, page_size: int = 500) -> list[str]:
+        ids: list[str] = []
+        page_token = None
+        while True:
+            params: dict[str, Any] = dict(userId="me", maxResults=min(page_size, limit or page_size))
+            if label_ids:
+                params["labelIds"] = list(label_ids)
+            if query:
+                params["q"] = query
+            if page_token:
+                params["pageToken"] = page_token
+            response = self._execute(self._users.messages().list(**params))
+            ids.extend(m["id"] for m in response.get("messages", []))
+            page_token = response.get("nextPageToken")
+            if not page_token or (limit is not None and len(ids) >= limit):
+                return ids[:limit] if limit is not None else ids
+
+    def get_metadata(self, message_ids: Iterable[str], *, batch_size: int = 50,
+                     headers: Iterable[str] = METADATA_HEADERS) -> dict[str, dict[str, Any] | None]:
+        """messages.get format=metadata for each id, through /batch; a vanished message maps to None."""
+        ids = list(dict.fromkeys(message_ids))
+        results: dict[str, dict[str, Any] | None] = {}
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            requests = {
+                mid: self._users.messages().get(userId="me", id=mid, format="metadata", metadataHeaders=list(headers))
+                for mid in chunk
+            }
+            results.update(self._batch(requests))
+        return results
+
+    def get_message(self, message_id: str, *, format: str = "metadata",
+                    headers: Iterable[str] = METADATA_HEADERS) -> dict[str, Any]:
+        params: dict[str, Any] = dict(userId="me", id=message_id, format=format)
+        if format == "metadata":
+            params["metadataHeaders"] = list(headers)
+        return self._execute(self._users.messages().get(**params))
+
+    def modify(self, message_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict[str, Any]:
+        body = {"addLabelIds": list(add), "removeLabelIds": list(remove)}
+        return self._execute(self._users.messages().modify(userId="me", id=message_id, body=body))
+
+    def batch_modify(self, message_ids: Iterable[str], *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        ids = list(message_ids)
+        for start in range(0, len(ids), BATCH_MODIFY_LIMIT):
+            body = {"ids": ids[start:start + BATCH_MODIFY_LIMIT], "addLabelIds": list(add),
+                    "removeLabelIds": list(remove)}
+            self._execute(self._users.messages().batchModify(userId="me", body=body))
+
+    def list_labels(self) -> list[dict[str, Any]]:
+        return self._execute(self._users.labels().list(userId="me")).get("labels", [])
+
+    def create_label(self, name: str) -> dict[str, Any]:
+        body = {"name": name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
+        return self._execute(self._users.labels().create(userId="me", body=body))
+
+    def send(self, raw: str, *, thread_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"raw": raw}
+        if thread_id:
+            body["threadId"] = thread_id
+        return self._execute(self._users.messages().send(userId="me", body=body))
+
+    def watch(self, topic_name: str, *, label_ids: Iterable[str] = ("INBOX",)) -> dict[str, Any]:
+        body = {"topicName": topic_name, "labelIds": list(label_ids), "labelFilterBehavior": "include"}
+        return self._execute(self._users.watch(userId="me", body=body))
+
+    def stop(self) -> None:
+        self._execute(self._users.stop(userId="me"))

@@ -1,0 +1,88 @@
+"""Gmail failures mapped to the few cases the sync loop and the handlers treat differently."""
+from __future__ import annotations
+
+import json
+import socket
+from http.client import HTTPException
+
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.errors import HttpError
+
+
+class GmailError(Exception):
+    """Base of every Gmail failure the rest of the code sees."""
+
+
+class GmailTemporaryError(GmailError):
+    """Worth retrying later: rate limits, 5xx, timeouts, dropped connections."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HistoryExpired(GmailError):
+    """The stored history id is too old (404): the mailbox needs a full resync."""
+
+
+class AccessRevoked(GmailError):
+    """The rep removed our access (invalid_grant / 401 after refresh): they must reconnect."""
+
+
+class NotFound(GmailError):
+    """A message or label that no longer exists."""
+
+
+class InvalidRequest(GmailError):
+    """Gmail refused the request as malformed (a bug or a deleted label id)."""
+
+
+RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "backendError"}
+TEMPORARY_STATUSES = {408, 429, 500, 502, 503, 504}
+
+
+def error_reasons(error: HttpError) -> list[str]:
+    try:
+        body = json.loads(error.content.decode("utf-8", "replace"))
+        return [e.get("reason", "") for e in body.get("error", {}).get("errors", [])]
+    except (ValueError, AttributeError):
+        return []
+
+
+def _retry_after(error: HttpError) -> float | None:
+    value = getattr(error.resp, "get", lambda *_: None)("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def translate(error: BaseException, *, during_history: bool = False) -> GmailError:
+    """The domain error for anything the Google client libraries raise."""
+    if isinstance(error, GmailError):
+        return error
+    if isinstance(error, RefreshError):
+        text = str(error)
+        if "invalid_grant" in text or "unauthorized_client" in text or "invalid_client" in text:
+            return AccessRevoked(f"Google refused to refresh the token: {text}")
+        return GmailTemporaryError(f"token refresh failed: {text}")
+    if isinstance(error, HttpError):
+        status = error.status_code
+        reasons = error_reasons(error)
+        if status == 404 and during_history:
+            return HistoryExpired("history id too old")
+        if status == 404:
+            return NotFound(str(error))
+        if status in TEMPORARY_STATUSES or (status == 403 and RATE_LIMIT_REASONS.intersection(reasons)):
+            return GmailTemporaryError(f"Gmail answered {status} {','.join(reasons)}".strip(),
+                                       retry_after=_retry_after(error))
+        if status == 401:
+            return AccessRevoked("Gmail refused the credentials (401)")
+        if status == 403 and ("insufficientPermissions" in reasons or "forbidden" in reasons):
+            return AccessRevoked("the Gmail grant lacks a required permission")
+        return InvalidRequest(f"Gmail answered {status}: {error.reason if hasattr(error, 'reason') else error}")
+    if isinstance(error, (TransportError, socket.timeout, TimeoutError, ConnectionError, HTTPException,
+                          httplib2.HttpLib2Error, OSError)):
+        return GmailTemporaryError(f"network error talking to Gmail: {type(error).__name__}: {error}")
+    raise error
