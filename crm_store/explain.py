@@ -81,14 +81,15 @@ def describe_decision(who: str, decision: CategoryDecision, labels: LabelNames) 
         deals = _list([_deal_phrase(d, first) for d in decision.deciding])
         return (
             f"{who} has {'an open deal' if len(decision.deciding) == 1 else 'open deals'} {deals}, "
-            f"which closes this month ({month.label}, {month.tz}), so the email is filed under "
+            f"this month ({month.label}, {month.tz}), so the email is filed under "
             f"{labels.closing_this_month}, which takes precedence over {labels.open_deals} and {labels.customers}."
         )
     if decision.category is Category.OPEN_DEALS:
         deals = _list([_deal_phrase(d, first) for d in decision.deciding])
-        won = f" It also has {_plural(len(decision.won_deals), 'won deal')}, but" if decision.won_deals else ""
-        tail = (f"{won} {labels.open_deals} takes precedence over {labels.customers}." if won else
-                f" {labels.open_deals} takes precedence over {labels.customers}.")
+        tail = ""
+        if decision.won_deals:
+            tail = (f" It also has {_plural(len(decision.won_deals), 'won deal')}, but {labels.open_deals} "
+                    f"takes precedence over {labels.customers}.")
         return (
             f"{who} has {_plural(len(decision.deciding), 'open deal')} ({deals}) but none closing in "
             f"{month.label} ({month.tz}), so the email is filed under {labels.open_deals}.{tail}"

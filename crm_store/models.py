@@ -177,6 +177,7 @@ class GmailAccount(SQLModel, table=True):
     setup_done: bool = Field(default=False)
 
     magnet_enabled: bool = Field(default=False)
+    magnet_enabled_at: Optional[datetime] = Field(default=None)
     alert_channel: Optional[str] = Field(default=None, max_length=32)  # None: the rep's DM
     digest_enabled: bool = Field(default=False)
     quiet_start_minute: Optional[int] = Field(default=None)  # minutes after local midnight
@@ -202,6 +203,9 @@ class GmailAccount(SQLModel, table=True):
     lease_owner: Optional[str] = Field(default=None, max_length=64)
     lease_expires_at: Optional[datetime] = Field(default=None, index=True)
     next_sync_at: Optional[datetime] = Field(default=None, index=True)
+    next_label_at: Optional[datetime] = Field(default=None)
+    # Set by a push notification that arrived while another run held the lease: sync again right after.
+    sync_requested: bool = Field(default=False)
 
 
 class MailboxMessage(SQLModel, table=True):

@@ -38,7 +38,7 @@ def test_open_deal_next_month_and_overdue_explained(engine):
     assert e.label == "Open Deals"
     assert "none closing in November 2026" in e.reason
     assert "overdue since 2026-10-01" in e.reason
-    assert "takes precedence over Customers" in e.reason
+    assert "It also has 1 won deal, but Open Deals takes precedence over Customers" in e.reason
 
 
 def test_time_zone_moves_the_month(engine):

@@ -1,0 +1,34 @@
+"""Domain errors: each carries a message that is safe and useful to show the user as is."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refusal or failure the user can act on; handlers show `str(error)` ephemerally."""
+
+
+class NotLinked(DomainError):
+    """The Slack user is not linked to any CRM user."""
+
+
+class PermissionRequired(DomainError):
+    """The CRM profile lacks Mail Integration."""
+
+
+class AdminOnly(DomainError):
+    """Only admins may do this."""
+
+
+class NotConnected(DomainError):
+    """The rep has no connected mailbox."""
+
+
+class LabelsNeedMagnet(DomainError):
+    """Labels can only be switched on while MailMagnet is on (SPEC F4)."""
+
+
+class PolicyFixed(DomainError):
+    """The organisation's sharing policy does not let reps choose."""
+
+
+class InvalidInput(DomainError):
+    """Malformed input; the message says what is expected."""

@@ -1,0 +1,170 @@
+"""A rep's mailbox settings and the organisation's policy: the rules, no Slack, no Gmail calls."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, delete, select
+
+from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotConnected, PolicyFixed
+from crm_store.models import (
+    AccountStatus,
+    CrmUser,
+    EmailShare,
+    GmailAccount,
+    MutedContact,
+    OrgSettings,
+    Sharing,
+    SharingDepth,
+    SharingPolicy,
+    utcnow,
+)
+
+
+def org_settings(session: Session, team_id: str) -> OrgSettings:
+    org = session.get(OrgSettings, team_id)
+    if org is None:
+        org = OrgSettings(team_id=team_id)
+        session.add(org)
+        session.flush()
+    return org
+
+
+def set_policy(session: Session, team_id: str, policy: SharingPolicy) -> OrgSettings:
+    org = org_settings(session, team_id)
+    org.sharing_policy = policy.value
+    session.add(org)
+    return org
+
+
+def mailbox_of(session: Session, user: CrmUser) -> GmailAccount | None:
+    return session.exec(select(GmailAccount).where(GmailAccount.crm_user_id == user.id)).first()
+
+
+def connected_mailbox_of(session: Session, user: CrmUser) -> GmailAccount:
+    account = mailbox_of(session, user)
+    if account is None:
+        raise NotConnected("You have no Gmail connected. Run `/gmail connect` first.")
+    if account.status != AccountStatus.CONNECTED:
+        raise NotConnected(
+            f"Google no longer lets MailMagnet read {account.email_address}. Run `/gmail connect` to reconnect."
+        )
+    return account
+
+
+def set_sharing(session: Session, account: GmailAccount, sharing: Sharing | None,
+                depth: SharingDepth | None = None) -> GmailAccount:
+    policy = SharingPolicy(org_settings(session, account.slack_team_id).sharing_policy)
+    if sharing is not None and policy is not SharingPolicy.CHOICE and sharing.value != policy.value:
+        raise PolicyFixed(
+            f"Your organisation's sharing policy is {policy.value.capitalize()} for everyone; "
+            "an admin can change it with `/gmail admin policy choice`."
+        )
+    if sharing is not None:
+        account.sharing = sharing.value
+    if depth is not None:
+        account.sharing_depth = depth.value
+    account.setup_done = True
+    session.add(account)
+    return account
+
+
+def set_magnet(session: Session, account: GmailAccount, enabled: bool, now: datetime | None = None) -> list[str]:
+    """Switch MailMagnet; switching it off also switches labels off (they need it). Returns what changed."""
+    changed = []
+    if enabled and not account.magnet_enabled:
+        account.magnet_enabled = True
+        account.magnet_enabled_at = now or utcnow()
+        account.next_sync_at = None  # due at once
+        changed.append("magnet_on")
+    elif not enabled and account.magnet_enabled:
+        account.magnet_enabled = False
+        changed.append("magnet_off")
+        if account.labels_enabled:
+            account.labels_enabled = False
+            changed.append("labels_off")
+    account.setup_done = True
+    session.add(account)
+    return changed
+
+
+def set_labels(session: Session, account: GmailAccount, enabled: bool, now: datetime | None = None) -> bool:
+    """Switch filing into labels. Returns True when something changed."""
+    if enabled and not account.magnet_enabled:
+        raise LabelsNeedMagnet(
+            "Labels file the mail MailMagnet picks up, so MailMagnet must be on first: "
+            "run `/gmail magnet on`, then `/gmail labels on`."
+        )
+    if enabled == account.labels_enabled:
+        return False
+    account.labels_enabled = enabled
+    if enabled:
+        account.labels_enabled_at = now or utcnow()
+        account.backfill_done = False  # file what is already in the Inbox (within the lookback)
+        account.next_label_at = None  # due at once
+    session.add(account)
+    return True
+
+
+def set_alert_destination(session: Session, account: GmailAccount, channel_id: str | None) -> GmailAccount:
+    account.alert_channel = channel_id
+    session.add(account)
+    return account
+
+
+def set_digest(session: Session, account: GmailAccount, enabled: bool) -> None:
+    account.digest_enabled = enabled
+    session.add(account)
+
+
+def parse_clock(value: str) -> int:
+    """'22:00' or '7' -> minutes after midnight."""
+    try:
+        hours, _, minutes = value.strip().partition(":")
+        h, m = int(hours), int(minutes or 0)
+    except ValueError:
+        raise InvalidInput(f"“{value}” is not a time of day; use HH:MM, e.g. 22:00") from None
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        raise InvalidInput(f"“{value}” is not a time of day; use HH:MM, e.g. 22:00")
+    return h * 60 + m
+
+
+def set_quiet_hours(session: Session, account: GmailAccount, start: int | None, end: int | None) -> None:
+    if (start is None) != (end is None) or (start is not None and start == end):
+        raise InvalidInput("Quiet hours need a start and a different end, e.g. `22:00-07:00`.")
+    account.quiet_start_minute, account.quiet_end_minute = start, end
+    session.add(account)
+
+
+def in_quiet_hours(account: GmailAccount, local_minute: int) -> bool:
+    start, end = account.quiet_start_minute, account.quiet_end_minute
+    if start is None or end is None:
+        return False
+    if start < end:
+        return start <= local_minute < end
+    return local_minute >= start or local_minute < end  # over midnight
+
+
+def mute_contact(session: Session, account: GmailAccount, contact_id: int) -> bool:
+    if session.get(MutedContact, (account.id, contact_id)) is not None:
+        return False
+    session.add(MutedContact(account_id=account.id, contact_id=contact_id))
+    return True
+
+
+def unmute_contact(session: Session, account: GmailAccount, contact_id: int) -> bool:
+    return bool(session.execute(delete(MutedContact).where(
+        MutedContact.account_id == account.id, MutedContact.contact_id == contact_id)).rowcount)
+
+
+def share_with(session: Session, owner: CrmUser, viewer: CrmUser) -> bool:
+    if owner.id == viewer.id:
+        raise InvalidInput("Your own emails are always visible to you.")
+    if session.get(EmailShare, (owner.id, viewer.id)) is not None:
+        return False
+    session.add(EmailShare(owner_user_id=owner.id, viewer_user_id=viewer.id))
+    return True
+
+
+def unshare_with(session: Session, owner: CrmUser, viewer: CrmUser) -> bool:
+    return bool(session.execute(delete(EmailShare).where(
+        EmailShare.owner_user_id == owner.id, EmailShare.viewer_user_id == viewer.id)).rowcount)
