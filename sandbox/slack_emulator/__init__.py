@@ -1,0 +1,14 @@
+"""Slack Web API emulator and signed-request driver for tests, benchmarks and `mailmagnet demo`.
+
+    from sandbox.slack_emulator import SlackEmulator, SlackDriver
+
+    emu = SlackEmulator().start()
+    team = emu.default_team()                      # T0001 "Acme", bot U0BOT
+    client = WebClient(base_url=emu.api_url, token=team.bot_token)
+    drv = SlackDriver(bot_url, signing_secret, emulator=emu)
+"""
+from .driver import DriverResponse, SlackDriver
+from .emulator import SlackEmulator
+from .state import ApiError, Call, Team
+
+__all__ = ["ApiError", "Call", "DriverResponse", "SlackDriver", "SlackEmulator", "Team"]

@@ -1,0 +1,78 @@
+"""HTTP routing for SlackEmulator: /api/<method>, /oauth/v2/authorize, /response/<key>."""
+from __future__ import annotations
+
+import json
+import logging
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+logger = logging.getLogger(__name__)
+
+
+class SlackEmulatorHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "SlackEmulator/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._route("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._route("POST")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode("utf-8"), "application/json; charset=utf-8", headers)
+
+    def _route(self, verb: str) -> None:
+        emulator = self.server.emulator  # type: ignore[attr-defined]
+        parts = urlsplit(self.path)
+        path = parts.path
+        try:
+            body = self._read_body()
+            if path.startswith("/api/"):
+                status, headers, payload = emulator._handle_api(path[len("/api/"):], self.headers, parts.query, body)
+                self._send_json(status, payload, headers)
+            elif path == "/oauth/v2/authorize" and verb == "GET":
+                query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+                status, headers, text = emulator._authorize(query)
+                self._send(status, text.encode("utf-8"), "text/plain; charset=utf-8", headers)
+            elif path.startswith("/response/") and verb == "POST":
+                key = path[len("/response/"):]
+                status, payload = emulator._post_to_response_url(key, body, self.headers.get("Content-Type") or "")
+                self._send_json(status, payload)
+            elif path in ("/", "/healthz") and verb == "GET":
+                self._send(200, b"ok", "text/plain; charset=utf-8")
+            else:
+                self._send(404, b"not found", "text/plain; charset=utf-8")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception:  # noqa: BLE001 - answer like Slack's fatal_error instead of dropping the socket
+            logger.exception("slack emulator failed on %s %s", verb, path)
+            self._send_json(500, {"ok": False, "error": "fatal_error"})
