@@ -1,0 +1,1024 @@
+"""The Gmail API + Google OAuth emulator: a real HTTP server on loopback.
+
+``GmailEmulator`` owns the mailboxes, the OAuth server, fault injection,
+quota accounting and Pub/Sub push delivery, and serves them over HTTP/1.1
+(keep-alive, exact Content-Length) on a background thread so that
+googleapiclient, google-auth and google-auth-oauthlib work against it
+unchanged.  Everything the tests need to arrange or inspect is a plain Python
+method on the emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+
+from . import errors
+from ._routes import FULL, match
+from .api import ApiCall, GmailApi
+from .batch import BatchFormatError, format_batch, parse_batch
+from .errors import ApiError
+from .faults import Fault, latency_for
+from .mailbox import HISTORY_ID_BASE, SYSTEM_LABELS, Mailbox, Message, Record
+from .mime import (
+    addresses,
+    build_raw,
+    decoded_headers,
+    format_date,
+    has_attachment,
+    new_message_id_header,
+    parse_date_header,
+    parse_raw,
+    snippet_of,
+    text_of,
+)
+from .oauth import AuthorizePageError, OAuthError, OAuthServer
+from .push import PushDispatcher
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json; charset=UTF-8"
+BATCH_LIMIT = 100
+DEFAULT_SCOPES = (FULL,)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Gmail API call as the emulator saw it (quota accounting, assertions)."""
+
+    user: str | None
+    method: str
+    units: int
+    status: int | str  # HTTP status, or "drop" / "timeout"
+    in_batch: bool
+    fault: str | None = None  # the injected fault, if any
+    time: float = 0.0
+
+
+@dataclass
+class _Response:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    action: str | None = None  # "drop" | "timeout"
+    hang_seconds: float = 0.0
+    latency: float = 0.0  # seconds to wait before answering
+
+
+def _json_response(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Response:
+    body = b"" if obj is None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    all_headers = {"Content-Type": JSON_TYPE, "Vary": "Origin, X-Origin, Referer"} if obj is not None else {}
+    all_headers.update(headers or {})
+    return _Response(status, all_headers, body)
+
+
+def _error_response(error: ApiError) -> _Response:
+    return _json_response(error.code, error.body(), error.headers)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    raise TypeError(f"cannot use {value!r} as a date")
+
+
+class HeaderDict(dict):
+    """Header name -> value with case-insensitive lookups (``h["in-reply-to"]``)."""
+
+    def _key(self, name: str) -> str:
+        lowered = name.lower()
+        for key in self.keys():
+            if key.lower() == lowered:
+                return key
+        return name
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(self._key(name))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(self._key(name))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(self._key(name), default)
+
+
+def _select_fields(obj: Any, spec: str) -> Any:
+    """Google's partial response (``fields=messages(id,threadId),nextPageToken``)."""
+
+    def parse(text: str, pos: int = 0) -> tuple[dict, int]:
+        tree: dict[str, Any] = {}
+        name = ""
+        while pos < len(text):
+            ch = text[pos]
+            if ch == ",":
+                if name:
+                    _add(tree, name.strip(), None)
+                name = ""
+                pos += 1
+            elif ch == "(":
+                sub, pos = parse(text, pos + 1)
+                _add(tree, name.strip(), sub)
+                name = ""
+            elif ch == ")":
+                if name:
+                    _add(tree, name.strip(), None)
+                return tree, pos + 1
+            else:
+                name += ch
+                pos += 1
+        if name:
+            _add(tree, name.strip(), None)
+        return tree, pos
+
+    def _add(tree: dict, path: str, sub: dict | None) -> None:
+        parts = [p for p in path.split("/") if p]
+        if not parts:
+            return
+        for part in parts[:-1]:
+            tree = tree.setdefault(part, {}) or {}
+        tree[parts[-1]] = sub
+
+    def apply(value: Any, tree: dict | None) -> Any:
+        if tree is None or "*" in tree:
+            return value
+        if isinstance(value, list):
+            return [apply(item, tree) for item in value]
+        if isinstance(value, dict):
+            return {key: apply(value[key], sub) for key, sub in tree.items() if key in value}
+        return value
+
+    tree, _ = parse(spec)
+    return apply(obj, tree)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ESF"
+    sys_version = ""
+    emulator: "GmailEmulator"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read calls instead
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.connections.discard(self.connection)  # type: ignore[attr-defined]
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            response = self.emulator._handle_http(self.command, self.path, headers, body)
+        except Exception:  # a bug in the emulator: answer like Google's backend would
+            log.exception("gmail emulator failed on %s %s", self.command, self.path)
+            response = _error_response(errors.backend_error())
+        if response.latency > 0:
+            self.emulator._stopping.wait(response.latency)
+        if response.action == "timeout":
+            self.emulator._stopping.wait(response.hang_seconds)
+        if response.action in ("drop", "timeout"):
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        has_body = response.status not in (204, 304)
+        if has_body:
+            self.send_header("Content-Length", str(len(response.body)))
+        # Headers and body in one write: a separate small write would meet
+        # Nagle's algorithm and the client's delayed ACK (40 ms per call).
+        self._headers_buffer.append(b"\r\n")
+        if has_body and self.command != "HEAD":
+            self._headers_buffer.append(response.body)
+        self.flush_headers()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(self, address, handler):
+        self.connections: set[socket.socket] = set()
+        super().__init__(address, handler)
+
+
+class GmailEmulator:
+    """Gmail API v1 + Google OAuth 2.0, served over real HTTP on loopback."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        history_retention: float | timedelta | None = None,
+        push_delay_seconds: float = 0.0,
+        *,
+        access_token_lifetime: int = 3599,
+        batch_limit: int = BATCH_LIMIT,
+        deliver_local: bool = True,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        if isinstance(history_retention, timedelta):
+            history_retention = history_retention.total_seconds()
+        self.history_retention: float | None = history_retention
+        self.batch_limit = batch_limit
+        self.deliver_local = deliver_local
+        self.oauth = OAuthServer(access_token_lifetime)
+        self.push = PushDispatcher(push_delay_seconds)
+        self.api = GmailApi(self)
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._mailboxes: dict[str, Mailbox] = {}
+        self._calls: list[Call] = []
+        self._faults: list[Fault] = []
+        self._latencies: dict[str, int] = {}
+        self._consent_user: str | None = None
+        self._consent_deny = False
+        self._next_message_number = 0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> "GmailEmulator":
+        handler = type("GmailEmulatorHandler", (_Handler,), {"emulator": self})
+        self._stopping.clear()
+        self._server = _Server((self.host, self._requested_port), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+            name="gmail-emulator", daemon=True,
+        )
+        self._thread.start()
+        self.push.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.push.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            for connection in list(self._server.connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "GmailEmulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def batch_url(self) -> str:
+        return self.url + "batch/gmail/v1"
+
+    @property
+    def auth_uri(self) -> str:
+        return self.url + "o/oauth2/auth"
+
+    @property
+    def token_uri(self) -> str:
+        return self.url + "token"
+
+    @property
+    def revoke_uri(self) -> str:
+        return self.url + "revoke"
+
+    # -- accounts and OAuth -------------------------------------------------
+
+    def register_client(self, client_id: str, client_secret: str, redirect_uris: Iterable[str] = ()) -> None:
+        """An OAuth client; with ``redirect_uris`` the authorize endpoint enforces them."""
+        self.oauth.register_client(client_id, client_secret, redirect_uris)
+
+    def add_user(self, address: str) -> None:
+        """A Google account with an empty mailbox (system labels only)."""
+        key = address.strip().lower()
+        with self._lock:
+            if key in self._mailboxes:
+                return
+            start = HISTORY_ID_BASE + 1_000_000 + secrets.randbelow(1 << 32)
+            self._mailboxes[key] = Mailbox(key, start)
+
+    def users(self) -> list[str]:
+        with self._lock:
+            return list(self._mailboxes)
+
+    def consent_as(self, user: str | None, deny: bool = False) -> None:
+        """Who clicks "Allow" on the next authorize requests; ``deny=True`` clicks "Cancel"."""
+        with self._lock:
+            if user is not None:
+                self._mailbox(user)
+            self._consent_user = user.lower() if user else None
+            self._consent_deny = deny
+
+    def revoke_access(self, user: str) -> None:
+        """The user removed the app from their Google account."""
+        self.oauth.revoke_user(self._mailbox(user).address)
+
+    def expire_access_tokens(self, user: str) -> None:
+        """Access tokens stop working (401); refresh tokens still do."""
+        self.oauth.expire_user_access_tokens(self._mailbox(user).address)
+
+    def issue_tokens(self, user: str, client_id: str, scopes: Sequence[str] = DEFAULT_SCOPES) -> dict[str, Any]:
+        """Token response as after consent with access_type=offline, without the browser step."""
+        return self.oauth.issue_tokens(self._mailbox(user).address, client_id, tuple(scopes))
+
+    # -- mailbox content ----------------------------------------------------
+
+    def _mailbox(self, user: str) -> Mailbox:
+        mailbox = self._mailboxes.get(user.strip().lower())
+        if mailbox is None:
+            raise KeyError(f"unknown user {user!r}; add it with add_user()")
+        return mailbox
+
+    def _new_message_id(self) -> str:
+        self._next_message_number += 1 + secrets.randbelow(16)
+        return f"{self._next_message_number:016x}"
+
+    def _resolve_labels(self, mb: Mailbox, labels: Iterable[str], create: bool = True) -> list[str]:
+        result = []
+        for item in labels:
+            label = mb.get_label(item) or mb.label_by_name(item)
+            if label is None:
+                if not create:
+                    raise KeyError(f"unknown label {item!r}")
+                label = mb.create_label(item, None, None, None)
+            result.append(label.id)
+        return result
+
+    def _build_message(
+        self,
+        mb: Mailbox,
+        *,
+        sender: str,
+        to: str | Sequence[str],
+        subject: str = "",
+        body: str = "",
+        date: Any = None,
+        message_id_header: str | None = None,
+        in_reply_to: str | None = None,
+        cc: str | Sequence[str] | None = None,
+        extra_headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    ) -> Message:
+        when = _as_datetime(date)
+        to_text = to if isinstance(to, str) else ", ".join(to)
+        headers: list[tuple[str, str]] = [("From", sender), ("To", to_text)]
+        if cc:
+            headers.append(("Cc", cc if isinstance(cc, str) else ", ".join(cc)))
+        headers.append(("Subject", subject))
+        headers.append(("Date", format_date(when)))
+        headers.append(("Message-ID", message_id_header or new_message_id_header()))
+        if in_reply_to:
+            parent_id = mb.by_rfc_id.get(in_reply_to.strip().lower())
+            parent = mb.messages.get(parent_id) if parent_id else None
+            references = (parent.header("references") + " " if parent is not None else "") + in_reply_to
+            headers.append(("In-Reply-To", in_reply_to))
+            headers.append(("References", references.strip()))
+        if extra_headers:
+            items = extra_headers.items() if isinstance(extra_headers, Mapping) else extra_headers
+            headers.extend((str(name), str(value)) for name, value in items)
+        headers.append(("MIME-Version", "1.0"))
+        raw = build_raw(headers, body)
+        headers.append(("Content-Type", 'text/plain; charset="UTF-8"'))
+        headers.append(("Content-Transfer-Encoding", "7bit" if body.isascii() else "base64"))
+        return Message(
+            self._new_message_id(), raw, headers, body, snippet_of(body), int(when.timestamp() * 1000)
+        )
+
+    def insert_message(
+        self,
+        user: str,
+        *,
+        sender: str,
+        to: str | Sequence[str],
+        subject: str = "",
+        body: str = "",
+        label_ids: Iterable[str] = ("INBOX", "UNREAD"),
+        date: datetime | None = None,
+        message_id_header: str | None = None,
+        in_reply_to: str | None = None,
+        thread_id: str | None = None,
+        cc: str | Sequence[str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Mail arriving in ``user``'s mailbox (as SMTP delivery would); returns the Gmail id.
+
+        ``label_ids`` takes label ids or names; unknown names become user labels.
+        """
+        with self._lock:
+            mb = self._mailbox(user)
+            message = self._build_message(
+                mb, sender=sender, to=to, subject=subject, body=body, date=date,
+                message_id_header=message_id_header, in_reply_to=in_reply_to, cc=cc,
+                extra_headers=extra_headers,
+            )
+            if thread_id is not None and thread_id not in mb.threads:
+                raise KeyError(f"unknown thread {thread_id!r}")
+            record = mb.add_message(message, self._resolve_labels(mb, label_ids), thread_id=thread_id)
+            self._after_change(mb, [record])
+            return message.id
+
+    def add_messages_bulk(self, user: str, specs: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Many messages at once (benchmarks): same keys as insert_message, one push at the end."""
+        with self._lock:
+            mb = self._mailbox(user)
+            ids = []
+            records: list[Record] = []
+            label_cache: dict[tuple[str, ...], list[str]] = {}
+            for spec in specs:
+                spec = dict(spec)
+                labels = tuple(spec.pop("label_ids", spec.pop("labels", ("INBOX", "UNREAD"))))
+                thread_id = spec.pop("thread_id", None)
+                if labels not in label_cache:
+                    label_cache[labels] = self._resolve_labels(mb, labels)
+                message = self._build_message(mb, **spec)
+                records.append(mb.add_message(message, label_cache[labels], thread_id=thread_id))
+                ids.append(message.id)
+            self._after_change(mb, records[-1:])
+            return ids
+
+    def create_label(self, user: str, name: str) -> str:
+        """A user label, as if created in the Gmail UI; returns its id."""
+        with self._lock:
+            mb = self._mailbox(user)
+            if mb.name_conflicts(name):
+                raise ValueError(f"label name {name!r} exists or conflicts")
+            return mb.create_label(name, None, None, None).id
+
+    def modify_labels(self, user: str, gmail_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        """Change labels as the user would in Gmail (ids or names); records history."""
+        with self._lock:
+            mb = self._mailbox(user)
+            message = mb.messages[gmail_id]
+            records = mb.change_labels(
+                message, self._resolve_labels(mb, add, create=False), self._resolve_labels(mb, remove, create=False)
+            )
+            self._after_change(mb, records)
+
+    def delete_message(self, user: str, gmail_id: str) -> None:
+        """Permanently delete a message (history records messageDeleted)."""
+        with self._lock:
+            mb = self._mailbox(user)
+            self._after_change(mb, [mb.delete_message(mb.messages[gmail_id])])
+
+    def message(self, user: str, gmail_id: str) -> dict[str, Any]:
+        """Internal state of one message, for assertions."""
+        with self._lock:
+            mb = self._mailbox(user)
+            message = mb.messages.get(gmail_id)
+            if message is None:
+                raise KeyError(f"no message {gmail_id!r} in {user}")
+            return {
+                "id": message.id,
+                "threadId": message.thread_id,
+                "labelIds": list(message.label_ids),
+                "labelNames": [mb.get_label(lid).name for lid in message.label_ids if mb.get_label(lid)],
+                "historyId": str(message.history_id),
+                "internalDate": message.internal_date,
+                "headers": HeaderDict(message.headers),
+                "from": message.header("from"),
+                "to": message.header("to"),
+                "subject": message.header("subject"),
+                "body": message.text,
+                "snippet": message.snippet,
+                "raw": message.raw,
+            }
+
+    def label_names(self, user: str, gmail_id: str) -> set[str]:
+        return set(self.message(user, gmail_id)["labelNames"])
+
+    def label_id(self, user: str, name: str) -> str | None:
+        with self._lock:
+            label = self._mailbox(user).label_by_name(name)
+            return label.id if label else None
+
+    def user_messages(self, user: str) -> list[str]:
+        """Every message id of the mailbox, newest first."""
+        with self._lock:
+            return [message.id for message in self._mailbox(user).newest_first()]
+
+    def sent_messages(self, user: str) -> list[dict[str, Any]]:
+        """Messages the user sent through messages.send, oldest first, with parsed headers."""
+        with self._lock:
+            mb = self._mailbox(user)
+            result = []
+            for gmail_id in mb.sent_ids:
+                message = mb.messages.get(gmail_id)
+                if message is None:
+                    continue
+                headers = HeaderDict(message.headers)
+                result.append(
+                    {
+                        "id": message.id,
+                        "threadId": message.thread_id,
+                        "labelIds": list(message.label_ids),
+                        "headers": headers,
+                        "from": headers.get("From", ""),
+                        "to": headers.get("To", ""),
+                        "cc": headers.get("Cc", ""),
+                        "subject": headers.get("Subject", ""),
+                        "body": message.text,
+                        "raw": message.raw,
+                    }
+                )
+            return result
+
+    def history_id(self, user: str) -> str:
+        """The mailbox's current history id (as getProfile reports it)."""
+        with self._lock:
+            return str(self._mailbox(user).history_id)
+
+    def expire_history(self, user: str) -> None:
+        """Every history id issued so far becomes too old: history.list answers 404."""
+        with self._lock:
+            self._mailbox(user).expire_history()
+
+    def _prune_history(self, mb: Mailbox) -> None:
+        mb.prune_history(time.time(), self.history_retention)
+
+    # -- new mail through the API -------------------------------------------
+
+    def _message_from_raw(self, raw: bytes, internal_date: int | None, use_date_header: bool) -> Message:
+        parsed = parse_raw(raw)
+        headers = decoded_headers(parsed)
+        text = text_of(parsed)
+        if internal_date is None:
+            header_date = parse_date_header(parsed.get("Date")) if use_date_header else None
+            internal_date = int((header_date.timestamp() if header_date else time.time()) * 1000)
+        return Message(
+            self._new_message_id(), raw, headers, text, snippet_of(text), internal_date, has_attachment(parsed)
+        )
+
+    def _store_raw(self, mb, raw, label_ids, *, use_date_header, meta, thread_for):
+        message = self._message_from_raw(raw, None, use_date_header)
+        thread_id = thread_for(mb, meta, message.header("subject"))
+        record = mb.add_message(message, label_ids, thread_id=thread_id)
+        return message, record
+
+    def _send(self, mb: Mailbox, raw: bytes, meta: dict, thread_for) -> tuple[Message, list[Record]]:
+        probe = parse_raw(raw)
+        recipients = [
+            addr for name in ("To", "Cc", "Bcc") for _, addr in addresses(", ".join(probe.get_all(name, [])))
+        ]
+        if not recipients:
+            raise errors.invalid_argument("Recipient address required")
+        prefix = []
+        if probe.get("From") is None:
+            prefix.append(f"From: {mb.address}")
+        if probe.get("Date") is None:
+            prefix.append(f"Date: {format_date(datetime.now(timezone.utc))}")
+        if probe.get("Message-ID") is None:
+            prefix.append(f"Message-ID: {new_message_id_header()}")
+        if prefix:
+            raw = ("\r\n".join(prefix) + "\r\n").encode() + raw
+        message = self._message_from_raw(raw, int(time.time() * 1000), False)
+        thread_id = thread_for(mb, meta, message.header("subject"))
+        record = mb.add_message(message, ["SENT"], thread_id=thread_id, thread_by_headers=False)
+        mb.sent_ids.append(message.id)
+        if self.deliver_local:
+            for address in dict.fromkeys(recipients):
+                other = self._mailboxes.get(address)
+                if other is None or other is mb:
+                    continue
+                copy = self._message_from_raw(raw, message.internal_date, False)
+                delivered = other.add_message(copy, ["INBOX", "UNREAD", "CATEGORY_PERSONAL"])
+                self._after_change(other, [delivered])
+        return message, [record]
+
+    # -- push ---------------------------------------------------------------
+
+    def create_push_subscription(
+        self,
+        topic_name: str,
+        push_endpoint_url: str,
+        verification_token: str | None = None,
+        subscription_name: str | None = None,
+    ) -> str:
+        """A Pub/Sub push subscription (creating the topic); returns the subscription name."""
+        return self.push.add_subscription(topic_name, push_endpoint_url, verification_token, subscription_name).name
+
+    def create_topic(self, topic_name: str) -> None:
+        """A Pub/Sub topic without subscribers (watch accepts it; notifications go nowhere)."""
+        self.push.create_topic(topic_name)
+
+    @property
+    def push_deliveries(self) -> list[dict[str, Any]]:
+        with self.push._cond:
+            return list(self.push.deliveries)
+
+    def wait_for_push(self, timeout: float = 5.0) -> bool:
+        """Wait until every due push notification has been delivered (or failed)."""
+        return self.push.wait_idle(timeout)
+
+    def watch_state(self, user: str) -> dict[str, Any] | None:
+        with self._lock:
+            watch = self._mailbox(user).watch
+            if watch is None:
+                return None
+            return {
+                "topicName": watch.topic_name, "labelIds": list(watch.label_ids),
+                "labelFilterBehavior": watch.behavior, "expiration": watch.expiration_ms,
+            }
+
+    def _after_change(self, mb: Mailbox, records: Sequence[Record]) -> None:
+        watch = mb.watch
+        if watch is None or not records:
+            return
+        if watch.expiration_ms < time.time() * 1000:
+            return
+        if watch.label_ids:
+            wanted = set(watch.label_ids)
+            related = any(wanted & (set(record[4]) | set(record[5])) for record in records)
+            if related != (watch.behavior == "include"):
+                return
+        self.push.publish(watch.topic_name, mb.address, mb.history_id)
+
+    # -- quota, calls, faults, latency ----------------------------------------
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def quota_units(self, user: str | None = None) -> int:
+        with self._lock:
+            wanted = user.lower() if user else None
+            return sum(call.units for call in self._calls if wanted is None or call.user == wanted)
+
+    def call_counts(self, user: str | None = None) -> dict[str, int]:
+        """Calls per method id (faulted calls included)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for call in self._calls:
+                if user is None or call.user == user.lower():
+                    counts[call.method] = counts.get(call.method, 0) + 1
+        return counts
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def add_fault(self, fault: Fault) -> Fault:
+        """Inject ``fault`` into matching calls; the returned object is the handle (``hits``)."""
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def remove_fault(self, fault: Fault) -> None:
+        with self._lock:
+            if fault in self._faults:
+                self._faults.remove(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def set_latency(self, ms: int, method: str = "*") -> None:
+        """Added latency per call of ``method`` (a glob); 0 removes it."""
+        with self._lock:
+            if ms:
+                self._latencies[method] = int(ms)
+            else:
+                self._latencies.pop(method, None)
+
+    def _record_call(self, user, method, units, status, in_batch, fault=None) -> None:
+        with self._lock:
+            self._calls.append(Call(user, method, units, status, in_batch, fault, time.time()))
+
+    def _pick_fault(self, method_id: str, user: str) -> Fault | None:
+        with self._lock:
+            faults = list(self._faults)
+        for fault in faults:
+            if fault.fires(method_id, user):
+                return fault
+        return None
+
+    # -- seeding --------------------------------------------------------------
+
+    def seed_from(self, data: Mapping[str, Any] | str | Path) -> dict[str, list[str]]:
+        """Load users, OAuth clients, labels, messages and push subscriptions.
+
+        ``{"users": ["a@x.com" | {"email", "labels": [...]}],
+        "clients": [{"client_id", "client_secret", "redirect_uris"}],
+        "messages": [{"user", "sender", "to", "subject", "body", "labels", "date", "cc"}],
+        "push_subscriptions": [{"topic", "endpoint", "token"}]}``; ``date`` is ISO 8601
+        (naive means UTC) or epoch seconds; ``labels`` are ids or names (new names
+        become user labels).  A path or JSON text is read first.
+        """
+        if isinstance(data, Path) or (isinstance(data, str) and not data.lstrip().startswith("{")):
+            data = json.loads(Path(data).read_text(encoding="utf-8"))
+        elif isinstance(data, str):
+            data = json.loads(data)
+        users = []
+        for entry in data.get("users", []):
+            address = entry if isinstance(entry, str) else entry.get("email") or entry["address"]
+            self.add_user(address)
+            users.append(address.lower())
+            if isinstance(entry, Mapping):
+                for name in entry.get("labels", []):
+                    if self.label_id(address, name) is None:
+                        self.create_label(address, name)
+        for client in data.get("clients", []):
+            self.register_client(client["client_id"], client["client_secret"], client.get("redirect_uris", ()))
+        ids = []
+        for spec in data.get("messages", []):
+            user = spec["user"]
+            self.add_user(user)
+            ids.append(
+                self.insert_message(
+                    user,
+                    sender=spec.get("sender") or spec["from"],
+                    to=spec.get("to") or user,
+                    subject=spec.get("subject", ""),
+                    body=spec.get("body", ""),
+                    label_ids=spec.get("labels", spec.get("label_ids", ("INBOX", "UNREAD"))),
+                    date=_as_datetime(spec.get("date")),
+                    cc=spec.get("cc"),
+                    message_id_header=spec.get("message_id"),
+                    in_reply_to=spec.get("in_reply_to"),
+                )
+            )
+        for sub in data.get("push_subscriptions", []):
+            self.create_push_subscription(sub["topic"], sub["endpoint"], sub.get("token"))
+        return {"users": users, "messages": ids}
+
+    # -- HTTP -----------------------------------------------------------------
+
+    def _handle_http(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Response:
+        parts = urlsplit(target)
+        path, query = parts.path, parts.query
+        override = headers.get("x-http-method-override")
+        if override and method == "POST":
+            method = override.upper()
+            if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                query = "&".join(piece for piece in (query, body.decode("utf-8")) if piece)
+                body = b""
+        if path in ("/o/oauth2/auth", "/o/oauth2/v2/auth"):
+            return self._authorize(query)
+        if path in ("/token", "/o/oauth2/token"):
+            return self._token(headers, body, query)
+        if path in ("/revoke", "/o/oauth2/revoke"):
+            return self._revoke(headers, body, query)
+        if path in ("/batch", "/batch/gmail/v1"):
+            if method != "POST":
+                return _json_response(405, {"error": {"code": 405, "message": "Method Not Allowed", "status": "UNIMPLEMENTED"}})
+            return self._batch(headers, body)
+        if path == "/healthz":
+            return _json_response(200, {"ok": True})
+        return self._api_call(method, path, query, headers, body, in_batch=False)
+
+    # OAuth endpoints
+
+    def _authorize(self, query: str) -> _Response:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        with self._lock:
+            user = self._consent_user
+            deny = self._consent_deny
+            hint = (params.get("login_hint") or "").lower()
+            if user is None and hint in self._mailboxes:
+                user = hint
+            if user is None and self._mailboxes:
+                user = next(iter(self._mailboxes))
+        try:
+            location = self.oauth.authorize(params, user, deny)
+        except AuthorizePageError as exc:
+            page = (
+                f"<!doctype html><title>Error {exc.status}: {exc.error}</title>"
+                f"<h1>Error {exc.status}: {exc.error}</h1><p>{exc.description}</p>"
+            ).encode()
+            return _Response(exc.status, {"Content-Type": "text/html; charset=utf-8"}, page)
+        return _Response(302, {"Location": location, "Content-Type": "text/html; charset=UTF-8"}, b"")
+
+    @staticmethod
+    def _form(headers: dict[str, str], body: bytes, query: str) -> dict[str, str]:
+        form = dict(parse_qsl(query, keep_blank_values=True))
+        if body:
+            if headers.get("content-type", "").startswith("application/json"):
+                try:
+                    form.update({k: str(v) for k, v in json.loads(body).items()})
+                except (ValueError, AttributeError):
+                    pass
+            else:
+                form.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        return form
+
+    def _token(self, headers: dict[str, str], body: bytes, query: str) -> _Response:
+        form = self._form(headers, body, "")
+        basic = None
+        authorization = headers.get("authorization", "")
+        if authorization.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(authorization[6:].strip()).decode("utf-8")
+                client_id, _, secret = decoded.partition(":")
+                basic = (unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " ")))
+            except (ValueError, UnicodeDecodeError):
+                return _json_response(401, {"error": "invalid_client", "error_description": "Unauthorized"})
+        no_store = {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate", "Pragma": "no-cache"}
+        try:
+            result = self.oauth.token(form, basic)
+        except OAuthError as exc:
+            return _json_response(exc.status, exc.body(), no_store)
+        return _json_response(200, result, no_store)
+
+    def _revoke(self, headers: dict[str, str], body: bytes, query: str) -> _Response:
+        token = self._form(headers, body, query).get("token", "")
+        try:
+            self.oauth.revoke(token)
+        except OAuthError as exc:
+            return _json_response(exc.status, exc.body())
+        return _json_response(200, {})
+
+    # Gmail API
+
+    def _api_call(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, in_batch: bool
+    ) -> _Response:
+        found = match(method, path.lstrip("/"))
+        if found is None:
+            error = ApiError(404, "Not Found", "notFound")
+            return _error_response(error)
+        route, path_params, is_upload = found
+        path_params = {name: unquote(value) for name, value in path_params.items()}
+        params = parse_qs(query, keep_blank_values=True)
+        method_id = route.method_id
+
+        token = ""
+        authorization = headers.get("authorization", "")
+        if authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        token = token or (params.get("access_token") or params.get("oauth_token") or [""])[-1]
+        if not token:
+            self._record_call(None, method_id, 0, 401, in_batch)
+            return _error_response(errors.login_required())
+        access = self.oauth.lookup(token)
+        if access is None:
+            self._record_call(None, method_id, 0, 401, in_batch)
+            return _error_response(errors.invalid_credentials())
+        user = access.grant.user
+        requested_user = path_params.get("userId", "me")
+        if requested_user != "me" and requested_user.lower() != user:
+            self._record_call(user, method_id, 0, 403, in_batch)
+            return _error_response(errors.delegation_denied(requested_user))
+        if not set(route.scopes) & set(access.scopes):
+            self._record_call(user, method_id, 0, 403, in_batch)
+            return _error_response(errors.insufficient_scopes())
+
+        latency = latency_for(self._latencies, method_id) / 1000.0
+        fault = self._pick_fault(method_id, user)
+        if fault is not None:
+            latency += fault.latency_ms / 1000.0
+            if fault.status is not None:
+                self._record_call(user, method_id, 0, fault.status, in_batch, fault=str(fault.status))
+                if fault.status in ("drop", "timeout"):
+                    return _Response(action=fault.status, hang_seconds=fault.timeout_seconds, latency=latency)
+                response = _error_response(self._fault_error(fault))
+                response.latency = latency
+                return response
+
+        try:
+            call = ApiCall(method_id, user, params, path_params, scopes=access.scopes)
+            if is_upload:
+                self._read_upload(call, params, headers, body)
+            elif body:
+                try:
+                    call.body = json.loads(body.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    raise errors.invalid_argument("Invalid JSON payload received.") from None
+            with self._lock:
+                mailbox = self._mailboxes[user]
+                result = self.api.handlers[method_id](mailbox, call)
+                self._after_change(mailbox, call.records)
+        except ApiError as error:
+            self._record_call(user, method_id, route.units, error.code, in_batch)
+            response = _error_response(error)
+            response.latency = latency
+            return response
+        self._record_call(user, method_id, route.units, 200 if result is not None else 204, in_batch)
+        if result is None:
+            response = _Response(204, {}, b"")
+        else:
+            fields = (params.get("fields") or [""])[-1]
+            response = _json_response(200, _select_fields(result, fields) if fields else result)
+        response.latency = latency
+        return response
+
+    @staticmethod
+    def _read_upload(call: ApiCall, params: dict[str, list[str]], headers: dict[str, str], body: bytes) -> None:
+        from .api import parse_related
+
+        upload_type = (params.get("uploadType") or params.get("upload_protocol") or ["media"])[-1]
+        if upload_type == "multipart":
+            metadata, media = parse_related(headers.get("content-type", ""), body)
+            call.body = metadata
+            call.media = media
+        elif upload_type in ("media", "raw"):
+            call.media = body
+        else:
+            raise errors.bad_request(f"Upload protocol {upload_type!r} is not supported by the emulator")
+
+    @staticmethod
+    def _fault_error(fault: Fault) -> ApiError:
+        if fault.status == 429:
+            retry_at = datetime.now(timezone.utc) + timedelta(seconds=1)
+            return errors.rate_limit_429(retry_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{retry_at.microsecond // 1000:03d}Z")
+        if fault.status == 403:
+            return errors.rate_limit_403(fault.reason)
+        if fault.status == 500:
+            return errors.backend_error()
+        return errors.service_unavailable()
+
+    def _batch(self, headers: dict[str, str], body: bytes) -> _Response:
+        try:
+            inner = parse_batch(headers.get("content-type", ""), body)
+        except BatchFormatError as exc:
+            return _error_response(errors.invalid_argument(str(exc)))
+        if not inner:
+            return _error_response(errors.invalid_argument("Failed to parse batch request, error: no parts"))
+        if len(inner) > self.batch_limit:
+            return _error_response(
+                errors.invalid_argument(
+                    f"Inner request count exceeds the limit. Received: {len(inner)}, Limit: {self.batch_limit}"
+                )
+            )
+        answers = []
+        latency = 0.0
+        for request in inner:
+            inner_headers = dict(request.headers)
+            if "authorization" not in inner_headers and "authorization" in headers:
+                inner_headers["authorization"] = headers["authorization"]
+            parts = urlsplit(request.target)
+            if parts.path.startswith(("/batch", "/upload")):
+                response = _error_response(errors.invalid_argument("Invalid request inside a batch"))
+            else:
+                response = self._api_call(
+                    request.method, parts.path, parts.query, inner_headers, request.body, in_batch=True
+                )
+            if response.action is not None:
+                # A dropped or hanging inner call takes the whole batch connection with it.
+                return response
+            latency = max(latency, response.latency)
+            answers.append((request.content_id, response.status, response.headers, response.body))
+        content_type, payload = format_batch(answers)
+        return _Response(200, {"Content-Type": content_type}, payload, latency=latency)
