@@ -117,6 +117,20 @@ def cmd_users(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from bot.server import BotServer
+    from bot.slack_app import SlackNotConfigured
+
+    settings = _settings()
+    logging.getLogger().setLevel(settings.log_level.upper())
+    try:
+        server = BotServer(settings, port=args.port, socket_mode=args.socket_mode)
+    except SlackNotConfigured as error:
+        raise CliError(str(error))
+    server.serve_forever()
+    return 0
+
+
 def cmd_demo(args) -> int:
     from bot.demo import run_demo
 
@@ -159,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("email")
     for p in (grant, revoke):
         p.set_defaults(func=cmd_users)
+
+    serve = sub.add_parser("serve", help="run the bot: HTTP routes, Slack listeners, scheduler")
+    serve.add_argument("--socket-mode", action="store_true", help="receive Slack requests over Socket Mode")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: PORT, 3000)")
+    serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("demo", help="show the product working on sample data").set_defaults(func=cmd_demo)
     return parser

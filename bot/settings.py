@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     slack_client_id: str | None = None
     slack_client_secret: str | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # Slack's install page; derived from SLACK_API_URL when unset (…/api/ -> …/oauth/v2/authorize).
+    slack_authorize_url: str | None = None
 
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -53,8 +55,30 @@ class Settings(BaseSettings):
     label_customers: str = "Customers"
     backfill_lookback_days: int = Field(30, ge=0)
     worker_concurrency: int = Field(8, ge=1)
+    http_threads: int = Field(16, ge=2)
+    gmail_timeout_seconds: float = Field(30.0, gt=0)
+    gmail_retry_attempts: int = Field(5, ge=1)
+    gmail_retry_base_seconds: float = Field(0.5, ge=0)
     lease_seconds: int = Field(120, ge=5)
     log_level: str = "INFO"
+
+    @property
+    def slack_authorization_url(self) -> str:
+        if self.slack_authorize_url:
+            return self.slack_authorize_url
+        base = self.slack_api_url.rstrip("/")
+        if base.endswith("/api"):
+            base = base[: -len("/api")]
+        return base + "/oauth/v2/authorize"
+
+    @property
+    def multi_workspace(self) -> bool:
+        """Slack OAuth v2 installs (several workspaces) when client credentials are set."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def public_base(self) -> str:
+        return self.public_url.rstrip("/")
 
     @property
     def won_stage_list(self) -> list[str]:

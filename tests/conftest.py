@@ -92,3 +92,13 @@ def engine(database_url):
     engine = create_db_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def stack(database_url):
+    """Both emulators and the real bot server (no scheduler) on loopback, on a fresh database."""
+    from tests.harness import start_stack
+
+    running = start_stack(database_url)
+    yield running
+    running.stop()

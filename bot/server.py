@@ -1,0 +1,83 @@
+"""`mailmagnet serve`: the web server (waitress), the Bolt app, the scheduler; clean shutdown on SIGTERM."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from waitress.server import create_server
+
+from bot.services import Services, build_services
+from bot.settings import Settings
+from bot.slack_app import create_slack_app
+from bot.web import create_web_app
+
+log = logging.getLogger(__name__)
+
+
+class BotServer:
+    """Everything `serve` runs, startable in-process (tests, benchmarks, demo) or from the CLI."""
+
+    def __init__(self, settings: Settings, *, host: str = "0.0.0.0", port: int | None = None,
+                 socket_mode: bool = False, scheduler: bool = True, services: Services | None = None):
+        self.settings = settings
+        self.services = services or build_services(settings)
+        self.socket_mode = socket_mode
+        self.slack_app = create_slack_app(self.services, socket_mode=socket_mode)
+        if scheduler:
+            from bot.jobs import Jobs
+
+            self.services.jobs = Jobs(self.services)
+        self.web_app = create_web_app(self.services, None if socket_mode else self.slack_app)
+        self._server = create_server(self.web_app, host=host, port=settings.port if port is None else port,
+                                     threads=settings.http_threads, ident="mailmagnet",
+                                     # Slack posts are small; a large body is not ours.
+                                     max_request_body_size=1_048_576)
+        self._thread: threading.Thread | None = None
+        self._socket_handler = None
+
+    @property
+    def port(self) -> int:
+        return self._server.effective_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "BotServer":
+        if self.services.jobs is not None:
+            self.services.jobs.start()
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            if not self.settings.slack_app_token:
+                raise RuntimeError("--socket-mode needs SLACK_APP_TOKEN (an xapp- token)")
+            self._socket_handler = SocketModeHandler(self.slack_app, self.settings.slack_app_token)
+            self._socket_handler.connect()
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._socket_handler is not None:
+            self._socket_handler.close()
+        if self.services.jobs is not None:
+            self.services.jobs.stop()
+        self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def serve_forever(self) -> None:
+        """Run until SIGTERM/SIGINT, then finish in-flight work and stop."""
+        stopping = threading.Event()
+
+        def on_signal(signum, _frame):
+            log.info("signal %s: shutting down", signum)
+            stopping.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        log.info("MailMagnet listening on port %s%s", self.port, " (Socket Mode)" if self.socket_mode else "")
+        stopping.wait()
+        self.stop()

@@ -1,0 +1,40 @@
+"""The one error handler: domain errors become a clear ephemeral message; anything else is logged
+with a reference the user sees (Bolt answers Slack 200 either way)."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from crm_store.errors import DomainError
+
+log = logging.getLogger("mailmagnet.handlers")
+
+
+def user_message(error: BaseException) -> str:
+    if isinstance(error, DomainError):
+        return str(error)
+    reference = uuid.uuid4().hex[:10]
+    log.error("unhandled error (reference %s): %s", reference, error, exc_info=error)
+    return (f"Sorry, something went wrong on our side (reference `{reference}`). Please try again; "
+            "if it keeps happening, give the reference to your MailMagnet admin.")
+
+
+def register_error_handler(app: App) -> None:
+    @app.error
+    def handle_error(error, body, respond, client, context):
+        message = user_message(error)
+        try:
+            if respond is not None and (body.get("response_url") or body.get("response_urls")):
+                respond(text=message, response_type="ephemeral", replace_original=False)
+                return
+            user = context.get("user_id")
+            channel = context.get("channel_id")
+            if user and channel:
+                client.chat_postEphemeral(channel=channel, user=user, text=message)
+            elif user:
+                client.chat_postMessage(channel=user, text=message)
+        except SlackApiError:
+            log.warning("could not tell the user about an error: %s", message)
