@@ -270,7 +270,9 @@ def _address_matcher(value: str, mailbox_address: str) -> Callable[[str], bool]:
         if wanted.startswith("@"):
             return lambda header: any(addr.endswith(wanted) for _, addr in addresses(header))
         return lambda header: any(addr == wanted for _, addr in addresses(header))
-    regex = re.compile(r"(?<![\w.\-])" + re.escape(wanted) + r"(?![\w\-]|\.\w)", re.IGNORECASE)
+    # A word of the name or address: "ann" matches ann@x and "Ann Lee" but not
+    # joann@x; "acme.test" matches acme.test and its subdomains.
+    regex = re.compile(r"(?<![\w\-])" + re.escape(wanted) + r"(?![\w\-])", re.IGNORECASE)
     return lambda header: bool(regex.search(header))
 
 
