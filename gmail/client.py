@@ -118,45 +118,64 @@ class MailboxClient:
                 attempt += 1
 
     def _batch(self, requests: dict[str, Any]) -> dict[str, Any]:
-        """Run requests in /batch calls; retry inner temporary failures; NotFound answers map to None."""
+        """Run requests through /batch; retry inner temporary failures; NotFound answers map to None.
+
+        A batch that fails as a whole (a dropped connection, a 5xx on the batch itself) is retried in
+        halves, so one bad inner call cannot sink its 49 neighbours forever.
+        """
         results: dict[str, Any] = {}
-        pending = dict(requests)
+        pending = list(requests)
+        size = len(pending)
         attempt = 0
         while pending:
             failures: dict[str, GmailError] = {}
-
-            def collect(request_id, response, exception):
-                if exception is None:
-                    results[request_id] = response
-                    return
-                error = translate(exception)
-                if isinstance(error, NotFound):
-                    results[request_id] = None
-                else:
-                    failures[request_id] = error
-
-            batch = BatchHttpRequest(callback=collect, batch_uri=self._batch_url)
-            for request_id, request in pending.items():
-                batch.add(request, request_id=request_id)
-            try:
-                batch.execute(http=self._http)
-            except Exception as raw:  # noqa: BLE001
-                error = translate(raw)
-                if not isinstance(error, GmailTemporaryError):
-                    raise error from raw
-                failures = {rid: error for rid in pending if rid not in results}
-            temporary = {rid: e for rid, e in failures.items() if isinstance(e, GmailTemporaryError)}
-            permanent = {rid: e for rid, e in failures.items() if rid not in temporary}
+            whole_batch_failed = False
+            for start in range(0, len(pending), size):
+                chunk = pending[start:start + size]
+                error = self._run_batch({rid: requests[rid] for rid in chunk}, results, failures)
+                if error is not None:
+                    whole_batch_failed = True
+                    failures.update({rid: error for rid in chunk if rid not in results})
+            permanent = [e for e in failures.values() if not isinstance(e, GmailTemporaryError)]
             if permanent:
-                raise next(iter(permanent.values()))
-            pending = {rid: requests[rid] for rid in temporary}
-            if pending:
-                if attempt + 1 >= self._retry.attempts:
-                    raise next(iter(temporary.values()))
-                hint = max((e.retry_after or 0 for e in temporary.values()), default=0)
-                self._sleep(self._retry.delay(attempt, self._rand(), hint))
-                attempt += 1
+                raise permanent[0]
+            pending = [rid for rid in pending if rid in failures]
+            if not pending:
+                break
+            if attempt + 1 >= self._retry.attempts:
+                raise next(iter(failures.values()))
+            if whole_batch_failed:
+                size = max(1, size // 2)
+            hint = max((e.retry_after or 0 for e in failures.values()), default=0)
+            self._sleep(self._retry.delay(attempt, self._rand(), hint))
+            attempt += 1
         return results
+
+    def _run_batch(self, requests: dict[str, Any], results: dict[str, Any],
+                   failures: dict[str, GmailError]) -> GmailError | None:
+        """One /batch call; returns the error when the batch itself failed."""
+
+        def collect(request_id, response, exception):
+            if exception is None:
+                results[request_id] = response
+                return
+            error = translate(exception)
+            if isinstance(error, NotFound):
+                results[request_id] = None
+            else:
+                failures[request_id] = error
+
+        batch = BatchHttpRequest(callback=collect, batch_uri=self._batch_url)
+        for request_id, request in requests.items():
+            batch.add(request, request_id=request_id)
+        try:
+            batch.execute(http=self._http)
+        except Exception as raw:  # noqa: BLE001 - translate() re-raises what it does not know
+            error = translate(raw)
+            if not isinstance(error, GmailTemporaryError):
+                raise error from raw
+            return error
+        return None
 
     # -- API ---------------------------------------------------------------------------------
 

@@ -1,0 +1,114 @@
+"""Gmail-side fixtures: the Gmail + Google OAuth emulator over real HTTP, and a connected mailbox."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from cryptography.fernet import Fernet
+
+from crm_store.categories import StageRules
+from crm_store.db import session_scope
+from crm_store.mailboxes import set_magnet
+from crm_store.models import GmailAccount
+from crm_store.users import get_or_create_user, link_slack_user, set_permissions
+from gmail.client import GmailService
+from gmail.config import GoogleConfig, RetryPolicy, SyncConfig
+from gmail.connect import finish_connect
+from gmail.oauth import GoogleConsent
+from gmail.sync import MailboxSync
+from gmail.tokens import TokenCipher
+from sandbox.gmail_emulator import GmailEmulator
+from tests.harness import http_get, query_of
+
+CLIENT_ID = "gmail-tests.apps.googleusercontent.com"
+CLIENT_SECRET = "gmail-tests-secret"
+TEAM = "T1"
+
+
+class RecordingSubscriber:
+    """Remembers what the pipeline handed over, in both steps."""
+
+    def __init__(self):
+        self.recorded: list[tuple[str, bool]] = []
+        self.delivered: list[str] = []
+
+    def record(self, session, batch):
+        self.recorded.extend((m.gmail_id, m.gmail_id in batch.alertable_ids) for m in batch.messages)
+
+    def deliver(self, batch, mailbox):
+        self.delivered.extend(m.gmail_id for m in batch.messages)
+
+    @property
+    def ids(self) -> list[str]:
+        return [gmail_id for gmail_id, _ in self.recorded]
+
+
+@dataclass
+class GmailEnv:
+    emu: GmailEmulator
+    engine: object
+    config: GoogleConfig
+    cipher: TokenCipher
+    service: GmailService
+    consent: GoogleConsent
+    key: str = ""
+    revoked: list = field(default_factory=list)
+
+    def consent_redirect(self, slack_user: str, address: str) -> dict[str, str]:
+        """The rep clicks Authenticate and allows access: the query Google sends to our callback."""
+        url = self.consent.authorization_url(TEAM, slack_user)
+        self.emu.consent_as(address)
+        status, headers, _ = http_get(url)
+        assert status in (302, 303)
+        return query_of(headers["location"])
+
+    def add_crm_user(self, slack_user: str, email: str, *, mail: bool = True) -> int:
+        with session_scope(self.engine) as session:
+            user = get_or_create_user(session, email)
+            set_permissions(session, user, mail_integration=mail)
+            link_slack_user(session, user, team_id=TEAM, slack_user_id=slack_user)
+            return user.id
+
+    def connect(self, address: str = "rep@gmail.example", slack_user: str = "U1", *, magnet: bool = True) -> int:
+        self.emu.add_user(address)
+        self.add_crm_user(slack_user, f"{slack_user.lower()}@crm.example")
+        query = self.consent_redirect(slack_user, address)
+        outcome = finish_connect(self.engine, self.consent, self.service, self.cipher,
+                                 state=query.get("state"), code=query.get("code"), error=query.get("error"))
+        if magnet:
+            with session_scope(self.engine) as session:
+                set_magnet(session, session.get(GmailAccount, outcome.account.id), True)
+        return outcome.account.id
+
+    def pipeline(self, *subscribers, lookback_days: int = 30) -> MailboxSync:
+        return MailboxSync(self.engine, self.service, self.cipher, self.config,
+                           SyncConfig(lookback_days=lookback_days), StageRules(), subscribers,
+                           on_revoked=lambda account, reason: self.revoked.append((account.id, reason)))
+
+    def account(self, account_id: int) -> GmailAccount | None:
+        with session_scope(self.engine) as session:
+            account = session.get(GmailAccount, account_id)
+            if account is not None:
+                session.expunge(account)
+            return account
+
+
+def google_config(emu: GmailEmulator, **overrides) -> GoogleConfig:
+    values = dict(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, auth_uri=emu.auth_uri, token_uri=emu.token_uri,
+                  revoke_uri=emu.revoke_uri, api_url=emu.url,
+                  redirect_uri="http://127.0.0.1:9/gmail/oauth/callback", timeout_seconds=5,
+                  retry=RetryPolicy(attempts=8, base_seconds=0.005, max_seconds=0.05))
+    values.update(overrides)
+    return GoogleConfig(**values)
+
+
+@pytest.fixture
+def gmail_env(engine):
+    emu = GmailEmulator().start()
+    emu.register_client(CLIENT_ID, CLIENT_SECRET)
+    config = google_config(emu)
+    key = Fernet.generate_key().decode()
+    env = GmailEnv(emu, engine, config, TokenCipher([key]), GmailService(config), GoogleConsent(config, engine),
+                   key=key)
+    yield env
+    emu.stop()

@@ -1,0 +1,123 @@
+"""Google consent over real HTTP: state binding, single use, expiry, PKCE; tokens at rest."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+from crm_store.db import session_scope
+from crm_store.models import GmailAccount, GmailOAuthState
+from gmail.accounts import disconnect_mailbox, load_credentials
+from gmail.connect import finish_connect
+from gmail.oauth import ConsentError, InvalidState
+from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
+from tests.gmail.conftest import TEAM
+
+
+def finish(env, query):
+    return finish_connect(env.engine, env.consent, env.service, env.cipher, state=query.get("state"),
+                          code=query.get("code"), error=query.get("error"))
+
+
+def test_round_trip_binds_the_mailbox_to_the_slack_user_who_asked(gmail_env):
+    gmail_env.emu.add_user("ann@gmail.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example")
+    query = gmail_env.consent_redirect("U1", "ann@gmail.example")
+    outcome = finish(gmail_env, query)
+    assert outcome.account.email_address == "ann@gmail.example"
+    assert (outcome.account.slack_team_id, outcome.account.slack_user_id) == (TEAM, "U1")
+    credentials = load_credentials(gmail_env.cipher, gmail_env.account(outcome.account.id), gmail_env.config)
+    assert credentials.refresh_token and credentials.token
+
+
+def test_forged_replayed_and_expired_state_are_refused(gmail_env):
+    gmail_env.emu.add_user("ann@gmail.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example")
+    query = gmail_env.consent_redirect("U1", "ann@gmail.example")
+    with pytest.raises(InvalidState, match="not one MailMagnet issued"):
+        finish(gmail_env, {**query, "state": "forged-" + query["state"]})
+    finish(gmail_env, query)
+    with pytest.raises(InvalidState, match="already used"):
+        finish(gmail_env, query)
+    late = gmail_env.consent_redirect("U1", "ann@gmail.example")
+    with session_scope(gmail_env.engine) as session:
+        record = session.get(GmailOAuthState, late["state"])
+        record.created_at = record.created_at - timedelta(minutes=11)
+    with pytest.raises(InvalidState, match="expired"):
+        finish(gmail_env, late)
+
+
+def test_wrong_pkce_verifier_is_refused_by_google(gmail_env):
+    gmail_env.emu.add_user("ann@gmail.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example")
+    query = gmail_env.consent_redirect("U1", "ann@gmail.example")
+    with session_scope(gmail_env.engine) as session:
+        session.get(GmailOAuthState, query["state"]).code_verifier = "x" * 64
+    with pytest.raises(ConsentError, match="Google refused"):
+        finish(gmail_env, query)
+    with session_scope(gmail_env.engine) as session:
+        assert session.exec(sa.select(sa.func.count()).select_from(GmailAccount)).one()[0] == 0
+
+
+def test_declined_consent_and_lost_permission_keep_nothing(gmail_env):
+    gmail_env.emu.add_user("ann@gmail.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example")
+    gmail_env.emu.consent_as(None, deny=True)
+    url = gmail_env.consent.authorization_url(TEAM, "U1")
+    from tests.harness import http_get, query_of
+    _, headers, _ = http_get(url)
+    with pytest.raises(ConsentError, match="declined"):
+        finish(gmail_env, query_of(headers["location"]))
+    gmail_env.add_crm_user("U1", "ann@crm.example", mail=False)
+    with pytest.raises(ConsentError, match="Mail Integration"):
+        finish(gmail_env, gmail_env.consent_redirect("U1", "ann@gmail.example"))
+    with session_scope(gmail_env.engine) as session:
+        assert session.exec(sa.select(sa.func.count()).select_from(GmailAccount)).one()[0] == 0
+
+
+def test_tokens_are_encrypted_at_rest_and_rotate(gmail_env, database_url):
+    account_id = gmail_env.connect("ann@gmail.example")
+    credentials = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config)
+    secrets = [credentials.token.encode(), credentials.refresh_token.encode()]
+    with gmail_env.engine.connect() as connection:
+        dump = b"".join(str(row).encode() for table in ("gmail_accounts", "gmail_oauth_states")
+                        for row in connection.exec_driver_sql(f"SELECT * FROM {table}"))
+    assert not any(secret in dump for secret in secrets)
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite:///")
+        gmail_env.engine.dispose()
+        raw = b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))
+        assert not any(secret in raw for secret in secrets)
+
+    new_key = Fernet.generate_key().decode()
+    with pytest.raises(TokenKeyError):
+        TokenCipher([new_key]).decrypt(gmail_env.account(account_id).encrypted_credentials)
+    # Rotation: the new key first, the old one still listed; re-encrypt; then the old key can go.
+    assert reencrypt_all(gmail_env.engine, TokenCipher([new_key, gmail_env.key])) == 1
+    assert TokenCipher([new_key]).decrypt(gmail_env.account(account_id).encrypted_credentials)["token"] == \
+        credentials.token
+
+
+def test_refreshed_access_token_is_persisted(gmail_env):
+    account_id = gmail_env.connect("ann@gmail.example")
+    before = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config).token
+    gmail_env.emu.expire_access_tokens("ann@gmail.example")
+    result = gmail_env.pipeline().sync(account_id)
+    assert result.status == "synced"
+    after = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config).token
+    assert after != before
+
+
+def test_disconnect_revokes_at_google_and_deletes_everything(gmail_env):
+    account_id = gmail_env.connect("ann@gmail.example")
+    gmail_env.pipeline().sync(account_id)
+    credentials = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config)
+    assert disconnect_mailbox(gmail_env.engine, gmail_env.cipher, gmail_env.config, account_id) == "ann@gmail.example"
+    assert gmail_env.account(account_id) is None
+    # The grant is gone at Google: the old credentials no longer work.
+    from gmail.errors import AccessRevoked
+    with pytest.raises(AccessRevoked):
+        gmail_env.service.mailbox(credentials).get_profile()

@@ -1,0 +1,166 @@
+"""The per-mailbox sync pipeline against the emulator: once per message, nothing lost, cheap when idle."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from crm_store.db import session_scope
+from crm_store.mailboxes import set_labels
+from crm_store.models import AccountStatus, GmailAccount, MailboxMessage
+from sandbox.gmail_emulator import Fault
+from tests.gmail.conftest import RecordingSubscriber
+
+USER = "ann@gmail.example"
+
+
+def insert(env, count, start=0, **kwargs):
+    return [env.emu.insert_message(USER, sender=f"C{i} <c{i}@acme.example>", to=USER, subject=f"S{i}", **kwargs)
+            for i in range(start, start + count)]
+
+
+def stored_ids(env, account_id):
+    with session_scope(env.engine) as session:
+        return set(session.exec(
+            MailboxMessage.__table__.select().with_only_columns(MailboxMessage.gmail_id)
+            .where(MailboxMessage.account_id == account_id)
+        ).scalars())
+
+
+class ExplodingSubscriber(RecordingSubscriber):
+    def __init__(self, explode_times: int):
+        super().__init__()
+        self.left = explode_times
+
+    def record(self, session, batch):
+        if self.left > 0:
+            self.left -= 1
+            raise RuntimeError("crash while recording")
+        super().record(session, batch)
+
+
+def test_first_sync_starts_from_now_and_then_hands_each_new_message_once(gmail_env):
+    account_id = gmail_env.connect(USER)
+    old = insert(gmail_env, 3)
+    sub = RecordingSubscriber()
+    pipeline = gmail_env.pipeline(sub)
+    first = pipeline.sync(account_id)
+    assert first.initial and sub.recorded == [] and not set(old) & stored_ids(gmail_env, account_id)
+    new = insert(gmail_env, 4, start=10)
+    result = pipeline.sync(account_id)
+    assert result.status == "synced" and result.new_messages == 4
+    assert sub.recorded == [(i, True) for i in new] and sub.delivered == new
+    with session_scope(gmail_env.engine) as session:
+        row = session.exec(MailboxMessage.__table__.select().where(MailboxMessage.gmail_id == new[0])).one()
+        assert row.from_address == "c10@acme.example" and row.received_at is not None
+    gmail_env.emu.reset_counters()
+    again = pipeline.sync(account_id)
+    assert again.new_messages == 0 and len(sub.recorded) == 4
+    assert gmail_env.emu.quota_units(USER) == 2  # one history.list
+
+
+def test_history_id_is_stored_as_text_beyond_signed_64_bit(gmail_env):
+    account_id = gmail_env.connect(USER)
+    gmail_env.pipeline().sync(account_id)
+    history_id = gmail_env.account(account_id).history_id
+    assert isinstance(history_id, str) and int(history_id) > 2**63
+
+
+def test_expired_history_resyncs_without_handing_anything_twice(gmail_env):
+    account_id = gmail_env.connect(USER)
+    sub = RecordingSubscriber()
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    seen = insert(gmail_env, 3)
+    pipeline.sync(account_id)
+    gap = insert(gmail_env, 2, start=20)
+    gmail_env.emu.expire_history(USER)
+    result = pipeline.sync(account_id)
+    assert result.full_resync and result.status == "synced"
+    assert sub.ids == seen + gap[::-1] or sorted(sub.ids) == sorted(seen + gap)
+    assert len(sub.ids) == len(set(sub.ids)) == 5
+    assert all(alertable for gmail_id, alertable in sub.recorded if gmail_id in gap)
+    later = insert(gmail_env, 1, start=30)
+    pipeline.sync(account_id)
+    assert sub.ids[-1] == later[0] and len(sub.ids) == 6
+
+
+def test_crash_while_recording_loses_nothing_and_duplicates_nothing(gmail_env):
+    account_id = gmail_env.connect(USER)
+    sub = ExplodingSubscriber(explode_times=1)
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    cursor = gmail_env.account(account_id).history_id
+    new = insert(gmail_env, 5)
+    with pytest.raises(RuntimeError):
+        pipeline.sync(account_id)
+    assert gmail_env.account(account_id).history_id == cursor and stored_ids(gmail_env, account_id) == set()
+    pipeline.sync(account_id)
+    assert sub.ids == new
+    pipeline.sync(account_id)
+    assert sub.ids == new
+
+
+def test_failed_delivery_does_not_hold_back_the_cursor(gmail_env):
+    account_id = gmail_env.connect(USER)
+
+    class FailingDelivery(RecordingSubscriber):
+        def deliver(self, batch, mailbox):
+            raise RuntimeError("Slack is down")
+
+    sub = FailingDelivery()
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    insert(gmail_env, 2)
+    assert pipeline.sync(account_id).status == "synced"
+    assert len(sub.recorded) == 2 and pipeline.sync(account_id).new_messages == 0
+
+
+def test_faults_on_a_fifth_of_calls_lose_and_duplicate_nothing(gmail_env):
+    account_id = gmail_env.connect(USER)
+    sub = RecordingSubscriber()
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    for status in (429, 403, 500, 503, "drop"):
+        gmail_env.emu.add_fault(Fault(rate=0.04, status=status, seed=hash(str(status)) % 1000))
+    expected = []
+    for round_ in range(4):
+        expected += insert(gmail_env, 50, start=round_ * 50)
+        for _ in range(10):
+            if pipeline.sync(account_id).status == "synced":
+                break
+    gmail_env.emu.clear_faults()
+    pipeline.sync(account_id)
+    assert sorted(sub.ids) == sorted(expected) and len(sub.ids) == len(expected)
+
+
+def test_revoked_access_stops_the_mailbox_and_tells_once(gmail_env):
+    account_id = gmail_env.connect(USER)
+    pipeline = gmail_env.pipeline(RecordingSubscriber())
+    pipeline.sync(account_id)
+    gmail_env.emu.revoke_access(USER)
+    gmail_env.emu.expire_access_tokens(USER)
+    assert pipeline.sync(account_id).status == "revoked"
+    account = gmail_env.account(account_id)
+    assert account.status == AccountStatus.REVOKED and account.encrypted_credentials is None
+    gmail_env.emu.reset_counters()
+    assert pipeline.sync(account_id).status == "skipped"
+    assert gmail_env.emu.calls == [] and len(gmail_env.revoked) == 1
+
+
+def test_backfill_on_enabling_labels_takes_the_inbox_within_the_lookback(gmail_env):
+    account_id = gmail_env.connect(USER)
+    now = datetime.now(timezone.utc)
+    recent = insert(gmail_env, 3, date=now - timedelta(days=2))
+    insert(gmail_env, 2, start=10, date=now - timedelta(days=45))
+    insert(gmail_env, 1, start=20, label_ids=("SENT",))
+    sub = RecordingSubscriber()
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    with session_scope(gmail_env.engine) as session:
+        set_labels(session, session.get(GmailAccount, account_id), True)
+    result = pipeline.sync(account_id)
+    assert result.backfilled == 3 and sorted(sub.ids) == sorted(recent)
+    assert not any(alertable for _, alertable in sub.recorded)  # old mail is not news
+    assert gmail_env.account(account_id).backfill_done
+    assert pipeline.sync(account_id).new_messages == 0
