@@ -120,8 +120,3 @@ def match(http_method: str, path: str) -> tuple[Route, dict[str, str], bool] | N
             if found:
                 return route, found.groupdict(), True
     return None
-
-
-def path_exists(path: str) -> bool:
-    """True when some route serves ``path`` with another verb (Google answers 404 anyway)."""
-    return any(route.pattern.match(path) for route in ROUTES)

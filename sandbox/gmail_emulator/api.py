@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import errors
 from ._routes import METADATA_SCOPE
-from .batch import _parse_headers, _split_head, boundary_of
+from .batch import parse_headers, split_head, boundary_of
 from .mailbox import (
     HISTORY_TYPES,
     IMMUTABLE_SYSTEM_LABELS,
@@ -202,8 +202,6 @@ def _read_page_token(token: str | None) -> tuple[int, int] | None:
 
 def parse_related(content_type: str, body: bytes) -> tuple[dict, bytes]:
     """Split a ``multipart/related`` media upload into its JSON metadata and media."""
-    import json
-
     boundary = boundary_of(content_type)
     if not boundary:
         raise errors.bad_request("Bad multipart upload: no boundary")
@@ -217,8 +215,8 @@ def parse_related(content_type: str, body: bytes) -> tuple[dict, bytes]:
             segment = segment[:-2]
         elif segment.endswith(b"\n"):
             segment = segment[:-1]
-        head, content = _split_head(segment)
-        _, headers = _parse_headers(head)
+        head, content = split_head(segment)
+        _, headers = parse_headers(head)
         if headers.get("content-transfer-encoding", "").lower() == "base64":
             content = base64.b64decode(content)
         parts.append((headers, content))
@@ -654,7 +652,3 @@ class GmailApi:
 
     def threads_untrash(self, mb: Mailbox, call: ApiCall) -> dict:
         return self._thread_labels(mb, call, (), ("TRASH",))
-
-
-def utc_iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

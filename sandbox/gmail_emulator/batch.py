@@ -38,7 +38,7 @@ def boundary_of(content_type: str) -> str | None:
     return holder.get_param("boundary")
 
 
-def _split_head(blob: bytes) -> tuple[bytes, bytes]:
+def split_head(blob: bytes) -> tuple[bytes, bytes]:
     crlf = blob.find(b"\r\n\r\n")
     lf = blob.find(b"\n\n")
     if crlf == -1 and lf == -1:
@@ -48,7 +48,7 @@ def _split_head(blob: bytes) -> tuple[bytes, bytes]:
     return blob[:lf], blob[lf + 2 :]
 
 
-def _parse_headers(head: bytes) -> tuple[list[str], dict[str, str]]:
+def parse_headers(head: bytes) -> tuple[list[str], dict[str, str]]:
     lines = head.decode("utf-8", "surrogateescape").replace("\r\n", "\n").split("\n")
     unfolded: list[str] = []
     for line in lines:
@@ -84,10 +84,10 @@ def parse_batch(content_type: str, body: bytes) -> list[InnerRequest]:
             segment = segment[:-2]
         elif segment.endswith(b"\n"):
             segment = segment[:-1]
-        part_head, http_message = _split_head(segment)
-        _, part_headers = _parse_headers(part_head)
-        request_head, request_body = _split_head(http_message)
-        lines, headers = _parse_headers(request_head)
+        part_head, http_message = split_head(segment)
+        _, part_headers = parse_headers(part_head)
+        request_head, request_body = split_head(http_message)
+        lines, headers = parse_headers(request_head)
         if not lines:
             raise BatchFormatError("Failed to parse batch request, error: empty part")
         pieces = lines[0].split()

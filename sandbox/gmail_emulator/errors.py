@@ -88,10 +88,6 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message, "badRequest")
 
 
-def failed_precondition(message: str = "Precondition check failed.") -> ApiError:
-    return ApiError(400, message, "failedPrecondition", status="FAILED_PRECONDITION")
-
-
 def login_required() -> ApiError:
     return ApiError(
         401,

@@ -26,11 +26,11 @@ from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 from . import errors
 from ._routes import FULL, match
-from .api import ApiCall, GmailApi
+from .api import ApiCall, GmailApi, parse_related
 from .batch import BatchFormatError, format_batch, parse_batch
 from .errors import ApiError
 from .faults import Fault, latency_for
-from .mailbox import HISTORY_ID_BASE, SYSTEM_LABELS, Mailbox, Message, Record
+from .mailbox import HISTORY_ID_BASE, Mailbox, Message, Record
 from .mime import (
     addresses,
     build_raw,
@@ -682,6 +682,13 @@ class GmailEmulator:
                 "labelFilterBehavior": watch.behavior, "expiration": watch.expiration_ms,
             }
 
+    def expire_watch(self, user: str) -> None:
+        """The mailbox's watch runs out (as 7 days after users.watch): no more pushes."""
+        with self._lock:
+            watch = self._mailbox(user).watch
+            if watch is not None:
+                watch.expiration_ms = int(time.time() * 1000) - 1
+
     def _after_change(self, mb: Mailbox, records: Sequence[Record]) -> None:
         watch = mb.watch
         if watch is None or not records:
@@ -966,8 +973,6 @@ class GmailEmulator:
 
     @staticmethod
     def _read_upload(call: ApiCall, params: dict[str, list[str]], headers: dict[str, str], body: bytes) -> None:
-        from .api import parse_related
-
         upload_type = (params.get("uploadType") or params.get("upload_protocol") or ["media"])[-1]
         if upload_type == "multipart":
             metadata, media = parse_related(headers.get("content-type", ""), body)

@@ -665,6 +665,18 @@ def test_expired_access_token_is_refreshed_transparently(emu, creds, gmail):
     assert [c.status for c in emu.calls] == [401, 200]
 
 
+def test_batch_refreshes_expired_tokens_and_resends(emu, creds, gmail):
+    ids = [emu.insert_message(REP, sender="a@acme.test", to=REP) for _ in range(3)]
+    emu.expire_access_tokens(REP)
+    answers = {}
+    batch = new_batch(emu, lambda rid, response, exc: answers.__setitem__(rid, exc or response["id"]))
+    for gmail_id in ids:
+        batch.add(gmail.users().messages().get(userId="me", id=gmail_id, format="minimal"), request_id=gmail_id)
+    batch.execute()
+    assert answers == {gmail_id: gmail_id for gmail_id in ids}
+    assert [c.status for c in emu.calls] == [401, 401, 401, 200, 200, 200]
+
+
 def test_revoked_access_fails_refresh_with_invalid_grant(emu, creds, gmail):
     emu.revoke_access(REP)
     with pytest.raises(RefreshError) as refused:
@@ -784,6 +796,14 @@ def test_watch_pushes_pubsub_envelopes(emu, gmail, receiver):
     assert len(receiver.received) == 1
     assert [d["status"] for d in emu.push_deliveries] == [204]
 
+    gmail.users().watch(userId="me", body={"topicName": topic}).execute()  # renewal, no label filter
+    emu.modify_labels(REP, emu.user_messages(REP)[0], add=["STARRED"])
+    assert len(receiver.wait_for(2)) == 2
+    emu.expire_watch(REP)
+    emu.insert_message(REP, sender="carol@acme.test", to=REP)
+    assert emu.wait_for_push()
+    assert len(receiver.received) == 2
+
 
 def test_watch_needs_an_existing_topic_and_failed_pushes_are_recorded(emu, gmail):
     with pytest.raises(HttpError) as bad_name:
@@ -802,6 +822,27 @@ def test_watch_needs_an_existing_topic_and_failed_pushes_are_recorded(emu, gmail
 
 
 # -- seeding and the Python-side API -------------------------------------------------------
+
+
+def test_command_line_runs_a_seeded_emulator(tmp_path):
+    import subprocess
+    import sys
+
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"users": [REP], "messages": [{"user": REP, "sender": "ann@acme.test", "subject": "Hi"}]}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.gmail_emulator", "--seed", str(seed), "--client-id", CLIENT_ID,
+         "--client-secret", CLIENT_SECRET],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        urls = json.loads(process.stdout.readline())
+        response, content = httplib2.Http().request(urls["GMAIL_API_URL"] + "healthz")
+        assert response.status == 200
+        assert urls["GOOGLE_TOKEN_URI"].endswith("/token") and urls["users"] == [REP]
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
 
 
 def test_seed_from_dict(emu):
