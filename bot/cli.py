@@ -131,6 +131,96 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_run_once(args) -> int:
+    from bot.jobs import Jobs
+    from bot.services import build_services
+    from crm_store.leases import Job
+
+    services = build_services(_settings())
+    services.require_gmail()
+    jobs = Jobs(services)
+    try:
+        outcomes = jobs.run_once(Job(args.job), args.account)
+    finally:
+        jobs.stop()
+    if not outcomes:
+        raise CliError("no connected mailbox" + (f" {args.account}" if args.account else "")
+                       + " to run (is it leased by a running `serve`? try again in a minute)")
+    failed = 0
+    for outcome in outcomes:
+        sync = outcome.sync
+        line = f"mailbox {outcome.account_id}: {sync.status if sync else 'failed'}"
+        if sync and sync.status == "synced":
+            line += f", {sync.new_messages} new, {outcome.alerts} alerts"
+            if args.job == "labels":
+                filed = ", ".join(f"{n} → {label}" for label, n in outcome.filed.items()) or "nothing to file"
+                line += f", filed: {filed}, re-filed {outcome.refiled}"
+        error = outcome.error or (sync.error if sync else None)
+        if error:
+            failed += 1
+            line += f" ({error})"
+        print(line)
+    return 1 if failed else 0
+
+
+def cmd_emulators(args) -> int:
+    import json as _json
+    import threading
+
+    from sandbox.gmail_emulator import GmailEmulator
+    from sandbox.slack_emulator import SlackEmulator
+
+    seed = {}
+    if args.seed:
+        try:
+            with open(args.seed, encoding="utf-8") as handle:
+                seed = _json.load(handle)
+        except (OSError, ValueError) as error:
+            raise CliError(f"cannot read seed file {args.seed}: {error}")
+    gmail = GmailEmulator(port=args.gmail_port).start()
+    slack = SlackEmulator(port=args.slack_port).start()
+    if seed.get("gmail"):
+        gmail.seed_from(seed["gmail"])
+    if seed.get("slack"):
+        slack.seed_from(seed["slack"])
+    team = slack.default_team()
+    print(f"Gmail + Google OAuth emulator: {gmail.url}")
+    print(f"Slack emulator: {slack.url}")
+    print("Settings for `mailmagnet serve` against them:")
+    for key, value in (("GMAIL_API_URL", gmail.url), ("GOOGLE_AUTH_URI", gmail.auth_uri),
+                       ("GOOGLE_TOKEN_URI", gmail.token_uri), ("GOOGLE_REVOKE_URI", gmail.revoke_uri),
+                       ("SLACK_API_URL", slack.api_url), ("SLACK_BOT_TOKEN", team.bot_token)):
+        print(f"  {key}={value}")
+    print("Ctrl-C stops them.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gmail.stop()
+        slack.stop()
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import subprocess
+
+    return subprocess.call([sys.executable, "-m", "benchmarks.run_all", *args.only])
+
+
+def cmd_rotate_keys(args) -> int:
+    from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
+
+    settings = _settings()
+    try:
+        cipher = TokenCipher(settings.encryption_key_list)
+        count = reencrypt_all(_store(), cipher)
+    except TokenKeyError as error:
+        raise CliError(str(error))
+    print(f"re-encrypted {count} stored credential(s) with the first key of TOKEN_ENCRYPTION_KEYS")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from bot.demo import run_demo
 
@@ -180,6 +270,25 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("demo", help="show the product working on sample data").set_defaults(func=cmd_demo)
+
+    once = sub.add_parser("run-once", help="sync (or sync and file labels) every connected mailbox now")
+    once.add_argument("job", choices=["sync", "labels"])
+    once.add_argument("--account", metavar="EMAIL", help="only this mailbox")
+    once.set_defaults(func=cmd_run_once)
+
+    emulators = sub.add_parser("emulators", help="start the Gmail and Slack emulators for local development")
+    emulators.add_argument("--gmail-port", type=int, default=8025)
+    emulators.add_argument("--slack-port", type=int, default=8026)
+    emulators.add_argument("--seed", metavar="FILE", help='JSON {"gmail": {...}, "slack": {...}}')
+    emulators.set_defaults(func=cmd_emulators)
+
+    keys = sub.add_parser("keys", help="token encryption keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("rotate", help="re-encrypt stored credentials with the first key").set_defaults(
+        func=cmd_rotate_keys)
+
+    bench = sub.add_parser("bench", help="run the benchmarks (same as make bench)")
+    bench.add_argument("only", nargs="*", help="benchmark names (default: all)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

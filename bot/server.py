@@ -19,10 +19,12 @@ class BotServer:
     """Everything `serve` runs, startable in-process (tests, benchmarks, demo) or from the CLI."""
 
     def __init__(self, settings: Settings, *, host: str = "0.0.0.0", port: int | None = None,
-                 socket_mode: bool = False, scheduler: bool = True, services: Services | None = None):
+                 socket_mode: bool = False, scheduler: bool = True, start_scheduler: bool = True,
+                 services: Services | None = None):
         self.settings = settings
         self.services = services or build_services(settings)
         self.socket_mode = socket_mode
+        self.start_scheduler = start_scheduler
         self.slack_app = create_slack_app(self.services, socket_mode=socket_mode)
         if scheduler:
             from bot.jobs import Jobs
@@ -45,7 +47,7 @@ class BotServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "BotServer":
-        if self.services.jobs is not None:
+        if self.services.jobs is not None and self.start_scheduler:
             self.services.jobs.start()
         if self.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler

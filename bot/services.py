@@ -12,7 +12,8 @@ from bot.slack_clients import SlackClients
 from bot.wiring import category_config, open_store
 from crm_store.categories import LabelNames, StageRules
 from crm_store.errors import DomainError
-from gmail.client import GmailService
+from gmail.accounts import load_credentials
+from gmail.client import GmailService, MailboxClient
 from gmail.config import GoogleConfig, RetryPolicy, SyncConfig
 from gmail.oauth import GoogleConsent
 from gmail.tokens import TokenCipher
@@ -73,6 +74,12 @@ class Services:
                 + (f" (missing {', '.join(missing)})" if missing else "") + ". Ask your admin."
             )
         return self.google, self.cipher, self.gmail, self.consent
+
+
+def mailbox_client(services: "Services", account) -> "MailboxClient":
+    """A Gmail client for one rep's mailbox (on this thread's connection)."""
+    google, cipher, gmail, _ = services.require_gmail()
+    return gmail.mailbox(load_credentials(cipher, account, google))
 
 
 def installation_store_for(settings: Settings, engine: Engine):

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     gmail_retry_attempts: int = Field(5, ge=1)
     gmail_retry_base_seconds: float = Field(0.5, ge=0)
     lease_seconds: int = Field(120, ge=5)
+    digest_interval_minutes: int = Field(60, ge=1)
     log_level: str = "INFO"
 
     @property

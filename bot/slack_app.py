@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -11,8 +12,12 @@ from bot.manifest import bot_scopes
 from bot.services import Services
 from bot.slack_clients import make_client
 from handlers import register_listeners
+from handlers.mailmagnet import register as register_mailmagnet
 
 log = logging.getLogger(__name__)
+
+# Listeners run here after their ack (Bolt's default is 5 threads); they wait on Gmail and Slack, not the CPU.
+LISTENER_THREADS = 16
 
 
 class SlackNotConfigured(Exception):
@@ -30,6 +35,7 @@ def create_slack_app(services: Services, *, socket_mode: bool = False) -> App:
         raise_error_for_unhandled_request=False,
         # Do not call auth.test at start-up: the bot must start even while Slack is unreachable.
         token_verification_enabled=False,
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     if settings.multi_workspace:
         if socket_mode:
@@ -50,4 +56,5 @@ def create_slack_app(services: Services, *, socket_mode: bool = False) -> App:
                                      "SLACK_CLIENT_SECRET (installs into several workspaces)")
         app = App(client=make_client(settings, settings.slack_bot_token), token=settings.slack_bot_token, **common)
     register_listeners(app, services)
+    register_mailmagnet(app, services)
     return app

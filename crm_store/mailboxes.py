@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, delete, select
 
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotConnected, PolicyFixed
 from crm_store.models import (
     AccountStatus,
+    CategoryChange,
     CrmUser,
     EmailShare,
     GmailAccount,
@@ -20,12 +23,18 @@ from crm_store.models import (
 )
 
 
+def _insert_once(session: Session, table, **values) -> bool:
+    """INSERT unless the row exists; True when this call inserted it. Safe when two requests race."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table.__table__).values(**values).on_conflict_do_nothing()
+    return bool(session.execute(statement).rowcount)
+
+
 def org_settings(session: Session, team_id: str) -> OrgSettings:
     org = session.get(OrgSettings, team_id)
     if org is None:
-        org = OrgSettings(team_id=team_id)
-        session.add(org)
-        session.flush()
+        _insert_once(session, OrgSettings, team_id=team_id, sharing_policy=SharingPolicy.CHOICE.value)
+        org = session.get(OrgSettings, team_id)
     return org
 
 
@@ -101,6 +110,8 @@ def set_labels(session: Session, account: GmailAccount, enabled: bool, now: date
         account.labels_enabled_at = now or utcnow()
         account.backfill_done = False  # file what is already in the Inbox (within the lookback)
         account.next_label_at = None  # due at once
+        # CRM changes from before matter to no mail filed from now on.
+        account.last_category_change_id = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
     session.add(account)
     return True
 
@@ -145,10 +156,7 @@ def in_quiet_hours(account: GmailAccount, local_minute: int) -> bool:
 
 
 def mute_contact(session: Session, account: GmailAccount, contact_id: int) -> bool:
-    if session.get(MutedContact, (account.id, contact_id)) is not None:
-        return False
-    session.add(MutedContact(account_id=account.id, contact_id=contact_id))
-    return True
+    return _insert_once(session, MutedContact, account_id=account.id, contact_id=contact_id)
 
 
 def unmute_contact(session: Session, account: GmailAccount, contact_id: int) -> bool:
@@ -159,10 +167,7 @@ def unmute_contact(session: Session, account: GmailAccount, contact_id: int) -> 
 def share_with(session: Session, owner: CrmUser, viewer: CrmUser) -> bool:
     if owner.id == viewer.id:
         raise InvalidInput("Your own emails are always visible to you.")
-    if session.get(EmailShare, (owner.id, viewer.id)) is not None:
-        return False
-    session.add(EmailShare(owner_user_id=owner.id, viewer_user_id=viewer.id))
-    return True
+    return _insert_once(session, EmailShare, owner_user_id=owner.id, viewer_user_id=viewer.id)
 
 
 def unshare_with(session: Session, owner: CrmUser, viewer: CrmUser) -> bool:

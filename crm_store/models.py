@@ -180,6 +180,7 @@ class GmailAccount(SQLModel, table=True):
     magnet_enabled_at: Optional[datetime] = Field(default=None)
     alert_channel: Optional[str] = Field(default=None, max_length=32)  # None: the rep's DM
     digest_enabled: bool = Field(default=False)
+    last_digest_at: Optional[datetime] = Field(default=None)
     quiet_start_minute: Optional[int] = Field(default=None)  # minutes after local midnight
     quiet_end_minute: Optional[int] = Field(default=None)
 
@@ -244,6 +245,8 @@ class Alert(SQLModel, table=True):
     status: str = Field(default=AlertStatus.PENDING.value, max_length=16, index=True)
     slack_ts: Optional[str] = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+    # Set (and committed) just before posting: a crash after it means "look in Slack before posting again".
+    attempted_at: Optional[datetime] = Field(default=None)
     posted_at: Optional[datetime] = Field(default=None)
 
 

@@ -109,10 +109,3 @@ def visibility_for_users(session: Session, account: GmailAccount, contact_id: in
 
 def visibility(session: Session, account: GmailAccount, contact_id: int | None, viewer_id: int | None) -> Visibility:
     return visibility_for_users(session, account, contact_id, [viewer_id])[viewer_id]
-
-
-def audience_visibility(session: Session, account: GmailAccount, contact_id: int | None,
-                        viewer_ids: Iterable[int | None]) -> Visibility:
-    """What a whole audience (a channel's members) may see: the least any one of them may."""
-    levels = visibility_for_users(session, account, contact_id, viewer_ids)
-    return min(levels.values(), default=Visibility.NONE)

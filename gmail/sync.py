@@ -109,7 +109,9 @@ class MailboxSync:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def sync(self, account_id: int) -> SyncResult:
+    def sync(self, account_id: int, then: Callable[[GmailAccount, MailboxClient], None] | None = None) -> SyncResult:
+        """One run for one mailbox; `then(account, mailbox)` runs after a successful sync with the same
+        client, under the same handling of revoked access and Gmail errors (label filing, digests, watch)."""
         with session_scope(self.engine) as session:
             account = session.get(GmailAccount, account_id)
             if account is None:
@@ -122,7 +124,15 @@ class MailboxSync:
         token_before = credentials.token
         mailbox = self.gmail.mailbox(credentials)
         try:
-            return self._sync(account, mailbox)
+            result = self._sync(account, mailbox)
+            if then is not None and result.status == "synced":
+                with session_scope(self.engine) as session:
+                    fresh = session.get(GmailAccount, account.id)
+                    if fresh is None or fresh.status != AccountStatus.CONNECTED:
+                        return SyncResult(account.id, "gone")
+                    session.expunge(fresh)
+                then(fresh, mailbox)
+            return result
         except AccessRevoked as error:
             if mark_revoked(self.engine, account.id, str(error)) and self.on_revoked:
                 self.on_revoked(account, str(error))
@@ -132,9 +142,6 @@ class MailboxSync:
             return SyncResult(account.id, "error", error=str(error))
         finally:
             save_refreshed_credentials(self.engine, self.cipher, account.id, credentials, token_before)
-
-    def mailbox_for(self, account: GmailAccount) -> MailboxClient:
-        return self.gmail.mailbox(load_credentials(self.cipher, account, self.google))
 
     # -- steps -----------------------------------------------------------------------------------
 

@@ -102,3 +102,13 @@ def stack(database_url):
     running = start_stack(database_url)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def live(database_url):
+    """The stack with MailMagnet's jobs built but not scheduled: tests run cycles themselves."""
+    from tests.harness import start_stack
+
+    running = start_stack(database_url, scheduler=True, start_scheduler=False)
+    yield running
+    running.stop()

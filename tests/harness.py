@@ -1,19 +1,22 @@
 """The whole product on loopback: Gmail + Google OAuth emulator, Slack emulator, the real bot server."""
 from __future__ import annotations
 
-import http.client
 import socket
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from cryptography.fernet import Fernet
 
 from bot.server import BotServer
 from bot.settings import Settings
+from sqlmodel import select
+
 from crm_store.db import session_scope
+from crm_store.mailboxes import set_labels, set_magnet
+from crm_store.models import GmailAccount
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from handlers.identity import clear_cache
+from sandbox.consent import consent_redirect, http_get, query_of  # noqa: F401 (re-exported)
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackDriver, SlackEmulator
 
@@ -24,18 +27,6 @@ TEAM = "T0001"
 REP = "U100REP"
 REP_EMAIL = "rep@crm.example"
 REP_GMAIL = "rep@gmail.example"
-
-
-def http_get(url: str) -> tuple[int, dict[str, str], str]:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
-    try:
-        connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
-        response = connection.getresponse()
-        body = response.read().decode("utf-8", "replace")
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-    finally:
-        connection.close()
 
 
 @dataclass
@@ -70,11 +61,7 @@ class Stack:
 
     def follow_consent(self, authorize_url: str, as_user: str = REP_GMAIL) -> tuple[int, str]:
         """What the rep's browser does: Google's consent page, then our callback."""
-        self.gmail.consent_as(as_user)
-        status, headers, _ = http_get(authorize_url)
-        assert status in (302, 303), status
-        location = headers["location"]
-        status, _, body = http_get(location)
+        status, _, body = http_get(consent_redirect(self.gmail, authorize_url, as_user))
         return status, body
 
     def connect(self, user_id: str = REP, gmail: str = REP_GMAIL) -> str:
@@ -86,6 +73,46 @@ class Stack:
         status, body = self.follow_consent(url, gmail)
         assert status == 200, body
         return gmail
+
+    def account_id(self, gmail: str = REP_GMAIL) -> int:
+        with session_scope(self.engine) as session:
+            return session.exec(select(GmailAccount.id).where(GmailAccount.email_address == gmail)).one()
+
+    def update_mailbox(self, gmail: str = REP_GMAIL, **fields) -> None:
+        with session_scope(self.engine) as session:
+            account = session.exec(select(GmailAccount).where(GmailAccount.email_address == gmail)).one()
+            if fields.pop("magnet", False):
+                set_magnet(session, account, True)
+            if fields.pop("labels", False):
+                set_labels(session, account, True)
+            for key, value in fields.items():
+                setattr(account, key, value)
+            session.add(account)
+
+    def connect_with_magnet(self, user_id: str = REP, gmail: str = REP_GMAIL, **fields) -> int:
+        """Connected, MailMagnet on, first sync done (the cursor is "now")."""
+        self.connect(user_id, gmail)
+        self.update_mailbox(gmail, magnet=True, **fields)
+        self.run("sync", gmail)
+        return self.account_id(gmail)
+
+    def run(self, job: str = "sync", gmail: str | None = None):
+        from crm_store.leases import Job
+
+        return self.services.jobs.run_once(Job(job), gmail)
+
+    def import_crm(self, contacts: str, deals: str | None = None) -> None:
+        import io
+
+        from crm_store.csv_import import import_contacts, import_deals
+
+        import_contacts(self.engine, io.StringIO(contacts), progress=False)
+        if deals:
+            import_deals(self.engine, io.StringIO(deals), progress=False)
+
+    def mail(self, sender: str, subject: str = "Hello", gmail: str = REP_GMAIL, **kwargs) -> str:
+        return self.gmail.insert_message(gmail, sender=sender, to=gmail, subject=subject,
+                                         body=kwargs.pop("body", f"Body of {subject}"), **kwargs)
 
     def stop(self) -> None:
         self.server.stop()
@@ -107,17 +134,13 @@ def authorize_url_in(post: dict) -> str:
     raise AssertionError(f"no authenticate button in {post}")
 
 
-def query_of(url: str) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def start_stack(database_url: str, *, scheduler: bool = False, **overrides) -> Stack:
+def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True, **overrides) -> Stack:
     clear_cache()
     gmail = GmailEmulator().start()
     gmail.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
@@ -142,6 +165,7 @@ def start_stack(database_url: str, *, scheduler: bool = False, **overrides) -> S
     port = free_port()
     values.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = Settings(_env_file=None, **values)
-    server = BotServer(settings, host="127.0.0.1", port=port, scheduler=scheduler).start()
+    server = BotServer(settings, host="127.0.0.1", port=port, scheduler=scheduler,
+                       start_scheduler=start_scheduler).start()
     driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team.id)
     return Stack(gmail, slack, server, driver, settings)

@@ -5,7 +5,7 @@ from crm_store.db import session_scope
 from crm_store.errors import PolicyFixed
 from crm_store.mailboxes import set_policy, set_sharing, share_with
 from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
-from crm_store.sharing import Visibility, audience_visibility, visibility
+from crm_store.sharing import Visibility, visibility, visibility_for_users
 from crm_store.users import get_or_create_user, link_slack_user
 from tests.factories import make_contact, make_deal
 
@@ -70,6 +70,10 @@ def test_organisation_policy_overrides_and_blocks_choice(engine, world):
         set_sharing(s, account, Sharing.PRIVATE)  # choosing what the policy says is fine
         set_policy(s, "T1", SharingPolicy.CHOICE)
         assert visibility(s, account, contact_id, ids["owner"]) is Visibility.NONE
+
+
+def audience_visibility(session, account, contact_id, viewers):
+    return min(visibility_for_users(session, account, contact_id, viewers).values())
 
 
 def test_channel_audience_sees_the_least_any_member_may(engine, world):

@@ -18,7 +18,7 @@ from gmail.oauth import GoogleConsent
 from gmail.sync import MailboxSync
 from gmail.tokens import TokenCipher
 from sandbox.gmail_emulator import GmailEmulator
-from tests.harness import http_get, query_of
+from sandbox.consent import consent_redirect, query_of
 
 CLIENT_ID = "gmail-tests.apps.googleusercontent.com"
 CLIENT_SECRET = "gmail-tests-secret"
@@ -56,11 +56,7 @@ class GmailEnv:
 
     def consent_redirect(self, slack_user: str, address: str) -> dict[str, str]:
         """The rep clicks Authenticate and allows access: the query Google sends to our callback."""
-        url = self.consent.authorization_url(TEAM, slack_user)
-        self.emu.consent_as(address)
-        status, headers, _ = http_get(url)
-        assert status in (302, 303)
-        return query_of(headers["location"])
+        return query_of(consent_redirect(self.emu, self.consent.authorization_url(TEAM, slack_user), address))
 
     def add_crm_user(self, slack_user: str, email: str, *, mail: bool = True) -> int:
         with session_scope(self.engine) as session:

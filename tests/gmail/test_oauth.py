@@ -14,6 +14,7 @@ from gmail.accounts import disconnect_mailbox, load_credentials
 from gmail.connect import finish_connect
 from gmail.oauth import ConsentError, InvalidState
 from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
+from sandbox.consent import consent_redirect, query_of
 from tests.gmail.conftest import TEAM
 
 
@@ -65,12 +66,9 @@ def test_wrong_pkce_verifier_is_refused_by_google(gmail_env):
 def test_declined_consent_and_lost_permission_keep_nothing(gmail_env):
     gmail_env.emu.add_user("ann@gmail.example")
     gmail_env.add_crm_user("U1", "ann@crm.example")
-    gmail_env.emu.consent_as(None, deny=True)
-    url = gmail_env.consent.authorization_url(TEAM, "U1")
-    from tests.harness import http_get, query_of
-    _, headers, _ = http_get(url)
+    denied = consent_redirect(gmail_env.emu, gmail_env.consent.authorization_url(TEAM, "U1"), None)
     with pytest.raises(ConsentError, match="declined"):
-        finish(gmail_env, query_of(headers["location"]))
+        finish(gmail_env, query_of(denied))
     gmail_env.add_crm_user("U1", "ann@crm.example", mail=False)
     with pytest.raises(ConsentError, match="Mail Integration"):
         finish(gmail_env, gmail_env.consent_redirect("U1", "ann@gmail.example"))

@@ -1,0 +1,284 @@
+"""MailMagnet (SPEC F3): one alert per new Inbox message from a CRM contact, exactly once.
+
+Exactly once across crashes and replicas:
+- the alert row is written in the sync transaction (unique per mailbox and message), so a
+  message can never be alerted twice by two runs;
+- just before posting, the row is stamped `attempted_at` and committed; the Slack message
+  carries the Gmail message id in its metadata;
+- a row found stamped but not posted (the process died between posting and recording the
+  ts) is first looked up in the channel's history, and only posted if it is not there.
+
+Noise control (SPEC §3): muted contacts get no alert; during quiet hours or in digest mode
+alerts are queued and later posted together as one digest message.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
+from crm_store.db import session_scope
+from crm_store.mailboxes import in_quiet_hours
+from crm_store.models import (
+    AccountStatus,
+    Alert,
+    AlertStatus,
+    AuditLog,
+    Contact,
+    CrmUser,
+    GmailAccount,
+    MutedContact,
+    utcnow,
+)
+from crm_store.sharing import Visibility, visibility_for_users
+from gmail.client import MailboxClient
+from gmail.messages import NewMessage, from_gmail_metadata
+from gmail.notifier import AlertView, Notifier
+from gmail.sync import SyncBatch, rep_timezone
+
+log = logging.getLogger(__name__)
+
+DM = "dm"
+
+
+def gmail_url(address: str, message: NewMessage | None, gmail_id: str) -> str:
+    target = (message.thread_id if message and message.thread_id else None) or gmail_id
+    return f"https://mail.google.com/mail/?authuser={quote(address)}#all/{target}"
+
+
+def deal_context(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,
+                 labels: LabelNames) -> tuple[str | None, str | None]:
+    """(label name, one line about the deals behind it) for an alert."""
+    decision = decide_category(deals_of(session, contact_id), at=at, tz=tz, rules=rules)
+    if decision.category is None:
+        return None, ("Only lost deals" if decision.lost_deals else "No deals yet")
+    deal = decision.deciding[0]
+    more = f" (+{len(decision.deciding) - 1} more)" if len(decision.deciding) > 1 else ""
+    if decision.category is Category.CUSTOMERS:
+        line = f"Customer: won “{deal.name}”{more}"
+    else:
+        closing = f" closing {deal.closing_date.isoformat()}" if deal.closing_date else ""
+        line = f"Open deal “{deal.name}”{closing} · {deal.stage}{more}"
+    return labels.name_for(decision.category), line
+
+
+class MailMagnet:
+    def __init__(self, engine: Engine, notifier: Notifier, rules: StageRules, labels: LabelNames, *,
+                 default_tz: str = "UTC", digest_interval: timedelta = timedelta(hours=1),
+                 clock: Callable[[], datetime] = utcnow):
+        self.engine = engine
+        self.notifier = notifier
+        self.rules = rules
+        self.labels = labels
+        self.default_tz = default_tz
+        self.digest_interval = digest_interval
+        self.clock = clock
+
+    # -- SyncSubscriber --------------------------------------------------------------------------
+
+    def record(self, session: Session, batch: SyncBatch) -> None:
+        account = batch.account
+        if not account.magnet_enabled:
+            return
+        muted = set(session.exec(select(MutedContact.contact_id).where(MutedContact.account_id == account.id)))
+        local = batch.at.astimezone(ZoneInfo(batch.tz))
+        hold = account.digest_enabled or in_quiet_hours(account, local.hour * 60 + local.minute)
+        for message in batch.messages:
+            if message.gmail_id not in batch.alertable_ids or account.email_address in message.from_addresses:
+                continue
+            sender = batch.contact_of(message)
+            if sender is None or sender.contact_id in muted:
+                continue
+            session.add(Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
+                              channel=account.alert_channel or DM,
+                              status=(AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING).value))
+
+    def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
+        self.post_pending(batch.account, mailbox, {m.gmail_id: m for m in batch.messages})
+
+    # -- posting ---------------------------------------------------------------------------------
+
+    def post_pending(self, account: GmailAccount, mailbox: MailboxClient,
+                     contents: dict[str, NewMessage] | None = None) -> int:
+        """Post every pending alert of the mailbox; returns how many reached Slack."""
+        with session_scope(self.engine) as session:
+            alerts = list(session.exec(select(Alert).where(
+                Alert.account_id == account.id, Alert.status == AlertStatus.PENDING.value).order_by(Alert.id)))
+            for alert in alerts:
+                session.expunge(alert)
+        if not alerts:
+            return 0
+        alerts = self._drop_already_posted(account, alerts)
+        messages = self._contents(mailbox, alerts, contents or {})
+        posted = 0
+        for alert in alerts:
+            message = messages.get(alert.gmail_id)
+            if message is None:
+                self._finish(alert.id, AlertStatus.SKIPPED, None)  # deleted before we could tell anyone
+                continue
+            try:
+                channel, view = self._view(account, alert, message)
+                self._stamp([alert.id])
+                ts = self.notifier.post_alert(account.slack_team_id, channel, view)
+            except Exception as error:  # noqa: BLE001 - Slack down: the rest waits for the next run
+                log.warning("alert for mailbox %s not posted yet: %s", account.id, error)
+                break
+            self._finish(alert.id, AlertStatus.POSTED, ts)
+            posted += 1
+        return posted
+
+    def flush_digest(self, account: GmailAccount, mailbox: MailboxClient, *, force: bool = False) -> int:
+        """Post queued alerts as one digest when due: digest interval elapsed, or quiet hours over."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            alerts = list(session.exec(select(Alert).where(
+                Alert.account_id == account.id, Alert.status == AlertStatus.QUEUED_DIGEST.value).order_by(Alert.id)))
+            for alert in alerts:
+                session.expunge(alert)
+            tz = rep_timezone(session, account, self.default_tz)
+        if not alerts:
+            return 0
+        local = now.astimezone(ZoneInfo(tz))
+        quiet = in_quiet_hours(account, local.hour * 60 + local.minute)
+        due = force or (not quiet and (not account.digest_enabled or account.last_digest_at is None
+                                        or now - account.last_digest_at >= self.digest_interval))
+        if not due:
+            return 0
+        alerts = self._drop_already_posted(account, alerts)
+        messages = self._contents(mailbox, alerts, {})
+        by_channel: dict[str, list[tuple[Alert, AlertView]]] = {}
+        for alert in alerts:
+            message = messages.get(alert.gmail_id)
+            if message is None:
+                self._finish(alert.id, AlertStatus.SKIPPED, None)
+                continue
+            channel, view = self._view(account, alert, message)
+            by_channel.setdefault(channel, []).append((alert, view))
+        for channel, items in by_channel.items():
+            self._stamp([a.id for a, _ in items])
+            ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v in items],
+                                           digest_key=f"{account.id}:{items[0][0].id}")
+            for alert, _ in items:
+                self._finish(alert.id, AlertStatus.POSTED, ts)
+        with session_scope(self.engine) as session:
+            current = session.get(GmailAccount, account.id)
+            if current is not None:
+                current.last_digest_at = now
+        return sum(len(items) for items in by_channel.values())
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _drop_already_posted(self, account: GmailAccount, alerts: list[Alert]) -> list[Alert]:
+        """Crash recovery: alerts stamped before a crash may be in Slack already; find them there."""
+        stamped = [a for a in alerts if a.attempted_at is not None]
+        if not stamped:
+            return alerts
+        found: dict[tuple[int, str], str] = {}
+        for channel in {a.channel for a in stamped}:
+            since = min(a.attempted_at for a in stamped if a.channel == channel) - timedelta(minutes=5)
+            found.update(self.notifier.posted_alerts(account.slack_team_id, self._channel_id(account, channel),
+                                                     since))
+        remaining = []
+        for alert in alerts:
+            ts = found.get((account.id, alert.gmail_id))
+            if ts is not None:
+                log.info("alert for %s was posted before a crash; not posting again", alert.gmail_id)
+                self._finish(alert.id, AlertStatus.POSTED, ts)
+            else:
+                remaining.append(alert)
+        return remaining
+
+    def _contents(self, mailbox: MailboxClient, alerts: Iterable[Alert],
+                  known: dict[str, NewMessage]) -> dict[str, NewMessage | None]:
+        """The in-memory content of each alert's message; fetched again only after a restart."""
+        result: dict[str, NewMessage | None] = {a.gmail_id: known.get(a.gmail_id) for a in alerts}
+        missing = [gmail_id for gmail_id, message in result.items() if message is None]
+        if missing:
+            for gmail_id, raw in mailbox.get_metadata(missing).items():
+                result[gmail_id] = from_gmail_metadata(raw) if raw else None
+        return result
+
+    def _channel_id(self, account: GmailAccount, channel: str) -> str:
+        return self.notifier.alert_channel(account) if channel == DM else channel
+
+    def _view(self, account: GmailAccount, alert: Alert, message: NewMessage) -> tuple[str, AlertView]:
+        channel = self._channel_id(account, alert.channel)
+        members = None if alert.channel == DM else self.notifier.channel_members(account.slack_team_id, channel)
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            contact = session.get(Contact, alert.contact_id)
+            tz = rep_timezone(session, account, self.default_tz)
+            label, context = deal_context(session, contact.id, at=now, tz=tz, rules=self.rules, labels=self.labels)
+            if members is None:
+                level = Visibility.OWNER
+            else:
+                viewers = self._crm_users(session, account.slack_team_id, members)
+                levels = visibility_for_users(session, account, contact.id, viewers)
+                # A channel sees the least that any one of its members may see.
+                level = min(levels.values(), default=Visibility.NONE)
+                self._audit(session, account, contact.id, levels, level)
+        hidden = None
+        if not level.shows_subject:
+            hidden = "Subject hidden: the mailbox's sharing settings don't let everyone here see it."
+        elif not level.shows_snippet:
+            hidden = "Preview hidden: everyone here may see subjects only."
+        view = AlertView(
+            account_id=account.id, gmail_id=alert.gmail_id, mailbox_address=account.email_address,
+            rep_user_id=account.slack_user_id, contact_id=contact.id, contact_name=contact.display_name,
+            contact_email=contact.email, company=contact.company, category_label=label, deal_context=context,
+            sender=message.sender_name, received_at=message.received_at,
+            gmail_url=gmail_url(account.email_address, message, alert.gmail_id),
+            subject=message.subject if level.shows_subject else None,
+            snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden,
+        )
+        return channel, view
+
+    @staticmethod
+    def _crm_users(session: Session, team_id: str, slack_ids: list[str]) -> list[int | None]:
+        linked = dict(session.exec(select(CrmUser.slack_user_id, CrmUser.id).where(
+            CrmUser.slack_team_id == team_id, CrmUser.slack_user_id.in_(slack_ids))).all())
+        return [linked.get(slack_id) for slack_id in slack_ids]
+
+    @staticmethod
+    def _audit(session: Session, account: GmailAccount, contact_id: int, levels: dict[int | None, Visibility],
+               level: Visibility) -> None:
+        """A channel alert that shows anything of the email is a view by every other member."""
+        if level < Visibility.METADATA:
+            return
+        for viewer, seen in levels.items():
+            if viewer is not None and seen is not Visibility.OWNER:
+                session.add(AuditLog(viewer_user_id=viewer, account_id=account.id,
+                                     mailbox_address=account.email_address, contact_id=contact_id))
+
+    def _stamp(self, alert_ids: list[int]) -> None:
+        with session_scope(self.engine) as session:
+            for alert in session.exec(select(Alert).where(Alert.id.in_(alert_ids))):
+                alert.attempted_at = self.clock()
+                session.add(alert)
+
+    def _finish(self, alert_id: int, status: AlertStatus, ts: str | None) -> None:
+        with session_scope(self.engine) as session:
+            alert = session.get(Alert, alert_id)
+            if alert is None:
+                return  # mailbox disconnected meanwhile
+            alert.status = status.value
+            alert.slack_ts = ts
+            alert.posted_at = self.clock() if status is AlertStatus.POSTED else None
+            session.add(alert)
+
+
+def pending_alert_accounts(engine: Engine) -> list[int]:
+    """Mailboxes with alerts still to post (delivery failed earlier, or a digest is waiting)."""
+    with session_scope(engine) as session:
+        return list(session.exec(
+            select(Alert.account_id).join(GmailAccount, GmailAccount.id == Alert.account_id)
+            .where(Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value]),
+                   GmailAccount.status == AccountStatus.CONNECTED.value)
+            .distinct()
+        ).all())

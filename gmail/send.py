@@ -1,0 +1,53 @@
+"""Sending mail through the rep's Gmail (`messages.send`), threaded when replying (SPEC F6)."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from gmail.client import MailboxClient
+from gmail.messages import header_map
+
+
+@dataclass
+class Original:
+    """The message being answered: what threading needs, read from Gmail when replying."""
+
+    thread_id: str | None
+    message_id: str
+    references: str
+    subject: str
+
+
+def original_of(mailbox: MailboxClient, gmail_id: str) -> Original:
+    message = mailbox.get_message(gmail_id, format="metadata",
+                                  headers=("Subject", "Message-ID", "References", "From"))
+    headers = header_map(message.get("payload", {}))
+    return Original(message.get("threadId"), headers.get("message-id", ""), headers.get("references", ""),
+                    headers.get("subject", ""))
+
+
+def reply_subject(subject: str) -> str:
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
+
+
+def compose(*, sender: str, to: str, subject: str, body: str, original: Original | None = None) -> str:
+    """An RFC 5322 message, base64url-encoded as Gmail's `raw` wants it."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    if original is not None and original.message_id:
+        message["In-Reply-To"] = original.message_id
+        message["References"] = f"{original.references} {original.message_id}".strip()
+    message.set_content(body)
+    return base64.urlsafe_b64encode(message.as_bytes()).decode("ascii")
+
+
+def send_email(mailbox: MailboxClient, *, sender: str, to: str, subject: str, body: str,
+               original: Original | None = None) -> dict:
+    raw = compose(sender=sender, to=to, subject=subject, body=body, original=original)
+    return mailbox.send(raw, thread_id=original.thread_id if original else None)

@@ -1,0 +1,102 @@
+"""MailMagnet alerts (SPEC F3) and digests: what the people in the channel may see, nothing more."""
+from __future__ import annotations
+
+import json
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
+
+MAX_DIGEST_ITEMS = 20
+
+
+class AlertAction:
+    VIEW_CONTACT = "alert_view_contact"
+    REPLY = "alert_reply"
+    OPEN_GMAIL = "alert_open_gmail"
+    MUTE = "alert_mute_contact"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _who(view: AlertView) -> str:
+    return f"{view.contact_name} ({view.company})" if view.company else view.contact_name
+
+
+def _when(view: AlertView) -> str:
+    epoch = int(view.received_at.timestamp())
+    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{view.received_at:%Y-%m-%d %H:%M} UTC>"
+
+
+def alert_text(view: AlertView) -> str:
+    """Notification text: never the subject, which may not be everyone's to read on a lock screen."""
+    return f"New email from {_who(view)}"
+
+
+def alert_blocks(view: AlertView) -> list[dict]:
+    fields = [
+        MarkdownTextObject(text=f"*Contact*\n{_escape(view.contact_name)}\n{_escape(view.contact_email)}"),
+        MarkdownTextObject(text=f"*Company*\n{_escape(view.company or '—')}"),
+        MarkdownTextObject(text=f"*Deals*\n{_escape(view.deal_context or '—')}"),
+        MarkdownTextObject(text=f"*Label*\n{_escape(view.category_label or 'none')}"),
+    ]
+    blocks = [
+        SectionBlock(text=MarkdownTextObject(
+            text=f":envelope_with_arrow: *New email from {_escape(_who(view))}* to <@{view.rep_user_id}> · {_when(view)}")),
+        SectionBlock(fields=fields),
+    ]
+    if view.subject is not None:
+        content = f"*Subject:* {_escape(view.subject or '(no subject)')}"
+        if view.snippet:
+            content += f"\n>{_escape(view.snippet[:500])}"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=content[:3000])))
+    if view.hidden_reason:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=view.hidden_reason)]))
+    reference = json.dumps({"a": view.account_id, "g": view.gmail_id, "c": view.contact_id})
+    blocks.append(ActionsBlock(block_id=f"alert_actions_{view.gmail_id}", elements=[
+        ButtonElement(text="View contact", action_id=AlertAction.VIEW_CONTACT, value=reference),
+        ButtonElement(text="Reply", action_id=AlertAction.REPLY, value=reference, style="primary"),
+        ButtonElement(text="Open in Gmail", action_id=AlertAction.OPEN_GMAIL, url=view.gmail_url),
+        ButtonElement(text="Mute contact", action_id=AlertAction.MUTE, value=reference, style="danger",
+                      confirm=ConfirmObject(title="Mute this contact?",
+                                            text=f"No more MailMagnet alerts for {view.contact_name} from this "
+                                                 "mailbox. Undo with `/gmail unmute`.",
+                                            confirm="Mute", deny="Cancel")),
+    ]))
+    return [b.to_dict() for b in blocks]
+
+
+def alert_metadata(view: AlertView) -> dict:
+    return {"event_type": ALERT_EVENT_TYPE, "event_payload": view.metadata_payload}
+
+
+def digest_blocks(views: list[AlertView]) -> tuple[str, list[dict]]:
+    text = f"MailMagnet digest: {len(views)} email{'s' if len(views) != 1 else ''} from CRM contacts"
+    blocks: list = [SectionBlock(text=MarkdownTextObject(text=f":mailbox_with_mail: *{text}*"))]
+    for view in views[:MAX_DIGEST_ITEMS]:
+        line = f"• *{_escape(_who(view))}* · {_when(view)} · {_escape(view.deal_context or '')}"
+        if view.subject is not None:
+            line += f"\n   _{_escape(view.subject or '(no subject)')}_"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=line[:3000]),
+                                   accessory=ButtonElement(text="Open", url=view.gmail_url,
+                                                           action_id=f"{AlertAction.OPEN_GMAIL}_{view.gmail_id}")))
+    if len(views) > MAX_DIGEST_ITEMS:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=f"…and {len(views) - MAX_DIGEST_ITEMS} more in Gmail.")]))
+    blocks.append(DividerBlock())
+    return text, [b.to_dict() for b in blocks]
+
+
+def digest_metadata(views: list[AlertView], digest_key: str) -> dict:
+    return {"event_type": DIGEST_EVENT_TYPE, "event_payload": {
+        "digest": digest_key, "account_id": views[0].account_id, "gmail_ids": [v.gmail_id for v in views]}}

@@ -1,0 +1,178 @@
+"""MailMagnet alerts end to end: Gmail emulator → sync → Slack emulator, with real HTTP everywhere."""
+from __future__ import annotations
+
+import json
+
+from sqlmodel import select
+
+from crm_store.db import session_scope
+from crm_store.models import Alert, AlertStatus, AuditLog
+from tests.harness import REP, REP_GMAIL, TEAM
+
+CONTACTS = (
+    "email,first_name,last_name,company,external_id,owner_email\n"
+    "jane@acme.example,Jane,Doe,Acme,C1,owner@crm.example\n"
+    "bob@globex.example,Bob,Smith,Globex,C2,\n"
+)
+DEALS = (
+    "name,contact_external_id,stage,closing_date,amount,external_id\n"
+    "Acme renewal,C1,Negotiation,2099-01-15,1000,D1\n"
+    "Globex pilot,C2,Closed Won,2026-02-01,500,D2\n"
+)
+
+
+def alerts_in(stack, channel):
+    return [m for m in stack.slack.messages(channel) if (m.get("metadata") or {}).get("event_type") == "mailmagnet_alert"]
+
+
+def test_alert_in_the_reps_dm_shows_contact_deal_subject_and_buttons(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    gmail_id = live.mail('"Jane Doe" <Jane@Acme.example>', "Renewal question", body="Can we talk pricing?")
+    live.mail("stranger@nowhere.example", "Spam")
+    live.mail(REP_GMAIL, "Note to self")
+    live.run("sync")
+    dm = live.slack.dm_channel(TEAM, REP)
+    alerts = alerts_in(live, dm)
+    assert len(alerts) == 1
+    alert = alerts[0]
+    assert alert["metadata"]["event_payload"]["gmail_id"] == gmail_id
+    text = json.dumps(alert["blocks"])
+    for expected in ("Jane Doe", "Acme", "Acme renewal", "Renewal question", "Can we talk pricing?",
+                     "View contact", "Reply", "Open in Gmail", "Mute contact", "Open Deals"):
+        assert expected in text, expected
+    assert "Renewal question" not in alert["text"]  # the notification text never carries the subject
+    live.run("sync")
+    assert len(alerts_in(live, dm)) == 1
+
+
+def test_channel_alert_shows_only_what_every_member_may_see(live):
+    live.add_rep()
+    live.add_rep("U200COL", "colleague@crm.example", gmail=None)
+    live.import_crm(CONTACTS, DEALS)
+    live.slack.add_channel(TEAM, "C0SALES", "sales", members=[REP, "U200COL", live.slack.default_team().bot_user_id])
+    live.connect_with_magnet(alert_channel="C0SALES", sharing="private")
+    live.mail("jane@acme.example", "Private pricing")
+    live.run("sync")
+    hidden = alerts_in(live, "C0SALES")[-1]
+    assert "Private pricing" not in json.dumps(hidden["blocks"]) and "Subject hidden" in json.dumps(hidden["blocks"])
+
+    live.update_mailbox(sharing="public", sharing_depth="full")
+    live.mail("jane@acme.example", "Public news", body="Shared with the team")
+    live.run("sync")
+    shown = json.dumps(alerts_in(live, "C0SALES")[-1]["blocks"])
+    assert "Public news" in shown and "Shared with the team" in shown
+    with session_scope(live.engine) as session:
+        assert len(session.exec(select(AuditLog)).all()) == 1  # the colleague saw the rep's email
+
+    live.update_mailbox(sharing_depth="subject")
+    live.mail("jane@acme.example", "Subject only", body="secret snippet")
+    live.run("sync")
+    partial = json.dumps(alerts_in(live, "C0SALES")[-1]["blocks"])
+    assert "Subject only" in partial and "secret snippet" not in partial
+
+
+def test_mute_button_stops_alerts_for_that_contact(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    live.mail("bob@globex.example", "First")
+    live.run("sync")
+    dm = live.slack.dm_channel(TEAM, REP)
+    alert = alerts_in(live, dm)[-1]
+    button = next(e for b in alert["blocks"] if b["type"] == "actions" for e in b["elements"]
+                  if e["action_id"] == "alert_mute_contact")
+    live.driver.block_action(REP, "alert_mute_contact", value=button["value"], channel_id=dm, message=alert)
+    live.slack.wait_for(lambda: any("Muted Bob Smith" in (p.get("text") or "") for p in live.slack.response_url_posts()))
+    live.mail("bob@globex.example", "Second")
+    live.mail("jane@acme.example", "Still alerted")
+    live.run("sync")
+    texts = [json.dumps(a["blocks"]) for a in alerts_in(live, dm)]
+    assert sum("Bob Smith" in t for t in texts) == 1 and any("Still alerted" in t for t in texts)
+
+
+def test_quiet_hours_and_digest_batch_alerts(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet(quiet_start_minute=0, quiet_end_minute=24 * 60 - 1)
+    live.mail("jane@acme.example", "During the night")
+    live.mail("bob@globex.example", "Also at night")
+    live.run("sync")
+    dm = live.slack.dm_channel(TEAM, REP)
+    assert alerts_in(live, dm) == []
+    live.update_mailbox(quiet_start_minute=None, quiet_end_minute=None)
+    live.run("sync")
+    digests = [m for m in live.slack.messages(dm) if (m.get("metadata") or {}).get("event_type") == "mailmagnet_digest"]
+    assert len(digests) == 1 and "2 emails" in digests[0]["text"]
+    assert "During the night" in json.dumps(digests[0]["blocks"])
+
+    live.update_mailbox(digest_enabled=True, last_digest_at=None)
+    for i in range(3):
+        live.mail("jane@acme.example", f"Digest {i}")
+    live.run("sync")  # no digest sent yet in this interval: the first one goes at once
+    live.mail("jane@acme.example", "Digest later")
+    live.run("sync")
+    digests = [m for m in live.slack.messages(dm) if (m.get("metadata") or {}).get("event_type") == "mailmagnet_digest"]
+    assert len(digests) == 2 and "3 emails" in digests[-1]["text"]
+    with session_scope(live.engine) as session:
+        waiting = session.exec(select(Alert).where(Alert.status == AlertStatus.QUEUED_DIGEST.value)).all()
+        assert len(waiting) == 1
+    assert alerts_in(live, dm) == []
+
+
+def test_crash_between_post_and_record_does_not_post_twice(live, monkeypatch):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    magnet = live.services.jobs.magnet
+    real_finish = magnet._finish
+    crashed = []
+
+    def finish_then_crash(alert_id, status, ts):
+        if status is AlertStatus.POSTED and not crashed:
+            crashed.append(alert_id)
+            raise RuntimeError("kill -9 right after chat.postMessage")
+        return real_finish(alert_id, status, ts)
+
+    monkeypatch.setattr(magnet, "_finish", finish_then_crash)
+    live.mail("jane@acme.example", "Exactly once")
+    live.run("sync")  # posts, "crashes" before recording, then the retry finds the post in the DM's history
+    dm = live.slack.dm_channel(TEAM, REP)
+    assert len(alerts_in(live, dm)) == 1 and crashed
+    assert live.slack.calls_to("conversations.history")
+    live.run("sync")
+    assert len(alerts_in(live, dm)) == 1
+    with session_scope(live.engine) as session:
+        alert = session.exec(select(Alert)).one()
+        assert alert.status == AlertStatus.POSTED.value and alert.slack_ts == alerts_in(live, dm)[0]["ts"]
+
+
+def test_slack_rate_limit_and_outage_lose_nothing(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    dm = live.slack.dm_channel(TEAM, REP)
+    live.slack.inject_rate_limit("chat.postMessage", count=2, retry_after=1)
+    live.mail("jane@acme.example", "Through a 429")
+    live.run("sync")
+    assert len(alerts_in(live, dm)) == 1  # Retry-After honoured by slack_sdk's handler
+    live.slack.inject_error("chat.postMessage", error="internal_error", count=20, status=500)
+    live.mail("bob@globex.example", "During an outage")
+    live.run("sync")
+    assert len(alerts_in(live, dm)) == 1
+    live.slack.clear_faults()
+    live.run("sync")
+    alerts = alerts_in(live, dm)
+    assert len(alerts) == 2 and "During an outage" in json.dumps(alerts[-1]["blocks"])
+
+
+def test_revoked_access_sends_exactly_one_reconnect_dm(live):
+    live.add_rep()
+    live.connect_with_magnet()
+    live.gmail.revoke_access(REP_GMAIL)
+    live.gmail.expire_access_tokens(REP_GMAIL)
+    for _ in range(3):
+        live.run("sync")
+    dms = [m for m in live.slack.dms(REP) if "lost access" in (m.get("text") or "")]
+    assert len(dms) == 1
