@@ -50,16 +50,19 @@ def claim(engine: Engine, owner: str, job: Job, *, limit: int, lease_seconds: in
     if account_ids is not None:
         condition = sa.and_(condition, GmailAccount.id.in_(list(account_ids)))
     order = GmailAccount.next_sync_at if job is Job.SYNC else GmailAccount.next_label_at
-    candidates = (
+    # A CTE, not `IN (subquery)`: PostgreSQL may run a locking subquery more than once, and so lease
+    # more rows than asked; a CTE is evaluated exactly once.
+    picked = (
         select(GmailAccount.id).where(condition)
         .order_by(order.is_not(None), order, GmailAccount.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("picked")
     )
     with session_scope(engine) as session:
         rows = session.execute(
             update(GmailAccount)
-            .where(GmailAccount.id.in_(candidates.scalar_subquery()), condition)
+            .where(GmailAccount.id == picked.c.id, condition)
             # A sync request is consumed by the run that starts now; one arriving during it re-arms it.
             .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), sync_requested=False)
             .returning(GmailAccount.id)

@@ -507,6 +507,12 @@ class GmailEmulator:
                 raise ValueError(f"label name {name!r} exists or conflicts")
             return mb.create_label(name, None, None, None).id
 
+    def delete_label(self, user: str, label_id: str) -> None:
+        """The user deletes a label in the Gmail UI: it leaves every message (history records it)."""
+        with self._lock:
+            mb = self._mailbox(user)
+            self._after_change(mb, mb.delete_label(label_id))
+
     def modify_labels(self, user: str, gmail_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         """Change labels as the user would in Gmail (ids or names); records history."""
         with self._lock:

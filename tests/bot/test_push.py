@@ -1,0 +1,77 @@
+"""Push mode: users.watch on connect, Pub/Sub push to /gmail/push, an alert within seconds; polling stays."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from crm_store.db import session_scope
+from crm_store.models import GmailAccount
+from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
+from tests.harness import REP, REP_GMAIL, TEAM, start_stack
+
+TOPIC = "projects/mailmagnet-test/topics/gmail"
+TOKEN = "push-verification-secret"
+
+
+@pytest.fixture
+def pushing(database_url):
+    stack = start_stack(database_url, scheduler=True, gmail_pubsub_topic=TOPIC, pubsub_verification_token=TOKEN,
+                        sync_interval_seconds=3600, label_interval_seconds=3600)
+    stack.gmail.create_push_subscription(TOPIC, f"{stack.server.url}/gmail/push", verification_token=TOKEN)
+    yield stack
+    stack.stop()
+
+
+def envelope(address: str, history_id=12345) -> dict:
+    data = base64.b64encode(json.dumps({"emailAddress": address, "historyId": history_id}).encode()).decode()
+    return {"message": {"data": data, "messageId": "1", "publishTime": "2026-11-26T00:00:00Z"},
+            "subscription": "projects/mailmagnet-test/subscriptions/gmail-push"}
+
+
+def post(url: str, body: dict):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_push_brings_the_alert_without_waiting_for_the_poll(pushing):
+    pushing.add_rep()
+    pushing.import_crm(CONTACTS, DEALS)
+    pushing.connect()
+    pushing.update_mailbox(magnet=True)
+    pushing.services.jobs.request_sync(pushing.account_id())
+    pushing.slack.wait_for(lambda: pushing.gmail.watch_state(REP_GMAIL), timeout=10)
+    with session_scope(pushing.engine) as session:
+        account = session.get(GmailAccount, pushing.account_id())
+        assert account.watch_expires_at is not None and account.history_id
+    pushing.mail("jane@acme.example", "Pushed to you")
+    dm = pushing.slack.dm_channel(TEAM, REP)
+    alerts = pushing.slack.wait_for(lambda: alerts_in(pushing, dm), timeout=10)
+    assert "Pushed to you" in json.dumps(alerts[0]["blocks"])
+
+
+def test_push_without_the_verification_token_is_refused_with_no_side_effect(pushing):
+    pushing.add_rep()
+    pushing.connect()
+    pushing.update_mailbox(magnet=True)
+    pushing.update_mailbox(sync_requested=False)
+    before = len(pushing.gmail.calls)
+    assert post(f"{pushing.server.url}/gmail/push", envelope(REP_GMAIL)) == 403
+    assert post(f"{pushing.server.url}/gmail/push?token=wrong", envelope(REP_GMAIL)) == 403
+    time.sleep(0.3)
+    with session_scope(pushing.engine) as session:
+        assert not session.get(GmailAccount, pushing.account_id()).sync_requested
+    assert len(pushing.gmail.calls) == before
+    # A well-formed push for a mailbox we do not know, or garbage, is acknowledged (Pub/Sub would retry forever).
+    assert post(f"{pushing.server.url}/gmail/push?token={TOKEN}", envelope("nobody@else.example")) == 204
+    assert post(f"{pushing.server.url}/gmail/push?token={TOKEN}", {"message": {"data": "!!"}}) == 204

@@ -1,0 +1,203 @@
+"""SPEC §4 on real Gmail calls: filing, precedence, other labels kept, backfill, re-filing, idempotency."""
+from __future__ import annotations
+
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from crm_store.categories import LabelNames, StageRules
+from crm_store.csv_import import import_contacts, import_deals
+from crm_store.db import session_scope
+from crm_store.mailboxes import set_labels
+from crm_store.models import GmailAccount
+from gmail.accounts import load_credentials
+from gmail.labels import LabelFiler
+
+USER = "rep@gmail.example"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+CONTACTS = (
+    "email,secondary_email,first_name,external_id\n"
+    "closing@x.example,,Cleo,C1\n"
+    "open@x.example,,Otto,C2\n"
+    "customer@x.example,alias@y.example,Cora,C3\n"
+    "lost@x.example,,Lou,C4\n"
+    "nodeals@x.example,,Ned,C5\n"
+)
+DEALS = (
+    "name,contact_external_id,stage,closing_date,external_id\n"
+    "Closing,C1,Negotiation,2026-11-28,D1\n"
+    "Old win,C1,Closed Won,2025-01-01,D1b\n"
+    "Later,C2,Proposal,2027-03-01,D2\n"
+    "Won,C3,Closed Won,2026-01-01,D3\n"
+    "Lost,C4,Closed Lost,2026-11-10,D4\n"
+)
+NAMES = {"closing": "Deals Closing This Month", "open": "Open Deals", "customer": "Customers"}
+
+
+class Clock:
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def labels_env(gmail_env):
+    import_contacts(gmail_env.engine, io.StringIO(CONTACTS), progress=False)
+    import_deals(gmail_env.engine, io.StringIO(DEALS), progress=False)
+    clock = Clock(NOW)
+    filer = LabelFiler(gmail_env.engine, StageRules(), LabelNames(), clock=clock)
+    account_id = gmail_env.connect(USER)
+    pipeline = gmail_env.pipeline(filer)
+    pipeline.clock = clock
+    pipeline.sync(account_id)  # cursor
+    with session_scope(gmail_env.engine) as session:
+        set_labels(session, session.get(GmailAccount, account_id), True)
+    pipeline.sync(account_id)  # empty backfill
+
+    def label_run():
+        account = gmail_env.account(account_id)
+        mailbox = gmail_env.service.mailbox(load_credentials(gmail_env.cipher, account, gmail_env.config))
+        pipeline.sync(account_id)
+        return filer.run(gmail_env.account(account_id), mailbox)
+
+    gmail_env.label_run = label_run
+    gmail_env.clock = clock
+    gmail_env.account_id = account_id
+    return gmail_env
+
+
+def mail(env, sender, **kwargs):
+    return env.emu.insert_message(USER, sender=sender, to=USER, subject="Hi", **kwargs)
+
+
+def names(env, gmail_id):
+    return env.emu.label_names(USER, gmail_id)
+
+
+def test_each_category_is_filed_with_precedence_and_inbox_removed(labels_env):
+    env = labels_env
+    ids = {key: mail(env, f"{key}@x.example") for key in ("closing", "open", "customer", "lost", "nodeals")}
+    ids["alias"] = mail(env, "Cora <ALIAS@y.example>")
+    ids["stranger"] = mail(env, "someone@else.example")
+    result = env.label_run()
+    for key, label in NAMES.items():
+        assert names(env, ids[key]) >= {label} and "INBOX" not in names(env, ids[key]), key
+    assert NAMES["customer"] in names(env, ids["alias"])
+    for key in ("lost", "nodeals", "stranger"):
+        assert "INBOX" in names(env, ids[key]) and not names(env, ids[key]) & set(NAMES.values()), key
+    assert result.filed == {"Deals Closing This Month": 1, "Open Deals": 1, "Customers": 2}
+    assert sorted(result.labels_created) == sorted(NAMES.values())
+
+
+def test_other_labels_are_kept_and_only_inbox_mail_is_filed(labels_env):
+    env = labels_env
+    env.emu.create_label(USER, "Projects/Acme")
+    tagged = mail(env, "open@x.example", label_ids=("INBOX", "UNREAD", "Projects/Acme"))
+    archived = mail(env, "open@x.example", label_ids=("Projects/Acme",))
+    env.label_run()
+    assert names(env, tagged) >= {"Open Deals", "Projects/Acme", "UNREAD"} and "INBOX" not in names(env, tagged)
+    assert "Open Deals" not in names(env, archived)
+
+
+def test_batch_modify_for_many_modify_for_few(labels_env):
+    env = labels_env
+    many = [mail(env, "open@x.example") for _ in range(12)]
+    few = [mail(env, "customer@x.example") for _ in range(3)]
+    env.emu.reset_counters()
+    env.label_run()
+    methods = [c.method.rsplit(".", 1)[-1] for c in env.emu.calls]
+    assert methods.count("batchModify") == 1 and methods.count("modify") == 3
+    assert all("Open Deals" in names(env, i) for i in many) and all("Customers" in names(env, i) for i in few)
+
+
+def test_second_run_changes_nothing_and_costs_one_history_call(labels_env):
+    env = labels_env
+    mail(env, "closing@x.example")
+    env.label_run()
+    env.emu.reset_counters()
+    result = env.label_run()
+    assert not result.changed
+    assert [c.method for c in env.emu.calls] == ["gmail.users.history.list"]
+    assert env.emu.quota_units(USER) == 2
+
+
+def test_backfill_files_the_inbox_within_the_lookback(gmail_env):
+    import_contacts(gmail_env.engine, io.StringIO(CONTACTS), progress=False)
+    import_deals(gmail_env.engine, io.StringIO(DEALS), progress=False)
+    account_id = gmail_env.connect(USER)
+    filer = LabelFiler(gmail_env.engine, StageRules(), LabelNames())
+    pipeline = gmail_env.pipeline(filer)
+    now = datetime.now(timezone.utc)
+    recent = mail(gmail_env, "open@x.example", date=now - timedelta(days=3))
+    old = mail(gmail_env, "open@x.example", date=now - timedelta(days=40))
+    pipeline.sync(account_id)
+    with session_scope(gmail_env.engine) as session:
+        set_labels(session, session.get(GmailAccount, account_id), True)
+    pipeline.sync(account_id)
+    account = gmail_env.account(account_id)
+    mailbox = gmail_env.service.mailbox(load_credentials(gmail_env.cipher, account, gmail_env.config))
+    filer.run(account, mailbox)
+    assert "Open Deals" in names(gmail_env, recent) and "INBOX" in names(gmail_env, old)
+
+
+def test_crm_change_refiles_between_labels_never_back_to_inbox(labels_env):
+    env = labels_env
+    otto = mail(env, "open@x.example")
+    cora = mail(env, "customer@x.example")
+    lou = mail(env, "closing@x.example")
+    env.label_run()
+    # Otto's deal moves into this month; Cora's customer gets a new open deal; Cleo's deal is lost.
+    import_deals(env.engine, io.StringIO(
+        "name,contact_external_id,stage,closing_date,external_id\n"
+        "Later,C2,Proposal,2026-11-25,D2\n"
+        "Upsell,C3,Qualification,2027-05-01,D3b\n"
+        "Closing,C1,Closed Lost,2026-11-28,D1\n"), progress=False)
+    env.emu.reset_counters()
+    result = env.label_run()
+    assert names(env, otto) >= {"Deals Closing This Month"} and "Open Deals" not in names(env, otto)
+    assert "Open Deals" in names(env, cora) and "Customers" not in names(env, cora)
+    # Cleo still has the old win: Customers now.
+    assert "Customers" in names(env, lou) and "Deals Closing This Month" not in names(env, lou)
+    assert not any("INBOX" in names(env, i) for i in (otto, cora, lou))
+    assert result.refiled == 3
+    # Cost proportional to the change: no listing, no get; one modify per moved group.
+    methods = {c.method.rsplit(".", 1)[-1] for c in env.emu.calls}
+    assert methods <= {"list", "modify", "batchModify"} and "get" not in methods
+
+
+def test_contact_losing_every_category_keeps_its_label(labels_env):
+    env = labels_env
+    otto = mail(env, "open@x.example")
+    env.label_run()
+    import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
+                                         "Later,C2,Closed Lost,2027-03-01,D2\n"), progress=False)
+    env.label_run()
+    assert "Open Deals" in names(env, otto) and "INBOX" not in names(env, otto)
+
+
+def test_new_month_moves_mail_out_of_closing_this_month(labels_env):
+    env = labels_env
+    cleo = mail(env, "closing@x.example")
+    env.label_run()
+    assert "Deals Closing This Month" in names(env, cleo)
+    env.clock.now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    result = env.label_run()
+    # The Nov 28 deal is overdue but open: Open Deals, which beats the old win.
+    assert "Open Deals" in names(env, cleo) and "Deals Closing This Month" not in names(env, cleo)
+    assert result.refiled == 1
+
+
+def test_deleted_label_is_recreated_and_existing_one_reused(labels_env):
+    env = labels_env
+    env.emu.create_label(USER, "open deals")  # exists already, other case: reused, not duplicated
+    first = mail(env, "open@x.example")
+    env.label_run()
+    reused = env.emu.label_id(USER, "open deals")
+    assert env.emu.label_id(USER, "Open Deals") == reused and reused in env.emu.message(USER, first)["labelIds"]
+    env.emu.delete_label(USER, env.emu.label_id(USER, "Customers"))  # the rep deleted it in Gmail
+    second = mail(env, "customer@x.example")
+    result = env.label_run()
+    assert "Customers" in names(env, second) and result.labels_created == ["Customers"]
