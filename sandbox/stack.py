@@ -1,0 +1,174 @@
+"""The whole product on loopback: Gmail + Google OAuth emulator, Slack emulator, the real bot server.
+
+Used by the tests, the benchmarks and `mailmagnet demo`.
+"""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from bot.server import BotServer
+from bot.settings import Settings
+from sqlmodel import select
+
+from crm_store.db import session_scope
+from crm_store.mailboxes import set_labels, set_magnet
+from crm_store.models import GmailAccount
+from crm_store.users import get_or_create_user, link_slack_user, set_permissions
+from handlers.identity import clear_cache
+from sandbox.consent import consent_redirect, http_get, query_of  # noqa: F401 (re-exported)
+from sandbox.gmail_emulator import GmailEmulator
+from sandbox.slack_emulator import SlackDriver, SlackEmulator
+
+SIGNING_SECRET = "test-signing-secret"
+GOOGLE_CLIENT_ID = "mailmagnet-test.apps.googleusercontent.com"
+GOOGLE_CLIENT_SECRET = "test-google-secret"
+TEAM = "T0001"
+REP = "U100REP"
+REP_EMAIL = "rep@crm.example"
+REP_GMAIL = "rep@gmail.example"
+
+
+@dataclass
+class Stack:
+    gmail: GmailEmulator
+    slack: SlackEmulator
+    server: BotServer
+    driver: SlackDriver
+    settings: Settings
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def services(self):
+        return self.server.services
+
+    @property
+    def engine(self):
+        return self.server.services.engine
+
+    def add_rep(self, user_id: str = REP, email: str = REP_EMAIL, *, gmail: str | None = REP_GMAIL,
+                mail_integration: bool = True, admin: bool = False, tz: str = "UTC", slack_admin: bool = False):
+        """A Slack user and its CRM user (linked by email), with a Google account."""
+        self.slack.add_user(TEAM, user_id, email=email, real_name=email.split("@")[0].title(), tz=tz,
+                            is_admin=slack_admin)
+        with session_scope(self.engine) as session:
+            user = get_or_create_user(session, email)
+            set_permissions(session, user, mail_integration=mail_integration, is_admin=admin)
+            link_slack_user(session, user, team_id=TEAM, slack_user_id=user_id, timezone=tz)
+        if gmail:
+            self.gmail.add_user(gmail)
+        return user_id
+
+    def follow_consent(self, authorize_url: str, as_user: str = REP_GMAIL) -> tuple[int, str]:
+        """What the rep's browser does: Google's consent page, then our callback."""
+        status, _, body = http_get(consent_redirect(self.gmail, authorize_url, as_user))
+        return status, body
+
+    def connect(self, user_id: str = REP, gmail: str = REP_GMAIL) -> str:
+        """Run /gmail connect end to end; returns the connected address."""
+        self.driver.slash_command(user_id, "/gmail", "connect")
+        post = self.slack.wait_for(lambda: next((p for p in reversed(self.slack.response_url_posts())
+                                                 if "accounts" in str(p) or "auth" in str(p)), None))
+        url = authorize_url_in(post)
+        status, body = self.follow_consent(url, gmail)
+        assert status == 200, body
+        return gmail
+
+    def account_id(self, gmail: str = REP_GMAIL) -> int:
+        with session_scope(self.engine) as session:
+            return session.exec(select(GmailAccount.id).where(GmailAccount.email_address == gmail)).one()
+
+    def update_mailbox(self, gmail: str = REP_GMAIL, **fields) -> None:
+        with session_scope(self.engine) as session:
+            account = session.exec(select(GmailAccount).where(GmailAccount.email_address == gmail)).one()
+            if fields.pop("magnet", False):
+                set_magnet(session, account, True)
+            if fields.pop("labels", False):
+                set_labels(session, account, True)
+            for key, value in fields.items():
+                setattr(account, key, value)
+            session.add(account)
+
+    def connect_with_magnet(self, user_id: str = REP, gmail: str = REP_GMAIL, **fields) -> int:
+        """Connected, MailMagnet on, first sync done (the cursor is "now")."""
+        self.connect(user_id, gmail)
+        self.update_mailbox(gmail, magnet=True, **fields)
+        self.run("sync", gmail)
+        return self.account_id(gmail)
+
+    def run(self, job: str = "sync", gmail: str | None = None):
+        from crm_store.leases import Job
+
+        return self.services.jobs.run_once(Job(job), gmail)
+
+    def import_crm(self, contacts: str, deals: str | None = None) -> None:
+        import io
+
+        from crm_store.csv_import import import_contacts, import_deals
+
+        import_contacts(self.engine, io.StringIO(contacts), progress=False)
+        if deals:
+            import_deals(self.engine, io.StringIO(deals), progress=False)
+
+    def mail(self, sender: str, subject: str = "Hello", gmail: str = REP_GMAIL, **kwargs) -> str:
+        return self.gmail.insert_message(gmail, sender=sender, to=gmail, subject=subject,
+                                         body=kwargs.pop("body", f"Body of {subject}"), **kwargs)
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.driver_close()
+        self.slack.stop()
+        self.gmail.stop()
+
+    def driver_close(self) -> None:
+        close = getattr(self.driver, "close", None)
+        if close:
+            close()
+
+
+def authorize_url_in(post: dict) -> str:
+    for block in post.get("blocks") or []:
+        for element in block.get("elements", []) or []:
+            if element.get("url"):
+                return element["url"]
+    raise AssertionError(f"no authenticate button in {post}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True, **overrides) -> Stack:
+    clear_cache()
+    gmail = GmailEmulator().start()
+    gmail.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
+    slack = SlackEmulator().start()
+    team = slack.default_team()
+    values = dict(
+        database_url=database_url,
+        slack_bot_token=team.bot_token,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=slack.api_url,
+        google_client_id=GOOGLE_CLIENT_ID,
+        google_client_secret=GOOGLE_CLIENT_SECRET,
+        google_auth_uri=gmail.auth_uri,
+        google_token_uri=gmail.token_uri,
+        google_revoke_uri=gmail.revoke_uri,
+        gmail_api_url=gmail.url,
+        token_encryption_keys=Fernet.generate_key().decode(),
+        gmail_retry_base_seconds=0.01,
+        gmail_timeout_seconds=5,
+    )
+    values.update(overrides)
+    port = free_port()
+    values.setdefault("public_url", f"http://127.0.0.1:{port}")
+    settings = Settings(_env_file=None, **values)
+    server = BotServer(settings, host="127.0.0.1", port=port, scheduler=scheduler,
+                       start_scheduler=start_scheduler).start()
+    driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team.id)
+    return Stack(gmail, slack, server, driver, settings)
