@@ -199,17 +199,17 @@ class Jobs:
         finally:
             metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
             now = utcnow()
-            leases.release(self.services.engine, self.owner, account_id, next_sync_at=now + self.sync_interval,
-                           next_label_at=now + self.label_interval if job is Job.LABELS else None)
+            again = leases.release(self.services.engine, self.owner, account_id,
+                                   next_sync_at=now + self.sync_interval,
+                                   next_label_at=now + self.label_interval if job is Job.LABELS else None)
             with self._lock:
                 self._active.discard(account_id)
-        if not self._stopping.is_set() and self._sync_requested(account_id):
-            self.request_sync(account_id)
+        if again and not self._stopping.is_set():
+            self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome
 
     def _after_sync(self, account: GmailAccount, mailbox: MailboxClient, job: Job, outcome: RunOutcome) -> None:
-        outcome.alerts += self.magnet.post_pending(account, mailbox)
-        outcome.alerts += self.magnet.flush_digest(account, mailbox)
+        outcome.alerts += self.magnet.deliver_waiting(account, mailbox)
         if job is Job.LABELS and account.labels_enabled:
             filed = self.filer.run(account, mailbox)
             outcome.filed, outcome.refiled = filed.filed, filed.refiled
@@ -231,11 +231,6 @@ class Jobs:
             if current is not None:
                 current.watch_expires_at = expires
                 session.add(current)
-
-    def _sync_requested(self, account_id: int) -> bool:
-        with session_scope(self.services.engine) as session:
-            account = session.get(GmailAccount, account_id)
-            return bool(account and account.sync_requested and account.status == AccountStatus.CONNECTED)
 
     def _record_error(self, account_id: int, error: str) -> None:
         with session_scope(self.services.engine) as session:

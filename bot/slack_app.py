@@ -54,7 +54,8 @@ def create_slack_app(services: Services, *, socket_mode: bool = False) -> App:
         if not settings.slack_bot_token:
             raise SlackNotConfigured("set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
                                      "SLACK_CLIENT_SECRET (installs into several workspaces)")
-        app = App(client=make_client(settings, settings.slack_bot_token), token=settings.slack_bot_token, **common)
+        # The client carries the bot token (and our base URL and retry handlers).
+        app = App(client=make_client(settings, settings.slack_bot_token), **common)
     register_listeners(app, services)
     register_mailmagnet(app, services)
     return app

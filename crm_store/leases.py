@@ -86,19 +86,22 @@ def renew(engine: Engine, owner: str, account_ids: Iterable[int], lease_seconds:
 
 def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: datetime | None = None,
             next_label_at: datetime | None = None) -> bool:
-    """Give the mailbox back, saying when each job is next due. False if the lease was lost meanwhile."""
+    """Give the mailbox back, saying when each job is next due. True when a sync was requested
+    meanwhile (a push arrived during the run), so the caller should start another one."""
     values: dict = {"lease_owner": None, "lease_expires_at": None}
     if next_sync_at is not None:
         values["next_sync_at"] = next_sync_at
     if next_label_at is not None:
         values["next_label_at"] = next_label_at
     with session_scope(engine) as session:
-        return bool(session.execute(
+        row = session.execute(
             update(GmailAccount)
             .where(GmailAccount.id == account_id, GmailAccount.lease_owner == owner)
             .values(**values)
+            .returning(GmailAccount.sync_requested, GmailAccount.status)
             .execution_options(synchronize_session=False)
-        ).rowcount)
+        ).first()
+    return bool(row and row[0] and row[1] == AccountStatus.CONNECTED.value)
 
 
 def request_sync(engine: Engine, account_ids: Iterable[int]) -> None:

@@ -104,6 +104,20 @@ class MailMagnet:
 
     # -- posting ---------------------------------------------------------------------------------
 
+    def deliver_waiting(self, account: GmailAccount, mailbox: MailboxClient) -> int:
+        """After a sync: retry alerts that could not be posted, and send a digest when one is due.
+        One query when there is nothing waiting (the usual case)."""
+        with session_scope(self.engine) as session:
+            waiting = set(session.exec(select(Alert.status).where(
+                Alert.account_id == account.id,
+                Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()))
+        posted = 0
+        if AlertStatus.PENDING.value in waiting:
+            posted += self.post_pending(account, mailbox)
+        if AlertStatus.QUEUED_DIGEST.value in waiting:
+            posted += self.flush_digest(account, mailbox)
+        return posted
+
     def post_pending(self, account: GmailAccount, mailbox: MailboxClient,
                      contents: dict[str, NewMessage] | None = None) -> int:
         """Post every pending alert of the mailbox; returns how many reached Slack."""
@@ -139,11 +153,11 @@ class MailMagnet:
         with session_scope(self.engine) as session:
             alerts = list(session.exec(select(Alert).where(
                 Alert.account_id == account.id, Alert.status == AlertStatus.QUEUED_DIGEST.value).order_by(Alert.id)))
+            if not alerts:
+                return 0
             for alert in alerts:
                 session.expunge(alert)
             tz = rep_timezone(session, account, self.default_tz)
-        if not alerts:
-            return 0
         local = now.astimezone(ZoneInfo(tz))
         quiet = in_quiet_hours(account, local.hour * 60 + local.minute)
         due = force or (not quiet and (not account.digest_enabled or account.last_digest_at is None

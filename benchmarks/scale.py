@@ -1,0 +1,123 @@
+"""scale.*: one sync cycle over 1,000 connected mailboxes with nothing new, and the peak RSS of
+`mailmagnet serve` meanwhile (SPEC §8). The real `serve` runs as its own process; the emulators
+run here. On SQLite (the default) and on PostgreSQL when reachable.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+
+from benchmarks.common import emit, postgres_server_url
+from crm_store.db import create_db_engine, normalise_url, upgrade_database
+from gmail.tokens import TokenCipher
+from sandbox.fleet import seed_mailboxes
+from sandbox.gmail_emulator import GmailEmulator
+from sandbox.slack_emulator import SlackEmulator
+from sandbox.stack import free_port
+
+MAILBOXES = 1000
+CLIENT_ID, CLIENT_SECRET = "scale.apps.googleusercontent.com", "scale-secret"
+
+
+def run_cycle(database_url: str) -> dict:
+    gmail = GmailEmulator().start()
+    slack = SlackEmulator().start()
+    try:
+        gmail.register_client(CLIENT_ID, CLIENT_SECRET)
+        key = Fernet.generate_key().decode()
+        upgrade_database(database_url)
+        engine = create_db_engine(database_url)
+        seed_mailboxes(engine, TokenCipher([key]), gmail, CLIENT_ID, MAILBOXES)
+        port = free_port()
+        env = {
+            **os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": slack.default_team().bot_token,
+            "SLACK_SIGNING_SECRET": "scale", "SLACK_API_URL": slack.api_url, "GOOGLE_CLIENT_ID": CLIENT_ID,
+            "GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "GOOGLE_AUTH_URI": gmail.auth_uri,
+            "GOOGLE_TOKEN_URI": gmail.token_uri, "GOOGLE_REVOKE_URI": gmail.revoke_uri,
+            "GMAIL_API_URL": gmail.url, "TOKEN_ENCRYPTION_KEYS": key, "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "SYNC_INTERVAL_SECONDS": "3600", "LABEL_INTERVAL_SECONDS": "3600", "LOG_LEVEL": "WARNING",
+        }
+        gmail.reset_counters()
+        serve = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = psutil.Process(serve.pid)
+        peak = 0
+        done_at = None
+        deadline = time.monotonic() + 180
+        try:
+            while time.monotonic() < deadline:
+                peak = max(peak, process.memory_info().rss)
+                with engine.connect() as connection:
+                    pending = connection.execute(sa.text(
+                        "SELECT count(*) FROM gmail_accounts WHERE next_sync_at IS NULL")).scalar()
+                if pending == 0:
+                    done_at = time.time()
+                    break
+                if serve.poll() is not None:
+                    raise RuntimeError(f"serve exited: {serve.stderr.read()[-2000:]}")
+                time.sleep(0.05)
+            peak = max(peak, process.memory_info().rss)
+        finally:
+            serve.terminate()
+            serve.wait(timeout=30)
+        calls = [c for c in gmail.calls if c.method == "gmail.users.history.list"]
+        if done_at is None or not calls:
+            raise RuntimeError("the cycle did not finish in time")
+        engine.dispose()
+        return {
+            "cycle_seconds": round(done_at - min(c.time for c in calls), 2),
+            "rss_mb": round(peak / 2**20, 1),
+            "history_calls": len(calls),
+            "units": sum(c.units for c in gmail.calls),
+        }
+    finally:
+        gmail.stop()
+        slack.stop()
+
+
+def postgres_url() -> str | None:
+    server = make_url(normalise_url(postgres_server_url()))
+    name = "mm_bench_scale"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError:
+        return None
+    finally:
+        admin.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = run_cycle(f"sqlite:///{Path(tmp) / 'scale.db'}")
+    figures = {
+        "mailboxes": MAILBOXES,
+        "cycle_seconds_1000_mailboxes": sqlite["cycle_seconds"],
+        "rss_mb_1000_mailboxes": sqlite["rss_mb"],
+        "history_calls": sqlite["history_calls"],
+        "units": sqlite["units"],
+        "target_cycle_seconds": 10,
+        "target_rss_mb": 250,
+    }
+    pg = postgres_url()
+    if pg:
+        postgres = run_cycle(pg)
+        figures["postgres_cycle_seconds_1000_mailboxes"] = postgres["cycle_seconds"]
+        figures["postgres_rss_mb_1000_mailboxes"] = postgres["rss_mb"]
+    emit("scale", figures)
+
+
+if __name__ == "__main__":
+    main()
