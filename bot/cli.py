@@ -86,12 +86,35 @@ def cmd_explain(args) -> int:
     tz = check_timezone(args.tz or settings.default_timezone)
     at = parse_as_of(args.as_of, tz)
     rules, labels = category_config(settings)
-    with session_scope(_store()) as session:
-        explanation = explain_sender(session, args.sender, at=at, tz=tz, rules=rules, labels=labels)
-        if args.json:
-            print(json.dumps(explanation.to_json(), ensure_ascii=False, indent=2))
-        else:
-            print(f"{explanation.label or 'not filed'}: {explanation.reason}")
+    engine = _store()
+    messages: list[str] | None = None
+    if args.account:
+        from crm_store.models import GmailAccount
+        from gmail.why import explain_for_mailbox
+        from sqlmodel import select
+
+        with session_scope(engine) as session:
+            account = session.exec(select(GmailAccount).where(
+                GmailAccount.email_address == args.account.strip().lower())).first()
+            if account is None:
+                raise CliError(f"no connected mailbox {args.account}")
+            session.expunge(account)
+        answer = explain_for_mailbox(engine, account, args.sender, mailbox=None, at=at, tz=tz, rules=rules,
+                                     labels=labels, lookback_days=settings.backfill_lookback_days,
+                                     label_interval_minutes=max(1, settings.label_interval_seconds // 60))
+        explanation, messages = answer.explanation, answer.message_status
+    else:
+        with session_scope(engine) as session:
+            explanation = explain_sender(session, args.sender, at=at, tz=tz, rules=rules, labels=labels)
+    if args.json:
+        document = explanation.to_json()
+        if messages is not None:
+            document["messages"] = messages
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        print(f"{explanation.label or 'not filed'}: {explanation.reason}")
+        for line in messages or []:
+            print(f"  {line}")
     return 0
 
 
@@ -252,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--as-of", metavar="DATE|DATETIME")
     explain.add_argument("--tz", metavar="ZONE")
     explain.add_argument("--json", action="store_true")
+    explain.add_argument("--account", metavar="EMAIL",
+                         help="also say whether and when this mailbox's emails from SENDER were filed")
     explain.set_defaults(func=cmd_explain)
 
     users = sub.add_parser("users", help="Mail Integration permission and admin flag")

@@ -52,6 +52,12 @@ def demo_data_dir() -> Path:
 
 
 def run_demo(settings: Settings) -> int:
+    show_categories(settings)
+    run_bot_end_to_end(settings)
+    return 0
+
+
+def show_categories(settings: Settings) -> None:
     from bot.wiring import category_config
     from crm_store.csv_import import import_contacts, import_deals
     from crm_store.db import create_db_engine, session_scope, upgrade_database
@@ -78,4 +84,103 @@ def run_demo(settings: Settings) -> int:
                 explanation = explain_sender(session, sender, at=now, tz=tz, rules=rules, labels=labels)
                 print(f"  {sender}\n    -> {explanation.label or '(no label)'}\n       {explanation.reason}\n")
         engine.dispose()
-    return 0
+
+
+def _said(stack, user_id: str, after: int) -> str:
+    """The text of the first ephemeral answer to `user_id` after `after` response_url posts."""
+    post = stack.slack.wait_for(lambda: next((p for p in stack.slack.response_url_posts()[after:]
+                                              if p.get("text")), None), timeout=15)
+    return _readable(post)
+
+
+def _readable(post: dict) -> str:
+    """What a person reads in Slack: the blocks' texts, else the fallback text."""
+    lines = []
+    for block in post.get("blocks") or []:
+        for item in [block.get("text")] + list(block.get("fields") or []) + list(block.get("elements") or []):
+            if isinstance(item, dict) and item.get("type") in ("mrkdwn", "plain_text") and item.get("text"):
+                lines.append(item["text"])
+    return "\n".join(lines) or post.get("text", "")
+
+
+def _command(stack, user_id: str, text: str) -> str:
+    before = len(stack.slack.response_url_posts())
+    stack.driver.slash_command(user_id, "/gmail", text)
+    return _said(stack, user_id, before)
+
+
+def _indent(text: str, prefix: str = "      ") -> str:
+    return "\n".join(prefix + line for line in text.strip().splitlines()[:12])
+
+
+def run_bot_end_to_end(settings: Settings) -> None:
+    """`mailmagnet serve` for real, against the built-in Gmail and Slack emulators."""
+    from sandbox.stack import REP, authorize_url_in, start_stack
+
+    alice_gmail = "alice@gmail.example"
+
+    print("== MailMagnet demo: the bot end to end, against the built-in Gmail and Slack emulators ==")
+    data = demo_data_dir()
+    with tempfile.TemporaryDirectory(prefix="mailmagnet-demo-") as tmp:
+        stack = start_stack(f"sqlite:///{Path(tmp) / 'bot.db'}", scheduler=True, start_scheduler=False)
+        try:
+            print(f"Gmail emulator {stack.gmail.url}, Slack emulator {stack.slack.url}, "
+                  f"MailMagnet serving on {stack.server.url}")
+            deals = Path(tmp) / "deals.csv"
+            shifted_deals_csv(data / "deals.csv", deals, datetime.now(timezone.utc).date())
+            stack.import_crm((data / "contacts.csv").read_text(encoding="utf-8"),
+                             deals.read_text(encoding="utf-8"))
+            stack.add_rep("U0ADMIN", "bruno@mailmagnet.example", gmail=None, slack_admin=True)
+            stack.add_rep(REP, "alice@mailmagnet.example", gmail=alice_gmail, mail_integration=False)
+            print("\n1. Alice has no Mail Integration permission yet:")
+            print(_indent(_command(stack, REP, "connect")))
+            print(f"\n2. Bruno (Slack admin): /gmail admin grant <@{REP}>")
+            print(_indent(_command(stack, "U0ADMIN", f"admin grant <@{REP}|alice>")))
+
+            print("\n3. Alice: /gmail connect -> Authenticate -> Google consent -> callback")
+            before = len(stack.slack.response_url_posts())
+            stack.driver.slash_command(REP, "/gmail", "connect")
+            post = stack.slack.wait_for(lambda: next((p for p in stack.slack.response_url_posts()[before:]
+                                                      if p.get("blocks")), None), timeout=15)
+            status, _body = stack.follow_consent(authorize_url_in(post), alice_gmail)
+            dm = stack.slack.wait_for(lambda: stack.slack.dms(REP), timeout=15)[-1]
+            print(f"      callback page: HTTP {status}; DM from MailMagnet: {dm['text']}")
+
+            print("\n4. Alice: /gmail magnet on, then /gmail labels on")
+            print(_indent(_command(stack, REP, "magnet on")))
+            print(_indent(_command(stack, REP, "labels on")))
+            stack.run("sync")
+
+            print("\n5. Mail arrives in Alice's Gmail:")
+            senders = ['"Jane Doe" <jane.doe@acme.example>', "Bob Smith <bob.smith@globex.example>",
+                       "=?UTF-8?Q?Chlo=C3=A9_Martin?= <chloe.martin@initech.example>",
+                       "dave.jones@umbrella.example", "newsletter@unknown.example"]
+            ids = {}
+            for sender in senders:
+                ids[sender] = stack.mail(sender, f"Hello from {sender.split('<')[-1].rstrip('>')}",
+                                         gmail=alice_gmail)
+                print(f"      from {sender}")
+            stack.run("sync")
+            print("\n6. MailMagnet alerts in Alice's DM (one per email from a CRM contact):")
+            for message in stack.slack.dms(REP):
+                if (message.get("metadata") or {}).get("event_type") == "mailmagnet_alert":
+                    fields = next(b for b in message["blocks"] if b.get("fields"))["fields"]
+                    deal = fields[2]["text"].split("\n", 1)[1]
+                    print(f"      {message['text']} — {deal}")
+
+            stack.run("labels")
+            print("\n7. After the label run, in Gmail:")
+            ours = set(stack.services.labels.__dict__.values())
+            for sender, gmail_id in ids.items():
+                names = stack.gmail.label_names(alice_gmail, gmail_id)
+                where = ", ".join(sorted(n for n in names if n in ours)) or "left in the Inbox"
+                print(f"      {sender.split('<')[-1].rstrip('>'):36} -> {where}")
+
+            print("\n8. Alice: /gmail why dave.jones@umbrella.example")
+            print(_indent(_command(stack, REP, "why dave.jones@umbrella.example")))
+            print("\n9. Alice: /gmail status")
+            print(_indent(_command(stack, REP, "status")))
+            print(f"\nGmail quota used by MailMagnet in this demo: {stack.gmail.quota_units(alice_gmail)} units; "
+                  f"Slack Web API calls: {len(stack.slack.calls)}.")
+        finally:
+            stack.stop()

@@ -50,7 +50,7 @@ def filing_status(account: GmailAccount, row: MailboxMessage | None, category: C
     if not account.labels_enabled:
         return "Labels are off for your mailbox, so nothing is filed (`/gmail labels on`)."
     if category is None:
-        return "So it stays where it is."
+        return "MailMagnet left it where it was."
     if row is not None and row.needs_filing:
         return (f"It is waiting for the next label run (every {label_interval_minutes} minutes; "
                 f"last run {_when(account.last_label_run_at)}).")
