@@ -157,7 +157,9 @@ def test_slack_rate_limit_and_outage_lose_nothing(live):
     live.mail("jane@acme.example", "Through a 429")
     live.run("sync")
     assert len(alerts_in(live, dm)) == 1  # Retry-After honoured by slack_sdk's handler
-    live.slack.inject_error("chat.postMessage", error="internal_error", count=20, status=500)
+    # A post attempt is the call plus the retry handler's two retries; a run makes two attempts
+    # (on delivery, then for what is still waiting): all six calls fail.
+    live.slack.inject_error("chat.postMessage", error="internal_error", count=6, status=500)
     live.mail("bob@globex.example", "During an outage")
     live.run("sync")
     assert len(alerts_in(live, dm)) == 1
