@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url

@@ -6,7 +6,6 @@ import logging
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from sqlmodel import select
 
 from bot.services import Services, mailbox_client
 from crm_store.categories import deals_of, decide_category
@@ -14,7 +13,6 @@ from crm_store.errors import AdminOnly, InvalidInput
 from crm_store.mailboxes import mute_contact
 from crm_store.models import Contact, CrmUser, GmailAccount
 from gmail.send import original_of, reply_subject, send_email
-from gmail.sync import rep_timezone
 from handlers.blocks.alert_reply import REPLY_CALLBACK, loading_view, reply_view, submitted_reply
 from handlers.blocks.alerts import AlertAction
 from handlers.blocks.contact import ContactCard, DealLine, contact_card_blocks
