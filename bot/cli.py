@@ -144,8 +144,10 @@ def cmd_serve(args) -> int:
     from bot.server import BotServer
     from bot.slack_app import SlackNotConfigured
 
+    from bot.logs import configure_logging
+
     settings = _settings()
-    logging.getLogger().setLevel(settings.log_level.upper())
+    configure_logging(settings.log_level)
     try:
         server = BotServer(settings, port=args.port, socket_mode=args.socket_mode)
     except SlackNotConfigured as error:
@@ -319,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bot.logs import cap_library_logs
+
+    cap_library_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -7,6 +7,7 @@ import threading
 
 from waitress.server import create_server
 
+from bot.logs import cap_library_logs
 from bot.services import Services, build_services
 from bot.settings import Settings
 from bot.slack_app import create_slack_app
@@ -22,6 +23,7 @@ class BotServer:
                  socket_mode: bool = False, scheduler: bool = True, start_scheduler: bool = True,
                  services: Services | None = None):
         self.settings = settings
+        cap_library_logs()
         self.services = services or build_services(settings)
         self.socket_mode = socket_mode
         self.start_scheduler = start_scheduler
@@ -65,9 +67,12 @@ class BotServer:
             self._socket_handler.close()
         if self.services.jobs is not None:
             self.services.jobs.stop()
-        self._server.close()
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
+            # Closed from waitress's own loop, which wakes at once instead of at its next 1-second poll.
+            self._server.trigger.pull_trigger(self._server.close)
             self._thread.join(timeout=10)
+        else:
+            self._server.close()
 
     def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT, then finish in-flight work and stop."""

@@ -178,3 +178,18 @@ def test_revoked_access_sends_exactly_one_reconnect_dm(live):
         live.run("sync")
     dms = [m for m in live.slack.dms(REP) if "lost access" in (m.get("text") or "")]
     assert len(dms) == 1
+
+
+def test_expired_history_resyncs_without_duplicate_alerts(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    live.mail("jane@acme.example", "Before the gap")
+    live.run("sync")
+    live.mail("bob@globex.example", "During the gap")
+    live.gmail.expire_history(REP_GMAIL)
+    outcome = live.run("sync")[0]
+    assert outcome.sync.full_resync
+    texts = [json.dumps(a["blocks"]) for a in alerts_in(live, live.slack.dm_channel(TEAM, REP))]
+    assert len(texts) == 2 and sum("Before the gap" in t for t in texts) == 1
+    assert any("During the gap" in t for t in texts)
