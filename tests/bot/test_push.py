@@ -75,3 +75,21 @@ def test_push_without_the_verification_token_is_refused_with_no_side_effect(push
     # A well-formed push for a mailbox we do not know, or garbage, is acknowledged (Pub/Sub would retry forever).
     assert post(f"{pushing.server.url}/gmail/push?token={TOKEN}", envelope("nobody@else.example")) == 204
     assert post(f"{pushing.server.url}/gmail/push?token={TOKEN}", {"message": {"data": "!!"}}) == 204
+
+
+def test_watch_is_renewed_a_day_after_it_was_made(pushing):
+    from datetime import timedelta
+
+    from crm_store.models import utcnow
+
+    pushing.add_rep()
+    pushing.connect()
+    pushing.update_mailbox(magnet=True)
+    pushing.run("sync")
+    watches = lambda: [c for c in pushing.gmail.calls if c.method == "gmail.users.watch"]  # noqa: E731
+    assert len(watches()) == 1
+    pushing.run("sync")
+    assert len(watches()) == 1  # a fresh watch is left alone
+    pushing.update_mailbox(watch_expires_at=utcnow() + timedelta(days=5, hours=23))
+    pushing.run("sync")
+    assert len(watches()) == 2

@@ -14,3 +14,29 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(database_url):
 def test_a_fifth_of_gmail_calls_failing_loses_and_duplicates_nothing(database_url):
     outcome = fault_scenario(database_url, messages=60)
     assert (outcome.alerts_lost, outcome.alerts_duplicated, outcome.misfiled) == (0, 0, 0), outcome
+
+
+def test_sigterm_finishes_cleanly_and_hands_the_mailboxes_back(database_url):
+    import signal
+    import time
+
+    from crm_store.db import session_scope
+    from crm_store.models import GmailAccount
+    from sandbox.chaos import World
+
+    world = World(database_url)
+    serve = world.start_serve()
+    try:
+        world.mail(0)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not world.settled():
+            time.sleep(0.1)
+        assert world.settled()
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=30) == 0
+        with session_scope(world.engine) as session:
+            assert session.get(GmailAccount, world.account_id).lease_owner is None
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        world.close()
