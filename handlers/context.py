@@ -1,6 +1,7 @@
 """Per-request plumbing for listeners: who is asking, one database session per listener call."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -13,6 +14,8 @@ from crm_store.db import session_scope
 from crm_store.identity import Actor, SlackIdentity, resolve_actor
 from handlers.identity import slack_identity
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class SlackRequest:
@@ -23,7 +26,7 @@ class SlackRequest:
     channel_id: str | None = None
 
     @classmethod
-    def of(cls, services: Services, body: dict, client: WebClient) -> "SlackRequest":
+    def of(cls, services: Services, body: dict, client: WebClient) -> SlackRequest:
         team_id = body.get("team_id") or (body.get("team") or {}).get("id") or ""
         user_id = body.get("user_id") or (body.get("user") or {}).get("id") or ""
         channel_id = body.get("channel_id") or (body.get("channel") or {}).get("id")
@@ -38,3 +41,13 @@ class SlackRequest:
         identity = self.identity()
         with session_scope(self.services.engine) as session:
             yield session, resolve_actor(session, identity)
+
+    # The scheduler is optional (tests, `serve` without jobs): these calls are no-ops without it.
+
+    def request_sync(self, account_id: int) -> None:
+        if self.services.jobs is not None:
+            self.services.jobs.request_sync(account_id)
+
+    def mailbox_disconnected(self, account_id: int) -> None:
+        if self.services.jobs is not None:
+            self.services.jobs.mailbox_disconnected(account_id)

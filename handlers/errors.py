@@ -6,7 +6,6 @@ import logging
 import uuid
 
 from slack_bolt import App
-from slack_sdk.errors import SlackApiError
 
 from crm_store.errors import DomainError
 
@@ -36,5 +35,5 @@ def register_error_handler(app: App) -> None:
                 client.chat_postEphemeral(channel=channel, user=user, text=message)
             elif user:
                 client.chat_postMessage(channel=user, text=message)
-        except SlackApiError:
-            log.warning("could not tell the user about an error: %s", message)
+        except Exception as failure:
+            log.warning("could not tell the user about an error (%s): %s", type(failure).__name__, message)

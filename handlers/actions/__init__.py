@@ -1,0 +1,12 @@
+"""Block actions: buttons and selects in messages and in the App Home."""
+from __future__ import annotations
+
+from slack_bolt import App
+
+
+def register(app: App, services) -> None:
+    from handlers.actions import connection, home, setup
+
+    connection.register(app, services)
+    setup.register(app, services)
+    home.register(app, services)

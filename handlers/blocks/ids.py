@@ -8,7 +8,36 @@ class ActionId(StrEnum):
     CONNECT_AUTHENTICATE = "gmail_connect_authenticate"
     SETUP_OPEN = "gmail_setup_open"
     RECONNECT = "gmail_reconnect"
+    DISCONNECT_CONFIRM = "gmail_disconnect_confirm"
+    DISCONNECT_CANCEL = "gmail_disconnect_cancel"
+    HOME_CONNECT = "home_connect"
+    HOME_DISCONNECT = "home_disconnect"
+    HOME_MAGNET = "home_magnet"
+    HOME_LABELS = "home_labels"
+    HOME_SHARING = "home_sharing"
+    HOME_DEPTH = "home_depth"
+    HOME_ALERTS_DM = "home_alerts_dm"
+    HOME_SETTINGS = "home_settings"
+
+
+# Clicking these again only opens a modal or a link again: never treated as a double click.
+REPEATABLE_ACTIONS = frozenset({ActionId.CONNECT_AUTHENTICATE, ActionId.SETUP_OPEN, ActionId.HOME_CONNECT,
+                                ActionId.HOME_SETTINGS})
 
 
 class CallbackId(StrEnum):
     SETUP_MODAL = "gmail_setup"
+    CONNECT_MODAL = "gmail_connect"
+
+
+class SetupField(StrEnum):
+    """Block ids of the setup modal's inputs; each input's action id is `choice`."""
+
+    SHARING = "setup_sharing"
+    DEPTH = "setup_depth"
+    FEATURES = "setup_features"
+
+
+SETUP_ACTION = "choice"
+FEATURE_MAGNET = "magnet"
+FEATURE_LABELS = "labels"

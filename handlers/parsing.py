@@ -1,0 +1,102 @@
+"""What a rep types after `/gmail`, as Slack sends it (the manifest sets should_escape: true).
+
+Slack escapes mentions as `<@U123|name>`, channels as `<#C123|name>` and
+e-mail addresses as `<mailto:a@b.example|a@b.example>`; people also type bare
+`#name`, `C123` or `a@b.example`. Every parser returns plain values or raises
+UsageError, which the dispatcher turns into a usage message.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from crm_store.addresses import is_valid_address
+from crm_store.errors import InvalidInput
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
+_CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,30})(?:\|([^>]*))?>$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,30}$")
+_CHANNEL_NAME = re.compile(r"^#([a-z0-9][a-z0-9._\-]{0,79})$")
+_MAILTO = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$")
+_CLOCK_RANGE = re.compile(r"^(\d{1,2}(?::\d{2})?)\s*(?:-|–|to)\s*(\d{1,2}(?::\d{2})?)$")
+
+ON_WORDS = {"on", "enable", "enabled", "yes", "true"}
+OFF_WORDS = {"off", "disable", "disabled", "no", "false"}
+
+
+class UsageError(InvalidInput):
+    """Input the dispatcher answers with the usage of `topic` (a subcommand, or None for all)."""
+
+    def __init__(self, message: str, topic: str | None = None):
+        super().__init__(message)
+        self.topic = topic
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """User input echoed back inside `code`: shortened, and unable to mention anyone or break formatting."""
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+
+
+def on_off(args: list[str], topic: str) -> bool:
+    if len(args) != 1:
+        raise UsageError(f"`/gmail {topic}` takes `on` or `off`.", topic)
+    word = args[0].lower()
+    if word in ON_WORDS:
+        return True
+    if word in OFF_WORDS:
+        return False
+    raise UsageError(f"`{shown(args[0])}` is neither `on` nor `off`.", topic)
+
+
+def mentioned_user(word: str, topic: str) -> str:
+    """The Slack user id of an escaped mention."""
+    match = _MENTION.match(word)
+    if match:
+        return match.group(1)
+    if word.startswith("@"):
+        raise UsageError(f"I could not tell who `{shown(word)}` is: pick the person from Slack's autocomplete "
+                         "so the command carries a real mention.", topic)
+    raise UsageError(f"`{shown(word)}` is not a mention of a Slack user (type `@` and pick someone).", topic)
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    """A channel as typed: its id when Slack sent one, else its name."""
+
+    id: str | None
+    name: str | None
+
+    @property
+    def label(self) -> str:
+        return f"<#{self.id}>" if self.id else f"#{self.name}"
+
+
+def channel_ref(word: str, topic: str) -> ChannelRef:
+    match = _CHANNEL.match(word)
+    if match:
+        return ChannelRef(match.group(1), match.group(2) or None)
+    if _CHANNEL_ID.match(word):
+        return ChannelRef(word, None)
+    match = _CHANNEL_NAME.match(word.lower())
+    if match:
+        return ChannelRef(None, match.group(1))
+    raise UsageError(f"`{shown(word)}` is not a channel: use `dm` or `#channel`.", topic)
+
+
+def email_address(word: str, topic: str) -> str:
+    match = _MAILTO.match(word)
+    address = (match.group(1) if match else word).strip().lower()
+    if not is_valid_address(address) or len(address) > 320 or any(ord(c) < 32 or ord(c) == 127 for c in address):
+        raise UsageError(f"`{shown(word)}` is not an e-mail address.", topic)
+    return address
+
+
+def clock_range(args: list[str], topic: str) -> tuple[str, str]:
+    """'22:00-07:00' (also '22:00 - 07:00', '22 to 7') -> ('22:00', '07:00'), not yet validated as times."""
+    match = _CLOCK_RANGE.match(" ".join(args))
+    if not match:
+        raise UsageError("Quiet hours look like `22:00-07:00` (your time zone), or `off`.", topic)
+    return match.group(1), match.group(2)
