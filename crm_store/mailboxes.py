@@ -26,8 +26,10 @@ from crm_store.models import (
 def _insert_once(session: Session, table, **values) -> bool:
     """INSERT unless the row exists; True when this call inserted it. Safe when two requests race."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table.__table__).values(**values).on_conflict_do_nothing()
-    return bool(session.execute(statement).rowcount)
+    columns = table.__table__.c
+    statement = (dialect.insert(table.__table__).values(**values).on_conflict_do_nothing()
+                 .returning(*[columns[name] for name in values]))  # psycopg reports no rowcount here
+    return session.execute(statement).first() is not None
 
 
 def org_settings(session: Session, team_id: str) -> OrgSettings:
