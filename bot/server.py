@@ -67,12 +67,18 @@ class BotServer:
             self._socket_handler.close()
         if self.services.jobs is not None:
             self.services.jobs.stop()
+        closed_by_loop = False
         if self._thread is not None and self._thread.is_alive():
-            # Closed from waitress's own loop, which wakes at once instead of at its next 1-second poll.
-            self._server.trigger.pull_trigger(self._server.close)
-            self._thread.join(timeout=10)
-        else:
+            try:
+                # Closed from waitress's own loop, which wakes at once instead of at its next 1-second poll.
+                self._server.trigger.pull_trigger(self._server.close)
+                closed_by_loop = True
+            except OSError:  # its trigger is gone: close from here
+                pass
+        if not closed_by_loop:
             self._server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT, then finish in-flight work and stop."""
