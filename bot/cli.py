@@ -120,10 +120,12 @@ def cmd_explain(args) -> int:
 
 def cmd_users(args) -> int:
     from crm_store.db import session_scope
-    from crm_store.users import find_user_by_email, get_or_create_user, set_permissions
     from crm_store.addresses import is_valid_address
+    from crm_store.mailboxes import mailbox_of
+    from crm_store.users import find_user_by_email, get_or_create_user, set_permissions
 
     email = args.email.strip().lower()
+    account_id = None
     if not is_valid_address(email):
         raise CliError(f"{args.email!r} is not an email address")
     with session_scope(_store()) as session:
@@ -135,9 +137,25 @@ def cmd_users(args) -> int:
             if user is None:
                 raise CliError(f"no CRM user with email {email}")
             profile = set_permissions(session, user, mail_integration=False, is_admin=False)
+            account = mailbox_of(session, user)
+            account_id = account.id if account else None
         print(f"{email}: profile {profile.name} (Mail Integration: {'yes' if profile.mail_integration else 'no'}, "
               f"admin: {'yes' if profile.is_admin else 'no'})")
+    if args.action == "revoke" and account_id is not None:
+        # Without the permission MailMagnet must not keep reading their mail: disconnect as in F8.
+        address = _disconnect(account_id)
+        print(f"{email}: Gmail {address} disconnected (Google access revoked, stored data deleted)")
     return 0
+
+
+def _disconnect(account_id: int) -> str | None:
+    from bot.services import google_config
+    from gmail.accounts import disconnect_mailbox
+    from gmail.tokens import TokenCipher
+
+    settings = _settings()
+    cipher = TokenCipher(settings.encryption_key_list) if settings.token_encryption_keys else None
+    return disconnect_mailbox(_store(), cipher, google_config(settings), account_id)
 
 
 def cmd_serve(args) -> int:

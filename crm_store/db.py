@@ -64,6 +64,18 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+def insert_once(session: Session, model, **values) -> bool:
+    """INSERT unless a row with the same unique key exists; True when this call inserted it.
+    Safe when two requests race (the loser's insert does nothing)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    columns = model.__table__.c
+    statement = (dialect.insert(model.__table__).values(**values).on_conflict_do_nothing()
+                 .returning(*[columns[name] for name in values]))  # psycopg reports no rowcount here
+    return session.execute(statement).first() is not None
+
+
 def alembic_config(url: str):
     from alembic.config import Config
 

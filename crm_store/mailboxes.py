@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, delete, select
 
+from crm_store.db import insert_once
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotConnected, PolicyFixed
 from crm_store.models import (
     AccountStatus,
@@ -23,19 +23,10 @@ from crm_store.models import (
 )
 
 
-def _insert_once(session: Session, table, **values) -> bool:
-    """INSERT unless the row exists; True when this call inserted it. Safe when two requests race."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    columns = table.__table__.c
-    statement = (dialect.insert(table.__table__).values(**values).on_conflict_do_nothing()
-                 .returning(*[columns[name] for name in values]))  # psycopg reports no rowcount here
-    return session.execute(statement).first() is not None
-
-
 def org_settings(session: Session, team_id: str) -> OrgSettings:
     org = session.get(OrgSettings, team_id)
     if org is None:
-        _insert_once(session, OrgSettings, team_id=team_id, sharing_policy=SharingPolicy.CHOICE.value)
+        insert_once(session, OrgSettings, team_id=team_id, sharing_policy=SharingPolicy.CHOICE.value)
         org = session.get(OrgSettings, team_id)
     return org
 
@@ -158,7 +149,7 @@ def in_quiet_hours(account: GmailAccount, local_minute: int) -> bool:
 
 
 def mute_contact(session: Session, account: GmailAccount, contact_id: int) -> bool:
-    return _insert_once(session, MutedContact, account_id=account.id, contact_id=contact_id)
+    return insert_once(session, MutedContact, account_id=account.id, contact_id=contact_id)
 
 
 def unmute_contact(session: Session, account: GmailAccount, contact_id: int) -> bool:
@@ -169,7 +160,7 @@ def unmute_contact(session: Session, account: GmailAccount, contact_id: int) -> 
 def share_with(session: Session, owner: CrmUser, viewer: CrmUser) -> bool:
     if owner.id == viewer.id:
         raise InvalidInput("Your own emails are always visible to you.")
-    return _insert_once(session, EmailShare, owner_user_id=owner.id, viewer_user_id=viewer.id)
+    return insert_once(session, EmailShare, owner_user_id=owner.id, viewer_user_id=viewer.id)
 
 
 def unshare_with(session: Session, owner: CrmUser, viewer: CrmUser) -> bool:

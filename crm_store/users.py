@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from crm_store.models import CrmUser, Profile
+from crm_store.db import insert_once
+from crm_store.models import CrmUser, Profile, utcnow
 
 # A user's permissions are the flags of their profile. The four combinations
 # are four well-known profiles, created on first use, so granting one flag to
@@ -24,9 +25,8 @@ def profile_for(session: Session, *, mail_integration: bool, is_admin: bool) -> 
     name = PROFILE_NAMES[(mail_integration, is_admin)]
     profile = session.exec(select(Profile).where(Profile.name == name)).first()
     if profile is None:
-        profile = Profile(name=name, mail_integration=mail_integration, is_admin=is_admin)
-        session.add(profile)
-        session.flush()
+        insert_once(session, Profile, name=name, mail_integration=mail_integration, is_admin=is_admin)
+        profile = session.exec(select(Profile).where(Profile.name == name)).one()
     return profile
 
 
@@ -41,13 +41,14 @@ def find_user_by_slack(session: Session, team_id: str, user_id: str) -> CrmUser 
 
 
 def get_or_create_user(session: Session, email: str, name: str | None = None) -> CrmUser:
-    """The CRM user with that email; a new one has no permissions."""
+    """The CRM user with that email; a new one has no permissions. Safe when two requests create
+    the same user at once: the insert that loses the race is a no-op."""
     user = find_user_by_email(session, email)
     if user is None:
         profile = profile_for(session, mail_integration=False, is_admin=False)
-        user = CrmUser(email=normalise_email(email), name=name, profile_id=profile.id)
-        session.add(user)
-        session.flush()
+        insert_once(session, CrmUser, email=normalise_email(email), name=name, profile_id=profile.id,
+                    created_at=utcnow())
+        user = find_user_by_email(session, email)
     return user
 
 

@@ -104,8 +104,10 @@ def mark_revoked(engine: Engine, account_id: int, reason: str) -> bool:
     return bool(flipped)
 
 
-def disconnect_mailbox(engine: Engine, cipher: TokenCipher, config: GoogleConfig, account_id: int) -> str | None:
+def disconnect_mailbox(engine: Engine, cipher: TokenCipher | None, config: GoogleConfig | None,
+                       account_id: int) -> str | None:
     """Revoke the Google grant, then delete the credentials and every stored email datum (SPEC F8).
+    Without the Google settings or keys the grant cannot be revoked; our copy is deleted anyway.
 
     Returns the disconnected address, or None when there was nothing to disconnect.
     """
@@ -115,7 +117,9 @@ def disconnect_mailbox(engine: Engine, cipher: TokenCipher, config: GoogleConfig
             return None
         address = account.email_address
         encrypted = account.encrypted_credentials
-    if encrypted:
+    if encrypted and (cipher is None or config is None):
+        log.warning("Gmail is not configured: mailbox %s deleted without revoking its Google grant", account_id)
+    elif encrypted:
         try:
             data = cipher.decrypt(encrypted)
             # Revoking the refresh token ends the whole grant, access tokens included.

@@ -69,11 +69,10 @@ class Stack:
 
     def connect(self, user_id: str = REP, gmail: str = REP_GMAIL) -> str:
         """Run /gmail connect end to end; returns the connected address."""
-        self.driver.slash_command(user_id, "/gmail", "connect")
-        post = self.slack.wait_for(lambda: next((p for p in reversed(self.slack.response_url_posts())
-                                                 if "accounts" in str(p) or "auth" in str(p)), None))
-        url = authorize_url_in(post)
-        status, body = self.follow_consent(url, gmail)
+        response = self.driver.slash_command(user_id, "/gmail", "connect")
+        post = self.slack.wait_for(lambda: next((p for p in self.slack.response_url_posts(response.response_url)
+                                                 if p.get("blocks")), None))
+        status, body = self.follow_consent(authorize_url_in(post), gmail)
         assert status == 200, body
         return gmail
 

@@ -17,6 +17,7 @@ from handlers.blocks.alert_reply import REPLY_CALLBACK, loading_view, reply_view
 from handlers.blocks.alerts import AlertAction
 from handlers.blocks.contact import ContactCard, DealLine, contact_card_blocks
 from handlers.context import SlackRequest
+from handlers.middleware import once
 from crm_store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def contact_card(session, services: Services, contact: Contact, tz: str) -> Cont
 
 def register(app: App, services: Services) -> None:
     @app.action(AlertAction.VIEW_CONTACT)
+    @once(services)
     def view_contact(ack: Ack, body: dict, respond: Respond, client: WebClient):
         ack()
         reference = _reference(body)
@@ -67,6 +69,7 @@ def register(app: App, services: Services) -> None:
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     @app.action(AlertAction.MUTE)
+    @once(services)
     def mute(ack: Ack, body: dict, respond: Respond, client: WebClient):
         ack()
         reference = _reference(body)
@@ -104,6 +107,7 @@ def register(app: App, services: Services) -> None:
                                             subject=reply_subject(original.subject)))
 
     @app.view(REPLY_CALLBACK)
+    @once(services)  # a retried or repeated submission must not send the email twice
     def send_reply(ack: Ack, body: dict, view: dict, client: WebClient):
         subject, text = submitted_reply(view)
         if not text.strip():

@@ -241,6 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Benchmarks open many connections at once; the default backlog of 5 resets some of them.
+    request_queue_size = 256
     block_on_close = False
 
     def __init__(self, address, handler):

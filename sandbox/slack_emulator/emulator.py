@@ -63,6 +63,8 @@ class _Delay:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Benchmarks open many connections at once; the default backlog of 5 resets some of them.
+    request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], emulator: "SlackEmulator") -> None:
         from .server import SlackEmulatorHandler

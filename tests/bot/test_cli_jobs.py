@@ -31,3 +31,27 @@ def test_run_once_files_and_explain_says_when(live):
     assert data["messages"] and "was filed under Open Deals on" in data["messages"][0]
     missing = cli(live, "run-once", "sync", "--account", "nobody@gmail.example")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_users_revoke_disconnects_the_mailbox(live):
+    import pytest
+    from sqlmodel import select
+
+    from crm_store.db import session_scope
+    from crm_store.models import GmailAccount
+    from gmail.accounts import load_credentials
+    from gmail.errors import AccessRevoked
+    from tests.harness import REP_EMAIL
+
+    live.add_rep()
+    live.connect_with_magnet()
+    with session_scope(live.engine) as session:
+        account = session.get(GmailAccount, live.account_id())
+        credentials = load_credentials(live.services.cipher, account, live.services.google)
+    result = cli(live, "users", "revoke", REP_EMAIL)
+    assert result.returncode == 0, result.stderr
+    assert "Mail Integration: no" in result.stdout and f"Gmail {REP_GMAIL} disconnected" in result.stdout
+    with session_scope(live.engine) as session:
+        assert session.exec(select(GmailAccount)).all() == []
+    with pytest.raises(AccessRevoked):  # the Google grant itself is gone
+        live.services.gmail.mailbox(credentials).get_profile()
