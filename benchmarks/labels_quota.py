@@ -15,6 +15,9 @@ import tempfile
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlmodel import select
+
 from benchmarks.common import emit
 from crm_store.categories import StageRules, categorize_senders
 from crm_store.csv_import import import_deals
@@ -128,7 +131,7 @@ def main() -> None:
                 "name,contact_external_id,stage,closing_date,external_id\n"
                 + "".join(f"Deal {i},C{i},Negotiation,{this_month},D{i}\n" for i in range(CHANGED))), progress=False)
             with session_scope(stack.engine) as session:
-                changes = session.query(CategoryChange).count()
+                changes = session.exec(select(sa.func.count()).select_from(CategoryChange)).one()
             new_specs = [{"sender": f"C{c} <c{c}@customer.example>", "to": REP_GMAIL, "subject": f"New {c}",
                           "label_ids": ("INBOX", "UNREAD"), "date": now}
                          for c in range(FILED_CONTACTS, FILED_CONTACTS + NEW)]

@@ -14,6 +14,7 @@ the two in agreement.
 from __future__ import annotations
 
 import calendar
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import StrEnum
@@ -21,12 +22,11 @@ from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, select
 
 from crm_store.models import Contact, Deal
 
-# Chunk size for IN lists: two lists per chunk stay far below SQLite's bound-parameter limit.
-ADDRESS_CHUNK = 900
 
 
 class Category(StrEnum):
@@ -139,25 +139,37 @@ def _better(candidate: SenderCategory, current: SenderCategory | None) -> bool:
     return candidate.contact_id < current.contact_id
 
 
-def _category_from_flags(closing: int, open_: int, won: int) -> Category | None:
-    if closing:
-        return Category.CLOSING_THIS_MONTH
-    if open_:
-        return Category.OPEN_DEALS
-    if won:
-        return Category.CUSTOMERS
-    return None
+def _category_from_rank(rank: int | None) -> Category | None:
+    return {3: Category.CLOSING_THIS_MONTH, 2: Category.OPEN_DEALS, 1: Category.CUSTOMERS}.get(rank or 0)
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+def _contacts_by_address(session: Session, addresses: list[str], rank_of):
+    """(id, email, secondary email, rank) of every contact whose primary or secondary email is one of the
+    addresses. The whole list is ONE bound parameter (a PostgreSQL array, a SQLite JSON array), and every
+    look-up is an index probe: on PostgreSQL a LATERAL join keeps the planner from trading a thousand probes
+    for a scan of every contact; SQLite always joins by probing."""
+    columns = (Contact.id, Contact.email, Contact.secondary_email)
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = sa.func.unnest(sa.bindparam("addresses", value=addresses, type_=postgresql.ARRAY(sa.String))) \
+            .table_valued("address").render_derived(name="wanted")
+        matched = sa.union_all(
+            select(*columns).where(Contact.email == wanted.c.address),
+            select(*columns).where(Contact.secondary_email == wanted.c.address),
+        ).subquery().lateral("matched")
+        return select(matched.c.id, matched.c.email, matched.c.secondary_email, rank_of(matched.c.id)) \
+            .select_from(wanted).join(matched, sa.true())
+    wanted = sa.func.json_each(sa.bindparam("addresses", value=json.dumps(addresses))).table_valued("value") \
+        .alias("wanted")
+    return sa.union_all(*(
+        select(*columns, rank_of(Contact.id)).select_from(wanted).join(Contact, column == wanted.c.value)
+        for column in (Contact.email, Contact.secondary_email)
+    ))
 
 
 def categorize_senders(
     session: Session, addresses: Iterable[str], *, at: datetime, tz: str, rules: StageRules
 ) -> dict[str, SenderCategory]:
-    """Contact and category for each (lower-cased) address, in one set-based query per chunk."""
+    """Contact and category for each (lower-cased) address, in one set-based query."""
     wanted = sorted({a.strip().lower() for a in addresses if a and a.strip()})
     results: dict[str, SenderCategory] = {a: SenderCategory(address=a) for a in wanted}
     if not wanted:
@@ -165,33 +177,23 @@ def categorize_senders(
     month = Month.containing(at, tz)
     stage = sa.func.lower(Deal.stage)
     closed = sorted(rules.won | rules.lost)
-    is_open = sa.and_(Deal.contact_id.is_not(None), stage.not_in(closed) if closed else sa.true())
-    closing_flag = sa.func.max(
-        sa.case((sa.and_(is_open, Deal.closing_date.between(month.first_day, month.last_day)), 1), else_=0)
-    )
-    open_flag = sa.func.max(sa.case((is_open, 1), else_=0))
-    won_flag = sa.func.max(sa.case((stage.in_(sorted(rules.won)), 1), else_=0)) if rules.won else sa.literal(0)
+    is_open = stage.not_in(closed) if closed else sa.true()
+    is_won = stage.in_(sorted(rules.won)) if rules.won else sa.false()
+    # SPEC §4 as one number per deal (3 closing this month, 2 open, 1 won); a contact's category is its max.
+    rank = sa.case((sa.and_(is_open, Deal.closing_date.between(month.first_day, month.last_day)), 3),
+                   (is_open, 2), (is_won, 1), else_=0)
 
-    for chunk in _chunks(wanted, ADDRESS_CHUNK):
-        # A UNION, not an OR: each half uses its own index (an OR makes SQLite scan every contact).
-        matched = sa.union(
-            select(Contact.id, Contact.email, Contact.secondary_email).where(Contact.email.in_(chunk)),
-            select(Contact.id, Contact.email, Contact.secondary_email).where(Contact.secondary_email.in_(chunk)),
-        ).subquery("matched")
-        query = (
-            select(matched.c.id, matched.c.email, matched.c.secondary_email, closing_flag, open_flag, won_flag)
-            .select_from(matched)
-            .outerjoin(Deal, Deal.contact_id == matched.c.id)
-            .group_by(matched.c.id, matched.c.email, matched.c.secondary_email)
-        )
-        for contact_id, email, secondary, closing, open_, won in session.exec(query):
-            category = _category_from_flags(closing, open_, won)
-            for address, via_secondary in ((email, False), (secondary, True)):
-                if address in results:
-                    candidate = SenderCategory(address, contact_id, via_secondary, category)
-                    current = results[address]
-                    if _better(candidate, current if current.is_contact else None):
-                        results[address] = candidate
+    def rank_of(contact_id):
+        return select(sa.func.max(rank)).where(Deal.contact_id == contact_id).scalar_subquery()
+
+    for contact_id, email, secondary, best in session.execute(_contacts_by_address(session, wanted, rank_of)):
+        category = _category_from_rank(best)
+        for address, via_secondary in ((email, False), (secondary, True)):
+            if address in results:
+                candidate = SenderCategory(address, contact_id, via_secondary, category)
+                current = results[address]
+                if _better(candidate, current if current.is_contact else None):
+                    results[address] = candidate
     return results
 
 
