@@ -349,6 +349,18 @@ class _Cells:
         return amount
 
 
+def _check_unique_external_id(external_id: Any, line: int, first_external: dict[str, int],
+                              row_errors: list[RowError]) -> None:
+    """An external_id repeated within the file: the later line is the error."""
+    if not _given(external_id):
+        return
+    if external_id in first_external:
+        row_errors.append(RowError(line, "external_id", f"duplicate external_id {_quote(external_id)} "
+                                                        f"(first on line {first_external[external_id]})"))
+    else:
+        first_external[external_id] = line
+
+
 def _given(value: Any) -> bool:
     return value is not _ABSENT and value is not _INVALID and value is not None
 
@@ -548,13 +560,7 @@ def _import_contacts(session: Session, table: _Table, skip_invalid: bool, bar: _
     first_address: dict[str, int] = {}
     for raw in table.rows:
         values, row_errors = _check_contact_row(table, raw)
-        external_id = values["external_id"]
-        if _given(external_id):
-            if external_id in first_external:
-                row_errors.append(RowError(raw.line, "external_id",
-                                           f"duplicate external_id {_quote(external_id)} (first on line {first_external[external_id]})"))
-            else:
-                first_external[external_id] = raw.line
+        _check_unique_external_id(values["external_id"], raw.line, first_external, row_errors)
         seen_here: set[str] = set()
         for column in ("email", "secondary_email"):
             address = values[column]
@@ -778,13 +784,7 @@ def _import_deals(session: Session, table: _Table, skip_invalid: bool, bar: _Pro
     first_external: dict[str, int] = {}
     for raw in table.rows:
         values, row_errors = _check_deal_row(table, raw)
-        external_id = values["external_id"]
-        if _given(external_id):
-            if external_id in first_external:
-                row_errors.append(RowError(raw.line, "external_id",
-                                           f"duplicate external_id {_quote(external_id)} (first on line {first_external[external_id]})"))
-            else:
-                first_external[external_id] = raw.line
+        _check_unique_external_id(values["external_id"], raw.line, first_external, row_errors)
         errors.extend(row_errors)
         if not row_errors:
             rows.append(_DealRow(raw.line, {name: value for name, value in values.items() if value is not _ABSENT}))

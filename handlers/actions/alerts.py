@@ -30,6 +30,13 @@ def _reference(body: dict) -> dict:
         raise InvalidInput("That button is from an older MailMagnet message; it no longer works.") from None
 
 
+def _contact(session, reference: dict) -> Contact:
+    contact = session.get(Contact, reference.get("c"))
+    if contact is None:
+        raise InvalidInput("That contact is no longer in the CRM.")
+    return contact
+
+
 def _owned_account(session, request: SlackRequest, account_id: int) -> GmailAccount:
     account = session.get(GmailAccount, account_id)
     if account is None:
@@ -61,9 +68,7 @@ def register(app: App, services: Services) -> None:
         reference = _reference(body)
         request = SlackRequest.of(services, body, client)
         with request.scope() as (session, actor):
-            contact = session.get(Contact, reference["c"])
-            if contact is None:
-                raise InvalidInput("That contact is no longer in the CRM.")
+            contact = _contact(session, reference)
             tz = actor.user.timezone if actor.user and actor.user.timezone else services.settings.default_timezone
             text, blocks = contact_card_blocks(contact_card(session, services, contact, tz))
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
@@ -76,9 +81,7 @@ def register(app: App, services: Services) -> None:
         request = SlackRequest.of(services, body, client)
         with request.scope() as (session, _actor):
             account = _owned_account(session, request, reference["a"])
-            contact = session.get(Contact, reference["c"])
-            if contact is None:
-                raise InvalidInput("That contact is no longer in the CRM.")
+            contact = _contact(session, reference)
             mute_contact(session, account, contact.id)
             name, email = contact.display_name, contact.email
         respond(text=f"Muted {name}: no more MailMagnet alerts for their emails. "
