@@ -42,10 +42,7 @@ def measure_push(tmp: Path) -> list[float]:
         stack.gmail.create_push_subscription(TOPIC, f"{stack.server.url}/gmail/push", verification_token=TOKEN)
         stack.add_rep()
         stack.import_crm(CONTACTS, DEALS)
-        stack.connect()
-        stack.update_mailbox(magnet=True)
-        stack.services.jobs.request_sync(stack.account_id())
-        stack.slack.wait_for(lambda: stack.gmail.watch_state(REP_GMAIL), timeout=10)
+        stack.connect_with_push()
         latencies = []
         for i in range(SAMPLES):
             sent = time.time()

@@ -98,6 +98,14 @@ class Stack:
         self.run("sync", gmail)
         return self.account_id(gmail)
 
+    def connect_with_push(self, user_id: str = REP, gmail: str = REP_GMAIL) -> int:
+        """Connected, MailMagnet on, and Gmail's watch in place (the scheduler must be running)."""
+        self.connect(user_id, gmail)
+        self.update_mailbox(gmail, magnet=True)
+        self.services.jobs.request_sync(self.account_id(gmail))
+        self.slack.wait_for(lambda: self.gmail.watch_state(gmail), timeout=10)
+        return self.account_id(gmail)
+
     def run(self, job: str = "sync", gmail: str | None = None):
         from crm_store.leases import Job
 

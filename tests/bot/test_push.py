@@ -47,10 +47,7 @@ def post(url: str, body: dict):
 def test_push_brings_the_alert_without_waiting_for_the_poll(pushing):
     pushing.add_rep()
     pushing.import_crm(CONTACTS, DEALS)
-    pushing.connect()
-    pushing.update_mailbox(magnet=True)
-    pushing.services.jobs.request_sync(pushing.account_id())
-    pushing.slack.wait_for(lambda: pushing.gmail.watch_state(REP_GMAIL), timeout=10)
+    pushing.connect_with_push()
     with session_scope(pushing.engine) as session:
         account = session.get(GmailAccount, pushing.account_id())
         assert account.watch_expires_at is not None and account.history_id
