@@ -4,12 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, delete, select, update
 
 from crm_store.db import insert_once
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotConnected, PolicyFixed
 from crm_store.models import (
     AccountStatus,
+    Alert,
+    AlertStatus,
     CategoryChange,
     CrmUser,
     EmailShare,
@@ -77,9 +79,16 @@ def set_magnet(session: Session, account: GmailAccount, enabled: bool, now: date
         account.magnet_enabled = True
         account.magnet_enabled_at = now or utcnow()
         account.next_sync_at = None  # due at once
+        # Start from "now": mail that arrived while MailMagnet was off is not news.
+        account.history_id = None
         changed.append("magnet_on")
     elif not enabled and account.magnet_enabled:
         account.magnet_enabled = False
+        # Alerts not yet in Slack are dropped, not sent whenever MailMagnet comes back.
+        session.execute(update(Alert).where(
+            Alert.account_id == account.id,
+            Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value]))
+            .values(status=AlertStatus.SKIPPED.value).execution_options(synchronize_session=False))
         changed.append("magnet_off")
         if account.labels_enabled:
             account.labels_enabled = False

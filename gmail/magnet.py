@@ -176,8 +176,12 @@ class MailMagnet:
             by_channel.setdefault(channel, []).append((alert, view))
         for channel, items in by_channel.items():
             self._stamp([a.id for a, _ in items])
-            ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v in items],
-                                           digest_key=f"{account.id}:{items[0][0].id}")
+            try:
+                ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v in items],
+                                               digest_key=f"{account.id}:{items[0][0].id}")
+            except Exception as error:  # noqa: BLE001 - Slack down: the digest waits for the next run
+                log.warning("digest for mailbox %s not posted yet: %s", account.id, error)
+                return 0
             for alert, _ in items:
                 self._finish(alert.id, AlertStatus.POSTED, ts)
         with session_scope(self.engine) as session:

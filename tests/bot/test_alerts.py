@@ -193,3 +193,23 @@ def test_expired_history_resyncs_without_duplicate_alerts(live):
     texts = [json.dumps(a["blocks"]) for a in alerts_in(live, live.slack.dm_channel(TEAM, REP))]
     assert len(texts) == 2 and sum("Before the gap" in t for t in texts) == 1
     assert any("During the gap" in t for t in texts)
+
+
+def test_mail_that_arrived_while_magnet_was_off_is_not_alerted(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet(quiet_start_minute=0, quiet_end_minute=24 * 60 - 1)
+    live.mail("jane@acme.example", "Queued, then MailMagnet off")
+    live.run("sync")
+    live.driver.slash_command(REP, "/gmail", "magnet off")
+    live.slack.wait_for(lambda: any("off" in (p.get("text") or "") for p in live.slack.response_url_posts()))
+    live.mail("jane@acme.example", "While off")
+    live.update_mailbox(quiet_start_minute=None, quiet_end_minute=None)
+    live.driver.slash_command(REP, "/gmail", "magnet on")
+    live.slack.wait_for(lambda: any("*on*" in (p.get("text") or "") for p in live.slack.response_url_posts()))
+    live.run("sync")
+    live.mail("jane@acme.example", "After on")
+    live.run("sync")
+    dm = live.slack.dm_channel(TEAM, REP)
+    texts = [json.dumps(m.get("blocks")) for m in live.slack.messages(dm) if m.get("metadata")]
+    assert len(texts) == 1 and "After on" in texts[0]
