@@ -163,13 +163,15 @@ def cmd_serve(args) -> int:
     from bot.slack_app import SlackNotConfigured
 
     from bot.logs import configure_logging
+    from bot.slack_app import check_slack_settings
 
     settings = _settings()
-    configure_logging(settings.log_level)
     try:
-        server = BotServer(settings, port=args.port, socket_mode=args.socket_mode)
+        check_slack_settings(settings, socket_mode=args.socket_mode)
     except SlackNotConfigured as error:
         raise CliError(str(error))
+    configure_logging(settings.log_level)
+    server = BotServer(settings, port=args.port, socket_mode=args.socket_mode)
     server.serve_forever()
     return 0
 

@@ -26,3 +26,5 @@ def configure_logging(level: str = "INFO") -> None:
 def cap_library_logs(level: int = logging.DEBUG) -> None:
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
+    # Migrations run at every start; their step-by-step INFO lines are noise.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

@@ -54,8 +54,6 @@ class BotServer:
         if self.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            if not self.settings.slack_app_token:
-                raise RuntimeError("--socket-mode needs SLACK_APP_TOKEN (an xapp- token)")
             self._socket_handler = SocketModeHandler(self.slack_app, self.settings.slack_app_token)
             self._socket_handler.connect()
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)

@@ -24,10 +24,24 @@ class SlackNotConfigured(Exception):
     pass
 
 
+def check_slack_settings(settings, *, socket_mode: bool = False) -> None:
+    """Refuse to start without the Slack settings the chosen mode needs, naming them."""
+    if socket_mode:
+        if not settings.slack_app_token:
+            raise SlackNotConfigured("--socket-mode needs SLACK_APP_TOKEN (an app-level xapp- token with "
+                                     "connections:write)")
+        if settings.multi_workspace:
+            raise SlackNotConfigured("Socket Mode serves one workspace: unset SLACK_CLIENT_ID/SECRET")
+    elif not settings.slack_signing_secret:
+        raise SlackNotConfigured("SLACK_SIGNING_SECRET is required to receive Slack requests over HTTP")
+    if not settings.multi_workspace and not settings.slack_bot_token:
+        raise SlackNotConfigured("set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
+                                 "SLACK_CLIENT_SECRET (installs into several workspaces)")
+
+
 def create_slack_app(services: Services, *, socket_mode: bool = False) -> App:
     settings = services.settings
-    if not socket_mode and not settings.slack_signing_secret:
-        raise SlackNotConfigured("SLACK_SIGNING_SECRET is required to receive Slack requests over HTTP")
+    check_slack_settings(settings, socket_mode=socket_mode)
     common = dict(
         signing_secret=settings.slack_signing_secret or "socket-mode-needs-no-signing-secret",
         # Listeners ack first and work afterwards on Bolt's thread pool (HTTP answers within ms).
@@ -38,8 +52,6 @@ def create_slack_app(services: Services, *, socket_mode: bool = False) -> App:
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     if settings.multi_workspace:
-        if socket_mode:
-            raise SlackNotConfigured("Socket Mode serves one workspace: unset SLACK_CLIENT_ID/SECRET")
         oauth_settings = OAuthSettings(
             client_id=settings.slack_client_id,
             client_secret=settings.slack_client_secret,
@@ -51,9 +63,6 @@ def create_slack_app(services: Services, *, socket_mode: bool = False) -> App:
         )
         app = App(client=make_client(settings, None), oauth_settings=oauth_settings, **common)
     else:
-        if not settings.slack_bot_token:
-            raise SlackNotConfigured("set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and "
-                                     "SLACK_CLIENT_SECRET (installs into several workspaces)")
         # The client carries the bot token (and our base URL and retry handlers).
         app = App(client=make_client(settings, settings.slack_bot_token), **common)
     register_listeners(app, services)

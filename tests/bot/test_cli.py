@@ -78,3 +78,11 @@ def test_users_grant_and_revoke(database_url):
     assert "admin: yes" in again.stdout  # granting mail keeps the admin flag
     revoked = run_cli(database_url, "users", "revoke", "boss@crm.example")
     assert revoked.returncode == 0 and "Mail Integration: no" in revoked.stdout
+
+
+def test_serve_without_slack_settings_says_what_is_missing(database_url):
+    result = run_cli(database_url, "serve", "--port", "0", env={"SLACK_BOT_TOKEN": "", "SLACK_SIGNING_SECRET": ""})
+    assert result.returncode == 1 and "SLACK_SIGNING_SECRET" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    socket = run_cli(database_url, "serve", "--socket-mode", env={"SLACK_APP_TOKEN": ""})
+    assert socket.returncode == 1 and "SLACK_APP_TOKEN" in socket.stderr
