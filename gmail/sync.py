@@ -173,8 +173,9 @@ class MailboxSync:
         backfill = account.labels_enabled and not account.backfill_done
         if backfill:
             backfill_ids = mailbox.list_message_ids(label_ids=["INBOX"], query=self._lookback_query())
-            new_ids.extend(i for i in backfill_ids if i not in set(new_ids))
-        new_ids = list(dict.fromkeys(new_ids))
+            result.backfilled = len(backfill_ids)
+            new_ids.extend(backfill_ids)
+        new_ids = list(dict.fromkeys(new_ids))  # once each, in arrival order
 
         for start in range(0, len(new_ids), CHUNK):
             chunk = new_ids[start:start + CHUNK]
@@ -186,8 +187,6 @@ class MailboxSync:
             result.new_messages += handed
         if not new_ids and not self._advance(account, cursor, backfill):
             return SyncResult(account.id, "gone")
-        if backfill:
-            result.backfilled = len(new_ids)
         result.history_id = cursor
         return result
 
