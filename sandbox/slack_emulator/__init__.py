@@ -6,9 +6,12 @@
     team = emu.default_team()                      # T0001 "Acme", bot U0BOT
     client = WebClient(base_url=emu.api_url, token=team.bot_token)
     drv = SlackDriver(bot_url, signing_secret, emulator=emu)
+
+    app_token = emu.register_app_token()           # Socket Mode: SLACK_APP_TOKEN
+    drv = SocketModeDriver(emu)                    # same calls, as envelopes over the WebSocket
 """
-from .driver import DriverResponse, SlackDriver
+from .driver import DriverResponse, SlackDriver, SocketModeDriver
 from .emulator import SlackEmulator
 from .state import ApiError, Call, Team
 
-__all__ = ["ApiError", "Call", "DriverResponse", "SlackDriver", "SlackEmulator", "Team"]
+__all__ = ["ApiError", "Call", "DriverResponse", "SlackDriver", "SlackEmulator", "SocketModeDriver", "Team"]

@@ -5,6 +5,9 @@ Slash commands and interactions go out form-encoded (interactions as a
 and `X-Slack-Signature` computed by slack_sdk's own SignatureVerifier. When an
 emulator is attached, every response_url and trigger_id in a payload is issued
 by it, so what the bot does with them lands in the emulator's recordings.
+
+SocketModeDriver sends the same requests as Socket Mode envelopes through the emulator's
+WebSocket to an app connected with an app-level token (`emu.register_app_token`).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ class DriverResponse:
     response_url: str | None = None
     trigger_id: str | None = None
     payload: dict[str, Any] | None = field(default=None, repr=False)
+    envelope_id: str | None = None  # Socket Mode only
 
     @property
     def json(self) -> Any:
@@ -134,6 +138,18 @@ class SlackDriver:
         all_headers.update(headers or {})
         return self._post(body, all_headers)
 
+    def _deliver(self, kind: str, payload: dict[str, Any], **options: Any) -> DriverResponse:
+        """Send one request as Slack does over HTTP; `kind` is its Socket Mode envelope type
+        (slash_commands: form fields, interactive: a `payload=<json>` field, events_api: JSON)."""
+        if kind == "slash_commands":
+            body, content_type = urlencode(payload).encode("utf-8"), "application/x-www-form-urlencoded"
+        elif kind == "interactive":
+            body = urlencode({"payload": json.dumps(payload)}).encode("utf-8")
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            body, content_type = json.dumps(payload).encode("utf-8"), "application/json"
+        return self._send(body, content_type, **self._options(options))
+
     # ------------------------------------------------------------------ helpers
 
     def _team_domain(self) -> str:
@@ -193,8 +209,7 @@ class SlackDriver:
         return kwargs
 
     def _send_interaction(self, payload: dict[str, Any], **options: Any) -> DriverResponse:
-        body = urlencode({"payload": json.dumps(payload)}).encode("utf-8")
-        response = self._send(body, "application/x-www-form-urlencoded", **self._options(options))
+        response = self._deliver("interactive", payload, **options)
         response.payload = payload
         response.response_url = payload.get("response_url")
         response.trigger_id = payload.get("trigger_id")
@@ -224,8 +239,7 @@ class SlackDriver:
             "response_url": response_url,
             "trigger_id": trigger_id,
         }
-        body = urlencode(form).encode("utf-8")
-        response = self._send(body, "application/x-www-form-urlencoded", **self._options(options))
+        response = self._deliver("slash_commands", form, **options)
         response.payload = form
         response.response_url = response_url
         response.trigger_id = trigger_id
@@ -467,15 +481,13 @@ class SlackDriver:
             "is_ext_shared_channel": False,
             "event_context": "4-" + secrets.token_urlsafe(24),
         }
-        body = json.dumps(envelope).encode("utf-8")
-        response = self._send(body, "application/json", **self._options(options))
+        response = self._deliver("events_api", envelope, **options)
         response.payload = envelope
         return response
 
     def url_verification(self, challenge: str, **options: Any) -> DriverResponse:
         payload = {"token": self.verification_token, "challenge": challenge, "type": "url_verification"}
-        body = json.dumps(payload).encode("utf-8")
-        response = self._send(body, "application/json", **self._options(options))
+        response = self._deliver("events_api", payload, **options)
         response.payload = payload
         return response
 
@@ -529,3 +541,66 @@ class SlackDriver:
             response = DriverResponse(0, str(exc), Message(), 0.0, payload={"event": event})
         with self._deliveries_lock:
             self.deliveries.append(response)
+
+
+class SocketModeDriver(SlackDriver):
+    """SlackDriver's requests as Socket Mode envelopes, through the emulator's WebSocket.
+
+    The app connects with an app-level token registered in the emulator
+    (`emu.register_app_token`); each call pushes one envelope to the team's newest connection
+    and returns once the app acked it: `status` 200, `json` the ack's payload (None for a bare
+    ack), `envelope_id`. TimeoutError when no connection comes or no ack does within `timeout`
+    (Bolt sends no ack when a listener fails). `retry_num` / `retry_reason` become the
+    envelope's `retry_attempt` / `retry_reason`; there is no signature, timestamp or header.
+    """
+
+    def __init__(
+        self,
+        emulator: "SlackEmulator",
+        team_id: str | None = None,
+        *,
+        api_app_id: str | None = None,
+        verification_token: str = "emulator-verification-token",
+        timeout: float = 10.0,
+        deliver_lifecycle_events: bool = True,
+    ) -> None:
+        super().__init__(
+            emulator.url + "link/", "socket-mode-sends-no-signature", emulator, team_id, api_app_id=api_app_id,
+            verification_token=verification_token, timeout=timeout,
+            deliver_lifecycle_events=deliver_lifecycle_events,
+        )
+
+    def sign(self, body: bytes | str, timestamp: int | str | None = None) -> dict[str, str]:
+        raise TypeError("Socket Mode envelopes are not signed")
+
+    def post_raw(self, body: bytes, headers: dict[str, str] | None = None,
+                 content_type: str = "application/x-www-form-urlencoded") -> DriverResponse:
+        raise TypeError("Socket Mode has no HTTP requests; use send_envelope()")
+
+    def url_verification(self, challenge: str, **options: Any) -> DriverResponse:
+        raise TypeError("Slack sends no url_verification over Socket Mode")
+
+    def send_envelope(self, kind: str, payload: dict[str, Any], **options: Any) -> DriverResponse:
+        """Any payload as an envelope of `kind` (events_api, interactive, slash_commands), acked."""
+        response = self._deliver(kind, payload, **options)
+        response.payload = payload
+        return response
+
+    def _deliver(self, kind: str, payload: dict[str, Any], **options: Any) -> DriverResponse:
+        options = self._options(options)
+        http_only = sorted({"timestamp", "signature", "headers"} & options.keys())
+        if http_only:
+            raise TypeError(f"{http_only}: Socket Mode envelopes carry no signature or HTTP headers")
+        assert self.emulator is not None
+        hub = self.emulator.socket_mode
+        started = time.perf_counter()
+        envelope_id = hub.send(
+            kind, payload, self.team_id, retry_attempt=options.get("retry_num"),
+            retry_reason=options.get("retry_reason"), timeout=self.timeout,
+        )
+        ack = hub.wait_for_ack(envelope_id, timeout=self.timeout)
+        elapsed = (time.perf_counter() - started) * 1000
+        body = json.dumps(ack["payload"]) if ack.get("payload") is not None else ""
+        headers = Message()
+        headers["Content-Type"] = "application/json" if body else "text/plain"
+        return DriverResponse(200, body, headers, elapsed, envelope_id=envelope_id)

@@ -22,6 +22,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 from urllib.parse import urlencode
 
+from .socket_mode import SocketModeHub
 from .state import (
     ApiError,
     Call,
@@ -125,12 +126,15 @@ class SlackEmulator:
         self._event_subscribers: list[EventCallback] = []
         self._last_ts_us = 0
         self._install_counter = 0
+        # Socket Mode: app-level tokens, apps.connections.open tickets, WebSocket connections, envelopes, acks.
+        self.socket_mode = SocketModeHub(self)
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> "SlackEmulator":
         if self._server is not None:
             return self
+        self.socket_mode.start()
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -143,6 +147,7 @@ class SlackEmulator:
         server, self._server = self._server, None
         if server is None:
             return
+        self.socket_mode.stop()
         server.shutdown()
         server.server_close()
         if self._thread is not None:
@@ -316,13 +321,21 @@ class SlackEmulator:
         with self._lock:
             self._oauth_apps[client_id] = OAuthApp(client_id, client_secret, redirect_uri)
 
+    def register_app_token(self, token: str | None = None, team_id: str | None = None) -> str:
+        """An app-level (`xapp-`) token for Socket Mode in this team (default: the first); returns it.
+
+        `apps.connections.open` accepts it (as a Bearer header) and returns a `ws://` URL on this
+        emulator's port; then push envelopes with `emu.socket_mode` or a `SocketModeDriver`.
+        """
+        return self.socket_mode.register_app_token(token, team_id)
+
     def install_as(self, team_id: str, user_id: str, *, deny: bool = False) -> None:
         """Who clicks "Allow" on the next /oauth/v2/authorize visits (`deny`: "Cancel")."""
         with self._lock:
             self._install_target = (team_id, user_id, deny)
 
     def seed_from(self, data: dict[str, Any]) -> "SlackEmulator":
-        """Load `{"teams": [{"id", "name", "bot_token", "bot_user_id", "users": [...], "channels": [...]}],
+        """Load `{"teams": [{"id", "name", "bot_token", "bot_user_id", "app_token", "users": [...], "channels": [...]}],
         "oauth_apps": [{"client_id", "client_secret", "redirect_uri"}]}` (the `--seed` file format).
 
         A user is `{"id", "email", "real_name", "tz", "is_admin", "is_owner", "is_bot", "name", "deleted"}`;
@@ -354,6 +367,8 @@ class SlackEmulator:
                     channel.get("name", channel["id"].lower()),
                     **{k: v for k, v in channel.items() if k in channel_keys},
                 )
+            if team_data.get("app_token"):
+                self.register_app_token(team_data["app_token"], team.id)
         for app in data.get("oauth_apps", []):
             self.register_oauth_app(app["client_id"], app["client_secret"], app.get("redirect_uri"))
         return self

@@ -1,4 +1,5 @@
-"""HTTP routing for SlackEmulator: /api/<method>, /oauth/v2/authorize, /response/<key>."""
+"""HTTP routing for SlackEmulator: /api/<method>, /oauth/v2/authorize, /response/<key>, and the
+Socket Mode WebSocket upgrade on /link/."""
 from __future__ import annotations
 
 import json
@@ -54,6 +55,9 @@ class SlackEmulatorHandler(BaseHTTPRequestHandler):
         emulator = self.server.emulator  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
         path = parts.path
+        if path in ("/link", "/link/") and verb == "GET" and self.headers.get("Upgrade"):
+            self._upgrade(emulator, parts.query)
+            return
         try:
             body = self._read_body()
             if path.startswith("/api/"):
@@ -76,3 +80,12 @@ class SlackEmulatorHandler(BaseHTTPRequestHandler):
         except Exception:  # noqa: BLE001 - answer like Slack's fatal_error instead of dropping the socket
             logger.exception("slack emulator failed on %s %s", verb, path)
             self._send_json(500, {"ok": False, "error": "fatal_error"})
+
+    def _upgrade(self, emulator: Any, query: str) -> None:
+        try:
+            emulator.socket_mode.serve_upgrade(self, query)
+        except (OSError, ValueError):  # the app went away mid-handshake
+            pass
+        except Exception:  # noqa: BLE001 - never answer an upgraded socket with an HTTP error page
+            logger.exception("slack emulator: Socket Mode connection failed")
+        self.close_connection = True

@@ -32,6 +32,7 @@ class Ctx:
     team: Team | None
     basic_auth: tuple[str, str] | None
     after: list[Callable[[], None]] = field(default_factory=list)
+    bearer: str | None = None  # the token of the Authorization header only (apps.connections.open wants it there)
 
     @property
     def bot_team(self) -> Team:
@@ -108,7 +109,7 @@ def dispatch(emu: "SlackEmulator", name: str, headers: Any, query: str, body: by
     if delay:
         time.sleep(delay)
 
-    ctx = Ctx(emu, name, params, None, None, basic)
+    ctx = Ctx(emu, name, params, None, None, basic, bearer=_bearer_token(headers))
     status = 200
     with emu._lock:
         fault = emu._take_fault(name)
@@ -137,6 +138,11 @@ def dispatch(emu: "SlackEmulator", name: str, headers: Any, query: str, body: by
     for action in ctx.after:
         action()
     return status, response_headers, payload
+
+
+def _bearer_token(headers: Any) -> str | None:
+    scheme, _, credentials = (headers.get("Authorization") or "").partition(" ")
+    return (credentials.strip() or None) if scheme.lower() == "bearer" else None
 
 
 # ---------------------------------------------------------------------------- argument helpers
@@ -289,6 +295,14 @@ def apps_uninstall(ctx: Ctx) -> dict[str, Any]:
     team_id = ctx.bot_team.id
     ctx.after.append(lambda: ctx.emu.uninstall(team_id))
     return {}
+
+
+@method("apps.connections.open", auth=False)
+def apps_connections_open(ctx: Ctx) -> dict[str, Any]:
+    # An app-level token, in the Authorization header only (Slack refuses it as a form field).
+    team_id, url = ctx.emu.socket_mode._open_url(ctx.bearer)
+    ctx.team = ctx.emu.teams[team_id]
+    return {"url": url}
 
 
 @method("team.info")
