@@ -236,6 +236,8 @@ def cmd_emulators(args) -> int:
                        ("GOOGLE_TOKEN_URI", gmail.token_uri), ("GOOGLE_REVOKE_URI", gmail.revoke_uri),
                        ("SLACK_API_URL", slack.api_url), ("SLACK_BOT_TOKEN", team.bot_token)):
         print(f"  {key}={value}")
+    for app_token in slack.socket_mode.app_tokens():
+        print(f"  SLACK_APP_TOKEN={app_token}  (for --socket-mode)")
     print("Ctrl-C stops them.", flush=True)
     try:
         threading.Event().wait()

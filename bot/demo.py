@@ -86,13 +86,6 @@ def show_categories(settings: Settings) -> None:
         engine.dispose()
 
 
-def _said(stack, user_id: str, after: int) -> str:
-    """The text of the first ephemeral answer to `user_id` after `after` response_url posts."""
-    post = stack.slack.wait_for(lambda: next((p for p in stack.slack.response_url_posts()[after:]
-                                              if p.get("text")), None), timeout=15)
-    return _readable(post)
-
-
 def _readable(post: dict) -> str:
     """What a person reads in Slack: the blocks' texts, else the fallback text."""
     lines = []
@@ -104,9 +97,7 @@ def _readable(post: dict) -> str:
 
 
 def _command(stack, user_id: str, text: str) -> str:
-    before = len(stack.slack.response_url_posts())
-    stack.driver.slash_command(user_id, "/gmail", text)
-    return _said(stack, user_id, before)
+    return _readable(stack.command(user_id, text))
 
 
 def _indent(text: str, prefix: str = "      ") -> str:
@@ -138,11 +129,7 @@ def run_bot_end_to_end(settings: Settings) -> None:
             print(_indent(_command(stack, "U0ADMIN", f"admin grant <@{REP}|alice>")))
 
             print("\n3. Alice: /gmail connect -> Authenticate -> Google consent -> callback")
-            before = len(stack.slack.response_url_posts())
-            stack.driver.slash_command(REP, "/gmail", "connect")
-            post = stack.slack.wait_for(lambda: next((p for p in stack.slack.response_url_posts()[before:]
-                                                      if p.get("blocks")), None), timeout=15)
-            status, _body = stack.follow_consent(authorize_url_in(post), alice_gmail)
+            status, _body = stack.follow_consent(authorize_url_in(stack.command(REP, "connect")), alice_gmail)
             dm = stack.slack.wait_for(lambda: stack.slack.dms(REP), timeout=15)[-1]
             print(f"      callback page: HTTP {status}; DM from MailMagnet: {dm['text']}")
 

@@ -91,6 +91,7 @@ class Jobs:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._active: set[int] = set()
+        self._requested: set = set()
         self._cycle_running: dict[Job, bool] = {Job.SYNC: False, Job.LABELS: False}
         self.last_cycle: dict[str, str] = {}
 
@@ -254,8 +255,25 @@ class Jobs:
         claimed = leases.claim(self.services.engine, self.owner, Job.SYNC, limit=1,
                                lease_seconds=self.lease_seconds, account_ids=[account_id])
         for claimed_id in claimed:
-            self._pool.submit(self._work, claimed_id, Job.SYNC)
+            future = self._pool.submit(self._work, claimed_id, Job.SYNC)
+            with self._lock:
+                self._requested.add(future)
+            future.add_done_callback(self._forget_request)
         return bool(claimed)
+
+    def _forget_request(self, future) -> None:
+        with self._lock:
+            self._requested.discard(future)
+
+    def wait_for_requested(self, timeout: float = 30.0) -> None:
+        """Wait until the syncs started by `request_sync` (pushes, setting changes) are done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                pending = list(self._requested)
+            if not pending:
+                return
+            wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
     def push_received(self, envelope: Any) -> bool:
         """A Gmail Pub/Sub push: sync that mailbox now. False for an envelope naming no mailbox of ours."""

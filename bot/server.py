@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 
 from waitress.server import create_server
@@ -62,6 +63,14 @@ class BotServer:
 
     def stop(self) -> None:
         if self._socket_handler is not None:
+            # Unblock the client's pending read first; otherwise close() waits for it to time out.
+            session = getattr(self._socket_handler.client, "current_session", None)
+            sock = getattr(session, "sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             self._socket_handler.close()
         if self.services.jobs is not None:
             self.services.jobs.stop()

@@ -44,7 +44,8 @@ def drop_repeats(services: Services) -> Callable:
         metrics.SLACK_REQUESTS.labels(kind=kind, name=name).inc()
         retry = (req.headers.get("x-slack-retry-num") or [None])[0]
         key = dedupe.request_key(body)
-        if retry is not None and key is not None:
+        # Socket Mode marks first deliveries as retry 0: only a real retry needs the look-up.
+        if retry not in (None, "0") and key is not None:
             try:
                 if dedupe.seen(services.engine, key):
                     log.info("dropping Slack's retry %s of %s %s", retry, kind, name)

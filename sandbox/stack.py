@@ -106,6 +106,16 @@ class Stack:
         self.slack.wait_for(lambda: self.gmail.watch_state(gmail), timeout=10)
         return self.account_id(gmail)
 
+    def command(self, user_id: str, text: str, command: str = "/gmail") -> dict:
+        """Send a slash command and wait for its answer (its first response_url post); also waits for
+        any mailbox sync the command started."""
+        response = self.driver.slash_command(user_id, command, text)
+        post = self.slack.wait_for(lambda: next(iter(self.slack.response_url_posts(response.response_url)), None),
+                                   timeout=15)
+        if self.services.jobs is not None:
+            self.services.jobs.wait_for_requested()
+        return post
+
     def run(self, job: str = "sync", gmail: str | None = None):
         from crm_store.leases import Job
 

@@ -201,13 +201,10 @@ def test_mail_that_arrived_while_magnet_was_off_is_not_alerted(live):
     live.connect_with_magnet(quiet_start_minute=0, quiet_end_minute=24 * 60 - 1)
     live.mail("jane@acme.example", "Queued, then MailMagnet off")
     live.run("sync")
-    live.driver.slash_command(REP, "/gmail", "magnet off")
-    live.slack.wait_for(lambda: any("off" in (p.get("text") or "") for p in live.slack.response_url_posts()))
+    assert "*off*" in live.command(REP, "magnet off")["text"]
     live.mail("jane@acme.example", "While off")
     live.update_mailbox(quiet_start_minute=None, quiet_end_minute=None)
-    live.driver.slash_command(REP, "/gmail", "magnet on")
-    live.slack.wait_for(lambda: any("*on*" in (p.get("text") or "") for p in live.slack.response_url_posts()))
-    live.run("sync")
+    assert "*on*" in live.command(REP, "magnet on")["text"]  # and the first sync it started is done
     live.mail("jane@acme.example", "After on")
     live.run("sync")
     dm = live.slack.dm_channel(TEAM, REP)

@@ -86,3 +86,30 @@ def test_serve_without_slack_settings_says_what_is_missing(database_url):
     assert len(result.stderr.strip().splitlines()) == 1
     socket = run_cli(database_url, "serve", "--socket-mode", env={"SLACK_APP_TOKEN": ""})
     assert socket.returncode == 1 and "SLACK_APP_TOKEN" in socket.stderr
+
+
+def test_emulators_command_serves_both_emulators_until_stopped(tmp_path):
+    import json as _json
+    import signal
+    import time
+    import urllib.request
+
+    seed = tmp_path / "seed.json"
+    seed.write_text(_json.dumps({"gmail": {"users": ["ann@gmail.example"]},
+                                 "slack": {"teams": [{"id": "T9", "name": "Nine", "bot_token": "xoxb-nine",
+                                                      "bot_user_id": "U9BOT", "app_token": "xapp-nine"}]}}))
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "emulators", "--gmail-port", "0", "--slack-port", "0",
+                                "--seed", str(seed)], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("Ctrl-C" in line for line in lines):
+            lines.append(process.stdout.readline())
+        settings = dict(line.strip().split("=", 1)[0:2] for line in lines if "=" in line and " " not in line.strip())
+        assert settings["SLACK_BOT_TOKEN"] == "xoxb-nine"
+        with urllib.request.urlopen(settings["SLACK_API_URL"] + "auth.test?token=xoxb-nine", timeout=10) as answer:
+            assert _json.loads(answer.read())["team_id"] == "T9"
+        assert any("SLACK_APP_TOKEN=xapp-nine" in line for line in lines)
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
