@@ -40,3 +40,18 @@ def test_downgrade_and_upgrade_again(database_url, engine):
     assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
     command.upgrade(config, "head")
     assert _diff(engine) == []
+
+
+def test_slack_tables_match_slack_sdks_stores(engine):
+    """The migration writes slack_sdk's store tables out; they must still be what the stores expect."""
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+    from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+    expected = sa.MetaData()
+    SQLAlchemyInstallationStore.build_installations_table(expected, "slack_installations")
+    SQLAlchemyInstallationStore.build_bots_table(expected, "slack_bots")
+    SQLAlchemyOAuthStateStore.build_oauth_states_table(expected, "slack_oauth_states")
+    only_slack = lambda name, kind, parents: kind != "table" or name in SLACK_TABLES  # noqa: E731
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": only_slack})
+        assert compare_metadata(context, expected) == []
