@@ -116,7 +116,7 @@ class Jobs:
                 log.exception("scheduled job failed")
             self._stopping.wait(min(0.2, max(0.01, self._scheduler.idle_seconds or 0.2)))
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self) -> None:
         """Stop taking work, let running mailbox work finish, hand the leases back."""
         self._stopping.set()
         if self._thread is not None:
