@@ -101,7 +101,7 @@ def _command(stack, user_id: str, text: str) -> str:
 
 
 def _indent(text: str, prefix: str = "      ") -> str:
-    return "\n".join(prefix + line for line in text.strip().splitlines()[:12])
+    return "\n".join(prefix + line for line in text.strip().splitlines()[:24])
 
 
 def run_bot_end_to_end(settings: Settings) -> None:
