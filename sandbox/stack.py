@@ -21,7 +21,7 @@ from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from handlers.identity import clear_cache
 from sandbox.consent import consent_redirect, http_get, query_of  # noqa: F401 (re-exported)
 from sandbox.gmail_emulator import GmailEmulator
-from sandbox.slack_emulator import SlackDriver, SlackEmulator
+from sandbox.slack_emulator import SlackDriver, SlackEmulator, SocketModeDriver
 
 SIGNING_SECRET = "test-signing-secret"
 GOOGLE_CLIENT_ID = "mailmagnet-test.apps.googleusercontent.com"
@@ -135,6 +135,12 @@ class Stack:
                                          body=kwargs.pop("body", f"Body of {subject}"), **kwargs)
 
     def stop(self) -> None:
+        if self.server.socket_mode:
+            # Hang up from Slack's side first: slack_sdk's close() otherwise waits out its blocked recv;
+            # without the token it cannot reconnect in between.
+            for token in self.slack.socket_mode.app_tokens():
+                self.slack.socket_mode.revoke_app_token(token)
+            self.slack.socket_mode.close(wait=5)
         self.server.stop()
         self.driver_close()
         self.slack.stop()
@@ -160,12 +166,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True, **overrides) -> Stack:
+SOCKET_MODE_APP_TOKEN = "xapp-1-A0MAILMAGNT-1-emulated"
+
+
+def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True,
+                socket_mode: bool = False, **overrides) -> Stack:
+    """`socket_mode`: `serve --socket-mode`, with an app-level token instead of the signing secret and a
+    SocketModeDriver instead of signed HTTP posts."""
     clear_cache()
     gmail = GmailEmulator().start()
     gmail.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
     slack = SlackEmulator().start()
     team = slack.default_team()
+    if socket_mode:
+        slack.register_app_token(SOCKET_MODE_APP_TOKEN, team.id)
+        overrides = {"slack_signing_secret": None, "slack_app_token": SOCKET_MODE_APP_TOKEN, **overrides}
     values = dict(
         database_url=database_url,
         slack_bot_token=team.bot_token,
@@ -186,6 +201,9 @@ def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: 
     values.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = Settings(_env_file=None, **values)
     server = BotServer(settings, host="127.0.0.1", port=port, scheduler=scheduler,
-                       start_scheduler=start_scheduler).start()
-    driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team.id)
+                       start_scheduler=start_scheduler, socket_mode=socket_mode).start()
+    if socket_mode:
+        driver = SocketModeDriver(slack, team.id)
+    else:
+        driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team.id)
     return Stack(gmail, slack, server, driver, settings)

@@ -8,63 +8,14 @@ import urllib.error
 import urllib.request
 
 import pytest
-from cryptography.fernet import Fernet
 
-from bot.server import BotServer
-from bot.settings import Settings
-from handlers.identity import clear_cache
-from sandbox.gmail_emulator import GmailEmulator
-from sandbox.slack_emulator import SlackEmulator, SocketModeDriver
-from tests.harness import (
-    GOOGLE_CLIENT_ID,
-    GOOGLE_CLIENT_SECRET,
-    REP,
-    REP_GMAIL,
-    Stack,
-    authorize_url_in,
-    free_port,
-    http_get,
-)
-
-APP_TOKEN = "xapp-1-A0MAILMAGNT-1-socket-mode-test"
+from tests.harness import REP, REP_GMAIL, authorize_url_in, http_get, start_stack
 
 
 @pytest.fixture
 def socket_stack(database_url):
-    """start_stack's product on loopback, but `serve --socket-mode`: an app-level token instead of
-    the signing secret, and a SocketModeDriver instead of signed HTTP posts."""
-    clear_cache()
-    gmail = GmailEmulator().start()
-    gmail.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
-    slack = SlackEmulator().start()
-    team = slack.default_team()
-    slack.register_app_token(APP_TOKEN, team.id)
-    port = free_port()
-    settings = Settings(
-        _env_file=None,
-        database_url=database_url,
-        slack_bot_token=team.bot_token,
-        slack_signing_secret=None,
-        slack_app_token=APP_TOKEN,
-        slack_api_url=slack.api_url,
-        google_client_id=GOOGLE_CLIENT_ID,
-        google_client_secret=GOOGLE_CLIENT_SECRET,
-        google_auth_uri=gmail.auth_uri,
-        google_token_uri=gmail.token_uri,
-        google_revoke_uri=gmail.revoke_uri,
-        gmail_api_url=gmail.url,
-        token_encryption_keys=Fernet.generate_key().decode(),
-        gmail_retry_base_seconds=0.01,
-        gmail_timeout_seconds=5,
-        public_url=f"http://127.0.0.1:{port}",
-    )
-    server = BotServer(settings, host="127.0.0.1", port=port, socket_mode=True, scheduler=False).start()
-    stack = Stack(gmail, slack, server, SocketModeDriver(slack, team.id), settings)
+    stack = start_stack(database_url, socket_mode=True)
     yield stack
-    # Hang up from Slack's side first: slack_sdk's close() otherwise waits out its blocked recv (3 s);
-    # without the token it cannot reconnect in between.
-    slack.socket_mode.revoke_app_token(APP_TOKEN)
-    slack.socket_mode.close(wait=5)
     stack.stop()
 
 
