@@ -521,31 +521,41 @@ def _describe_contact(contact: sa.Row) -> str:
     return f"the contact with external_id {_quote(contact.external_id)}" if contact.external_id else "another contact"
 
 
-def _load_contacts(connection: Connection, external_ids: set[str], addresses: set[str]) -> dict[int, sa.Row]:
-    table = Contact.__table__
-    columns = [table.c[name] for name in ("id", *_CONTACT_FIELDS)]
+def _load_rows(connection: Connection, table: sa.Table, columns: Sequence[str],
+               lookups: Sequence[tuple[Sequence[str], Iterable]]) -> dict[int, sa.Row]:
+    """Rows (by id) whose value in any of a look-up's columns is one of its values, in chunked IN queries."""
+    selected = [table.c[name] for name in columns]
     found: dict[int, sa.Row] = {}
-    for chunk in _chunks(sorted(external_ids), _IN_CHUNK):
-        for row in connection.execute(sa.select(*columns).where(table.c.external_id.in_(chunk))):
-            found[row.id] = row
-    for chunk in _chunks(sorted(addresses), _IN_CHUNK):
-        query = sa.select(*columns).where(sa.or_(table.c.email.in_(chunk), table.c.secondary_email.in_(chunk)))
-        for row in connection.execute(query):
-            found[row.id] = row
+    for keys, values in lookups:
+        for chunk in _chunks(sorted(values), _IN_CHUNK):
+            matches = sa.or_(*(table.c[key].in_(chunk) for key in keys))
+            for row in connection.execute(sa.select(*selected).where(matches)):
+                found[row.id] = row
     return found
+
+
+def _load_contacts(connection: Connection, external_ids: set[str], addresses: set[str]) -> dict[int, sa.Row]:
+    return _load_rows(connection, Contact.__table__, ("id", *_CONTACT_FIELDS),
+                      [(("external_id",), external_ids), (("email", "secondary_email"), addresses)])
+
+
+def _run_import(engine: Engine, path_or_file: Any, kind: str, columns: Sequence[str],
+                required: Sequence[Sequence[str]], importer, skip_invalid: bool, progress: bool | None) -> ImportReport:
+    table = _read_table(path_or_file, kind, columns, required)
+    bar = _Progress(_show_progress(progress, table.row_count), kind)
+    try:
+        with session_scope(engine) as session:
+            return importer(session, table, skip_invalid, bar)
+    finally:
+        bar.close()
 
 
 def import_contacts(
     engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: bool | None = None
 ) -> ImportReport:
     """Import a contacts CSV file (a path or an open file); see the module docstring for the rules."""
-    table = _read_table(path_or_file, "contacts", CONTACT_COLUMNS, [("email",)])
-    bar = _Progress(_show_progress(progress, table.row_count), "contacts")
-    try:
-        with session_scope(engine) as session:
-            return _import_contacts(session, table, skip_invalid, bar)
-    finally:
-        bar.close()
+    return _run_import(engine, path_or_file, "contacts", CONTACT_COLUMNS, [("email",)], _import_contacts,
+                       skip_invalid, progress)
 
 
 def _import_contacts(session: Session, table: _Table, skip_invalid: bool, bar: _Progress) -> ImportReport:
@@ -728,45 +738,22 @@ def _check_deal_row(table: _Table, raw: _RawRow) -> tuple[dict[str, Any], list[R
 
 
 def _load_deal_contacts(connection: Connection, external_ids: set[str], emails: set[str]) -> list[sa.Row]:
-    table = Contact.__table__
-    columns = (table.c.id, table.c.email, table.c.secondary_email, table.c.external_id)
-    found: dict[int, sa.Row] = {}
-    for chunk in _chunks(sorted(external_ids), _IN_CHUNK):
-        for row in connection.execute(sa.select(*columns).where(table.c.external_id.in_(chunk))):
-            found[row.id] = row
-    for chunk in _chunks(sorted(emails), _IN_CHUNK):
-        query = sa.select(*columns).where(sa.or_(table.c.email.in_(chunk), table.c.secondary_email.in_(chunk)))
-        for row in connection.execute(query):
-            found[row.id] = row
-    return list(found.values())
+    return list(_load_rows(connection, Contact.__table__, ("id", "email", "secondary_email", "external_id"),
+                           [(("external_id",), external_ids), (("email", "secondary_email"), emails)]).values())
 
 
 def _load_deals(connection: Connection, external_ids: set[str], contact_ids: set[int]) -> dict[int, sa.Row]:
-    table = Deal.__table__
-    columns = [table.c[name] for name in ("id", *_DEAL_FIELDS)]
-    found: dict[int, sa.Row] = {}
-    for chunk in _chunks(sorted(external_ids), _IN_CHUNK):
-        for row in connection.execute(sa.select(*columns).where(table.c.external_id.in_(chunk))):
-            found[row.id] = row
-    for chunk in _chunks(sorted(contact_ids), _IN_CHUNK):
-        for row in connection.execute(sa.select(*columns).where(table.c.contact_id.in_(chunk))):
-            found[row.id] = row
-    return found
+    return _load_rows(connection, Deal.__table__, ("id", *_DEAL_FIELDS),
+                      [(("external_id",), external_ids), (("contact_id",), contact_ids)])
 
 
 def import_deals(
     engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: bool | None = None
 ) -> ImportReport:
     """Import a deals CSV file (a path or an open file); see the module docstring for the rules."""
-    table = _read_table(
-        path_or_file, "deals", DEAL_COLUMNS, [("name",), ("contact_email", "contact_external_id"), ("stage",)]
-    )
-    bar = _Progress(_show_progress(progress, table.row_count), "deals")
-    try:
-        with session_scope(engine) as session:
-            return _import_deals(session, table, skip_invalid, bar)
-    finally:
-        bar.close()
+    return _run_import(engine, path_or_file, "deals", DEAL_COLUMNS,
+                       [("name",), ("contact_email", "contact_external_id"), ("stage",)], _import_deals,
+                       skip_invalid, progress)
 
 
 def _normalise_amount(amount: Any) -> Decimal | None:
