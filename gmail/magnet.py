@@ -26,7 +26,6 @@ from crm_store.categories import Category, LabelNames, StageRules, deals_of, dec
 from crm_store.db import session_scope
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import (
-    AccountStatus,
     Alert,
     AlertStatus,
     AuditLog,
@@ -130,6 +129,7 @@ class MailMagnet:
             return 0
         alerts = self._drop_already_posted(account, alerts)
         messages = self._contents(mailbox, alerts, contents or {})
+        audiences: dict[str, list[str] | None] = {}
         posted = 0
         for alert in alerts:
             message = messages.get(alert.gmail_id)
@@ -137,7 +137,7 @@ class MailMagnet:
                 self._finish(alert.id, AlertStatus.SKIPPED, None)  # deleted before we could tell anyone
                 continue
             try:
-                channel, view = self._view(account, alert, message)
+                channel, view = self._view(account, alert, message, audiences)
                 self._stamp([alert.id])
                 ts = self.notifier.post_alert(account.slack_team_id, channel, view)
             except Exception as error:  # noqa: BLE001 - Slack down: the rest waits for the next run
@@ -167,12 +167,13 @@ class MailMagnet:
         alerts = self._drop_already_posted(account, alerts)
         messages = self._contents(mailbox, alerts, {})
         by_channel: dict[str, list[tuple[Alert, AlertView]]] = {}
+        audiences: dict[str, list[str] | None] = {}
         for alert in alerts:
             message = messages.get(alert.gmail_id)
             if message is None:
                 self._finish(alert.id, AlertStatus.SKIPPED, None)
                 continue
-            channel, view = self._view(account, alert, message)
+            channel, view = self._view(account, alert, message, audiences)
             by_channel.setdefault(channel, []).append((alert, view))
         for channel, items in by_channel.items():
             self._stamp([a.id for a, _ in items])
@@ -225,9 +226,14 @@ class MailMagnet:
     def _channel_id(self, account: GmailAccount, channel: str) -> str:
         return self.notifier.alert_channel(account) if channel == DM else channel
 
-    def _view(self, account: GmailAccount, alert: Alert, message: NewMessage) -> tuple[str, AlertView]:
+    def _view(self, account: GmailAccount, alert: Alert, message: NewMessage,
+              audiences: dict[str, list[str] | None]) -> tuple[str, AlertView]:
+        """The alert as its channel may see it; `audiences` caches each channel's members for one run."""
         channel = self._channel_id(account, alert.channel)
-        members = None if alert.channel == DM else self.notifier.channel_members(account.slack_team_id, channel)
+        if channel not in audiences:
+            audiences[channel] = None if alert.channel == DM else \
+                self.notifier.channel_members(account.slack_team_id, channel)
+        members = audiences[channel]
         now = self.clock()
         with session_scope(self.engine) as session:
             contact = session.get(Contact, alert.contact_id)
@@ -289,14 +295,3 @@ class MailMagnet:
             alert.slack_ts = ts
             alert.posted_at = self.clock() if status is AlertStatus.POSTED else None
             session.add(alert)
-
-
-def pending_alert_accounts(engine: Engine) -> list[int]:
-    """Mailboxes with alerts still to post (delivery failed earlier, or a digest is waiting)."""
-    with session_scope(engine) as session:
-        return list(session.exec(
-            select(Alert.account_id).join(GmailAccount, GmailAccount.id == Alert.account_id)
-            .where(Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value]),
-                   GmailAccount.status == AccountStatus.CONNECTED.value)
-            .distinct()
-        ).all())
