@@ -8,9 +8,12 @@ import sys
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crm_store.errors import DomainError
+
 
 class CliError(Exception):
     """A failure the user can act on: printed as one line, exit status 1."""
+
 
 
 def parse_as_of(value: str | None, tz: str) -> datetime:
@@ -77,35 +80,23 @@ def cmd_import(args) -> int:
     return 0
 
 
+def _services():
+    from bot.services import build_services
+
+    return build_services(_settings())
+
+
 def cmd_explain(args) -> int:
-    from bot.wiring import category_config
-    from crm_store.db import session_scope
-    from crm_store.explain import explain_sender
+    from usecases.why import explain
 
     settings = _settings()
     tz = check_timezone(args.tz or settings.default_timezone)
     at = parse_as_of(args.as_of, tz)
-    rules, labels = category_config(settings)
-    engine = _store()
-    messages: list[str] | None = None
-    if args.account:
-        from crm_store.models import GmailAccount
-        from gmail.why import explain_for_mailbox
-        from sqlmodel import select
-
-        with session_scope(engine) as session:
-            account = session.exec(select(GmailAccount).where(
-                GmailAccount.email_address == args.account.strip().lower())).first()
-            if account is None:
-                raise CliError(f"no connected mailbox {args.account}")
-            session.expunge(account)
-        answer = explain_for_mailbox(engine, account, args.sender, mailbox=None, at=at, tz=tz, rules=rules,
-                                     labels=labels, lookback_days=settings.backfill_lookback_days,
-                                     label_interval_minutes=max(1, settings.label_interval_seconds // 60))
-        explanation, messages = answer.explanation, answer.message_status
-    else:
-        with session_scope(engine) as session:
-            explanation = explain_sender(session, args.sender, at=at, tz=tz, rules=rules, labels=labels)
+    try:
+        answer = explain(_services(), args.sender, at=at, tz=tz, account_email=args.account)
+    except DomainError as error:
+        raise CliError(str(error))
+    explanation, messages = answer.explanation, answer.messages
     if args.json:
         document = explanation.to_json()
         if messages is not None:
@@ -119,43 +110,20 @@ def cmd_explain(args) -> int:
 
 
 def cmd_users(args) -> int:
-    from crm_store.db import session_scope
-    from crm_store.addresses import is_valid_address
-    from crm_store.mailboxes import mailbox_of
-    from crm_store.users import find_user_by_email, get_or_create_user, set_permissions
+    from usecases.admin import grant_by_email, revoke_by_email
 
-    email = args.email.strip().lower()
-    account_id = None
-    if not is_valid_address(email):
-        raise CliError(f"{args.email!r} is not an email address")
-    with session_scope(_store()) as session:
+    try:
         if args.action == "grant":
-            user = get_or_create_user(session, email)
-            profile = set_permissions(session, user, mail_integration=True, is_admin=True if args.admin else None)
+            change = grant_by_email(_services(), args.email, admin=args.admin)
         else:
-            user = find_user_by_email(session, email)
-            if user is None:
-                raise CliError(f"no CRM user with email {email}")
-            profile = set_permissions(session, user, mail_integration=False, is_admin=False)
-            account = mailbox_of(session, user)
-            account_id = account.id if account else None
-        print(f"{email}: profile {profile.name} (Mail Integration: {'yes' if profile.mail_integration else 'no'}, "
-              f"admin: {'yes' if profile.is_admin else 'no'})")
-    if args.action == "revoke" and account_id is not None:
-        # Without the permission MailMagnet must not keep reading their mail: disconnect as in F8.
-        address = _disconnect(account_id)
-        print(f"{email}: Gmail {address} disconnected (Google access revoked, stored data deleted)")
+            change = revoke_by_email(_services(), args.email)
+    except DomainError as error:
+        raise CliError(str(error))
+    print(f"{change.email}: profile {change.profile} (Mail Integration: {'yes' if change.mail_integration else 'no'}, "
+          f"admin: {'yes' if change.admin else 'no'})")
+    if change.disconnected:
+        print(f"{change.email}: Gmail {change.disconnected} disconnected (Google access revoked, stored data deleted)")
     return 0
-
-
-def _disconnect(account_id: int) -> str | None:
-    from bot.services import google_config
-    from gmail.accounts import disconnect_mailbox
-    from gmail.tokens import TokenCipher
-
-    settings = _settings()
-    cipher = TokenCipher(settings.encryption_key_list) if settings.token_encryption_keys else None
-    return disconnect_mailbox(_store(), cipher, google_config(settings), account_id)
 
 
 def cmd_serve(args) -> int:
@@ -178,10 +146,9 @@ def cmd_serve(args) -> int:
 
 def cmd_run_once(args) -> int:
     from bot.jobs import Jobs
-    from bot.services import build_services
     from crm_store.leases import Job
 
-    services = build_services(_settings())
+    services = _services()
     services.require_gmail()
     jobs = Jobs(services)
     try:
@@ -262,9 +229,16 @@ def cmd_rotate_keys(args) -> int:
     try:
         cipher = TokenCipher(settings.encryption_key_list)
         count = reencrypt_all(_store(), cipher)
+        slack_tokens = 0
+        if settings.slack_client_id:
+            from bot.slack_store import EncryptedInstallationStore
+
+            store = EncryptedInstallationStore(cipher, client_id=settings.slack_client_id, engine=_store())
+            slack_tokens = store.reencrypt_all()
     except TokenKeyError as error:
         raise CliError(str(error))
-    print(f"re-encrypted {count} stored credential(s) with the first key of TOKEN_ENCRYPTION_KEYS")
+    print(f"re-encrypted {count} stored Google credential(s) and {slack_tokens} Slack token(s) with the first key "
+          "of TOKEN_ENCRYPTION_KEYS")
     return 0
 
 

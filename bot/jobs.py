@@ -26,8 +26,9 @@ from typing import Any
 import schedule
 from sqlmodel import select
 
-from bot import metrics
-from bot.services import Services
+from telemetry import metrics
+from usecases.alerts import AlertAudiencePolicy
+from usecases.context import Services
 from crm_store import leases
 from crm_store.db import session_scope
 from crm_store.leases import Job
@@ -68,7 +69,8 @@ class Jobs:
         self.services = services
         settings = services.settings
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.magnet = MailMagnet(services.engine, services.notifier, services.rules, services.labels,
+        self.magnet = MailMagnet(services.engine, services.notifier, AlertAudiencePolicy(services), services.rules,
+                                 services.labels,
                                  default_tz=settings.default_timezone,
                                  digest_interval=timedelta(minutes=settings.digest_interval_minutes))
         self.filer = LabelFiler(services.engine, services.rules, services.labels,

@@ -11,7 +11,7 @@ from bot.slack_clients import SlackClients
 from crm_store.models import GmailAccount
 from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
 from handlers.blocks.alerts import alert_blocks, alert_metadata, alert_text, digest_blocks, digest_metadata
-from handlers.blocks.notifications import connected_dm, reconnect_dm
+from handlers.blocks.notifications import alerts_in_dm_notice, connected_dm, reconnect_dm
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class SlackNotifier:
         self.slack = slack
         self._lock = threading.Lock()
         self._dm_channels: dict[tuple[str, str], str] = {}
-        self._bot_users: dict[str, str] = {}
+        self._bot_ids: dict[str, str | None] = {}
 
     def _client(self, team_id: str):
         client = self.slack.for_team(team_id)
@@ -49,6 +49,10 @@ class SlackNotifier:
         text, blocks = reconnect_dm(account.email_address, reason)
         self.dm(account.slack_team_id, account.slack_user_id, text, blocks)
 
+    def alerts_go_to_dm(self, account: GmailAccount, channel: str, reason: str) -> None:
+        text, blocks = alerts_in_dm_notice(channel, reason)
+        self.dm(account.slack_team_id, account.slack_user_id, text, blocks)
+
     # -- alerts ----------------------------------------------------------------------------------
 
     def alert_channel(self, account: GmailAccount) -> str:
@@ -64,35 +68,18 @@ class SlackNotifier:
             self._dm_channels[key] = channel["channel"]["id"]
         return self._dm_channels[key]
 
-    def _bot_user(self, team_id: str) -> str | None:
+    def _bot_id(self, team_id: str) -> str | None:
+        """Our bot's id in the workspace (auth.test), to tell our own messages from anyone else's."""
         with self._lock:
-            if team_id in self._bot_users:
-                return self._bot_users[team_id]
+            if team_id in self._bot_ids:
+                return self._bot_ids[team_id]
         try:
-            user = self._client(team_id).auth_test().get("user_id")
+            bot_id = self._client(team_id).auth_test().get("bot_id")
         except SlackApiError:
             return None
         with self._lock:
-            self._bot_users[team_id] = user
-        return user
-
-    def channel_members(self, team_id: str, channel: str) -> list[str] | None:
-        if channel.startswith("D"):
-            return None
-        client = self._client(team_id)
-        members: list[str] = []
-        cursor = None
-        try:
-            while True:
-                page = client.conversations_members(channel=channel, limit=200, cursor=cursor)
-                members.extend(page["members"])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
-        except SlackApiError as error:
-            raise SlackDeliveryError(f"cannot list members of {channel}: {error}") from None
-        bot = self._bot_user(team_id)
-        return [m for m in members if m != bot]
+            self._bot_ids[team_id] = bot_id
+        return bot_id
 
     def post_alert(self, team_id: str, channel: str, view: AlertView) -> str:
         try:
@@ -114,7 +101,12 @@ class SlackNotifier:
         return response["ts"]
 
     def posted_alerts(self, team_id: str, channel: str, since: datetime) -> dict[tuple[int, str], str]:
+        """Our own alerts in the channel since a moment, by the ids in their metadata. Messages anyone else
+        posted are ignored, whatever metadata they carry, and a malformed payload is skipped."""
         client = self._client(team_id)
+        ours = self._bot_id(team_id)
+        if ours is None:
+            raise SlackDeliveryError("auth.test failed: cannot tell our own messages")
         found: dict[tuple[int, str], str] = {}
         cursor = None
         try:
@@ -122,15 +114,27 @@ class SlackNotifier:
                 page = client.conversations_history(channel=channel, oldest=f"{since.timestamp():.6f}",
                                                     include_all_metadata=True, limit=200, cursor=cursor)
                 for message in page.get("messages", []):
-                    metadata = message.get("metadata") or {}
-                    payload = metadata.get("event_payload") or {}
-                    if metadata.get("event_type") == ALERT_EVENT_TYPE:
-                        found[(int(payload["account_id"]), str(payload["gmail_id"]))] = message["ts"]
-                    elif metadata.get("event_type") == DIGEST_EVENT_TYPE:
-                        for gmail_id in payload.get("gmail_ids", []):
-                            found[(int(payload["account_id"]), str(gmail_id))] = message["ts"]
+                    if message.get("bot_id") != ours:
+                        continue
+                    found.update(_alert_ids(message))
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     return found
         except SlackApiError as error:
             raise SlackDeliveryError(f"cannot read the history of {channel}: {error}") from None
+
+
+def _alert_ids(message: dict) -> dict[tuple[int, str], str]:
+    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    payload = metadata.get("event_payload") if isinstance(metadata.get("event_payload"), dict) else {}
+    ts = message.get("ts")
+    account_id = payload.get("account_id")
+    if not isinstance(ts, str) or not isinstance(account_id, int):
+        return {}
+    if metadata.get("event_type") == ALERT_EVENT_TYPE:
+        gmail_ids = [payload.get("gmail_id")]
+    elif metadata.get("event_type") == DIGEST_EVENT_TYPE:
+        gmail_ids = payload.get("gmail_ids") if isinstance(payload.get("gmail_ids"), list) else []
+    else:
+        return {}
+    return {(account_id, gmail_id): ts for gmail_id in gmail_ids if isinstance(gmail_id, str)}

@@ -9,10 +9,11 @@ import threading
 from waitress.server import create_server
 
 from bot.logs import cap_library_logs
-from bot.services import Services, build_services
+from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
 from bot.slack_app import create_slack_app
 from bot.web import create_web_app
+from usecases.context import Services
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,10 @@ class BotServer:
         self.settings = settings
         cap_library_logs()
         self.services = services or build_services(settings)
+        warn_about_missing_settings(self.services)
         self.socket_mode = socket_mode
         self.start_scheduler = start_scheduler
-        self.slack_app = create_slack_app(self.services, socket_mode=socket_mode)
+        self.slack_app = create_slack_app(self.services, settings, socket_mode=socket_mode)
         if scheduler:
             from bot.jobs import Jobs
 
@@ -50,6 +52,9 @@ class BotServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "BotServer":
+        if self.services.directory is not None and not self.settings.multi_workspace:
+            # Which workspace the bot token serves (auth.test), learnt now rather than on the first request.
+            threading.Thread(target=self.services.directory.workspace_of_token, name="auth-test", daemon=True).start()
         if self.services.jobs is not None and self.start_scheduler:
             self.services.jobs.start()
         if self.socket_mode:

@@ -1,32 +1,23 @@
-"""The running bot's building blocks, assembled once from settings and handed to listeners and jobs."""
+"""Assembles the app's building blocks (usecases.context.Services) once, from the settings."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from bot.settings import Settings
 from bot.slack_clients import SlackClients
+from bot.slack_directory import SlackDirectory
 from bot.wiring import category_config, open_store
-from crm_store.categories import LabelNames, StageRules
-from crm_store.errors import DomainError
-from gmail.accounts import load_credentials
-from gmail.client import GmailService, MailboxClient
+from gmail.client import GmailService
 from gmail.config import GoogleConfig, RetryPolicy, SyncConfig
 from gmail.oauth import GoogleConsent
 from gmail.tokens import TokenCipher
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bot.jobs import Jobs
-    from bot.notifier import SlackNotifier
+from usecases.context import Config, Services
 
 log = logging.getLogger(__name__)
 
-
-class GmailNotConfigured(DomainError):
-    pass
+__all__ = ["Services", "build_services", "google_config", "use_case_config"]
 
 
 def google_config(settings: Settings) -> GoogleConfig | None:
@@ -45,50 +36,38 @@ def google_config(settings: Settings) -> GoogleConfig | None:
     )
 
 
-@dataclass
-class Services:
-    settings: Settings
-    engine: Engine
-    rules: StageRules
-    labels: LabelNames
-    slack: SlackClients
-    google: GoogleConfig | None = None
-    cipher: TokenCipher | None = None
-    gmail: GmailService | None = None
-    consent: GoogleConsent | None = None
-    sync_config: SyncConfig = field(default_factory=SyncConfig)
-    notifier: "SlackNotifier | None" = None
-    jobs: "Jobs | None" = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def require_gmail(self) -> tuple[GoogleConfig, TokenCipher, GmailService, GoogleConsent]:
-        """The Gmail building blocks, or a clear refusal naming the missing settings."""
-        if self.google is None or self.cipher is None or self.gmail is None or self.consent is None:
-            missing = [name for name, value in (
-                ("GOOGLE_CLIENT_ID", self.settings.google_client_id),
-                ("GOOGLE_CLIENT_SECRET", self.settings.google_client_secret),
-                ("TOKEN_ENCRYPTION_KEYS", self.settings.token_encryption_keys),
-            ) if not value]
-            raise GmailNotConfigured(
-                "Gmail is not set up on this MailMagnet server yet"
-                + (f" (missing {', '.join(missing)})" if missing else "") + ". Ask your admin."
-            )
-        return self.google, self.cipher, self.gmail, self.consent
+def use_case_config(settings: Settings) -> Config:
+    missing = tuple(name for name, value in (
+        ("GOOGLE_CLIENT_ID", settings.google_client_id),
+        ("GOOGLE_CLIENT_SECRET", settings.google_client_secret),
+        ("TOKEN_ENCRYPTION_KEYS", settings.token_encryption_keys),
+    ) if not value)
+    return Config(
+        default_timezone=settings.default_timezone,
+        backfill_lookback_days=settings.backfill_lookback_days,
+        sync_interval_seconds=settings.sync_interval_seconds,
+        label_interval_seconds=settings.label_interval_seconds,
+        public_base=settings.public_base,
+        pubsub_verification_token=settings.pubsub_verification_token,
+        allowed_team_ids=frozenset(settings.allowed_team_id_list),
+        allowed_enterprise_id=settings.slack_allowed_enterprise_id or None,
+        multi_workspace=settings.multi_workspace,
+        missing_gmail_settings=missing,
+    )
 
 
-def mailbox_client(services: "Services", account) -> "MailboxClient":
-    """A Gmail client for one rep's mailbox (on this thread's connection)."""
-    google, cipher, gmail, _ = services.require_gmail()
-    return gmail.mailbox(load_credentials(cipher, account, google))
-
-
-def installation_store_for(settings: Settings, engine: Engine):
-    """slack_sdk's own SQLAlchemy store, on our database (its tables come with our migrations)."""
+def installation_store_for(settings: Settings, engine: Engine, cipher: TokenCipher | None):
+    """slack_sdk's own SQLAlchemy store on our database (tables in our migrations), tokens encrypted."""
     if not settings.multi_workspace:
         return None
-    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+    if cipher is None:
+        from bot.slack_app import SlackNotConfigured
 
-    return SQLAlchemyInstallationStore(client_id=settings.slack_client_id, engine=engine)
+        raise SlackNotConfigured("installs into several workspaces keep Slack tokens encrypted: set "
+                                 "TOKEN_ENCRYPTION_KEYS")
+    from bot.slack_store import EncryptedInstallationStore
+
+    return EncryptedInstallationStore(cipher, client_id=settings.slack_client_id, engine=engine)
 
 
 def build_services(settings: Settings) -> Services:
@@ -96,24 +75,31 @@ def build_services(settings: Settings) -> Services:
     rules, labels = category_config(settings)
     google = google_config(settings)
     cipher = TokenCipher(settings.encryption_key_list) if settings.token_encryption_keys else None
+    slack = SlackClients(settings, installation_store_for(settings, engine, cipher))
     services = Services(
-        settings=settings,
+        config=use_case_config(settings),
         engine=engine,
         rules=rules,
         labels=labels,
-        slack=SlackClients(settings, installation_store_for(settings, engine)),
+        directory=SlackDirectory(slack),
         google=google,
         cipher=cipher,
         gmail=GmailService(google) if google else None,
         consent=GoogleConsent(google, engine) if google else None,
         sync_config=SyncConfig(lookback_days=settings.backfill_lookback_days,
                                pubsub_topic=settings.gmail_pubsub_topic),
+        settings=settings,
+        slack=slack,
     )
     from bot.notifier import SlackNotifier
 
-    services.notifier = SlackNotifier(services.slack)
-    if google is None:
-        log.warning("GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET unset: Gmail features will refuse politely")
-    if cipher is None:
-        log.warning("TOKEN_ENCRYPTION_KEYS unset: Gmail connections are disabled")
+    services.notifier = SlackNotifier(slack)
     return services
+
+
+def warn_about_missing_settings(services: Services) -> None:
+    """What `serve` tells the operator at start-up (the CLI's one-shot commands stay quiet)."""
+    if services.google is None:
+        log.warning("GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET unset: Gmail features will refuse politely")
+    if services.cipher is None:
+        log.warning("TOKEN_ENCRYPTION_KEYS unset: Gmail connections are disabled")

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     # Slack's install page; derived from SLACK_API_URL when unset (…/api/ -> …/oauth/v2/authorize).
     slack_authorize_url: str | None = None
+    # The organisation's workspaces (SPEC §1): comma-separated team ids, and/or one Enterprise Grid org.
+    slack_allowed_team_ids: str = ""
+    slack_allowed_enterprise_id: str | None = None
 
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -76,6 +79,10 @@ class Settings(BaseSettings):
     def multi_workspace(self) -> bool:
         """Slack OAuth v2 installs (several workspaces) when client credentials are set."""
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def allowed_team_id_list(self) -> list[str]:
+        return split_csv(self.slack_allowed_team_ids)
 
     @property
     def public_base(self) -> str:

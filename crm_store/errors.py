@@ -32,3 +32,15 @@ class PolicyFixed(DomainError):
 
 class InvalidInput(DomainError):
     """Malformed input; the message says what is expected."""
+
+
+class WrongWorkspace(DomainError):
+    """The request comes from a Slack workspace this deployment does not serve (SPEC §1)."""
+
+
+class NotAllowed(DomainError):
+    """The actor may not do this to that target (another workspace's user, someone else's mailbox…)."""
+
+
+class NotFoundError(DomainError):
+    """What the request names does not exist (any more)."""

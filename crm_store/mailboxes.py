@@ -7,9 +7,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, delete, select, update
 
 from crm_store.db import insert_once
-from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotConnected, PolicyFixed
+from crm_store.errors import InvalidInput, LabelsNeedMagnet, PolicyFixed
 from crm_store.models import (
-    AccountStatus,
     Alert,
     AlertStatus,
     CategoryChange,
@@ -38,21 +37,6 @@ def set_policy(session: Session, team_id: str, policy: SharingPolicy) -> OrgSett
     org.sharing_policy = policy.value
     session.add(org)
     return org
-
-
-def mailbox_of(session: Session, user: CrmUser) -> GmailAccount | None:
-    return session.exec(select(GmailAccount).where(GmailAccount.crm_user_id == user.id)).first()
-
-
-def connected_mailbox_of(session: Session, user: CrmUser) -> GmailAccount:
-    account = mailbox_of(session, user)
-    if account is None:
-        raise NotConnected("You have no Gmail connected. Run `/gmail connect` first.")
-    if account.status != AccountStatus.CONNECTED:
-        raise NotConnected(
-            f"Google no longer lets MailMagnet read {account.email_address}. Run `/gmail connect` to reconnect."
-        )
-    return account
 
 
 def set_sharing(session: Session, account: GmailAccount, sharing: Sharing | None,
@@ -119,6 +103,8 @@ def set_labels(session: Session, account: GmailAccount, enabled: bool, now: date
 
 
 def set_alert_destination(session: Session, account: GmailAccount, channel_id: str | None) -> GmailAccount:
+    if account.alert_channel != channel_id:
+        account.alert_fallback_notice = None  # a new destination: tell the rep again if it cannot show alerts
     account.alert_channel = channel_id
     session.add(account)
     return account

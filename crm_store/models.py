@@ -76,6 +76,8 @@ class CrmUser(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     email: str = Field(max_length=320, sa_column_kwargs={"unique": True})
+    # A second address of the same person (SPEC §1: a rep may connect a Gmail with either address).
+    secondary_email: Optional[str] = Field(default=None, max_length=320, index=True)
     name: Optional[str] = Field(default=None, max_length=200)
     profile_id: int = Field(foreign_key="profiles.id")
     slack_team_id: Optional[str] = Field(default=None, max_length=32)
@@ -167,7 +169,8 @@ class GmailAccount(SQLModel, table=True):
     crm_user_id: int = Field(foreign_key="crm_users.id", sa_column_kwargs={"unique": True})
     slack_team_id: str = Field(max_length=32, index=True)
     slack_user_id: str = Field(max_length=32)
-    email_address: str = Field(max_length=320, index=True)
+    # One Gmail address is connected to at most one CRM user (SPEC §1).
+    email_address: str = Field(max_length=320, sa_column_kwargs={"unique": True})
     status: str = Field(default=AccountStatus.CONNECTED.value, max_length=16)
     encrypted_credentials: Optional[bytes] = Field(default=None, sa_type=sa.LargeBinary)
     connected_at: datetime = Field(default_factory=utcnow)
@@ -179,6 +182,8 @@ class GmailAccount(SQLModel, table=True):
     magnet_enabled: bool = Field(default=False)
     magnet_enabled_at: Optional[datetime] = Field(default=None)
     alert_channel: Optional[str] = Field(default=None, max_length=32)  # None: the rep's DM
+    # The channel whose alerts last went to the DM instead (it may see nothing): the rep is told once.
+    alert_fallback_notice: Optional[str] = Field(default=None, max_length=32)
     digest_enabled: bool = Field(default=False)
     last_digest_at: Optional[datetime] = Field(default=None)
     quiet_start_minute: Optional[int] = Field(default=None)  # minutes after local midnight
@@ -266,17 +271,45 @@ class EmailShare(SQLModel, table=True):
     viewer_user_id: int = Field(foreign_key="crm_users.id", primary_key=True)
 
 
+class AuditSurface(StrEnum):
+    CHANNEL_ALERT = "channel_alert"
+    CONTACT_VIEW = "contact_view"
+    EMAIL_DETAIL = "email_detail"
+    APP_HOME = "app_home"
+    SHORTCUT = "shortcut"
+
+
 class AuditLog(SQLModel, table=True):
-    """Every view of someone else's emails: who, whose mailbox, which contact, when. No content."""
+    """One row per viewer per email of someone else's mailbox shown, per surface (SPEC §5). No content:
+    who, whose mailbox, which contact, which message id, how much of it, where, when."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        # Written once even when Slack retries or a post is re-sent after a crash.
+        sa.UniqueConstraint("viewer_user_id", "account_id", "gmail_id", "surface", name="uq_audit_log_view"),
+    )
 
     id: Optional[int] = Field(default=None, primary_key=True)
     viewer_user_id: int = Field(foreign_key="crm_users.id")
     account_id: Optional[int] = Field(default=None)
     mailbox_address: str = Field(max_length=320)
     contact_id: Optional[int] = Field(default=None)
+    gmail_id: Optional[str] = Field(default=None, max_length=64)
+    surface: str = Field(default=AuditSurface.CHANNEL_ALERT.value, max_length=32)
+    depth: Optional[str] = Field(default=None, max_length=16)
+    channel_id: Optional[str] = Field(default=None, max_length=32)
     viewed_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class MailboxAlias(SQLModel, table=True):
+    """An address an admin allowed a CRM user to connect besides their own (`/gmail admin allow`)."""
+
+    __tablename__ = "mailbox_aliases"
+
+    address: str = Field(primary_key=True, max_length=320)
+    crm_user_id: int = Field(foreign_key="crm_users.id", index=True)
+    allowed_by: Optional[str] = Field(default=None, max_length=320)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class ProcessedSlackRequest(SQLModel, table=True):

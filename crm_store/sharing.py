@@ -1,20 +1,19 @@
-"""Who may see whose emails (SPEC §5), and how much of them.
+"""The data the sharing rules read (SPEC §5): policies, relationships, and the visibility scale.
 
-Visibility is ordered: NONE < METADATA (from, to, date) < SUBJECT < FULL
-(subject and snippet) < OWNER (everything, the mailbox owner only). A channel
-sees the least that any of its members may see.
+The decisions themselves — who may see how much of whose emails — are taken in one place,
+`usecases/access.py`, which every surface and the alert job call.
+
+Visibility is ordered: NONE < METADATA (from, to, date) < SUBJECT < FULL (subject and snippet)
+< OWNER (everything, the mailbox owner only).
 """
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Iterable
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from crm_store.models import (
     Contact,
-    CrmUser,
     Deal,
     EmailShare,
     GmailAccount,
@@ -45,6 +44,10 @@ class Visibility(IntEnum):
     def shows_snippet(self) -> bool:
         return self >= Visibility.FULL
 
+    @property
+    def depth_name(self) -> str:
+        return self.name.lower()
+
 
 def org_policy(session: Session, team_id: str) -> SharingPolicy:
     org = session.get(OrgSettings, team_id)
@@ -73,39 +76,3 @@ def custom_allowed_users(session: Session, account: GmailAccount, contact_id: in
         select(EmailShare.viewer_user_id).where(EmailShare.owner_user_id == account.crm_user_id)
     ).all())
     return allowed
-
-
-def visibility_for_users(session: Session, account: GmailAccount, contact_id: int | None,
-                         viewer_ids: Iterable[int | None]) -> dict[int | None, Visibility]:
-    """What each viewer (a CRM user id; None for someone who is not a CRM user) may see of
-    this mailbox's emails with this contact."""
-    viewers = list(dict.fromkeys(viewer_ids))
-    result: dict[int | None, Visibility] = {}
-    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
-    depth = Visibility.of_depth(account.sharing_depth)
-    workspace_users: set[int] = set()
-    if sharing is Sharing.PUBLIC:
-        known = [v for v in viewers if v is not None]
-        if known:
-            workspace_users = set(session.exec(
-                select(CrmUser.id).where(CrmUser.id.in_(known),
-                                         sa.or_(CrmUser.slack_team_id == account.slack_team_id,
-                                                CrmUser.slack_team_id.is_(None)))
-            ).all())
-    custom: set[int] = set()
-    if sharing is Sharing.CUSTOM and contact_id is not None:
-        custom = custom_allowed_users(session, account, contact_id)
-    for viewer in viewers:
-        if viewer is not None and viewer == account.crm_user_id:
-            result[viewer] = Visibility.OWNER
-        elif viewer is None or contact_id is None or sharing is Sharing.PRIVATE:
-            result[viewer] = Visibility.NONE
-        elif sharing is Sharing.PUBLIC:
-            result[viewer] = depth if viewer in workspace_users else Visibility.NONE
-        else:
-            result[viewer] = depth if viewer in custom else Visibility.NONE
-    return result
-
-
-def visibility(session: Session, account: GmailAccount, contact_id: int | None, viewer_id: int | None) -> Visibility:
-    return visibility_for_users(session, account, contact_id, [viewer_id])[viewer_id]

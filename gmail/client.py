@@ -48,8 +48,15 @@ def credentials_to_dict(credentials: Credentials) -> dict[str, Any]:
         "token": credentials.token,
         "refresh_token": credentials.refresh_token,
         "expiry": credentials.expiry.isoformat() if credentials.expiry else None,
-        "scopes": list(credentials.scopes or []),
+        # What Google granted (it may be less than what was asked for), so a refresh never asks for more.
+        "scopes": _scope_list(getattr(credentials, "granted_scopes", None) or credentials.scopes),
     }
+
+
+def _scope_list(scopes) -> list[str]:
+    if isinstance(scopes, str):
+        return scopes.split()
+    return list(scopes or [])
 
 
 class GmailService:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 GMAIL_MODIFY_SCOPE = "https://www.googleapis.com/auth/gmail.modify"
+GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 # Headers fetched for each new message. Only From and the date are ever stored;
 # the others travel to MailMagnet's alert (subject) and threading (Message-ID) in memory.
 METADATA_HEADERS = ("From", "To", "Cc", "Subject", "Date", "Message-ID")
@@ -31,7 +32,8 @@ class GoogleConfig:
     revoke_uri: str
     api_url: str
     redirect_uri: str
-    scopes: tuple[str, ...] = (GMAIL_MODIFY_SCOPE,)
+    # Both are requested at connect and both must be granted (SPEC §1): reading/filing, and sending (F6).
+    scopes: tuple[str, ...] = (GMAIL_MODIFY_SCOPE, GMAIL_SEND_SCOPE)
     timeout_seconds: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 

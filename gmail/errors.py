@@ -64,7 +64,8 @@ def translate(error: BaseException, *, during_history: bool = False) -> GmailErr
         return error
     if isinstance(error, RefreshError):
         text = str(error)
-        if "invalid_grant" in text or "unauthorized_client" in text or "invalid_client" in text:
+        # invalid_scope: the grant no longer covers what we ask for (a partial consent, scopes taken back).
+        if any(reason in text for reason in ("invalid_grant", "unauthorized_client", "invalid_client", "invalid_scope")):
             return AccessRevoked(f"Google refused to refresh the token: {text}")
         return GmailTemporaryError(f"token refresh failed: {text}")
     if isinstance(error, HttpError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -25,20 +25,11 @@ from sqlmodel import Session, select
 from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
 from crm_store.db import session_scope
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import (
-    Alert,
-    AlertStatus,
-    AuditLog,
-    Contact,
-    CrmUser,
-    GmailAccount,
-    MutedContact,
-    utcnow,
-)
-from crm_store.sharing import Visibility, visibility_for_users
+from crm_store.models import Alert, AlertStatus, Contact, GmailAccount, MutedContact, utcnow
+from crm_store.sharing import Visibility
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata
-from gmail.notifier import AlertView, Notifier
+from gmail.notifier import AlertAudience, AlertView, AudienceDecision, Notifier
 from gmail.sync import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
@@ -68,11 +59,12 @@ def deal_context(session: Session, contact_id: int, *, at: datetime, tz: str, ru
 
 
 class MailMagnet:
-    def __init__(self, engine: Engine, notifier: Notifier, rules: StageRules, labels: LabelNames, *,
-                 default_tz: str = "UTC", digest_interval: timedelta = timedelta(hours=1),
+    def __init__(self, engine: Engine, notifier: Notifier, audience: AlertAudience, rules: StageRules,
+                 labels: LabelNames, *, default_tz: str = "UTC", digest_interval: timedelta = timedelta(hours=1),
                  clock: Callable[[], datetime] = utcnow):
         self.engine = engine
         self.notifier = notifier
+        self.audience = audience
         self.rules = rules
         self.labels = labels
         self.default_tz = default_tz
@@ -129,7 +121,7 @@ class MailMagnet:
             return 0
         alerts = self._drop_already_posted(account, alerts)
         messages = self._contents(mailbox, alerts, contents or {})
-        audiences: dict[str, list[str] | None] = {}
+        audiences: dict[str, Any] = {}
         posted = 0
         for alert in alerts:
             message = messages.get(alert.gmail_id)
@@ -137,13 +129,14 @@ class MailMagnet:
                 self._finish(alert.id, AlertStatus.SKIPPED, None)  # deleted before we could tell anyone
                 continue
             try:
-                channel, view = self._view(account, alert, message, audiences)
-                self._stamp([alert.id])
+                channel, view, decision = self._view(account, alert, message, audiences)
+                self._stamp([alert.id], to_dm=alert.channel != DM and channel != alert.channel)
                 ts = self.notifier.post_alert(account.slack_team_id, channel, view)
             except Exception as error:  # noqa: BLE001 - Slack down: the rest waits for the next run
                 log.warning("alert for mailbox %s not posted yet: %s", account.id, error)
                 break
             self._finish(alert.id, AlertStatus.POSTED, ts)
+            self._after_post(account, alert, decision, channel)
             posted += 1
         return posted
 
@@ -166,25 +159,27 @@ class MailMagnet:
             return 0
         alerts = self._drop_already_posted(account, alerts)
         messages = self._contents(mailbox, alerts, {})
-        by_channel: dict[str, list[tuple[Alert, AlertView]]] = {}
-        audiences: dict[str, list[str] | None] = {}
+        by_channel: dict[str, list[tuple[Alert, AlertView, AudienceDecision]]] = {}
+        audiences: dict[str, Any] = {}
         for alert in alerts:
             message = messages.get(alert.gmail_id)
             if message is None:
                 self._finish(alert.id, AlertStatus.SKIPPED, None)
                 continue
-            channel, view = self._view(account, alert, message, audiences)
-            by_channel.setdefault(channel, []).append((alert, view))
+            channel, view, decision = self._view(account, alert, message, audiences)
+            by_channel.setdefault(channel, []).append((alert, view, decision))
         for channel, items in by_channel.items():
-            self._stamp([a.id for a, _ in items])
+            for alert, _, _ in items:
+                self._stamp([alert.id], to_dm=alert.channel != DM and channel != alert.channel)
             try:
-                ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v in items],
+                ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v, _ in items],
                                                digest_key=f"{account.id}:{items[0][0].id}")
             except Exception as error:  # noqa: BLE001 - Slack down: the digest waits for the next run
                 log.warning("digest for mailbox %s not posted yet: %s", account.id, error)
                 return 0
-            for alert, _ in items:
+            for alert, _, decision in items:
                 self._finish(alert.id, AlertStatus.POSTED, ts)
+                self._after_post(account, alert, decision, channel)
         with session_scope(self.engine) as session:
             current = session.get(GmailAccount, account.id)
             if current is not None:
@@ -227,63 +222,58 @@ class MailMagnet:
         return self.notifier.alert_channel(account) if channel == DM else channel
 
     def _view(self, account: GmailAccount, alert: Alert, message: NewMessage,
-              audiences: dict[str, list[str] | None]) -> tuple[str, AlertView]:
-        """The alert as its channel may see it; `audiences` caches each channel's members for one run."""
+              audiences: dict[str, Any]) -> tuple[str, AlertView, AudienceDecision]:
+        """The alert as its readers may see it, and where it goes: the chosen channel, or the rep's DM when
+        that channel may see nothing of it (SPEC §5). `audiences` caches each channel's readers for one run."""
+        chosen = None if alert.channel == DM else alert.channel
+        key = chosen or DM
+        if key not in audiences:
+            audiences[key] = self.audience.channel_audience(account, chosen)
+        decision = self.audience.decide(account, alert.contact_id, audiences[key])
         channel = self._channel_id(account, alert.channel)
-        if channel not in audiences:
-            audiences[channel] = None if alert.channel == DM else \
-                self.notifier.channel_members(account.slack_team_id, channel)
-        members = audiences[channel]
+        if decision.level == Visibility.NONE:
+            if chosen is not None and self.audience.fallback_notice_due(account.id, chosen):
+                self.notifier.alerts_go_to_dm(account, chosen, decision.reason or "")
+            decision = AudienceDecision(Visibility.OWNER, True)
+            channel = self.notifier.alert_channel(account)
+        level = decision.level
         now = self.clock()
         with session_scope(self.engine) as session:
             contact = session.get(Contact, alert.contact_id)
             tz = rep_timezone(session, account, self.default_tz)
             label, context = deal_context(session, contact.id, at=now, tz=tz, rules=self.rules, labels=self.labels)
-            if members is None:
-                level = Visibility.OWNER
-            else:
-                viewers = self._crm_users(session, account.slack_team_id, members)
-                levels = visibility_for_users(session, account, contact.id, viewers)
-                # A channel sees the least that any one of its members may see.
-                level = min(levels.values(), default=Visibility.NONE)
-                self._audit(session, account, contact.id, levels, level)
         hidden = None
         if not level.shows_subject:
             hidden = "Subject hidden: the mailbox's sharing settings don't let everyone here see it."
         elif not level.shows_snippet:
             hidden = "Preview hidden: everyone here may see subjects only."
+        crm = decision.crm_details
         view = AlertView(
             account_id=account.id, gmail_id=alert.gmail_id, mailbox_address=account.email_address,
             rep_user_id=account.slack_user_id, contact_id=contact.id, contact_name=contact.display_name,
-            contact_email=contact.email, company=contact.company, category_label=label, deal_context=context,
+            contact_email=contact.email if crm else None, company=contact.company,
+            category_label=label if crm else None, deal_context=context if crm else None,
             sender=message.sender_name, received_at=message.received_at,
             gmail_url=gmail_url(account.email_address, message, alert.gmail_id),
             subject=message.subject if level.shows_subject else None,
-            snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden,
+            snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden, crm_details=crm,
         )
-        return channel, view
+        return channel, view, decision
 
-    @staticmethod
-    def _crm_users(session: Session, team_id: str, slack_ids: list[str]) -> list[int | None]:
-        linked = dict(session.exec(select(CrmUser.slack_user_id, CrmUser.id).where(
-            CrmUser.slack_team_id == team_id, CrmUser.slack_user_id.in_(slack_ids))).all())
-        return [linked.get(slack_id) for slack_id in slack_ids]
+    def _after_post(self, account: GmailAccount, alert: Alert, decision: AudienceDecision, channel: str) -> None:
+        if decision.viewers:
+            try:
+                self.audience.record_views(account, alert.gmail_id, alert.contact_id, decision, channel)
+            except Exception:  # noqa: BLE001 - the alert is out; a failed audit write must not repost it
+                log.exception("audit of alert %s in mailbox %s failed", alert.gmail_id, account.id)
 
-    @staticmethod
-    def _audit(session: Session, account: GmailAccount, contact_id: int, levels: dict[int | None, Visibility],
-               level: Visibility) -> None:
-        """A channel alert that shows anything of the email is a view by every other member."""
-        if level < Visibility.METADATA:
-            return
-        for viewer, seen in levels.items():
-            if viewer is not None and seen is not Visibility.OWNER:
-                session.add(AuditLog(viewer_user_id=viewer, account_id=account.id,
-                                     mailbox_address=account.email_address, contact_id=contact_id))
-
-    def _stamp(self, alert_ids: list[int]) -> None:
+    def _stamp(self, alert_ids: list[int], *, to_dm: bool = False) -> None:
+        """Committed before posting; `to_dm` records a move to the rep's DM so crash recovery looks there."""
         with session_scope(self.engine) as session:
             for alert in session.exec(select(Alert).where(Alert.id.in_(alert_ids))):
                 alert.attempted_at = self.clock()
+                if to_dm:
+                    alert.channel = DM
                 session.add(alert)
 
     def _finish(self, alert_id: int, status: AlertStatus, ts: str | None) -> None:

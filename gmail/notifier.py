@@ -1,11 +1,17 @@
-"""What the Gmail side tells people, as an interface and plain data; bot/ implements it with Slack."""
+"""What the Gmail side tells people, as interfaces and plain data; bot/ and usecases/ implement them.
+
+- `Notifier` speaks to Slack (bot/notifier.py): DMs, alerts, digests.
+- `AlertAudience` decides who may see how much of an alert in a channel (usecases/alerts.py, on the
+  same access rules every other surface uses) and writes the audit of those views.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from crm_store.models import GmailAccount
+from crm_store.sharing import Visibility
 
 ALERT_EVENT_TYPE = "mailmagnet_alert"
 DIGEST_EVENT_TYPE = "mailmagnet_digest"
@@ -21,20 +27,46 @@ class AlertView:
     rep_user_id: str
     contact_id: int
     contact_name: str
-    contact_email: str
+    contact_email: str | None  # None with the CRM details hidden
     company: str | None
     category_label: str | None
     deal_context: str | None
-    sender: str
+    sender: str | None  # the From display name: None when the email's metadata is hidden
     received_at: datetime
     gmail_url: str
     subject: str | None = None  # None: hidden by sharing settings
     snippet: str | None = None
     hidden_reason: str | None = None
+    crm_details: bool = True
 
     @property
     def metadata_payload(self) -> dict:
         return {"account_id": self.account_id, "gmail_id": self.gmail_id}
+
+
+@dataclass
+class AudienceDecision:
+    """How much of one email a channel may be shown, and whose views that makes."""
+
+    level: Visibility
+    crm_details: bool  # deals, label, contact email: only when everyone who can read it is a CRM user
+    viewers: dict[int, Visibility] = field(default_factory=dict)  # CRM users other than the owner
+    reason: str | None = None  # why the channel may see nothing (the alert then goes to the rep's DM)
+
+
+class AlertAudience(Protocol):
+    def channel_audience(self, account: GmailAccount, channel_id: str | None) -> Any:
+        """Who can read the channel (None: the rep's DM), looked up once per run and channel."""
+
+    def decide(self, account: GmailAccount, contact_id: int, audience: Any) -> AudienceDecision:
+        """What that audience may see of this mailbox's emails with this contact."""
+
+    def record_views(self, account: GmailAccount, gmail_id: str, contact_id: int, decision: AudienceDecision,
+                     channel_id: str) -> None:
+        """Audit: one row per viewer per email, written once however often the post is retried."""
+
+    def fallback_notice_due(self, account_id: int, channel_id: str) -> bool:
+        """True once per chosen channel: tell the rep why its alerts come to the DM instead."""
 
 
 class Notifier(Protocol):
@@ -44,11 +76,11 @@ class Notifier(Protocol):
     def ask_to_reconnect(self, account: GmailAccount, reason: str) -> None:
         """DM the rep, once, that Google revoked access and they must reconnect."""
 
-    def alert_channel(self, account: GmailAccount) -> str:
-        """The Slack channel id alerts of this mailbox go to (the rep's DM by default)."""
+    def alerts_go_to_dm(self, account: GmailAccount, channel: str, reason: str) -> None:
+        """DM the rep, once per channel, that alerts meant for `channel` come to the DM, and why."""
 
-    def channel_members(self, team_id: str, channel: str) -> list[str] | None:
-        """Slack user ids of a shared channel's people (None for the rep's own DM)."""
+    def alert_channel(self, account: GmailAccount) -> str:
+        """The Slack channel id of the rep's DM with the bot."""
 
     def post_alert(self, team_id: str, channel: str, view: AlertView) -> str:
         """Post one alert, with the Gmail message id in the message metadata; returns its ts."""

@@ -4,32 +4,45 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 
+from crm_store.addresses import parse_addresses
 from gmail.client import MailboxClient
 from gmail.messages import header_map
+
+ORIGINAL_HEADERS = ("Subject", "Message-ID", "References", "From", "Reply-To")
 
 
 @dataclass
 class Original:
-    """The message being answered: what threading needs, read from Gmail when replying."""
+    """The message being answered: what threading and the recipient need, read from Gmail when replying."""
 
     thread_id: str | None
     message_id: str
     references: str
     subject: str
+    from_header: str = ""
+    reply_to_header: str = ""
+
+    @property
+    def reply_recipients(self) -> list[tuple[str, str]]:
+        """(name, address) to answer: the message's Reply-To, else its From (RFC 5322 §3.6.2)."""
+        return parse_addresses(self.reply_to_header) or parse_addresses(self.from_header)
 
 
 def original_of(mailbox: MailboxClient, gmail_id: str) -> Original:
-    message = mailbox.get_message(gmail_id, format="metadata",
-                                  headers=("Subject", "Message-ID", "References", "From"))
+    message = mailbox.get_message(gmail_id, format="metadata", headers=ORIGINAL_HEADERS)
     headers = header_map(message.get("payload", {}))
     return Original(message.get("threadId"), headers.get("message-id", ""), headers.get("references", ""),
-                    headers.get("subject", ""))
+                    headers.get("subject", ""), headers.get("from", ""), headers.get("reply-to", ""))
 
 
 def reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
+
+
+def recipient_header(recipients: list[tuple[str, str]]) -> str:
+    return ", ".join(formataddr((name, address)) for name, address in recipients)
 
 
 def compose(*, sender: str, to: str, subject: str, body: str, original: Original | None = None) -> str:

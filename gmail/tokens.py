@@ -42,6 +42,18 @@ class TokenCipher:
         """Re-encrypt with the first (newest) key."""
         return self._fernet.rotate(token)
 
+    def encrypt_text(self, text: str) -> str:
+        return self._fernet.encrypt(text.encode()).decode("ascii")
+
+    def decrypt_text(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode()
+        except (InvalidToken, UnicodeEncodeError):
+            raise TokenKeyError("a stored Slack token cannot be decrypted with TOKEN_ENCRYPTION_KEYS") from None
+
+    def rotate_text(self, token: str) -> str:
+        return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+
 
 def reencrypt_all(engine: Engine, cipher: TokenCipher, batch_size: int = 200) -> int:
     """Re-encrypt every stored credential with the newest key; returns how many were rewritten."""

@@ -9,87 +9,37 @@ view version) for a few seconds.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import threading
-import time
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-
-from crm_store.models import ProcessedSlackRequest, utcnow
 from handlers.blocks.ids import REPEATABLE_ACTIONS
+from usecases import idempotency
+from usecases.values import Services
 
 log = logging.getLogger(__name__)
 
-KEEP_FOR = timedelta(days=1)  # Slack retries within minutes; a day is plenty
 DOUBLE_CLICK_WINDOW = timedelta(seconds=3)
-PRUNE_EVERY_SECONDS = 600.0
-MAX_KEY = 200
-
-_prune_lock = threading.Lock()
-_last_prune: dict[str, float] = {}
 
 
-def _fit(key: str) -> str:
-    if len(key) <= MAX_KEY:
-        return key
-    return key[:80] + ":" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+def claim(services: Services, key: str, *, window: timedelta | None = None) -> bool:
+    return idempotency.claim(services, key, window=window)
 
 
-def _insert(engine: Engine):
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(ProcessedSlackRequest.__table__)
+def seen(services: Services, key: str) -> bool:
+    return idempotency.seen(services, key)
 
 
-def claim(engine: Engine, key: str, *, window: timedelta | None = None) -> bool:
-    """True for the first request with this key (or the first after `window`), False for a repeat."""
-    key = _fit(key)
-    now = utcnow()
-    with engine.begin() as connection:
-        table = ProcessedSlackRequest.__table__
-        inserted = connection.execute(
-            _insert(engine).values(key=key, created_at=now).on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.key)  # psycopg gives no rowcount for INSERT … ON CONFLICT
-        ).first() is not None
-        if inserted or window is None:
-            return bool(inserted)
-        # Seen before, but long enough ago to be a deliberate second click: take it over atomically.
-        return bool(connection.execute(
-            update(table).where(table.c.key == key, table.c.created_at < now - window).values(created_at=now)
-        ).rowcount)
-
-
-def seen(engine: Engine, key: str) -> bool:
-    """Whether a key was claimed (a read: it never waits for a writer)."""
-    table = ProcessedSlackRequest.__table__
-    with engine.connect() as connection:
-        return connection.execute(select(table.c.key).where(table.c.key == _fit(key))).first() is not None
-
-
-def first_delivery(engine: Engine, body: dict) -> bool:
+def first_delivery(services: Services, body: dict) -> bool:
     """Claim the request (and, for a click, the element) before its side effects: False for a repeat."""
     key = request_key(body)
-    if key is not None and not claim(engine, key):
+    if key is not None and not claim(services, key):
         return False
     click = click_key(body)
-    if click is not None and not claim(engine, click, window=DOUBLE_CLICK_WINDOW):
+    if click is not None and not claim(services, click, window=DOUBLE_CLICK_WINDOW):
         return False
-    prune(engine)
+    idempotency.prune(services)
     return True
-
-
-def prune(engine: Engine) -> None:
-    """Forget old keys, at most every PRUNE_EVERY_SECONDS per database and process."""
-    url = str(engine.url)
-    with _prune_lock:
-        if time.monotonic() - _last_prune.get(url, float("-inf")) < PRUNE_EVERY_SECONDS:
-            return
-        _last_prune[url] = time.monotonic()
-    table = ProcessedSlackRequest.__table__
-    with engine.begin() as connection:
-        connection.execute(delete(table).where(table.c.created_at < utcnow() - KEEP_FOR))
 
 
 def request_key(body: dict) -> str | None:
@@ -100,7 +50,11 @@ def request_key(body: dict) -> str | None:
 
 
 def click_key(body: dict) -> str | None:
-    """The same element of the same message (or view version) clicked by the same person."""
+    """The same element of the same message (or view version) clicked by the same person.
+
+    Stored as a hash: a button's value names a Gmail message, and nothing stored about a mailbox's email
+    may outlive its disconnection (F8); a hash still tells a repeat from a first click.
+    """
     if body.get("type") != "block_actions" or not body.get("actions"):
         return None
     action = body["actions"][0]
@@ -112,4 +66,5 @@ def click_key(body: dict) -> str | None:
     value = action.get("value") or (action.get("selected_option") or {}).get("value") or ""
     team = (body.get("team") or {}).get("id") or ""
     user = (body.get("user") or {}).get("id") or ""
-    return f"click:{team}:{user}:{action.get('action_id')}:{value}:{where}:{version}"
+    identity = json.dumps([team, user, action.get("action_id"), value, where, version])
+    return "click:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()

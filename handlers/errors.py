@@ -1,5 +1,6 @@
-"""The one error handler: domain errors become a clear ephemeral message; anything else is logged
-with a reference the user sees (Bolt answers Slack 200 either way)."""
+"""Failures told to the user: domain errors as a clear ephemeral message; anything else logged with a
+reference the user sees. Only for requests that passed Slack's signature check: the body of an
+unverified request names a response_url and a user that nobody vouched for."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,7 @@ import uuid
 
 from slack_bolt import App
 
-from crm_store.errors import DomainError
+from usecases.values import DomainError
 
 log = logging.getLogger("mailmagnet.handlers")
 
@@ -21,19 +22,26 @@ def user_message(error: BaseException) -> str:
             "if it keeps happening, give the reference to your MailMagnet admin.")
 
 
+def present_error(error: BaseException, body: dict, respond, client, context) -> None:
+    if not (context or {}).get("verified"):
+        log.warning("error on an unverified Slack request (not answered): %s", type(error).__name__)
+        return
+    message = user_message(error)
+    try:
+        if respond is not None and (body.get("response_url") or body.get("response_urls")):
+            respond(text=message, response_type="ephemeral", replace_original=False)
+            return
+        user = context.get("user_id")
+        channel = context.get("channel_id")
+        if user and channel:
+            client.chat_postEphemeral(channel=channel, user=user, text=message)
+        elif user:
+            client.chat_postMessage(channel=user, text=message)
+    except Exception as failure:
+        log.warning("could not tell the user about an error (%s): %s", type(failure).__name__, message)
+
+
 def register_error_handler(app: App) -> None:
     @app.error
     def handle_error(error, body, respond, client, context):
-        message = user_message(error)
-        try:
-            if respond is not None and (body.get("response_url") or body.get("response_urls")):
-                respond(text=message, response_type="ephemeral", replace_original=False)
-                return
-            user = context.get("user_id")
-            channel = context.get("channel_id")
-            if user and channel:
-                client.chat_postEphemeral(channel=channel, user=user, text=message)
-            elif user:
-                client.chat_postMessage(channel=user, text=message)
-        except Exception as failure:
-            log.warning("could not tell the user about an error (%s): %s", type(failure).__name__, message)
+        present_error(error, body, respond, client, context)

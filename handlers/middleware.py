@@ -1,22 +1,35 @@
-"""Slack requests run once and are acked before their work waits for a thread.
+"""What every Slack request goes through before (and around) its listener.
 
-- `drop_repeats` (global middleware, after Bolt's signature check): a Slack retry of a request already
-  processed is acked and dropped at once. It only reads, so the ack never waits for a database writer.
-- `once` (listener decorator): the listener claims its request right after the ack, on the worker thread,
-  before any side effect; a retry, replay or double click that lost the claim does nothing.
+Global middleware, in order, after Bolt's own signature check:
+- `mark_verified`: the request passed Bolt's checks (the error handler acts only on such requests).
+- `serve_allowed_workspaces`: a request from a workspace this deployment does not serve is answered
+  with a clear message and goes no further (SPEC §1).
+- `drop_repeats`: a Slack retry of a request already processed is acked and dropped at once. It only
+  reads, so the ack never waits for a database writer.
+- `identify_actor`: puts who sent the request (`context["actor"]`, a `SlackActorRef`) and the use
+  cases' building blocks (`context["services"]`) into the listener's context; the use case resolves
+  the actor (Slack profile, CRM user) after the ack.
+
+Listener decorators:
+- `once`: the listener claims its request right after the ack, on the worker thread, before any side
+  effect; a retry, replay or double click that lost the claim does nothing. It also reports a failure
+  itself (Bolt mishandles a listener that raises after acking).
 - `ack_at_once` (listener middleware): acks on the request thread.
 """
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from typing import Callable
 
-from slack_bolt import Ack, BoltRequest, BoltResponse
+from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 
-from bot import metrics
-from bot.services import Services
 from handlers import dedupe
+from handlers.errors import present_error
+from telemetry import metrics
+from usecases.actors import workspace_allowed
+from usecases.values import Services, SlackActorRef, WrongWorkspace
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +51,29 @@ def request_kind(body: dict) -> tuple[str, str]:
     return str(kind)[:40], ""
 
 
+def mark_verified(context: BoltContext, next: Callable[[], None]):
+    context["verified"] = True
+    return next()
+
+
+def serve_allowed_workspaces(services: Services) -> Callable:
+    def middleware(context: BoltContext, body: dict, next: Callable[[], None]):
+        team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id")
+        if workspace_allowed(services, team_id, context.enterprise_id):
+            return next()
+        kind, name = request_kind(body)
+        log.warning("refused %s %s from workspace %s (not one this deployment serves)", kind, name, team_id)
+        metrics.SLACK_REQUESTS.labels(kind="refused_workspace", name=kind).inc()
+        if kind == "command":
+            message = str(WrongWorkspace("This MailMagnet serves another organisation's Slack workspace, so it "
+                                         "does nothing here. Ask your Slack admin which apps your workspace uses."))
+            return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": message}),
+                                headers={"content-type": ["application/json"]})
+        return BoltResponse(status=200, body="")
+
+    return middleware
+
+
 def drop_repeats(services: Services) -> Callable:
     def middleware(req: BoltRequest, body: dict, next: Callable[[], None]):
         kind, name = request_kind(body)
@@ -47,11 +83,22 @@ def drop_repeats(services: Services) -> Callable:
         # Socket Mode marks first deliveries as retry 0: only a real retry needs the look-up.
         if retry not in (None, "0") and key is not None:
             try:
-                if dedupe.seen(services.engine, key):
+                if dedupe.seen(services, key):
                     log.info("dropping Slack's retry %s of %s %s", retry, kind, name)
                     return BoltResponse(status=200, body="")
             except Exception:
                 log.warning("could not look up %s %s; the listener decides", kind, name, exc_info=True)
+        return next()
+
+    return middleware
+
+
+def identify_actor(services: Services) -> Callable:
+    def middleware(context: BoltContext, body: dict, next: Callable[[], None]):
+        team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id") or ""
+        user_id = context.user_id or (body.get("user") or {}).get("id") or body.get("user_id") or ""
+        context["actor"] = SlackActorRef(team_id, user_id, context.enterprise_id)
+        context["services"] = services
         return next()
 
     return middleware
@@ -65,7 +112,7 @@ def once(services: Services) -> Callable[[Callable], Callable]:
 
         def first_delivery_only(ack, body, client, respond, context, event, view):
             try:
-                first = dedupe.first_delivery(services.engine, body)
+                first = dedupe.first_delivery(services, body)
             except Exception:
                 log.exception("could not record a Slack request; processing it anyway")
                 first = True
@@ -74,7 +121,15 @@ def once(services: Services) -> Callable[[Callable], Callable]:
                 log.info("dropping a repeated %s %s", *request_kind(body))
                 return None
             given = dict(ack=ack, body=body, client=client, respond=respond, context=context, event=event, view=view)
-            return listener(**{name: given[name] for name in wanted})
+            try:
+                return listener(**{name: given[name] for name in wanted})
+            except Exception as error:  # noqa: BLE001 - told to the user here, never re-raised into Bolt
+                # Bolt resets an ack already sent when a listener raises afterwards, and then answers 404
+                # after 3 s; reporting here keeps the answer and says what went wrong.
+                if ack.response is None:
+                    ack()
+                present_error(error, body, respond, client, context)
+                return None
 
         first_delivery_only.__name__ = first_delivery_only.__qualname__ = listener.__name__
         return first_delivery_only

@@ -14,11 +14,10 @@ from bot.server import BotServer
 from bot.settings import Settings
 from sqlmodel import select
 
-from crm_store.db import session_scope
+from crm_store.db import insert_once, session_scope
 from crm_store.mailboxes import set_labels, set_magnet
-from crm_store.models import GmailAccount
+from crm_store.models import GmailAccount, MailboxAlias
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
-from handlers.identity import clear_cache
 from sandbox.consent import consent_redirect, http_get, query_of  # noqa: F401 (re-exported)
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackDriver, SlackEmulator, SocketModeDriver
@@ -50,14 +49,18 @@ class Stack:
         return self.server.services.engine
 
     def add_rep(self, user_id: str = REP, email: str = REP_EMAIL, *, gmail: str | None = REP_GMAIL,
-                mail_integration: bool = True, admin: bool = False, tz: str = "UTC", slack_admin: bool = False):
-        """A Slack user and its CRM user (linked by email), with a Google account."""
-        self.slack.add_user(TEAM, user_id, email=email, real_name=email.split("@")[0].title(), tz=tz,
+                mail_integration: bool = True, admin: bool = False, tz: str = "UTC", slack_admin: bool = False,
+                team: str = TEAM):
+        """A Slack user and its CRM user (linked by email), with a Google account the rep may connect (as
+        `/gmail admin allow` would allow it)."""
+        self.slack.add_user(team, user_id, email=email, real_name=email.split("@")[0].title(), tz=tz,
                             is_admin=slack_admin)
         with session_scope(self.engine) as session:
             user = get_or_create_user(session, email)
             set_permissions(session, user, mail_integration=mail_integration, is_admin=admin)
-            link_slack_user(session, user, team_id=TEAM, slack_user_id=user_id, timezone=tz)
+            link_slack_user(session, user, team_id=team, slack_user_id=user_id, timezone=tz)
+            if gmail:
+                insert_once(session, MailboxAlias, address=gmail.lower(), crm_user_id=user.id, allowed_by="test")
         if gmail:
             self.gmail.add_user(gmail)
         return user_id
@@ -173,7 +176,6 @@ def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: 
                 socket_mode: bool = False, **overrides) -> Stack:
     """`socket_mode`: `serve --socket-mode`, with an app-level token instead of the signing secret and a
     SocketModeDriver instead of signed HTTP posts."""
-    clear_cache()
     gmail = GmailEmulator().start()
     gmail.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
     slack = SlackEmulator().start()

@@ -93,7 +93,7 @@ def slack_app(tmp_path_factory):
     database = tmp_path_factory.mktemp("manifest") / "app.db"
     settings = Settings(_env_file=None, database_url=f"sqlite:///{database}", slack_bot_token="xoxb-test",
                         slack_signing_secret="secret")
-    return create_slack_app(build_services(settings))
+    return create_slack_app(build_services(settings), settings)
 
 
 def test_manifest_is_a_valid_slack_app_manifest(manifest):

@@ -5,8 +5,9 @@ from slack_bolt import App
 
 
 def register(app: App, services) -> None:
-    from handlers.actions import connection, home, setup
+    from handlers.actions import alerts, connection, home, setup
 
     connection.register(app, services)
     setup.register(app, services)
     home.register(app, services)
+    alerts.register(app, services)

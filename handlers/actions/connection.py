@@ -1,18 +1,14 @@
 """Buttons in messages about the connection: Authenticate (a link), Reconnect Gmail, Disconnect / Cancel."""
 from __future__ import annotations
 
-from slack_bolt import Ack, App, Respond
-from slack_sdk import WebClient
+from slack_bolt import Ack, App, BoltContext, Respond
 
-from bot.services import Services
-from crm_store.errors import DomainError, InvalidInput
 from handlers import dedupe
-from handlers.blocks.commands import message
+from handlers.blocks.commands import connect_prompt, disconnected_notice, message
 from handlers.blocks.ids import ActionId
-from handlers.changes import disconnect_own_mailbox
-from handlers.commands.gmail import connect
-from handlers.context import SlackRequest
 from handlers.middleware import ack_at_once, once
+from usecases import mailbox as mailbox_use_cases
+from usecases.values import DomainError, InvalidInput, Services
 
 
 def _replace(respond: Respond, text: str) -> None:
@@ -28,21 +24,23 @@ def register(app: App, services: Services) -> None:
 
     @app.action(ActionId.RECONNECT.value, middleware=[ack_at_once])
     @once(services)
-    def reconnect(body: dict, respond: Respond, client: WebClient):
-        connect(SlackRequest.of(services, body, client), [], respond)
+    def reconnect(respond: Respond, context: BoltContext):
+        link = mailbox_use_cases.start_connect(services, context["actor"])
+        text, blocks = connect_prompt(link.url, link.connected_address)
+        respond(text=text, blocks=blocks, response_type="ephemeral")
 
     @app.action(ActionId.DISCONNECT_CONFIRM.value, middleware=[ack_at_once])
     @once(services)
-    def confirm_disconnect(body: dict, respond: Respond, client: WebClient):
+    def confirm_disconnect(body: dict, respond: Respond, context: BoltContext):
         token = (body["actions"][0].get("value") or "")[:100]
-        mailbox, _, nonce = token.partition(":")
+        connection, _, nonce = token.partition(":")
         if not nonce:
             raise InvalidInput("This confirmation is not one MailMagnet sent. Run `/gmail disconnect` again.")
         # One confirmation disconnects once, however often (and however fast) it is clicked.
-        if not dedupe.claim(services.engine, f"disconnect:{token}"):
+        if not dedupe.claim(services, f"disconnect:{token}"):
             return
         try:
-            text = disconnect_own_mailbox(SlackRequest.of(services, body, client), mailbox)
+            text = disconnected_notice(mailbox_use_cases.disconnect_own(services, context["actor"], connection))
         except DomainError as refusal:
             text = str(refusal)
         _replace(respond, text)

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 from typing import Callable
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.services import Services
-from crm_store.errors import DomainError, InvalidInput
-from crm_store.identity import require_mail_integration
-from crm_store.mailboxes import mailbox_of
-from crm_store.models import AccountStatus, Sharing, SharingDepth
-from handlers import changes, dedupe
+from handlers import dedupe
 from handlers.actions.setup import setup_view
+from handlers.blocks.commands import disconnected_notice
 from handlers.blocks.ids import ActionId
 from handlers.blocks.setup import connect_modal
-from handlers.context import SlackRequest
 from handlers.home.tab import publish_home
 from handlers.middleware import ack_at_once, once
+from usecases import mailbox as mailbox_use_cases
+from usecases import settings as setting_use_cases
+from usecases.values import DomainError, InvalidInput, Services, Sharing, SharingDepth, SlackActorRef
+
+Change = Callable[[Services, SlackActorRef, WebClient, dict], "str | None"]
 
 
 def _chosen(body: dict) -> str:
@@ -38,39 +38,36 @@ def _enum(kind, value: str):
         raise InvalidInput("That choice is out of date; the App Home now shows the current settings.") from None
 
 
-def _open_connect(request: SlackRequest, body: dict) -> str | None:
-    _, _, _, consent = request.services.require_gmail()
-    with request.scope() as (session, actor):
-        account = mailbox_of(session, require_mail_integration(session, actor))
-        address = account.email_address if account else None
-        revoked = account is not None and account.status != AccountStatus.CONNECTED
-    url = consent.authorization_url(request.team_id, request.user_id, login_hint=request.identity().email)
-    request.client.views_open(trigger_id=body["trigger_id"], view=connect_modal(url, address, revoked))
+def _open_connect(services: Services, who: SlackActorRef, client: WebClient, body: dict) -> str | None:
+    link = mailbox_use_cases.start_connect(services, who)
+    client.views_open(trigger_id=body["trigger_id"], view=connect_modal(link.url, link.connected_address,
+                                                                        link.revoked))
     return None
 
 
-def _open_settings(request: SlackRequest, body: dict) -> str | None:
-    request.client.views_open(trigger_id=body["trigger_id"], view=setup_view(request, {"home": True}))
+def _open_settings(services: Services, who: SlackActorRef, client: WebClient, body: dict) -> str | None:
+    client.views_open(trigger_id=body["trigger_id"], view=setup_view(services, who, {"home": True}))
     return None
 
 
-def _disconnect(request: SlackRequest, body: dict) -> str | None:
+def _disconnect(services: Services, who: SlackActorRef, client: WebClient, body: dict) -> str | None:
     view = body.get("view") or {}
-    if not dedupe.claim(request.services.engine, f"home-disconnect:{view.get('id')}:{view.get('hash')}"):
+    if not dedupe.claim(services, f"home-disconnect:{view.get('id')}:{view.get('hash')}"):
         return None
-    return changes.disconnect_own_mailbox(request, _chosen(body))
+    return disconnected_notice(mailbox_use_cases.disconnect_own(services, who, _chosen(body)))
 
 
-CHANGES: dict[ActionId, Callable[[SlackRequest, dict], str | None]] = {
+CHANGES: dict[ActionId, Change] = {
     ActionId.HOME_CONNECT: _open_connect,
     ActionId.HOME_SETTINGS: _open_settings,
     ActionId.HOME_DISCONNECT: _disconnect,
-    ActionId.HOME_MAGNET: lambda request, body: changes.change_magnet(request, _state(_chosen(body))),
-    ActionId.HOME_LABELS: lambda request, body: changes.change_labels(request, _state(_chosen(body))),
-    ActionId.HOME_SHARING: lambda request, body: changes.change_sharing(request, _enum(Sharing, _chosen(body)), None),
-    ActionId.HOME_DEPTH: lambda request, body: changes.change_sharing(request, None,
-                                                                     _enum(SharingDepth, _chosen(body))),
-    ActionId.HOME_ALERTS_DM: lambda request, body: changes.change_alert_destination(request, None),
+    ActionId.HOME_MAGNET: lambda s, who, c, body: setting_use_cases.change_magnet(s, who, _state(_chosen(body))),
+    ActionId.HOME_LABELS: lambda s, who, c, body: setting_use_cases.change_labels(s, who, _state(_chosen(body))),
+    ActionId.HOME_SHARING: lambda s, who, c, body: setting_use_cases.change_sharing(
+        s, who, _enum(Sharing, _chosen(body)), None),
+    ActionId.HOME_DEPTH: lambda s, who, c, body: setting_use_cases.change_sharing(
+        s, who, None, _enum(SharingDepth, _chosen(body))),
+    ActionId.HOME_ALERTS_DM: lambda s, who, c, body: setting_use_cases.change_alert_destination(s, who, None),
 }
 # These open a modal and leave the tab as it is (unless they fail).
 OPENS_MODAL = {ActionId.HOME_CONNECT, ActionId.HOME_SETTINGS}
@@ -80,16 +77,16 @@ def register(app: App, services: Services) -> None:
     def listener_for(action_id: ActionId):
         change = CHANGES[action_id]
 
-        def home_control(body: dict, client: WebClient):
-            request = SlackRequest.of(services, body, client)
+        def home_control(body: dict, client: WebClient, context: BoltContext):
+            who = context["actor"]
             try:
-                notice = change(request, body)
+                notice = change(services, who, client, body)
             except DomainError as refusal:
                 notice = str(refusal)
             else:
                 if action_id in OPENS_MODAL:
                     return
-            publish_home(request, notice)
+            publish_home(services, who, client, notice)
 
         home_control.__name__ = f"home_{action_id.value}"
         return home_control

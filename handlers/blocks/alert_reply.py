@@ -12,14 +12,15 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from usecases.wording import escape
+
 REPLY_CALLBACK = "alert_reply_modal"
 SUBJECT_BLOCK, SUBJECT_ACTION = "reply_subject", "subject"
 BODY_BLOCK, BODY_ACTION = "reply_body", "body"
 
 
-def loading_view(metadata: dict) -> dict:
+def loading_view() -> dict:
     return View(type="modal", callback_id=REPLY_CALLBACK, title="Reply", close="Cancel",
-                private_metadata=json.dumps(metadata),
                 blocks=[SectionBlock(text=MarkdownTextObject(text=":hourglass_flowing_sand: Loading the email…"))]
                 ).to_dict()
 
@@ -29,7 +30,7 @@ def reply_view(metadata: dict, *, to: str, mailbox: str, subject: str) -> dict:
         type="modal", callback_id=REPLY_CALLBACK, title="Reply", submit="Send", close="Cancel",
         private_metadata=json.dumps(metadata),
         blocks=[
-            SectionBlock(text=MarkdownTextObject(text=f"*To:* {to}\n*From:* {mailbox}")),
+            SectionBlock(text=MarkdownTextObject(text=f"*To:* {escape(to)}\n*From:* {escape(mailbox)}")),
             InputBlock(block_id=SUBJECT_BLOCK, label="Subject",
                        element=PlainTextInputElement(action_id=SUBJECT_ACTION, initial_value=subject[:150],
                                                      max_length=250)),

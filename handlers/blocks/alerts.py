@@ -13,7 +13,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
+from usecases.values import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
+from usecases.wording import escape as _escape
 
 MAX_DIGEST_ITEMS = 20
 
@@ -23,10 +24,6 @@ class AlertAction:
     REPLY = "alert_reply"
     OPEN_GMAIL = "alert_open_gmail"
     MUTE = "alert_mute_contact"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _who(view: AlertView) -> str:
@@ -44,12 +41,16 @@ def alert_text(view: AlertView) -> str:
 
 
 def alert_blocks(view: AlertView) -> list[dict]:
+    contact = _escape(view.contact_name) + (f"\n{_escape(view.contact_email)}" if view.contact_email else "")
     fields = [
-        MarkdownTextObject(text=f"*Contact*\n{_escape(view.contact_name)}\n{_escape(view.contact_email)}"),
+        MarkdownTextObject(text=f"*Contact*\n{contact}"),
         MarkdownTextObject(text=f"*Company*\n{_escape(view.company or '—')}"),
-        MarkdownTextObject(text=f"*Deals*\n{_escape(view.deal_context or '—')}"),
-        MarkdownTextObject(text=f"*Label*\n{_escape(view.category_label or 'none')}"),
     ]
+    if view.crm_details:
+        fields += [
+            MarkdownTextObject(text=f"*Deals*\n{_escape(view.deal_context or '—')}"),
+            MarkdownTextObject(text=f"*Label*\n{_escape(view.category_label or 'none')}"),
+        ]
     blocks = [
         SectionBlock(text=MarkdownTextObject(
             text=f":envelope_with_arrow: *New email from {_escape(_who(view))}* to <@{view.rep_user_id}> · {_when(view)}")),
@@ -69,8 +70,8 @@ def alert_blocks(view: AlertView) -> list[dict]:
         ButtonElement(text="Open in Gmail", action_id=AlertAction.OPEN_GMAIL, url=view.gmail_url),
         ButtonElement(text="Mute contact", action_id=AlertAction.MUTE, value=reference, style="danger",
                       confirm=ConfirmObject(title="Mute this contact?",
-                                            text=f"No more MailMagnet alerts for {view.contact_name} from this "
-                                                 "mailbox. Undo with `/gmail unmute`.",
+                                            text=f"No more MailMagnet alerts for {_escape(view.contact_name)} from "
+                                                 "this mailbox. Undo with `/gmail unmute`.",
                                             confirm="Mute", deny="Cancel")),
     ]))
     return [b.to_dict() for b in blocks]
@@ -84,7 +85,9 @@ def digest_blocks(views: list[AlertView]) -> tuple[str, list[dict]]:
     text = f"MailMagnet digest: {len(views)} email{'s' if len(views) != 1 else ''} from CRM contacts"
     blocks: list = [SectionBlock(text=MarkdownTextObject(text=f":mailbox_with_mail: *{text}*"))]
     for view in views[:MAX_DIGEST_ITEMS]:
-        line = f"• *{_escape(_who(view))}* · {_when(view)} · {_escape(view.deal_context or '')}"
+        line = f"• *{_escape(_who(view))}* · {_when(view)}"
+        if view.crm_details and view.deal_context:
+            line += f" · {_escape(view.deal_context)}"
         if view.subject is not None:
             line += f"\n   _{_escape(view.subject or '(no subject)')}_"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=line[:3000]),

@@ -41,7 +41,7 @@ USAGE_LINES: list[tuple[str, str]] = [
               "Custom sharing"),
     ("why", "`/gmail why <sender email or Gmail link>` — why an email is (not) under a label"),
     ("admin", "`/gmail admin grant @user` · `admin revoke @user` · `admin policy private|public|custom|choice` · "
-              "`admin link @user <crm email>` — admins only"),
+              "`admin link @user <crm email>` · `admin allow @user <gmail address>` — admins only"),
     ("help", "`/gmail help` — this list"),
 ]
 TOPIC_ALIASES = {"unmute": "mute", "unshare": "share"}
@@ -127,13 +127,13 @@ def status_report(status) -> Reply:
     if extras:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=extras)]))
     state = "connected" if status.connected else "access revoked"
-    text = (f"{status.address}: {state}; MailMagnet {on_off(status.magnet).lower()}, "
+    text = (f"{escape(status.address)}: {state}; MailMagnet {on_off(status.magnet).lower()}, "
             f"labels {on_off(status.labels).lower()}")
     return text, [b.to_dict() for b in blocks]
 
 
 def disconnect_confirmation(address: str, token: str) -> Reply:
-    text = f"Disconnect {address}?"
+    text = f"Disconnect {escape(address)}?"
     blocks = [
         SectionBlock(text=MarkdownTextObject(
             text=f"*Disconnect {escape(address)}?*\nMailMagnet will revoke its Google access, delete the stored "
@@ -146,3 +146,8 @@ def disconnect_confirmation(address: str, token: str) -> Reply:
         ]),
     ]
     return text, [b.to_dict() for b in blocks]
+
+
+def disconnected_notice(address: str) -> str:
+    return (f"Disconnected *{escape(address)}*. MailMagnet revoked its Google access and deleted the stored "
+            "credentials and every stored email record of this mailbox. Run `/gmail connect` to connect again.")

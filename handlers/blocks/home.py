@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from crm_store.models import Sharing, SharingDepth, SharingPolicy
+from usecases.values import Sharing, SharingDepth, SharingPolicy
 from handlers.blocks.commands import status_extras, status_fields
 from handlers.blocks.ids import ActionId
 from handlers.blocks.wording import DEPTH_HELP, DEPTH_TITLES, SHARING_TITLES, escape

@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from crm_store.models import Sharing, SharingDepth, SharingPolicy
+from usecases.values import Sharing, SharingDepth, SharingPolicy
 from handlers.blocks.commands import Reply
 from handlers.blocks.ids import (
     FEATURE_LABELS,

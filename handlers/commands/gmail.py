@@ -1,50 +1,39 @@
 """`/gmail <subcommand>`: acked at once (middleware), then answered ephemerally through the response_url.
 
-SUBCOMMANDS is the one table of subcommands; other modules may add to it
-(`SUBCOMMANDS["why"] = …`) before the first request.
+SUBCOMMANDS is the one table of subcommands. Each takes the app's services, who asked and the words
+after the subcommand, calls one use case and returns the reply (text, blocks).
 """
 from __future__ import annotations
 
 import logging
 from typing import Callable
 
-from slack_bolt import App, Respond
-from slack_sdk import WebClient
+from slack_bolt import App, BoltContext, Respond
 
-from bot.services import Services
-from crm_store.identity import require_mail_integration
-from crm_store.mailboxes import mailbox_of
-from crm_store.models import AccountStatus
-from handlers.blocks.commands import connect_prompt, usage
-from handlers.context import SlackRequest
+from handlers.blocks.commands import Reply, connect_prompt, usage
 from handlers.middleware import ack_at_once, once
 from handlers.parsing import UsageError, shown
+from usecases import mailbox as mailbox_use_cases
+from usecases.values import Services, SlackActorRef
 
 log = logging.getLogger(__name__)
 
 COMMAND = "/gmail"
 
-Subcommand = Callable[[SlackRequest, list[str], Respond], None]
+Subcommand = Callable[[Services, SlackActorRef, list[str]], Reply]
 
 
-def connect(request: SlackRequest, args: list[str], respond: Respond) -> None:
-    _, _, _, consent = request.services.require_gmail()
-    with request.scope() as (session, actor):
-        require_mail_integration(session, actor)
-        account = mailbox_of(session, actor.user)
-        address = account.email_address if account and account.status == AccountStatus.CONNECTED else None
-    url = consent.authorization_url(request.team_id, request.user_id, login_hint=request.identity().email)
-    text, blocks = connect_prompt(url, address)
-    respond(text=text, blocks=blocks, response_type="ephemeral")
+def connect(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    link = mailbox_use_cases.start_connect(services, who)
+    return connect_prompt(link.url, link.connected_address)
 
 
-def show_help(request: SlackRequest, args: list[str], respond: Respond) -> None:
-    text, blocks = usage()
-    respond(text=text, blocks=blocks, response_type="ephemeral")
+def show_help(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    return usage()
 
 
 def _table() -> dict[str, Subcommand]:
-    from handlers.commands import admin, mailbox, noise
+    from handlers.commands import admin, mailbox, noise, why
 
     return {
         "connect": connect,
@@ -61,6 +50,7 @@ def _table() -> dict[str, Subcommand]:
         "unmute": noise.unmute,
         "share": noise.share,
         "unshare": noise.unshare,
+        "why": why.why,
         "admin": admin.admin,
     }
 
@@ -68,22 +58,22 @@ def _table() -> dict[str, Subcommand]:
 SUBCOMMANDS: dict[str, Subcommand] = _table()
 
 
-def run_subcommand(request: SlackRequest, text: str, respond: Respond) -> None:
+def run_subcommand(services: Services, who: SlackActorRef, text: str) -> Reply:
     words = text.split()
     name = words[0].lower() if words else "help"
     handler = SUBCOMMANDS.get(name)
     try:
         if handler is None:
             raise UsageError(f"`/gmail {shown(words[0])}` is not a MailMagnet command.")
-        handler(request, words[1:], respond)
+        return handler(services, who, words[1:])
     except UsageError as error:
         # Malformed input is answered with the usage of that subcommand; other refusals go to the error handler.
-        reply, blocks = usage(str(error), error.topic)
-        respond(text=reply, blocks=blocks, response_type="ephemeral")
+        return usage(str(error), error.topic)
 
 
 def register(app: App, services: Services) -> None:
     @app.command(COMMAND, middleware=[ack_at_once])
     @once(services)
-    def gmail_command(body: dict, respond: Respond, client: WebClient):
-        run_subcommand(SlackRequest.of(services, body, client), body.get("text") or "", respond)
+    def gmail_command(body: dict, respond: Respond, context: BoltContext):
+        text, blocks = run_subcommand(services, context["actor"], body.get("text") or "")
+        respond(text=text, blocks=blocks, response_type="ephemeral")

@@ -1,34 +1,16 @@
 """`/gmail status|disconnect|sharing|magnet|labels|alerts`: the rep's own mailbox and its settings."""
 from __future__ import annotations
 
-import secrets
-
-from slack_bolt import Respond
-
-from crm_store.identity import require_linked, require_mail_integration
-from crm_store.mailboxes import connected_mailbox_of, mailbox_of
-from crm_store.models import Sharing, SharingDepth, SharingPolicy
-from crm_store.sharing import effective_sharing, org_policy
-from handlers import changes
-from handlers.blocks.commands import (
-    disconnect_confirmation,
-    message,
-    status_report,
-    usage,
-)
-from handlers.blocks.wording import POLICY_TITLES, sharing_line
-from handlers.context import SlackRequest
-from handlers.gmail_check import check_connection
+from handlers.blocks.commands import Reply, disconnect_confirmation, message, status_report, usage
+from handlers.blocks.wording import POLICY_TITLES
 from handlers.parsing import UsageError, channel_ref, on_off, shown
-from handlers.status import load_status, mailbox_token
+from usecases import mailbox as mailbox_use_cases
+from usecases import settings as setting_use_cases
+from usecases.settings import ChannelChoice
+from usecases.values import NotConnected, Services, Sharing, SharingDepth, SlackActorRef
 
 SHARING_WORDS = {s.value for s in Sharing}
 DEPTH_WORDS = {d.value for d in SharingDepth}
-
-
-def _say(respond: Respond, text: str) -> None:
-    reply, blocks = message(text)
-    respond(text=reply, blocks=blocks, response_type="ephemeral")
 
 
 def _no_arguments(args: list[str], topic: str) -> None:
@@ -36,32 +18,25 @@ def _no_arguments(args: list[str], topic: str) -> None:
         raise UsageError(f"`/gmail {topic}` takes no arguments.", topic)
 
 
-def status(request: SlackRequest, args: list[str], respond: Respond) -> None:
-    with request.scope() as (session, actor):
-        require_mail_integration(session, actor)
-        _no_arguments(args, "status")
-        report = load_status(session, actor, request.team_id)
-    if report.connected and request.services.gmail is not None:
-        report.live_check = check_connection(request.services, report.account_id)
-    text, blocks = status_report(report)
-    respond(text=text, blocks=blocks, response_type="ephemeral")
+def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    setting_use_cases.require_gmail_features(services, who)
+    _no_arguments(args, "status")
+    report = mailbox_use_cases.status(services, who, live=True)
+    if report.refusal:
+        return message(report.refusal)
+    return status_report(report)
 
 
-def disconnect(request: SlackRequest, args: list[str], respond: Respond) -> None:
+def disconnect(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     _no_arguments(args, "disconnect")
-    with request.scope() as (session, actor):
-        user = require_linked(session, actor)
-        account = mailbox_of(session, user)
-        if account is None:
-            # Deleting one's own data never needs a permission; with nothing to delete, F10 applies as usual.
-            require_mail_integration(session, actor)
-            raise UsageError("You have no Gmail connected, so there is nothing to disconnect.", "connect")
-        token = f"{mailbox_token(account)}:{secrets.token_urlsafe(9)}"
-        text, blocks = disconnect_confirmation(account.email_address, token)
-    respond(text=text, blocks=blocks, response_type="ephemeral")
+    try:
+        prompt = mailbox_use_cases.ask_to_disconnect(services, who)
+    except NotConnected as nothing:
+        raise UsageError(str(nothing), "connect") from None
+    return disconnect_confirmation(prompt.address, prompt.token)
 
 
-def sharing(request: SlackRequest, args: list[str], respond: Respond) -> None:
+def sharing(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     choice: Sharing | None = None
     depth: SharingDepth | None = None
     for word in args:
@@ -73,44 +48,32 @@ def sharing(request: SlackRequest, args: list[str], respond: Respond) -> None:
         else:
             raise UsageError(f"`{shown(word)}` is not a sharing option here.", "sharing")
     if choice is None and depth is None:
-        _show_sharing(request, respond)
-        return
-    _say(respond, changes.change_sharing(request, choice, depth))
+        view = setting_use_cases.show_sharing(services, who)
+        lines = [f"Your sharing: {view.line}."]
+        if view.policy_fixed:
+            lines.append(f"Your organisation set *{POLICY_TITLES[view.policy]}* for everyone; you can still choose "
+                         "how much colleagues see (`metadata`, `subject` or `full`).")
+        return usage("\n".join(lines), "sharing")
+    return message(setting_use_cases.change_sharing(services, who, choice, depth))
 
 
-def _show_sharing(request: SlackRequest, respond: Respond) -> None:
-    with request.scope() as (session, actor):
-        account = connected_mailbox_of(session, require_mail_integration(session, actor))
-        policy = org_policy(session, request.team_id)
-        current = sharing_line(effective_sharing(policy, account).value, account.sharing_depth)
-    lines = [f"Your sharing: {current}."]
-    if policy is not SharingPolicy.CHOICE:
-        lines.append(f"Your organisation set *{POLICY_TITLES[policy.value]}* for everyone; you can still choose "
-                     "how much colleagues see (`metadata`, `subject` or `full`).")
-    text, blocks = usage("\n".join(lines), "sharing")
-    respond(text=text, blocks=blocks, response_type="ephemeral")
+def magnet(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    setting_use_cases.require_gmail_features(services, who)
+    return message(setting_use_cases.change_magnet(services, who, on_off(args, "magnet")))
 
 
-def magnet(request: SlackRequest, args: list[str], respond: Respond) -> None:
-    _check_permission(request)
-    _say(respond, changes.change_magnet(request, on_off(args, "magnet")))
+def labels(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    setting_use_cases.require_gmail_features(services, who)
+    return message(setting_use_cases.change_labels(services, who, on_off(args, "labels")))
 
 
-def labels(request: SlackRequest, args: list[str], respond: Respond) -> None:
-    _check_permission(request)
-    _say(respond, changes.change_labels(request, on_off(args, "labels")))
-
-
-def alerts(request: SlackRequest, args: list[str], respond: Respond) -> None:
-    _check_permission(request)
+def alerts(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    setting_use_cases.require_gmail_features(services, who)
     if len(args) != 1:
         raise UsageError("`/gmail alerts` takes `dm` or one `#channel`.", "alerts")
-    ref = None if args[0].lower() in ("dm", "me", "direct") else channel_ref(args[0], "alerts")
-    _say(respond, changes.change_alert_destination(request, ref))
-
-
-def _check_permission(request: SlackRequest) -> None:
-    """F10 before anything else: without Mail Integration the refusal, not a usage message."""
-    with request.scope() as (session, actor):
-        require_mail_integration(session, actor)
-
+    if args[0].lower() in ("dm", "me", "direct"):
+        choice = None
+    else:
+        ref = channel_ref(args[0], "alerts")
+        choice = ChannelChoice(ref.id, ref.name)
+    return message(setting_use_cases.change_alert_destination(services, who, choice))

@@ -6,16 +6,19 @@ import logging
 from slack_bolt import App, BoltContext
 from slack_bolt.listener.builtins import TokenRevocationListeners
 
-from bot.services import Services
-from handlers.identity import clear_cache
 from handlers.middleware import once
+from usecases.values import Services
 
 log = logging.getLogger(__name__)
 
 
 def register(app: App, services: Services) -> None:
-    store = services.slack.installation_store
+    store = getattr(services.slack, "installation_store", None)
     revocation = TokenRevocationListeners(store) if store is not None else None
+
+    def forget_who_is_who() -> None:
+        if services.directory is not None and hasattr(services.directory, "clear"):
+            services.directory.clear()
 
     @app.event("tokens_revoked")
     @once(services)
@@ -29,7 +32,7 @@ def register(app: App, services: Services) -> None:
             revocation.handle_tokens_revoked_events(event, context)
         except Exception:
             log.exception("could not delete revoked tokens of %s", context.team_id)
-        clear_cache()
+        forget_who_is_who()
 
     @app.event("app_uninstalled")
     @once(services)
@@ -41,4 +44,4 @@ def register(app: App, services: Services) -> None:
             revocation.handle_app_uninstalled_events(context)
         except Exception:
             log.exception("could not delete the installation of %s", context.team_id)
-        clear_cache()
+        forget_who_is_who()

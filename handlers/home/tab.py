@@ -3,33 +3,31 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.services import Services
 from handlers.blocks.home import home_view
-from handlers.context import SlackRequest
 from handlers.middleware import once
-from handlers.status import load_status
+from usecases import mailbox as mailbox_use_cases
+from usecases.values import Services, SlackActorRef
 
 log = logging.getLogger(__name__)
 
 
-def publish_home(request: SlackRequest, notice: str | None = None) -> None:
-    with request.scope() as (session, actor):
-        status = load_status(session, actor, request.team_id)
+def publish_home(services: Services, who: SlackActorRef, client: WebClient, notice: str | None = None) -> None:
+    status = mailbox_use_cases.status(services, who)
     try:
-        request.client.views_publish(user_id=request.user_id, view=home_view(status, notice))
+        client.views_publish(user_id=who.user_id, view=home_view(status, notice))
     except SlackApiError as error:
         # Home tab disabled in the app config, user gone…: nothing the user could act on.
-        log.warning("views.publish for %s failed: %s", request.user_id, error.response.get("error"))
+        log.warning("views.publish for %s failed: %s", who.user_id, error.response.get("error"))
 
 
 def register(app: App, services: Services) -> None:
     @app.event("app_home_opened")
     @once(services)
-    def home_opened(body: dict, event: dict, client: WebClient):
+    def home_opened(event: dict, client: WebClient, context: BoltContext):
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        publish_home(SlackRequest(services, client, body.get("team_id") or "", event["user"]))
+        publish_home(services, context["actor"], client)

@@ -47,29 +47,34 @@ def test_alert_in_the_reps_dm_shows_contact_deal_subject_and_buttons(live):
     assert len(alerts_in(live, dm)) == 1
 
 
-def test_channel_alert_shows_only_what_every_member_may_see(live):
+def test_private_channel_alert_shows_only_what_every_member_may_see(live):
     live.add_rep()
     live.add_rep("U200COL", "colleague@crm.example", gmail=None)
     live.import_crm(CONTACTS, DEALS)
-    live.slack.add_channel(TEAM, "C0SALES", "sales", members=[REP, "U200COL", live.slack.default_team().bot_user_id])
-    live.connect_with_magnet(alert_channel="C0SALES", sharing="private")
+    live.slack.add_channel(TEAM, "G0SALES", "sales", members=[REP, "U200COL", live.slack.default_team().bot_user_id],
+                           is_private=True)
+    live.connect_with_magnet(alert_channel="G0SALES", sharing="private")
     live.mail("jane@acme.example", "Private pricing")
     live.run("sync")
-    hidden = alerts_in(live, "C0SALES")[-1]
-    assert "Private pricing" not in json.dumps(hidden["blocks"]) and "Subject hidden" in json.dumps(hidden["blocks"])
+    # Private sharing: the channel may see nothing of it, so the alert goes to the rep's DM, with a word why.
+    assert alerts_in(live, "G0SALES") == []
+    dm = live.slack.dm_channel(TEAM, REP)
+    assert "Private pricing" in json.dumps(alerts_in(live, dm)[-1]["blocks"])
+    assert any("come here instead" in json.dumps(m.get("blocks")) for m in live.slack.messages(dm))
 
     live.update_mailbox(sharing="public", sharing_depth="full")
     live.mail("jane@acme.example", "Public news", body="Shared with the team")
     live.run("sync")
-    shown = json.dumps(alerts_in(live, "C0SALES")[-1]["blocks"])
+    shown = json.dumps(alerts_in(live, "G0SALES")[-1]["blocks"])
     assert "Public news" in shown and "Shared with the team" in shown
+    assert "Acme renewal" in shown  # everyone in the channel is a CRM user: deal details too
     with session_scope(live.engine) as session:
         assert len(session.exec(select(AuditLog)).all()) == 1  # the colleague saw the rep's email
 
     live.update_mailbox(sharing_depth="subject")
     live.mail("jane@acme.example", "Subject only", body="secret snippet")
     live.run("sync")
-    partial = json.dumps(alerts_in(live, "C0SALES")[-1]["blocks"])
+    partial = json.dumps(alerts_in(live, "G0SALES")[-1]["blocks"])
     assert "Subject only" in partial and "secret snippet" not in partial
 
 

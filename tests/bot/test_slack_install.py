@@ -16,7 +16,7 @@ CLIENT_ID, CLIENT_SECRET = "1111.2222", "oauth-secret"
 @pytest.fixture
 def multi(database_url):
     running = start_stack(database_url, slack_client_id=CLIENT_ID, slack_client_secret=CLIENT_SECRET,
-                          slack_bot_token=None)
+                          slack_allowed_team_ids=TEAM, slack_bot_token=None)
     running.slack.register_oauth_app(CLIENT_ID, CLIENT_SECRET)
     yield running
     running.stop()

@@ -6,19 +6,21 @@ from dataclasses import dataclass, field
 import pytest
 from cryptography.fernet import Fernet
 
-from crm_store.categories import StageRules
+from crm_store.categories import LabelNames, StageRules
 from crm_store.db import session_scope
 from crm_store.mailboxes import set_magnet
-from crm_store.models import GmailAccount
+from crm_store.db import insert_once
+from crm_store.models import GmailAccount, MailboxAlias
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from gmail.client import GmailService
 from gmail.config import GoogleConfig, RetryPolicy, SyncConfig
-from gmail.connect import finish_connect
 from gmail.oauth import GoogleConsent
 from gmail.sync import MailboxSync
 from gmail.tokens import TokenCipher
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.consent import consent_redirect, query_of
+from usecases.context import Config, Services
+from usecases.mailbox import finish_connect
 
 CLIENT_ID = "gmail-tests.apps.googleusercontent.com"
 CLIENT_SECRET = "gmail-tests-secret"
@@ -58,19 +60,32 @@ class GmailEnv:
         """The rep clicks Authenticate and allows access: the query Google sends to our callback."""
         return query_of(consent_redirect(self.emu, self.consent.authorization_url(TEAM, slack_user), address))
 
-    def add_crm_user(self, slack_user: str, email: str, *, mail: bool = True) -> int:
+    @property
+    def services(self) -> Services:
+        """The use cases' building blocks, without Slack (the workspace is allowed by id)."""
+        return Services(config=Config(allowed_team_ids=frozenset({TEAM})), engine=self.engine, rules=StageRules(),
+                        labels=LabelNames(), google=self.config, cipher=self.cipher, gmail=self.service,
+                        consent=self.consent)
+
+    def add_crm_user(self, slack_user: str, email: str, *, mail: bool = True, allow: str | None = None) -> int:
+        """A CRM user linked to a Slack user; `allow`: a Gmail address an admin allowed them to connect."""
         with session_scope(self.engine) as session:
             user = get_or_create_user(session, email)
             set_permissions(session, user, mail_integration=mail)
             link_slack_user(session, user, team_id=TEAM, slack_user_id=slack_user)
+            if allow:
+                insert_once(session, MailboxAlias, address=allow, crm_user_id=user.id, allowed_by="test")
             return user.id
+
+    def finish(self, query: dict[str, str]):
+        return finish_connect(self.services, state=query.get("state"), code=query.get("code"),
+                              error=query.get("error"))
 
     def connect(self, address: str = "rep@gmail.example", slack_user: str = "U1", *, magnet: bool = True) -> int:
         self.emu.add_user(address)
-        self.add_crm_user(slack_user, f"{slack_user.lower()}@crm.example")
+        self.add_crm_user(slack_user, f"{slack_user.lower()}@crm.example", allow=address)
         query = self.consent_redirect(slack_user, address)
-        outcome = finish_connect(self.engine, self.consent, self.service, self.cipher,
-                                 state=query.get("state"), code=query.get("code"), error=query.get("error"))
+        outcome = self.finish(query)
         if magnet:
             with session_scope(self.engine) as session:
                 set_magnet(session, session.get(GmailAccount, outcome.account.id), True)

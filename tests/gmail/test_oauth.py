@@ -11,7 +11,6 @@ from cryptography.fernet import Fernet
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount, GmailOAuthState
 from gmail.accounts import disconnect_mailbox, load_credentials
-from gmail.connect import finish_connect
 from gmail.oauth import ConsentError, InvalidState
 from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
 from sandbox.consent import consent_redirect, query_of
@@ -19,13 +18,12 @@ from tests.gmail.conftest import TEAM
 
 
 def finish(env, query):
-    return finish_connect(env.engine, env.consent, env.service, env.cipher, state=query.get("state"),
-                          code=query.get("code"), error=query.get("error"))
+    return env.finish(query)
 
 
 def test_round_trip_binds_the_mailbox_to_the_slack_user_who_asked(gmail_env):
     gmail_env.emu.add_user("ann@gmail.example")
-    gmail_env.add_crm_user("U1", "ann@crm.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example", allow="ann@gmail.example")
     query = gmail_env.consent_redirect("U1", "ann@gmail.example")
     outcome = finish(gmail_env, query)
     assert outcome.account.email_address == "ann@gmail.example"
@@ -36,7 +34,7 @@ def test_round_trip_binds_the_mailbox_to_the_slack_user_who_asked(gmail_env):
 
 def test_forged_replayed_and_expired_state_are_refused(gmail_env):
     gmail_env.emu.add_user("ann@gmail.example")
-    gmail_env.add_crm_user("U1", "ann@crm.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example", allow="ann@gmail.example")
     query = gmail_env.consent_redirect("U1", "ann@gmail.example")
     with pytest.raises(InvalidState, match="not one MailMagnet issued"):
         finish(gmail_env, {**query, "state": "forged-" + query["state"]})
@@ -53,7 +51,7 @@ def test_forged_replayed_and_expired_state_are_refused(gmail_env):
 
 def test_wrong_pkce_verifier_is_refused_by_google(gmail_env):
     gmail_env.emu.add_user("ann@gmail.example")
-    gmail_env.add_crm_user("U1", "ann@crm.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example", allow="ann@gmail.example")
     query = gmail_env.consent_redirect("U1", "ann@gmail.example")
     with session_scope(gmail_env.engine) as session:
         session.get(GmailOAuthState, query["state"]).code_verifier = "x" * 64
@@ -65,11 +63,11 @@ def test_wrong_pkce_verifier_is_refused_by_google(gmail_env):
 
 def test_declined_consent_and_lost_permission_keep_nothing(gmail_env):
     gmail_env.emu.add_user("ann@gmail.example")
-    gmail_env.add_crm_user("U1", "ann@crm.example")
+    gmail_env.add_crm_user("U1", "ann@crm.example", allow="ann@gmail.example")
     denied = consent_redirect(gmail_env.emu, gmail_env.consent.authorization_url(TEAM, "U1"), None)
     with pytest.raises(ConsentError, match="declined"):
         finish(gmail_env, query_of(denied))
-    gmail_env.add_crm_user("U1", "ann@crm.example", mail=False)
+    gmail_env.add_crm_user("U1", "ann@crm.example", mail=False, allow="ann@gmail.example")
     with pytest.raises(ConsentError, match="Mail Integration"):
         finish(gmail_env, gmail_env.consent_redirect("U1", "ann@gmail.example"))
     with session_scope(gmail_env.engine) as session:

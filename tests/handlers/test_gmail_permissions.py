@@ -56,7 +56,10 @@ def test_slack_workspace_admin_grants_mail_integration_to_a_new_user(stack):
     assert f"<@{NEWBIE}> now has the Mail Integration permission" in granted and "new CRM user" in granted
     user, allowed = crm_user(stack, "new.rep@crm.example")
     assert allowed and user.slack_user_id == NEWBIE
-    stack.connect(NEWBIE, "newrep@gmail.example")  # and they can connect now
+    # Their Gmail is not their CRM address: an admin allows it, then they can connect.
+    allowed_text = shown_text(ask(stack, f"admin allow <@{NEWBIE}|newrep> newrep@gmail.example", user=ADMIN))
+    assert "may now connect the Gmail newrep@gmail.example" in allowed_text
+    stack.connect(NEWBIE, "newrep@gmail.example")
     assert account_of(stack, NEWBIE).email_address == "newrep@gmail.example"
 
 

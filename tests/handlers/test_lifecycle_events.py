@@ -13,6 +13,7 @@ from tests.harness import REP, TEAM, start_stack
 def multi(database_url):
     """The stack as a multi-workspace install (Slack OAuth v2 client credentials set)."""
     running = start_stack(database_url, slack_client_id="1111.2222", slack_client_secret="oauth-secret",
+                          slack_allowed_team_ids=TEAM,
                           slack_bot_token=None)
     yield running
     running.stop()

@@ -5,7 +5,8 @@ from crm_store.db import session_scope
 from crm_store.errors import PolicyFixed
 from crm_store.mailboxes import set_policy, set_sharing, share_with
 from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
-from crm_store.sharing import Visibility, visibility, visibility_for_users
+from crm_store.sharing import Visibility
+from usecases.access import visibility, visibility_for_users
 from crm_store.users import get_or_create_user, link_slack_user
 from tests.factories import make_contact, make_deal
 

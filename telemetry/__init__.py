@@ -1,0 +1,1 @@
+"""Prometheus metrics shared by every layer (served on /metrics by bot/web.py)."""

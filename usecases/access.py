@@ -1,0 +1,262 @@
+"""Every decision "may this actor do or see this" (SPEC §1, §5), in one place.
+
+Use cases call these before they act; the alert job calls `alert_audience` through the
+`AlertAudience` port. Nothing else in the code decides who may do or see what.
+
+Roles
+- A *rep* is a Slack user linked to a CRM user; Gmail features need the profile's Mail Integration.
+- A *CRM admin* (profile flag) administers the whole organisation, in every workspace.
+- A *Slack workspace admin* (users.info is_admin/is_owner) administers the users of their own
+  workspace only: CRM users linked in that workspace, and CRM users linked nowhere yet who are not
+  CRM admins. They never act on another workspace's users and never hand out CRM-admin power.
+- The *operator* at the CLI has shell and database access, so acts as a CRM admin.
+
+Mailboxes belong to their rep: only the owner changes, sends from or disconnects a mailbox (an admin
+can take Mail Integration away, which disconnects it); a CRM user whose mailbox is connected is not
+re-linked to another Slack user until it is disconnected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlmodel import Session, select
+
+from crm_store.errors import AdminOnly, NotAllowed, NotConnected, NotLinked, PermissionRequired
+from crm_store.models import AccountStatus, CrmUser, GmailAccount, Profile, Sharing
+from crm_store.sharing import Visibility, custom_allowed_users, effective_sharing, org_policy
+from crm_store.users import user_profile
+from gmail.notifier import AudienceDecision
+from usecases.actors import Actor
+from usecases.context import ChannelInfo
+
+ADMIN_ONLY = "Only MailMagnet admins and Slack workspace admins can do that."
+
+
+# -- who can grant ----------------------------------------------------------------------------------
+
+def granters(session: Session, team_id: str | None) -> str:
+    """Who can grant Mail Integration to someone of this workspace, named for a refusal message."""
+    admins = session.exec(
+        select(CrmUser).join(Profile, Profile.id == CrmUser.profile_id).where(Profile.is_admin.is_(True))
+        .order_by(CrmUser.id).limit(5)
+    ).all()
+    names = [f"<@{u.slack_user_id}>" if u.slack_user_id and u.slack_team_id == team_id else (u.name or u.email)
+             for u in admins]
+    if names:
+        return ", ".join(names) + " (MailMagnet admins) or a Slack workspace admin"
+    return "a Slack workspace admin or owner"
+
+
+# -- the actor's own rights -------------------------------------------------------------------------
+
+def require_linked(session: Session, actor: Actor) -> CrmUser:
+    if actor.crm_user_id is None:
+        email = f" ({actor.slack_email})" if actor.slack_email else ""
+        raise NotLinked(
+            f"Your Slack account{email} is not linked to a CRM user. Ask {granters(session, actor.team_id)} "
+            "to add you with `/gmail admin grant @you`."
+        )
+    user = session.get(CrmUser, actor.crm_user_id)
+    if user is None:
+        raise NotLinked("Your CRM user no longer exists. Ask a MailMagnet admin.")
+    return user
+
+
+def require_mail_integration(session: Session, actor: Actor) -> CrmUser:
+    user = require_linked(session, actor)
+    if not actor.mail_integration:
+        raise PermissionRequired(
+            "Your CRM profile does not have the Mail Integration permission, which Gmail features need. "
+            f"Ask {granters(session, actor.team_id)} to run `/gmail admin grant @you`."
+        )
+    return user
+
+
+def require_crm_user(session: Session, actor: Actor) -> CrmUser:
+    """CRM details (deals, amounts, phone, owner) are for linked CRM users of the organisation only."""
+    if actor.is_operator:
+        raise NotAllowed("This needs a Slack user.")
+    if actor.crm_user_id is None:
+        raise NotLinked("Contact details are shown to CRM users only, and your Slack account is not linked to "
+                        f"one. Ask {granters(session, actor.team_id)} to add you.")
+    return require_linked(session, actor)
+
+
+def require_admin(actor: Actor) -> None:
+    if not actor.is_any_admin:
+        raise AdminOnly(ADMIN_ONLY)
+
+
+def _is_crm_admin(session: Session, user: CrmUser) -> bool:
+    return bool(user_profile(session, user).is_admin)
+
+
+def require_admin_over(session: Session, actor: Actor, target: CrmUser | None) -> None:
+    """May the actor administer this CRM user (grant, revoke, link, allow)? `None`: a CRM user to be
+    created, which belongs to no workspace yet."""
+    require_admin(actor)
+    if actor.is_operator or actor.crm_admin:
+        return
+    # A Slack workspace admin: their own workspace's users, and unlinked users who are not CRM admins.
+    if target is None:
+        return
+    if target.slack_team_id is not None and target.slack_team_id != actor.team_id:
+        raise NotAllowed(f"{target.email} belongs to another Slack workspace of your organisation: only its "
+                         "admins or a MailMagnet (CRM) admin can change that user.")
+    if target.id != actor.crm_user_id and _is_crm_admin(session, target):
+        raise NotAllowed(f"{target.email} is a MailMagnet (CRM) admin: only another CRM admin can change them.")
+
+
+def require_relinkable(session: Session, user: CrmUser, slack_team_id: str, slack_user_id: str) -> None:
+    """A mailbox belongs to its rep: a CRM user with a connected mailbox keeps its Slack user."""
+    if user.slack_user_id is None or (user.slack_team_id, user.slack_user_id) == (slack_team_id, slack_user_id):
+        return
+    account = session.exec(select(GmailAccount).where(GmailAccount.crm_user_id == user.id)).first()
+    if account is not None:
+        raise NotAllowed(f"{user.email} has the Gmail {account.email_address} connected by <@{user.slack_user_id}>. "
+                         "A mailbox belongs to its rep: it must be disconnected (`/gmail admin revoke`) before "
+                         "that CRM user is linked to someone else.")
+
+
+# -- mailboxes --------------------------------------------------------------------------------------
+
+def own_mailbox(session: Session, actor: Actor) -> GmailAccount | None:
+    if actor.crm_user_id is None:
+        return None
+    return session.exec(select(GmailAccount).where(GmailAccount.crm_user_id == actor.crm_user_id)).first()
+
+
+def require_own_connected_mailbox(session: Session, actor: Actor) -> GmailAccount:
+    """The actor's own mailbox, connected; Mail Integration required (F10)."""
+    require_mail_integration(session, actor)
+    account = own_mailbox(session, actor)
+    if account is None:
+        raise NotConnected("You have no Gmail connected. Run `/gmail connect` first.")
+    if account.status != AccountStatus.CONNECTED:
+        raise NotConnected(
+            f"Google no longer lets MailMagnet read {account.email_address}. Run `/gmail connect` to reconnect."
+        )
+    return account
+
+
+def require_mailbox_owner(session: Session, actor: Actor, account_id: int | None) -> GmailAccount:
+    """Only the rep whose mailbox it is acts on it (reply, mute, disconnect…)."""
+    account = session.get(GmailAccount, account_id) if isinstance(account_id, int) else None
+    if account is None:
+        raise NotConnected("That mailbox is no longer connected to MailMagnet.")
+    if actor.crm_user_id is None or account.crm_user_id != actor.crm_user_id:
+        raise NotAllowed(f"Only <@{account.slack_user_id}> can do that for their mailbox.")
+    return account
+
+
+# -- who sees how much of whose emails (SPEC §5) ----------------------------------------------------
+
+def visibility_for_users(session: Session, account: GmailAccount, contact_id: int | None,
+                         viewer_ids: Iterable[int | None]) -> dict[int | None, Visibility]:
+    """What each viewer (a CRM user id; None for someone who is not a CRM user) may see of this
+    mailbox's emails with this contact.
+
+    Public: every CRM user linked in the mailbox's workspace. Custom: the contact's owner, the owners
+    of its deals and the users the rep shared with — CRM relationships, valid in every workspace of
+    the organisation. Private: nobody. The owner always sees everything.
+    """
+    viewers = list(dict.fromkeys(viewer_ids))
+    result: dict[int | None, Visibility] = {}
+    if account.status != AccountStatus.CONNECTED:
+        # A disconnected or revoked mailbox's emails are no longer associated with anyone (F8).
+        return {viewer: Visibility.NONE for viewer in viewers}
+    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+    depth = Visibility.of_depth(account.sharing_depth)
+    workspace_users: set[int] = set()
+    if sharing is Sharing.PUBLIC:
+        known = [v for v in viewers if v is not None]
+        if known:
+            workspace_users = set(session.exec(select(CrmUser.id).where(
+                CrmUser.id.in_(known), CrmUser.slack_team_id == account.slack_team_id)).all())
+    custom: set[int] = set()
+    if sharing is Sharing.CUSTOM and contact_id is not None:
+        custom = custom_allowed_users(session, account, contact_id)
+    for viewer in viewers:
+        if viewer is not None and viewer == account.crm_user_id:
+            result[viewer] = Visibility.OWNER
+        elif viewer is None or contact_id is None or sharing is Sharing.PRIVATE:
+            result[viewer] = Visibility.NONE
+        elif sharing is Sharing.PUBLIC:
+            result[viewer] = depth if viewer in workspace_users else Visibility.NONE
+        else:
+            result[viewer] = depth if viewer in custom else Visibility.NONE
+    return result
+
+
+def visibility(session: Session, account: GmailAccount, contact_id: int | None, viewer_id: int | None) -> Visibility:
+    return visibility_for_users(session, account, contact_id, [viewer_id])[viewer_id]
+
+
+def unrelated_user_visibility(session: Session, account: GmailAccount) -> Visibility:
+    """What any CRM user of the mailbox's workspace may see with no relationship to the contact."""
+    if account.status != AccountStatus.CONNECTED:
+        return Visibility.NONE
+    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+    return Visibility.of_depth(account.sharing_depth) if sharing is Sharing.PUBLIC else Visibility.NONE
+
+
+@dataclass(frozen=True)
+class ChannelAudience:
+    """Who can read a channel, as the sharing rules need it."""
+
+    channel: ChannelInfo | None  # None: the rep's own DM
+    member_crm_ids: tuple[int | None, ...] = ()  # None for members who are not CRM users of this workspace
+
+    @property
+    def is_dm(self) -> bool:
+        return self.channel is None
+
+
+def crm_ids_of_members(session: Session, team_id: str, slack_ids: list[str]) -> tuple[int | None, ...]:
+    linked = dict(session.exec(select(CrmUser.slack_user_id, CrmUser.id).where(
+        CrmUser.slack_team_id == team_id, CrmUser.slack_user_id.in_(slack_ids))).all()) if slack_ids else {}
+    return tuple(linked.get(slack_id) for slack_id in slack_ids)
+
+
+def alert_audience(session: Session, account: GmailAccount, contact_id: int,
+                   audience: ChannelAudience) -> AudienceDecision:
+    """SPEC §5, channels: a public channel is readable by the whole workspace, so it gets what an
+    unrelated CRM user may see and no CRM details; a private channel gets the least any member may
+    see, with CRM details only when every member is a CRM user. Nothing → the rep's DM."""
+    if audience.is_dm:
+        return AudienceDecision(Visibility.OWNER, True)
+    members = [m for m in audience.member_crm_ids if m != account.crm_user_id]
+    levels = visibility_for_users(session, account, contact_id, members)
+    if not audience.channel.is_private:
+        level = unrelated_user_visibility(session, account)
+        crm_details = False
+        viewers = {m: level for m in members if m is not None}
+        reason = None if level > Visibility.NONE else (
+            "it is a public channel, which anyone in the workspace can read, and your sharing setting "
+            "does not let everyone in the workspace see your emails")
+    else:
+        level = min(levels.values(), default=Visibility.OWNER)
+        crm_details = None not in members
+        viewers = {m: level for m in members if m is not None}
+        reason = None
+        if level == Visibility.NONE:
+            reason = ("someone in that channel is not a CRM user of your organisation" if None in members else
+                      "your sharing setting does not let everyone in that channel see your emails with this "
+                      "contact")
+    if level == Visibility.NONE:
+        return AudienceDecision(Visibility.NONE, False, {}, reason)
+    return AudienceDecision(level, crm_details, viewers)
+
+
+def workspace_crm_user(session: Session, team_id: str, slack_user_id: str) -> CrmUser | None:
+    return session.exec(select(CrmUser).where(CrmUser.slack_team_id == team_id,
+                                              CrmUser.slack_user_id == slack_user_id)).first()
+
+
+def crm_users_by_ids(session: Session, ids: Iterable[int]) -> dict[int, CrmUser]:
+    wanted = list(set(ids))
+    if not wanted:
+        return {}
+    return {u.id: u for u in session.exec(select(CrmUser).where(CrmUser.id.in_(wanted))).all()}
+

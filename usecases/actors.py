@@ -1,0 +1,130 @@
+"""Who is acting (SPEC §1): a Slack user resolved to a CRM user, the operator at the CLI, or a job.
+
+A Slack request names its sender as (enterprise, team, user) ids. `resolve` checks the workspace is one
+this deployment serves, asks Slack who the user is (users.info, cached by bot/), and finds the CRM user
+linked to them — linking by email the first time, when a CRM user with that email is not linked to
+anyone yet. The result is a plain, immutable `Actor`: ids and flags, never an ORM object, so it can
+cross threads and sessions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlmodel import Session
+
+from crm_store.db import session_scope
+from crm_store.errors import WrongWorkspace
+from crm_store.users import find_user_by_email, find_user_by_slack, link_slack_user, user_profile
+from usecases.context import Services, SlackIdentity
+
+
+class ActorKind(StrEnum):
+    SLACK = "slack"
+    OPERATOR = "operator"  # someone at the CLI: shell and database access already
+    SYSTEM = "system"  # the scheduler
+
+
+@dataclass(frozen=True)
+class SlackActorRef:
+    """Who a verified Slack request says sent it."""
+
+    team_id: str
+    user_id: str
+    enterprise_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    team_id: str | None = None
+    slack_user_id: str | None = None
+    identity: SlackIdentity | None = None
+    crm_user_id: int | None = None
+    crm_email: str | None = None
+    mail_integration: bool = False
+    crm_admin: bool = False  # the CRM profile's admin flag: an admin of the whole organisation
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind is ActorKind.OPERATOR
+
+    @property
+    def is_linked(self) -> bool:
+        return self.crm_user_id is not None
+
+    @property
+    def workspace_admin(self) -> bool:
+        """A Slack admin or owner: an admin for the users of their own workspace only."""
+        return bool(self.kind is ActorKind.SLACK and self.identity and self.identity.is_workspace_admin)
+
+    @property
+    def is_any_admin(self) -> bool:
+        return self.is_operator or self.crm_admin or self.workspace_admin
+
+    @property
+    def slack_email(self) -> str | None:
+        return self.identity.email if self.identity else None
+
+
+OPERATOR = Actor(ActorKind.OPERATOR, crm_admin=True, mail_integration=False)
+SYSTEM = Actor(ActorKind.SYSTEM)
+
+
+def workspace_allowed(services: Services, team_id: str | None, enterprise_id: str | None) -> bool:
+    """SPEC §1: the named workspaces, every workspace of the named Grid org, or the bot token's own."""
+    config = services.config
+    if config.allowed_team_ids or config.allowed_enterprise_id:
+        return bool((team_id and team_id in config.allowed_team_ids)
+                    or (config.allowed_enterprise_id and enterprise_id == config.allowed_enterprise_id))
+    if config.multi_workspace:
+        return False  # installs into any workspace need an allow-list; `serve` refuses to start without one
+    if services.directory is None:
+        return True
+    own_team, own_enterprise = services.directory.workspace_of_token()
+    if own_team is None:
+        return False  # Slack could not say which workspace the token is for: refuse rather than guess
+    return team_id == own_team or (own_enterprise is not None and enterprise_id == own_enterprise
+                                   and team_id in (None, "", own_team))
+
+
+def check_workspace(services: Services, team_id: str | None, enterprise_id: str | None) -> None:
+    if not workspace_allowed(services, team_id, enterprise_id):
+        raise WrongWorkspace("This MailMagnet serves another organisation's Slack workspace, so it does "
+                             "nothing here. Ask your Slack admin which apps your workspace uses.")
+
+
+def identify(services: Services, ref: SlackActorRef) -> SlackIdentity:
+    """users.info through bot/'s cached directory; without it we know only the ids."""
+    if services.directory is None:
+        return SlackIdentity(team_id=ref.team_id, user_id=ref.user_id, known=False)
+    return services.directory.user(ref.team_id, ref.user_id)
+
+
+def resolve(services: Services, ref: SlackActorRef) -> Actor:
+    """The actor behind a Slack request: workspace checked, Slack profile read, CRM user linked."""
+    check_workspace(services, ref.team_id, ref.enterprise_id)
+    identity = identify(services, ref)  # before the transaction: no Slack call while holding the database
+    with session_scope(services.engine) as session:
+        return resolve_in(session, identity)
+
+
+def resolve_in(session: Session, identity: SlackIdentity) -> Actor:
+    user = find_user_by_slack(session, identity.team_id, identity.user_id)
+    if user is None and identity.email and not identity.is_bot:
+        candidate = find_user_by_email(session, identity.email)
+        if candidate is not None and candidate.slack_user_id is None:
+            user = link_slack_user(session, candidate, team_id=identity.team_id,
+                                   slack_user_id=identity.user_id, timezone=identity.tz)
+    if user is None:
+        return Actor(ActorKind.SLACK, identity.team_id, identity.user_id, identity)
+    changed = False
+    if identity.tz and user.timezone != identity.tz:
+        user.timezone, changed = identity.tz, True
+    if identity.name and not user.name:
+        user.name, changed = identity.name, True
+    if changed:
+        session.add(user)
+    profile = user_profile(session, user)
+    return Actor(ActorKind.SLACK, identity.team_id, identity.user_id, identity, crm_user_id=user.id,
+                 crm_email=user.email, mail_integration=profile.mail_integration, crm_admin=profile.is_admin)

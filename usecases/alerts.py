@@ -1,0 +1,171 @@
+"""MailMagnet alerts (SPEC F3, §5): who may see how much of an alert in a channel, and the alert's buttons.
+
+`AlertAudiencePolicy` is the alert job's port onto the access rules (gmail/magnet.py asks it; bot/
+wires it), so scheduled posts are decided exactly as every other surface. The button use cases check
+every identifier of the button's value against the alert it came from and the clicker's rights: a
+forged or stale value gets a refusal, never data.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import select, update
+
+from crm_store.db import session_scope
+from crm_store.errors import InvalidInput, NotAllowed
+from crm_store.mailboxes import mute_contact
+from crm_store.models import Alert, AuditSurface, Contact, GmailAccount
+from gmail.notifier import AudienceDecision
+from gmail.send import original_of, recipient_header, reply_subject, send_email
+from usecases import access
+from usecases.access import ChannelAudience
+from usecases.actors import SlackActorRef, resolve
+from usecases.audit import record_views
+from usecases.contacts import ContactCard, contact_card
+from usecases.context import ChannelInfo, ChannelNotFound, Services
+
+log = logging.getLogger(__name__)
+
+STALE_BUTTON = "That button is from an older MailMagnet message; it no longer works."
+
+
+class AlertAudiencePolicy:
+    """gmail.notifier.AlertAudience on the access rules of usecases/access.py."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def channel_audience(self, account: GmailAccount, channel_id: str | None) -> ChannelAudience:
+        if channel_id is None:
+            return ChannelAudience(None)
+        directory = self.services.directory
+        try:
+            channel = directory.channel(account.slack_team_id, channel_id)
+            # Public channels are audited for their members; the rest of the workspace cannot be listed.
+            members = directory.channel_members(account.slack_team_id, channel_id)
+        except ChannelNotFound:
+            # Gone, or the bot was removed: nobody there may be shown anything (the alert goes to the DM).
+            return ChannelAudience(ChannelInfo(channel_id, channel_id, is_private=True), (None,))
+        with session_scope(self.services.engine) as session:
+            crm_ids = access.crm_ids_of_members(session, account.slack_team_id, members)
+        return ChannelAudience(channel, crm_ids)
+
+    def decide(self, account: GmailAccount, contact_id: int, audience: ChannelAudience) -> AudienceDecision:
+        with session_scope(self.services.engine) as session:
+            current = session.get(GmailAccount, account.id) or account
+            return access.alert_audience(session, current, contact_id, audience)
+
+    def record_views(self, account: GmailAccount, gmail_id: str, contact_id: int, decision: AudienceDecision,
+                     channel_id: str) -> None:
+        with session_scope(self.services.engine) as session:
+            record_views(session, account, contact_id=contact_id,
+                         views=[(viewer, gmail_id, level) for viewer, level in decision.viewers.items()],
+                         surface=AuditSurface.CHANNEL_ALERT, channel_id=channel_id)
+
+    def fallback_notice_due(self, account_id: int, channel_id: str) -> bool:
+        with session_scope(self.services.engine) as session:
+            return bool(session.execute(
+                update(GmailAccount).where(GmailAccount.id == account_id,
+                                           (GmailAccount.alert_fallback_notice.is_(None))
+                                           | (GmailAccount.alert_fallback_notice != channel_id))
+                .values(alert_fallback_notice=channel_id).execution_options(synchronize_session=False)
+            ).rowcount)
+
+
+# -- the alert's buttons ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AlertRef:
+    """What an alert button's value names; never trusted as such."""
+
+    account_id: Any
+    gmail_id: Any
+    contact_id: Any
+
+    @classmethod
+    def of(cls, value: Any) -> "AlertRef":
+        if not isinstance(value, dict):
+            raise InvalidInput(STALE_BUTTON)
+        ref = cls(value.get("a"), value.get("g"), value.get("c"))
+        if not (isinstance(ref.account_id, int) and isinstance(ref.gmail_id, str) and isinstance(ref.contact_id, int)
+                and 0 < len(ref.gmail_id) <= 64):
+            raise InvalidInput(STALE_BUTTON)
+        return ref
+
+
+def _alert(session, ref: AlertRef) -> Alert:
+    """The alert the button belongs to, its ids consistent with the value; else a refusal."""
+    alert = session.exec(select(Alert).where(Alert.account_id == ref.account_id,
+                                             Alert.gmail_id == ref.gmail_id)).first()
+    if alert is None or alert.contact_id != ref.contact_id:
+        raise NotAllowed(STALE_BUTTON)
+    return alert
+
+
+def contact_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> ContactCard:
+    """"View contact": the card of the alert's contact, for CRM users of the organisation."""
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        user = access.require_crm_user(session, actor)
+        alert = _alert(session, ref)
+        contact = session.get(Contact, alert.contact_id)
+        if contact is None:
+            raise NotAllowed("That contact is no longer in the CRM.")
+        return contact_card(session, services, contact, user.timezone or services.config.default_timezone)
+
+
+def mute_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> tuple[str, str]:
+    """"Mute contact": only the mailbox owner; returns (contact name, contact email)."""
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        account = access.require_mailbox_owner(session, actor, ref.account_id)
+        alert = _alert(session, ref)
+        contact = session.get(Contact, alert.contact_id)
+        if contact is None:
+            raise NotAllowed("That contact is no longer in the CRM.")
+        mute_contact(session, account, contact.id)
+        return contact.display_name, contact.email
+
+
+@dataclass(frozen=True)
+class ReplyDraft:
+    account_id: int
+    gmail_id: str
+    mailbox: str
+    to: str  # the message's Reply-To, else its From
+    subject: str
+
+
+def start_reply(services: Services, who: SlackActorRef, ref: AlertRef) -> ReplyDraft:
+    """"Reply": only the mailbox owner; the recipient is the message's Reply-To, else its From (SPEC F6)."""
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        account = access.require_mailbox_owner(session, actor, ref.account_id)
+        _alert(session, ref)
+        session.expunge(account)
+    original = original_of(services.mailbox_client(account), ref.gmail_id)
+    recipients = original.reply_recipients
+    if not recipients:
+        raise InvalidInput("That email has no address to reply to.")
+    return ReplyDraft(account.id, ref.gmail_id, account.email_address, recipient_header(recipients),
+                      reply_subject(original.subject))
+
+
+def send_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any, subject: str,
+               body: str) -> str:
+    """Send the reply through the owner's Gmail, threaded; the recipient is read from Gmail again."""
+    if not isinstance(gmail_id, str) or not gmail_id:
+        raise InvalidInput(STALE_BUTTON)
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        account = access.require_mailbox_owner(session, actor, account_id)
+        session.expunge(account)
+    mailbox = services.mailbox_client(account)
+    original = original_of(mailbox, gmail_id)
+    to = recipient_header(original.reply_recipients)
+    if not to:
+        raise InvalidInput("That email has no address to reply to.")
+    send_email(mailbox, sender=account.email_address, to=to, subject=subject, body=body, original=original)
+    return to

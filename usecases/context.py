@@ -1,0 +1,152 @@
+"""What every use case is handed: the app's building blocks and the ports to the outside world.
+
+`bot/` builds one `Services` at start-up from the settings and hands it to every surface (Slack
+listeners, CLI, web routes, scheduler). Nothing here imports `bot`: the settings arrive as the
+plain `Config` below, and Slack arrives through the `SlackDirectory` port (users.info,
+conversations.info) that `bot/` implements with slack_sdk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Engine
+
+from crm_store.categories import LabelNames, StageRules
+from crm_store.errors import DomainError
+from gmail.accounts import load_credentials
+from gmail.client import GmailService, MailboxClient
+from gmail.config import GoogleConfig, SyncConfig
+from gmail.notifier import Notifier
+from gmail.oauth import GoogleConsent
+from gmail.tokens import TokenCipher
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings the use cases read (built by bot/ from the environment)."""
+
+    default_timezone: str = "UTC"
+    backfill_lookback_days: int = 30
+    sync_interval_seconds: int = 60
+    label_interval_seconds: int = 600
+    public_base: str = "http://localhost:3000"
+    pubsub_verification_token: str | None = None
+    # Which Slack workspaces this deployment serves (SPEC §1): the named teams and/or every
+    # workspace of one Enterprise Grid org; both empty means "the bot token's workspace".
+    allowed_team_ids: frozenset[str] = frozenset()
+    allowed_enterprise_id: str | None = None
+    multi_workspace: bool = False
+    missing_gmail_settings: tuple[str, ...] = ()
+
+    @property
+    def label_interval_minutes(self) -> int:
+        return max(1, self.label_interval_seconds // 60)
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    """What Slack's users.info says about a user; plain data so the use cases need no Slack SDK."""
+
+    team_id: str
+    user_id: str
+    email: str | None = None
+    name: str | None = None
+    tz: str | None = None
+    is_workspace_admin: bool = False  # is_admin / is_owner / is_primary_owner in Slack
+    is_bot: bool = False
+    known: bool = True  # False when users.info failed: we only know the ids
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What conversations.info says about a channel, as the use cases need it."""
+
+    id: str
+    name: str
+    is_private: bool
+    is_archived: bool = False
+    is_direct: bool = False  # an IM or group DM
+    bot_is_member: bool = False
+
+
+class ChannelNotFound(DomainError):
+    """The channel does not exist or the bot cannot see it."""
+
+
+class SlackDirectory(Protocol):
+    """Slack, read-only: who a user is and what a channel is. Implemented in bot/ (cached)."""
+
+    def user(self, team_id: str, user_id: str) -> SlackIdentity: ...
+
+    def channel(self, team_id: str, channel_id: str) -> ChannelInfo:
+        """Raises ChannelNotFound when the bot cannot see it."""
+
+    def find_channel(self, team_id: str, name: str) -> str | None:
+        """The id of a channel by its name, or None."""
+
+    def channel_members(self, team_id: str, channel_id: str) -> list[str]:
+        """Slack user ids of a channel's people, the bot excluded."""
+
+    def workspace_of_token(self) -> tuple[str | None, str | None]:
+        """(team id, enterprise id) of the single-workspace bot token (auth.test), or (None, None)."""
+
+
+class SchedulerHooks(Protocol):
+    """What the use cases ask of the scheduler (optional: tests and the CLI run without one)."""
+
+    def request_sync(self, account_id: int) -> bool: ...
+
+    def mailbox_connected(self, account: Any) -> None: ...
+
+    def mailbox_disconnected(self, account_id: int) -> None: ...
+
+
+class GmailNotConfigured(DomainError):
+    pass
+
+
+@dataclass
+class Services:
+    """The running app's building blocks, assembled once by bot/ and handed to every surface."""
+
+    config: Config
+    engine: Engine
+    rules: StageRules
+    labels: LabelNames
+    directory: SlackDirectory | None = None
+    google: GoogleConfig | None = None
+    cipher: TokenCipher | None = None
+    gmail: GmailService | None = None
+    consent: GoogleConsent | None = None
+    sync_config: SyncConfig = field(default_factory=SyncConfig)
+    notifier: Notifier | None = None
+    jobs: SchedulerHooks | None = None
+    # bot/'s own pieces, opaque to the use cases (which read `config`): its settings, and its Slack token
+    # source (SlackClients, with the installation store).
+    settings: Any = None
+    slack: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def require_gmail(self) -> tuple[GoogleConfig, TokenCipher, GmailService, GoogleConsent]:
+        """The Gmail building blocks, or a clear refusal naming the missing settings."""
+        if self.google is None or self.cipher is None or self.gmail is None or self.consent is None:
+            missing = self.config.missing_gmail_settings
+            raise GmailNotConfigured(
+                "Gmail is not set up on this MailMagnet server yet"
+                + (f" (missing {', '.join(missing)})" if missing else "") + ". Ask your admin."
+            )
+        return self.google, self.cipher, self.gmail, self.consent
+
+    def mailbox_client(self, account) -> MailboxClient:
+        """A Gmail client for one rep's mailbox (on this thread's connection)."""
+        google, cipher, gmail, _ = self.require_gmail()
+        return gmail.mailbox(load_credentials(cipher, account, google))
+
+    def request_sync(self, account_id: int) -> None:
+        if self.jobs is not None:
+            self.jobs.request_sync(account_id)
+
+    def mailbox_disconnected(self, account_id: int) -> None:
+        if self.jobs is not None:
+            self.jobs.mailbox_disconnected(account_id)

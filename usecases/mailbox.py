@@ -1,0 +1,316 @@
+"""A rep's own mailbox: connect, finish the Google consent, status, disconnect (SPEC F1, F8, F10, §1)."""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from crm_store.db import session_scope
+from crm_store.errors import DomainError, NotConnected
+from crm_store.models import (
+    AccountStatus,
+    CrmUser,
+    EmailShare,
+    GmailAccount,
+    MailboxAlias,
+    MutedContact,
+    SharingPolicy,
+)
+from crm_store.sharing import effective_sharing, org_policy
+from crm_store.users import find_user_by_slack, normalise_email, user_profile
+from gmail.accounts import (
+    ConnectOutcome,
+    connect_mailbox,
+    disconnect_mailbox,
+    load_credentials,
+    mark_revoked,
+    save_refreshed_credentials,
+)
+from gmail.config import GMAIL_MODIFY_SCOPE, GMAIL_SEND_SCOPE
+from gmail.errors import AccessRevoked, GmailError
+from gmail.oauth import ConsentError, revoke_token
+from gmail.tokens import TokenKeyError
+from usecases import access
+from usecases.actors import SlackActorRef, resolve, workspace_allowed
+from usecases.context import Services
+
+log = logging.getLogger(__name__)
+
+SCOPE_NAMES = {GMAIL_MODIFY_SCOPE: "read and organise your mail (gmail.modify)",
+               GMAIL_SEND_SCOPE: "send mail as you (gmail.send)"}
+
+
+# -- connect ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConnectLink:
+    url: str
+    connected_address: str | None  # the mailbox connected now, if any
+    revoked: bool = False
+
+
+def start_connect(services: Services, who: SlackActorRef) -> ConnectLink:
+    """An Authenticate link bound to this Slack user (state, PKCE, 10 minutes, single use)."""
+    _, _, _, consent = services.require_gmail()
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        user = access.require_mail_integration(session, actor)
+        account = access.own_mailbox(session, actor)
+        address = account.email_address if account else None
+        revoked = account is not None and account.status != AccountStatus.CONNECTED
+        hint = user.email
+    url = consent.authorization_url(who.team_id, who.user_id, login_hint=hint)
+    return ConnectLink(url, address, revoked)
+
+
+class ConnectRefused(ConsentError):
+    """The consent completed at Google but MailMagnet will not keep it; the grant was revoked."""
+
+
+def allowed_addresses(session: Session, user: CrmUser) -> set[str]:
+    """The Gmail addresses this CRM user may connect: their own emails and the ones an admin allowed."""
+    addresses = {user.email}
+    if user.secondary_email:
+        addresses.add(user.secondary_email)
+    addresses.update(session.exec(select(MailboxAlias.address).where(MailboxAlias.crm_user_id == user.id)).all())
+    return {normalise_email(a) for a in addresses}
+
+
+def finish_connect(services: Services, *, state: str | None, code: str | None,
+                   error: str | None) -> ConnectOutcome:
+    """The Google callback: check the state, exchange the code, then decide whether to keep the grant.
+
+    Kept only when the workspace is served here, the rep still has Mail Integration, every scope MailMagnet
+    needs was granted, and the mailbox is the rep's own (SPEC §1) and nobody else's yet. Anything else is
+    revoked at Google at once and the page says why.
+    """
+    google, cipher, gmail, consent = services.require_gmail()
+    result = consent.complete(state, code, error)
+    credentials = result.credentials
+
+    def refuse(message: str) -> ConnectRefused:
+        revoke_token(google, credentials.refresh_token or credentials.token)
+        return ConnectRefused(message)
+
+    if not workspace_allowed(services, result.slack_team_id, None):
+        raise refuse("This MailMagnet serves another organisation's Slack workspace; your Google access "
+                     "was not kept.")
+    granted = set(credentials.granted_scopes or [])
+    missing = [scope for scope in google.scopes if scope not in granted]
+    if missing:
+        wanted = "; ".join(SCOPE_NAMES.get(s, s) for s in missing)
+        raise refuse(f"Google did not grant everything MailMagnet needs — missing: {wanted}. MailMagnet did not "
+                     "keep the access it was given. Run /gmail connect again and leave every box ticked on "
+                     "Google's page.")
+    with session_scope(services.engine) as session:
+        user = find_user_by_slack(session, result.slack_team_id, result.slack_user_id)
+        if user is None or not user_profile(session, user).mail_integration:
+            raise refuse("Your CRM profile no longer has the Mail Integration permission, so MailMagnet did "
+                         "not keep access to your Gmail.")
+        crm_user_id, crm_email = user.id, user.email
+        allowed = allowed_addresses(session, user)
+    try:
+        address = normalise_email(gmail.mailbox(credentials).get_profile()["emailAddress"])
+    except GmailError as failure:
+        log.warning("getProfile failed after consent: %s", failure)
+        raise refuse("Google granted access but Gmail did not answer. Run /gmail connect again.") from None
+    if address not in allowed:
+        raise refuse(f"You signed in to Google as {address}, but MailMagnet connects only your own mailbox "
+                     f"({', '.join(sorted(allowed))}). Sign in with that account, or ask an admin to allow "
+                     f"{address} for you with `/gmail admin allow @you {address}`. The access you gave was "
+                     "revoked.")
+    with session_scope(services.engine) as session:
+        taken = session.exec(select(GmailAccount).where(GmailAccount.email_address == address,
+                                                        GmailAccount.crm_user_id != crm_user_id)).first()
+    if taken is not None:
+        raise refuse(f"{address} is already connected to MailMagnet by another user; one mailbox can be "
+                     "connected only once. The access you gave was revoked.")
+    try:
+        outcome = connect_mailbox(services.engine, cipher, crm_user_id=crm_user_id, team_id=result.slack_team_id,
+                                  slack_user_id=result.slack_user_id, email_address=address,
+                                  credentials=credentials)
+    except IntegrityError:
+        raise refuse(f"{address} was connected by another user at the same moment; one mailbox can be "
+                     "connected only once.") from None
+    log.info("mailbox %s connected for CRM user %s (%s)", outcome.account.id, crm_user_id, crm_email)
+    if services.notifier is not None:
+        services.notifier.mailbox_connected(outcome.account, replaced_address=outcome.replaced_address)
+    if services.jobs is not None:
+        services.jobs.mailbox_connected(outcome.account)
+    return outcome
+
+
+# -- status -----------------------------------------------------------------------------------------
+
+@dataclass
+class MailboxStatus:
+    """Everything the status surfaces need; `refusal` is set when the rep may not use Gmail features."""
+
+    refusal: str | None = None
+    account_id: int | None = None
+    mailbox_token: str | None = None  # names this connection (for the disconnect confirmation)
+    address: str | None = None
+    connected: bool = False
+    policy: str = SharingPolicy.CHOICE.value
+    sharing: str | None = None  # effective: the policy when fixed, else the rep's choice
+    depth: str | None = None
+    setup_done: bool = False
+    magnet: bool = False
+    labels: bool = False
+    alert_channel: str | None = None  # None: the rep's DM
+    digest: bool = False
+    quiet_start: int | None = None  # minutes after local midnight
+    quiet_end: int | None = None
+    timezone: str | None = None
+    last_sync_at: datetime | None = None
+    last_sync_error: str | None = None
+    last_label_run_at: datetime | None = None
+    muted_contacts: int = 0
+    shared_with: list[str] = field(default_factory=list)  # Slack mentions or emails
+    live_check: str | None = None  # filled by /gmail status after asking Gmail
+
+    @property
+    def has_mailbox(self) -> bool:
+        return self.account_id is not None
+
+    @property
+    def policy_fixed(self) -> bool:
+        return self.policy != SharingPolicy.CHOICE.value
+
+
+def mailbox_token(account: GmailAccount) -> str:
+    """Names one connection of one mailbox: ids are reused after a disconnect (SQLite), connection times are not."""
+    connected_at = account.connected_at
+    if connected_at is None:
+        return f"{account.id}.0"
+    if connected_at.tzinfo is None:  # SQLite gives back naive UTC
+        connected_at = connected_at.replace(tzinfo=timezone.utc)
+    return f"{account.id}.{int(connected_at.timestamp() * 1_000_000)}"
+
+
+def _shared_with(session: Session, user_id: int, team_id: str | None) -> list[str]:
+    viewers = session.exec(
+        select(CrmUser).join(EmailShare, EmailShare.viewer_user_id == CrmUser.id)
+        .where(EmailShare.owner_user_id == user_id).order_by(CrmUser.email)
+    ).all()
+    return [f"<@{v.slack_user_id}>" if v.slack_user_id and v.slack_team_id == team_id else v.email for v in viewers]
+
+
+def _load_status(services: Services, actor) -> MailboxStatus:
+    with session_scope(services.engine) as session:
+        try:
+            user = access.require_mail_integration(session, actor)
+        except DomainError as refusal:
+            return MailboxStatus(refusal=str(refusal))
+        policy = org_policy(session, actor.team_id)
+        status = MailboxStatus(policy=policy.value, timezone=user.timezone,
+                               shared_with=_shared_with(session, user.id, actor.team_id))
+        account = access.own_mailbox(session, actor)
+        if account is None:
+            return status
+        status.account_id = account.id
+        status.mailbox_token = mailbox_token(account)
+        status.address = account.email_address
+        status.connected = account.status == AccountStatus.CONNECTED
+        status.sharing = effective_sharing(policy, account).value
+        status.depth = account.sharing_depth
+        status.setup_done = account.setup_done
+        status.magnet = account.magnet_enabled
+        status.labels = account.labels_enabled
+        status.alert_channel = account.alert_channel
+        status.digest = account.digest_enabled
+        status.quiet_start, status.quiet_end = account.quiet_start_minute, account.quiet_end_minute
+        status.last_sync_at = account.last_sync_at
+        status.last_sync_error = account.last_sync_error
+        status.last_label_run_at = account.last_label_run_at
+        status.muted_contacts = session.exec(
+            select(func.count()).select_from(MutedContact).where(MutedContact.account_id == account.id)
+        ).one()
+        return status
+
+
+def status(services: Services, who: SlackActorRef, *, live: bool = False) -> MailboxStatus:
+    """The rep's mailbox and settings; `live` also asks Gmail whether the connection still works."""
+    report = _load_status(services, resolve(services, who))
+    if live and report.connected and services.gmail is not None:
+        report.live_check = check_connection(services, report.account_id)
+    return report
+
+
+def check_connection(services: Services, account_id: int) -> str:
+    """One getProfile call (1 quota unit); the answer is a line for the rep to read."""
+    google, cipher, gmail, _ = services.require_gmail()
+    with session_scope(services.engine) as session:
+        account = session.get(GmailAccount, account_id)
+        if account is None or account.status != AccountStatus.CONNECTED or not account.encrypted_credentials:
+            return "not connected"
+        session.expunge(account)
+    try:
+        credentials = load_credentials(cipher, account, google)
+        token_before = credentials.token
+        mailbox = gmail.mailbox(credentials)
+        profile = mailbox.get_profile()
+        save_refreshed_credentials(services.engine, cipher, account_id, mailbox.credentials, token_before)
+    except AccessRevoked as refused:
+        # Same path as the sync job: flip once, and only the caller that flipped asks the rep to reconnect.
+        if mark_revoked(services.engine, account_id, str(refused)) and services.notifier is not None:
+            services.notifier.ask_to_reconnect(account, str(refused))
+        return "Google refused MailMagnet's access just now: reconnect with `/gmail connect`"
+    except TokenKeyError:
+        log.warning("credentials of mailbox %s cannot be decrypted with TOKEN_ENCRYPTION_KEYS", account_id)
+        return "MailMagnet cannot read its stored key for this mailbox (ask your admin about TOKEN_ENCRYPTION_KEYS)"
+    except GmailError as failure:
+        log.info("status check of mailbox %s failed: %s", account_id, failure)
+        return "Gmail did not answer just now (temporary); MailMagnet will keep trying"
+    total = profile.get("messagesTotal")
+    return "working — Gmail answered just now" + (f" ({total:,} messages)" if isinstance(total, int) else "")
+
+
+# -- disconnect -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DisconnectPrompt:
+    address: str
+    token: str  # names this connection and this confirmation
+
+
+def ask_to_disconnect(services: Services, who: SlackActorRef) -> DisconnectPrompt:
+    """The confirmation question. Deleting one's own data needs no permission; with no mailbox, F10 applies."""
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        access.require_linked(session, actor)
+        account = access.own_mailbox(session, actor)
+        if account is None:
+            access.require_mail_integration(session, actor)
+            raise NotConnected("You have no Gmail connected, so there is nothing to disconnect.")
+        return DisconnectPrompt(account.email_address, f"{mailbox_token(account)}:{secrets.token_urlsafe(9)}")
+
+
+def disconnect_any(services: Services, account_id: int) -> str | None:
+    """Revoke the Google grant, delete credentials and stored email metadata, stop the jobs (F8).
+    Callers have decided the actor may do this."""
+    google, cipher, _, _ = services.require_gmail()
+    address = disconnect_mailbox(services.engine, cipher, google, account_id)
+    if address is not None:
+        services.mailbox_disconnected(account_id)
+    return address
+
+
+def disconnect_own(services: Services, who: SlackActorRef, connection: str | None = None) -> str:
+    """Disconnect the actor's own mailbox (the connection `connection` names, when given)."""
+    services.require_gmail()
+    gone = NotConnected("That mailbox is no longer connected: there is nothing to disconnect.")
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        access.require_linked(session, actor)
+        account = access.own_mailbox(session, actor)
+        if account is None or (connection is not None and mailbox_token(account) != connection):
+            raise gone
+        account_id, address = account.id, account.email_address
+    if disconnect_any(services, account_id) is None:
+        raise gone
+    return address

@@ -1,0 +1,22 @@
+"""The use cases' vocabulary for the surfaces: the enums and results they pass around.
+
+Surfaces (handlers/, the CLI, web routes) import these from here, never from the store's models.
+"""
+from crm_store.errors import (  # noqa: F401
+    AdminOnly,
+    DomainError,
+    InvalidInput,
+    LabelsNeedMagnet,
+    NotAllowed,
+    NotConnected,
+    NotFoundError,
+    NotLinked,
+    PermissionRequired,
+    PolicyFixed,
+    WrongWorkspace,
+)
+from crm_store.models import Sharing, SharingDepth, SharingPolicy  # noqa: F401
+from gmail.oauth import ConsentError, InvalidState  # noqa: F401
+from usecases.actors import SlackActorRef  # noqa: F401
+from usecases.context import Services  # noqa: F401
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView  # noqa: F401
