@@ -29,7 +29,8 @@ from ._routes import FULL, match
 from .api import ApiCall, GmailApi, parse_related
 from .batch import BatchFormatError, format_batch, parse_batch
 from .errors import ApiError
-from .faults import Fault, latency_for
+from .faults import Fault
+from .latency import LatencyTable
 from .mailbox import HISTORY_ID_BASE, Mailbox, Message, Record
 from .mime import (
     addresses,
@@ -45,6 +46,7 @@ from .mime import (
 )
 from .oauth import AuthorizePageError, OAuthError, OAuthServer
 from .push import PushDispatcher
+from .rate_limit import Charge, UserRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class Call:
     in_batch: bool
     fault: str | None = None  # the injected fault, if any
     time: float = 0.0
+    rate_limited: bool = False  # refused by the per-user rate limit (HTTP 429, no units)
+    latency_ms: float = 0.0  # latency added to this call (set_latency draw + fault latency)
 
 
 @dataclass
@@ -85,6 +89,12 @@ def _json_response(status: int, obj: Any, headers: Mapping[str, str] | None = No
 
 def _error_response(error: ApiError) -> _Response:
     return _json_response(error.code, error.body(), error.headers)
+
+
+def _retry_at(seconds: float) -> str:
+    """The time Google names in "User-rate limit exceeded.  Retry after <time>" (RFC 3339, ms, UTC)."""
+    when = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -204,6 +214,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _serve(self) -> None:
+        self.emulator._request_started()
+        try:
+            self._answer()
+        finally:
+            self.emulator._request_finished()
+
+    def _answer(self) -> None:
         body = self._read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
@@ -212,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("gmail emulator failed on %s %s", self.command, self.path)
             response = _error_response(errors.backend_error())
         if response.latency > 0:
+            # On this request's thread, holding no lock: concurrent calls wait side by side.
             self.emulator._stopping.wait(response.latency)
         if response.action == "timeout":
             self.emulator._stopping.wait(response.hang_seconds)
@@ -279,9 +297,13 @@ class GmailEmulator:
         self._mailboxes: dict[str, Mailbox] = {}
         self._calls: list[Call] = []
         self._faults: list[Fault] = []
-        self._latencies: dict[str, int] = {}
+        self._latency = LatencyTable()
+        self._rate_limiter: UserRateLimiter | None = None
         self._consent_user: str | None = None
         self._consent_deny = False
+        self._requests_lock = threading.Lock()
+        self._active_requests = 0
+        self._peak_requests = 0
         self._next_message_number = 0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -732,8 +754,35 @@ class GmailEmulator:
         return counts
 
     def reset_counters(self) -> None:
+        """Forget recorded calls and the peak of concurrent requests."""
         with self._lock:
             self._calls.clear()
+        with self._requests_lock:
+            self._peak_requests = self._active_requests
+
+    def rate_limited_counts(self) -> dict[str, int]:
+        """429s the per-user rate limit served, per user (injected 429 faults not included)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for call in self._calls:
+                if call.rate_limited and call.user is not None:
+                    counts[call.user] = counts.get(call.user, 0) + 1
+        return counts
+
+    @property
+    def peak_concurrent_requests(self) -> int:
+        """Most HTTP requests being answered at the same moment (since start or reset_counters)."""
+        with self._requests_lock:
+            return self._peak_requests
+
+    def _request_started(self) -> None:
+        with self._requests_lock:
+            self._active_requests += 1
+            self._peak_requests = max(self._peak_requests, self._active_requests)
+
+    def _request_finished(self) -> None:
+        with self._requests_lock:
+            self._active_requests -= 1
 
     def add_fault(self, fault: Fault) -> Fault:
         """Inject ``fault`` into matching calls; the returned object is the handle (``hits``)."""
@@ -750,17 +799,37 @@ class GmailEmulator:
         with self._lock:
             self._faults.clear()
 
-    def set_latency(self, ms: int, method: str = "*") -> None:
-        """Added latency per call of ``method`` (a glob); 0 removes it."""
-        with self._lock:
-            if ms:
-                self._latencies[method] = int(ms)
-            else:
-                self._latencies.pop(method, None)
+    def set_latency(self, ms: float, method: str = "*", jitter_ms: float = 0, *, seed: int | None = None) -> None:
+        """Added latency per call of ``method`` (a method id or glob); 0 (and no jitter) removes it.
 
-    def _record_call(self, user, method, units, status, in_batch, fault=None) -> None:
+        Each call waits a uniform draw from ``[ms - jitter_ms, ms + jitter_ms]``,
+        never negative; ``seed`` makes the sequence of draws reproducible.  An
+        exact method id wins over globs.  A call inside a batch draws its own
+        latency; the batch answers after the slowest of its parts (Google runs
+        them in parallel), not after their sum.  The wait holds no lock.
+        """
+        self._latency.set(ms, method, jitter_ms=jitter_ms, seed=seed)
+
+    def set_user_rate_limit(self, units_per_second: float | None = 250, *, window_seconds: float = 1.0) -> None:
+        """Gmail's per-user rate limit; None (the default state) turns it off.
+
+        A call that would bring the user's quota units within the last
+        ``window_seconds`` above ``units_per_second * window_seconds`` answers
+        429 ``rateLimitExceeded`` ("User-rate limit exceeded.  Retry after
+        <time>") and costs nothing.  Parts of a batch are charged one by one.
+        Setting it again starts every user's window afresh.
+        """
+        limiter = None if units_per_second is None else UserRateLimiter(units_per_second, window_seconds)
         with self._lock:
-            self._calls.append(Call(user, method, units, status, in_batch, fault, time.time()))
+            self._rate_limiter = limiter
+
+    def _record_call(
+        self, user, method, units, status, in_batch, fault=None, *, rate_limited=False, latency_ms=0.0
+    ) -> None:
+        with self._lock:
+            self._calls.append(
+                Call(user, method, units, status, in_batch, fault, time.time(), rate_limited, latency_ms)
+            )
 
     def _pick_fault(self, method_id: str, user: str) -> Fault | None:
         with self._lock:
@@ -940,17 +1009,34 @@ class GmailEmulator:
             self._record_call(user, method_id, 0, 403, in_batch)
             return _error_response(errors.insufficient_scopes())
 
-        latency = latency_for(self._latencies, method_id) / 1000.0
+        latency_ms = self._latency.draw_ms(method_id)
+        limiter = self._rate_limiter
+        charge: Charge | None = None
+        if limiter is not None:
+            admitted = limiter.admit(user, route.units)
+            if not isinstance(admitted, Charge):
+                self._record_call(user, method_id, 0, 429, in_batch, rate_limited=True, latency_ms=latency_ms)
+                response = _error_response(errors.rate_limit_429(_retry_at(admitted)))
+                response.latency = latency_ms / 1000.0
+                return response
+            charge = admitted
         fault = self._pick_fault(method_id, user)
         if fault is not None:
-            latency += fault.latency_ms / 1000.0
+            latency_ms += fault.latency_ms
             if fault.status is not None:
-                self._record_call(user, method_id, 0, fault.status, in_batch, fault=str(fault.status))
+                if charge is not None:
+                    limiter.refund(charge)  # type: ignore[union-attr]  # injected faults cost nothing
+                self._record_call(
+                    user, method_id, 0, fault.status, in_batch, fault=str(fault.status), latency_ms=latency_ms
+                )
                 if fault.status in ("drop", "timeout"):
-                    return _Response(action=fault.status, hang_seconds=fault.timeout_seconds, latency=latency)
+                    return _Response(
+                        action=fault.status, hang_seconds=fault.timeout_seconds, latency=latency_ms / 1000.0
+                    )
                 response = _error_response(self._fault_error(fault))
-                response.latency = latency
+                response.latency = latency_ms / 1000.0
                 return response
+        latency = latency_ms / 1000.0
 
         try:
             call = ApiCall(method_id, user, params, path_params, scopes=access.scopes)
@@ -966,11 +1052,13 @@ class GmailEmulator:
                 result = self.api.handlers[method_id](mailbox, call)
                 self._after_change(mailbox, call.records)
         except ApiError as error:
-            self._record_call(user, method_id, route.units, error.code, in_batch)
+            self._record_call(user, method_id, route.units, error.code, in_batch, latency_ms=latency_ms)
             response = _error_response(error)
             response.latency = latency
             return response
-        self._record_call(user, method_id, route.units, 200 if result is not None else 204, in_batch)
+        self._record_call(
+            user, method_id, route.units, 200 if result is not None else 204, in_batch, latency_ms=latency_ms
+        )
         if result is None:
             response = _Response(204, {}, b"")
         else:
@@ -994,8 +1082,7 @@ class GmailEmulator:
     @staticmethod
     def _fault_error(fault: Fault) -> ApiError:
         if fault.status == 429:
-            retry_at = datetime.now(timezone.utc) + timedelta(seconds=1)
-            return errors.rate_limit_429(retry_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{retry_at.microsecond // 1000:03d}Z")
+            return errors.rate_limit_429(_retry_at(1.0))
         if fault.status == 403:
             return errors.rate_limit_403(fault.reason)
         if fault.status == 500:
@@ -1016,6 +1103,7 @@ class GmailEmulator:
                 )
             )
         answers = []
+        # Google answers a batch when its slowest part is done: the parts run in parallel.
         latency = 0.0
         for request in inner:
             inner_headers = dict(request.headers)
