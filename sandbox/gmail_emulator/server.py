@@ -45,7 +45,7 @@ from .mime import (
     text_of,
 )
 from .oauth import AuthorizePageError, OAuthError, OAuthServer
-from .push import PushDispatcher
+from .push import PushDispatcher, RetryPolicy
 from .rate_limit import Charge, UserRateLimiter
 
 log = logging.getLogger(__name__)
@@ -537,6 +537,14 @@ class GmailEmulator:
             mb = self._mailbox(user)
             self._after_change(mb, mb.delete_label(label_id))
 
+    def mark_read(self, user: str, gmail_id: str) -> None:
+        """The user opens the message in Gmail: UNREAD goes (history records it, a watch may push)."""
+        self.modify_labels(user, gmail_id, remove=["UNREAD"])
+
+    def archive(self, user: str, gmail_id: str) -> None:
+        """The user archives the message in Gmail: INBOX goes (history records it, a watch may push)."""
+        self.modify_labels(user, gmail_id, remove=["INBOX"])
+
     def modify_labels(self, user: str, gmail_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         """Change labels as the user would in Gmail (ids or names); records history."""
         with self._lock:
@@ -699,8 +707,52 @@ class GmailEmulator:
             return list(self.push.deliveries)
 
     def wait_for_push(self, timeout: float = 5.0) -> bool:
-        """Wait until every due push notification has been delivered (or failed)."""
+        """Wait until every push notification has been delivered or given up (retries included)."""
         return self.push.wait_idle(timeout)
+
+    def set_push_delay(self, seconds: float, jitter: float = 0.0, *, seed: int | None = None) -> None:
+        """Each notification is due ``seconds ± jitter`` (uniform, never negative) after its change.
+
+        The API call that made the change never waits for it.  ``seed`` makes
+        the sequence of delays reproducible.  0 (the default) delivers at once.
+        """
+        self.push.set_delay(seconds, jitter, seed)
+
+    def set_push_coalescing(self, enabled: bool) -> None:
+        """On (the default): a notification still waiting absorbs later changes of its mailbox.
+
+        Off: one notification per change (per API call or emulator helper that
+        changed the mailbox), each carrying the historyId right after that change,
+        as Pub/Sub delivers what Gmail publishes.
+        """
+        self.push.set_coalescing(enabled)
+
+    def set_push_retry(
+        self,
+        enabled: bool = True,
+        *,
+        min_backoff: float = 0.1,
+        max_backoff: float = 10.0,
+        max_attempts: int | None = 5,
+    ) -> None:
+        """At-least-once delivery: a nack (not 102/200/201/202/204, timeout, unreachable) is sent again.
+
+        The same message (messageId and data) is redelivered after
+        ``min_backoff * 2**(n-1)`` seconds (capped at ``max_backoff``) until it
+        is acknowledged or ``max_attempts`` POSTs were made (None: no limit).
+        Pub/Sub's own defaults are 10 s and 600 s; small values keep tests quick.
+        Off by default: a failed push is recorded and lost.
+        """
+        if enabled and (min_backoff < 0 or max_backoff < min_backoff):
+            raise ValueError("need 0 <= min_backoff <= max_backoff")
+        if enabled and max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts counts POSTs: at least 1, or None")
+        self.push.set_retry(RetryPolicy(min_backoff, max_backoff, max_attempts) if enabled else None)
+
+    def push_counts(self) -> dict[str, int]:
+        """Notifications published / coalesced / delivered / failed, POST attempts and redeliveries."""
+        with self.push._cond:
+            return dict(self.push.counts)
 
     def watch_state(self, user: str) -> dict[str, Any] | None:
         with self._lock:
@@ -726,8 +778,10 @@ class GmailEmulator:
         if watch.expiration_ms < time.time() * 1000:
             return
         if watch.label_ids:
+            # A change relates to a label the message has, had before the change
+            # (archived: INBOX removed) or had when it was deleted -- as Gmail's filter.
             wanted = set(watch.label_ids)
-            related = any(wanted & (set(record[4]) | set(record[5])) for record in records)
+            related = any(wanted & (set(record[4]) | set(record[5]) | set(record[7])) for record in records)
             if related != (watch.behavior == "include"):
                 return
         self.push.publish(watch.topic_name, mb.address, mb.history_id)
@@ -754,9 +808,10 @@ class GmailEmulator:
         return counts
 
     def reset_counters(self) -> None:
-        """Forget recorded calls and the peak of concurrent requests."""
+        """Forget recorded calls, push counts and the peak of concurrent requests."""
         with self._lock:
             self._calls.clear()
+        self.push.reset_counts()
         with self._requests_lock:
             self._peak_requests = self._active_requests
 
