@@ -301,6 +301,7 @@ class GmailEmulator:
         self._rate_limiter: UserRateLimiter | None = None
         self._consent_user: str | None = None
         self._consent_deny = False
+        self._consent_scopes: tuple[str, ...] | None = None
         self._requests_lock = threading.Lock()
         self._active_requests = 0
         self._peak_requests = 0
@@ -389,13 +390,25 @@ class GmailEmulator:
         with self._lock:
             return list(self._mailboxes)
 
-    def consent_as(self, user: str | None, deny: bool = False) -> None:
-        """Who clicks "Allow" on the next authorize requests; ``deny=True`` clicks "Cancel"."""
+    def consent_as(self, user: str | None, deny: bool = False, scopes: Iterable[str] | None = None) -> None:
+        """Who clicks "Allow" on the next authorize requests; ``deny=True`` clicks "Cancel".
+
+        ``scopes`` are the boxes left ticked on Google's granular consent page
+        (default None: everything requested).  Only requested scopes can be
+        granted; ``["openid", "email"]`` grants just the sign-in part.  When
+        nothing requested stays ticked the consent ends in ``access_denied``.
+        The choice holds for every later consent until changed.
+        """
         with self._lock:
             if user is not None:
                 self._mailbox(user)
             self._consent_user = user.lower() if user else None
             self._consent_deny = deny
+            self._consent_scopes = None if scopes is None else tuple(scopes)
+
+    def granted_scopes(self, user: str, client_id: str) -> list[str] | None:
+        """The scopes ``user`` has granted ``client_id`` (None: no live grant)."""
+        return self.oauth.granted_scopes(self._mailbox(user).address, client_id)
 
     def revoke_access(self, user: str) -> None:
         """The user removed the app from their Google account."""
@@ -975,13 +988,14 @@ class GmailEmulator:
         with self._lock:
             user = self._consent_user
             deny = self._consent_deny
+            granted = self._consent_scopes
             hint = (params.get("login_hint") or "").lower()
             if user is None and hint in self._mailboxes:
                 user = hint
             if user is None and self._mailboxes:
                 user = next(iter(self._mailboxes))
         try:
-            location = self.oauth.authorize(params, user, deny)
+            location = self.oauth.authorize(params, user, deny, granted)
         except AuthorizePageError as exc:
             page = (
                 f"<!doctype html><title>Error {exc.status}: {exc.error}</title>"
