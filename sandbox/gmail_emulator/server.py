@@ -1093,8 +1093,8 @@ class GmailEmulator:
         if fault is not None:
             latency_ms += fault.latency_ms
             if fault.status is not None:
-                if charge is not None:
-                    limiter.refund(charge)  # type: ignore[union-attr]  # injected faults cost nothing
+                if limiter is not None and charge is not None:
+                    limiter.refund(charge)  # injected faults cost nothing
                 self._record_call(
                     user, method_id, 0, fault.status, in_batch, fault=str(fault.status), latency_ms=latency_ms
                 )
