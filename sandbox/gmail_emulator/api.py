@@ -168,7 +168,7 @@ def message_resource(message: Message, fmt: str, metadata_headers: list[str] | N
 
 
 def history_resource(record: Record) -> dict[str, Any]:
-    hid, kind, message_id, thread_id, changed, labels, _ = record
+    hid, kind, message_id, thread_id, changed, labels = record[:6]
     ref = {"id": message_id, "threadId": thread_id}
     with_labels = dict(ref)
     if labels:

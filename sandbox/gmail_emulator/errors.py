@@ -130,10 +130,11 @@ def delegation_denied(address: str) -> ApiError:
     return ApiError(403, f"Delegation denied for {address}", "forbidden")
 
 
-# Injected faults: the bodies Google sends for rate limits and outages.
+# Rate limits (the per-user limit and injected faults) and outages: the bodies Google sends.
 
 
 def rate_limit_429(retry_after_iso: str) -> ApiError:
+    # Google names the retry time in the message only; it sends no Retry-After header.
     message = f"User-rate limit exceeded.  Retry after {retry_after_iso}"
     return ApiError(429, message, "rateLimitExceeded", domain="usageLimits")
 

@@ -62,10 +62,3 @@ class Fault:
             self.hits += 1
             return True
 
-
-def latency_for(latencies: dict[str, int], method_id: str) -> int:
-    """Configured latency (ms) of a method: an exact entry wins over globs."""
-    if method_id in latencies:
-        return latencies[method_id]
-    matching = [ms for pattern, ms in latencies.items() if fnmatch.fnmatchcase(method_id, pattern)]
-    return max(matching, default=0)

@@ -120,7 +120,9 @@ class Watch:
 
 
 # A history record: (id, type, message id, thread id, changed label ids,
-# label ids of the message after the change, unix time).
+# label ids of the message after the change, unix time, label ids the message
+# had before it was deleted -- empty for every other type; push filters need
+# them, since a deleted message has no labels left).
 Record = tuple
 
 
@@ -206,9 +208,13 @@ class Mailbox:
         self.history_id += _next_gap(self.history_id)
         return self.history_id
 
-    def _record(self, kind: str, message: Message, changed: tuple[str, ...] = ()) -> Record:
+    def _record(
+        self, kind: str, message: Message, changed: tuple[str, ...] = (), labels_before: tuple[str, ...] = ()
+    ) -> Record:
         hid = self._next_history_id()
-        record = (hid, kind, message.id, message.thread_id, changed, tuple(message.label_ids), time.time())
+        record = (
+            hid, kind, message.id, message.thread_id, changed, tuple(message.label_ids), time.time(), labels_before
+        )
         self.history.append(record)
         self.history_ids.append(hid)
         message.history_id = hid
@@ -352,8 +358,9 @@ class Mailbox:
         if position < len(self.order) and self.order[position] is message:
             del self.order[position]
             del self._order_keys[position]
+        labels_before = tuple(message.label_ids)
         message.label_ids = {}
-        return self._record(MESSAGE_DELETED, message)
+        return self._record(MESSAGE_DELETED, message, labels_before=labels_before)
 
     def newest_first(self, label_ids: Iterable[str] = ()) -> list[Message]:
         wanted = list(label_ids)

@@ -5,6 +5,15 @@ codes, refresh tokens only for ``access_type=offline`` and only on the first
 consent of a user to a client (or when ``prompt=consent`` asks again),
 client credentials accepted as HTTP Basic or in the form body, ``invalid_grant``
 for revoked or unknown refresh tokens and wrong PKCE verifiers.
+
+Granular consent: Google's consent page lets the user untick scopes, so the
+code, the token response's ``scope`` and the access token carry only what
+was granted.  ``email`` and ``profile`` come back as their full URLs, as
+Google answers them; ``openid`` brings an ``id_token``.  With
+``include_granted_scopes=true`` the token also covers what this user granted
+this client before.  A refresh that asks for a scope the grant lacks fails
+with ``invalid_scope`` (so credentials must be rebuilt from the granted
+scopes, not the requested ones).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -22,6 +32,16 @@ from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
 CODE_LIFETIME_SECONDS = 600
 _VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
+USERINFO_PROFILE = "https://www.googleapis.com/auth/userinfo.profile"
+# Short names Google accepts in a request and answers with their full URLs.
+SCOPE_ALIASES = {"email": USERINFO_EMAIL, "profile": USERINFO_PROFILE}
+
+
+def normalize_scopes(scopes) -> tuple[str, ...]:
+    """Scopes as Google reports them: aliases expanded, duplicates dropped, order kept."""
+    return tuple(dict.fromkeys(SCOPE_ALIASES.get(scope, scope) for scope in scopes))
 
 
 class OAuthError(Exception):
@@ -86,6 +106,7 @@ class AuthCode:
     offline: bool
     force_consent: bool
     expires_at: float
+    include_granted: bool = False
     used: bool = False
 
 
@@ -116,8 +137,14 @@ class OAuthServer:
 
     # -- authorize ------------------------------------------------------
 
-    def authorize(self, params: dict[str, str], user: str | None, deny: bool) -> str:
-        """Answer GET /o/oauth2/auth with the Location to redirect to."""
+    def authorize(
+        self, params: dict[str, str], user: str | None, deny: bool, granted: tuple[str, ...] | None = None
+    ) -> str:
+        """Answer GET /o/oauth2/auth with the Location to redirect to.
+
+        ``granted`` are the scopes the user leaves ticked on the consent page
+        (None: all requested); scopes that were not requested cannot be granted.
+        """
         client_id = params.get("client_id", "")
         with self._lock:
             client = self.clients.get(client_id)
@@ -145,7 +172,11 @@ class OAuthServer:
         method = params.get("code_challenge_method", "plain" if challenge else "")
         if challenge and method not in ("S256", "plain"):
             raise AuthorizePageError(400, "invalid_request", "Invalid code_challenge_method value.")
-        if deny or user is None:
+        scope = list(normalize_scopes(scope))
+        if granted is not None:
+            ticked = set(normalize_scopes(granted))
+            scope = [item for item in scope if item in ticked]
+        if deny or user is None or not scope:
             return _with_query(redirect_uri, {"error": "access_denied", "state": state})
         code = self._token("4/0A")
         prompt = params.get("prompt", "").split()
@@ -160,6 +191,7 @@ class OAuthServer:
                 offline=params.get("access_type") == "offline",
                 force_consent="consent" in prompt,
                 expires_at=time.time() + CODE_LIFETIME_SECONDS,
+                include_granted=params.get("include_granted_scopes", "").lower() == "true",
             )
         return _with_query(
             redirect_uri,
@@ -218,8 +250,9 @@ class OAuthServer:
             grant = Grant(code.user, client.client_id, code.scopes)
             self._grants[key] = grant
         else:
+            # Grants add up until revoked: a narrower consent does not take back earlier scopes.
             grant.scopes = tuple(dict.fromkeys(grant.scopes + code.scopes))
-        result = self._issue_access(grant, code.scopes)
+        result = self._issue_access(grant, grant.scopes if code.include_granted else code.scopes)
         if code.offline and (first_consent or code.force_consent or not grant.refresh_tokens):
             refresh = self._token("1//0")
             grant.refresh_tokens.add(refresh)
@@ -233,9 +266,10 @@ class OAuthServer:
             raise OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
         if grant.client_id != client.client_id:
             raise OAuthError(400, "unauthorized_client", "Unauthorized")
-        requested = tuple(form.get("scope", "").split()) or grant.scopes
+        requested = normalize_scopes(form.get("scope", "").split()) or grant.scopes
         if not set(requested) <= set(grant.scopes):
-            raise OAuthError(400, "invalid_scope", "Some requested scopes were invalid.")
+            # Google's answer when a refresh names a scope the user did not grant.
+            raise OAuthError(400, "invalid_scope", "Bad Request")
         return self._issue_access(grant, requested)
 
     def _issue_access(self, grant: Grant, scopes: tuple[str, ...]) -> dict[str, Any]:
@@ -244,12 +278,43 @@ class OAuthServer:
             token, grant, time.time() + self.access_token_lifetime, tuple(scopes)
         )
         grant.access_tokens.add(token)
-        return {
+        result: dict[str, Any] = {
             "access_token": token,
             "expires_in": self.access_token_lifetime,
             "scope": " ".join(scopes),
             "token_type": "Bearer",
         }
+        if "openid" in scopes:
+            result["id_token"] = self._id_token(grant, scopes)
+        return result
+
+    def _id_token(self, grant: Grant, scopes: tuple[str, ...]) -> str:
+        """An OpenID Connect ID token with Google's claims, signed HS256 with this emulator's own key.
+
+        Google signs with RS256 keys published at its certs URL; nothing here can
+        verify against those, so clients should read the claims, not verify them.
+        """
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": "https://accounts.google.com",
+            "azp": grant.client_id,
+            "aud": grant.client_id,
+            "sub": str(int.from_bytes(hashlib.sha256(grant.user.encode()).digest()[:8], "big")),
+            "iat": now,
+            "exp": now + self.access_token_lifetime,
+        }
+        if USERINFO_EMAIL in scopes:
+            claims.update({"email": grant.user, "email_verified": True})
+        header = {"alg": "HS256", "typ": "JWT"}
+        signing_input = ".".join(_b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims))
+        signature = hmac.new(self._secret, signing_input.encode(), hashlib.sha256).digest()
+        return signing_input + "." + _b64url(signature)
+
+    def granted_scopes(self, user: str, client_id: str) -> list[str] | None:
+        """What ``user`` has granted ``client_id`` (None: no live grant)."""
+        with self._lock:
+            grant = self._grants.get((user, client_id))
+            return None if grant is None or grant.revoked else list(grant.scopes)
 
     def issue_tokens(self, user: str, client_id: str, scopes: tuple[str, ...]) -> dict[str, Any]:
         """Tokens as if ``user`` had consented (offline) — for benchmarks with many mailboxes."""
@@ -308,6 +373,10 @@ class OAuthServer:
             if access.expires_at < time.time():
                 return None
             return access
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
 def _pkce_matches(verifier: str, challenge: str, method: str) -> bool:

@@ -29,7 +29,8 @@ from ._routes import FULL, match
 from .api import ApiCall, GmailApi, parse_related
 from .batch import BatchFormatError, format_batch, parse_batch
 from .errors import ApiError
-from .faults import Fault, latency_for
+from .faults import Fault
+from .latency import LatencyTable
 from .mailbox import HISTORY_ID_BASE, Mailbox, Message, Record
 from .mime import (
     addresses,
@@ -44,7 +45,8 @@ from .mime import (
     text_of,
 )
 from .oauth import AuthorizePageError, OAuthError, OAuthServer
-from .push import PushDispatcher
+from .push import PushDispatcher, RetryPolicy
+from .rate_limit import Charge, UserRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class Call:
     in_batch: bool
     fault: str | None = None  # the injected fault, if any
     time: float = 0.0
+    rate_limited: bool = False  # refused by the per-user rate limit (HTTP 429, no units)
+    latency_ms: float = 0.0  # latency added to this call (set_latency draw + fault latency)
 
 
 @dataclass
@@ -85,6 +89,12 @@ def _json_response(status: int, obj: Any, headers: Mapping[str, str] | None = No
 
 def _error_response(error: ApiError) -> _Response:
     return _json_response(error.code, error.body(), error.headers)
+
+
+def _retry_at(seconds: float) -> str:
+    """The time Google names in "User-rate limit exceeded.  Retry after <time>" (RFC 3339, ms, UTC)."""
+    when = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -204,6 +214,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _serve(self) -> None:
+        self.emulator._request_started()
+        try:
+            self._answer()
+        finally:
+            self.emulator._request_finished()
+
+    def _answer(self) -> None:
         body = self._read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
@@ -212,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("gmail emulator failed on %s %s", self.command, self.path)
             response = _error_response(errors.backend_error())
         if response.latency > 0:
+            # On this request's thread, holding no lock: concurrent calls wait side by side.
             self.emulator._stopping.wait(response.latency)
         if response.action == "timeout":
             self.emulator._stopping.wait(response.hang_seconds)
@@ -279,9 +297,14 @@ class GmailEmulator:
         self._mailboxes: dict[str, Mailbox] = {}
         self._calls: list[Call] = []
         self._faults: list[Fault] = []
-        self._latencies: dict[str, int] = {}
+        self._latency = LatencyTable()
+        self._rate_limiter: UserRateLimiter | None = None
         self._consent_user: str | None = None
         self._consent_deny = False
+        self._consent_scopes: tuple[str, ...] | None = None
+        self._requests_lock = threading.Lock()
+        self._active_requests = 0
+        self._peak_requests = 0
         self._next_message_number = 0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -367,13 +390,25 @@ class GmailEmulator:
         with self._lock:
             return list(self._mailboxes)
 
-    def consent_as(self, user: str | None, deny: bool = False) -> None:
-        """Who clicks "Allow" on the next authorize requests; ``deny=True`` clicks "Cancel"."""
+    def consent_as(self, user: str | None, deny: bool = False, scopes: Iterable[str] | None = None) -> None:
+        """Who clicks "Allow" on the next authorize requests; ``deny=True`` clicks "Cancel".
+
+        ``scopes`` are the boxes left ticked on Google's granular consent page
+        (default None: everything requested).  Only requested scopes can be
+        granted; ``["openid", "email"]`` grants just the sign-in part.  When
+        nothing requested stays ticked the consent ends in ``access_denied``.
+        The choice holds for every later consent until changed.
+        """
         with self._lock:
             if user is not None:
                 self._mailbox(user)
             self._consent_user = user.lower() if user else None
             self._consent_deny = deny
+            self._consent_scopes = None if scopes is None else tuple(scopes)
+
+    def granted_scopes(self, user: str, client_id: str) -> list[str] | None:
+        """The scopes ``user`` has granted ``client_id`` (None: no live grant)."""
+        return self.oauth.granted_scopes(self._mailbox(user).address, client_id)
 
     def revoke_access(self, user: str) -> None:
         """The user removed the app from their Google account."""
@@ -514,6 +549,14 @@ class GmailEmulator:
         with self._lock:
             mb = self._mailbox(user)
             self._after_change(mb, mb.delete_label(label_id))
+
+    def mark_read(self, user: str, gmail_id: str) -> None:
+        """The user opens the message in Gmail: UNREAD goes (history records it, a watch may push)."""
+        self.modify_labels(user, gmail_id, remove=["UNREAD"])
+
+    def archive(self, user: str, gmail_id: str) -> None:
+        """The user archives the message in Gmail: INBOX goes (history records it, a watch may push)."""
+        self.modify_labels(user, gmail_id, remove=["INBOX"])
 
     def modify_labels(self, user: str, gmail_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         """Change labels as the user would in Gmail (ids or names); records history."""
@@ -677,8 +720,52 @@ class GmailEmulator:
             return list(self.push.deliveries)
 
     def wait_for_push(self, timeout: float = 5.0) -> bool:
-        """Wait until every due push notification has been delivered (or failed)."""
+        """Wait until every push notification has been delivered or given up (retries included)."""
         return self.push.wait_idle(timeout)
+
+    def set_push_delay(self, seconds: float, jitter: float = 0.0, *, seed: int | None = None) -> None:
+        """Each notification is due ``seconds ± jitter`` (uniform, never negative) after its change.
+
+        The API call that made the change never waits for it.  ``seed`` makes
+        the sequence of delays reproducible.  0 (the default) delivers at once.
+        """
+        self.push.set_delay(seconds, jitter, seed)
+
+    def set_push_coalescing(self, enabled: bool) -> None:
+        """On (the default): a notification still waiting absorbs later changes of its mailbox.
+
+        Off: one notification per change (per API call or emulator helper that
+        changed the mailbox), each carrying the historyId right after that change,
+        as Pub/Sub delivers what Gmail publishes.
+        """
+        self.push.set_coalescing(enabled)
+
+    def set_push_retry(
+        self,
+        enabled: bool = True,
+        *,
+        min_backoff: float = 0.1,
+        max_backoff: float = 10.0,
+        max_attempts: int | None = 5,
+    ) -> None:
+        """At-least-once delivery: a nack (not 102/200/201/202/204, timeout, unreachable) is sent again.
+
+        The same message (messageId and data) is redelivered after
+        ``min_backoff * 2**(n-1)`` seconds (capped at ``max_backoff``) until it
+        is acknowledged or ``max_attempts`` POSTs were made (None: no limit).
+        Pub/Sub's own defaults are 10 s and 600 s; small values keep tests quick.
+        Off by default: a failed push is recorded and lost.
+        """
+        if enabled and (min_backoff < 0 or max_backoff < min_backoff):
+            raise ValueError("need 0 <= min_backoff <= max_backoff")
+        if enabled and max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts counts POSTs: at least 1, or None")
+        self.push.set_retry(RetryPolicy(min_backoff, max_backoff, max_attempts) if enabled else None)
+
+    def push_counts(self) -> dict[str, int]:
+        """Notifications published / coalesced / delivered / failed, POST attempts and redeliveries."""
+        with self.push._cond:
+            return dict(self.push.counts)
 
     def watch_state(self, user: str) -> dict[str, Any] | None:
         with self._lock:
@@ -704,8 +791,10 @@ class GmailEmulator:
         if watch.expiration_ms < time.time() * 1000:
             return
         if watch.label_ids:
+            # A change relates to a label the message has, had before the change
+            # (archived: INBOX removed) or had when it was deleted -- as Gmail's filter.
             wanted = set(watch.label_ids)
-            related = any(wanted & (set(record[4]) | set(record[5])) for record in records)
+            related = any(wanted & (set(record[4]) | set(record[5]) | set(record[7])) for record in records)
             if related != (watch.behavior == "include"):
                 return
         self.push.publish(watch.topic_name, mb.address, mb.history_id)
@@ -732,8 +821,36 @@ class GmailEmulator:
         return counts
 
     def reset_counters(self) -> None:
+        """Forget recorded calls, push counts and the peak of concurrent requests."""
         with self._lock:
             self._calls.clear()
+        self.push.reset_counts()
+        with self._requests_lock:
+            self._peak_requests = self._active_requests
+
+    def rate_limited_counts(self) -> dict[str, int]:
+        """429s the per-user rate limit served, per user (injected 429 faults not included)."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            for call in self._calls:
+                if call.rate_limited and call.user is not None:
+                    counts[call.user] = counts.get(call.user, 0) + 1
+        return counts
+
+    @property
+    def peak_concurrent_requests(self) -> int:
+        """Most HTTP requests being answered at the same moment (since start or reset_counters)."""
+        with self._requests_lock:
+            return self._peak_requests
+
+    def _request_started(self) -> None:
+        with self._requests_lock:
+            self._active_requests += 1
+            self._peak_requests = max(self._peak_requests, self._active_requests)
+
+    def _request_finished(self) -> None:
+        with self._requests_lock:
+            self._active_requests -= 1
 
     def add_fault(self, fault: Fault) -> Fault:
         """Inject ``fault`` into matching calls; the returned object is the handle (``hits``)."""
@@ -750,17 +867,37 @@ class GmailEmulator:
         with self._lock:
             self._faults.clear()
 
-    def set_latency(self, ms: int, method: str = "*") -> None:
-        """Added latency per call of ``method`` (a glob); 0 removes it."""
-        with self._lock:
-            if ms:
-                self._latencies[method] = int(ms)
-            else:
-                self._latencies.pop(method, None)
+    def set_latency(self, ms: float, method: str = "*", jitter_ms: float = 0, *, seed: int | None = None) -> None:
+        """Added latency per call of ``method`` (a method id or glob); 0 (and no jitter) removes it.
 
-    def _record_call(self, user, method, units, status, in_batch, fault=None) -> None:
+        Each call waits a uniform draw from ``[ms - jitter_ms, ms + jitter_ms]``,
+        never negative; ``seed`` makes the sequence of draws reproducible.  An
+        exact method id wins over globs.  A call inside a batch draws its own
+        latency; the batch answers after the slowest of its parts (Google runs
+        them in parallel), not after their sum.  The wait holds no lock.
+        """
+        self._latency.set(ms, method, jitter_ms=jitter_ms, seed=seed)
+
+    def set_user_rate_limit(self, units_per_second: float | None = 250, *, window_seconds: float = 1.0) -> None:
+        """Gmail's per-user rate limit; None (the default state) turns it off.
+
+        A call that would bring the user's quota units within the last
+        ``window_seconds`` above ``units_per_second * window_seconds`` answers
+        429 ``rateLimitExceeded`` ("User-rate limit exceeded.  Retry after
+        <time>") and costs nothing.  Parts of a batch are charged one by one.
+        Setting it again starts every user's window afresh.
+        """
+        limiter = None if units_per_second is None else UserRateLimiter(units_per_second, window_seconds)
         with self._lock:
-            self._calls.append(Call(user, method, units, status, in_batch, fault, time.time()))
+            self._rate_limiter = limiter
+
+    def _record_call(
+        self, user, method, units, status, in_batch, fault=None, *, rate_limited=False, latency_ms=0.0
+    ) -> None:
+        with self._lock:
+            self._calls.append(
+                Call(user, method, units, status, in_batch, fault, time.time(), rate_limited, latency_ms)
+            )
 
     def _pick_fault(self, method_id: str, user: str) -> Fault | None:
         with self._lock:
@@ -851,13 +988,14 @@ class GmailEmulator:
         with self._lock:
             user = self._consent_user
             deny = self._consent_deny
+            granted = self._consent_scopes
             hint = (params.get("login_hint") or "").lower()
             if user is None and hint in self._mailboxes:
                 user = hint
             if user is None and self._mailboxes:
                 user = next(iter(self._mailboxes))
         try:
-            location = self.oauth.authorize(params, user, deny)
+            location = self.oauth.authorize(params, user, deny, granted)
         except AuthorizePageError as exc:
             page = (
                 f"<!doctype html><title>Error {exc.status}: {exc.error}</title>"
@@ -940,17 +1078,34 @@ class GmailEmulator:
             self._record_call(user, method_id, 0, 403, in_batch)
             return _error_response(errors.insufficient_scopes())
 
-        latency = latency_for(self._latencies, method_id) / 1000.0
+        latency_ms = self._latency.draw_ms(method_id)
+        limiter = self._rate_limiter
+        charge: Charge | None = None
+        if limiter is not None:
+            admitted = limiter.admit(user, route.units)
+            if not isinstance(admitted, Charge):
+                self._record_call(user, method_id, 0, 429, in_batch, rate_limited=True, latency_ms=latency_ms)
+                response = _error_response(errors.rate_limit_429(_retry_at(admitted)))
+                response.latency = latency_ms / 1000.0
+                return response
+            charge = admitted
         fault = self._pick_fault(method_id, user)
         if fault is not None:
-            latency += fault.latency_ms / 1000.0
+            latency_ms += fault.latency_ms
             if fault.status is not None:
-                self._record_call(user, method_id, 0, fault.status, in_batch, fault=str(fault.status))
+                if limiter is not None and charge is not None:
+                    limiter.refund(charge)  # injected faults cost nothing
+                self._record_call(
+                    user, method_id, 0, fault.status, in_batch, fault=str(fault.status), latency_ms=latency_ms
+                )
                 if fault.status in ("drop", "timeout"):
-                    return _Response(action=fault.status, hang_seconds=fault.timeout_seconds, latency=latency)
+                    return _Response(
+                        action=fault.status, hang_seconds=fault.timeout_seconds, latency=latency_ms / 1000.0
+                    )
                 response = _error_response(self._fault_error(fault))
-                response.latency = latency
+                response.latency = latency_ms / 1000.0
                 return response
+        latency = latency_ms / 1000.0
 
         try:
             call = ApiCall(method_id, user, params, path_params, scopes=access.scopes)
@@ -966,11 +1121,13 @@ class GmailEmulator:
                 result = self.api.handlers[method_id](mailbox, call)
                 self._after_change(mailbox, call.records)
         except ApiError as error:
-            self._record_call(user, method_id, route.units, error.code, in_batch)
+            self._record_call(user, method_id, route.units, error.code, in_batch, latency_ms=latency_ms)
             response = _error_response(error)
             response.latency = latency
             return response
-        self._record_call(user, method_id, route.units, 200 if result is not None else 204, in_batch)
+        self._record_call(
+            user, method_id, route.units, 200 if result is not None else 204, in_batch, latency_ms=latency_ms
+        )
         if result is None:
             response = _Response(204, {}, b"")
         else:
@@ -994,8 +1151,7 @@ class GmailEmulator:
     @staticmethod
     def _fault_error(fault: Fault) -> ApiError:
         if fault.status == 429:
-            retry_at = datetime.now(timezone.utc) + timedelta(seconds=1)
-            return errors.rate_limit_429(retry_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{retry_at.microsecond // 1000:03d}Z")
+            return errors.rate_limit_429(_retry_at(1.0))
         if fault.status == 403:
             return errors.rate_limit_403(fault.reason)
         if fault.status == 500:
@@ -1016,6 +1172,7 @@ class GmailEmulator:
                 )
             )
         answers = []
+        # Google answers a batch when its slowest part is done: the parts run in parallel.
         latency = 0.0
         for request in inner:
             inner_headers = dict(request.headers)

@@ -22,6 +22,8 @@ from http.server import ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 from urllib.parse import urlencode
 
+from .latency import LatencyTable
+from .post_rate import ChannelPostRate
 from .socket_mode import SocketModeHub
 from .state import (
     ApiError,
@@ -123,6 +125,13 @@ class SlackEmulator:
         self.installations: list[dict[str, Any]] = []
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, _Delay] = {}
+        # Real-world conditions for benchmarks, all off until set.
+        self._latency = LatencyTable()
+        self._post_rate: ChannelPostRate | None = None
+        self._ratelimited_posts: dict[str, int] = {}
+        self._calls_lock = threading.Lock()  # concurrency gauge only: never held while a call waits
+        self._active_calls = 0
+        self._peak_calls = 0
         self._event_subscribers: list[EventCallback] = []
         self._last_ts_us = 0
         self._install_counter = 0
@@ -385,8 +394,32 @@ class SlackEmulator:
             return [call for call in self._calls if call.method == method]
 
     def clear_calls(self) -> None:
+        """Forget recorded calls, the per-channel 429 counts and the peak of concurrent calls."""
         with self._lock:
             self._calls.clear()
+            self._ratelimited_posts.clear()
+        with self._calls_lock:
+            self._peak_calls = self._active_calls
+
+    def rate_limited_counts(self) -> dict[str, int]:
+        """429s served by the per-channel post rate, per channel id (injected rate limits not included)."""
+        with self._lock:
+            return dict(self._ratelimited_posts)
+
+    @property
+    def peak_concurrent_calls(self) -> int:
+        """Most Web API calls (and response_url posts) in progress at once, since start or clear_calls."""
+        with self._calls_lock:
+            return self._peak_calls
+
+    def _call_started(self) -> None:
+        with self._calls_lock:
+            self._active_calls += 1
+            self._peak_calls = max(self._peak_calls, self._active_calls)
+
+    def _call_finished(self) -> None:
+        with self._calls_lock:
+            self._active_calls -= 1
 
     def messages(self, channel: str, *, include_replies: bool = True) -> list[dict[str, Any]]:
         """Current messages of a channel or DM, oldest first (updates applied, deletions gone)."""
@@ -496,9 +529,43 @@ class SlackEmulator:
             self._delays[method] = _Delay(seconds, count)
 
     def clear_faults(self) -> None:
+        """Drop injected faults and delays (set_latency and set_channel_post_rate stay as set)."""
         with self._lock:
             self._faults.clear()
             self._delays.clear()
+
+    # ------------------------------------------------------------------ real-world conditions
+
+    def set_latency(self, ms: float, method: str = "*", jitter_ms: float = 0, *, seed: int | None = None) -> None:
+        """Added latency per call of `method` (a name or glob; "*" every method); 0 (and no jitter) removes it.
+
+        Each call waits a uniform draw from [ms - jitter_ms, ms + jitter_ms], never
+        negative; `seed` makes the sequence of draws reproducible. An exact name
+        wins over globs. response_url posts count as the method "response_url".
+        Adds to `inject_delay`; the wait holds no lock, so concurrent calls overlap.
+        """
+        self._latency.set(ms, method, jitter_ms=jitter_ms, seed=seed)
+
+    def set_channel_post_rate(self, per_second: float | None = 1.0, burst: int = 5) -> None:
+        """Slack's chat.postMessage limit per channel (DMs included); None (the default state) turns it off.
+
+        A channel takes `burst` posts at once and one more every 1/`per_second`
+        seconds; a post beyond that answers HTTP 429, `Retry-After: <seconds>`,
+        `{"ok": false, "error": "ratelimited"}`, and posts nothing. Slack promises
+        about 1 per second with short bursts; how long a burst is not published.
+        Setting it again starts every channel's bucket afresh.
+        """
+        with self._lock:
+            self._post_rate = None if per_second is None else ChannelPostRate(per_second, burst)
+
+    def _admit_post(self, channel: Channel) -> None:
+        """Called with the lock held, just before chat.postMessage posts into `channel`."""
+        if self._post_rate is None:
+            return
+        retry_after = self._post_rate.admit(channel.id)
+        if retry_after is not None:
+            self._ratelimited_posts[channel.id] = self._ratelimited_posts.get(channel.id, 0) + 1
+            raise ApiError("ratelimited", status=429, headers={"Retry-After": str(retry_after)})
 
     def _take_fault(self, method: str) -> _Fault | None:
         for key in (method, "*"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -69,7 +70,16 @@ class SlackEmulatorHandler(BaseHTTPRequestHandler):
                 self._send(status, text.encode("utf-8"), "text/plain; charset=utf-8", headers)
             elif path.startswith("/response/") and verb == "POST":
                 key = path[len("/response/"):]
-                status, payload = emulator._post_to_response_url(key, body, self.headers.get("Content-Type") or "")
+                latency_ms = emulator._latency.draw_ms("response_url")
+                emulator._call_started()
+                try:
+                    if latency_ms:
+                        time.sleep(latency_ms / 1000.0)
+                    status, payload = emulator._post_to_response_url(
+                        key, body, self.headers.get("Content-Type") or ""
+                    )
+                finally:
+                    emulator._call_finished()
                 self._send_json(status, payload)
             elif path in ("/", "/healthz") and verb == "GET":
                 self._send(200, b"ok", "text/plain; charset=utf-8")

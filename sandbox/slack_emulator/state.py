@@ -167,6 +167,7 @@ class Call:
     time: float
     http_status: int = 200
     response: dict[str, Any] | None = None
+    latency_ms: float = 0.0  # latency added by set_latency (inject_delay not included)
 
     @property
     def ok(self) -> bool:
@@ -292,12 +293,14 @@ class ApiError(Exception):
         status: int = 200,
         messages: list[str] | None = None,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(error)
         self.error = error
         self.status = status
         self.messages = messages or []
         self.extra = extra or {}
+        self.headers = headers or {}  # HTTP response headers, e.g. Retry-After with a 429
 
     def payload(self) -> dict[str, Any]:
         body: dict[str, Any] = {"ok": False, "error": self.error, **self.extra}

@@ -106,9 +106,22 @@ def dispatch(emu: "SlackEmulator", name: str, headers: Any, query: str, body: by
         return exc.status, response_headers, exc.payload()
 
     delay = emu._take_delay(name)
-    if delay:
-        time.sleep(delay)
+    latency_ms = emu._latency.draw_ms(name)
+    emu._call_started()
+    try:
+        return _answer(emu, name, headers, params, token, basic, started, delay + latency_ms / 1000.0, latency_ms)
+    finally:
+        emu._call_finished()
 
+
+def _answer(
+    emu: "SlackEmulator", name: str, headers: Any, params: dict[str, Any], token: str | None,
+    basic: tuple[str, str] | None, started: float, wait: float, latency_ms: float,
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    if wait:
+        time.sleep(wait)  # outside the lock: concurrent calls wait side by side
+
+    response_headers: dict[str, str] = {}
     ctx = Ctx(emu, name, params, None, None, basic, bearer=_bearer_token(headers))
     status = 200
     with emu._lock:
@@ -131,10 +144,11 @@ def dispatch(emu: "SlackEmulator", name: str, headers: Any, query: str, body: by
                 payload = {"ok": True, **handler(ctx)}
             except ApiError as exc:
                 status, payload = exc.status, exc.payload()
+                response_headers.update(exc.headers)
         team_id = ctx.team.id if ctx.team else None
         if team_id is None and token in emu._tokens:
             team_id = emu._tokens[token].team_id
-        emu._calls.append(Call(name, params, token, team_id, started, status, copy.deepcopy(payload)))
+        emu._calls.append(Call(name, params, token, team_id, started, status, copy.deepcopy(payload), latency_ms))
     for action in ctx.after:
         action()
     return status, response_headers, payload
@@ -570,6 +584,7 @@ def chat_post_message(ctx: Ctx) -> dict[str, Any]:
     emu._check_bot_access(team, channel, posting=True)
     content = message_content(ctx.params, required=True)
     thread_ts = ctx.params.get("thread_ts") or None
+    emu._admit_post(channel)
     record = emu._post_bot_message(
         team, channel, content, thread_ts=thread_ts, reply_broadcast=_truthy(ctx.params.get("reply_broadcast"))
     )
