@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crm_store.addresses import is_valid_address
-from crm_store.errors import InvalidInput
+from usecases.values import InvalidInput, is_valid_address
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,30})(?:\|([^>]*))?>$")

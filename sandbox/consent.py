@@ -22,12 +22,13 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-def consent_redirect(emulator, authorization_url: str, address: str | None) -> str:
-    """Allow (or, with address None, deny) on the emulator's consent page; returns our callback URL."""
+def consent_redirect(emulator, authorization_url: str, address: str | None, scopes=None) -> str:
+    """Allow (or, with address None, deny) on the emulator's consent page; returns our callback URL.
+    `scopes`: the boxes left ticked on Google's granular consent page (default: all requested)."""
     if address is None:
         emulator.consent_as(None, deny=True)
     else:
-        emulator.consent_as(address)
+        emulator.consent_as(address, scopes=scopes)
     status, headers, _ = http_get(authorization_url)
     if status not in (302, 303):
         raise RuntimeError(f"consent page answered {status}")

@@ -65,9 +65,9 @@ class Stack:
             self.gmail.add_user(gmail)
         return user_id
 
-    def follow_consent(self, authorize_url: str, as_user: str = REP_GMAIL) -> tuple[int, str]:
+    def follow_consent(self, authorize_url: str, as_user: str = REP_GMAIL, scopes=None) -> tuple[int, str]:
         """What the rep's browser does: Google's consent page, then our callback."""
-        status, _, body = http_get(consent_redirect(self.gmail, authorize_url, as_user))
+        status, _, body = http_get(consent_redirect(self.gmail, authorize_url, as_user, scopes))
         return status, body
 
     def connect(self, user_id: str = REP, gmail: str = REP_GMAIL) -> str:
@@ -150,9 +150,34 @@ class Stack:
         self.gmail.stop()
 
     def driver_close(self) -> None:
-        close = getattr(self.driver, "close", None)
-        if close:
-            close()
+        for driver in [self.driver, *self.extra.get("drivers", {}).values()]:
+            close = getattr(driver, "close", None)
+            if close:
+                close()
+
+    # -- several workspaces (multi-workspace mode) ----------------------------------------------------
+
+    def install(self, team_id: str) -> None:
+        """The workspace's installation in the store, as the OAuth flow leaves it (its own bot token)."""
+        from slack_sdk.oauth.installation_store import Installation
+
+        if team_id not in self.slack.teams:
+            self.slack.add_team(team_id, name=f"Workspace {team_id}")
+        team = self.slack.team(team_id)
+        self.services.slack.installation_store.save(Installation(
+            app_id=self.slack.app_id, team_id=team_id, bot_token=team.bot_token, bot_id=team.bot_id,
+            bot_user_id=team.bot_user_id, bot_scopes="commands,chat:write,users:read,users:read.email",
+            user_id="U0INSTALL"))
+
+    def driver_for(self, team_id: str) -> SlackDriver:
+        """Signed requests from another workspace's users."""
+        if team_id == self.driver.team_id:
+            return self.driver
+        drivers = self.extra.setdefault("drivers", {})
+        if team_id not in drivers:
+            drivers[team_id] = SlackDriver(f"{self.server.url}/slack/events", SIGNING_SECRET, emulator=self.slack,
+                                           team_id=team_id, deliver_lifecycle_events=False)
+        return drivers[team_id]
 
 
 def authorize_url_in(post: dict) -> str:
@@ -170,6 +195,22 @@ def free_port() -> int:
 
 
 SOCKET_MODE_APP_TOKEN = "xapp-1-A0MAILMAGNT-1-emulated"
+
+
+OTHER_TEAM = "T0002"
+OUTSIDER_TEAM = "T0666"
+SLACK_CLIENT_ID, SLACK_CLIENT_SECRET = "1111.2222", "oauth-secret"
+
+
+def start_org_stack(database_url: str, **overrides) -> Stack:
+    """One organisation with two Slack workspaces (TEAM and OTHER_TEAM, both installed), in multi-workspace
+    mode; OUTSIDER_TEAM is a workspace of somebody else that has the app installed too."""
+    stack = start_stack(database_url, slack_client_id=SLACK_CLIENT_ID, slack_client_secret=SLACK_CLIENT_SECRET,
+                        slack_bot_token=None, slack_allowed_team_ids=f"{TEAM},{OTHER_TEAM}", **overrides)
+    stack.slack.register_oauth_app(SLACK_CLIENT_ID, SLACK_CLIENT_SECRET)
+    for team_id in (TEAM, OTHER_TEAM, OUTSIDER_TEAM):
+        stack.install(team_id)
+    return stack
 
 
 def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True,

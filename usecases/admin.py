@@ -13,7 +13,8 @@ from sqlmodel import select
 from crm_store.addresses import is_valid_address
 from crm_store.db import insert_once, session_scope
 from crm_store.errors import InvalidInput, NotAllowed, NotFoundError
-from crm_store.mailboxes import org_settings, set_policy
+from crm_store.mailboxes import set_policy
+from crm_store.sharing import org_policy
 from crm_store.models import CrmUser, GmailAccount, MailboxAlias, SharingPolicy
 from crm_store.users import (
     find_user_by_email,
@@ -173,7 +174,7 @@ def show_policy(services: Services, who: SlackActorRef) -> str:
     actor = resolve(services, who)
     access.require_admin(actor)
     with session_scope(services.engine) as session:
-        return org_settings(session, who.team_id).sharing_policy
+        return org_policy(session, who.team_id).value
 
 
 def change_policy(services: Services, who: SlackActorRef, policy: SharingPolicy) -> SharingPolicy:

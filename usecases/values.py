@@ -2,6 +2,7 @@
 
 Surfaces (handlers/, the CLI, web routes) import these from here, never from the store's models.
 """
+from crm_store.addresses import is_valid_address  # noqa: F401
 from crm_store.errors import (  # noqa: F401
     AdminOnly,
     DomainError,

@@ -11,13 +11,13 @@ import logging
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from handlers.blocks.alert_reply import REPLY_CALLBACK, loading_view, reply_view, submitted_reply
+from handlers.blocks.alert_reply import REPLY_CALLBACK, loading_view, refusal_view, reply_view, submitted_reply
 from handlers.blocks.alerts import AlertAction
 from handlers.blocks.contact import contact_card_blocks
 from handlers.middleware import once
 from usecases import alerts as alert_use_cases
 from usecases.alerts import AlertRef
-from usecases.values import Services
+from usecases.values import DomainError, Services
 from usecases.wording import escape
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,12 @@ def register(app: App, services: Services) -> None:
         reference = _reference(body)
         # The trigger id lasts 3 seconds: open at once, fill in once the use case (and Gmail) answered.
         opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view())
-        draft = alert_use_cases.start_reply(services, context["actor"], reference)
+        try:
+            draft = alert_use_cases.start_reply(services, context["actor"], reference)
+        except DomainError as refusal:
+            client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"],
+                                view=refusal_view(str(refusal)))
+            return
         metadata = {"a": draft.account_id, "g": draft.gmail_id}
         client.views_update(view_id=opened["view"]["id"], hash=opened["view"]["hash"],
                             view=reply_view(metadata, to=draft.to, mailbox=draft.mailbox, subject=draft.subject))

@@ -25,6 +25,12 @@ def loading_view() -> dict:
                 ).to_dict()
 
 
+def refusal_view(text: str) -> dict:
+    """What the modal shows when the reply cannot be written (not the clicker's mailbox, a stale button…)."""
+    return View(type="modal", callback_id=REPLY_CALLBACK, title="Reply", close="Close",
+                blocks=[SectionBlock(text=MarkdownTextObject(text=f":no_entry: {text}"[:3000]))]).to_dict()
+
+
 def reply_view(metadata: dict, *, to: str, mailbox: str, subject: str) -> dict:
     return View(
         type="modal", callback_id=REPLY_CALLBACK, title="Reply", submit="Send", close="Cancel",

@@ -620,9 +620,11 @@ class SlackEmulator:
             return trigger_id
 
     def post_as_user(
-        self, channel: str, user_id: str, text: str, *, team_id: str | None = None, thread_ts: str | None = None
+        self, channel: str, user_id: str, text: str, *, team_id: str | None = None, thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Add a message written by a person (no event is sent; SlackDriver.event does that)."""
+        """Add a message written by a person (no event is sent; SlackDriver.event does that). `metadata`: what
+        an app acting for the person could attach (people can post message metadata through such apps)."""
         with self._lock:
             team = self.team(team_id)
             target = self._resolve_channel(team, channel, allow_user=True)
@@ -634,6 +636,8 @@ class SlackEmulator:
                 "team": team.id,
                 "channel": target.id,
             }
+            if metadata is not None:
+                record["metadata"] = copy.deepcopy(metadata)
             if thread_ts:
                 self._attach_reply(target, record, thread_ts)
             target.messages.append(record)
