@@ -98,3 +98,17 @@ def test_refusals_and_empty_answers(zoho, config, client_for):
     zoho.advance(86401)
     with pytest.raises(ZohoPageTokenInvalid):
         client.list_records("Contacts", FIELDS, page_token=page.next_page_token)
+
+
+def test_the_config_comes_from_the_settings_names():
+    from crm_sync import ZohoConfig
+
+    assert ZohoConfig.from_env({}) is None
+    config = ZohoConfig.from_env({"ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s", "ZOHO_REFRESH_TOKEN": "r",
+                                  "ZOHO_ACCOUNTS_URL": "https://accounts.zoho.eu", "CRM_SYNC_INTERVAL_SECONDS": "120"})
+    assert (config.token_url, config.api_url, config.interval_seconds) == (
+        "https://accounts.zoho.eu/oauth/v2/token", None, 120)
+    assert ZohoConfig.from_env({"ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s", "ZOHO_REFRESH_TOKEN": "r"}
+                               ).interval_seconds == 300
+    with pytest.raises(ValueError, match="ZOHO_REFRESH_TOKEN"):
+        ZohoConfig.from_env({"ZOHO_CLIENT_ID": "1000.X", "ZOHO_CLIENT_SECRET": "s"})
