@@ -1,0 +1,421 @@
+"""Incremental sync from Zoho CRM (REST API v7) into the CRM store, through the import core.
+
+One run, under the `zoho-sync` job lease (one replica at a time; another gets "skipped"):
+
+  Contacts: deleted records, then records modified since the cursor; then the same for Deals.
+
+Contacts come before deals (a deal's contact must exist). Within a module, deletes come first, so
+a contact deleted in Zoho frees its address for a new contact read in the same run.
+
+Records (`GET /crm/v7/{module}`, `If-Modified-Since`, `sort_by=Modified_Time&sort_order=asc`,
+paging with `page_token`) are mapped to the core's records (`Email`→email, `Secondary_Email`,
+`First_Name`, `Last_Name`, `Account_Name.name`→company, `Phone`, `Owner.email`→owner_email;
+`Deal_Name`, `Stage`, `Closing_Date`, `Amount`, `Contact_Name.id`→contact_external_id,
+`Owner.email`; Zoho ids are the external ids; Zoho users become CRM users by email) and each page
+is committed through `crm_store.records.apply_records` with `skip_invalid`: a Zoho record the
+core refuses (no email, a deal without contact, …) is skipped and reported, never blocks the sync.
+
+The cursor of a stream (`crm_sync_cursors`) advances in the transaction that commits the page,
+together with the lease renewal (a replica that lost the lease commits nothing):
+
+- `since`: every record modified at or before it is applied. Zoho answers records modified
+  *after* the `If-Modified-Since` instant, to the second, so records sharing the second of the
+  last applied one may still come: after a page whose last record was modified at T, the cursor
+  is `since = T - 1 s` plus `skip`, the ids (and Modified_Time) of the records at T already
+  applied, which a later read skips unless they changed again. At the end of a listing, when
+  Zoho's clock (the `Date` header) is past T, nothing can be modified at T any more: the cursor
+  closes at `since = T` with nothing to skip, and the next run reads only what is new.
+- `page_token` (with its `If-Modified-Since` and expiry): a run that stops between pages (a
+  crash, a deploy, a rate limit) resumes from the next page while Zoho keeps the token (a
+  day), re-reading nothing it committed. An expired token falls back to `since` + `skip`, which
+  re-reads at most the records of one second.
+
+Deleted records (`GET /crm/v7/{module}/deleted`, `type=all`, `If-Modified-Since`) come in pages
+numbered 1, 2, …, newest first; a page is applied as it arrives (a delete is idempotent) and the
+stream's `since` moves to the newest `deleted_time` once the listing is complete. The first run
+of a module reads no deleted records (there is nothing to delete yet): its deleted stream starts
+at the time of its first listing. `full=True` reads every record and every deleted record again,
+ignoring the cursors (which it then resets).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from crm_store.db import session_scope
+from crm_store.leases import claim_job, release_job, renew_job_in
+from crm_store.models import CrmSyncCursor, utcnow
+from crm_store.records import RecordKind, apply_records
+from crm_store.sources import ChangeSource
+from crm_sync.config import ZohoConfig
+from crm_sync.errors import LeaseLost, ZohoError, ZohoPageTokenInvalid
+from crm_sync.zoho_client import ZohoClient, parse_zoho_time
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "zoho-sync"
+MODULES = ("Contacts", "Deals")
+KINDS = {"Contacts": RecordKind.CONTACTS, "Deals": RecordKind.DEALS}
+FIELDS = {
+    "Contacts": ("Email", "Secondary_Email", "First_Name", "Last_Name", "Account_Name", "Phone", "Owner",
+                 "Modified_Time"),
+    "Deals": ("Deal_Name", "Stage", "Closing_Date", "Amount", "Contact_Name", "Owner", "Modified_Time"),
+}
+# The core's field names as Zoho calls them, for problems an admin reads.
+ZOHO_FIELD = {
+    "email": "Email", "secondary_email": "Secondary_Email", "first_name": "First_Name", "last_name": "Last_Name",
+    "company": "Account_Name", "phone": "Phone", "owner_email": "Owner", "external_id": "id",
+    "name": "Deal_Name", "stage": "Stage", "closing_date": "Closing_Date", "amount": "Amount",
+    "contact_external_id": "Contact_Name", "contact_email": "Contact_Name",
+}
+TOKEN_MARGIN = timedelta(minutes=5)  # a page token this close to its expiry is not worth trying
+ONE_SECOND = timedelta(seconds=1)
+
+
+@dataclass
+class SyncProblem:
+    module: str
+    record_id: str | None  # the Zoho id
+    field: str | None  # Zoho's field name
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.module} {self.record_id}" + (f" {self.field}" if self.field else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    pages: int = 0  # pages of records read (empty answers included)
+    deleted_pages: int = 0
+    read: int = 0  # records Zoho handed out
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    problems: list[SyncProblem] = field(default_factory=list)
+
+
+@dataclass
+class ZohoSyncResult:
+    status: str  # "synced" | "skipped" | "failed"
+    reason: str | None = None  # why skipped or failed
+    full: bool = False
+    modules: dict[str, ModuleResult] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "synced"
+
+    @property
+    def pages(self) -> int:
+        return sum(result.pages + result.deleted_pages for result in self.modules.values())
+
+    @property
+    def deletes(self) -> int:
+        return sum(result.deleted for result in self.modules.values())
+
+    @property
+    def problems(self) -> list[SyncProblem]:
+        return [problem for result in self.modules.values() for problem in result.problems]
+
+    def summary(self) -> str:
+        """One line for the CLI and the logs."""
+        if self.status == "skipped":
+            return f"skipped: {self.reason}"
+        parts = [f"{name.lower()}: {r.created} created, {r.updated} updated, {r.deleted} deleted, "
+                 f"{r.skipped} skipped" for name, r in self.modules.items()]
+        text = "; ".join(parts) or "nothing read"
+        return f"failed: {self.reason} ({text})" if self.status == "failed" else text
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:64]
+
+
+def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
+                  clock: Callable[[], datetime] = utcnow, owner: str | None = None,
+                  client: ZohoClient | None = None,
+                  on_page: Callable[[str, str, int], None] | None = None) -> ZohoSyncResult:
+    """One sync run (module docstring). Never raises for Zoho's failures: they are the result's
+    `status="failed"`, `reason` and `errors`, and the stream's `last_error`.
+
+    `on_page(module, stream, number)` is called after each committed page ("records" or
+    "deleted"): progress for the CLI; an exception it raises stops the run there (tests use it
+    to crash between pages).
+    """
+    owner = owner or default_owner()
+    result = ZohoSyncResult(status="synced", full=full, started_at=clock())
+    if not claim_job(engine, LEASE_NAME, owner, lease_seconds=config.lease_seconds, now=clock()):
+        result.status, result.reason = "skipped", "another replica is syncing"
+        result.finished_at = clock()
+        return result
+    own_client = client is None
+    client = client or ZohoClient(config)
+    run = _Run(engine, config, client, owner, clock, full, on_page, result)
+    stream = None
+    try:
+        for module in MODULES:
+            result.modules[module] = ModuleResult(module)
+            first_time = run.cursor(f"zoho:{module}:deleted") is None
+            if full or not first_time:
+                stream = f"zoho:{module}:deleted"
+                run.sync_deleted(module)
+            stream = f"zoho:{module}"
+            started = run.sync_records(module)
+            if first_time and not full:
+                # Records deleted from now on are read next time; the listing just read has none of the
+                # earlier ones. Zoho's clock if it gave it, else ours with a margin (a delete re-read is harmless).
+                start = started - ONE_SECOND if started is not None else clock() - timedelta(minutes=5)
+                run.start_deleted_stream(module, start)
+        stream = None
+    except ZohoError as error:
+        result.status, result.reason = "failed", str(error)
+        result.errors.append(str(error))
+        log.warning("Zoho CRM sync failed (%s): %s", stream, error)
+        if stream is not None and not isinstance(error, LeaseLost):
+            run.note_error(stream, str(error))
+    finally:
+        release_job(engine, LEASE_NAME, owner)
+        if own_client:
+            client.close()
+        result.finished_at = clock()
+    return result
+
+
+@dataclass
+class _Cursor:
+    since: datetime | None = None
+    skip: dict[str, str] = field(default_factory=dict)  # record id -> Modified_Time (UTC ISO)
+    page_token: str | None = None
+    page_token_since: datetime | None = None
+    page_token_expires_at: datetime | None = None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def contact_record(zoho: dict[str, Any]) -> dict[str, Any]:
+    """A Zoho contact as the import core's record."""
+    record: dict[str, Any] = {
+        "external_id": zoho.get("id"),
+        "email": zoho.get("Email"),
+        "secondary_email": zoho.get("Secondary_Email"),
+        "first_name": zoho.get("First_Name"),
+        "last_name": zoho.get("Last_Name"),
+        "company": _lookup_name(zoho.get("Account_Name")),
+        "phone": zoho.get("Phone"),
+    }
+    _owner(zoho, record)
+    return record
+
+
+def deal_record(zoho: dict[str, Any]) -> dict[str, Any]:
+    """A Zoho deal as the import core's record."""
+    contact = zoho.get("Contact_Name")
+    record: dict[str, Any] = {
+        "external_id": zoho.get("id"),
+        "name": zoho.get("Deal_Name"),
+        "stage": zoho.get("Stage"),
+        "closing_date": zoho.get("Closing_Date"),
+        "amount": zoho.get("Amount"),
+        "contact_external_id": contact.get("id") if isinstance(contact, dict) else None,
+    }
+    _owner(zoho, record)
+    return record
+
+
+def _lookup_name(value: Any) -> Any:
+    return value.get("name") if isinstance(value, dict) else value
+
+
+def _owner(zoho: dict[str, Any], record: dict[str, Any]) -> None:
+    owner = zoho.get("Owner")
+    if owner is None:
+        record["owner_email"] = None
+    elif isinstance(owner, dict) and owner.get("email"):
+        record["owner_email"] = owner["email"]
+    # An owner Zoho shows without an email (field permissions) leaves the stored owner as it is.
+
+
+MAPPERS = {"Contacts": contact_record, "Deals": deal_record}
+
+
+class _Run:
+    def __init__(self, engine: Engine, config: ZohoConfig, client: ZohoClient, owner: str,
+                 clock: Callable[[], datetime], full: bool, on_page: Callable | None, result: ZohoSyncResult):
+        self.engine, self.config, self.client, self.owner = engine, config, client, owner
+        self.clock, self.full, self.on_page, self.result = clock, full, on_page, result
+
+    # -- cursors --------------------------------------------------------------
+
+    def cursor(self, name: str) -> _Cursor | None:
+        with session_scope(self.engine) as session:
+            row = session.get(CrmSyncCursor, name)
+            if row is None:
+                return None
+            return _Cursor(_aware(row.since), json.loads(row.skip) if row.skip else {}, row.page_token,
+                           _aware(row.page_token_since), _aware(row.page_token_expires_at))
+
+    def _save(self, session: Session, name: str, cursor: _Cursor, *, success: bool = False) -> None:
+        row = session.get(CrmSyncCursor, name) or CrmSyncCursor(name=name)
+        row.since = cursor.since
+        row.skip = json.dumps(cursor.skip, sort_keys=True) if cursor.skip else None
+        row.page_token = cursor.page_token
+        row.page_token_since = cursor.page_token_since
+        row.page_token_expires_at = cursor.page_token_expires_at
+        row.updated_at = self.clock()
+        if success:
+            row.last_success_at, row.last_error = self.clock(), None
+        session.add(row)
+
+    def _commit_page(self, stream: str, kind: RecordKind, records: list[dict], cursor: _Cursor, *,
+                     complete: bool):
+        """Apply a page's records and move the stream's cursor, in one transaction, under the lease."""
+        with session_scope(self.engine) as session:
+            if not renew_job_in(session.connection(), LEASE_NAME, self.owner,
+                                lease_seconds=self.config.lease_seconds, now=self.clock()):
+                raise LeaseLost("another replica took the Zoho sync over; this run stopped")
+            applied = apply_records(session, kind, records, skip_invalid=True, source=ChangeSource.ZOHO.value,
+                                    detail=f"Zoho CRM {kind.value}") if records else None
+            self._save(session, stream, cursor, success=complete)
+        return applied
+
+    def note_error(self, stream: str, message: str) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(CrmSyncCursor, stream) or CrmSyncCursor(name=stream)
+            row.last_error = message[:500]
+            row.updated_at = self.clock()
+            session.add(row)
+
+    def start_deleted_stream(self, module: str, since: datetime | None) -> None:
+        with session_scope(self.engine) as session:
+            self._save(session, f"zoho:{module}:deleted", _Cursor(since=since), success=True)
+
+    def _count(self, module: str, ids: list[str], applied) -> None:
+        if applied is None:
+            return
+        totals = self.result.modules[module]
+        for name in ("created", "updated", "unchanged", "deleted", "skipped"):
+            setattr(totals, name, getattr(totals, name) + getattr(applied, name))
+        for problem in applied.problems:
+            record_id = ids[problem.index] if problem.index is not None and problem.index < len(ids) else None
+            totals.problems.append(SyncProblem(module, record_id, ZOHO_FIELD.get(problem.field, problem.field),
+                                               problem.reason))
+            log.warning("Zoho record skipped: %s", totals.problems[-1])
+
+    # -- records ----------------------------------------------------------------
+
+    def sync_records(self, module: str) -> datetime | None:
+        """Read and apply the records modified since the cursor; returns Zoho's time at the first answer."""
+        stream = f"zoho:{module}"
+        stored = None if self.full else self.cursor(stream)
+        cursor = stored or _Cursor()
+        now = self.clock()
+        token = cursor.page_token
+        if token and (cursor.page_token_expires_at is None or cursor.page_token_expires_at - TOKEN_MARGIN <= now):
+            token = None
+        request_since = cursor.page_token_since if token else cursor.since
+        first_answer: datetime | None = None
+        applied_at: dict[str, str] = dict(cursor.skip)  # id -> Modified_Time of what is applied past `since`
+        newest: datetime | None = None  # the latest Modified_Time handed out in this run
+        number = 0
+        while True:
+            try:
+                page = self.client.list_records(module, FIELDS[module], since=request_since, page_token=token)
+            except ZohoPageTokenInvalid:
+                if token is None:
+                    raise
+                log.info("Zoho page token of %s expired; reading again from the cursor", stream)
+                token, request_since = None, cursor.since
+                continue
+            number += 1
+            self.result.modules[module].pages += 1
+            self.result.modules[module].read += len(page.records)
+            first_answer = first_answer or page.server_time
+            fresh, ids = [], []
+            for zoho in page.records:
+                modified = parse_zoho_time(zoho.get("Modified_Time"))
+                if modified is not None and (newest is None or modified > newest):
+                    newest = modified  # skipped records count for the boundary too
+                stamp = modified.isoformat() if modified else ""
+                if applied_at.get(zoho["id"]) == stamp:
+                    continue  # applied before, unchanged since
+                applied_at[zoho["id"]] = stamp
+                fresh.append(MAPPERS[module](zoho))
+                ids.append(zoho["id"])
+            cursor = self._advance(cursor, applied_at, newest, page, request_since)
+            applied = self._commit_page(stream, KINDS[module], fresh, cursor, complete=not page.more)
+            self._count(module, ids, applied)
+            if self.on_page is not None:
+                self.on_page(module, "records", number)
+            if not page.more:
+                return first_answer
+            token = page.next_page_token
+
+    def _advance(self, cursor: _Cursor, applied_at: dict[str, str], newest: datetime | None, page,
+                 request_since: datetime | None) -> _Cursor:
+        """The cursor once this page is committed (module docstring)."""
+        if newest is None:  # nothing handed out at all: where we were
+            since = cursor.since
+            skip = dict(cursor.skip)
+        elif page.more or page.server_time is None or page.server_time <= newest:
+            since = newest - ONE_SECOND
+            skip = {record_id: stamp for record_id, stamp in applied_at.items()
+                    if stamp and datetime.fromisoformat(stamp) > since}
+        else:
+            since, skip = newest, {}
+        if page.more:
+            return _Cursor(since, skip, page.next_page_token, request_since, page.page_token_expiry)
+        return _Cursor(since, skip)
+
+    # -- deleted records ------------------------------------------------------
+
+    def sync_deleted(self, module: str) -> None:
+        stream = f"zoho:{module}:deleted"
+        stored = None if self.full else self.cursor(stream)
+        since = stored.since if stored else None
+        newest: datetime | None = None
+        number = 0
+        while True:
+            number += 1
+            page = self.client.list_deleted(module, since=since, page=number)
+            self.result.modules[module].deleted_pages += 1
+            records, ids = [], []
+            for item in page.records:
+                deleted_at = parse_zoho_time(item.get("deleted_time"))
+                if deleted_at is not None and (newest is None or deleted_at > newest):
+                    newest = deleted_at
+                records.append({"external_id": item["id"], "deleted": True})
+                ids.append(item["id"])
+            if page.more:
+                cursor = _Cursor(since=since)  # page numbers shift as deletes happen: move at the end
+            elif newest is None:
+                cursor = _Cursor(since=since)
+            elif page.server_time is not None and page.server_time > newest:
+                cursor = _Cursor(since=newest)
+            else:
+                cursor = _Cursor(since=newest - ONE_SECOND)  # re-applying a delete is harmless
+            applied = self._commit_page(stream, KINDS[module], records, cursor, complete=not page.more)
+            self._count(module, ids, applied)
+            if self.on_page is not None:
+                self.on_page(module, "deleted", number)
+            if not page.more:
+                return

@@ -1,0 +1,699 @@
+"""The Zoho CRM REST API v7 + Zoho accounts (OAuth) emulator: a real HTTP server on loopback.
+
+``ZohoEmulator`` owns the CRM's users, Contacts and Deals, the deleted records, the OAuth
+server, fault injection and call recording, and serves them over HTTP/1.1 (keep-alive, exact
+Content-Length) on a background thread. Its clock is its own (``set_time``, ``advance``): it
+stamps ``Modified_Time``, ``deleted_time``, token expiry and the ``Date`` header, so tests
+decide what "modified since" means without sleeping.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+from . import errors
+from .errors import ZohoError
+from .faults import Fault
+
+log = logging.getLogger(__name__)
+
+JSON_TYPE = "application/json;charset=UTF-8"
+API_VERSION = "v7"
+MODULES = ("Contacts", "Deals")
+MAX_PER_PAGE = 200
+DISCRETE_LIMIT = 2000  # records reachable with page/per_page; beyond that, page_token
+PAGE_TOKEN_LIFETIME = timedelta(days=1)
+SORT_FIELDS = ("id", "Created_Time", "Modified_Time")
+DEFAULT_SCOPE = "ZohoCRM.modules.ALL"
+_ID_BASE = 4150868000000000000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the emulator saw it (assertions: what was read, with which cursor)."""
+
+    method: str
+    path: str
+    endpoint: str  # "records" | "deleted" | "token" | "other"
+    module: str | None
+    query: dict[str, str]
+    if_modified_since: str | None
+    status: int | str  # HTTP status, or "drop"
+    fault: str | None = None  # the injected fault, if any
+    record_ids: tuple[str, ...] = ()  # ids of the records (or deleted records) in the answer
+    time: datetime | None = None  # the emulator's clock
+
+    @property
+    def page_token(self) -> str | None:
+        return self.query.get("page_token")
+
+
+@dataclass
+class _Response:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    drop: bool = False
+    latency: float = 0.0
+
+
+def _json(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Response:
+    body = b"" if obj is None else json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    all_headers = {"Content-Type": JSON_TYPE} if obj is not None else {}
+    all_headers.update(headers or {})
+    return _Response(status, all_headers, body)
+
+
+def _error(error: ZohoError) -> _Response:
+    return _json(error.status, error.body(), error.headers)
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip().replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class _Record:
+    id: str
+    module: str
+    fields: dict[str, Any]
+    created: datetime
+    modified: datetime
+
+
+@dataclass
+class _Deleted:
+    id: str
+    module: str
+    display_name: str | None
+    type: str  # recycle | permanent
+    deleted_time: datetime
+    deleted_by: dict | None
+    created_by: dict | None
+
+
+@dataclass
+class _PageToken:
+    module: str
+    since: datetime | None
+    sort_by: str
+    descending: bool
+    after: tuple  # sort key of the last record handed out
+    per_page: int
+    expires_at: datetime
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ZGS"
+    sys_version = ""
+    emulator: "ZohoEmulator"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read calls instead
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The Date header follows the emulator's clock, the one that stamps Modified_Time.
+        return email.utils.format_datetime(self.emulator.now().astimezone(timezone.utc), usegmt=True)
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.connections.discard(self.connection)  # type: ignore[attr-defined]
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            response = self.emulator._handle_http(self.command, self.path, headers, body)
+        except Exception:  # a bug in the emulator: answer like Zoho's backend would
+            log.exception("zoho emulator failed on %s %s", self.command, self.path)
+            response = _error(errors.internal_error())
+        if response.latency > 0:
+            self.emulator._stopping.wait(response.latency)
+        if response.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        has_body = response.status not in (204, 304)
+        if has_body:
+            self.send_header("Content-Length", str(len(response.body)))
+        self._headers_buffer.append(b"\r\n")
+        if has_body and self.command != "HEAD":
+            self._headers_buffer.append(response.body)
+        self.flush_headers()
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+    block_on_close = False
+
+    def __init__(self, address, handler):
+        self.connections: set[socket.socket] = set()
+        super().__init__(address, handler)
+
+
+class ZohoEmulator:
+    """Zoho CRM v7 (Contacts, Deals, deleted records) + the accounts server's token endpoint."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, access_token_lifetime: int = 3600,
+                 org_timezone: timezone = timezone.utc, rate_limit: int = 100) -> None:
+        self.host = host
+        self._requested_port = port
+        self.access_token_lifetime = access_token_lifetime
+        self.org_timezone = org_timezone
+        self.rate_limit = rate_limit
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._frozen_at: datetime | None = None
+        self._offset = timedelta(0)
+        self._next_id = _ID_BASE + 2175
+        self._clients: dict[str, str] = {}
+        self._refresh_tokens: dict[str, tuple[str, str]] = {}  # token -> (client id, scope)
+        self._access_tokens: dict[str, datetime] = {}  # token -> expiry
+        self._users: dict[str, dict[str, str]] = {}  # email -> {"name", "id", "email"}
+        self._accounts: dict[str, str] = {}  # company name -> account id
+        self._records: dict[str, dict[str, _Record]] = {module: {} for module in MODULES}
+        self._deleted: dict[str, list[_Deleted]] = {module: [] for module in MODULES}
+        self._page_tokens: dict[str, _PageToken] = {}
+        self._faults: list[Fault] = []
+        self._calls: list[Call] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.default_owner = self.add_user("owner@crm.example", "CRM Owner")
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> "ZohoEmulator":
+        handler = type("ZohoEmulatorHandler", (_Handler,), {"emulator": self})
+        self._stopping.clear()
+        self._server = _Server((self.host, self._requested_port), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="zoho-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            for connection in list(self._server.connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "ZohoEmulator":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """Both servers' root, without a trailing slash (as `api_domain` is)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def accounts_url(self) -> str:
+        return self.url
+
+    @property
+    def api_url(self) -> str:
+        return self.url
+
+    @property
+    def token_url(self) -> str:
+        return self.url + "/oauth/v2/token"
+
+    # -- clock ----------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The emulator's time, to the second (Zoho's timestamps have no fraction)."""
+        with self._lock:
+            base = self._frozen_at if self._frozen_at is not None else datetime.now(timezone.utc) + self._offset
+        return base.replace(microsecond=0)
+
+    def set_time(self, when: datetime | str) -> None:
+        """Freeze the clock at `when` (it moves only with `advance` from then on)."""
+        with self._lock:
+            self._frozen_at = _parse_time(when)
+
+    def advance(self, seconds: float = 1) -> datetime:
+        with self._lock:
+            if self._frozen_at is not None:
+                self._frozen_at += timedelta(seconds=seconds)
+            else:
+                self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+    def format_time(self, when: datetime) -> str:
+        """A timestamp as Zoho writes it: ISO 8601 in the organisation's time zone, to the second."""
+        return when.astimezone(self.org_timezone).isoformat(timespec="seconds")
+
+    # -- OAuth ----------------------------------------------------------------
+
+    def register_client(self, client_id: str, client_secret: str) -> None:
+        with self._lock:
+            self._clients[client_id] = client_secret
+
+    def issue_refresh_token(self, client_id: str, scope: str = DEFAULT_SCOPE) -> str:
+        """A refresh token as a self-client grant would give (the admin pastes it into ZOHO_REFRESH_TOKEN)."""
+        with self._lock:
+            if client_id not in self._clients:
+                raise KeyError(f"unknown client {client_id!r}; register_client first")
+            token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+            self._refresh_tokens[token] = (client_id, scope)
+        return token
+
+    def revoke_refresh_token(self, token: str) -> None:
+        with self._lock:
+            self._refresh_tokens.pop(token, None)
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far stops working (401 INVALID_TOKEN); refresh tokens still do."""
+        with self._lock:
+            self._access_tokens.clear()
+
+    def issue_access_token(self) -> str:
+        with self._lock:
+            token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+            self._access_tokens[token] = self.now() + timedelta(seconds=self.access_token_lifetime)
+        return token
+
+    # -- CRM data -------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        self._next_id += 1000 + secrets.randbelow(7)
+        return str(self._next_id)
+
+    def add_user(self, email: str, name: str | None = None) -> dict[str, str]:
+        """A Zoho CRM user (records' Owner); returns `{"name", "id", "email"}`."""
+        key = email.strip().lower()
+        with self._lock:
+            if key not in self._users:
+                self._users[key] = {"name": name or key.split("@")[0].replace(".", " ").title(),
+                                    "id": self._new_id(), "email": key}
+            return dict(self._users[key])
+
+    def _owner(self, owner: str | Mapping | None) -> dict[str, str]:
+        if owner is None:
+            return dict(self.default_owner)
+        if isinstance(owner, Mapping):
+            return self.add_user(owner["email"], owner.get("name"))
+        return self.add_user(owner)
+
+    def _account(self, company: str | None) -> dict[str, str] | None:
+        if not company:
+            return None
+        with self._lock:
+            if company not in self._accounts:
+                self._accounts[company] = self._new_id()
+            return {"name": company, "id": self._accounts[company]}
+
+    def add_record(self, module: str, fields: Mapping[str, Any], *, owner: str | Mapping | None = None) -> str:
+        """A record with Zoho's field API names (``{"Email": …, "Last_Name": …}``); returns its id."""
+        self._check_module(module)
+        with self._lock:
+            now = self.now()
+            record = _Record(self._new_id(), module, dict(fields), now, now)
+            record.fields.setdefault("Owner", self._owner(owner))
+            self._records[module][record.id] = record
+            return record.id
+
+    def add_contact(self, email: str | None, *, first_name: str | None = None, last_name: str | None = None,
+                    company: str | None = None, phone: str | None = None, secondary_email: str | None = None,
+                    owner: str | Mapping | None = None, **fields: Any) -> str:
+        return self.add_record("Contacts", {
+            "Email": email, "Secondary_Email": secondary_email, "First_Name": first_name,
+            "Last_Name": last_name or (email or "Unknown").split("@")[0], "Account_Name": self._account(company),
+            "Phone": phone, **fields,
+        }, owner=owner)
+
+    def add_deal(self, name: str, *, stage: str = "Qualification", contact_id: str | None = None,
+                 closing_date: str | None = None, amount: float | None = None, owner: str | Mapping | None = None,
+                 **fields: Any) -> str:
+        contact = None
+        if contact_id is not None:
+            found = self._get("Contacts", contact_id)
+            contact = {"name": " ".join(p for p in (found.fields.get("First_Name"), found.fields.get("Last_Name")) if p),
+                       "id": contact_id}
+        return self.add_record("Deals", {"Deal_Name": name, "Stage": stage, "Closing_Date": closing_date,
+                                         "Amount": amount, "Contact_Name": contact, **fields}, owner=owner)
+
+    def edit_record(self, module: str, record_id: str, **fields: Any) -> None:
+        """Change fields (Zoho API names; `owner=`/`company=` accepted too) and bump Modified_Time."""
+        with self._lock:
+            record = self._get(module, record_id)
+            if "owner" in fields:
+                record.fields["Owner"] = self._owner(fields.pop("owner"))
+            if "company" in fields:
+                record.fields["Account_Name"] = self._account(fields.pop("company"))
+            if "contact_id" in fields:
+                contact_id = fields.pop("contact_id")
+                record.fields["Contact_Name"] = None if contact_id is None else {
+                    "name": self._get("Contacts", contact_id).fields.get("Last_Name"), "id": contact_id}
+            record.fields.update(fields)
+            record.modified = self.now()
+
+    def delete_record(self, module: str, record_id: str, *, permanent: bool = False,
+                      by: str | None = None) -> None:
+        """Delete a record (to the recycle bin, or permanently); it appears in `/{module}/deleted`."""
+        with self._lock:
+            record = self._get(module, record_id)
+            del self._records[module][record_id]
+            deleter = self._owner(by)
+            name = record.fields.get("Deal_Name") or " ".join(
+                part for part in (record.fields.get("First_Name"), record.fields.get("Last_Name")) if part)
+            self._deleted[module].append(_Deleted(
+                record.id, module, None if permanent else name, "permanent" if permanent else "recycle", self.now(),
+                None if permanent else {"name": deleter["name"], "id": deleter["id"]},
+                None if permanent else {"name": deleter["name"], "id": deleter["id"]},
+            ))
+
+    def record(self, module: str, record_id: str) -> dict[str, Any]:
+        """A record as `GET` would give it with every field."""
+        with self._lock:
+            return self._render(self._get(module, record_id), None)
+
+    def records(self, module: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._render(record, None) for record in self._records[self._check_module(module)].values()]
+
+    def _get(self, module: str, record_id: str) -> _Record:
+        record = self._records[self._check_module(module)].get(str(record_id))
+        if record is None:
+            raise KeyError(f"no {module} record {record_id!r}")
+        return record
+
+    @staticmethod
+    def _check_module(module: str) -> str:
+        if module not in MODULES:
+            raise KeyError(f"unknown module {module!r}; the emulator serves {', '.join(MODULES)}")
+        return module
+
+    def seed_from(self, seed: Mapping | str | Path) -> None:
+        """`{"clients": [{"client_id", "client_secret"}], "users": [{"email", "name"}],
+        "contacts": [{"email", "first_name", "last_name", "company", "phone", "secondary_email", "owner"}],
+        "deals": [{"name", "stage", "contact_email", "closing_date", "amount", "owner"}]}`."""
+        if isinstance(seed, Path) or (isinstance(seed, str) and not seed.lstrip().startswith("{")):
+            seed = json.loads(Path(seed).read_text(encoding="utf-8"))
+        elif isinstance(seed, str):
+            seed = json.loads(seed)
+        for client in seed.get("clients", []):
+            self.register_client(client["client_id"], client["client_secret"])
+        for user in seed.get("users", []):
+            self.add_user(user["email"], user.get("name"))
+        ids: dict[str, str] = {}
+        for contact in seed.get("contacts", []):
+            contact = dict(contact)
+            ids[(contact.get("email") or "").lower()] = self.add_contact(contact.pop("email", None), **contact)
+        for deal in seed.get("deals", []):
+            deal = dict(deal)
+            contact_email = (deal.pop("contact_email", None) or "").lower()
+            self.add_deal(deal.pop("name"), contact_id=ids.get(contact_email), **deal)
+
+    # -- faults and calls -----------------------------------------------------
+
+    def inject(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self._calls.clear()
+
+    def calls_to(self, endpoint: str, module: str | None = None) -> list[Call]:
+        return [call for call in self.calls if call.endpoint == endpoint and (module is None or call.module == module)]
+
+    def served_ids(self, module: str, endpoint: str = "records") -> list[str]:
+        """Ids of the records the emulator answered with, in order, over every successful call."""
+        return [record_id for call in self.calls_to(endpoint, module) for record_id in call.record_ids]
+
+    # -- HTTP -------------------------------------------------------------------
+
+    def _handle_http(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> _Response:
+        parts = urlsplit(raw_path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        path = parts.path
+        endpoint, module = "other", None
+        segments = [segment for segment in path.split("/") if segment]
+        if path == "/oauth/v2/token":
+            endpoint = "token"
+        elif len(segments) >= 3 and segments[0] == "crm" and segments[1] == API_VERSION:
+            module = segments[2]
+            endpoint = "deleted" if segments[3:] == ["deleted"] else "records"
+        call = {"method": method, "path": path, "query": query, "headers": headers, "endpoint": endpoint,
+                "module": module}
+        since_header = headers.get("if-modified-since")
+
+        def record(status: int | str, fault: str | None = None, ids: Iterable[str] = ()) -> None:
+            with self._lock:
+                self._calls.append(Call(method, path, endpoint, module, query, since_header, status, fault,
+                                        tuple(ids), self.now()))
+
+        with self._lock:
+            fault = next((f for f in self._faults if f.fires(call)), None)
+        latency = fault.latency_ms / 1000 if fault is not None else 0.0
+        if fault is not None and fault.status is not None:
+            record(fault.status, f"injected {fault.status}")
+            if fault.status == "drop":
+                return _Response(drop=True, latency=latency)
+            response = _error(self._fault_error(fault))
+            response.latency = latency
+            return response
+        try:
+            if endpoint == "token":
+                response, ids = self._token(method, query, headers, body), ()
+            elif endpoint in ("records", "deleted"):
+                self._authenticate(headers)
+                if method != "GET":
+                    raise errors.invalid_url()
+                if module not in MODULES:
+                    raise errors.invalid_module()
+                if endpoint == "records" and len(segments) == 3:
+                    response, ids = self._list_records(module, query, since_header)
+                elif endpoint == "deleted":
+                    response, ids = self._list_deleted(module, query, since_header)
+                else:
+                    raise errors.invalid_url()
+            else:
+                raise errors.invalid_url()
+        except ZohoError as error:
+            record(error.status)
+            response = _error(error)
+            response.latency = latency
+            return response
+        record(response.status, None, ids)
+        response.latency = latency
+        return response
+
+    def _fault_error(self, fault: Fault) -> ZohoError:
+        if fault.status == 429:
+            reset = self.now() + timedelta(seconds=fault.retry_after)
+            return errors.too_many_requests(fault.retry_after, self.rate_limit, int(reset.timestamp() * 1000))
+        if fault.status == 401:
+            return errors.invalid_token()
+        return ZohoError(int(fault.status), "INTERNAL_ERROR", "Internal Server Error")
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        value = headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if not value:
+            raise errors.authentication_failure()
+        if scheme != "Zoho-oauthtoken":
+            raise errors.invalid_token()
+        with self._lock:
+            expires = self._access_tokens.get(token.strip())
+        if expires is None or expires <= self.now():
+            raise errors.invalid_token()
+
+    def _token(self, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> _Response:
+        if method != "POST":
+            raise errors.invalid_url()
+        params = dict(query)
+        if body and "application/x-www-form-urlencoded" in headers.get("content-type", "application/x-www-form-urlencoded"):
+            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        if params.get("grant_type") != "refresh_token":
+            return _json(200, {"error": "unsupported_grant_type"})
+        client_id = params.get("client_id", "")
+        with self._lock:
+            if client_id not in self._clients or self._clients[client_id] != params.get("client_secret"):
+                return _json(200, {"error": "invalid_client"})
+            grant = self._refresh_tokens.get(params.get("refresh_token", ""))
+            if grant is None or grant[0] != client_id:
+                return _json(200, {"error": "invalid_code"})
+        return _json(200, {"access_token": self.issue_access_token(), "scope": grant[1], "api_domain": self.url,
+                           "token_type": "Bearer", "expires_in": self.access_token_lifetime})
+
+    def _per_page(self, query: dict[str, str]) -> int:
+        try:
+            per_page = int(query.get("per_page", MAX_PER_PAGE))
+        except ValueError:
+            raise errors.invalid_data("per_page") from None
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise errors.invalid_data("per_page", f"per_page must be between 1 and {MAX_PER_PAGE}")
+        return per_page
+
+    def _page(self, query: dict[str, str]) -> int:
+        try:
+            page = int(query.get("page", 1))
+        except ValueError:
+            raise errors.invalid_data("page") from None
+        if page < 1:
+            raise errors.invalid_data("page")
+        return page
+
+    @staticmethod
+    def _since(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return _parse_time(value).replace(microsecond=0)
+        except ValueError:
+            raise errors.invalid_data("If-Modified-Since", "the If-Modified-Since header is not an ISO 8601 "
+                                                           "date-time") from None
+
+    def _render(self, record: _Record, wanted: list[str] | None) -> dict[str, Any]:
+        full = {"id": record.id, **record.fields, "Created_Time": self.format_time(record.created),
+                "Modified_Time": self.format_time(record.modified)}
+        if wanted is None:
+            return full
+        return {"id": record.id, **{name: full.get(name) for name in wanted if name != "id"}}
+
+    def _list_records(self, module: str, query: dict[str, str], since_header: str | None):
+        if not query.get("fields"):
+            raise errors.required_param_missing("fields")
+        wanted = [name.strip() for name in query["fields"].split(",") if name.strip()]
+        per_page = self._per_page(query)
+        token_text = query.get("page_token")
+        if token_text is not None and "page" in query:
+            raise errors.ambiguity("page", "page_token")
+        now = self.now()
+        with self._lock:
+            if token_text is not None:
+                token = self._page_tokens.get(token_text)
+                if token is None or token.expires_at <= now or token.module != module:
+                    raise errors.invalid_data("page_token", "the page token is invalid or has expired")
+                since, sort_by, descending = token.since, token.sort_by, token.descending
+            else:
+                since = self._since(since_header)
+                sort_by = query.get("sort_by", "id")
+                if sort_by not in SORT_FIELDS:
+                    error = errors.invalid_data("sort_by")
+                    error.details["supported_values"] = list(SORT_FIELDS)
+                    raise error
+                order = query.get("sort_order", "desc")
+                if order not in ("asc", "desc"):
+                    raise errors.invalid_data("sort_order")
+                descending = order == "desc"
+
+            def key(record: _Record) -> tuple:
+                value = {"id": int(record.id), "Created_Time": record.created, "Modified_Time": record.modified}[sort_by]
+                return value, int(record.id)
+
+            matching = [record for record in self._records[module].values()
+                        if since is None or record.modified > since]
+            matching.sort(key=key, reverse=descending)
+            page = 1
+            if token_text is not None:
+                after = token.after
+                matching = [record for record in matching if (key(record) < after if descending else key(record) > after)]
+                chunk = matching[:per_page]
+                more = len(matching) > per_page
+            else:
+                page = self._page(query)
+                if page * per_page > DISCRETE_LIMIT:
+                    raise errors.discrete_pagination_limit(DISCRETE_LIMIT)
+                chunk = matching[(page - 1) * per_page: page * per_page]
+                more = len(matching) > page * per_page
+            if not chunk:
+                # Nothing newer than If-Modified-Since is "not modified"; an empty listing is "no content".
+                return _json(304 if since_header is not None and token_text is None else 204, None), ()
+            next_token = expiry = None
+            if more:
+                next_token = secrets.token_hex(24)
+                expires_at = now + PAGE_TOKEN_LIFETIME
+                self._page_tokens[next_token] = _PageToken(module, since, sort_by, descending, key(chunk[-1]),
+                                                           per_page, expires_at)
+                expiry = self.format_time(expires_at)
+            data = [self._render(record, wanted) for record in chunk]
+        info = {"call": False, "per_page": per_page, "next_page_token": next_token, "count": len(data),
+                "sort_by": sort_by, "page": page, "page_token": token_text, "page_token_expiry": expiry,
+                "sort_order": "desc" if descending else "asc", "email": False, "more_records": more,
+                "previous_page_token": None}
+        return _json(200, {"data": data, "info": info}), [item["id"] for item in data]
+
+    def _list_deleted(self, module: str, query: dict[str, str], since_header: str | None):
+        kind = query.get("type", "all")
+        if kind not in ("all", "recycle", "permanent"):
+            raise errors.invalid_data("type")
+        per_page = self._per_page(query)
+        page = self._page(query)
+        since = self._since(since_header)
+        with self._lock:
+            matching = [item for item in self._deleted[module]
+                        if (kind == "all" or item.type == kind) and (since is None or item.deleted_time > since)]
+            matching.sort(key=lambda item: (item.deleted_time, int(item.id)), reverse=True)
+            chunk = matching[(page - 1) * per_page: page * per_page]
+            if not chunk:
+                return _json(304 if since_header is not None else 204, None), ()
+            data = [{"deleted_by": item.deleted_by, "id": item.id, "display_name": item.display_name,
+                     "type": item.type, "created_by": item.created_by,
+                     "deleted_time": self.format_time(item.deleted_time)} for item in chunk]
+        info = {"per_page": per_page, "count": len(data), "page": page,
+                "more_records": len(matching) > page * per_page}
+        return _json(200, {"data": data, "info": info}), [item["id"] for item in data]
