@@ -242,6 +242,36 @@ def cmd_rotate_keys(args) -> int:
     return 0
 
 
+def cmd_crm_keys(args) -> int:
+    from usecases.crm import create_api_key, revoke_api_key
+
+    try:
+        if args.keys_action == "create":
+            key = create_api_key(_services(), args.name)
+            print(f"API key {args.name!r} created. It is shown once; store it now:\n{key}")
+        else:
+            revoke_api_key(_services(), args.name)
+            print(f"API key {args.name!r} revoked")
+    except DomainError as error:
+        raise CliError(str(error))
+    return 0
+
+
+def cmd_crm_sync(args) -> int:
+    from usecases.crm import sync_zoho
+
+    try:
+        result = sync_zoho(_services(), full=args.full)
+    except DomainError as error:
+        raise CliError(str(error))
+    if result.status == "failed":
+        raise CliError(f"Zoho CRM sync {result.summary()}")
+    print(f"Zoho CRM sync{' (full)' if args.full else ''}: {result.summary()}")
+    for problem in result.problems[:20]:
+        print(f"  skipped {problem}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args) -> int:
     from bot.demo import run_demo
 
@@ -308,6 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="token encryption keys").add_subparsers(dest="keys_command", required=True)
     keys.add_parser("rotate", help="re-encrypt stored credentials with the first key").set_defaults(
         func=cmd_rotate_keys)
+
+    crm = sub.add_parser("crm", help="CRM data: ingest API keys, the Zoho CRM sync").add_subparsers(
+        dest="crm_command", required=True)
+    crm_keys = crm.add_parser("keys", help="API keys of the CRM ingest API").add_subparsers(
+        dest="keys_action", required=True)
+    for action, text in (("create", "create a key (printed once)"), ("revoke", "revoke a key")):
+        key_parser = crm_keys.add_parser(action, help=text)
+        key_parser.add_argument("name")
+        key_parser.set_defaults(func=cmd_crm_keys)
+    crm_sync = crm.add_parser("sync", help="run a CRM sync now")
+    crm_sync.add_argument("source", choices=["zoho"])
+    crm_sync.add_argument("--full", action="store_true", help="read everything, not only what changed")
+    crm_sync.set_defaults(func=cmd_crm_sync)
 
     bench = sub.add_parser("bench", help="run the benchmarks (same as make bench)")
     bench.add_argument("only", nargs="*", help="benchmark names (default: all)")

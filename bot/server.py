@@ -13,6 +13,7 @@ from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
 from bot.slack_app import create_slack_app
 from bot.web import create_web_app
+from crm_store.records import MAX_REQUEST_BYTES
 from usecases.context import Services
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ class BotServer:
         self.web_app = create_web_app(self.services, None if socket_mode else self.slack_app)
         self._server = create_server(self.web_app, host=host, port=settings.port if port is None else port,
                                      threads=settings.http_threads, ident="mailmagnet",
-                                     # Slack posts are small; a large body is not ours.
-                                     max_request_body_size=1_048_576)
+                                     # Slack posts are small; the CRM ingest API takes up to 2 MiB.
+                                     max_request_body_size=MAX_REQUEST_BYTES + 65_536)
         self._thread: threading.Thread | None = None
         self._socket_handler = None
 

@@ -9,6 +9,7 @@ from bot.settings import Settings
 from bot.slack_clients import SlackClients
 from bot.slack_directory import SlackDirectory
 from bot.wiring import category_config, open_store
+from crm_sync.config import ZohoConfig
 from gmail.client import GmailService
 from gmail.config import GoogleConfig, RetryPolicy, SyncConfig
 from gmail.oauth import GoogleConsent
@@ -34,6 +35,14 @@ def google_config(settings: Settings) -> GoogleConfig | None:
         timeout_seconds=settings.gmail_timeout_seconds,
         retry=RetryPolicy(attempts=settings.gmail_retry_attempts, base_seconds=settings.gmail_retry_base_seconds),
     )
+
+
+def zoho_config(settings: Settings) -> ZohoConfig | None:
+    if not settings.zoho_client_id:
+        return None
+    return ZohoConfig(client_id=settings.zoho_client_id, client_secret=settings.zoho_client_secret or "",
+                      refresh_token=settings.zoho_refresh_token or "", accounts_url=settings.zoho_accounts_url,
+                      api_url=settings.zoho_api_url, interval_seconds=settings.crm_sync_interval_seconds)
 
 
 def use_case_config(settings: Settings) -> Config:
@@ -88,6 +97,7 @@ def build_services(settings: Settings) -> Services:
         consent=GoogleConsent(google, engine) if google else None,
         sync_config=SyncConfig(lookback_days=settings.backfill_lookback_days,
                                pubsub_topic=settings.gmail_pubsub_topic),
+        zoho=zoho_config(settings),
         settings=settings,
         slack=slack,
     )

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     gmail_pubsub_topic: str | None = None
     pubsub_verification_token: str | None = None
 
+    # Zoho CRM sync (SPEC §6): on when the three credentials are set.
+    zoho_client_id: str | None = None
+    zoho_client_secret: str | None = None
+    zoho_refresh_token: str | None = None
+    zoho_accounts_url: str = "https://accounts.zoho.com"
+    zoho_api_url: str | None = None  # None: the api_domain Zoho's token endpoint names
+    crm_sync_interval_seconds: int = Field(300, ge=5)
+
     sync_interval_seconds: int = Field(60, ge=1)
     label_interval_seconds: int = Field(600, ge=1)
     default_timezone: str = "UTC"

@@ -12,6 +12,8 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
 from telemetry import metrics
+from crm_store.records import MAX_REQUEST_BYTES
+from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
 from usecases.context import Services
 from usecases.values import ConsentError, InvalidState
@@ -96,6 +98,17 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         metrics.PUSH_NOTIFICATIONS.labels(result="accepted" if accepted else "ignored").inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
+
+    @web.put("/crm/v1/<kind>")
+    def crm_ingest(kind: str):
+        # A declared length over the limit is refused unread; otherwise one byte past the limit is enough to tell.
+        too_large = (request.content_length or 0) > MAX_REQUEST_BYTES
+        body = b"x" * (MAX_REQUEST_BYTES + 1) if too_large else request.get_data(cache=False)[:MAX_REQUEST_BYTES + 1]
+        answer = crm_use_cases.ingest(services, kind, authorization=request.headers.get("Authorization"), body=body)
+        response = jsonify(answer.body)
+        response.status_code = answer.status
+        response.headers.update(answer.headers)
+        return response
 
     @web.get("/healthz")
     def healthz():

@@ -64,7 +64,7 @@ def handle_ingest_request(engine: Engine, kind: str, *, authorization: str | Non
                                                "records per request"})
     try:
         records = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
-        return IngestResponse(400, {"error": "invalid_json", "message": f"the body is not JSON: {error}"})
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        return IngestResponse(400, {"error": "invalid_json", "message": f"the body is not JSON: {error}"[:300]})
     result = ingest_records(engine, kind, records, source=ChangeSource.API.value, detail=f"key {key_name}")
     return IngestResponse(422 if result.rejected else 200, result.as_json())

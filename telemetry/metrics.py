@@ -18,3 +18,6 @@ CYCLE_SECONDS = Histogram("mailmagnet_cycle_seconds", "Duration of a scheduler c
 
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
+CRM_RECORDS = Counter("mailmagnet_crm_records_total", "CRM records ingested", ["source", "kind", "result"])
+CRM_SYNC_RUNS = Counter("mailmagnet_crm_sync_runs_total", "CRM sync runs", ["source", "result"])
+CRM_SYNC_ERRORS = Counter("mailmagnet_crm_sync_errors_total", "CRM sync runs that failed", ["source"])

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import Engine
 
 from crm_store.categories import LabelNames, StageRules
+from crm_sync.config import ZohoConfig
 from crm_store.errors import DomainError
 from gmail.accounts import load_credentials
 from gmail.client import GmailService, MailboxClient
@@ -122,6 +123,7 @@ class Services:
     sync_config: SyncConfig = field(default_factory=SyncConfig)
     notifier: Notifier | None = None
     jobs: SchedulerHooks | None = None
+    zoho: ZohoConfig | None = None  # the Zoho CRM sync, when configured
     # bot/'s own pieces, opaque to the use cases (which read `config`): its settings, and its Slack token
     # source (SlackClients, with the installation store).
     settings: Any = None

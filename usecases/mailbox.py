@@ -37,6 +37,7 @@ from gmail.tokens import TokenKeyError
 from usecases import access
 from usecases.actors import SlackActorRef, resolve, workspace_allowed
 from usecases.context import Services
+from usecases.crm import crm_data_line
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ class MailboxStatus:
     muted_contacts: int = 0
     shared_with: list[str] = field(default_factory=list)  # Slack mentions or emails
     live_check: str | None = None  # filled by /gmail status after asking Gmail
+    crm_data: str | None = None  # when CRM data last changed, and from where
 
     @property
     def has_mailbox(self) -> bool:
@@ -236,6 +238,8 @@ def _load_status(services: Services, actor) -> MailboxStatus:
 def status(services: Services, who: SlackActorRef, *, live: bool = False) -> MailboxStatus:
     """The rep's mailbox and settings; `live` also asks Gmail whether the connection still works."""
     report = _load_status(services, resolve(services, who))
+    if report.refusal is None:
+        report.crm_data = crm_data_line(services)
     if live and report.connected and services.gmail is not None:
         report.live_check = check_connection(services, report.account_id)
     return report

@@ -108,7 +108,7 @@ def status_fields(status) -> list[str]:
 
 
 def status_extras(status) -> str | None:
-    extras = []
+    extras = [escape(status.crm_data)] if getattr(status, "crm_data", None) else []
     if status.muted_contacts:
         extras.append(f"{status.muted_contacts} muted contact{'s' if status.muted_contacts != 1 else ''}")
     if status.shared_with:

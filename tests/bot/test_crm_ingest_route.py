@@ -1,0 +1,121 @@
+"""CRM data through the real server: PUT /crm/v1/{contacts,deals} with bearer keys, the label job re-filing
+what the API changed, `/gmail status` saying where CRM data came from, and the CLI's `crm` commands."""
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+from sqlmodel import select
+
+from crm_store.db import session_scope
+from crm_store.models import Contact, Deal
+from sandbox.zoho_emulator import ZohoEmulator
+from tests.bot.test_cli import run_cli
+from tests.handlers.conftest import shown_text
+from tests.harness import REP, REP_GMAIL, http_get
+from usecases.crm import create_api_key
+
+JANE = {"email": "jane@acme.example", "first_name": "Jane", "last_name": "Doe", "company": "Acme",
+        "external_id": "Z-C1"}
+RENEWAL = {"name": "Acme renewal", "contact_external_id": "Z-C1", "stage": "Negotiation",
+           "closing_date": "2099-01-15", "amount": "1000", "external_id": "Z-D1"}
+
+
+def put(stack, kind: str, records, key: str | None) -> tuple[int, dict]:
+    parts = urlsplit(stack.server.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    body = records if isinstance(records, bytes) else json.dumps(records).encode()
+    try:
+        connection.request("PUT", f"/crm/v1/{kind}", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def crm_counts(stack) -> tuple[int, int]:
+    with session_scope(stack.engine) as session:
+        return len(session.exec(select(Contact)).all()), len(session.exec(select(Deal)).all())
+
+
+def metric(stack, line_start: str) -> float:
+    """A counter's value on /metrics (the registry is per process: tests compare before and after)."""
+    _, _, text = http_get(f"{stack.server.url}/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
+
+
+CREATED = 'mailmagnet_crm_records_total{kind="contacts",result="created",source="api"}'
+REFUSED = 'mailmagnet_crm_records_total{kind="contacts",result="http_401",source="api"}'
+
+
+def test_keys_validation_and_idempotence_over_http(stack):
+    created_before, refused_before = metric(stack, CREATED), metric(stack, REFUSED)
+    key = create_api_key(stack.services, "zapier")
+    assert put(stack, "contacts", [JANE], None)[0] == 401
+    assert put(stack, "contacts", [JANE], "mm_not-a-key")[0] == 401
+    assert crm_counts(stack) == (0, 0)
+
+    status, answer = put(stack, "contacts", [JANE, {**JANE, "email": "not-an-email", "external_id": "Z-C2"}], key)
+    assert status == 422
+    assert [(p["index"], p["field"]) for p in answer["problems"]] == [(1, "email")]
+    assert crm_counts(stack) == (0, 0)  # all or nothing
+
+    status, answer = put(stack, "contacts", [JANE], key)
+    assert status == 200 and answer["created"] == 1
+    status, answer = put(stack, "contacts", [JANE], key)
+    assert status == 200 and answer["created"] == 0 and answer["updated"] == 0 and answer["unchanged"] == 1
+    assert put(stack, "contacts", b"[" * 50_000 + b"]" * 50_000, key)[0] == 400
+    assert put(stack, "widgets", [JANE], key)[0] == 404
+
+    assert metric(stack, CREATED) == created_before + 1
+    assert metric(stack, REFUSED) == refused_before + 2
+
+
+def test_a_deal_won_through_the_api_refiles_the_contacts_mail(live):
+    key = create_api_key(live.services, "crm-webhook")
+    live.add_rep()
+    assert put(live, "contacts", [JANE], key)[0] == 200
+    assert put(live, "deals", [RENEWAL], key)[0] == 200
+    live.connect_with_magnet(labels=True)
+    gmail_id = live.mail("jane@acme.example", "About the renewal")
+    live.run("labels")
+    assert "Open Deals" in live.gmail.label_names(REP_GMAIL, gmail_id)
+
+    assert put(live, "deals", [{**RENEWAL, "stage": "Closed Won"}], key)[0] == 200
+    live.run("labels")
+    labels = live.gmail.label_names(REP_GMAIL, gmail_id)
+    assert "Customers" in labels and "Open Deals" not in labels and "INBOX" not in labels
+
+    status = shown_text(live.command(REP, "status"))
+    assert "CRM data last changed just now (CRM ingest API)" in status
+
+
+def test_the_crm_cli_creates_and_revokes_keys_and_runs_the_zoho_sync(database_url):
+    created = run_cli(database_url, "crm", "keys", "create", "zapier")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("mm_")
+    assert run_cli(database_url, "crm", "keys", "create", "zapier").returncode != 0  # names are unique
+    assert run_cli(database_url, "crm", "keys", "revoke", "zapier").returncode == 0
+    assert run_cli(database_url, "crm", "keys", "revoke", "zapier").returncode != 0
+
+    unconfigured = run_cli(database_url, "crm", "sync", "zoho")
+    assert unconfigured.returncode != 0 and "ZOHO_CLIENT_ID" in unconfigured.stderr
+    with ZohoEmulator() as zoho:
+        zoho.register_client("1000.CLI", "cli-secret")
+        ana = zoho.add_contact("ana@acme.example", first_name="Ana", company="Acme")
+        zoho.add_deal("Acme renewal", stage="Negotiation", contact_id=ana, closing_date="2099-01-28", amount=48000)
+        env = {"ZOHO_CLIENT_ID": "1000.CLI", "ZOHO_CLIENT_SECRET": "cli-secret",
+               "ZOHO_REFRESH_TOKEN": zoho.issue_refresh_token("1000.CLI"), "ZOHO_ACCOUNTS_URL": zoho.accounts_url,
+               "ZOHO_API_URL": zoho.api_url}
+        synced = run_cli(database_url, "crm", "sync", "zoho", env=env)
+        assert synced.returncode == 0, synced.stderr
+        assert "contacts: 1 created" in synced.stdout and "deals: 1 created" in synced.stdout
+        again = run_cli(database_url, "crm", "sync", "zoho", "--full", env=env)
+        assert again.returncode == 0 and "0 created" in again.stdout
+        explained = json.loads(run_cli(database_url, "explain", "ana@acme.example", "--json").stdout)
+        assert explained["category"] == "Open Deals"

@@ -1,0 +1,75 @@
+"""CRM data that stays current (SPEC §3, §6): the ingest API, the Zoho CRM sync, API keys, and where
+CRM data last came from. Changes arriving any way record category changes, so labels are re-filed as
+after a CSV import."""
+from __future__ import annotations
+
+import logging
+
+from crm_store import api_keys
+from crm_store.errors import DomainError, InvalidInput
+from crm_store.sources import crm_data_status, describe_last_change
+from crm_sync.ingest_api import IngestResponse, handle_ingest_request
+from crm_sync.zoho_sync import ZohoSyncResult, run_zoho_sync
+from telemetry import metrics
+from usecases.context import Services
+
+log = logging.getLogger(__name__)
+
+COUNTED = ("created", "updated", "unchanged", "deleted", "skipped")
+
+
+class CrmSyncNotConfigured(DomainError):
+    pass
+
+
+def ingest(services: Services, kind: str, *, authorization: str | None, body: bytes) -> IngestResponse:
+    """`PUT /crm/v1/{kind}`: the bearer key decides who may write; the whole request or nothing."""
+    response = handle_ingest_request(services.engine, kind, authorization=authorization, body=body)
+    if response.status == 200:
+        for result in COUNTED:
+            count = response.body.get(result) or 0
+            if count:
+                metrics.CRM_RECORDS.labels(source="api", kind=kind, result=result).inc(count)
+    else:
+        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals") else "other",
+                                   result=f"http_{response.status}").inc()
+    return response
+
+
+def sync_zoho(services: Services, *, full: bool = False, owner: str | None = None) -> ZohoSyncResult:
+    """One Zoho CRM sync run (the scheduler every CRM_SYNC_INTERVAL_SECONDS, or the operator now), under
+    the database lease that keeps it to one replica at a time."""
+    if services.zoho is None:
+        raise CrmSyncNotConfigured("The Zoho CRM sync is not configured: set ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET "
+                                   "and ZOHO_REFRESH_TOKEN.")
+    result = run_zoho_sync(services.engine, services.zoho, full=full, owner=owner)
+    metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status).inc()
+    if result.status == "failed":
+        metrics.CRM_SYNC_ERRORS.labels(source="zoho").inc()
+    for name, module in result.modules.items():
+        for outcome in COUNTED:
+            count = getattr(module, outcome, 0)
+            if count:
+                metrics.CRM_RECORDS.labels(source="zoho", kind=name.lower(), result=outcome).inc(count)
+    log.info("Zoho CRM sync: %s", result.summary())
+    return result
+
+
+def create_api_key(services: Services, name: str) -> str:
+    """The operator creates an ingest key; its plaintext is shown once and stored only as a hash."""
+    return api_keys.create_key(services.engine, name)
+
+
+def revoke_api_key(services: Services, name: str) -> None:
+    if not api_keys.revoke_key(services.engine, name):
+        raise InvalidInput(f"no active API key named {name!r}")
+
+
+def crm_data_line(services: Services) -> str:
+    """`CRM data last changed 5 minutes ago (Zoho CRM sync)`, plus a failing sync, for status surfaces."""
+    state = crm_data_status(services.engine)
+    line = describe_last_change(state.last_change)
+    error = state.sync_error("zoho") if services.zoho is not None else None
+    if error:
+        line += f"; the last Zoho CRM sync failed: {error[:200]}"
+    return line
