@@ -140,8 +140,8 @@ def email_page_blocks(page: EmailPage, *, continued: bool = False) -> list:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=page.note)]))
     elif not page.mailboxes:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text="No mailbox you may see has emails with this contact: connect your Gmail (`/gmail connect`), or "
-                 "ask colleagues to share theirs (sharing follows each mailbox's setting).")]))
+            text="You may see nobody's emails with this contact: connect your own Gmail (`/gmail connect`); "
+                 "colleagues' mailboxes show here as far as their sharing settings allow.")]))
     elif not page.lines and not page.unavailable:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="No emails with this contact in the mailboxes you may see.")]))
