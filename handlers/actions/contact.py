@@ -14,9 +14,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks.compose import compose_view, loading_view, notice_view
-from handlers.blocks.contact import detail_notice, email_detail_view, loading_detail, more_emails_blocks
+from handlers.blocks.contact import detail_notice, email_detail_view, loading_detail, more_emails_blocks, notice
 from handlers.blocks.ids import ActionId
-from handlers.commands.contact import answer_in_place, render
+from handlers.commands.contact import render
 from handlers.errors import user_message
 from handlers.middleware import ack_at_once, once
 from usecases import compose
@@ -68,8 +68,13 @@ def register(app: App, services: Services) -> None:
         if not isinstance(value, dict) or value.get("s") not in SURFACES:
             raise InvalidInput(contact_use_cases.STALE_BUTTON)
         surface = SURFACES[value["s"]]
-        answer_in_place(respond, "that contact", lambda: render(
-            contact_use_cases.show_contact(services, context["actor"], value.get("c"), surface), surface.value))
+        # The chosen contact replaces the list it was picked from.
+        try:
+            text, blocks = render(contact_use_cases.show_contact(services, context["actor"], value.get("c"), surface),
+                                  surface.value)
+        except Exception as error:  # noqa: BLE001 - a refusal or a failure replaces the list too
+            text, blocks = notice(user_message(error))
+        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
 
     @app.action(ActionId.CONTACT_MORE.value, middleware=[ack_at_once])
     @once(services)

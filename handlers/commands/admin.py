@@ -80,18 +80,18 @@ def allow(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
 
 def audit(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     """`/gmail admin audit [@user] [since]`, the words in any order."""
+    wrong = UsageError("`/gmail admin audit` takes an optional @user and an optional date (`2026-01-31`, `7d`).",
+                       TOPIC)
+    if len(args) > 2:
+        raise wrong
     user, since = None, None
-    for word in args[:3]:
-        if word.startswith("<@") and user is None:
+    for word in args:
+        if word.startswith(("<@", "@")) and user is None:
             user = mentioned_user(word, TOPIC)
-        elif since is None:
+        elif since is None and not word.startswith(("<@", "@")):
             since = since_moment(word, TOPIC)
         else:
-            raise UsageError("`/gmail admin audit` takes an optional @user and an optional date (`2026-01-31`, `7d`).",
-                             TOPIC)
-    if len(args) > 2:
-        raise UsageError("`/gmail admin audit` takes an optional @user and an optional date (`2026-01-31`, `7d`).",
-                         TOPIC)
+            raise wrong
     page = audit_use_cases.audit_for_slack(services, who, user, since)
     return audit_blocks(page, user=user, since=since, own_team=page.workspace)
 
