@@ -220,7 +220,10 @@ def send_email(services: Services, who: SlackActorRef, outgoing: Outgoing) -> Se
     original = None
     try:
         if outgoing.reply_to_gmail_id is not None:
-            original = original_of(mailbox, outgoing.reply_to_gmail_id)
+            try:
+                original = original_of(mailbox, outgoing.reply_to_gmail_id)
+            except GmailError as error:  # nothing was sent yet
+                raise gmail_failure(error) from None
             to = recipient_header(original.reply_recipients)
             if not to:
                 raise InvalidInput("That email has no address to reply to.")
@@ -237,9 +240,7 @@ def send_email(services: Services, who: SlackActorRef, outgoing: Outgoing) -> Se
     except GmailTemporaryError:
         raise SendingRefused("Gmail did not confirm the email. It may or may not have gone out: look in your Sent "
                              "folder before sending it again.") from None
-    except GmailError as error:
-        if original is None and outgoing.reply_to_gmail_id is not None:
-            raise gmail_failure(error) from None
+    except GmailError:
         raise SendingRefused("Gmail refused to send this email.") from None
     finally:
         save_refreshed_credentials(services.engine, cipher, account.id, mailbox.credentials, token_before)

@@ -174,7 +174,6 @@ class EmailPage:
     first_number: int = 1
     unavailable: list[MailboxTag] = field(default_factory=list)
     mailboxes: int = 0  # visible mailboxes asked
-    own_mailbox: bool = False  # the viewer's own connected mailbox is among them
     more_id: str | None = None  # "Show more" continues this view
     note: str | None = None  # why there is nothing to show (Gmail not set up…)
 
@@ -288,8 +287,7 @@ def _first_page(services: Services, actor: Actor, contact_id: int, surface: Audi
         addresses = addresses_of(contact)
         name = contact.display_name
     mailboxes = [_Mailbox(account, level, Cursor()) for account, level in visible]
-    page = EmailPage(contact_id, name, mailboxes=len(mailboxes),
-                     own_mailbox=any(m.level == Visibility.OWNER for m in mailboxes))
+    page = EmailPage(contact_id, name, mailboxes=len(mailboxes))
     return _fill_page(services, actor, page, mailboxes, addresses, surface, view_id=None, shown=0)
 
 
@@ -317,8 +315,7 @@ def more_emails(services: Services, who: SlackActorRef, view_id: Any) -> EmailPa
                 session.expunge(account)
                 mailboxes.append(_Mailbox(account, level, Cursor(cursor.token, cursor.offset)))
         addresses = addresses_of(contact)
-        page = EmailPage(contact.id, contact.display_name, first_number=saved.shown + 1, mailboxes=len(mailboxes),
-                         own_mailbox=any(m.level == Visibility.OWNER for m in mailboxes))
+        page = EmailPage(contact.id, contact.display_name, first_number=saved.shown + 1, mailboxes=len(mailboxes))
     return _fill_page(services, actor, page, mailboxes, addresses, AuditSurface(saved.surface), view_id=view_id,
                       shown=saved.shown)
 
@@ -353,6 +350,9 @@ def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: lis
                surface: AuditSurface, *, view_id: str | None, shown: int) -> EmailPage:
     query = contact_query(addresses)
     if not mailboxes or query is None:
+        if view_id:  # nothing left to continue: the view's rows go
+            with session_scope(services.engine) as session:
+                save_view(session, SavedView(view_id, "", "", page.contact_id, surface.value, 0, {}))
         return page
     if services.gmail is None:
         page.note = "Gmail is not set up on this MailMagnet server, so no emails can be shown."

@@ -88,6 +88,7 @@ def test_contact_views_details_and_sends_store_and_log_no_content(live, database
                                          and c["view"].get("submit")], timeout=15)[-1]["view"]
     live.driver.view_submission(REP, reply, values=compose_values(f"Re: {SENT_SUBJECT}", SENT_BODY))
     live.slack.wait_for(lambda: len(live.gmail.sent_messages(REP_GMAIL)) == 2, timeout=15)
+    live.slack.wait_for(lambda: len([m for m in live.slack.dms(REP) if "Sent your" in (m.get("text") or "")]) == 2)
 
     secrets = [SUBJECT, SNIPPET, BODY, SENT_SUBJECT, SENT_BODY] + [t for t in tokens if t]
     stored = database_bytes(live, database_url)

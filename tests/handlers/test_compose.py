@@ -143,6 +143,7 @@ def test_the_alert_reply_uses_the_same_modal_and_threading(live):
     assert submit(live, compose, subject="Re: Quick one", body="Yes.") is None
     sent = live.slack.wait_for(lambda: live.gmail.sent_messages(REP_GMAIL), timeout=10)[-1]
     assert sent["to"] == f"Jane Doe <{JANE}>" and sent["headers"]["In-Reply-To"] == "<quick@acme.example>"
+    live.slack.wait_for(lambda: [t for t in dm_texts(live) if "Sent your reply to" in t])
 
 
 def test_only_the_mailbox_owner_sends_from_it(stack, connected):
@@ -209,3 +210,4 @@ def test_gmail_sending_limits_become_a_clear_message(stack, connected):
     view = email_command(stack, JANE)
     assert submit(stack, view, to=JANE, subject="Finally", body="Hello") is None
     assert stack.slack.wait_for(lambda: stack.gmail.sent_messages(REP_GMAIL))[-1]["subject"] == "Finally"
+    stack.slack.wait_for(lambda: [t for t in dm_texts(stack) if "Sent your email" in t])

@@ -6,8 +6,8 @@ import dataclasses
 import json
 from datetime import datetime, timedelta, timezone
 
-from sandbox.gmail_emulator import Fault
 from handlers.blocks.ids import ActionId, CallbackId
+from sandbox.gmail_emulator import Fault
 from tests.handlers.contact_world import (
     CONTACTS,
     DEALS,
@@ -19,6 +19,7 @@ from tests.handlers.contact_world import (
     email_lines,
     ephemeral_of,
     mail_from_jane,
+    open_email,
     open_values,
     text_of,
 )
@@ -195,7 +196,6 @@ def test_disconnect_removes_the_mailbox_from_colleagues_views_at_once(stack):
     assert "Visible while connected" not in text_of(again)
     assert f"<@{REP}>" not in text_of(again)
     # An "Open" from the older answer no longer opens anything.
-    from tests.handlers.contact_world import open_email
     view = open_email(stack, COLLEAGUE, json.dumps(value), message=ephemeral_of(stack, COLLEAGUE, post))
     assert "no longer connected" in text_of(view) and "Visible while connected" not in text_of(view)
 
@@ -216,3 +216,21 @@ def test_the_message_shortcut_shows_the_contact_of_an_address_in_a_message(stack
     final = stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts(response.payload["response_url"])
                                           if p.get("replace_original")], timeout=20)[-1]
     assert "mentions no email address" in text_of(final)
+
+
+def test_the_app_home_lists_the_reps_own_recent_customer_emails(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    mail_from_jane(live, "Latest from Jane", body="Preview of the latest.")
+    live.mail("stranger@nowhere.example", "Newsletter")
+    live.run("sync")
+    before = len(live.slack.views_published.get(REP, []))
+    live.driver.app_home_opened(REP)
+    home = live.slack.wait_for(lambda: live.slack.views_published.get(REP, [])[before:], timeout=15)[-1]
+    shown = text_of(home)
+    assert "Recent emails from your CRM contacts" in shown and "Latest from Jane" in shown
+    assert "Preview of the latest." in shown and "Newsletter" not in shown
+    value = buttons(home, ActionId.EMAIL_OPEN.value)[0]["value"]
+    detail = open_email(live, REP, value, view=home)
+    assert "Preview of the latest." in text_of(detail) and buttons(detail, ActionId.EMAIL_REPLY.value)
