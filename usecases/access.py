@@ -261,7 +261,6 @@ def crm_users_by_ids(session: Session, ids: Iterable[int]) -> dict[int, CrmUser]
     return {u.id: u for u in session.exec(select(CrmUser).where(CrmUser.id.in_(wanted))).all()}
 
 
-
 # -- a contact's emails across mailboxes (SPEC F5, F7) ----------------------------------------------
 
 def mailboxes_visible_to(session: Session, actor: Actor, contact_id: int) -> list[tuple[GmailAccount, Visibility]]:
