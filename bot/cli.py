@@ -272,6 +272,47 @@ def cmd_crm_sync(args) -> int:
     return 0
 
 
+def _audit_moment(value: str | None, flag: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{flag} {value!r} is neither a date (2026-11-30) nor a date-time (2026-11-30T09:00)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_audit(args) -> int:
+    """Who saw whose emails (SPEC §5), newest first, as the operator (who reads every row)."""
+    from usecases.actors import OPERATOR
+    from usecases.audit import AuditQuery, read_audit
+
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1")
+    query = AuditQuery(viewer_email=args.viewer, mailbox_email=args.mailbox, since=_audit_moment(args.since, "--since"),
+                       before_id=args.before, limit=args.limit)
+    try:
+        page = read_audit(_services(), OPERATOR, query)
+    except DomainError as error:
+        raise CliError(str(error))
+    if args.json:
+        print(json.dumps({"rows": [row.to_json() for row in page.rows], "older_than": page.older_than},
+                         ensure_ascii=False, indent=2))
+        return 0
+    if not page.rows:
+        print("no views recorded" + (" for these filters" if args.viewer or args.mailbox or args.since else ""))
+    for row in page.rows:
+        where = row.surface + (f" {row.channel_id}" if row.channel_id else "")
+        contact = row.contact_name or (f"contact {row.contact_id}" if row.contact_id else "-")
+        print(f"{row.id:>8}  {row.viewed_at:%Y-%m-%d %H:%M}  {row.viewer_email}  saw  {row.mailbox_address}  "
+              f"({contact}, {row.depth or '?'}, {where})")
+    if page.older_than is not None:
+        print(f"more: mailmagnet audit --before {page.older_than}" + "".join(
+            f" --{name} {value}" for name, value in (("viewer", args.viewer), ("mailbox", args.mailbox),
+                                                     ("since", args.since), ("limit", args.limit)) if value))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from bot.demo import run_demo
 
@@ -351,6 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
     crm_sync.add_argument("source", choices=["zoho"])
     crm_sync.add_argument("--full", action="store_true", help="read everything, not only what changed")
     crm_sync.set_defaults(func=cmd_crm_sync)
+
+    audit = sub.add_parser("audit", help="who saw whose emails (the audit log), newest first")
+    audit.add_argument("--viewer", metavar="EMAIL", help="views by this CRM user")
+    audit.add_argument("--mailbox", metavar="EMAIL", help="views of this mailbox's emails")
+    audit.add_argument("--since", metavar="DATE|DATETIME", help="views from then on (naive: UTC)")
+    audit.add_argument("--limit", type=int, default=50, help="rows per page (default 50, at most 200)")
+    audit.add_argument("--before", type=int, metavar="ID", help="the next page: rows older than this id")
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
 
     bench = sub.add_parser("bench", help="run the benchmarks (same as make bench)")
     bench.add_argument("only", nargs="*", help="benchmark names (default: all)")

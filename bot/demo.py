@@ -167,7 +167,102 @@ def run_bot_end_to_end(settings: Settings) -> None:
             print(_indent(_command(stack, REP, "why dave.jones@umbrella.example")))
             print("\n9. Alice: /gmail status")
             print(_indent(_command(stack, REP, "status")))
+            show_contact_view_and_reply(stack, alice_gmail)
             print(f"\nGmail quota used by MailMagnet in this demo: {stack.gmail.quota_units(alice_gmail)} units; "
                   f"Slack Web API calls: {len(stack.slack.calls)}.")
         finally:
             stack.stop()
+
+
+def _final_answer(stack, response) -> dict:
+    """The answer that replaced "looking…" in a /contact response_url."""
+    return stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts(response.response_url)
+                                         if p.get("replace_original")], timeout=20)[-1]
+
+
+def _people(text: str, names: dict[str, str]) -> str:
+    """Slack's markup as a person reads it: @names, dates, and &lt;/&gt;/&amp; as characters."""
+    import re
+
+    for user_id, name in names.items():
+        text = text.replace(f"<@{user_id}>", f"@{name}")
+    text = re.sub(r"<!date\^\d+\^[^|>]*\|([^>]*)>", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _email_lines(post: dict, names: dict[str, str]) -> str:
+    lines = []
+    for block in post.get("blocks") or []:
+        if (block.get("block_id") or "").startswith("email_"):
+            lines.append(" | ".join(block["text"]["text"].split("\n")))
+        elif block.get("type") == "context" and lines and block["elements"][0]["text"].startswith("“"):
+            lines[-1] += f"  {block['elements'][0]['text']}"
+        elif block.get("type") == "context" and not lines:
+            lines.append(block["elements"][0]["text"])
+    return _people("\n".join(lines) or "(no emails shown)", names)
+
+
+def show_contact_view_and_reply(stack, alice_gmail: str) -> None:
+    """F5–F7: a colleague's /contact under Alice's sharing settings, then a threaded reply sent from Slack."""
+    import json
+
+    from handlers.blocks.compose import BODY_BLOCK, SUBJECT_BLOCK
+    from handlers.blocks.ids import ActionId
+    from sandbox.stack import REP
+
+    carol = "U0CAROL"
+    names = {REP: "alice", carol: "carol", "U0ADMIN": "bruno"}
+    stack.add_rep(carol, "carol@mailmagnet.example", gmail=None)
+    stack.gmail.insert_message(alice_gmail, sender='"Jane Doe" <jane.doe@acme.example>', to=alice_gmail,
+                               subject="Renewal: can we sign before the 28th?",
+                               body="Hi Alice, legal is fine with the draft. Please send the final version to my "
+                                    "assistant, who handles signatures.\nThanks, Jane",
+                               message_id_header="<renewal-42@acme.example>",
+                               extra_headers={"Reply-To": "Sam Lee (for Jane Doe) <sam.lee@acme.example>"})
+
+    def carol_looks(title: str) -> None:
+        response = stack.driver.slash_command(carol, "/contact", "Jane Doe")
+        print(f"\n{title}")
+        print(_indent(_email_lines(_final_answer(stack, response), names)))
+
+    print("\n10. Alice shares her mailbox with the workspace, subjects only: /gmail sharing public subject")
+    print(_indent(_command(stack, REP, "sharing public subject")))
+    carol_looks("    Carol (a CRM user, not Jane's owner): /contact Jane Doe -> subjects, never previews or bodies")
+    print("\n11. Alice: /gmail sharing custom -> Carol is neither Jane's owner nor a deal owner, nor shared with")
+    _command(stack, REP, "sharing custom")
+    carol_looks("    Carol: /contact Jane Doe")
+    print("    Alice: /gmail share @carol")
+    _command(stack, REP, f"share <@{carol}|carol>")
+    carol_looks("    Carol: /contact Jane Doe")
+
+    print("\n12. Alice opens Jane's latest email (the owner sees the body) and replies from Slack")
+    response = stack.driver.slash_command(REP, "/contact", "jane.doe@acme.example")
+    post = _final_answer(stack, response)
+    message = [m for m in stack.slack.ephemerals(REP) if m.get("response_url_key") == post["key"]][-1]
+    opened = next(e for b in message["blocks"] if (b.get("block_id") or "").startswith("email_")
+                  for e in [b["accessory"]])
+    before = len(stack.slack.view_calls)
+    stack.driver.block_action(REP, ActionId.EMAIL_OPEN.value, value=opened["value"], message=message)
+    detail = stack.slack.wait_for(lambda: [c for c in stack.slack.view_calls[before:]
+                                           if c["method"] == "views.update"], timeout=20)[-1]["view"]
+    body = next(b["text"]["text"] for b in detail["blocks"] if (b.get("text") or {}).get("type") == "plain_text")
+    print(_indent(f"email detail, body: {body}"))
+    before = len(stack.slack.view_calls)
+    stack.driver.block_action(REP, ActionId.EMAIL_REPLY.value, value=opened["value"], view=detail)
+    compose = stack.slack.wait_for(lambda: [c for c in stack.slack.view_calls[before:]
+                                            if c["method"] == "views.update"], timeout=20)[-1]["view"]
+    print(_indent(_people("reply modal: " + " ".join(b["text"]["text"] for b in compose["blocks"]
+                                                       if b.get("type") == "section").replace("\n", " "), names)))
+    stack.driver.view_submission(REP, compose, values={
+        SUBJECT_BLOCK: {"subject": {"type": "plain_text_input", "value": "Re: Renewal: can we sign before the 28th?"}},
+        BODY_BLOCK: {"body": {"type": "plain_text_input", "value": "Hi Sam, final version attached. Best, Alice"}}})
+    sent = stack.slack.wait_for(lambda: stack.gmail.sent_messages(alice_gmail), timeout=20)[-1]
+    original = stack.gmail.message(alice_gmail, json.loads(opened["value"])["g"])
+    print(_indent(f"sent through Alice's Gmail: To: {sent['to']} | In-Reply-To: {sent['headers']['In-Reply-To']} | "
+                  f"same thread: {sent['threadId'] == original['threadId']}"))
+    confirmation = stack.slack.wait_for(lambda: [m for m in stack.slack.dms(REP) if "Sent your reply" in
+                                                 (m.get("text") or "")], timeout=20)[-1]
+    print(_indent(f"DM to Alice: {confirmation['text']}"))
+
+    print("\n13. Bruno (admin): /gmail admin audit -> who saw whose emails (no content in the log)")
+    print(_indent(_people(_command(stack, "U0ADMIN", "admin audit"), names)))

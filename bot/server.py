@@ -92,6 +92,9 @@ class BotServer:
             self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        from usecases.fanout import shutdown as stop_mailbox_views
+
+        stop_mailbox_views(self.services)
 
     def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT, then finish in-flight work and stop."""

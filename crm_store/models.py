@@ -380,3 +380,22 @@ class CrmSyncCursor(SQLModel, table=True):
     last_success_at: Optional[datetime] = Field(default=None)
     last_error: Optional[str] = Field(default=None, max_length=500)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ContactViewPage(SQLModel, table=True):
+    """Where a contact view's "Show more" continues in one mailbox: a Gmail page token and how far into that
+    page the view got. Never content, never a message id; one row per (view, mailbox) that has more to show.
+    Rows expire with the response_url (an hour at most) and go with their mailbox (F8)."""
+
+    __tablename__ = "contact_view_pages"
+
+    view_id: str = Field(primary_key=True, max_length=32)
+    account_id: int = Field(primary_key=True, foreign_key="gmail_accounts.id", ondelete="CASCADE")
+    slack_team_id: str = Field(max_length=32)
+    slack_user_id: str = Field(max_length=32)
+    contact_id: int
+    surface: str = Field(max_length=32)
+    page_token: Optional[str] = Field(default=None, max_length=512)  # None: the first page
+    page_offset: int = Field(default=0)
+    shown: int = Field(default=0)  # emails the view has shown so far (numbering of the next page)
+    created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -132,3 +132,11 @@ def disconnect_mailbox(engine: Engine, cipher: TokenCipher | None, config: Googl
         _delete_mailbox_data(session, account_id)
         session.execute(delete(GmailAccount).where(GmailAccount.id == account_id))
     return address
+
+
+def granted_scopes(cipher: TokenCipher, account: GmailAccount) -> set[str]:
+    """What Google granted for this mailbox, as stored with its credentials (empty when unknown)."""
+    if not account.encrypted_credentials:
+        return set()
+    scopes = cipher.decrypt(account.encrypted_credentials).get("scopes") or []
+    return set(scopes.split() if isinstance(scopes, str) else scopes)

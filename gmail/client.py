@@ -21,7 +21,8 @@ from googleapiclient.discovery import build
 from googleapiclient.http import BatchHttpRequest
 
 from gmail.config import METADATA_HEADERS, GoogleConfig, RetryPolicy
-from gmail.errors import GmailError, GmailTemporaryError, NotFound, translate
+from gmail.errors import GmailError, GmailTemporaryError, NotFound, SendingLimitExceeded, SendThrottled, translate, \
+    translate_send
 
 log = logging.getLogger(__name__)
 
@@ -269,10 +270,36 @@ class MailboxClient:
         return self._execute(self._users.labels().create(userId="me", body=body))
 
     def send(self, raw: str, *, thread_id: str | None = None) -> dict[str, Any]:
+        """messages.send. Retried only when Gmail says it did not take the message (a per-user rate limit):
+        after a 5xx or a timeout the email may have gone out, and a customer must never get it twice."""
         body: dict[str, Any] = {"raw": raw}
         if thread_id:
             body["threadId"] = thread_id
-        return self._execute(self._users.messages().send(userId="me", body=body))
+        attempt = 0
+        while True:
+            try:
+                return self._users.messages().send(userId="me", body=body).execute(http=self._http, num_retries=0)
+            except Exception as raw_error:  # noqa: BLE001 - translate_send() re-raises what it does not know
+                error = translate_send(raw_error)
+                if not isinstance(error, SendThrottled):
+                    raise error from raw_error
+                if attempt + 1 >= self._retry.attempts:
+                    raise SendingLimitExceeded(str(error)) from raw_error
+                self._sleep(self._retry.delay(attempt, self._rand(), error.retry_after))
+                attempt += 1
+
+    def list_page(self, *, query: str | None = None, page_token: str | None = None, max_results: int = 100,
+                  label_ids: Iterable[str] = ()) -> tuple[list[str], str | None]:
+        """One page of messages.list: (ids newest first, the next page's token or None)."""
+        params: dict[str, Any] = dict(userId="me", maxResults=max(1, min(500, max_results)))
+        if query:
+            params["q"] = query
+        if page_token:
+            params["pageToken"] = page_token
+        if label_ids:
+            params["labelIds"] = list(label_ids)
+        response = self._execute(self._users.messages().list(**params))
+        return [m["id"] for m in response.get("messages", [])], response.get("nextPageToken")
 
     def watch(self, topic_name: str, *, label_ids: Iterable[str] = ("INBOX",)) -> dict[str, Any]:
         body = {"topicName": topic_name, "labelIds": list(label_ids), "labelFilterBehavior": "include"}

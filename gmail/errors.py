@@ -87,3 +87,50 @@ def translate(error: BaseException, *, during_history: bool = False) -> GmailErr
                           httplib2.HttpLib2Error, OSError)):
         return GmailTemporaryError(f"network error talking to Gmail: {type(error).__name__}: {error}")
     raise error
+
+
+# -- sending (SPEC F6) ------------------------------------------------------------------------------------
+# A send is not idempotent: only the refusals that say Gmail did not take the message are retried.
+
+class SendingLimitExceeded(GmailError):
+    """Gmail refuses to send from this mailbox for now: its daily sending limit, or its rate limit after retries."""
+
+
+class SendThrottled(GmailTemporaryError):
+    """A per-user rate limit on messages.send: Gmail did not take the message, so it may be retried."""
+
+
+class SendingNotPermitted(GmailError):
+    """The grant does not cover sending (403 insufficientPermissions on messages.send). Not a revoked mailbox:
+    reading still works; the rep reconnects to allow sending."""
+
+
+SENDING_LIMIT_REASONS = {"dailyLimitExceeded", "dailyLimitExceededUnreg", "quotaExceeded"}
+SEND_RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded"}
+
+
+def _error_message(error: HttpError) -> str:
+    try:
+        body = json.loads(error.content.decode("utf-8", "replace"))
+        return str(body.get("error", {}).get("message", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def translate_send(error: BaseException) -> GmailError:
+    """messages.send's failures: the sending limit (Gmail answers 403 `dailyLimitExceeded`, or 429/403 with
+    "Daily user sending quota exceeded" / "Mail sending limit" in the message), per-user rate limits (retried),
+    and a grant without the send permission (never treated as revoked access)."""
+    if isinstance(error, HttpError):
+        status = error.status_code
+        reasons = set(error_reasons(error))
+        text = _error_message(error).lower()
+        about_sending = "sending" in text and any(word in text for word in ("limit", "quota"))
+        if status in (400, 403, 429) and (reasons & SENDING_LIMIT_REASONS or about_sending):
+            return SendingLimitExceeded(f"Gmail answered {status} {','.join(sorted(reasons))}".strip())
+        if status == 429 or (status == 403 and reasons & SEND_RATE_REASONS):
+            return SendThrottled(f"Gmail answered {status} {','.join(sorted(reasons))}".strip(),
+                                 retry_after=_retry_after(error))
+        if status == 403 and reasons & {"insufficientPermissions", "forbidden", "insufficientScopes"}:
+            return SendingNotPermitted("the Gmail grant does not allow sending")
+    return translate(error)

@@ -62,3 +62,44 @@ def from_gmail_metadata(message: dict[str, Any]) -> NewMessage:
         cc=headers.get("cc", ""),
         message_id_header=headers.get("message-id", ""),
     )
+
+
+# -- the plain-text body, for the mailbox owner's eyes only (never stored, never logged) ---------------------
+
+def _decode_part(part: dict[str, Any]) -> str:
+    import base64
+    import re
+
+    data = (part.get("body") or {}).get("data")
+    if not data:
+        return ""
+    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    content_type = header_map(part).get("content-type", "")
+    match = re.search(r'charset="?([\w.:-]+)"?', content_type, re.IGNORECASE)
+    try:
+        return raw.decode(match.group(1) if match else "utf-8", errors="replace")
+    except LookupError:
+        return raw.decode("utf-8", errors="replace")
+
+
+def _parts(payload: dict[str, Any]):
+    yield payload
+    for part in payload.get("parts") or []:
+        yield from _parts(part)
+
+
+def plain_text_body(payload: dict[str, Any]) -> str:
+    """The first text/plain part of a `format=full` payload; else the first text/html part as text."""
+    import html
+    import re
+
+    parts = [p for p in _parts(payload or {}) if not (p.get("filename") or "")]
+    for part in parts:
+        if (part.get("mimeType") or "").lower() == "text/plain":
+            return _decode_part(part)
+    for part in parts:
+        if (part.get("mimeType") or "").lower() == "text/html":
+            text = re.sub(r"(?is)<(script|style).*?</\1>", " ", _decode_part(part))
+            text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
+            return html.unescape(re.sub(r"<[^>]+>", "", text))
+    return ""

@@ -10,7 +10,7 @@ from slack_bolt import App
 
 
 def register_listeners(app: App, services) -> None:
-    from handlers import actions, commands, events, home, views
+    from handlers import actions, commands, events, home, shortcuts, views
     from handlers.errors import register_error_handler
     from handlers.middleware import drop_repeats, identify_actor, mark_verified, serve_allowed_workspaces
 
@@ -25,3 +25,4 @@ def register_listeners(app: App, services) -> None:
     views.register(app, services)
     home.register(app, services)
     events.register(app, services)
+    shortcuts.register(app, services)

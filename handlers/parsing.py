@@ -99,3 +99,48 @@ def clock_range(args: list[str], topic: str) -> tuple[str, str]:
     if not match:
         raise UsageError("Quiet hours look like `22:00-07:00` (your time zone), or `off`.", topic)
     return match.group(1), match.group(2)
+
+
+# -- /contact, /email, the message shortcut, /gmail admin audit ---------------------------------------
+
+_MAILTO_ANYWHERE = re.compile(r"<mailto:([^|>]+)(?:\|[^>]*)?>")
+_SLACK_LINK = re.compile(r"<([^|>]*)(?:\|([^>]*))?>")
+_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_RELATIVE = re.compile(r"^(\d{1,4})([hdw])$")
+
+
+def contact_query(text: str) -> str:
+    """What someone typed after /contact or /email, as plain words: Slack's `<mailto:a|a>` becomes the address,
+    other links their label, and its &amp;/&lt;/&gt; escapes the characters."""
+    text = _MAILTO_ANYWHERE.sub(lambda m: m.group(1), text or "")
+    text = _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return " ".join(text.split())[:200]
+
+
+def addresses_in(text: str) -> list[str]:
+    """Every e-mail address a Slack message mentions (`<mailto:…>` links and bare addresses), in order."""
+    found = [m.group(1) for m in _MAILTO_ANYWHERE.finditer(text or "")]
+    found += _BARE_ADDRESS.findall(_MAILTO_ANYWHERE.sub(" ", text or ""))
+    addresses = []
+    for candidate in found:
+        address = candidate.strip().strip(".").lower()
+        if is_valid_address(address) and address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def since_moment(word: str, topic: str, now=None):
+    """`2026-01-31` (midnight UTC), `2026-01-31T09:00`, or `7d` / `24h` / `2w` ago."""
+    from datetime import datetime, timedelta, timezone
+
+    now = now or datetime.now(timezone.utc)
+    relative = _RELATIVE.match(word.lower())
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        return now - {"h": timedelta(hours=amount), "d": timedelta(days=amount), "w": timedelta(weeks=amount)}[unit]
+    try:
+        moment = datetime.fromisoformat(word)
+    except ValueError:
+        raise UsageError(f"`{shown(word)}` is not a date: use `2026-01-31`, or `7d` for the last 7 days.", topic)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -167,3 +167,17 @@ def test_bot_scopes_cover_every_web_api_method_the_code_calls(manifest):
 def test_no_scope_is_requested_without_a_use(manifest):
     used = set().union(*(METHOD_SCOPES[m] for m in [*slack_methods_called(), *PLANNED_METHODS]))
     assert set(manifest["oauth_config"]["scopes"]["bot"]) - used == {"commands"}
+
+
+def test_every_declared_shortcut_reaches_a_listener(manifest, slack_app):
+    from handlers.blocks.ids import CallbackId
+
+    shortcuts = manifest["features"].get("shortcuts") or []
+    assert {s["callback_id"] for s in shortcuts} == {CallbackId.SHOW_CONTACT_SHORTCUT.value}
+    for shortcut in shortcuts:
+        assert shortcut["type"] in ("message", "global") and 0 < len(shortcut["name"]) <= 24
+        assert 0 < len(shortcut["description"]) <= 150
+        body = {"payload": json.dumps({"type": f"{shortcut['type']}_action" if shortcut["type"] == "message"
+                                       else "shortcut", "callback_id": shortcut["callback_id"],
+                                       "team": {"id": "T1"}, "user": {"id": "U1"}})}
+        assert _matches_a_listener(slack_app, body, "form"), shortcut["callback_id"]

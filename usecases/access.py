@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, or_, select
 
 from crm_store.errors import AdminOnly, NotAllowed, NotConnected, NotLinked, PermissionRequired
-from crm_store.models import AccountStatus, CrmUser, GmailAccount, Profile, Sharing
+from crm_store.models import AccountStatus, Contact, CrmUser, Deal, EmailShare, GmailAccount, Profile, Sharing
 from crm_store.sharing import Visibility, custom_allowed_users, effective_sharing, org_policy
 from crm_store.users import user_profile
 from gmail.notifier import AudienceDecision
@@ -260,3 +260,54 @@ def crm_users_by_ids(session: Session, ids: Iterable[int]) -> dict[int, CrmUser]
         return {}
     return {u.id: u for u in session.exec(select(CrmUser).where(CrmUser.id.in_(wanted))).all()}
 
+
+# -- a contact's emails across mailboxes (SPEC F5, F7) ----------------------------------------------
+
+def mailboxes_visible_to(session: Session, actor: Actor, contact_id: int) -> list[tuple[GmailAccount, Visibility]]:
+    """Every connected mailbox whose emails with this contact the actor may see, with how much (the actor's own
+    at OWNER). Candidates are the mailboxes any rule could open — their own, their workspace's (Public), those
+    shared with them, and all of them when the actor owns the contact or one of its deals (Custom) — and each
+    is decided by `visibility_for_users`, like every other surface. Admins get nothing more."""
+    if actor.crm_user_id is None:
+        return []
+    viewer = session.get(CrmUser, actor.crm_user_id)
+    if viewer is None:
+        return []
+    related = (session.exec(select(Contact.id).where(Contact.id == contact_id, Contact.owner_id == viewer.id)).first()
+               is not None or session.exec(select(Deal.id).where(Deal.contact_id == contact_id,
+                                                                  Deal.owner_id == viewer.id)).first() is not None)
+    query = select(GmailAccount).where(GmailAccount.status == AccountStatus.CONNECTED.value)
+    if not related:
+        sharers = select(EmailShare.owner_user_id).where(EmailShare.viewer_user_id == viewer.id)
+        candidates = [GmailAccount.crm_user_id == viewer.id, GmailAccount.crm_user_id.in_(sharers)]
+        if viewer.slack_team_id:
+            candidates.append(GmailAccount.slack_team_id == viewer.slack_team_id)
+        query = query.where(or_(*candidates))
+    visible = []
+    for account in session.exec(query.order_by(GmailAccount.id)).all():
+        level = visibility_for_users(session, account, contact_id, [viewer.id])[viewer.id]
+        if level > Visibility.NONE:
+            visible.append((account, level))
+    return visible
+
+
+def email_visibility(session: Session, actor: Actor, account_id, contact_id) -> tuple[GmailAccount, Visibility]:
+    """How much of this mailbox's emails with this contact the actor may see; a refusal when nothing."""
+    account = session.get(GmailAccount, account_id) if isinstance(account_id, int) else None
+    if account is None or account.status != AccountStatus.CONNECTED:
+        raise NotConnected("That mailbox is no longer connected to MailMagnet, so its emails are not shown.")
+    level = visibility(session, account, contact_id if isinstance(contact_id, int) else None, actor.crm_user_id)
+    if level == Visibility.NONE:
+        raise NotAllowed(f"<@{account.slack_user_id}>'s sharing settings do not let you see that email.")
+    return account, level
+
+
+# -- the audit log (SPEC §5) ------------------------------------------------------------------------
+
+def audit_scope(session: Session, actor: Actor) -> str | None:
+    """Which audit rows the actor may read: None for all of them (a CRM admin, the operator), else the Slack
+    workspace whose mailboxes and viewers a Slack workspace admin administers."""
+    require_admin(actor)
+    if actor.is_operator or actor.crm_admin:
+        return None
+    return actor.team_id or ""

@@ -18,12 +18,12 @@ from crm_store.errors import InvalidInput, NotAllowed
 from crm_store.mailboxes import mute_contact
 from crm_store.models import Alert, AuditSurface, Contact, GmailAccount
 from gmail.notifier import AudienceDecision
-from gmail.send import original_of, recipient_header, reply_subject, send_email
-from usecases import access
+from usecases import access, compose, contacts
 from usecases.access import ChannelAudience
 from usecases.actors import SlackActorRef, resolve
 from usecases.audit import record_views
-from usecases.contacts import ContactCard, contact_card
+from usecases.compose import Draft
+from usecases.contacts import ContactView
 from usecases.context import ChannelInfo, ChannelNotFound, Services
 
 log = logging.getLogger(__name__)
@@ -104,16 +104,17 @@ def _alert(session, ref: AlertRef) -> Alert:
     return alert
 
 
-def contact_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> ContactCard:
-    """"View contact": the card of the alert's contact, for CRM users of the organisation."""
+def contact_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> ContactView:
+    """"View contact": the alert's contact as `/contact` shows it (card, and the emails the clicker may see), for
+    CRM users of the organisation."""
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
-        user = access.require_crm_user(session, actor)
+        access.require_crm_user(session, actor)
         alert = _alert(session, ref)
-        contact = session.get(Contact, alert.contact_id)
-        if contact is None:
+        if session.get(Contact, alert.contact_id) is None:
             raise NotAllowed("That contact is no longer in the CRM.")
-        return contact_card(session, services, contact, user.timezone or services.config.default_timezone)
+        contact_id = alert.contact_id
+    return contacts.show_contact(services, who, contact_id)
 
 
 def mute_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> tuple[str, str]:
@@ -129,43 +130,11 @@ def mute_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> tu
         return contact.display_name, contact.email
 
 
-@dataclass(frozen=True)
-class ReplyDraft:
-    account_id: int
-    gmail_id: str
-    mailbox: str
-    to: str  # the message's Reply-To, else its From
-    subject: str
-
-
-def start_reply(services: Services, who: SlackActorRef, ref: AlertRef) -> ReplyDraft:
-    """"Reply": only the mailbox owner; the recipient is the message's Reply-To, else its From (SPEC F6)."""
+def start_reply(services: Services, who: SlackActorRef, ref: AlertRef) -> Draft:
+    """"Reply": the alert's own message, for its mailbox owner only; the compose modal of usecases/compose.py
+    (recipient: the message's Reply-To, else its From — SPEC F6)."""
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
-        account = access.require_mailbox_owner(session, actor, ref.account_id)
+        access.require_mailbox_owner(session, actor, ref.account_id)
         _alert(session, ref)
-        session.expunge(account)
-    original = original_of(services.mailbox_client(account), ref.gmail_id)
-    recipients = original.reply_recipients
-    if not recipients:
-        raise InvalidInput("That email has no address to reply to.")
-    return ReplyDraft(account.id, ref.gmail_id, account.email_address, recipient_header(recipients),
-                      reply_subject(original.subject))
-
-
-def send_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any, subject: str,
-               body: str) -> str:
-    """Send the reply through the owner's Gmail, threaded; the recipient is read from Gmail again."""
-    if not isinstance(gmail_id, str) or not gmail_id:
-        raise InvalidInput(STALE_BUTTON)
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
-        account = access.require_mailbox_owner(session, actor, account_id)
-        session.expunge(account)
-    mailbox = services.mailbox_client(account)
-    original = original_of(mailbox, gmail_id)
-    to = recipient_header(original.reply_recipients)
-    if not to:
-        raise InvalidInput("That email has no address to reply to.")
-    send_email(mailbox, sender=account.email_address, to=to, subject=subject, body=body, original=original)
-    return to
+    return compose.start_reply(services, who, ref.account_id, ref.gmail_id)

@@ -6,13 +6,20 @@ No content is ever written: who, whose mailbox, which contact and message id, ho
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterable
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, or_, select
 
-from crm_store.models import AuditLog, AuditSurface, GmailAccount, utcnow
+from crm_store.db import session_scope
+from crm_store.models import AuditLog, AuditSurface, Contact, CrmUser, GmailAccount, utcnow
 from crm_store.sharing import Visibility
+from usecases import access
+from usecases.actors import Actor, SlackActorRef, resolve
+from usecases.context import Services
+from usecases.mailbox import allowed_addresses
 
 
 def record_views(session: Session, account: GmailAccount, *, contact_id: int | None,
@@ -31,3 +38,94 @@ def record_views(session: Session, account: GmailAccount, *, contact_id: int | N
     statement = dialect.insert(AuditLog.__table__).values(rows).on_conflict_do_nothing(
         index_elements=["viewer_user_id", "account_id", "gmail_id", "surface"])
     return session.execute(statement).rowcount or 0
+
+
+# -- reading the log (`/gmail admin audit`, `mailmagnet audit`) -----------------------------------------
+
+@dataclass(frozen=True)
+class AuditQuery:
+    viewer_email: str | None = None
+    mailbox_email: str | None = None
+    slack_user_id: str | None = None  # Slack: the viewer or the mailbox owner is this user (actor's workspace)
+    since: datetime | None = None
+    before_id: int | None = None  # paging: rows older than this one
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    viewed_at: datetime
+    viewer_email: str
+    viewer_slack_id: str | None
+    viewer_team_id: str | None
+    mailbox_address: str
+    mailbox_owner_slack_id: str | None  # None once the mailbox is disconnected
+    mailbox_team_id: str | None
+    contact_id: int | None
+    contact_name: str | None
+    gmail_id: str | None
+    surface: str
+    depth: str | None
+    channel_id: str | None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "viewed_at": self.viewed_at.isoformat(), "viewer": self.viewer_email,
+                "mailbox": self.mailbox_address, "contact_id": self.contact_id, "contact": self.contact_name,
+                "gmail_id": self.gmail_id, "surface": self.surface, "depth": self.depth, "channel": self.channel_id}
+
+
+@dataclass
+class AuditPage:
+    rows: list[AuditRow] = field(default_factory=list)
+    older_than: int | None = None  # pass as before_id for the next page; None: no more rows
+    workspace: str | None = None  # the Slack workspace the rows were limited to (a workspace admin)
+
+
+MAX_AUDIT_PAGE = 200
+
+
+def read_audit(services: Services, actor: Actor, query: AuditQuery) -> AuditPage:
+    """Newest first. A CRM admin (and the operator) reads every row; a Slack workspace admin the rows whose
+    viewer is linked in their workspace or whose mailbox is one of their workspace's (`access.audit_scope`)."""
+    limit = max(1, min(MAX_AUDIT_PAGE, query.limit))
+    with session_scope(services.engine) as session:
+        workspace = access.audit_scope(session, actor)
+        statement = (select(AuditLog, CrmUser, GmailAccount, Contact)
+                     .join(CrmUser, CrmUser.id == AuditLog.viewer_user_id)
+                     .join(GmailAccount, GmailAccount.id == AuditLog.account_id, isouter=True)
+                     .join(Contact, Contact.id == AuditLog.contact_id, isouter=True))
+        if workspace is not None:
+            statement = statement.where(or_(CrmUser.slack_team_id == workspace,
+                                            GmailAccount.slack_team_id == workspace))
+        if query.viewer_email:
+            statement = statement.where(CrmUser.email == query.viewer_email.strip().lower())
+        if query.mailbox_email:
+            statement = statement.where(AuditLog.mailbox_address == query.mailbox_email.strip().lower())
+        if query.slack_user_id:
+            person = session.exec(select(CrmUser).where(CrmUser.slack_team_id == actor.team_id,
+                                                        CrmUser.slack_user_id == query.slack_user_id)).first()
+            if person is None:
+                return AuditPage(workspace=workspace)
+            statement = statement.where(or_(AuditLog.viewer_user_id == person.id,
+                                            GmailAccount.crm_user_id == person.id,
+                                            AuditLog.mailbox_address.in_(sorted(allowed_addresses(session, person)))))
+        if query.since is not None:
+            statement = statement.where(AuditLog.viewed_at >= query.since)
+        if query.before_id is not None:
+            statement = statement.where(AuditLog.id < query.before_id)
+        found = session.exec(statement.order_by(AuditLog.id.desc()).limit(limit + 1)).all()
+        rows = [AuditRow(log.id, log.viewed_at, viewer.email, viewer.slack_user_id, viewer.slack_team_id,
+                         log.mailbox_address, account.slack_user_id if account else None,
+                         account.slack_team_id if account else None, log.contact_id,
+                         contact.display_name if contact else None, log.gmail_id, log.surface, log.depth,
+                         log.channel_id)
+                for log, viewer, account, contact in found[:limit]]
+    return AuditPage(rows, rows[-1].id if len(found) > limit else None, workspace)
+
+
+def audit_for_slack(services: Services, who: SlackActorRef, slack_user_id: str | None, since: datetime | None,
+                    before_id: int | None = None) -> AuditPage:
+    """`/gmail admin audit [@user] [since]`: admins only."""
+    return read_audit(services, resolve(services, who),
+                      AuditQuery(slack_user_id=slack_user_id, since=since, before_id=before_id, limit=15))

@@ -39,6 +39,8 @@ class Config:
     allowed_enterprise_id: str | None = None
     multi_workspace: bool = False
     missing_gmail_settings: tuple[str, ...] = ()
+    # A mailbox that has not answered a contact view (or the App Home) by then is shown as unavailable.
+    mailbox_view_timeout_seconds: float = 5.0
 
     @property
     def label_interval_minutes(self) -> int:

@@ -5,9 +5,11 @@ from slack_bolt import App
 
 
 def register(app: App, services) -> None:
-    from handlers.actions import alerts, connection, home, setup
+    from handlers.actions import alerts, audit, connection, contact, home, setup
 
     connection.register(app, services)
     setup.register(app, services)
     home.register(app, services)
     alerts.register(app, services)
+    contact.register(app, services)
+    audit.register(app, services)

@@ -17,6 +17,7 @@ from slack_sdk.models.views import View
 
 from usecases.values import Sharing, SharingDepth, SharingPolicy
 from handlers.blocks.commands import status_extras, status_fields
+from handlers.blocks.contact import recent_emails_blocks
 from handlers.blocks.ids import ActionId
 from handlers.blocks.wording import DEPTH_HELP, DEPTH_TITLES, SHARING_TITLES, escape
 
@@ -31,7 +32,8 @@ def _toggle(action: ActionId, label: str, on: bool) -> ButtonElement:
                          value="off" if on else "on", style=None if on else "primary")
 
 
-def home_view(status, notice: str | None = None) -> dict:
+def home_view(status, notice: str | None = None, recent=None) -> dict:
+    """`recent`: the rep's latest emails from CRM contacts (usecases.contacts.RecentEmails), when known."""
     blocks: list = [HeaderBlock(text="MailMagnet")]
     if notice:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":information_source: {escape(notice)[:2900]}")))
@@ -94,4 +96,5 @@ def home_view(status, notice: str | None = None) -> dict:
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text="Alerts to a channel: `/gmail alerts #channel` · quiet hours: `/gmail quiet 22:00-07:00` · "
              "digest: `/gmail digest on` · `/gmail help` for everything")]))
-    return View(type="home", blocks=blocks).to_dict()
+    blocks += recent_emails_blocks(recent)
+    return View(type="home", blocks=blocks[:100]).to_dict()

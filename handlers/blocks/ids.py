@@ -18,16 +18,26 @@ class ActionId(StrEnum):
     HOME_DEPTH = "home_depth"
     HOME_ALERTS_DM = "home_alerts_dm"
     HOME_SETTINGS = "home_settings"
+    CONTACT_PICK = "contact_pick"
+    CONTACT_MORE = "contact_more"
+    EMAIL_OPEN = "contact_email_open"
+    EMAIL_REPLY = "contact_email_reply"
+    EMAIL_OPEN_GMAIL = "contact_email_gmail"
+    AUDIT_OLDER = "audit_older"
 
 
 # Clicking these again only opens a modal or a link again: never treated as a double click.
 REPEATABLE_ACTIONS = frozenset({ActionId.CONNECT_AUTHENTICATE, ActionId.SETUP_OPEN, ActionId.HOME_CONNECT,
-                                ActionId.HOME_SETTINGS})
+                                ActionId.HOME_SETTINGS, ActionId.EMAIL_OPEN, ActionId.EMAIL_REPLY,
+                                ActionId.EMAIL_OPEN_GMAIL})
 
 
 class CallbackId(StrEnum):
     SETUP_MODAL = "gmail_setup"
     CONNECT_MODAL = "gmail_connect"
+    COMPOSE_MODAL = "compose_email"
+    EMAIL_DETAIL_MODAL = "email_detail"
+    SHOW_CONTACT_SHORTCUT = "show_contact_emails"  # the message shortcut (app.yaml features.shortcuts)
 
 
 class SetupField(StrEnum):

@@ -12,8 +12,22 @@ def _gmail(app: App, services) -> None:
     gmail.register(app, services)
 
 
+def _contact(app: App, services) -> None:
+    from handlers.commands import contact
+
+    contact.register(app, services)
+
+
+def _email(app: App, services) -> None:
+    from handlers.commands import email
+
+    email.register(app, services)
+
+
 SLASH_COMMANDS: dict[str, Callable[[App, object], None]] = {
     "/gmail": _gmail,
+    "/contact": _contact,
+    "/email": _email,
 }
 
 

@@ -1,10 +1,12 @@
-"""`/gmail admin grant|revoke|policy|link|allow` (SPEC §1): Slack workspace admins and CRM admins only."""
+"""`/gmail admin grant|revoke|policy|link|allow|audit` (SPEC §1, §5): Slack workspace admins and CRM admins only."""
 from __future__ import annotations
 
 from handlers.blocks.commands import Reply, message, usage
 from handlers.blocks.wording import POLICY_TITLES, SHARING_HELP, escape
-from handlers.parsing import UsageError, email_address, mentioned_user, shown
+from handlers.parsing import UsageError, email_address, mentioned_user, shown, since_moment
+from handlers.blocks.audit import audit_blocks
 from usecases import admin as admin_use_cases
+from usecases import audit as audit_use_cases
 from usecases.values import Services, SharingPolicy, SlackActorRef
 
 TOPIC = "admin"
@@ -76,4 +78,22 @@ def allow(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     return message(admin_use_cases.allow_address(services, who, target, email_address(args[1], TOPIC)))
 
 
-ACTIONS = {"grant": grant, "revoke": revoke, "policy": policy, "link": link, "allow": allow}
+def audit(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    """`/gmail admin audit [@user] [since]`, the words in any order."""
+    wrong = UsageError("`/gmail admin audit` takes an optional @user and an optional date (`2026-01-31`, `7d`).",
+                       TOPIC)
+    if len(args) > 2:
+        raise wrong
+    user, since = None, None
+    for word in args:
+        if word.startswith(("<@", "@")) and user is None:
+            user = mentioned_user(word, TOPIC)
+        elif since is None and not word.startswith(("<@", "@")):
+            since = since_moment(word, TOPIC)
+        else:
+            raise wrong
+    page = audit_use_cases.audit_for_slack(services, who, user, since)
+    return audit_blocks(page, user=user, since=since, own_team=page.workspace)
+
+
+ACTIONS = {"grant": grant, "revoke": revoke, "policy": policy, "link": link, "allow": allow, "audit": audit}

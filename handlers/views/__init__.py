@@ -5,6 +5,7 @@ from slack_bolt import App
 
 
 def register(app: App, services) -> None:
-    from handlers.views import setup
+    from handlers.views import compose, setup
 
     setup.register(app, services)
+    compose.register(app, services)

@@ -430,6 +430,33 @@ class SlackDriver:
                 view = {**view, "id": stack[-1]["id"]}
         return self._current_view(view)
 
+    def message_shortcut(
+        self, user_id: str, callback_id: str, message: dict[str, Any], channel_id: str | None = None, **options: Any
+    ) -> DriverResponse:
+        """`user_id` runs the message shortcut `callback_id` on `message` (e.g. `emu.messages(channel)[-1]`):
+        a `message_action` payload with a trigger_id and a response_url (ephemeral to that user in the channel)."""
+        message = copy.deepcopy(message)
+        channel_id = channel_id or message.get("channel") or self.dm_channel(user_id)
+        for key in ("channel", "is_ephemeral", "source", "response_type", "message_ts", "response_url_key"):
+            message.pop(key, None)
+        trigger_id = self._trigger_id(user_id)
+        payload: dict[str, Any] = {
+            "type": "message_action",
+            "token": self.verification_token,
+            "action_ts": f"{time.time():.6f}",
+            "team": self._team(),
+            "user": self._user(user_id),
+            "channel": {"id": channel_id, "name": self._channel_name(channel_id)},
+            "is_enterprise_install": False,
+            "enterprise": None,
+            "callback_id": callback_id,
+            "trigger_id": trigger_id,
+            "response_url": self._response_url(channel_id, user_id),
+            "message_ts": message.get("ts") or "",
+            "message": message,
+        }
+        return self._send_interaction(payload, **options)
+
     def view_closed(self, user_id: str, view: dict[str, Any], *, is_cleared: bool = False, **options: Any) -> DriverResponse:
         full_view = self._view_from_stack(user_id, view)
         payload = {

@@ -28,7 +28,7 @@ def button(alert, action_id):
 
 def reply_through_slack(stack, alert, channel, text="Thanks, let's talk Tuesday."):
     value = button(alert, "alert_reply")["value"]
-    views_before = len(stack.slack.view_calls)
+    views_before, sent_before = len(stack.slack.view_calls), len(stack.gmail.sent_messages(REP_GMAIL))
     stack.driver.block_action(REP, "alert_reply", value=value, channel_id=channel, message=alert)
     updated = stack.slack.wait_for(lambda: [v for v in stack.slack.view_calls[views_before:]
                                             if v["method"] == "views.update"] or None, timeout=15)[-1]["view"]
@@ -38,7 +38,8 @@ def reply_through_slack(stack, alert, channel, text="Thanks, let's talk Tuesday.
               "reply_body": {"body": {"type": "plain_text_input", "value": text}}}
     response = stack.driver.view_submission(REP, updated, values=values)
     assert response.status == 200
-    return stack.slack.wait_for(lambda: stack.gmail.sent_messages(REP_GMAIL) or None, timeout=15)[-1], updated
+    sent = stack.slack.wait_for(lambda: stack.gmail.sent_messages(REP_GMAIL)[sent_before:] or None, timeout=15)
+    return sent[-1], updated
 
 
 def test_reply_goes_to_reply_to_else_from_in_the_same_thread(live):

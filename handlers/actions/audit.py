@@ -1,0 +1,38 @@
+"""The audit answer's "Older" button: the next page, with the same filters (the admin check is done again)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from slack_bolt import App, BoltContext, Respond
+
+from handlers.blocks.audit import audit_blocks
+from handlers.blocks.ids import ActionId
+from handlers.middleware import ack_at_once, once
+from usecases import audit as audit_use_cases
+from usecases.values import InvalidInput, Services
+
+STALE = "That button is from an older MailMagnet message; run `/gmail admin audit` again."
+
+
+def _filters(body: dict) -> tuple[str | None, datetime | None, int]:
+    try:
+        value = json.loads((body.get("actions") or [{}])[0].get("value") or "")
+        user, since, before = value.get("u"), value.get("s"), value.get("b")
+        if user is not None and not (isinstance(user, str) and user.isalnum() and len(user) <= 32):
+            raise ValueError
+        if not isinstance(before, int):
+            raise ValueError
+        return user, datetime.fromisoformat(since) if since else None, before
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(STALE) from None
+
+
+def register(app: App, services: Services) -> None:
+    @app.action(ActionId.AUDIT_OLDER.value, middleware=[ack_at_once])
+    @once(services)
+    def older(body: dict, respond: Respond, context: BoltContext):
+        user, since, before = _filters(body)
+        page = audit_use_cases.audit_for_slack(services, context["actor"], user, since, before)
+        text, blocks = audit_blocks(page, user=user, since=since, own_team=page.workspace)
+        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)

@@ -1,0 +1,41 @@
+"""Submission of the compose modal (a new email or a reply): field errors stay in the modal; once it closes,
+the email is sent through the rep's Gmail and the rep gets a confirmation with a link (or Gmail's refusal,
+in words) in their DM."""
+from __future__ import annotations
+
+import re
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from handlers.blocks.compose import COMPOSE_CALLBACK, LEGACY_REPLY_CALLBACK, field_errors, sent_message, submitted
+from handlers.middleware import once
+from usecases import compose
+from usecases.compose import FieldErrors, Outgoing
+from usecases.values import DomainError, Services
+
+
+def outgoing_of(view: dict) -> Outgoing:
+    metadata, to, subject, body = submitted(view)
+    return Outgoing(account_id=metadata.get("a"), subject=subject, body=body,
+                    reply_to_gmail_id=metadata.get("g"), contact_ids=metadata.get("c"), to=to)
+
+
+def register(app: App, services: Services) -> None:
+    @app.view(re.compile(f"^({re.escape(COMPOSE_CALLBACK)}|{re.escape(LEGACY_REPLY_CALLBACK)})$"))
+    @once(services)  # a retried or repeated submission must not send the email twice
+    def send_email(ack: Ack, view: dict, client: WebClient, context: BoltContext):
+        outgoing = outgoing_of(view)
+        who = context["actor"]
+        try:
+            compose.check_email(services, who, outgoing)
+        except FieldErrors as invalid:
+            ack(response_action="errors", errors=field_errors(invalid.errors, view))
+            return
+        except DomainError as refusal:
+            ack(response_action="errors", errors=field_errors({"body": str(refusal)}, view))
+            return
+        ack()
+        sent = compose.send_email(services, who, outgoing)  # a refusal from Gmail reaches the DM (once)
+        text, blocks = sent_message(sent)
+        client.chat_postMessage(channel=who.user_id, text=text, blocks=blocks)

@@ -1,0 +1,249 @@
+"""Sending mail through the rep's own Gmail (SPEC F6): `/email <contact>`, and Reply from an alert or from an
+email's detail. One compose modal for all three.
+
+- Only the mailbox owner sends from a mailbox (`access.require_mailbox_owner`), and only while it is
+  connected with a grant that includes `gmail.send` (checked on the stored grant before anything is sent:
+  a grant without it gets "reconnect to allow sending", and is never marked revoked).
+- A new email goes to one of the contact's addresses, picked in the modal. A reply goes to the original
+  message's Reply-To, else its From (never the contact's primary address), read from Gmail again at send
+  time, threaded with In-Reply-To, References and threadId.
+- Gmail's refusals become sentences: its sending limit, a grant without sending, revoked access, and a
+  failure after which the email may or may not have gone (a send is never retried blindly).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from email.utils import formataddr
+from typing import Any
+
+from sqlmodel import Session
+
+from crm_store.contact_search import addresses_of, closest_contacts, contacts_by_ids, search_contacts
+from crm_store.db import session_scope
+from crm_store.errors import DomainError, InvalidInput, NotConnected
+from crm_store.models import AccountStatus, GmailAccount
+from gmail.accounts import granted_scopes, save_refreshed_credentials
+from gmail.config import GMAIL_SEND_SCOPE
+from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, SendingLimitExceeded, SendingNotPermitted
+from gmail.magnet import gmail_url
+from gmail.send import original_of, recipient_header, reply_subject, send_email as send_through_gmail
+from usecases import access
+from usecases.actors import Actor, SlackActorRef, resolve
+from usecases.contacts import MATCH_LIMIT, STALE_BUTTON, ContactMatch, NoContact, gmail_failure
+from usecases.context import Services
+
+log = logging.getLogger(__name__)
+
+SUBJECT_LIMIT = 250
+BODY_LIMIT = 20_000
+
+
+class SendingRefused(DomainError):
+    """Gmail did not send (its limits, the grant) or MailMagnet may not send from this mailbox."""
+
+
+class FieldErrors(InvalidInput):
+    """Input the modal shows next to its fields: {"to" | "subject" | "body": message}."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    contact_id: int
+    label: str  # "Jane Doe <jane@acme.example>"
+
+
+@dataclass
+class Draft:
+    account_id: int
+    mailbox: str
+    subject: str = ""
+    recipients: list[Recipient] = field(default_factory=list)  # a new email: the addresses to pick from
+    reply_to_gmail_id: str | None = None  # a reply: the message answered
+    reply_recipient: str | None = None  # a reply: its To, as Gmail says now
+    more_contacts: bool = False  # more contacts matched than are offered
+
+    @property
+    def is_reply(self) -> bool:
+        return self.reply_to_gmail_id is not None
+
+    @property
+    def contact_ids(self) -> list[int]:
+        return list(dict.fromkeys(r.contact_id for r in self.recipients))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A submitted compose modal; every identifier is checked again."""
+
+    account_id: Any
+    subject: str
+    body: str
+    reply_to_gmail_id: Any = None
+    contact_ids: Any = None
+    to: str | None = None
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    to: str
+    subject: str
+    gmail_url: str
+    reply: bool
+
+
+def _reconnect_to_send(address: str) -> SendingRefused:
+    return SendingRefused(f"MailMagnet may not send from {address} yet: when you connected, Google did not grant "
+                          "it “send email on your behalf”. Reconnect with `/gmail connect` and leave that box "
+                          "ticked; reading and alerts keep working meanwhile.")
+
+
+def _sending_mailbox(services: Services, session: Session, actor: Actor, account_id: Any) -> GmailAccount:
+    """The actor's own mailbox, connected, with a grant that covers sending."""
+    account = access.require_mailbox_owner(session, actor, account_id)
+    if account.status != AccountStatus.CONNECTED:
+        raise NotConnected(f"Google no longer lets MailMagnet use {account.email_address}. Run `/gmail connect` "
+                           "to reconnect, then send again.")
+    _, cipher, _, _ = services.require_gmail()
+    if GMAIL_SEND_SCOPE not in granted_scopes(cipher, account):
+        raise _reconnect_to_send(account.email_address)
+    return account
+
+
+def _own_account_id(session: Session, actor: Actor) -> int:
+    return access.require_own_connected_mailbox(session, actor).id
+
+
+# -- opening the modal --------------------------------------------------------------------------------
+
+def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | NoContact:
+    """`/email <contact>`: a new email from the rep's own Gmail to one of the matching contacts' addresses."""
+    query = " ".join(query.split())[:200]
+    if not query:
+        raise InvalidInput("Tell me whom to write to: `/email jane@acme.example` or `/email Jane Doe`.")
+    services.require_gmail()
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        access.require_crm_user(session, actor)
+        account = _sending_mailbox(services, session, actor, _own_account_id(session, actor))
+        found = search_contacts(session, query, limit=MATCH_LIMIT + 1)
+        if not found:
+            return NoContact(query, [ContactMatch(c.id, c.display_name, c.email, c.company)
+                                     for c in closest_contacts(session, query)])
+        recipients = [Recipient(address, contact.id, formataddr((contact.display_name, address)))
+                      for contact in found[:MATCH_LIMIT] for address in addresses_of(contact)]
+        return Draft(account.id, account.email_address, recipients=recipients, more_contacts=len(found) > MATCH_LIMIT)
+
+
+def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any) -> Draft:
+    """Reply to a message of the actor's own mailbox: to its Reply-To, else its From; subject "Re: …"."""
+    if not isinstance(gmail_id, str) or not 0 < len(gmail_id) <= 64 or not gmail_id.isalnum():
+        raise InvalidInput(STALE_BUTTON)
+    actor = resolve(services, who)
+    with session_scope(services.engine) as session:
+        account = _sending_mailbox(services, session, actor, account_id)
+        session.expunge(account)
+    mailbox = services.mailbox_client(account)
+    try:
+        original = original_of(mailbox, gmail_id)
+    except GmailError as error:
+        raise gmail_failure(error) from None
+    recipients = original.reply_recipients
+    if not recipients:
+        raise InvalidInput("That email has no address to reply to.")
+    return Draft(account.id, account.email_address, subject=reply_subject(original.subject),
+                 reply_to_gmail_id=gmail_id, reply_recipient=recipient_header(recipients))
+
+
+# -- sending ------------------------------------------------------------------------------------------
+
+def _check_fields(outgoing: Outgoing) -> tuple[str, str]:
+    errors: dict[str, str] = {}
+    subject = (outgoing.subject or "").strip()
+    body = outgoing.body or ""
+    if not subject and outgoing.reply_to_gmail_id is None:
+        errors["subject"] = "Add a subject."
+    elif len(subject) > SUBJECT_LIMIT:
+        errors["subject"] = f"Keep the subject under {SUBJECT_LIMIT} characters."
+    elif any(c in subject for c in "\r\n\x00"):
+        errors["subject"] = "The subject must be one line."
+    if not body.strip():
+        errors["body"] = "Write a message first."
+    elif len(body) > BODY_LIMIT:
+        errors["body"] = f"Keep the message under {BODY_LIMIT:,} characters."
+    if outgoing.reply_to_gmail_id is None and not outgoing.to:
+        errors["to"] = "Pick whom to send it to."
+    if errors:
+        raise FieldErrors(errors)
+    return subject, body
+
+
+def _recipient(session: Session, outgoing: Outgoing) -> str:
+    """A new email's To: one of the addresses of the contacts the modal offered."""
+    ids = outgoing.contact_ids if isinstance(outgoing.contact_ids, list) else []
+    contacts = contacts_by_ids(session, [i for i in ids[:MATCH_LIMIT] if isinstance(i, int)])
+    wanted = (outgoing.to or "").strip().lower()
+    for contact in contacts.values():
+        if wanted in addresses_of(contact):
+            return formataddr((contact.display_name, wanted))
+    raise FieldErrors({"to": "Pick one of the contact's addresses."})
+
+
+def _prepare(services: Services, actor: Actor, outgoing: Outgoing) -> tuple[GmailAccount, str | None, str, str]:
+    subject, body = _check_fields(outgoing)
+    if outgoing.reply_to_gmail_id is not None and not (isinstance(outgoing.reply_to_gmail_id, str)
+                                                       and outgoing.reply_to_gmail_id.isalnum()):
+        raise InvalidInput(STALE_BUTTON)
+    with session_scope(services.engine) as session:
+        account = _sending_mailbox(services, session, actor, outgoing.account_id)
+        to = _recipient(session, outgoing) if outgoing.reply_to_gmail_id is None else None
+        session.expunge(account)
+    return account, to, subject, body
+
+
+def check_email(services: Services, who: SlackActorRef, outgoing: Outgoing) -> None:
+    """Before the modal closes: the fields, and whether the actor may send from that mailbox (no Gmail call)."""
+    _prepare(services, resolve(services, who), outgoing)
+
+
+def send_email(services: Services, who: SlackActorRef, outgoing: Outgoing) -> SentEmail:
+    actor = resolve(services, who)
+    account, to, subject, body = _prepare(services, actor, outgoing)
+    _, cipher, _, _ = services.require_gmail()
+    mailbox = services.mailbox_client(account)
+    token_before = mailbox.credentials.token
+    original = None
+    try:
+        if outgoing.reply_to_gmail_id is not None:
+            try:
+                original = original_of(mailbox, outgoing.reply_to_gmail_id)
+            except GmailError as error:  # nothing was sent yet
+                raise gmail_failure(error) from None
+            to = recipient_header(original.reply_recipients)
+            if not to:
+                raise InvalidInput("That email has no address to reply to.")
+        sent = send_through_gmail(mailbox, sender=account.email_address, to=to, subject=subject, body=body,
+                                  original=original)
+    except SendingLimitExceeded:
+        raise SendingRefused(f"Gmail refused to send from {account.email_address}: the mailbox reached Gmail's "
+                             "sending limit. Nothing was sent; Gmail lifts the limit within 24 hours.") from None
+    except SendingNotPermitted:
+        raise _reconnect_to_send(account.email_address) from None
+    except AccessRevoked:
+        raise SendingRefused(f"Google refused MailMagnet's access to {account.email_address}, so nothing was "
+                             "sent. Reconnect with `/gmail connect`.") from None
+    except GmailTemporaryError:
+        raise SendingRefused("Gmail did not confirm the email. It may or may not have gone out: look in your Sent "
+                             "folder before sending it again.") from None
+    except GmailError:
+        raise SendingRefused("Gmail refused to send this email.") from None
+    finally:
+        save_refreshed_credentials(services.engine, cipher, account.id, mailbox.credentials, token_before)
+    log.info("mailbox %s sent an email%s", account.id, " (a reply)" if original is not None else "")
+    target = sent.get("threadId") or sent.get("id") or ""
+    return SentEmail(to, subject, gmail_url(account.email_address, None, target), original is not None)
