@@ -1,9 +1,14 @@
 """The scheduler: per-mailbox sync and label runs on a thread, leased so replicas share the work.
 
-- `schedule` fires a sync cycle every SYNC_INTERVAL_SECONDS and a label cycle every
-  LABEL_INTERVAL_SECONDS; a cycle leases due mailboxes in small batches and runs them on a
-  bounded pool. A lease makes sure a mailbox is never worked on twice at once, by this
-  replica or another; a replica that dies loses its leases when they expire.
+- Cadence: each mailbox is due for a sync every SYNC_INTERVAL_SECONDS and for a label run (which syncs
+  too) every LABEL_INTERVAL_SECONDS, counted from when its previous run was due (`leases.next_run_at`),
+  so a run that ends after the next beat never makes the mailbox skip it; a run longer than its interval
+  is followed at once by the next one, never overlapped by it.
+- One dispatch loop per replica leases what is due (label runs first: they sync too), keeps up to twice
+  WORKER_CONCURRENCY mailboxes in flight on a bounded pool, and sleeps until the earliest due time, a run
+  ending or a request, at most POLL_SECONDS (work made due elsewhere: another replica, a setting).
+- A lease makes sure a mailbox is never worked on twice at once, by this replica or another; a replica
+  that dies loses its leases when they expire; SIGTERM hands them back.
 - A Gmail push (or a setting that makes work due) asks for an immediate sync of one mailbox;
   if another run holds it, the request stays recorded and that run starts again when done.
 """
@@ -18,7 +23,7 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +35,7 @@ from bot import metrics
 from bot.services import Services
 from crm_store import leases
 from crm_store.db import session_scope
-from crm_store.leases import Job
+from crm_store.leases import Job, Lease
 from crm_store.models import (
     AccountStatus,
     Alert,
@@ -50,6 +55,8 @@ from gmail.sync import MailboxSync, SyncResult
 log = logging.getLogger(__name__)
 
 WATCH_RENEW_BEFORE = timedelta(days=6)  # Gmail watches last 7 days; renew daily
+# The longest the dispatch loop sleeps without looking at the database.
+POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -72,7 +79,7 @@ class Jobs:
                                  default_tz=settings.default_timezone,
                                  digest_interval=timedelta(minutes=settings.digest_interval_minutes))
         self.filer = LabelFiler(services.engine, services.rules, services.labels,
-                                default_tz=settings.default_timezone)
+                                default_tz=settings.default_timezone, lookback_days=settings.backfill_lookback_days)
         self.pipeline: MailboxSync | None = None
         if services.gmail is not None and services.cipher is not None:
             self.pipeline = MailboxSync(
@@ -80,19 +87,20 @@ class Jobs:
                 services.rules, [self.magnet, self.filer], default_tz=settings.default_timezone,
                 on_revoked=services.notifier.ask_to_reconnect,
             )
+        # Read at every use: tests (and a compressed clock) may shorten them before `start`.
         self.sync_interval = timedelta(seconds=settings.sync_interval_seconds)
         self.label_interval = timedelta(seconds=settings.label_interval_seconds)
         self.lease_seconds = settings.lease_seconds
         self.concurrency = settings.worker_concurrency
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mailbox")
-        self._cycles = ThreadPoolExecutor(2, thread_name_prefix="cycle")
         self._scheduler = schedule.Scheduler()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._active: set[int] = set()
+        self._active: set[int] = set()  # running now
+        self._in_flight: dict[int, Future | None] = {}  # leased by this replica: queued or running
         self._requested: set = set()
-        self._cycle_running: dict[Job, bool] = {Job.SYNC: False, Job.LABELS: False}
         self.last_cycle: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -100,28 +108,31 @@ class Jobs:
     def start(self) -> None:
         if self.pipeline is None:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
-        self._scheduler.every(self.sync_interval.total_seconds()).seconds.do(self.trigger_cycle, Job.SYNC)
-        self._scheduler.every(self.label_interval.total_seconds()).seconds.do(self.trigger_cycle, Job.LABELS)
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
         self._scheduler.every(1).hours.do(self.housekeeping)
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
-        self.trigger_cycle(Job.SYNC)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 self._scheduler.run_pending()
+                delay = self._dispatch()
             except Exception:  # noqa: BLE001 - the scheduler thread must survive any job
-                log.exception("scheduled job failed")
-            self._stopping.wait(min(0.2, max(0.01, self._scheduler.idle_seconds or 0.2)))
+                log.exception("scheduler step failed")
+                delay = POLL_SECONDS
+            idle = self._scheduler.idle_seconds
+            if idle is not None:
+                delay = min(delay, max(0.0, idle))
+            self._wake.wait(delay)
+            self._wake.clear()
 
     def stop(self) -> None:
         """Stop taking work, let running mailbox work finish, hand the leases back."""
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._cycles.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
         leases.release_all(self.services.engine, self.owner)
 
@@ -132,37 +143,63 @@ class Jobs:
         return {"scheduler": "running" if running else "stopped", "replica": self.owner,
                 "mailboxes_in_flight": active, "last_cycles": dict(self.last_cycle)}
 
-    # -- cycles ----------------------------------------------------------------------------------
+    # -- dispatch --------------------------------------------------------------------------------
 
-    def trigger_cycle(self, job: Job) -> None:
-        with self._lock:
-            if self._cycle_running[job] or self._stopping.is_set():
-                return  # the previous cycle is still going: it will pick up what is due
-            self._cycle_running[job] = True
-        self._cycles.submit(self._cycle_guarded, job)
-
-    def _cycle_guarded(self, job: Job) -> None:
-        try:
-            self.run_cycle(job)
-        except Exception:  # noqa: BLE001
-            log.exception("%s cycle failed", job.value)
-        finally:
+    def _dispatch(self) -> float:
+        """Lease and start what is due; returns how long the loop may sleep before something falls due."""
+        if self.pipeline is None:
+            return POLL_SECONDS
+        now = utcnow()
+        claimed = 0
+        for job in (Job.LABELS, Job.SYNC):  # a label run syncs too: it goes first
             with self._lock:
-                self._cycle_running[job] = False
+                room = 2 * self.concurrency - len(self._in_flight)
+            # Claim in batches (at least a pool's worth) once the queue has drained: fewer, larger claims.
+            if room < self.concurrency or self._stopping.is_set():
+                return POLL_SECONDS  # a run ending wakes the loop
+            taken = leases.claim_leases(self.services.engine, self.owner, job, limit=room,
+                                        lease_seconds=self.lease_seconds, now=now)
+            for lease in taken:
+                self._submit(lease, job)
+            if taken:
+                self.last_cycle[job.value] = now.isoformat()
+                claimed += len(taken)
+        due = leases.next_due(self.services.engine)
+        if due is None:
+            return POLL_SECONDS
+        wait_seconds = (due - utcnow()).total_seconds()
+        if wait_seconds <= 0 and not claimed:
+            return 0.05  # due, yet not claimable this instant (a lease just expiring): do not spin
+        return min(POLL_SECONDS, max(0.0, wait_seconds))
+
+    def _submit(self, lease: Lease, job: Job) -> Future | None:
+        with self._lock:
+            self._in_flight[lease.account_id] = None  # counted before it can finish
+        try:
+            future = self._pool.submit(self._work, lease, job)
+        except RuntimeError:  # the pool is shut down: hand the mailbox back
+            with self._lock:
+                self._in_flight.pop(lease.account_id, None)
+            leases.release(self.services.engine, self.owner, lease.account_id)
+            return None
+        with self._lock:
+            if lease.account_id in self._in_flight:  # not finished already
+                self._in_flight[lease.account_id] = future
+        return future
 
     def run_cycle(self, job: Job) -> int:
-        """Lease and run every mailbox due for `job`; returns how many ran."""
+        """Lease and run every mailbox due for `job` now, and wait for them; returns how many ran."""
         if self.pipeline is None:
             return 0
         started = time.monotonic()
         count = 0
         while not self._stopping.is_set():
-            ids = leases.claim(self.services.engine, self.owner, job, limit=self.concurrency * 2,
-                               lease_seconds=self.lease_seconds)
-            if not ids:
+            taken = leases.claim_leases(self.services.engine, self.owner, job, limit=self.concurrency * 2,
+                                        lease_seconds=self.lease_seconds)
+            if not taken:
                 break
-            wait([self._pool.submit(self._work, account_id, job) for account_id in ids])
-            count += len(ids)
+            wait([f for f in (self._submit(lease, job) for lease in taken) if f is not None])
+            count += len(taken)
         metrics.CYCLE_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
         self.last_cycle[job.value] = utcnow().isoformat()
         return count
@@ -176,18 +213,43 @@ class Jobs:
             if account_email:
                 query = query.where(GmailAccount.email_address == account_email.strip().lower())
             wanted = list(session.exec(query))
-        ids = leases.claim(self.services.engine, self.owner, job, limit=max(1, len(wanted)),
-                           lease_seconds=self.lease_seconds, account_ids=wanted, force=True) if wanted else []
-        futures = [self._pool.submit(self._work, account_id, job) for account_id in ids]
+        futures: list[Future] = []
+        remaining = wanted
+        deadline = time.monotonic() + self.lease_seconds
+        while remaining:
+            taken = leases.claim_leases(self.services.engine, self.owner, job, limit=len(remaining),
+                                        lease_seconds=self.lease_seconds, account_ids=remaining, force=True)
+            futures += [f for f in (self._submit(lease, job) for lease in taken) if f is not None]
+            started = {lease.account_id for lease in taken}
+            # One this replica's scheduler is working on right now runs again once that run is done.
+            remaining = self._leased_here([i for i in remaining if i not in started])
+            if remaining and time.monotonic() < deadline:
+                with self._lock:
+                    busy = [f for i in remaining if (f := self._in_flight.get(i)) is not None]
+                if busy:
+                    wait(busy, timeout=1.0)
+                else:
+                    time.sleep(0.01)  # claimed, not yet handed to the pool
+            else:
+                break
         return [f.result() for f in futures]
+
+    def _leased_here(self, account_ids: list[int]) -> list[int]:
+        if not account_ids:
+            return []
+        with session_scope(self.services.engine) as session:
+            return list(session.exec(select(GmailAccount.id).where(
+                GmailAccount.id.in_(account_ids), GmailAccount.lease_owner == self.owner)))
 
     # -- one mailbox -----------------------------------------------------------------------------
 
-    def _work(self, account_id: int, job: Job) -> RunOutcome:
+    def _work(self, lease: Lease, job: Job) -> RunOutcome:
+        account_id = lease.account_id
         outcome = RunOutcome(account_id, job)
         with self._lock:
             self._active.add(account_id)
         started = time.monotonic()
+        again = False
         try:
             outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome))
             metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
@@ -199,12 +261,18 @@ class Jobs:
             self._record_error(account_id, outcome.error)
         finally:
             metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
-            now = utcnow()
-            again = leases.release(self.services.engine, self.owner, account_id,
-                                   next_sync_at=now + self.sync_interval,
-                                   next_label_at=now + self.label_interval if job is Job.LABELS else None)
-            with self._lock:
-                self._active.discard(account_id)
+            # Every run syncs; a label run is also the label beat.
+            next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self.sync_interval)
+            next_label = leases.next_run_at(lease.label_due, lease.claimed_at, self.label_interval) \
+                if job is Job.LABELS else None
+            try:
+                again = leases.release(self.services.engine, self.owner, account_id,
+                                       next_sync_at=next_sync, next_label_at=next_label)
+            finally:
+                with self._lock:
+                    self._active.discard(account_id)
+                    self._in_flight.pop(account_id, None)
+                self._wake.set()
         if again and not self._stopping.is_set():
             self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome
@@ -242,8 +310,8 @@ class Jobs:
 
     def _renew_leases(self) -> None:
         with self._lock:
-            active = list(self._active)
-        leases.renew(self.services.engine, self.owner, active, self.lease_seconds)
+            held = list(self._in_flight)
+        leases.renew(self.services.engine, self.owner, held, self.lease_seconds)
 
     # -- requests from the web side --------------------------------------------------------------
 
@@ -252,14 +320,18 @@ class Jobs:
         leases.request_sync(self.services.engine, [account_id])
         if self.pipeline is None or self._stopping.is_set():
             return False
-        claimed = leases.claim(self.services.engine, self.owner, Job.SYNC, limit=1,
-                               lease_seconds=self.lease_seconds, account_ids=[account_id])
-        for claimed_id in claimed:
-            future = self._pool.submit(self._work, claimed_id, Job.SYNC)
+        taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1,
+                                    lease_seconds=self.lease_seconds, account_ids=[account_id])
+        for lease in taken:
+            future = self._submit(lease, Job.SYNC)
+            if future is None:
+                return False
             with self._lock:
                 self._requested.add(future)
             future.add_done_callback(self._forget_request)
-        return bool(claimed)
+        if not taken:
+            self._wake.set()  # held by a run: it starts again when done; or free later: the loop looks
+        return bool(taken)
 
     def _forget_request(self, future) -> None:
         with self._lock:

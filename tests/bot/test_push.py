@@ -60,8 +60,12 @@ def test_push_brings_the_alert_without_waiting_for_the_poll(pushing):
 def test_push_without_the_verification_token_is_refused_with_no_side_effect(pushing):
     pushing.add_rep()
     pushing.connect()
-    pushing.update_mailbox(magnet=True)
-    pushing.update_mailbox(sync_requested=False)
+    from datetime import timedelta
+
+    from crm_store.models import utcnow
+
+    # MailMagnet on, its next sync an hour away: only a push could make the mailbox sync now.
+    pushing.update_mailbox(magnet=True, sync_requested=False, next_sync_at=utcnow() + timedelta(hours=1))
     before = len(pushing.gmail.calls)
     assert post(f"{pushing.server.url}/gmail/push", envelope(REP_GMAIL)) == 403
     assert post(f"{pushing.server.url}/gmail/push?token=wrong", envelope(REP_GMAIL)) == 403
