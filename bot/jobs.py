@@ -9,13 +9,15 @@
   ending or a request, at most POLL_SECONDS (work made due elsewhere: another replica, a setting).
 - A lease makes sure a mailbox is never worked on twice at once, by this replica or another; a replica
   that dies loses its leases when they expire; SIGTERM hands them back.
-- A Gmail push (or a setting that makes work due) asks for an immediate sync of one mailbox;
-  if another run holds it, the request stays recorded and that run starts again when done.
+- A Gmail push asks for an immediate sync, unless the mailbox's cursor is already at or past the push's
+  history id (Pub/Sub sends one push per change, late and repeated). If another run holds the mailbox,
+  the request stays recorded and that run starts again when done: at most one pending sync per mailbox.
+- A failing `users.watch` (100 units) is retried with exponential backoff stored on the mailbox
+  (WATCH_RETRY_FIRST doubling up to WATCH_RETRY_MAX), so replicas and restarts respect it.
 """
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import os
@@ -26,14 +28,15 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import schedule
-from sqlmodel import select
+from sqlmodel import select, update
 
 from bot import metrics
 from bot.services import Services
 from crm_store import leases
+from crm_store.addresses import is_valid_address
 from crm_store.db import session_scope
 from crm_store.leases import Job, Lease
 from crm_store.models import (
@@ -55,6 +58,8 @@ from gmail.sync import MailboxSync, SyncResult
 log = logging.getLogger(__name__)
 
 WATCH_RENEW_BEFORE = timedelta(days=6)  # Gmail watches last 7 days; renew daily
+WATCH_RETRY_FIRST = timedelta(minutes=5)
+WATCH_RETRY_MAX = timedelta(hours=6)
 # The longest the dispatch loop sleeps without looking at the database.
 POLL_SECONDS = 1.0
 
@@ -285,21 +290,31 @@ class Jobs:
             for label, count in filed.filed.items():
                 metrics.MESSAGES_FILED.labels(label=label).inc(count)
         topic = self.services.settings.gmail_pubsub_topic
-        if topic and (account.watch_expires_at is None or account.watch_expires_at - utcnow() < WATCH_RENEW_BEFORE):
+        if topic and self._watch_due(account):
             self._watch(account, mailbox, topic)
+
+    @staticmethod
+    def _watch_due(account: GmailAccount) -> bool:
+        now = utcnow()
+        if account.watch_retry_at is not None and account.watch_retry_at > now:
+            return False  # the last attempt failed: wait out the backoff
+        return account.watch_expires_at is None or account.watch_expires_at - now < WATCH_RENEW_BEFORE
 
     def _watch(self, account: GmailAccount, mailbox: MailboxClient, topic: str) -> None:
         try:
             response = mailbox.watch(topic)
-        except GmailError as error:
-            log.warning("users.watch failed for mailbox %s (polling continues): %s", account.id, error)
-            return
-        expires = datetime.fromtimestamp(int(response["expiration"]) / 1000, tz=utcnow().tzinfo)
+            expires = datetime.fromtimestamp(int(response["expiration"]) / 1000, tz=utcnow().tzinfo)
+        except (GmailError, KeyError, TypeError, ValueError, OverflowError, OSError) as error:
+            failures = account.watch_failures + 1
+            delay = min(WATCH_RETRY_MAX, WATCH_RETRY_FIRST * 2 ** min(failures - 1, 16))
+            log.warning("users.watch failed for mailbox %s (%s in a row; polling continues, next try in %s): %s",
+                        account.id, failures, delay, error)
+            values = {"watch_failures": failures, "watch_retry_at": utcnow() + delay}
+        else:
+            values = {"watch_expires_at": expires, "watch_failures": 0, "watch_retry_at": None}
         with session_scope(self.services.engine) as session:
-            current = session.get(GmailAccount, account.id)
-            if current is not None:
-                current.watch_expires_at = expires
-                session.add(current)
+            session.execute(update(GmailAccount).where(GmailAccount.id == account.id).values(**values)
+                            .execution_options(synchronize_session=False))
 
     def _record_error(self, account_id: int, error: str) -> None:
         with session_scope(self.services.engine) as session:
@@ -316,22 +331,34 @@ class Jobs:
     # -- requests from the web side --------------------------------------------------------------
 
     def request_sync(self, account_id: int) -> bool:
-        """Sync one mailbox as soon as possible; True if this replica started it now."""
-        leases.request_sync(self.services.engine, [account_id])
+        """Sync one mailbox as soon as possible; True if this replica started it now.
+
+        The mailbox is leased first (due or not), so the dispatch loop cannot take the run from under the
+        caller (`wait_for_requested` waits for it). Only when it is busy is a request recorded: the run
+        holding it starts again when done (or, if it just ended, the loop sees the request within a second).
+        """
         if self.pipeline is None or self._stopping.is_set():
+            leases.request_sync(self.services.engine, [account_id])
             return False
-        taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1,
+        taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
                                     lease_seconds=self.lease_seconds, account_ids=[account_id])
-        for lease in taken:
-            future = self._submit(lease, Job.SYNC)
-            if future is None:
-                return False
-            with self._lock:
-                self._requested.add(future)
-            future.add_done_callback(self._forget_request)
         if not taken:
-            self._wake.set()  # held by a run: it starts again when done; or free later: the loop looks
-        return bool(taken)
+            leases.request_sync(self.services.engine, [account_id])
+            with self._lock:
+                running = self._in_flight.get(account_id)  # ours: whoever waits for this waits for that run
+                if running is not None:
+                    self._requested.add(running)
+            if running is not None:
+                running.add_done_callback(self._forget_request)
+            self._wake.set()
+            return False
+        future = self._submit(taken[0], Job.SYNC)
+        if future is None:
+            return False
+        with self._lock:
+            self._requested.add(future)
+        future.add_done_callback(self._forget_request)
+        return True
 
     def _forget_request(self, future) -> None:
         with self._lock:
@@ -348,17 +375,23 @@ class Jobs:
             wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
     def push_received(self, envelope: Any) -> bool:
-        """A Gmail Pub/Sub push: sync that mailbox now. False for an envelope naming no mailbox of ours."""
-        address = push_address(envelope)
-        if address is None:
+        """A Gmail Pub/Sub push: sync that mailbox now, unless its cursor has already passed the push's history
+        id. False for an envelope naming no mailbox of ours."""
+        push = push_address(envelope)
+        if push is None:
             return False
         with session_scope(self.services.engine) as session:
-            ids = list(session.exec(select(GmailAccount.id).where(
-                GmailAccount.email_address == address, GmailAccount.status == AccountStatus.CONNECTED.value,
-                GmailAccount.magnet_enabled.is_(True))))
-        for account_id in ids:
+            mailboxes = list(session.exec(select(GmailAccount.id, GmailAccount.history_id).where(
+                GmailAccount.email_address == push.address,
+                GmailAccount.status == AccountStatus.CONNECTED.value,
+                GmailAccount.magnet_enabled.is_(True))).all())
+        for account_id, cursor in mailboxes:
+            synced_to = history_id_value(cursor)
+            if push.history_id is not None and synced_to is not None and synced_to >= push.history_id:
+                metrics.PUSH_NOTIFICATIONS.labels(result="coalesced").inc()
+                continue  # that change was picked up by a sync already
             self.request_sync(account_id)
-        return bool(ids)
+        return bool(mailboxes)
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)
@@ -388,12 +421,47 @@ class Jobs:
                 session.execute(CategoryChange.__table__.delete().where(CategoryChange.id <= oldest))
 
 
-def push_address(envelope: Any) -> str | None:
-    """The mailbox a Pub/Sub push envelope is about (its `data` is base64 JSON)."""
+class Push(NamedTuple):
+    """What a Gmail push says: which mailbox changed, and its history id after the change (None: not given)."""
+
+    address: str
+    history_id: int | None
+
+
+MAX_HISTORY_ID = 2**64 - 1  # Gmail history ids are unsigned 64-bit
+
+
+def history_id_value(value: Any) -> int | None:
+    """A history id (decimal text, or a JSON number as Gmail's push sends it) as an integer; None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and 0 < len(value) <= 20 and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= MAX_HISTORY_ID else None
+
+
+def push_address(envelope: Any) -> Push | None:
+    """The mailbox a Pub/Sub push envelope is about (its `data` is base64 JSON), with the push's history id.
+    Anything malformed — not a dict, bad base64, JSON that is not an object, absurd numbers or nesting — names
+    no mailbox (None) or no history id; this never raises."""
     try:
         data = envelope["message"]["data"]
+        if not isinstance(data, str) or len(data) > 65_536:
+            return None
         payload = json.loads(base64.b64decode(data + "=" * (-len(data) % 4)))
-        address = payload["emailAddress"]
-    except (TypeError, KeyError, ValueError, binascii.Error):
+        if not isinstance(payload, dict):
+            return None
+        address = payload.get("emailAddress")
+        history_id = payload.get("historyId")
+    except Exception:  # noqa: BLE001 - TypeError, KeyError, ValueError, binascii.Error, RecursionError…
         return None
-    return address.strip().lower() if isinstance(address, str) else None
+    if not isinstance(address, str):
+        return None
+    address = address.strip().lower()
+    if not is_valid_address(address):
+        return None
+    return Push(address, history_id_value(history_id))
