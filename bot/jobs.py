@@ -14,6 +14,8 @@
   the request stays recorded and that run starts again when done: at most one pending sync per mailbox.
 - A failing `users.watch` (100 units) is retried with exponential backoff stored on the mailbox
   (WATCH_RETRY_FIRST doubling up to WATCH_RETRY_MAX), so replicas and restarts respect it.
+- Housekeeping (hourly) drops expired request keys, OAuth states, old alerts, consumed category changes,
+  and stored messages nothing needs any more (`gmail.sync.delete_old_messages`).
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ from gmail.client import MailboxClient
 from gmail.errors import GmailError
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
-from gmail.sync import MailboxSync, SyncResult
+from gmail.sync import MailboxSync, SyncResult, delete_old_messages
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +421,9 @@ class Jobs:
                 session.execute(CategoryChange.__table__.delete())
             else:
                 session.execute(CategoryChange.__table__.delete().where(CategoryChange.id <= oldest))
+        deleted = delete_old_messages(engine, lookback_days=self.services.settings.backfill_lookback_days, now=now)
+        if deleted:
+            log.info("housekeeping: %s stored messages past the lookback deleted", deleted)
 
 
 class Push(NamedTuple):

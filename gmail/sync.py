@@ -40,7 +40,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import session_scope
-from crm_store.models import AccountStatus, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
+from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
 from gmail.config import GoogleConfig, SyncConfig
@@ -54,6 +54,8 @@ CHUNK = 500
 # A listing "after:" a moment may miss messages received around it: within this margin a stored message the
 # listing does not name is "unknown", not "out of the Inbox".
 LISTING_MARGIN = timedelta(hours=1)
+# Retention keeps a day more than the lookback, so the listing of a full resync never names a deleted row.
+RETENTION_MARGIN = timedelta(days=1)
 
 
 @dataclass
@@ -389,3 +391,50 @@ class MailboxSync:
                 .values(last_sync_error=f"{kind}: {error}"[:500])
             )
 
+
+# -- retention ---------------------------------------------------------------------------------------------
+
+RETENTION_BATCH_ROWS = 5_000
+RETENTION_MAX_BATCHES = 40
+
+
+def delete_old_messages(engine: Engine, *, lookback_days: int, now: datetime | None = None,
+                        batch_rows: int = RETENTION_BATCH_ROWS, max_batches: int = RETENTION_MAX_BATCHES) -> int:
+    """Housekeeping: delete stored messages nothing needs any more, so a mailbox's rows stay proportional to its
+    recent mail. Returns how many were deleted.
+
+    Deleted: messages from non-contacts (no contact's primary or secondary email) received before the lookback
+    (plus a day), unfiled and not waiting to be filed. Kept: filed messages (moved between labels when their
+    contact's category changes), messages waiting for the label run, contacts' messages (`/gmail why` lists
+    them), and everything within the lookback: a backfill or a full resync lists the Inbox within the lookback
+    and must find each message it names stored, or it would hand it over (and alert it) again; older messages are
+    never listed again, and history.list never returns a message twice. Mail that becomes a contact's later is
+    filed only within the lookback, so nothing older is needed for that either.
+
+    In batches of `batch_rows` found through the received-time index, each its own short transaction, at most
+    `max_batches` per call (the next housekeeping goes on)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=lookback_days) - RETENTION_MARGIN
+    message = MailboxMessage
+    from_contact = sa.or_(sa.exists().where(Contact.email == message.from_address),
+                          sa.exists().where(Contact.secondary_email == message.from_address))
+    # `IS NOT TRUE`, not `= false`: SQLite (no statistics) would otherwise walk the needs_filing index, where
+    # nearly every row is false, and sort; this way it walks the received-time index in order.
+    deletable = sa.and_(message.received_at < cutoff, message.filed_category.is_(None),
+                        message.needs_filing.is_not(True), sa.not_(from_contact))
+    deleted = 0
+    resume: datetime | None = None
+    for _ in range(max_batches):
+        with session_scope(engine) as session:
+            query = select(message.id, message.received_at).where(deletable)
+            if resume is not None:
+                query = query.where(message.received_at >= resume)  # what was kept before it is not looked at again
+            rows = session.exec(query.order_by(message.received_at, message.id).limit(batch_rows)).all()
+            if rows:
+                session.execute(sa.delete(message).where(message.id.in_([row[0] for row in rows]))
+                                .execution_options(synchronize_session=False))
+        deleted += len(rows)
+        if len(rows) < batch_rows:
+            break
+        resume = rows[-1][1]
+    return deleted
