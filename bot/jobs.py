@@ -223,30 +223,34 @@ class Jobs:
         futures: list[Future] = []
         remaining = wanted
         deadline = time.monotonic() + self.lease_seconds
-        while remaining:
+        while remaining and time.monotonic() < deadline:
             taken = leases.claim_leases(self.services.engine, self.owner, job, limit=len(remaining),
                                         lease_seconds=self.lease_seconds, account_ids=remaining, force=True)
             futures += [f for f in (self._submit(lease, job) for lease in taken) if f is not None]
             started = {lease.account_id for lease in taken}
-            # One this replica's scheduler is working on right now runs again once that run is done.
-            remaining = self._leased_here([i for i in remaining if i not in started])
-            if remaining and time.monotonic() < deadline:
-                with self._lock:
-                    busy = [f for i in remaining if (f := self._in_flight.get(i)) is not None]
-                if busy:
-                    wait(busy, timeout=1.0)
-                else:
-                    time.sleep(0.01)  # claimed, not yet handed to the pool
-            else:
-                break
+            holders = self._lease_holders([i for i in remaining if i not in started])
+            # Held by this replica's own scheduler: run it again once that run is done; released meanwhile:
+            # claim it again; held by another replica: leave it to that one.
+            remaining = [i for i, owner in holders.items() if owner in (self.owner, None)]
+            with self._lock:
+                busy = [f for i in remaining if (f := self._in_flight.get(i)) is not None]
+            if busy:
+                wait(busy, timeout=1.0)
+            elif remaining:
+                time.sleep(0.01)  # claimed, not yet handed to the pool; or just released
         return [f.result() for f in futures]
 
-    def _leased_here(self, account_ids: list[int]) -> list[int]:
+    def _lease_holders(self, account_ids: list[int]) -> dict[int, str | None]:
+        """Who holds each (still connected) mailbox's lease now; None: nobody."""
         if not account_ids:
-            return []
+            return {}
+        now = utcnow()
         with session_scope(self.services.engine) as session:
-            return list(session.exec(select(GmailAccount.id).where(
-                GmailAccount.id.in_(account_ids), GmailAccount.lease_owner == self.owner)))
+            rows = session.exec(select(GmailAccount.id, GmailAccount.lease_owner, GmailAccount.lease_expires_at)
+                                .where(GmailAccount.id.in_(account_ids),
+                                       GmailAccount.status == AccountStatus.CONNECTED.value)).all()
+        return {account_id: owner if expires is not None and expires >= now else None
+                for account_id, owner, expires in rows}
 
     # -- one mailbox -----------------------------------------------------------------------------
 
