@@ -1,16 +1,25 @@
 """The scheduler: per-mailbox sync and label runs on a thread, leased so replicas share the work.
 
-- `schedule` fires a sync cycle every SYNC_INTERVAL_SECONDS and a label cycle every
-  LABEL_INTERVAL_SECONDS; a cycle leases due mailboxes in small batches and runs them on a
-  bounded pool. A lease makes sure a mailbox is never worked on twice at once, by this
-  replica or another; a replica that dies loses its leases when they expire.
-- A Gmail push (or a setting that makes work due) asks for an immediate sync of one mailbox;
-  if another run holds it, the request stays recorded and that run starts again when done.
+- Cadence: each mailbox is due for a sync every SYNC_INTERVAL_SECONDS and for a label run (which syncs
+  too) every LABEL_INTERVAL_SECONDS, counted from when its previous run was due (`leases.next_run_at`),
+  so a run that ends after the next beat never makes the mailbox skip it; a run longer than its interval
+  is followed at once by the next one, never overlapped by it.
+- One dispatch loop per replica leases what is due (label runs first: they sync too), keeps up to twice
+  WORKER_CONCURRENCY mailboxes in flight on a bounded pool, and sleeps until the earliest due time, a run
+  ending or a request, at most POLL_SECONDS (work made due elsewhere: another replica, a setting).
+- A lease makes sure a mailbox is never worked on twice at once, by this replica or another; a replica
+  that dies loses its leases when they expire; SIGTERM hands them back.
+- A Gmail push asks for an immediate sync, unless the mailbox's cursor is already at or past the push's
+  history id (Pub/Sub sends one push per change, late and repeated). If another run holds the mailbox,
+  the request stays recorded and that run starts again when done: at most one pending sync per mailbox.
+- A failing `users.watch` (100 units) is retried with exponential backoff stored on the mailbox
+  (WATCH_RETRY_FIRST doubling up to WATCH_RETRY_MAX), so replicas and restarts respect it.
+- Housekeeping (hourly) drops expired request keys, OAuth states, old alerts, consumed category changes,
+  and stored messages nothing needs any more (`gmail.sync.delete_old_messages`).
 """
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import os
@@ -18,20 +27,21 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import schedule
-from sqlmodel import select
+from sqlmodel import select, update
 
 from telemetry import metrics
 from usecases.alerts import AlertAudiencePolicy
 from usecases.context import Services
 from crm_store import leases
+from crm_store.addresses import is_valid_address
 from crm_store.db import session_scope
-from crm_store.leases import Job
+from crm_store.leases import Job, Lease
 from crm_store.models import (
     AccountStatus,
     Alert,
@@ -46,11 +56,15 @@ from gmail.client import MailboxClient
 from gmail.errors import GmailError
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
-from gmail.sync import MailboxSync, SyncResult
+from gmail.sync import MailboxSync, SyncResult, delete_old_messages
 
 log = logging.getLogger(__name__)
 
 WATCH_RENEW_BEFORE = timedelta(days=6)  # Gmail watches last 7 days; renew daily
+WATCH_RETRY_FIRST = timedelta(minutes=5)
+WATCH_RETRY_MAX = timedelta(hours=6)
+# The longest the dispatch loop sleeps without looking at the database.
+POLL_SECONDS = 1.0
 
 
 @dataclass
@@ -74,7 +88,7 @@ class Jobs:
                                  default_tz=settings.default_timezone,
                                  digest_interval=timedelta(minutes=settings.digest_interval_minutes))
         self.filer = LabelFiler(services.engine, services.rules, services.labels,
-                                default_tz=settings.default_timezone)
+                                default_tz=settings.default_timezone, lookback_days=settings.backfill_lookback_days)
         self.pipeline: MailboxSync | None = None
         if services.gmail is not None and services.cipher is not None:
             self.pipeline = MailboxSync(
@@ -82,19 +96,20 @@ class Jobs:
                 services.rules, [self.magnet, self.filer], default_tz=settings.default_timezone,
                 on_revoked=services.notifier.ask_to_reconnect,
             )
+        # Read at every use: tests (and a compressed clock) may shorten them before `start`.
         self.sync_interval = timedelta(seconds=settings.sync_interval_seconds)
         self.label_interval = timedelta(seconds=settings.label_interval_seconds)
         self.lease_seconds = settings.lease_seconds
         self.concurrency = settings.worker_concurrency
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mailbox")
-        self._cycles = ThreadPoolExecutor(2, thread_name_prefix="cycle")
         self._scheduler = schedule.Scheduler()
         self._stopping = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._active: set[int] = set()
+        self._active: set[int] = set()  # running now
+        self._in_flight: dict[int, Future | None] = {}  # leased by this replica: queued or running
         self._requested: set = set()
-        self._cycle_running: dict[Job, bool] = {Job.SYNC: False, Job.LABELS: False}
         self.last_cycle: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -102,28 +117,31 @@ class Jobs:
     def start(self) -> None:
         if self.pipeline is None:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
-        self._scheduler.every(self.sync_interval.total_seconds()).seconds.do(self.trigger_cycle, Job.SYNC)
-        self._scheduler.every(self.label_interval.total_seconds()).seconds.do(self.trigger_cycle, Job.LABELS)
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
         self._scheduler.every(1).hours.do(self.housekeeping)
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
-        self.trigger_cycle(Job.SYNC)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
                 self._scheduler.run_pending()
+                delay = self._dispatch()
             except Exception:  # noqa: BLE001 - the scheduler thread must survive any job
-                log.exception("scheduled job failed")
-            self._stopping.wait(min(0.2, max(0.01, self._scheduler.idle_seconds or 0.2)))
+                log.exception("scheduler step failed")
+                delay = POLL_SECONDS
+            idle = self._scheduler.idle_seconds
+            if idle is not None:
+                delay = min(delay, max(0.0, idle))
+            self._wake.wait(delay)
+            self._wake.clear()
 
     def stop(self) -> None:
         """Stop taking work, let running mailbox work finish, hand the leases back."""
         self._stopping.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._cycles.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
         leases.release_all(self.services.engine, self.owner)
 
@@ -134,37 +152,63 @@ class Jobs:
         return {"scheduler": "running" if running else "stopped", "replica": self.owner,
                 "mailboxes_in_flight": active, "last_cycles": dict(self.last_cycle)}
 
-    # -- cycles ----------------------------------------------------------------------------------
+    # -- dispatch --------------------------------------------------------------------------------
 
-    def trigger_cycle(self, job: Job) -> None:
-        with self._lock:
-            if self._cycle_running[job] or self._stopping.is_set():
-                return  # the previous cycle is still going: it will pick up what is due
-            self._cycle_running[job] = True
-        self._cycles.submit(self._cycle_guarded, job)
-
-    def _cycle_guarded(self, job: Job) -> None:
-        try:
-            self.run_cycle(job)
-        except Exception:  # noqa: BLE001
-            log.exception("%s cycle failed", job.value)
-        finally:
+    def _dispatch(self) -> float:
+        """Lease and start what is due; returns how long the loop may sleep before something falls due."""
+        if self.pipeline is None:
+            return POLL_SECONDS
+        now = utcnow()
+        claimed = 0
+        for job in (Job.LABELS, Job.SYNC):  # a label run syncs too: it goes first
             with self._lock:
-                self._cycle_running[job] = False
+                room = 2 * self.concurrency - len(self._in_flight)
+            # Claim in batches (at least a pool's worth) once the queue has drained: fewer, larger claims.
+            if room < self.concurrency or self._stopping.is_set():
+                return POLL_SECONDS  # a run ending wakes the loop
+            taken = leases.claim_leases(self.services.engine, self.owner, job, limit=room,
+                                        lease_seconds=self.lease_seconds, now=now)
+            for lease in taken:
+                self._submit(lease, job)
+            if taken:
+                self.last_cycle[job.value] = now.isoformat()
+                claimed += len(taken)
+        due = leases.next_due(self.services.engine)
+        if due is None:
+            return POLL_SECONDS
+        wait_seconds = (due - utcnow()).total_seconds()
+        if wait_seconds <= 0 and not claimed:
+            return 0.05  # due, yet not claimable this instant (a lease just expiring): do not spin
+        return min(POLL_SECONDS, max(0.0, wait_seconds))
+
+    def _submit(self, lease: Lease, job: Job) -> Future | None:
+        with self._lock:
+            self._in_flight[lease.account_id] = None  # counted before it can finish
+        try:
+            future = self._pool.submit(self._work, lease, job)
+        except RuntimeError:  # the pool is shut down: hand the mailbox back
+            with self._lock:
+                self._in_flight.pop(lease.account_id, None)
+            leases.release(self.services.engine, self.owner, lease.account_id)
+            return None
+        with self._lock:
+            if lease.account_id in self._in_flight:  # not finished already
+                self._in_flight[lease.account_id] = future
+        return future
 
     def run_cycle(self, job: Job) -> int:
-        """Lease and run every mailbox due for `job`; returns how many ran."""
+        """Lease and run every mailbox due for `job` now, and wait for them; returns how many ran."""
         if self.pipeline is None:
             return 0
         started = time.monotonic()
         count = 0
         while not self._stopping.is_set():
-            ids = leases.claim(self.services.engine, self.owner, job, limit=self.concurrency * 2,
-                               lease_seconds=self.lease_seconds)
-            if not ids:
+            taken = leases.claim_leases(self.services.engine, self.owner, job, limit=self.concurrency * 2,
+                                        lease_seconds=self.lease_seconds)
+            if not taken:
                 break
-            wait([self._pool.submit(self._work, account_id, job) for account_id in ids])
-            count += len(ids)
+            wait([f for f in (self._submit(lease, job) for lease in taken) if f is not None])
+            count += len(taken)
         metrics.CYCLE_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
         self.last_cycle[job.value] = utcnow().isoformat()
         return count
@@ -178,18 +222,47 @@ class Jobs:
             if account_email:
                 query = query.where(GmailAccount.email_address == account_email.strip().lower())
             wanted = list(session.exec(query))
-        ids = leases.claim(self.services.engine, self.owner, job, limit=max(1, len(wanted)),
-                           lease_seconds=self.lease_seconds, account_ids=wanted, force=True) if wanted else []
-        futures = [self._pool.submit(self._work, account_id, job) for account_id in ids]
+        futures: list[Future] = []
+        remaining = wanted
+        deadline = time.monotonic() + self.lease_seconds
+        while remaining and time.monotonic() < deadline:
+            taken = leases.claim_leases(self.services.engine, self.owner, job, limit=len(remaining),
+                                        lease_seconds=self.lease_seconds, account_ids=remaining, force=True)
+            futures += [f for f in (self._submit(lease, job) for lease in taken) if f is not None]
+            started = {lease.account_id for lease in taken}
+            holders = self._lease_holders([i for i in remaining if i not in started])
+            # Held by this replica's own scheduler: run it again once that run is done; released meanwhile:
+            # claim it again; held by another replica: leave it to that one.
+            remaining = [i for i, owner in holders.items() if owner in (self.owner, None)]
+            with self._lock:
+                busy = [f for i in remaining if (f := self._in_flight.get(i)) is not None]
+            if busy:
+                wait(busy, timeout=1.0)
+            elif remaining:
+                time.sleep(0.01)  # claimed, not yet handed to the pool; or just released
         return [f.result() for f in futures]
+
+    def _lease_holders(self, account_ids: list[int]) -> dict[int, str | None]:
+        """Who holds each (still connected) mailbox's lease now; None: nobody."""
+        if not account_ids:
+            return {}
+        now = utcnow()
+        with session_scope(self.services.engine) as session:
+            rows = session.exec(select(GmailAccount.id, GmailAccount.lease_owner, GmailAccount.lease_expires_at)
+                                .where(GmailAccount.id.in_(account_ids),
+                                       GmailAccount.status == AccountStatus.CONNECTED.value)).all()
+        return {account_id: owner if expires is not None and expires >= now else None
+                for account_id, owner, expires in rows}
 
     # -- one mailbox -----------------------------------------------------------------------------
 
-    def _work(self, account_id: int, job: Job) -> RunOutcome:
+    def _work(self, lease: Lease, job: Job) -> RunOutcome:
+        account_id = lease.account_id
         outcome = RunOutcome(account_id, job)
         with self._lock:
             self._active.add(account_id)
         started = time.monotonic()
+        again = False
         try:
             outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome))
             metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
@@ -201,12 +274,18 @@ class Jobs:
             self._record_error(account_id, outcome.error)
         finally:
             metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
-            now = utcnow()
-            again = leases.release(self.services.engine, self.owner, account_id,
-                                   next_sync_at=now + self.sync_interval,
-                                   next_label_at=now + self.label_interval if job is Job.LABELS else None)
-            with self._lock:
-                self._active.discard(account_id)
+            # Every run syncs; a label run is also the label beat.
+            next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self.sync_interval)
+            next_label = leases.next_run_at(lease.label_due, lease.claimed_at, self.label_interval) \
+                if job is Job.LABELS else None
+            try:
+                again = leases.release(self.services.engine, self.owner, account_id,
+                                       next_sync_at=next_sync, next_label_at=next_label)
+            finally:
+                with self._lock:
+                    self._active.discard(account_id)
+                    self._in_flight.pop(account_id, None)
+                self._wake.set()
         if again and not self._stopping.is_set():
             self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome
@@ -219,21 +298,31 @@ class Jobs:
             for label, count in filed.filed.items():
                 metrics.MESSAGES_FILED.labels(label=label).inc(count)
         topic = self.services.settings.gmail_pubsub_topic
-        if topic and (account.watch_expires_at is None or account.watch_expires_at - utcnow() < WATCH_RENEW_BEFORE):
+        if topic and self._watch_due(account):
             self._watch(account, mailbox, topic)
+
+    @staticmethod
+    def _watch_due(account: GmailAccount) -> bool:
+        now = utcnow()
+        if account.watch_retry_at is not None and account.watch_retry_at > now:
+            return False  # the last attempt failed: wait out the backoff
+        return account.watch_expires_at is None or account.watch_expires_at - now < WATCH_RENEW_BEFORE
 
     def _watch(self, account: GmailAccount, mailbox: MailboxClient, topic: str) -> None:
         try:
             response = mailbox.watch(topic)
-        except GmailError as error:
-            log.warning("users.watch failed for mailbox %s (polling continues): %s", account.id, error)
-            return
-        expires = datetime.fromtimestamp(int(response["expiration"]) / 1000, tz=utcnow().tzinfo)
+            expires = datetime.fromtimestamp(int(response["expiration"]) / 1000, tz=utcnow().tzinfo)
+        except (GmailError, KeyError, TypeError, ValueError, OverflowError, OSError) as error:
+            failures = account.watch_failures + 1
+            delay = min(WATCH_RETRY_MAX, WATCH_RETRY_FIRST * 2 ** min(failures - 1, 16))
+            log.warning("users.watch failed for mailbox %s (%s in a row; polling continues, next try in %s): %s",
+                        account.id, failures, delay, error)
+            values = {"watch_failures": failures, "watch_retry_at": utcnow() + delay}
+        else:
+            values = {"watch_expires_at": expires, "watch_failures": 0, "watch_retry_at": None}
         with session_scope(self.services.engine) as session:
-            current = session.get(GmailAccount, account.id)
-            if current is not None:
-                current.watch_expires_at = expires
-                session.add(current)
+            session.execute(update(GmailAccount).where(GmailAccount.id == account.id).values(**values)
+                            .execution_options(synchronize_session=False))
 
     def _record_error(self, account_id: int, error: str) -> None:
         with session_scope(self.services.engine) as session:
@@ -244,24 +333,40 @@ class Jobs:
 
     def _renew_leases(self) -> None:
         with self._lock:
-            active = list(self._active)
-        leases.renew(self.services.engine, self.owner, active, self.lease_seconds)
+            held = list(self._in_flight)
+        leases.renew(self.services.engine, self.owner, held, self.lease_seconds)
 
     # -- requests from the web side --------------------------------------------------------------
 
     def request_sync(self, account_id: int) -> bool:
-        """Sync one mailbox as soon as possible; True if this replica started it now."""
-        leases.request_sync(self.services.engine, [account_id])
+        """Sync one mailbox as soon as possible; True if this replica started it now.
+
+        The mailbox is leased first (due or not), so the dispatch loop cannot take the run from under the
+        caller (`wait_for_requested` waits for it). Only when it is busy is a request recorded: the run
+        holding it starts again when done (or, if it just ended, the loop sees the request within a second).
+        """
         if self.pipeline is None or self._stopping.is_set():
+            leases.request_sync(self.services.engine, [account_id])
             return False
-        claimed = leases.claim(self.services.engine, self.owner, Job.SYNC, limit=1,
-                               lease_seconds=self.lease_seconds, account_ids=[account_id])
-        for claimed_id in claimed:
-            future = self._pool.submit(self._work, claimed_id, Job.SYNC)
+        taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
+                                    lease_seconds=self.lease_seconds, account_ids=[account_id])
+        if not taken:
+            leases.request_sync(self.services.engine, [account_id])
             with self._lock:
-                self._requested.add(future)
-            future.add_done_callback(self._forget_request)
-        return bool(claimed)
+                running = self._in_flight.get(account_id)  # ours: whoever waits for this waits for that run
+                if running is not None:
+                    self._requested.add(running)
+            if running is not None:
+                running.add_done_callback(self._forget_request)
+            self._wake.set()
+            return False
+        future = self._submit(taken[0], Job.SYNC)
+        if future is None:
+            return False
+        with self._lock:
+            self._requested.add(future)
+        future.add_done_callback(self._forget_request)
+        return True
 
     def _forget_request(self, future) -> None:
         with self._lock:
@@ -278,17 +383,23 @@ class Jobs:
             wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
     def push_received(self, envelope: Any) -> bool:
-        """A Gmail Pub/Sub push: sync that mailbox now. False for an envelope naming no mailbox of ours."""
-        address = push_address(envelope)
-        if address is None:
+        """A Gmail Pub/Sub push: sync that mailbox now, unless its cursor has already passed the push's history
+        id. False for an envelope naming no mailbox of ours."""
+        push = push_address(envelope)
+        if push is None:
             return False
         with session_scope(self.services.engine) as session:
-            ids = list(session.exec(select(GmailAccount.id).where(
-                GmailAccount.email_address == address, GmailAccount.status == AccountStatus.CONNECTED.value,
-                GmailAccount.magnet_enabled.is_(True))))
-        for account_id in ids:
+            mailboxes = list(session.exec(select(GmailAccount.id, GmailAccount.history_id).where(
+                GmailAccount.email_address == push.address,
+                GmailAccount.status == AccountStatus.CONNECTED.value,
+                GmailAccount.magnet_enabled.is_(True))).all())
+        for account_id, cursor in mailboxes:
+            synced_to = history_id_value(cursor)
+            if push.history_id is not None and synced_to is not None and synced_to >= push.history_id:
+                metrics.PUSH_NOTIFICATIONS.labels(result="coalesced").inc()
+                continue  # that change was picked up by a sync already
             self.request_sync(account_id)
-        return bool(ids)
+        return bool(mailboxes)
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)
@@ -316,14 +427,52 @@ class Jobs:
                 session.execute(CategoryChange.__table__.delete())
             else:
                 session.execute(CategoryChange.__table__.delete().where(CategoryChange.id <= oldest))
+        deleted = delete_old_messages(engine, lookback_days=self.services.settings.backfill_lookback_days, now=now)
+        if deleted:
+            log.info("housekeeping: %s stored messages past the lookback deleted", deleted)
 
 
-def push_address(envelope: Any) -> str | None:
-    """The mailbox a Pub/Sub push envelope is about (its `data` is base64 JSON)."""
+class Push(NamedTuple):
+    """What a Gmail push says: which mailbox changed, and its history id after the change (None: not given)."""
+
+    address: str
+    history_id: int | None
+
+
+MAX_HISTORY_ID = 2**64 - 1  # Gmail history ids are unsigned 64-bit
+
+
+def history_id_value(value: Any) -> int | None:
+    """A history id (decimal text, or a JSON number as Gmail's push sends it) as an integer; None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and 0 < len(value) <= 20 and value.isascii() and value.isdigit():
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= MAX_HISTORY_ID else None
+
+
+def push_address(envelope: Any) -> Push | None:
+    """The mailbox a Pub/Sub push envelope is about (its `data` is base64 JSON), with the push's history id.
+    Anything malformed — not a dict, bad base64, JSON that is not an object, absurd numbers or nesting — names
+    no mailbox (None) or no history id; this never raises."""
     try:
         data = envelope["message"]["data"]
+        if not isinstance(data, str) or len(data) > 65_536:
+            return None
         payload = json.loads(base64.b64decode(data + "=" * (-len(data) % 4)))
-        address = payload["emailAddress"]
-    except (TypeError, KeyError, ValueError, binascii.Error):
+        if not isinstance(payload, dict):
+            return None
+        address = payload.get("emailAddress")
+        history_id = payload.get("historyId")
+    except Exception:  # noqa: BLE001 - TypeError, KeyError, ValueError, binascii.Error, RecursionError…
         return None
-    return address.strip().lower() if isinstance(address, str) else None
+    if not isinstance(address, str):
+        return None
+    address = address.strip().lower()
+    if not is_valid_address(address):
+        return None
+    return Push(address, history_id_value(history_id))

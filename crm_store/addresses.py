@@ -1,40 +1,64 @@
-"""Addresses in From headers, parsed per RFC 5322 (display names, encoded words, groups, several addresses)."""
+"""Addresses in From headers, parsed per RFC 5322 (display names, encoded words, groups, several addresses).
+
+Headers come from strangers' mail: parsing never raises. A header too long to be a person's, or one the
+parsers choke on in any way (`email`'s parsers recurse on nested comments and can hit RecursionError), has
+no address; an address with control characters or lone surrogates is not one (PostgreSQL refuses NUL).
+"""
 from __future__ import annotations
 
+import logging
 import re
 from email import policy
 from email.errors import HeaderParseError
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 
-# Good enough to tell an address from junk; the RFC grammar is left to the parser.
-_ADDRESS_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+log = logging.getLogger(__name__)
+
+# A real From header is a few hundred characters; folded ones with many addresses stay well under this.
+MAX_HEADER_CHARS = 8192
+MAX_ADDRESS_CHARS = 320
+
+# Good enough to tell an address from junk; the RFC grammar is left to the parser. No whitespace, no control
+# characters, no surrogates (they cannot be stored), one @, a dot in the domain.
+_ATOM = r"[^@\s<>()\[\],;:\"\x00-\x1f\x7f\ud800-\udfff]"
+_ADDRESS_RE = re.compile(rf"^{_ATOM}+@{_ATOM}+\.{_ATOM}+$")
 
 
 def is_valid_address(address: str) -> bool:
-    return bool(_ADDRESS_RE.match(address))
+    return isinstance(address, str) and len(address) <= MAX_ADDRESS_CHARS and bool(_ADDRESS_RE.match(address))
 
 
 def _decode_words(value: str) -> str:
     try:
         return str(make_header(decode_header(value)))
-    except (HeaderParseError, UnicodeDecodeError, LookupError):
+    except Exception:  # noqa: BLE001 - a name we cannot decode is shown as it came
         return value
 
 
-def parse_addresses(header: str) -> list[tuple[str, str]]:
-    """(display name, lower-cased address) for every mailbox in an address header, in order, no duplicates."""
-    if not header or not header.strip():
-        return []
-    header = header.replace("\r", " ").replace("\n", " ")
-    pairs: list[tuple[str, str]] = []
+def _strict(header: str) -> list[tuple[str, str]]:
     try:
         parsed = policy.default.header_factory("From", header)
-        pairs = [(a.display_name or "", a.addr_spec) for a in parsed.addresses]
+        return [(a.display_name or "", a.addr_spec) for a in parsed.addresses]
     except (HeaderParseError, IndexError, ValueError, TypeError):
-        pairs = []
-    if not any(is_valid_address(addr) for _, addr in pairs):
-        # The strict parser gives up on some real-world headers; the lenient one rarely does.
+        return []  # the strict parser gives up on some real-world headers; the lenient one rarely does
+
+
+def parse_addresses(header: str) -> list[tuple[str, str]]:
+    """(display name, lower-cased address) for every mailbox in an address header, in order, no duplicates.
+    Never raises: anything the parsers cannot handle means "no address"."""
+    if not isinstance(header, str) or not header.strip() or len(header) > MAX_HEADER_CHARS:
+        return []
+    try:
+        return _parse(header.replace("\r", " ").replace("\n", " "))
+    except Exception as error:  # noqa: BLE001 - RecursionError included: hostile input has no sender
+        log.info("unparseable address header (%s, %d characters)", type(error).__name__, len(header))
+        return []
+
+
+def _parse(header: str) -> list[tuple[str, str]]:
+    pairs = _strict(header)
+    if not any(is_valid_address(addr.strip().strip("<>").lower()) for _, addr in pairs):
         pairs = [(_decode_words(name), addr) for name, addr in getaddresses([header])]
     seen: set[str] = set()
     result: list[tuple[str, str]] = []

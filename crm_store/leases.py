@@ -10,9 +10,15 @@ Named jobs (the Zoho CRM sync): one row per job in `job_leases`, claimed with on
 On PostgreSQL a concurrent claim waits for the first one's row and then finds it held; SQLite
 serialises writers. A job renews its lease as it goes (`renew_job_in` inside the transaction
 that commits its work, so a replica that lost its lease cannot commit), and releases it at the end.
+
+Cadence: a run is due again one interval after it was *due*, not after it finished (a run
+that finishes after the next tick must not push every later run back by a whole interval);
+when a run started a whole interval late, it is due one interval after it started
+(`next_run_at`), so a mailbox that fell behind never runs twice in a row to catch up.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Iterable
@@ -44,8 +50,19 @@ def _due(job: Job, now: datetime):
     return sa.and_(working, GmailAccount.labels_enabled.is_(True), when)
 
 
-def claim(engine: Engine, owner: str, job: Job, *, limit: int, lease_seconds: int, now: datetime | None = None,
-          account_ids: Iterable[int] | None = None, force: bool = False) -> list[int]:
+@dataclass(frozen=True)
+class Lease:
+    """A mailbox this replica now works on, and when each job was due when it was claimed (None: at once)."""
+
+    account_id: int
+    claimed_at: datetime
+    sync_due: datetime | None
+    label_due: datetime | None
+
+
+def claim_leases(engine: Engine, owner: str, job: Job, *, limit: int, lease_seconds: int,
+                 now: datetime | None = None, account_ids: Iterable[int] | None = None,
+                 force: bool = False) -> list[Lease]:
     """Lease up to `limit` mailboxes due for `job` (or the given ones; `force`: due or not)."""
     now = now or utcnow()
     condition = _free(now)
@@ -71,10 +88,47 @@ def claim(engine: Engine, owner: str, job: Job, *, limit: int, lease_seconds: in
             .where(GmailAccount.id == picked.c.id, condition)
             # A sync request is consumed by the run that starts now; one arriving during it re-arms it.
             .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), sync_requested=False)
-            .returning(GmailAccount.id)
+            .returning(GmailAccount.id, GmailAccount.next_sync_at, GmailAccount.next_label_at)
             .execution_options(synchronize_session=False)
         ).all()
-    return sorted(row[0] for row in rows)
+    return sorted((Lease(row[0], now, row[1], row[2]) for row in rows), key=lambda lease: lease.account_id)
+
+
+def claim(engine: Engine, owner: str, job: Job, *, limit: int, lease_seconds: int, now: datetime | None = None,
+          account_ids: Iterable[int] | None = None, force: bool = False) -> list[int]:
+    """Lease up to `limit` mailboxes due for `job` (or the given ones; `force`: due or not); their ids."""
+    return [lease.account_id for lease in claim_leases(engine, owner, job, limit=limit, lease_seconds=lease_seconds,
+                                                       now=now, account_ids=account_ids, force=force)]
+
+
+def next_run_at(due: datetime | None, started: datetime, interval: timedelta) -> datetime:
+    """When a job is due again after a run that started at `started` for a beat due at `due`: one interval
+    after the beat, so cadence does not drift with run times; one interval after the start when the run
+    was not due yet (a push, a forced run) or started a whole interval late."""
+    if due is not None and due <= started < due + interval:
+        return due + interval
+    return started + interval
+
+
+def next_due(engine: Engine, now: datetime | None = None) -> datetime | None:
+    """The earliest time a free mailbox falls due for either job (in the past: due now); None when no mailbox
+    is scheduled. Leased mailboxes are left out: their run will say when they are due."""
+    now = now or utcnow()
+    working = sa.and_(GmailAccount.status == AccountStatus.CONNECTED.value, GmailAccount.magnet_enabled.is_(True),
+                      _free(now))
+    labels_on = GmailAccount.labels_enabled.is_(True)
+    due_now = sa.or_(GmailAccount.next_sync_at.is_(None), GmailAccount.sync_requested.is_(True),
+                     sa.and_(labels_on, GmailAccount.next_label_at.is_(None)))
+    with session_scope(engine) as session:
+        waiting, sync, labels = session.execute(select(
+            sa.func.max(sa.case((due_now, 1), else_=0)),
+            sa.func.min(GmailAccount.next_sync_at),
+            sa.func.min(sa.case((labels_on, GmailAccount.next_label_at), else_=None)),
+        ).where(working)).one()
+    if waiting:
+        return now
+    times = [moment for moment in (sync, labels) if moment is not None]
+    return min(times) if times else None
 
 
 def renew(engine: Engine, owner: str, account_ids: Iterable[int], lease_seconds: int) -> int:

@@ -194,6 +194,9 @@ class GmailAccount(SQLModel, table=True):
     backfill_done: bool = Field(default=False)
     # JSON object: category key -> Gmail label id, cached to avoid labels.list.
     label_ids: Optional[str] = Field(default=None)
+    # When the three labels were last listed in Gmail (and the missing ones created): a run after labels were
+    # switched on that finds this older than `labels_enabled_at` checks them before anything else.
+    label_ids_checked_at: Optional[datetime] = Field(default=None)
     last_category_change_id: int = Field(default=0)
     last_label_month: Optional[str] = Field(default=None, max_length=7)
 
@@ -203,6 +206,9 @@ class GmailAccount(SQLModel, table=True):
     last_sync_error: Optional[str] = Field(default=None, max_length=500)
     last_label_run_at: Optional[datetime] = Field(default=None)
     watch_expires_at: Optional[datetime] = Field(default=None)
+    # A failing users.watch (100 quota units) is retried with exponential backoff, shared by every replica.
+    watch_failures: int = Field(default=0)
+    watch_retry_at: Optional[datetime] = Field(default=None)
     reconnect_notified_at: Optional[datetime] = Field(default=None)
 
     # Row lease: the replica working on this mailbox, until when.
@@ -215,12 +221,16 @@ class GmailAccount(SQLModel, table=True):
 
 
 class MailboxMessage(SQLModel, table=True):
-    """What is kept of an Inbox message: id, From address, received time, and our own filing state."""
+    """What is kept of an Inbox message: id, From address, received time, and our own filing state.
+
+    Rows from non-contacts are deleted once older than the lookback (housekeeping); filed rows, rows waiting
+    to be filed and contacts' rows stay."""
 
     __tablename__ = "mailbox_messages"
     __table_args__ = (
         sa.UniqueConstraint("account_id", "gmail_id", name="uq_mailbox_messages_account_gmail"),
         sa.Index("ix_mailbox_messages_account_from", "account_id", "from_address"),
+        sa.Index("ix_mailbox_messages_received_at", "received_at"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -231,7 +241,12 @@ class MailboxMessage(SQLModel, table=True):
     # Our label state: category key the message is filed under, None if never filed.
     filed_category: Optional[str] = Field(default=None, max_length=32)
     filed_at: Optional[datetime] = Field(default=None)
+    # The label run must decide this one: file it (a category now) or leave it (none).
     needs_filing: bool = Field(default=False, index=True)
+    # Whether it is in the Inbox, as the sync last heard (history, or a listing of the Inbox); None: unknown
+    # (stored before this was tracked, or older than the last listing after a gap in the history), so the
+    # label run asks Gmail before filing it. Kept up to date for unfiled rows only.
+    in_inbox: Optional[bool] = Field(default=None)
 
 
 class Alert(SQLModel, table=True):

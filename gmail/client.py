@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 import google_auth_httplib2
@@ -92,6 +92,13 @@ class HistoryPage:
     added_ids: list[str]
     history_id: str
     next_page_token: str | None
+    # Messages that left (False) or came back to (True) the Inbox, last change wins; from labelsRemoved /
+    # labelsAdded records, which the same history.list call returns (no extra quota).
+    inbox_changes: dict[str, bool] = field(default_factory=dict)
+
+
+# What the sync asks history.list for: new Inbox mail, and Inbox membership changes of any message.
+SYNC_HISTORY_TYPES = ("messageAdded", "labelAdded", "labelRemoved")
 
 
 class MailboxClient:
@@ -191,7 +198,10 @@ class MailboxClient:
         return self._execute(self._users.getProfile(userId="me"))
 
     def history_pages(self, start_history_id: str, *, label_id: str | None = "INBOX",
-                      history_types: Iterable[str] = ("messageAdded",), page_size: int = 500) -> Iterator[HistoryPage]:
+                      history_types: Iterable[str] = SYNC_HISTORY_TYPES,
+                      page_size: int = 500) -> Iterator[HistoryPage]:
+        """History since `start_history_id`. With `label_id` (INBOX), Gmail returns the records of messages that
+        carry the label or just had it added or removed: new Inbox mail and Inbox arrivals and departures."""
         page_token = None
         while True:
             params = dict(userId="me", startHistoryId=start_history_id, historyTypes=list(history_types),
@@ -202,13 +212,23 @@ class MailboxClient:
                 params["pageToken"] = page_token
             response = self._execute(self._users.history().list(**params), during_history=True)
             added: list[str] = []
+            changes: dict[str, bool] = {}
             for record in response.get("history", []):
                 for item in record.get("messagesAdded", []):
                     message = item.get("message", {})
                     if label_id is None or label_id in message.get("labelIds", [label_id]):
                         added.append(message["id"])
+                if label_id is None:
+                    continue
+                for key, inside in (("labelsAdded", True), ("labelsRemoved", False)):
+                    for item in record.get(key, []):
+                        if label_id in item.get("labelIds", []):
+                            message_id = item.get("message", {}).get("id")
+                            if message_id:
+                                changes.pop(message_id, None)
+                                changes[message_id] = inside
             page_token = response.get("nextPageToken")
-            yield HistoryPage(added, response["historyId"], page_token)
+            yield HistoryPage(added, response["historyId"], page_token, changes)
             if not page_token:
                 return
 
@@ -250,6 +270,18 @@ class MailboxClient:
         if format == "metadata":
             params["metadataHeaders"] = list(headers)
         return self._execute(self._users.messages().get(**params))
+
+    def get_label_ids(self, message_ids: Iterable[str], *, batch_size: int = 50) -> dict[str, list[str] | None]:
+        """The labels of each message (messages.get format=minimal, 5 units each, through /batch); None for a
+        message that no longer exists."""
+        ids = list(dict.fromkeys(message_ids))
+        results: dict[str, list[str] | None] = {}
+        for start in range(0, len(ids), batch_size):
+            requests = {mid: self._users.messages().get(userId="me", id=mid, format="minimal", fields="id,labelIds")
+                        for mid in ids[start:start + batch_size]}
+            for mid, response in self._batch(requests).items():
+                results[mid] = None if response is None else list(response.get("labelIds", []))
+        return results
 
     def modify(self, message_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict[str, Any]:
         body = {"addLabelIds": list(add), "removeLabelIds": list(remove)}

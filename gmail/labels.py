@@ -1,15 +1,27 @@
 """Filing customer mail into the three labels (SPEC F4, §4).
 
-- New Inbox messages from contacts are marked by the sync pipeline (`record`) and filed by
-  the label run: the category label is added and INBOX removed; no other label is touched.
-- A filed message moves between the three labels only when its contact's category changes
-  (a deal import changed it, or a new month began); it never goes back to the Inbox. A
-  contact that loses every category keeps its mail where it is.
-- Re-filing costs what changed: the contacts named in `category_changes` since this
-  mailbox's last run (or, when the month turned, the senders of its filed mail), looked up
-  in the database, then one `batchModify` per (old label, new label) pair.
-- A run with nothing to do calls Gmail zero times; the labels' ids are cached and only
-  listed again when Gmail says one is gone (the rep deleted it: it is recreated).
+- The three labels are created (or found, in any case) when labelling is switched on: the use case calls
+  `ensure_labels` at once, and the first label run after labels were switched on checks them before anything
+  else. Their ids are cached on the mailbox (`labels_created_in_gmail` reads that for /gmail status); a cached
+  id that is missing, null or empty counts as missing, and one Gmail refuses (the rep deleted the label) is
+  looked up again, so no call is spent on a label id that cannot work.
+- Which messages a label run decides (`needs_filing`): new Inbox mail from contacts (marked by the sync
+  pipeline's `record`); when labels are switched on, every unfiled Inbox message within the lookback, whether
+  or not MailMagnet saw it before (the backfill's listing hands over the stored ones too); and unfiled Inbox
+  mail within the lookback from addresses whose category may have changed since the last run
+  (`category_changes`: a deal created or changed, a contact's email added or changed), found by address in
+  the database. A new month cannot give a category to mail that had none, so it re-checks filed mail only.
+- Only Inbox mail is filed: the sync keeps each unfiled message's Inbox state from the history it already
+  reads (Gmail's `labelsRemoved`/`labelsAdded` for INBOX), so mail archived after the sync and before the label
+  run is left alone at no extra quota; a message whose state is unknown (stored before it was tracked, or
+  older than the listing after a gap in the history) is checked with one `messages.get` (format=minimal,
+  5 units) just before it would be filed.
+- Filing adds the category label and removes INBOX; no other label is touched. A filed message moves between
+  the three labels only when its contact's category changes; it never goes back to the Inbox. A contact that
+  loses every category keeps its mail where it is.
+- Re-filing costs what changed: the contacts named in `category_changes` since this mailbox's last run (or,
+  when the month turned, the senders of its filed mail), looked up in the database, then one `batchModify` per
+  (old label, new label) pair. A run with nothing to do calls Gmail zero times.
 """
 from __future__ import annotations
 
@@ -17,8 +29,8 @@ import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -44,31 +56,89 @@ class FilingResult:
     refiled: int = 0
     labels_created: list[str] = field(default_factory=list)
     unfiled_no_category: int = 0
+    left_inbox: int = 0  # waiting to be filed, but no longer in the Inbox: left alone
 
     @property
     def changed(self) -> bool:
         return bool(self.filed or self.refiled or self.labels_created)
 
 
+def cached_label_ids(raw: Any) -> dict[str, str]:
+    """The usable label ids of a mailbox's cache (category key -> Gmail label id): a missing, null or empty id,
+    or a cache that is not a JSON object, counts as missing."""
+    try:
+        data = json.loads(raw) if isinstance(raw, str) and raw else {}
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {c.value: data[c.value] for c in Category if isinstance(data.get(c.value), str) and data[c.value].strip()}
+
+
+def labels_created_in_gmail(account: GmailAccount) -> bool:
+    """For /gmail status: the three labels exist in the rep's Gmail (as far as the last look at Gmail knows)."""
+    return len(cached_label_ids(account.label_ids)) == len(Category)
+
+
+def ensure_labels(engine: Engine, labels: LabelNames, account_id: int, mailbox: MailboxClient,
+                  created: list[str] | None = None) -> dict[str, str]:
+    """Find the three labels in the rep's Gmail (any case), create the missing ones, cache their ids; returns
+    category key -> Gmail label id. One `labels.list` (1 unit), plus 5 units per label created. Names of the
+    labels created are appended to `created`."""
+    existing = {label["name"].lower(): label["id"] for label in mailbox.list_labels()}
+    ids: dict[str, str] = {}
+    for category in Category:
+        name = labels.name_for(category)
+        label_id = existing.get(name.lower())
+        if label_id is None:
+            try:
+                label_id = mailbox.create_label(name)["id"]
+                if created is not None:
+                    created.append(name)
+            except InvalidRequest:
+                # 409: created meanwhile (another client, a retried call): take it from a fresh list.
+                label_id = {l["name"].lower(): l["id"] for l in mailbox.list_labels()}.get(name.lower())
+                if label_id is None:
+                    raise
+        ids[category.value] = label_id
+    with session_scope(engine) as session:
+        current = session.get(GmailAccount, account_id)
+        if current is not None:
+            current.label_ids = json.dumps(ids)
+            current.label_ids_checked_at = utcnow()  # the clock `labels_enabled_at` is written with
+            session.add(current)
+    return ids
+
+
 class LabelFiler:
     def __init__(self, engine: Engine, rules: StageRules, labels: LabelNames, *, default_tz: str = "UTC",
-                 clock: Callable[[], datetime] = utcnow):
+                 lookback_days: int = 30, clock: Callable[[], datetime] = utcnow):
         self.engine = engine
         self.rules = rules
         self.labels = labels
         self.default_tz = default_tz
+        self.lookback = timedelta(days=lookback_days)
         self.clock = clock
 
-    # -- SyncSubscriber: mark what the next label run must file ----------------------------------
+    def ensure_labels(self, account_id: int, mailbox: MailboxClient) -> dict[str, str]:
+        """Create or find the three labels now (the `/gmail labels on` use case calls this right after
+        switching labels on); returns category key -> Gmail label id."""
+        return ensure_labels(self.engine, self.labels, account_id, mailbox)
+
+    # -- SyncSubscriber: mark what the next label run must decide --------------------------------
 
     def record(self, session: Session, batch: SyncBatch) -> None:
         if not batch.account.labels_enabled:
             return
-        to_file = [m.gmail_id for m in batch.messages if m.in_inbox and batch.contact_of(m) is not None]
-        if to_file:
+        to_decide = [m.gmail_id for m in batch.messages if m.in_inbox and batch.contact_of(m) is not None]
+        # Stored earlier (MailMagnet saw it while labels were off, or before a gap) and in the Inbox now.
+        to_decide += [gmail_id for gmail_id, address in batch.known_in_inbox.items()
+                      if address in batch.senders and batch.senders[address].is_contact]
+        for start in range(0, len(to_decide), ADDRESS_CHUNK):
             session.execute(
                 update(MailboxMessage)
-                .where(MailboxMessage.account_id == batch.account.id, MailboxMessage.gmail_id.in_(to_file))
+                .where(MailboxMessage.account_id == batch.account.id, MailboxMessage.filed_category.is_(None),
+                       MailboxMessage.gmail_id.in_(to_decide[start:start + ADDRESS_CHUNK]))
                 .values(needs_filing=True)
                 .execution_options(synchronize_session=False)
             )
@@ -82,43 +152,131 @@ class LabelFiler:
         result = FilingResult()
         now = self.clock()
         with session_scope(self.engine) as session:
-            tz = rep_timezone(session, account, self.default_tz)
+            current = session.get(GmailAccount, account.id)
+            if current is None:
+                return result
+            session.expunge(current)
+        label_ids = cached_label_ids(current.label_ids)
+        checked, enabled = current.label_ids_checked_at, current.labels_enabled_at
+        if checked is None or (enabled is not None and checked < enabled):
+            # The first run since labels were switched on: the labels exist in Gmail before anything else.
+            label_ids = ensure_labels(self.engine, self.labels, account.id, mailbox, result.labels_created)
+
+        with session_scope(self.engine) as session:
+            tz = rep_timezone(session, current, self.default_tz)
             month = Month.containing(now, tz)
             month_key = month.first_day.strftime("%Y-%m")
-            pending = list(session.exec(select(MailboxMessage.gmail_id, MailboxMessage.from_address).where(
-                MailboxMessage.account_id == account.id, MailboxMessage.needs_filing.is_(True))).all())
             last_change = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
-            changed_addresses = self._changed_addresses(session, account, last_change, month_key)
-        label_ids = self._label_ids(account)
+            if last_change > current.last_category_change_id:
+                self._recheck_unfiled(session, current, last_change, now - self.lookback)
+            changed_addresses = self._changed_addresses(session, current, last_change, month_key)
+            pending = list(session.exec(select(
+                MailboxMessage.gmail_id, MailboxMessage.from_address, MailboxMessage.in_inbox,
+                MailboxMessage.filed_category).where(
+                MailboxMessage.account_id == account.id, MailboxMessage.needs_filing.is_(True))).all())
 
         if pending:
-            categories = self._categories([a for _, a in pending], now, tz)
-            groups: dict[Category | None, list[str]] = defaultdict(list)
-            for gmail_id, address in pending:
-                groups[categories.get(address)].append(gmail_id)
-            unfiled = groups.pop(None, [])
-            for category, ids in groups.items():
-                label_ids = self._apply(account, mailbox, label_ids, ids, add=category, remove_inbox=True,
-                                        result=result)
-                self._mark(account.id, ids, category, now)
-                result.filed[self.labels.name_for(category)] = len(ids)
-            if unfiled:
-                self._mark(account.id, unfiled, None, now)
-                result.unfiled_no_category = len(unfiled)
-
+            label_ids = self._file_pending(account, mailbox, label_ids, pending, now, tz, result)
         if changed_addresses:
             label_ids = self._refile(account, mailbox, label_ids, changed_addresses, now, tz, result)
 
         with session_scope(self.engine) as session:
-            current = session.get(GmailAccount, account.id)
-            if current is not None:
-                current.last_category_change_id = max(current.last_category_change_id, last_change)
-                current.last_label_month = month_key
-                current.last_label_run_at = now
-                session.add(current)
+            latest = session.get(GmailAccount, account.id)
+            if latest is not None:
+                latest.last_category_change_id = max(latest.last_category_change_id, last_change)
+                latest.last_label_month = month_key
+                latest.last_label_run_at = now
+                session.add(latest)
         return result
 
     # -- steps -----------------------------------------------------------------------------------
+
+    def _recheck_unfiled(self, session: Session, account: GmailAccount, last_change: int, since: datetime) -> int:
+        """Unfiled Inbox mail within the lookback from an address whose category may have changed (a deal, or a
+        contact's emails, changed since this mailbox's last run) goes back to the label run. One statement, by
+        address (the (account, from address) index), so the cost is what changed."""
+        contact_ids = select(CategoryChange.contact_id).where(
+            CategoryChange.id > account.last_category_change_id, CategoryChange.id <= last_change)
+        addresses = sa.union(
+            select(Contact.email).where(Contact.id.in_(contact_ids)),
+            select(Contact.secondary_email).where(Contact.id.in_(contact_ids), Contact.secondary_email.is_not(None)),
+        )
+        return session.execute(
+            update(MailboxMessage)
+            # `IS NOT TRUE`, not `= false`: SQLite would otherwise walk the needs_filing index (nearly every row
+            # of every mailbox) instead of probing (account, from address) for each changed address.
+            .where(MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_(None),
+                   MailboxMessage.needs_filing.is_not(True), MailboxMessage.in_inbox.is_not(False),
+                   MailboxMessage.received_at >= since, MailboxMessage.from_address.in_(addresses))
+            .values(needs_filing=True)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+
+    def _file_pending(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str],
+                      pending: list[tuple[str, str, bool | None, str | None]], now: datetime, tz: str,
+                      result: FilingResult) -> dict[str, str]:
+        """File what waits in the Inbox, leave what left it; messages of unknown state are asked about first.
+
+        A message is marked with the label it is about to get before Gmail is asked (`filed_category` set, still
+        `needs_filing`): if the run dies in between, the next one finishes that filing as intended instead of
+        taking our own removal of INBOX for the rep's archiving."""
+        interrupted: dict[Category, list[str]] = defaultdict(list)
+        waiting: list[tuple[str, str, bool | None]] = []
+        for gmail_id, address, inside, intended in pending:
+            if intended:
+                interrupted[Category(intended)].append(gmail_id)
+            else:
+                waiting.append((gmail_id, address, inside))
+        unknown = [gmail_id for gmail_id, _, inside in waiting if inside is None]
+        states = self._inbox_states(account, mailbox, unknown) if unknown else {}
+        in_inbox = [(gmail_id, address) for gmail_id, address, inside in waiting
+                    if inside or (inside is None and states.get(gmail_id))]
+        gone = [gmail_id for gmail_id, _, inside in waiting if not (inside or (inside is None and states.get(gmail_id)))]
+        if gone:
+            self._mark(account.id, gone, None, now)
+            result.left_inbox = len(gone)
+        groups: dict[Category | None, list[str]] = defaultdict(list)
+        if in_inbox:
+            categories = self._categories([a for _, a in in_inbox], now, tz)
+            for gmail_id, address in in_inbox:
+                groups[categories.get(address)].append(gmail_id)
+        unfiled = groups.pop(None, [])
+        for category in Category:
+            ids = groups.get(category, []) + interrupted.get(category, [])
+            if not ids:
+                continue
+            self._intend(account.id, groups.get(category, []), category)
+            label_ids = self._apply(account, mailbox, label_ids, ids, add=category, remove_inbox=True, result=result)
+            self._mark(account.id, ids, category, now)
+            result.filed[self.labels.name_for(category)] = len(ids)
+        if unfiled:
+            self._mark(account.id, unfiled, None, now)
+            result.unfiled_no_category = len(unfiled)
+        return label_ids
+
+    def _intend(self, account_id: int, gmail_ids: list[str], category: Category) -> None:
+        with session_scope(self.engine) as session:
+            for start in range(0, len(gmail_ids), ADDRESS_CHUNK):
+                session.execute(
+                    update(MailboxMessage)
+                    .where(MailboxMessage.account_id == account_id,
+                           MailboxMessage.gmail_id.in_(gmail_ids[start:start + ADDRESS_CHUNK]))
+                    .values(filed_category=category.value)
+                    .execution_options(synchronize_session=False))
+
+    def _inbox_states(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str]) -> dict[str, bool]:
+        """Ask Gmail whether these are in the Inbox (messages.get format=minimal, 5 units each), and remember."""
+        labels = mailbox.get_label_ids(ids)
+        states = {gmail_id: "INBOX" in (labels.get(gmail_id) or []) for gmail_id in ids}
+        with session_scope(self.engine) as session:
+            for state in (True, False):
+                chosen = [gmail_id for gmail_id, inside in states.items() if inside is state]
+                for start in range(0, len(chosen), ADDRESS_CHUNK):
+                    session.execute(update(MailboxMessage).where(
+                        MailboxMessage.account_id == account.id,
+                        MailboxMessage.gmail_id.in_(chosen[start:start + ADDRESS_CHUNK]))
+                        .values(in_inbox=state).execution_options(synchronize_session=False))
+        return states
 
     def _changed_addresses(self, session: Session, account: GmailAccount, last_change: int,
                            month_key: str) -> set[str] | None:
@@ -180,8 +338,8 @@ class LabelFiler:
         """Add one of our labels (and remove INBOX or our old label), retrying once with fresh label ids
         when Gmail no longer knows one (the rep deleted it)."""
         for attempt in range(2):
-            if not label_ids or add.value not in label_ids or (remove and remove.value not in label_ids):
-                label_ids = self._ensure_labels(account, mailbox, result)
+            if len(label_ids) < len(Category):  # a label id missing, null or empty: look them up first
+                label_ids = ensure_labels(self.engine, self.labels, account.id, mailbox, result.labels_created)
             removing = (["INBOX"] if remove_inbox else []) + ([label_ids[remove.value]] if remove else [])
             try:
                 if len(ids) > BATCH_MODIFY_THRESHOLD:
@@ -197,38 +355,8 @@ class LabelFiler:
                 if attempt:
                     raise
                 log.info("a label of mailbox %s is gone; recreating", account.id)
-                label_ids = self._ensure_labels(account, mailbox, result)
+                label_ids = {}
         return label_ids
-
-    def _label_ids(self, account: GmailAccount) -> dict[str, str]:
-        with session_scope(self.engine) as session:
-            current = session.get(GmailAccount, account.id)
-            raw = current.label_ids if current is not None else None
-        return json.loads(raw) if raw else {}
-
-    def _ensure_labels(self, account: GmailAccount, mailbox: MailboxClient, result: FilingResult) -> dict[str, str]:
-        """The ids of our three labels in this mailbox, creating what is missing (409: it exists)."""
-        existing = {label["name"].lower(): label["id"] for label in mailbox.list_labels()}
-        ids: dict[str, str] = {}
-        for category in Category:
-            name = self.labels.name_for(category)
-            label_id = existing.get(name.lower())
-            if label_id is None:
-                try:
-                    label_id = mailbox.create_label(name)["id"]
-                    result.labels_created.append(name)
-                except InvalidRequest:
-                    # 409: created meanwhile (another client, a retried call): take it from a fresh list.
-                    label_id = {l["name"].lower(): l["id"] for l in mailbox.list_labels()}.get(name.lower())
-                    if label_id is None:
-                        raise
-            ids[category.value] = label_id
-        with session_scope(self.engine) as session:
-            current = session.get(GmailAccount, account.id)
-            if current is not None:
-                current.label_ids = json.dumps(ids)
-                session.add(current)
-        return ids
 
     def _mark(self, account_id: int, gmail_ids: list[str], category: Category | None, now: datetime) -> None:
         with session_scope(self.engine) as session:

@@ -37,27 +37,53 @@ class NewMessage:
         return "INBOX" in self.label_ids
 
 
-def header_map(payload: dict[str, Any]) -> dict[str, str]:
-    """Headers by lower-cased name; the first occurrence wins, as mail readers do."""
+def header_map(payload: Any) -> dict[str, str]:
+    """Headers by lower-cased name; the first occurrence wins, as mail readers do. Malformed entries are skipped."""
     headers: dict[str, str] = {}
-    for header in payload.get("headers", []) or []:
-        headers.setdefault(header.get("name", "").lower(), header.get("value", ""))
+    raw = payload.get("headers") if isinstance(payload, dict) else None
+    for header in raw if isinstance(raw, list) else []:
+        if isinstance(header, dict) and isinstance(header.get("name"), str) and isinstance(header.get("value"), str):
+            headers.setdefault(header["name"].lower(), header["value"])
     return headers
 
 
+# Gmail's internalDate is epoch milliseconds; anything outside years 1970-9999 is not a date.
+_MAX_MILLIS = 253_402_300_799_999
+
+
+def _received_at(value: Any) -> datetime:
+    try:
+        millis = int(value)
+    except (TypeError, ValueError):
+        millis = -1
+    if not 0 <= millis <= _MAX_MILLIS:
+        return datetime.now(timezone.utc)  # unreadable: treat it as arriving now
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def from_gmail_metadata(message: dict[str, Any]) -> NewMessage:
-    headers = header_map(message.get("payload", {}))
-    millis = int(message.get("internalDate") or 0)
+    """A message from `messages.get(format=metadata)`. Only a missing id makes it unreadable (ValueError);
+    any other odd field gets a neutral value (a From header that does not parse has no address)."""
+    gmail_id = message.get("id") if isinstance(message, dict) else None
+    if not isinstance(gmail_id, str) or not gmail_id:
+        raise ValueError("a message without an id")
+    headers = header_map(message.get("payload"))
     from_header = headers.get("from", "")
+    labels = message.get("labelIds")
+    thread_id = message.get("threadId")
     return NewMessage(
-        gmail_id=message["id"],
-        thread_id=message.get("threadId"),
+        gmail_id=gmail_id,
+        thread_id=thread_id if isinstance(thread_id, str) else None,
         from_header=from_header,
         from_addresses=[addr for _, addr in parse_addresses(from_header)],
-        received_at=datetime.fromtimestamp(millis / 1000, tz=timezone.utc),
-        label_ids=list(message.get("labelIds", [])),
+        received_at=_received_at(message.get("internalDate")),
+        label_ids=[label for label in labels if isinstance(label, str)] if isinstance(labels, list) else [],
         subject=headers.get("subject", ""),
-        snippet=message.get("snippet", ""),
+        snippet=_text(message.get("snippet")),
         to=headers.get("to", ""),
         cc=headers.get("cc", ""),
         message_id_header=headers.get("message-id", ""),

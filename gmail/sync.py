@@ -12,9 +12,19 @@ subscribers in two steps:
 - `deliver`, after the commit, for the work that leaves the database (posting
   alerts). What `deliver` does not finish stays recorded and is retried.
 
+The same `history.list` call also reports messages leaving or re-entering the
+Inbox (`labelsRemoved`/`labelsAdded` with INBOX): the stored rows' `in_inbox`
+follows, so the label run files only mail still in the Inbox at no extra quota.
+
 A history id Gmail no longer knows (404) triggers a full resync of the Inbox
 within the lookback window; messages already stored are skipped, so no
-message is handed to a subscriber twice.
+message is handed to a subscriber twice. That listing, like the backfill's when
+labels are switched on, also says which stored messages are (not) in the Inbox
+now, and stored messages it names are handed to subscribers as `known_in_inbox`.
+
+One bad message never stops a mailbox: a message whose metadata cannot be read
+is skipped with a log line naming its id (never its content), and the cursor
+moves on.
 """
 from __future__ import annotations
 
@@ -23,13 +33,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select, update
 
-from crm_store.categories import SenderCategory, StageRules, categorize_senders
+from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import session_scope
-from crm_store.models import AccountStatus, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
+from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
 from gmail.config import GoogleConfig, SyncConfig
@@ -40,6 +51,11 @@ log = logging.getLogger(__name__)
 
 # Messages stored and handed over per transaction during a large catch-up.
 CHUNK = 500
+# A listing "after:" a moment may miss messages received around it: within this margin a stored message the
+# listing does not name is "unknown", not "out of the Inbox".
+LISTING_MARGIN = timedelta(hours=1)
+# Retention keeps a day more than the lookback, so the listing of a full resync never names a deleted row.
+RETENTION_MARGIN = timedelta(days=1)
 
 
 @dataclass
@@ -52,6 +68,9 @@ class SyncBatch:
     senders: dict[str, SenderCategory]
     tz: str
     at: datetime
+    # Messages stored by an earlier run, not yet filed, that a listing of the Inbox just named (backfill, full
+    # resync): gmail id -> stored From address (its category is in `senders` too). Never alerted again.
+    known_in_inbox: dict[str, str] = field(default_factory=dict)
 
     def contact_of(self, message: NewMessage) -> SenderCategory | None:
         for address in message.from_addresses:
@@ -59,6 +78,24 @@ class SyncBatch:
             if found is not None and found.is_contact:
                 return found
         return None
+
+
+@dataclass
+class _Finish:
+    """What a run's last transaction writes along with the cursor."""
+
+    cursor: str
+    backfill: bool
+    inbox_changes: dict[str, bool]
+    listing: list[str] | None
+    since: datetime
+
+
+def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> str:
+    """The one From address kept: of several, the contact's with the strongest category (what the label run
+    files by), else the first."""
+    best = strongest(senders[a] for a in message.from_addresses if a in senders)
+    return best.address if best is not None else (message.from_address or "")
 
 
 class SyncSubscriber(Protocol):
@@ -142,15 +179,18 @@ class MailboxSync:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _lookback_query(self) -> str:
-        since = self.clock() - timedelta(days=self.config.lookback_days)
-        return f"after:{int(since.timestamp())}"
+    def _list_inbox(self, mailbox: MailboxClient, since: datetime) -> list[str]:
+        """Every Inbox message received after `since` (messages.list, 5 units per page of 500)."""
+        return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
     def _sync(self, account: GmailAccount, mailbox: MailboxClient) -> SyncResult:
         result = SyncResult(account.id, "synced")
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
         new_ids: list[str] = []
+        inbox_changes: dict[str, bool] = {}
+        listing: list[str] | None = None  # the whole Inbox within the lookback, when this run lists it
+        since = self.clock() - timedelta(days=self.config.lookback_days)
         if account.history_id is None:
             # First run: start from "now"; mail already in the Inbox is not news.
             cursor = str(mailbox.get_profile()["historyId"])
@@ -160,50 +200,87 @@ class MailboxSync:
                 cursor = account.history_id
                 for page in mailbox.history_pages(account.history_id, page_size=self.config.history_page_size):
                     new_ids.extend(page.added_ids)
+                    inbox_changes.update(page.inbox_changes)  # a later change wins
                     cursor = page.history_id
                 history_ids.update(new_ids)
             except HistoryExpired:
                 log.warning("history of mailbox %s expired: full resync", account.id)
                 result.full_resync = True
                 cursor = str(mailbox.get_profile()["historyId"])
-                new_ids = mailbox.list_message_ids(label_ids=["INBOX"], query=self._lookback_query())
+                listing = self._list_inbox(mailbox, since)
+                new_ids = list(listing)
+                inbox_changes = {}  # the listing tells it all
                 # Unseen mail that arrived since the last good sync is news; older mail is not.
-                since = account.last_sync_at
-                is_news = lambda m: since is None or m.received_at > since  # noqa: E731
+                last_sync = account.last_sync_at
+                is_news = lambda m: last_sync is None or m.received_at > last_sync  # noqa: E731
         backfill = account.labels_enabled and not account.backfill_done
         if backfill:
-            backfill_ids = mailbox.list_message_ids(label_ids=["INBOX"], query=self._lookback_query())
-            result.backfilled = len(backfill_ids)
-            new_ids.extend(backfill_ids)
+            if listing is None:
+                listing = self._list_inbox(mailbox, since)
+                new_ids.extend(listing)
+            result.backfilled = len(listing)
         new_ids = list(dict.fromkeys(new_ids))  # once each, in arrival order
+        finish = _Finish(cursor, backfill, inbox_changes, listing, since)
+        listed = set(listing or ())
+        fetched: set[str] = set()
 
         for start in range(0, len(new_ids), CHUNK):
             chunk = new_ids[start:start + CHUNK]
             last = start + CHUNK >= len(new_ids)
-            handed = self._process_chunk(account, mailbox, chunk, is_news, cursor if last else None,
-                                         backfill and last)
+            handed = self._process_chunk(account, mailbox, chunk, is_news, listed, fetched,
+                                         finish if last else None)
             if handed is None:
                 return SyncResult(account.id, "gone")
             result.new_messages += handed
-        if not new_ids and not self._advance(account, cursor, backfill):
+        if not new_ids and not self._advance(account, finish):
             return SyncResult(account.id, "gone")
         result.history_id = cursor
         return result
 
-    def _unseen(self, session: Session, account_id: int, ids: list[str]) -> list[str]:
-        known = set(session.exec(
+    @staticmethod
+    def _stored(session: Session, account_id: int, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        return set(session.exec(
             select(MailboxMessage.gmail_id).where(MailboxMessage.account_id == account_id,
                                                   MailboxMessage.gmail_id.in_(ids))
         ).all())
-        return [i for i in ids if i not in known]
+
+    @staticmethod
+    def _unfiled_senders(session: Session, account_id: int, ids: list[str]) -> dict[str, str]:
+        """Stored, not yet filed messages among `ids`: gmail id -> From address."""
+        if not ids:
+            return {}
+        return dict(session.exec(
+            select(MailboxMessage.gmail_id, MailboxMessage.from_address).where(
+                MailboxMessage.account_id == account_id, MailboxMessage.gmail_id.in_(ids),
+                MailboxMessage.filed_category.is_(None))
+        ).all())
+
+    def _readable(self, account_id: int, ids: list[str], fetched: dict) -> list[NewMessage]:
+        """The messages of `ids` Gmail still has, in order; one whose metadata cannot be read is skipped (its id
+        logged, never its content), so it cannot stop the mailbox."""
+        messages = []
+        for gmail_id in ids:
+            raw = fetched.get(gmail_id)
+            if raw is None:
+                continue  # deleted meanwhile
+            try:
+                messages.append(from_gmail_metadata(raw))
+            except Exception as error:  # noqa: BLE001 - one message must never stop the mailbox
+                log.warning("mailbox %s: message %s skipped, its metadata cannot be read (%s)",
+                            account_id, gmail_id, type(error).__name__)
+        return messages
 
     def _process_chunk(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str],
-                       is_news: Callable[[NewMessage], bool],
-                       cursor: str | None, finish_backfill: bool) -> int | None:
+                       is_news: Callable[[NewMessage], bool], listed: set[str], fetched_ids: set[str],
+                       finish: "_Finish | None") -> int | None:
         with session_scope(self.engine) as session:
-            unseen = self._unseen(session, account.id, ids)
+            known = self._stored(session, account.id, ids)
+        unseen = [i for i in ids if i not in known]
         fetched = mailbox.get_metadata(unseen, batch_size=self.config.batch_size) if unseen else {}
-        messages = [from_gmail_metadata(m) for m in (fetched.get(i) for i in unseen) if m is not None]
+        fetched_ids.update(unseen)
+        messages = self._readable(account.id, unseen, fetched)
         now = self.clock()
         alertable_ids = {m.gmail_id for m in messages if is_news(m)}
         try:
@@ -212,21 +289,24 @@ class MailboxSync:
                 if current is None or current.status != AccountStatus.CONNECTED:
                     return None  # disconnected or revoked meanwhile: store nothing
                 tz = rep_timezone(session, current, self.default_tz)
-                addresses = {a for m in messages for a in m.from_addresses}
-                senders = categorize_senders(session, addresses, at=now, tz=tz, rules=self.rules)
                 # Another run may have stored some of these since we looked (never with the lease, but cheap).
-                still_unseen = set(self._unseen(session, account.id, [m.gmail_id for m in messages]))
+                still_unseen = set(m.gmail_id for m in messages) - self._stored(
+                    session, account.id, [m.gmail_id for m in messages])
                 messages = [m for m in messages if m.gmail_id in still_unseen]
+                known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed
+                                                                             and i not in still_unseen])
+                addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
+                senders = categorize_senders(session, addresses - {""}, at=now, tz=tz, rules=self.rules)
                 for message in messages:
                     session.add(MailboxMessage(account_id=account.id, gmail_id=message.gmail_id,
-                                               from_address=(message.from_address or "")[:320],
-                                               received_at=message.received_at))
+                                               from_address=_stored_sender(message, senders)[:320],
+                                               received_at=message.received_at, in_inbox=message.in_inbox))
                 session.flush()
-                batch = SyncBatch(current, messages, alertable_ids & still_unseen, senders, tz, now)
+                batch = SyncBatch(current, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
                 for subscriber in self.subscribers:
                     subscriber.record(session, batch)
-                if cursor is not None:
-                    self._advance_in(session, current, cursor, finish_backfill, now)
+                if finish is not None:
+                    self._finish_in(session, current, finish, now, fetched_ids)
         except IntegrityError:
             log.info("mailbox %s vanished during sync", account.id)
             return None
@@ -237,19 +317,63 @@ class MailboxSync:
                 log.exception("delivery failed for mailbox %s; it will be retried", account.id)
         return len(messages)
 
-    def _advance_in(self, session: Session, account: GmailAccount, cursor: str, finish_backfill: bool,
-                    now: datetime) -> None:
-        account.history_id = cursor
+    def _finish_in(self, session: Session, account: GmailAccount, finish: "_Finish", now: datetime,
+                   fetched_ids: set[str]) -> None:
+        """With the cursor, in one transaction: where stored messages are now (Inbox or not)."""
+        # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
+        self._apply_inbox_changes(session, account.id,
+                                  {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
+        if finish.listing is not None:
+            self._reconcile_inbox(session, account.id, finish.listing, finish.since)
+        account.history_id = finish.cursor
         account.last_sync_at = now
         account.last_sync_error = None
-        if finish_backfill:
+        if finish.backfill:
             account.backfill_done = True
         session.add(account)
 
-    def _advance(self, account: GmailAccount, cursor: str, finish_backfill: bool) -> bool:
-        """Nothing new: move the cursor in one statement (the common case, a thousand times a minute)."""
-        values: dict = {"history_id": cursor, "last_sync_at": self.clock(), "last_sync_error": None}
-        if finish_backfill:
+    @staticmethod
+    def _apply_inbox_changes(session: Session, account_id: int, changes: dict[str, bool]) -> None:
+        """Archived, moved or brought back to the Inbox since the last run (only unfiled rows matter)."""
+        for state in (True, False):
+            ids = [gmail_id for gmail_id, inside in changes.items() if inside is state]
+            for start in range(0, len(ids), CHUNK):
+                session.execute(
+                    update(MailboxMessage)
+                    .where(MailboxMessage.account_id == account_id, MailboxMessage.filed_category.is_(None),
+                           MailboxMessage.gmail_id.in_(ids[start:start + CHUNK]))
+                    .values(in_inbox=state).execution_options(synchronize_session=False))
+
+    @staticmethod
+    def _reconcile_inbox(session: Session, account_id: int, listing: list[str], since: datetime) -> None:
+        """A listing of the Inbox after `since` replaces what the history said about unfiled messages (the
+        history may have had a gap: MailMagnet off, an expired history id). Older ones become unknown."""
+        edge = since + LISTING_MARGIN
+        unfiled = sa.and_(MailboxMessage.account_id == account_id, MailboxMessage.filed_category.is_(None))
+        session.execute(update(MailboxMessage).where(unfiled, MailboxMessage.received_at < edge,
+                                                     MailboxMessage.in_inbox.is_not(None))
+                        .values(in_inbox=None).execution_options(synchronize_session=False))
+        session.execute(update(MailboxMessage).where(unfiled, MailboxMessage.received_at >= edge,
+                                                     MailboxMessage.in_inbox.is_not(False))
+                        .values(in_inbox=False).execution_options(synchronize_session=False))
+        for start in range(0, len(listing), CHUNK):
+            session.execute(update(MailboxMessage).where(unfiled,
+                                                         MailboxMessage.gmail_id.in_(listing[start:start + CHUNK]))
+                            .values(in_inbox=True).execution_options(synchronize_session=False))
+
+    def _advance(self, account: GmailAccount, finish: "_Finish") -> bool:
+        """Nothing new to store: move the cursor in one statement (the common case, a thousand times a minute),
+        or in one transaction with what changed in the Inbox."""
+        now = self.clock()
+        if finish.inbox_changes or finish.listing is not None:
+            with session_scope(self.engine) as session:
+                current = session.get(GmailAccount, account.id)
+                if current is None or current.status != AccountStatus.CONNECTED:
+                    return False
+                self._finish_in(session, current, finish, now, set())
+                return True
+        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None}
+        if finish.backfill:
             values["backfill_done"] = True
         with session_scope(self.engine) as session:
             return bool(session.execute(
@@ -266,3 +390,51 @@ class MailboxSync:
                 update(GmailAccount).where(GmailAccount.id == account_id)
                 .values(last_sync_error=f"{kind}: {error}"[:500])
             )
+
+
+# -- retention ---------------------------------------------------------------------------------------------
+
+RETENTION_BATCH_ROWS = 5_000
+RETENTION_MAX_BATCHES = 40
+
+
+def delete_old_messages(engine: Engine, *, lookback_days: int, now: datetime | None = None,
+                        batch_rows: int = RETENTION_BATCH_ROWS, max_batches: int = RETENTION_MAX_BATCHES) -> int:
+    """Housekeeping: delete stored messages nothing needs any more, so a mailbox's rows stay proportional to its
+    recent mail. Returns how many were deleted.
+
+    Deleted: messages from non-contacts (no contact's primary or secondary email) received before the lookback
+    (plus a day), unfiled and not waiting to be filed. Kept: filed messages (moved between labels when their
+    contact's category changes), messages waiting for the label run, contacts' messages (`/gmail why` lists
+    them), and everything within the lookback: a backfill or a full resync lists the Inbox within the lookback
+    and must find each message it names stored, or it would hand it over (and alert it) again; older messages are
+    never listed again, and history.list never returns a message twice. Mail that becomes a contact's later is
+    filed only within the lookback, so nothing older is needed for that either.
+
+    In batches of `batch_rows` found through the received-time index, each its own short transaction, at most
+    `max_batches` per call (the next housekeeping goes on)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=lookback_days) - RETENTION_MARGIN
+    message = MailboxMessage
+    from_contact = sa.or_(sa.exists().where(Contact.email == message.from_address),
+                          sa.exists().where(Contact.secondary_email == message.from_address))
+    # `IS NOT TRUE`, not `= false`: SQLite (no statistics) would otherwise walk the needs_filing index, where
+    # nearly every row is false, and sort; this way it walks the received-time index in order.
+    deletable = sa.and_(message.received_at < cutoff, message.filed_category.is_(None),
+                        message.needs_filing.is_not(True), sa.not_(from_contact))
+    deleted = 0
+    resume: datetime | None = None
+    for _ in range(max_batches):
+        with session_scope(engine) as session:
+            query = select(message.id, message.received_at).where(deletable)
+            if resume is not None:
+                query = query.where(message.received_at >= resume)  # what was kept before it is not looked at again
+            rows = session.exec(query.order_by(message.received_at, message.id).limit(batch_rows)).all()
+            if rows:
+                session.execute(sa.delete(message).where(message.id.in_([row[0] for row in rows]))
+                                .execution_options(synchronize_session=False))
+        deleted += len(rows)
+        if len(rows) < batch_rows:
+            break
+        resume = rows[-1][1]
+    return deleted

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -12,7 +13,7 @@ from crm_store.addresses import parse_addresses
 from crm_store.categories import Category, LabelNames, StageRules
 from crm_store.db import session_scope
 from crm_store.explain import Explanation, explain_sender
-from crm_store.models import GmailAccount, MailboxMessage
+from crm_store.models import CategoryChange, Contact, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import NotFound
 from gmail.messages import from_gmail_metadata
@@ -42,29 +43,56 @@ def _when(moment: datetime | None) -> str:
 
 def filing_status(account: GmailAccount, row: MailboxMessage | None, category: Category | None, labels: LabelNames,
                   *, lookback_days: int, label_interval_minutes: int, in_inbox: bool | None = None,
-                  received_at: datetime | None = None) -> str:
-    """Whether and when this message was filed, or the reason it was not."""
-    if row is not None and row.filed_category:
+                  received_at: datetime | None = None, now: datetime | None = None,
+                  change_pending: bool = False) -> str:
+    """Whether and when this message was filed, or the reason it was not (the rules in gmail/labels.py).
+    `in_inbox`/`received_at`: what Gmail says of a message MailMagnet has no row for; `change_pending`: the
+    sender's CRM record changed after this mailbox's last label run."""
+    if row is not None and row.filed_category and not row.needs_filing:
         current = labels.name_for(Category(row.filed_category))
         return f"This email was filed under {current} on {_when(row.filed_at)}."
+    if row is not None and row.filed_category:
+        return (f"It is being filed under {labels.name_for(Category(row.filed_category))}: the last label run "
+                "stopped halfway, the next one finishes it.")
     if not account.labels_enabled:
         return "Labels are off for your mailbox, so nothing is filed (`/gmail labels on`)."
     if category is None:
         return "MailMagnet left it where it was."
+    next_run = (f"the next label run (every {label_interval_minutes} minutes; "
+                f"last run {_when(account.last_label_run_at)})")
+    inside = row.in_inbox if row is not None else in_inbox
+    if inside is False:
+        return "It is not in the Inbox (it was archived or moved before it was filed), and only Inbox mail is filed."
     if row is not None and row.needs_filing:
-        return (f"It is waiting for the next label run (every {label_interval_minutes} minutes; "
-                f"last run {_when(account.last_label_run_at)}).")
+        return f"It is waiting for {next_run}."
     received = row.received_at if row is not None else received_at
+    lookback = timedelta(days=lookback_days)
     enabled = account.labels_enabled_at
-    if received is not None and enabled is not None and received < enabled - timedelta(days=lookback_days):
+    if received is not None and enabled is not None and received < enabled - lookback:
         return (f"It arrived on {_when(received)}, before labels were switched on ({_when(enabled)}); "
                 f"only new mail and the last {lookback_days} days of the Inbox are filed.")
-    if in_inbox is False:
-        return "It is not in the Inbox, and only Inbox mail is filed."
-    if row is not None:
-        return ("It was not in the Inbox, or its sender was not a CRM contact yet, when MailMagnet saw it; "
-                "mail is filed once, on arrival.")
-    return "MailMagnet has not seen it yet: the next sync picks it up within a minute."
+    if not account.backfill_done:
+        return (f"Labels were just switched on: it is filed with the rest of your Inbox of the last {lookback_days} "
+                f"days at {next_run}.")
+    if received is not None and received < (now or utcnow()) - lookback:
+        return (f"It arrived on {_when(received)}, more than {lookback_days} days ago, and its sender had no label "
+                "category when it was last checked; older mail is not filed later.")
+    if change_pending:
+        return f"Its sender's CRM record changed after the last label run; it is filed at {next_run}."
+    if row is None:
+        return "MailMagnet has not seen it yet: the next sync picks it up within a minute."
+    return ("It was not filed when the label run last looked at it (its sender had no label category then, or it "
+            "had left the Inbox); it is filed when its sender's CRM record changes.")
+
+
+def change_pending(session: Session, account: GmailAccount, address: str | None) -> bool:
+    """Whether a CRM change for the contact of `address` is still to be seen by this mailbox's label run."""
+    if not address:
+        return False
+    contacts = select(Contact.id).where(sa.or_(Contact.email == address, Contact.secondary_email == address))
+    return session.exec(select(CategoryChange.id).where(
+        CategoryChange.id > account.last_category_change_id, CategoryChange.contact_id.in_(contacts)).limit(1)
+    ).first() is not None
 
 
 def explain_for_mailbox(engine: Engine, account: GmailAccount, query: str, *, mailbox: MailboxClient | None,
@@ -83,9 +111,11 @@ def explain_for_mailbox(engine: Engine, account: GmailAccount, query: str, *, ma
             rows = session.exec(select(MailboxMessage).where(
                 MailboxMessage.account_id == account.id, MailboxMessage.from_address == explanation.address)
                 .order_by(MailboxMessage.received_at.desc()).limit(5)).all()
+            pending = change_pending(session, account, explanation.address)
             for row in rows:
                 status = filing_status(account, row, explanation.category, labels, lookback_days=lookback_days,
-                                       label_interval_minutes=label_interval_minutes)
+                                       label_interval_minutes=label_interval_minutes, now=at,
+                                       change_pending=pending)
                 answer.message_status.append(f"Email of {_when(row.received_at)}: {status}")
         return answer
 
@@ -115,5 +145,6 @@ def _explain_message(session: Session, account: GmailAccount, gmail_id: str, *, 
         sender = sender or gmail_id
     explanation = explain_sender(session, sender, at=at, tz=tz, rules=rules, labels=labels)
     status = filing_status(account, row, explanation.category, labels, lookback_days=lookback_days,
-                           label_interval_minutes=label_interval_minutes, in_inbox=in_inbox, received_at=received)
+                           label_interval_minutes=label_interval_minutes, in_inbox=in_inbox, received_at=received,
+                           now=at, change_pending=change_pending(session, account, explanation.address))
     return WhyAnswer(explanation, [status])

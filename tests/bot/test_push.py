@@ -8,6 +8,7 @@ import time
 import pytest
 
 from crm_store.db import session_scope
+from crm_store.leases import Job
 from crm_store.models import GmailAccount
 from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
 from tests.harness import REP, REP_GMAIL, TEAM, start_stack
@@ -60,8 +61,12 @@ def test_push_brings_the_alert_without_waiting_for_the_poll(pushing):
 def test_push_without_the_verification_token_is_refused_with_no_side_effect(pushing):
     pushing.add_rep()
     pushing.connect()
-    pushing.update_mailbox(magnet=True)
-    pushing.update_mailbox(sync_requested=False)
+    from datetime import timedelta
+
+    from crm_store.models import utcnow
+
+    # MailMagnet on, its next sync an hour away: only a push could make the mailbox sync now.
+    pushing.update_mailbox(magnet=True, sync_requested=False, next_sync_at=utcnow() + timedelta(hours=1))
     before = len(pushing.gmail.calls)
     assert post(f"{pushing.server.url}/gmail/push", envelope(REP_GMAIL)) == 403
     assert post(f"{pushing.server.url}/gmail/push?token=wrong", envelope(REP_GMAIL)) == 403
@@ -90,3 +95,86 @@ def test_watch_is_renewed_a_day_after_it_was_made(pushing):
     pushing.update_mailbox(watch_expires_at=utcnow() + timedelta(days=5, hours=23))
     pushing.run("sync")
     assert len(watches()) == 2
+
+
+def test_a_burst_of_pushes_costs_a_handful_of_history_calls(database_url):
+    """Pub/Sub delivers one push per change, late and more than once: here 200 pushes for a burst of 20
+    messages, arriving one after the other. A push whose history id the mailbox's cursor has already passed
+    starts nothing; new mail still does."""
+    import random
+
+    stack = start_stack(database_url, scheduler=True, pubsub_verification_token=TOKEN,
+                        sync_interval_seconds=3600, label_interval_seconds=3600)
+    try:
+        stack.add_rep()
+        stack.import_crm(CONTACTS, DEALS)
+        stack.connect_with_magnet()
+        history_ids = []
+        for i in range(20):
+            stack.mail("jane@acme.example", f"Burst {i}")
+            history_ids.append(int(stack.gmail.history_id(REP_GMAIL)))
+        stack.gmail.reset_counters()
+        pushes = [envelope(REP_GMAIL, h if i % 2 else str(h)) for i, h in enumerate(history_ids * 10)]
+        random.Random(7).shuffle(pushes)
+        for body in pushes:
+            assert post(f"{stack.server.url}/gmail/push?token={TOKEN}", body) == 204
+            stack.services.jobs.wait_for_requested()  # the next push arrives after this one's sync, if any
+        dm = stack.slack.dm_channel(TEAM, REP)
+        assert len(alerts_in(stack, dm)) == 20
+        history_calls = [c for c in stack.gmail.calls if c.method == "gmail.users.history.list"]
+        assert len(history_calls) <= 5, len(history_calls)
+
+        stack.mail("jane@acme.example", "After the burst")
+        assert post(f"{stack.server.url}/gmail/push?token={TOKEN}",
+                    envelope(REP_GMAIL, int(stack.gmail.history_id(REP_GMAIL)))) == 204
+        stack.slack.wait_for(lambda: len(alerts_in(stack, dm)) == 21, timeout=10)
+    finally:
+        stack.stop()
+
+
+def test_a_failing_watch_is_retried_with_backoff_not_after_every_sync(database_url):
+    from datetime import timedelta
+
+    from bot.jobs import Jobs
+    from bot.services import build_services
+    from crm_store.models import utcnow
+
+    # The topic does not exist (yet): users.watch answers 404, 100 quota units each time.
+    stack = start_stack(database_url, scheduler=True, start_scheduler=False, gmail_pubsub_topic=TOPIC,
+                        pubsub_verification_token=TOKEN)
+    other_replica = None
+    try:
+        stack.add_rep()
+        stack.connect_with_magnet()
+        watches = lambda: [c for c in stack.gmail.calls if c.method == "gmail.users.watch"]  # noqa: E731
+        assert len(watches()) == 1 and watches()[0].status == 404
+        for _ in range(4):
+            stack.run("sync")
+        other_replica = Jobs(build_services(stack.settings), owner="replica-2")
+        other_replica.run_once(Job.SYNC)  # another replica (or a restart) respects the same backoff
+        assert len(watches()) == 1
+
+        def retry_at():
+            with session_scope(stack.engine) as session:
+                return session.get(GmailAccount, stack.account_id()).watch_retry_at
+
+        first = retry_at()
+        assert timedelta(minutes=4) < first - utcnow() <= timedelta(minutes=5)
+        stack.update_mailbox(watch_retry_at=utcnow() - timedelta(seconds=1))  # five minutes later
+        stack.run("sync")
+        stack.run("sync")
+        assert len(watches()) == 2
+        assert timedelta(minutes=9) < retry_at() - utcnow() <= timedelta(minutes=10)  # the wait doubles
+
+        stack.gmail.create_topic(TOPIC)  # fixed: the next retry succeeds and the mailbox is watched again
+        stack.update_mailbox(watch_retry_at=utcnow() - timedelta(seconds=1))
+        stack.run("sync")
+        stack.run("sync")
+        assert len(watches()) == 3 and watches()[-1].status == 200
+        with session_scope(stack.engine) as session:
+            account = session.get(GmailAccount, stack.account_id())
+            assert account.watch_expires_at is not None and account.watch_retry_at is None
+    finally:
+        if other_replica is not None:
+            other_replica.stop()
+        stack.stop()

@@ -33,3 +33,41 @@ def test_display_names_are_decoded():
 def test_folded_header_is_unfolded():
     assert primary_sender('"Jane\r\n Doe" <jane@acme.example>') == "jane@acme.example"
     assert primary_sender("nobody") is None
+
+
+HOSTILE_HEADERS = {
+    "nested-parens-250": "(" * 250,
+    "nested-parens-250-text": "(" * 250 + "x",
+    "nested-parens-closed": "(" * 1000 + ")" * 1000 + " a@b.example",
+    "nested-comments-names": "A (" * 250 + "<a@b.example>",
+    "nested-quotes-and-parens": '"(' * 300,
+    "angle-brackets": "<" * 5000,
+    "one-megabyte": "x" * 1_000_000,
+    "one-megabyte-address": "<" + "a" * 1_000_000 + "@b.example>",
+    "many-addresses": "a@b.example, " * 100_000,
+    "commas": "," * 100_000,
+    "ats": "@" * 10_000,
+    "dots": "a@" + "." * 10_000 + "x",
+    "backslashes": "\\" * 1000,
+    "group-colons": ":" * 1000 + ";",
+    "nul-in-address": "Eve <e\x00ve@evil.example>",
+    "nuls": "\x00" * 1000,
+    "controls": "".join(chr(c) for c in range(32)) + "@x.example",
+    "invalid-encoded-word": "=?utf-8?q?=ZZ=?= <a@b.example>",
+    "unknown-charset": "=?x-bogus?b?!!!?= <a@b.example>",
+    "long-encoded-word": "=?utf-8?b?" + "A" * 10_001 + "?= <a@b.example>",
+    "encoded-equals": "=?utf-8?q?" + "=" * 5000 + "?=",
+    "lone-surrogates": "\ud800 <\udfff@x.example>",
+    "surrogate-in-name": "J\udc80ne <jane@acme.example>",
+    "not-a-string": b"jane@acme.example",
+}
+
+
+@pytest.mark.parametrize("header", HOSTILE_HEADERS.values(), ids=HOSTILE_HEADERS.keys())
+def test_hostile_headers_never_raise_and_yield_only_clean_addresses(header):
+    result = parse_addresses(header)
+    assert isinstance(result, list)
+    for _, address in result:
+        assert len(address) <= 320 and address.isprintable()
+        assert not any(0xD800 <= ord(c) <= 0xDFFF for c in address)
+    assert isinstance(sender_addresses(header), list) and primary_sender(header) in (None, *sender_addresses(header))

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlmodel import select
 
 from crm_store.categories import LabelNames, StageRules
 from crm_store.csv_import import import_contacts, import_deals
@@ -201,3 +203,83 @@ def test_deleted_label_is_recreated_and_existing_one_reused(labels_env):
     second = mail(env, "customer@x.example")
     result = env.label_run()
     assert "Customers" in names(env, second) and result.labels_created == ["Customers"]
+
+
+def cache_label_ids(env, raw):
+    with session_scope(env.engine) as session:
+        account = session.get(GmailAccount, env.account_id)
+        account.label_ids = raw
+        session.add(account)
+
+
+@pytest.mark.parametrize("broken", ["null", "empty", "missing", "not-json", "not-an-object"])
+def test_a_broken_cached_label_id_is_treated_as_missing(labels_env, broken):
+    env = labels_env
+    mail(env, "open@x.example")
+    env.label_run()  # the labels exist and their ids are cached
+    ids = {name: env.emu.label_id(USER, label) for name, label in
+           (("closing_this_month", NAMES["closing"]), ("open_deals", NAMES["open"]), ("customers", NAMES["customer"]))}
+    raw = {"null": json.dumps({**ids, "open_deals": None}), "empty": json.dumps({**ids, "open_deals": ""}),
+           "missing": json.dumps({k: v for k, v in ids.items() if k != "open_deals"}),
+           "not-json": "{", "not-an-object": "[1]"}[broken]
+    cache_label_ids(env, raw)
+    new = [mail(env, "open@x.example") for _ in range(12)]
+    env.emu.reset_counters()
+    env.label_run()
+    assert all("Open Deals" in names(env, i) and "INBOX" not in names(env, i) for i in new)
+    assert [c for c in env.emu.calls if c.status not in (200, 204)] == []  # no refused batchModify (50 units)
+    assert env.emu.call_counts(USER).get("gmail.users.messages.batchModify") == 1
+    assert "labels.create" not in json.dumps(env.emu.call_counts(USER))  # found again by listing, not recreated
+
+
+def test_ensure_labels_creates_or_finds_the_three_labels_and_says_so(labels_env):
+    from gmail.labels import labels_created_in_gmail
+
+    env = labels_env
+    env.emu.create_label(USER, "OPEN DEALS")
+    account = env.account(env.account_id)
+    assert not labels_created_in_gmail(account)
+    mailbox = env.service.mailbox(load_credentials(env.cipher, account, env.config))
+    filer = LabelFiler(env.engine, StageRules(), LabelNames())
+    ids = filer.ensure_labels(env.account_id, mailbox)
+    assert ids == {"closing_this_month": env.emu.label_id(USER, NAMES["closing"]),
+                   "open_deals": env.emu.label_id(USER, "OPEN DEALS"),
+                   "customers": env.emu.label_id(USER, NAMES["customer"])}
+    assert all(ids.values()) and labels_created_in_gmail(env.account(env.account_id))
+    env.emu.reset_counters()
+    assert filer.ensure_labels(env.account_id, mailbox) == ids  # idempotent: one labels.list, nothing created
+    assert [c.method for c in env.emu.calls] == ["gmail.users.labels.list"]
+
+
+def test_a_run_that_dies_between_gmail_and_the_database_is_finished_by_the_next(labels_env, monkeypatch):
+    """Our own removal of INBOX must not pass for the rep archiving the message."""
+    from crm_store.models import MailboxMessage
+
+    env = labels_env
+    otto = mail(env, "open@x.example")
+    filer_mark = LabelFiler._mark
+    calls = []
+
+    def die_after_gmail(self, account_id, gmail_ids, category, now):
+        if category is not None and not calls:
+            calls.append(gmail_ids)
+            raise RuntimeError("kill -9 after batchModify")
+        return filer_mark(self, account_id, gmail_ids, category, now)
+
+    monkeypatch.setattr(LabelFiler, "_mark", die_after_gmail)
+    with pytest.raises(RuntimeError):
+        env.label_run()
+    assert "Open Deals" in names(env, otto) and "INBOX" not in names(env, otto)  # Gmail was told
+    env.emu.reset_counters()
+    env.label_run()  # its sync sees INBOX removed: by us, not by the rep
+    with session_scope(env.engine) as session:
+        row = session.exec(select(MailboxMessage).where(MailboxMessage.gmail_id == otto)).one()
+        assert row.filed_category == "open_deals" and not row.needs_filing and row.filed_at is not None
+    assert "Open Deals" in names(env, otto)
+
+
+def test_a_from_header_with_several_addresses_is_filed_by_its_strongest_contact(labels_env):
+    env = labels_env
+    both = mail(env, "someone@else.example, Cleo <closing@x.example>, customer@x.example")
+    env.label_run()
+    assert "Deals Closing This Month" in names(env, both) and "INBOX" not in names(env, both)

@@ -164,3 +164,76 @@ def test_backfill_on_enabling_labels_takes_the_inbox_within_the_lookback(gmail_e
     assert not any(alertable for _, alertable in sub.recorded)  # old mail is not news
     assert gmail_env.account(account_id).backfill_done
     assert pipeline.sync(account_id).new_messages == 0
+
+
+def test_a_message_whose_metadata_cannot_be_read_is_skipped_and_the_cursor_moves_on(gmail_env, monkeypatch,
+                                                                                     caplog):
+    import gmail.sync as sync_module
+
+    account_id = gmail_env.connect(USER)
+    sub = RecordingSubscriber()
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    bad = gmail_env.emu.insert_message(USER, sender="C1 <c1@acme.example>", to=USER, subject="Secret subject")
+    good = insert(gmail_env, 1, start=5)[0]
+    real = sync_module.from_gmail_metadata
+
+    def unreadable(raw):
+        if raw.get("id") == bad:
+            raise ValueError(f"cannot read {raw}")  # carries content: it must not reach the log
+        return real(raw)
+
+    monkeypatch.setattr(sync_module, "from_gmail_metadata", unreadable)
+    with caplog.at_level("WARNING"):
+        result = pipeline.sync(account_id)
+    assert result.status == "synced" and sub.ids == [good]
+    assert bad in caplog.text and "Secret subject" not in caplog.text and "acme.example" not in caplog.text
+    gmail_env.emu.reset_counters()
+    assert pipeline.sync(account_id).new_messages == 0 and gmail_env.emu.quota_units(USER) == 2  # cursor moved on
+
+
+def test_hostile_from_headers_are_stored_without_an_address_and_the_cursor_moves_on(gmail_env):
+    account_id = gmail_env.connect(USER)
+    sub = RecordingSubscriber()
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    hostile = [gmail_env.emu.insert_message(USER, sender=sender, to=USER, subject="x")
+               for sender in ("(" * 250, "A (" * 300 + "<a@b.example>", "Eve <e\x00ve@evil.example>")]
+    normal = insert(gmail_env, 1, start=7)
+    assert pipeline.sync(account_id).status == "synced"
+    assert sub.ids == hostile + normal
+    with session_scope(gmail_env.engine) as session:
+        stored = dict(session.exec(
+            MailboxMessage.__table__.select().with_only_columns(MailboxMessage.gmail_id, MailboxMessage.from_address)
+            .where(MailboxMessage.account_id == account_id)).all())
+    assert [stored[i] for i in hostile] == ["", "", ""] and stored[normal[0]] == "c7@acme.example"
+
+
+def test_the_history_tells_which_stored_messages_left_the_inbox_at_no_extra_cost(gmail_env):
+    account_id = gmail_env.connect(USER)
+    pipeline = gmail_env.pipeline(RecordingSubscriber())
+    pipeline.sync(account_id)
+    kept, archived, back = insert(gmail_env, 3)
+    pipeline.sync(account_id)
+
+    def in_inbox():
+        with session_scope(gmail_env.engine) as session:
+            return dict(session.exec(
+                MailboxMessage.__table__.select().with_only_columns(MailboxMessage.gmail_id, MailboxMessage.in_inbox)
+                .where(MailboxMessage.account_id == account_id)).all())
+
+    assert in_inbox() == {kept: True, archived: True, back: True}
+    gmail_env.emu.modify_labels(USER, archived, remove=["INBOX"])
+    gmail_env.emu.modify_labels(USER, back, remove=["INBOX"])
+    gmail_env.emu.modify_labels(USER, back, add=["INBOX"])
+    gmail_env.emu.modify_labels(USER, kept, remove=["UNREAD"])  # read, still in the Inbox
+    gmail_env.emu.reset_counters()
+    assert pipeline.sync(account_id).new_messages == 0
+    assert [c.method for c in gmail_env.emu.calls] == ["gmail.users.history.list"]
+    assert in_inbox() == {kept: True, archived: False, back: True}
+
+    # After a gap in the history, the listing of the Inbox says it all again.
+    gmail_env.emu.modify_labels(USER, kept, remove=["INBOX"])
+    gmail_env.emu.expire_history(USER)
+    assert pipeline.sync(account_id).full_resync
+    assert in_inbox() == {kept: False, archived: False, back: True}
