@@ -60,6 +60,11 @@ from gmail.sync import MailboxSync, SyncResult, delete_old_messages
 
 log = logging.getLogger(__name__)
 
+
+class CrmSyncStopped(Exception):
+    """Raised between two committed pages of a CRM sync when the replica stops."""
+
+
 WATCH_RENEW_BEFORE = timedelta(days=6)  # Gmail watches last 7 days; renew daily
 WATCH_RETRY_FIRST = timedelta(minutes=5)
 WATCH_RETRY_MAX = timedelta(hours=6)
@@ -111,6 +116,9 @@ class Jobs:
         self._in_flight: dict[int, Future | None] = {}  # leased by this replica: queued or running
         self._requested: set = set()
         self.last_cycle: dict[str, str] = {}
+        # The CRM sync (Zoho) runs beside the mailboxes, one run at a time, on its own thread.
+        self._crm_pool = ThreadPoolExecutor(1, thread_name_prefix="crm-sync")
+        self._crm_run: Future | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -119,8 +127,37 @@ class Jobs:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
         self._scheduler.every(1).hours.do(self.housekeeping)
+        zoho = self.services.zoho
+        if zoho is not None:
+            self._scheduler.every(zoho.interval_seconds).seconds.do(self.start_crm_sync)
+            self.start_crm_sync()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
+
+    def start_crm_sync(self) -> bool:
+        """Start a Zoho CRM sync unless one is running here (another replica's run holds the database lease:
+        this one then ends at once, "skipped")."""
+        with self._lock:
+            if self._stopping.is_set() or (self._crm_run is not None and not self._crm_run.done()):
+                return False
+            self._crm_run = self._crm_pool.submit(self._crm_sync)
+        return True
+
+    def _crm_sync(self):
+        from usecases.crm import sync_zoho
+
+        def stop_when_asked(module: str, stream: str, page: int) -> None:
+            if self._stopping.is_set():
+                raise CrmSyncStopped("this replica is stopping; the next run resumes after the last page")
+
+        try:
+            return sync_zoho(self.services, owner=self.owner, on_page=stop_when_asked)
+        except CrmSyncStopped:
+            log.info("Zoho CRM sync stopped after a committed page (shutting down)")
+        except Exception:  # noqa: BLE001 - the database or a bug: logged, counted, retried next interval
+            metrics.CRM_SYNC_ERRORS.labels(source="zoho").inc()
+            log.exception("Zoho CRM sync failed")
+        return None
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -143,6 +180,7 @@ class Jobs:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._crm_pool.shutdown(wait=True, cancel_futures=True)  # the running sync stops after its page
         leases.release_all(self.services.engine, self.owner)
 
     def health(self) -> dict[str, Any]:
@@ -382,24 +420,27 @@ class Jobs:
                 return
             wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
-    def push_received(self, envelope: Any) -> bool:
+    def push_received(self, envelope: Any) -> str:
         """A Gmail Pub/Sub push: sync that mailbox now, unless its cursor has already passed the push's history
-        id. False for an envelope naming no mailbox of ours."""
+        id. Returns what became of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope
+        naming no mailbox of ours)."""
         push = push_address(envelope)
         if push is None:
-            return False
+            return "ignored"
         with session_scope(self.services.engine) as session:
             mailboxes = list(session.exec(select(GmailAccount.id, GmailAccount.history_id).where(
                 GmailAccount.email_address == push.address,
                 GmailAccount.status == AccountStatus.CONNECTED.value,
                 GmailAccount.magnet_enabled.is_(True))).all())
+        outcome = "ignored"
         for account_id, cursor in mailboxes:
             synced_to = history_id_value(cursor)
             if push.history_id is not None and synced_to is not None and synced_to >= push.history_id:
-                metrics.PUSH_NOTIFICATIONS.labels(result="coalesced").inc()
+                outcome = "coalesced" if outcome == "ignored" else outcome
                 continue  # that change was picked up by a sync already
             self.request_sync(account_id)
-        return bool(mailboxes)
+            outcome = "accepted"
+        return outcome
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     zoho_refresh_token: str | None = None
     zoho_accounts_url: str = "https://accounts.zoho.com"
     zoho_api_url: str | None = None  # None: the api_domain Zoho's token endpoint names
-    crm_sync_interval_seconds: int = Field(300, ge=5)
+    crm_sync_interval_seconds: int = Field(300, ge=1)
 
     sync_interval_seconds: int = Field(60, ge=1)
     label_interval_seconds: int = Field(600, ge=1)

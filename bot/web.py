@@ -94,8 +94,7 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
             envelope = None
         if services.jobs is None:
             return Response(status=204)
-        accepted = services.jobs.push_received(envelope)
-        metrics.PUSH_NOTIFICATIONS.labels(result="accepted" if accepted else "ignored").inc()
+        metrics.PUSH_NOTIFICATIONS.labels(result=services.jobs.push_received(envelope)).inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
 

@@ -21,8 +21,9 @@ together with the lease renewal (a replica that lost the lease commits nothing):
 - `since`: every record modified at or before it is applied. Zoho answers records modified
   *after* the `If-Modified-Since` instant, to the second, so records sharing the second of the
   last applied one may still come: after a page whose last record was modified at T, the cursor
-  is `since = T - 1 s` plus `skip`, the ids (and Modified_Time) of the records at T already
-  applied, which a later read skips unless they changed again. At the end of a listing, when
+  is `since = T - 1 s` plus `skip`, the ids of the records at T already applied with their
+  Modified_Time and a digest of their fields, which a later read skips unless they changed again
+  (an edit within the second of the read keeps its Modified_Time: the digest tells). At the end of a listing, when
   Zoho's clock (the `Date` header) is past T, nothing can be modified at T any more: the cursor
   closes at `since = T` with nothing to skip, and the next run reads only what is new.
 - `page_token` (with its `If-Modified-Since` and expiry): a run that stops between pages (a
@@ -39,6 +40,7 @@ ignoring the cursors (which it then resets).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -200,7 +202,7 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
 @dataclass
 class _Cursor:
     since: datetime | None = None
-    skip: dict[str, str] = field(default_factory=dict)  # record id -> Modified_Time (UTC ISO)
+    skip: dict[str, str] = field(default_factory=dict)  # record id -> "Modified_Time#digest" of what was applied
     page_token: str | None = None
     page_token_since: datetime | None = None
     page_token_expires_at: datetime | None = None
@@ -210,6 +212,17 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _stamp(modified: datetime | None, record: dict[str, Any]) -> str:
+    """What was applied of a record: its Modified_Time and a digest of the fields we keep."""
+    digest = hashlib.sha1(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{modified.isoformat() if modified else ''}#{digest}"
+
+
+def _stamp_time(stamp: str) -> datetime | None:
+    moment = stamp.split("#", 1)[0]
+    return datetime.fromisoformat(moment) if moment else None
 
 
 def contact_record(zoho: dict[str, Any]) -> dict[str, Any]:
@@ -355,11 +368,14 @@ class _Run:
                 modified = parse_zoho_time(zoho.get("Modified_Time"))
                 if modified is not None and (newest is None or modified > newest):
                     newest = modified  # skipped records count for the boundary too
-                stamp = modified.isoformat() if modified else ""
+                record = MAPPERS[module](zoho)
+                # Zoho's times are to the second: an edit in the second of an earlier read keeps its
+                # Modified_Time, so what was applied is recognised by its content too.
+                stamp = _stamp(modified, record)
                 if applied_at.get(zoho["id"]) == stamp:
                     continue  # applied before, unchanged since
                 applied_at[zoho["id"]] = stamp
-                fresh.append(MAPPERS[module](zoho))
+                fresh.append(record)
                 ids.append(zoho["id"])
             cursor = self._advance(cursor, applied_at, newest, page, request_since)
             applied = self._commit_page(stream, KINDS[module], fresh, cursor, complete=not page.more)
@@ -379,7 +395,7 @@ class _Run:
         elif page.more or page.server_time is None or page.server_time <= newest:
             since = newest - ONE_SECOND
             skip = {record_id: stamp for record_id, stamp in applied_at.items()
-                    if stamp and datetime.fromisoformat(stamp) > since}
+                    if _stamp_time(stamp) is not None and _stamp_time(stamp) > since}
         else:
             since, skip = newest, {}
         if page.more:

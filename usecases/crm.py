@@ -4,6 +4,7 @@ after a CSV import."""
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from crm_store import api_keys
 from crm_store.errors import DomainError, InvalidInput
@@ -36,13 +37,15 @@ def ingest(services: Services, kind: str, *, authorization: str | None, body: by
     return response
 
 
-def sync_zoho(services: Services, *, full: bool = False, owner: str | None = None) -> ZohoSyncResult:
+def sync_zoho(services: Services, *, full: bool = False, owner: str | None = None,
+              on_page: Callable[[str, str, int], None] | None = None) -> ZohoSyncResult:
     """One Zoho CRM sync run (the scheduler every CRM_SYNC_INTERVAL_SECONDS, or the operator now), under
-    the database lease that keeps it to one replica at a time."""
+    the database lease that keeps it to one replica at a time. `on_page` runs after each committed page;
+    an exception it raises stops the run there (a replica shutting down)."""
     if services.zoho is None:
         raise CrmSyncNotConfigured("The Zoho CRM sync is not configured: set ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET "
                                    "and ZOHO_REFRESH_TOKEN.")
-    result = run_zoho_sync(services.engine, services.zoho, full=full, owner=owner)
+    result = run_zoho_sync(services.engine, services.zoho, full=full, owner=owner, on_page=on_page)
     metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status).inc()
     if result.status == "failed":
         metrics.CRM_SYNC_ERRORS.labels(source="zoho").inc()

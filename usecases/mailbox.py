@@ -32,6 +32,7 @@ from gmail.accounts import (
 )
 from gmail.config import GMAIL_MODIFY_SCOPE, GMAIL_SEND_SCOPE
 from gmail.errors import AccessRevoked, GmailError
+from gmail.labels import labels_created_in_gmail
 from gmail.oauth import ConsentError, revoke_token
 from gmail.tokens import TokenKeyError
 from usecases import access
@@ -162,6 +163,7 @@ class MailboxStatus:
     setup_done: bool = False
     magnet: bool = False
     labels: bool = False
+    labels_in_gmail: bool = False  # the three labels exist in the rep's Gmail
     alert_channel: str | None = None  # None: the rep's DM
     digest: bool = False
     quiet_start: int | None = None  # minutes after local midnight
@@ -223,6 +225,7 @@ def _load_status(services: Services, actor) -> MailboxStatus:
         status.setup_done = account.setup_done
         status.magnet = account.magnet_enabled
         status.labels = account.labels_enabled
+        status.labels_in_gmail = labels_created_in_gmail(account)
         status.alert_channel = account.alert_channel
         status.digest = account.digest_enabled
         status.quiet_start, status.quiet_end = account.quiet_start_minute, account.quiet_end_minute

@@ -7,6 +7,7 @@ It returns the sentence the rep reads, or a small result.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from crm_store.categories import contacts_for_address
@@ -25,13 +26,17 @@ from crm_store.mailboxes import (
     unmute_contact,
     unshare_with,
 )
-from crm_store.models import Sharing, SharingDepth, SharingPolicy
+from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
 from crm_store.sharing import Visibility, effective_sharing, org_policy
 from crm_store.users import find_user_by_email
+from gmail.errors import GmailError
+from gmail.labels import ensure_labels
 from usecases import access
 from usecases.actors import SlackActorRef, identify, resolve
 from usecases.context import ChannelNotFound, Services
 from usecases.wording import escape, sharing_line
+
+log = logging.getLogger(__name__)
 
 
 def change_magnet(services: Services, who: SlackActorRef, enabled: bool) -> str:
@@ -50,6 +55,22 @@ def change_magnet(services: Services, who: SlackActorRef, enabled: bool) -> str:
     return f"MailMagnet was already {'on' if enabled else 'off'}."
 
 
+def create_labels_now(services: Services, account_id: int) -> list[str] | None:
+    """The three labels, found or created in the rep's Gmail as labels are switched on (the seed: "three labels
+    will be created in your Gmail account"); the names created, or None when Gmail could not be reached (the
+    first label run creates them then)."""
+    with session_scope(services.engine) as session:
+        account = session.get(GmailAccount, account_id)
+        session.expunge(account)
+    created: list[str] = []
+    try:
+        ensure_labels(services.engine, services.labels, account_id, services.mailbox_client(account), created)
+    except GmailError as error:
+        log.info("labels of mailbox %s not created yet: %s", account_id, error)
+        return None
+    return created
+
+
 def change_labels(services: Services, who: SlackActorRef, enabled: bool) -> str:
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
@@ -57,9 +78,13 @@ def change_labels(services: Services, who: SlackActorRef, enabled: bool) -> str:
         changed = set_labels(session, account, enabled)  # F4: refuses while MailMagnet is off
         account_id = account.id
     if changed and enabled:
+        created = create_labels_now(services, account_id)
         services.request_sync(account_id)
+        where = ("Gmail did not answer just now, so the labels will be created at the first label run"
+                 if created is None else "the three labels are in your Gmail" +
+                 (f" (created: {', '.join(created)})" if created else ""))
         return ("Labels are *on*: customer mail in your Inbox is filed under Deals Closing This Month, Open Deals "
-                "and Customers (recent Inbox mail first, then every new email).")
+                f"and Customers (recent Inbox mail first, then every new email); {where}.")
     if changed:
         return "Labels are *off*. Mail already filed stays where it is."
     return f"Labels were already {'on' if enabled else 'off'}."
@@ -128,6 +153,8 @@ def save_setup(services: Services, who: SlackActorRef, *, sharing: Sharing | Non
         saved = SetupChoices(account.email_address, policy.value, effective_sharing(policy, account).value,
                              account.sharing_depth, account.magnet_enabled, account.labels_enabled)
         account_id = account.id
+    if labels_on:
+        create_labels_now(services, account_id)
     if "magnet_on" in changed or labels_on:
         services.request_sync(account_id)
     return saved

@@ -100,7 +100,9 @@ def status_fields(status) -> list[str]:
         f"*Connection*\n{connection}",
         f"*Sharing*\n{sharing}",
         f"*MailMagnet alerts*\n{on_off(status.magnet)}",
-        f"*Labels*\n{on_off(status.labels)}",
+        f"*Labels*\n{on_off(status.labels)}" + (
+            (" — in your Gmail" if status.labels_in_gmail else " — created at the first label run")
+            if status.labels else ""),
         f"*Alerts go to*\n{alerts_line(status.alert_channel)}",
         f"*Quiet hours · digest*\n{quiet_line(status.quiet_start, status.quiet_end, status.timezone)} · "
         f"digest {on_off(status.digest).lower()}",

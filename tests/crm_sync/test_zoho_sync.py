@@ -203,6 +203,17 @@ def test_records_modified_in_the_second_of_the_cursor_are_not_lost(engine, zoho,
     assert served(zoho, "Contacts") == [] and contact(engine, second) is not None
 
 
+def test_an_edit_in_the_second_of_the_last_read_is_applied(engine, zoho, config, client_for):
+    """Zoho's Modified_Time is to the second: an edit in the same second as the read that applied the record
+    keeps its Modified_Time, and must still be applied (found by the scheduler's end-to-end test)."""
+    record = zoho.add_contact("same@example.com", company="Before")
+    assert sync(engine, config, zoho, client_for).ok
+    zoho.edit_record("Contacts", record, Account_Name={"name": "After", "id": "1"})  # the clock is frozen
+    result = sync(engine, config, zoho, client_for)
+    assert result.modules["Contacts"].updated == 1
+    assert contact(engine, record).company == "After"
+
+
 # --------------------------------------------------------------------------- crash and resume
 
 

@@ -53,7 +53,12 @@ def test_magnet_and_labels_follow_f4(stack, connected, jobs):
     assert not account_of(stack).labels_enabled
 
     assert "MailMagnet is *on*" in shown_text(ask(stack, "magnet on"))
-    assert "Labels are *on*" in shown_text(ask(stack, "labels on"))
+    on = shown_text(ask(stack, "labels on"))
+    assert "Labels are *on*" in on and "the three labels are in your Gmail" in on
+    # Created in Gmail as labels are switched on, before any label run (the scheduler is off here).
+    for name in ("Deals Closing This Month", "Open Deals", "Customers"):
+        assert stack.gmail.label_id(REP_GMAIL, name) is not None, name
+    assert "On — in your Gmail" in shown_text(ask(stack, "status"))
     account = account_of(stack)
     assert account.magnet_enabled and account.labels_enabled
     assert jobs.asked("request_sync") == [(account_id,), (account_id,)]

@@ -1,0 +1,69 @@
+"""The Zoho CRM sync as `serve` runs it: on the scheduler, one replica at a time, and a deal won in Zoho
+moving the contact's mail from Open Deals to Customers with no one running anything by hand."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot.services import build_services
+from sandbox.zoho_emulator import ZohoEmulator
+from tests.harness import REP_GMAIL, start_stack
+from usecases.crm import sync_zoho
+
+CLIENT_ID, CLIENT_SECRET = "1000.SCHEDULER", "scheduler-secret"
+
+
+@pytest.fixture
+def zoho():
+    with ZohoEmulator() as emulator:
+        emulator.register_client(CLIENT_ID, CLIENT_SECRET)
+        yield emulator
+
+
+def zoho_settings(zoho) -> dict:
+    return dict(zoho_client_id=CLIENT_ID, zoho_client_secret=CLIENT_SECRET,
+                zoho_refresh_token=zoho.issue_refresh_token(CLIENT_ID), zoho_accounts_url=zoho.accounts_url,
+                zoho_api_url=zoho.api_url)
+
+
+def test_a_deal_won_in_zoho_moves_the_mail_to_customers(database_url, zoho):
+    ana = zoho.add_contact("ana@acme.example", first_name="Ana", company="Acme")
+    deal = zoho.add_deal("Acme renewal", stage="Negotiation", contact_id=ana, closing_date="2099-01-28")
+    stack = start_stack(database_url, scheduler=True, start_scheduler=False, crm_sync_interval_seconds=1,
+                        sync_interval_seconds=1, label_interval_seconds=2, **zoho_settings(zoho))
+    try:
+        stack.add_rep()
+        stack.connect_with_magnet(labels=True)
+        gmail_id = stack.mail("Ana <ana@acme.example>", "Renewal terms")
+        stack.services.jobs.start()
+        stack.slack.wait_for(lambda: "Open Deals" in stack.gmail.label_names(REP_GMAIL, gmail_id), timeout=30)
+        zoho.edit_record("Deals", deal, Stage="Closed Won")
+        stack.slack.wait_for(lambda: "Customers" in stack.gmail.label_names(REP_GMAIL, gmail_id), timeout=30)
+        labels = stack.gmail.label_names(REP_GMAIL, gmail_id)
+        assert "Open Deals" not in labels and "INBOX" not in labels
+    finally:
+        stack.stop()
+
+
+def test_two_replicas_never_sync_zoho_at_the_same_time(database_url, zoho):
+    """Replica B asks to sync while replica A is between two pages of its run: B is told it is skipped."""
+    for i in range(60):
+        zoho.add_contact(f"c{i}@acme.example", first_name=f"C{i}")
+    stack = start_stack(database_url, **zoho_settings(zoho))
+    try:
+        replicas = [build_services(stack.settings) for _ in range(2)]
+        for services in replicas:
+            services.zoho = dataclasses.replace(services.zoho, per_page=20)
+        during: list = []
+
+        def b_asks_meanwhile(module: str, stream: str, page: int) -> None:
+            if not during:
+                during.append(sync_zoho(replicas[1], owner="replica-b"))
+
+        first = sync_zoho(replicas[0], owner="replica-a", on_page=b_asks_meanwhile)
+        assert first.status == "synced" and during[0].status == "skipped", during[0].summary()
+        assert sum(m.created for m in first.modules.values()) == 60
+        assert sync_zoho(replicas[1], owner="replica-b").status == "synced"  # free again once A is done
+    finally:
+        stack.stop()
