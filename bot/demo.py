@@ -168,6 +168,7 @@ def run_bot_end_to_end(settings: Settings) -> None:
             print("\n9. Alice: /gmail status")
             print(_indent(_command(stack, REP, "status")))
             show_contact_view_and_reply(stack, alice_gmail)
+            show_zoho_deal_won(stack, alice_gmail)
             print(f"\nGmail quota used by MailMagnet in this demo: {stack.gmail.quota_units(alice_gmail)} units; "
                   f"Slack Web API calls: {len(stack.slack.calls)}.")
         finally:
@@ -266,3 +267,37 @@ def show_contact_view_and_reply(stack, alice_gmail: str) -> None:
 
     print("\n13. Bruno (admin): /gmail admin audit -> who saw whose emails (no content in the log)")
     print(_indent(_people(_command(stack, "U0ADMIN", "admin audit"), names)))
+
+
+def show_zoho_deal_won(stack, alice_gmail: str) -> None:
+    """SPEC §3/§6: CRM data from Zoho CRM, with no CSV file; a deal won there moves the mail in Gmail."""
+    import dataclasses
+
+    from crm_sync import ZohoConfig
+    from sandbox.zoho_emulator import ZohoEmulator
+    from usecases.crm import crm_data_line, sync_zoho
+
+    with ZohoEmulator() as zoho:
+        zoho.register_client("1000.DEMO", "demo-secret")
+        stack.services.zoho = ZohoConfig(client_id="1000.DEMO", client_secret="demo-secret",
+                                         refresh_token=zoho.issue_refresh_token("1000.DEMO"),
+                                         accounts_url=zoho.accounts_url, api_url=zoho.api_url)
+        ana = zoho.add_contact("ana.lopez@hooli-labs.example", first_name="Ana", last_name="Lopez",
+                               company="Hooli Labs", owner="alice@mailmagnet.example")
+        deal = zoho.add_deal("Hooli Labs pilot", stage="Negotiation", contact_id=ana, closing_date="2099-03-31",
+                             amount=18000, owner="alice@mailmagnet.example")
+        print("\n14. Zoho CRM: a new contact, Ana Lopez (Hooli Labs), with an open deal; the CRM sync reads it")
+        print(_indent(f"Zoho CRM sync: {sync_zoho(stack.services).summary()}"))
+        gmail_id = stack.mail("Ana Lopez <ana.lopez@hooli-labs.example>", "Pilot feedback", gmail=alice_gmail)
+        stack.run("labels")
+        ours = set(dataclasses.asdict(stack.services.labels).values())
+        where = lambda: ", ".join(sorted(stack.gmail.label_names(alice_gmail, gmail_id) & ours))  # noqa: E731
+        print(_indent(f"Ana writes; after the label run her email is under: {where()}"))
+        zoho.advance(2)
+        zoho.edit_record("Deals", deal, Stage="Closed Won")
+        print("    In Zoho CRM the deal is won. Next CRM sync, then the next label run:")
+        print(_indent(f"Zoho CRM sync: {sync_zoho(stack.services).summary()}"))
+        stack.run("labels")
+        print(_indent(f"Ana's email is now under: {where()}"))
+        print(_indent(crm_data_line(stack.services)))
+        stack.services.zoho = None
