@@ -52,10 +52,12 @@ from crm_store.models import (
     ProcessedSlackRequest,
     utcnow,
 )
+from gmail.accounts import save_refreshed_credentials
 from gmail.client import MailboxClient
 from gmail.errors import GmailError
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
+from gmail.sweep import HistorySweep, plan_poll
 from gmail.sync import MailboxSync, SyncResult, delete_old_messages
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class RunOutcome:
     refiled: int = 0
     alerts: int = 0
     error: str | None = None
+    watched: bool = False  # Gmail pushes this mailbox's news (its users.watch is active)
 
 
 class Jobs:
@@ -101,12 +104,23 @@ class Jobs:
                 services.rules, [self.magnet, self.filer], default_tz=settings.default_timezone,
                 on_revoked=services.notifier.ask_to_reconnect,
             )
+        # The polling sweep: quiet mailboxes polled many at a time (gmail/sweep.py).
+        self.sweep = HistorySweep(services.gmail, concurrency=settings.sweep_concurrency) \
+            if self.pipeline is not None else None
+        self.sweep_chunk = settings.sweep_chunk
         # Read at every use: tests (and a compressed clock) may shorten them before `start`.
         self.sync_interval = timedelta(seconds=settings.sync_interval_seconds)
+        # With Gmail pushing a mailbox's news, polling is only the safety net.
+        self.push_poll_interval = timedelta(seconds=settings.push_poll_interval_seconds)
         self.label_interval = timedelta(seconds=settings.label_interval_seconds)
         self.lease_seconds = settings.lease_seconds
         self.concurrency = settings.worker_concurrency
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mailbox")
+        # Pushes and setting changes: their own threads, so an alert never queues behind a polling cycle.
+        self._push_pool = ThreadPoolExecutor(settings.push_workers, thread_name_prefix="push")
+        self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="sweep")
+        self._sweep_run: Future | None = None
+        self._pool_load = 0  # runs queued or running on `_pool`
         self._scheduler = schedule.Scheduler()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -179,7 +193,11 @@ class Jobs:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._sweeper.shutdown(wait=True, cancel_futures=True)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._push_pool.shutdown(wait=True, cancel_futures=True)
+        if self.sweep is not None:
+            self.sweep.close()
         self._crm_pool.shutdown(wait=True, cancel_futures=True)  # the running sync stops after its page
         leases.release_all(self.services.engine, self.owner)
 
@@ -193,24 +211,36 @@ class Jobs:
     # -- dispatch --------------------------------------------------------------------------------
 
     def _dispatch(self) -> float:
-        """Lease and start what is due; returns how long the loop may sleep before something falls due."""
+        """Lease and start what is due; returns how long the loop may sleep before something falls due.
+
+        Label runs go to the worker pool, at most twice its size at a time; polls go to the sweep, a chunk
+        at a time (it polls them many per Gmail round trip and hands back only the busy ones)."""
         if self.pipeline is None:
             return POLL_SECONDS
         now = utcnow()
         claimed = 0
-        for job in (Job.LABELS, Job.SYNC):  # a label run syncs too: it goes first
-            with self._lock:
-                room = 2 * self.concurrency - len(self._in_flight)
-            # Claim in batches (at least a pool's worth) once the queue has drained: fewer, larger claims.
-            if room < self.concurrency or self._stopping.is_set():
-                return POLL_SECONDS  # a run ending wakes the loop
-            taken = leases.claim_leases(self.services.engine, self.owner, job, limit=room,
+        with self._lock:
+            room = 2 * self.concurrency - self._pool_load
+            sweeping = self._sweep_run is not None and not self._sweep_run.done()
+        if self._stopping.is_set():
+            return POLL_SECONDS
+        if room >= self.concurrency:  # claim in batches once the queue has drained: fewer, larger claims
+            taken = leases.claim_leases(self.services.engine, self.owner, Job.LABELS, limit=room,
                                         lease_seconds=self.lease_seconds, now=now)
             for lease in taken:
-                self._submit(lease, job)
+                self._submit(lease, Job.LABELS, may_skip_sync=True)
             if taken:
-                self.last_cycle[job.value] = now.isoformat()
+                self.last_cycle[Job.LABELS.value] = now.isoformat()
                 claimed += len(taken)
+        if not sweeping:
+            taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=self.sweep_chunk,
+                                        lease_seconds=self.lease_seconds, now=now)
+            if taken:
+                self._start_sweep(taken)
+                self.last_cycle[Job.SYNC.value] = now.isoformat()
+                claimed += len(taken)
+        if sweeping:
+            return POLL_SECONDS  # the sweep ending (or a run ending) wakes the loop
         due = leases.next_due(self.services.engine)
         if due is None:
             return POLL_SECONDS
@@ -219,20 +249,90 @@ class Jobs:
             return 0.05  # due, yet not claimable this instant (a lease just expiring): do not spin
         return min(POLL_SECONDS, max(0.0, wait_seconds))
 
-    def _submit(self, lease: Lease, job: Job) -> Future | None:
+    def _start_sweep(self, taken: list[Lease]) -> None:
+        with self._lock:
+            for lease in taken:
+                self._in_flight[lease.account_id] = None
+        try:
+            future = self._sweeper.submit(self._sweep_chunk, taken)
+        except RuntimeError:  # shutting down
+            for lease in taken:
+                with self._lock:
+                    self._in_flight.pop(lease.account_id, None)
+                leases.release(self.services.engine, self.owner, lease.account_id)
+            return
+        with self._lock:
+            self._sweep_run = future
+
+    def _sweep_chunk(self, taken: list[Lease]) -> None:
+        """Poll a chunk of leased mailboxes: the quiet ones are done in bulk, the rest go to the pipeline."""
+        by_id = {lease.account_id: lease for lease in taken}
+        started = time.monotonic()
+        try:
+            now = utcnow()
+            plan = plan_poll(self.services.engine, self.services.cipher, self.services.google, list(by_id),
+                             now=now, watch_topic=self.services.settings.gmail_pubsub_topic,
+                             renew_before=WATCH_RENEW_BEFORE)
+            outcome = self.sweep.poll(plan.targets) if plan.targets else None
+        except Exception:  # noqa: BLE001 - the sweep failing must not strand its mailboxes
+            log.exception("polling sweep failed; its mailboxes are synced one by one")
+            for lease in taken:
+                self._submit(lease, Job.SYNC)
+            return
+        for account_id in plan.full:
+            self._submit(by_id[account_id], Job.SYNC)
+        if outcome is None:
+            return
+        for account_id, first_page in outcome.busy.items():
+            self._submit(by_id[account_id], Job.SYNC, first_page=first_page)
+        for account_id, credentials in outcome.refreshed.items():
+            save_refreshed_credentials(self.services.engine, self.services.cipher, account_id, credentials, None)
+        polled = [leases.Polled(account_id, history_id,
+                                leases.next_run_at(by_id[account_id].sync_due, by_id[account_id].claimed_at,
+                                                   self._poll_interval(account_id in plan.watched)))
+                  for account_id, history_id in outcome.quiet.items()]
+        try:
+            again = leases.release_polled(self.services.engine, self.owner, polled, utcnow())
+        finally:
+            with self._lock:
+                for item in polled:
+                    self._in_flight.pop(item.account_id, None)
+            self._wake.set()
+        metrics.SYNC_RUNS.labels(job=Job.SYNC.value, result="synced").inc(len(polled))
+        metrics.SWEEP_SECONDS.observe(time.monotonic() - started)
+        for account_id in again:
+            if not self._stopping.is_set():
+                self.request_sync(account_id)  # a push arrived while the sweep held the mailbox
+
+    def _poll_interval(self, watched: bool) -> timedelta:
+        return max(self.push_poll_interval, self.sync_interval) if watched else self.sync_interval
+
+    def _submit(self, lease: Lease, job: Job, *, first_page: dict | None = None, pool=None,
+                may_skip_sync: bool = False) -> Future | None:
+        pool = pool or self._pool
         with self._lock:
             self._in_flight[lease.account_id] = None  # counted before it can finish
+            if pool is self._pool:
+                self._pool_load += 1
         try:
-            future = self._pool.submit(self._work, lease, job)
+            future = pool.submit(self._work, lease, job, first_page, may_skip_sync)
         except RuntimeError:  # the pool is shut down: hand the mailbox back
             with self._lock:
                 self._in_flight.pop(lease.account_id, None)
+                if pool is self._pool:
+                    self._pool_load -= 1
             leases.release(self.services.engine, self.owner, lease.account_id)
             return None
+        if pool is self._pool:
+            future.add_done_callback(self._pool_task_done)
         with self._lock:
             if lease.account_id in self._in_flight:  # not finished already
                 self._in_flight[lease.account_id] = future
         return future
+
+    def _pool_task_done(self, _future) -> None:
+        with self._lock:
+            self._pool_load -= 1
 
     def run_cycle(self, job: Job) -> int:
         """Lease and run every mailbox due for `job` now, and wait for them; returns how many ran."""
@@ -294,7 +394,9 @@ class Jobs:
 
     # -- one mailbox -----------------------------------------------------------------------------
 
-    def _work(self, lease: Lease, job: Job) -> RunOutcome:
+    def _work(self, lease: Lease, job: Job, first_page: dict | None = None, may_skip_sync: bool = False) -> RunOutcome:
+        """One run for one mailbox. A scheduled label run (`may_skip_sync`) with nothing to file and nothing to
+        move makes no Gmail call at all; `run-once labels` always syncs first."""
         account_id = lease.account_id
         outcome = RunOutcome(account_id, job)
         with self._lock:
@@ -302,7 +404,12 @@ class Jobs:
         started = time.monotonic()
         again = False
         try:
-            outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome))
+            if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
+                # Nothing to file and nothing to move: no Gmail call at all (the sync job polls on its own beat).
+                outcome.sync = SyncResult(account_id, "quiet")
+                return outcome
+            outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome),
+                                              first_page=first_page)
             metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
         except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
@@ -312,8 +419,10 @@ class Jobs:
             self._record_error(account_id, outcome.error)
         finally:
             metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
-            # Every run syncs; a label run is also the label beat.
-            next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self.sync_interval)
+            # A sync run (and a label run that synced) is the sync beat; a label run is also the label beat.
+            synced = outcome.sync is not None and outcome.sync.status != "quiet"
+            next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
+                if synced or job is Job.SYNC else None
             next_label = leases.next_run_at(lease.label_due, lease.claimed_at, self.label_interval) \
                 if job is Job.LABELS else None
             try:
@@ -329,6 +438,10 @@ class Jobs:
         return outcome
 
     def _after_sync(self, account: GmailAccount, mailbox: MailboxClient, job: Job, outcome: RunOutcome) -> None:
+        expires = account.watch_expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=utcnow().tzinfo)
+        outcome.watched = expires is not None and expires > utcnow()
         outcome.alerts += self.magnet.deliver_waiting(account, mailbox)
         if job is Job.LABELS and account.labels_enabled:
             filed = self.filer.run(account, mailbox)
@@ -398,7 +511,7 @@ class Jobs:
                 running.add_done_callback(self._forget_request)
             self._wake.set()
             return False
-        future = self._submit(taken[0], Job.SYNC)
+        future = self._submit(taken[0], Job.SYNC, pool=self._push_pool)
         if future is None:
             return False
         with self._lock:

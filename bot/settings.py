@@ -65,7 +65,13 @@ class Settings(BaseSettings):
     label_open_deals: str = "Open Deals"
     label_customers: str = "Customers"
     backfill_lookback_days: int = Field(30, ge=0)
-    worker_concurrency: int = Field(8, ge=1)
+    worker_concurrency: int = Field(16, ge=1)
+    # Polling many mailboxes per Gmail round trip (gmail/sweep.py): mailboxes leased per sweep, batches in flight.
+    sweep_chunk: int = Field(500, ge=1)
+    sweep_concurrency: int = Field(8, ge=1)
+    # With push on (an active users.watch), a mailbox is polled only this often: the safety net.
+    push_poll_interval_seconds: int = Field(900, ge=1)
+    push_workers: int = Field(4, ge=1)  # threads for pushes and setting changes, apart from polling
     http_threads: int = Field(16, ge=2)
     gmail_timeout_seconds: float = Field(30.0, gt=0)
     gmail_retry_attempts: int = Field(5, ge=1)

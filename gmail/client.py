@@ -101,6 +101,39 @@ class HistoryPage:
 SYNC_HISTORY_TYPES = ("messageAdded", "labelAdded", "labelRemoved")
 
 
+def history_params(start_history_id: str, *, label_id: str | None = "INBOX",
+                   history_types: Iterable[str] = SYNC_HISTORY_TYPES, page_size: int = 500,
+                   page_token: str | None = None) -> dict[str, Any]:
+    """The arguments of one users.history.list call, the same for the pipeline and the polling sweep."""
+    params: dict[str, Any] = dict(userId="me", startHistoryId=start_history_id, historyTypes=list(history_types),
+                                  maxResults=page_size)
+    if label_id:
+        params["labelId"] = label_id
+    if page_token:
+        params["pageToken"] = page_token
+    return params
+
+
+def parse_history_page(response: dict[str, Any], label_id: str | None = "INBOX") -> HistoryPage:
+    added: list[str] = []
+    changes: dict[str, bool] = {}
+    for record in response.get("history", []):
+        for item in record.get("messagesAdded", []):
+            message = item.get("message", {})
+            if label_id is None or label_id in message.get("labelIds", [label_id]):
+                added.append(message["id"])
+        if label_id is None:
+            continue
+        for key, inside in (("labelsAdded", True), ("labelsRemoved", False)):
+            for item in record.get(key, []):
+                if label_id in item.get("labelIds", []):
+                    message_id = item.get("message", {}).get("id")
+                    if message_id:
+                        changes.pop(message_id, None)
+                        changes[message_id] = inside
+    return HistoryPage(added, response["historyId"], response.get("nextPageToken"), changes)
+
+
 class MailboxClient:
     """Gmail calls for one mailbox, with retries and errors mapped to gmail.errors."""
 
@@ -199,36 +232,21 @@ class MailboxClient:
 
     def history_pages(self, start_history_id: str, *, label_id: str | None = "INBOX",
                       history_types: Iterable[str] = SYNC_HISTORY_TYPES,
-                      page_size: int = 500) -> Iterator[HistoryPage]:
+                      page_size: int = 500, first: dict[str, Any] | None = None) -> Iterator[HistoryPage]:
         """History since `start_history_id`. With `label_id` (INBOX), Gmail returns the records of messages that
-        carry the label or just had it added or removed: new Inbox mail and Inbox arrivals and departures."""
+        carry the label or just had it added or removed: new Inbox mail and Inbox arrivals and departures.
+        `first`: the answer to the first page, already fetched (by the polling sweep)."""
         page_token = None
         while True:
-            params = dict(userId="me", startHistoryId=start_history_id, historyTypes=list(history_types),
-                          maxResults=page_size)
-            if label_id:
-                params["labelId"] = label_id
-            if page_token:
-                params["pageToken"] = page_token
-            response = self._execute(self._users.history().list(**params), during_history=True)
-            added: list[str] = []
-            changes: dict[str, bool] = {}
-            for record in response.get("history", []):
-                for item in record.get("messagesAdded", []):
-                    message = item.get("message", {})
-                    if label_id is None or label_id in message.get("labelIds", [label_id]):
-                        added.append(message["id"])
-                if label_id is None:
-                    continue
-                for key, inside in (("labelsAdded", True), ("labelsRemoved", False)):
-                    for item in record.get(key, []):
-                        if label_id in item.get("labelIds", []):
-                            message_id = item.get("message", {}).get("id")
-                            if message_id:
-                                changes.pop(message_id, None)
-                                changes[message_id] = inside
-            page_token = response.get("nextPageToken")
-            yield HistoryPage(added, response["historyId"], page_token, changes)
+            if first is not None:
+                response, first = first, None
+            else:
+                params = history_params(start_history_id, label_id=label_id, history_types=history_types,
+                                        page_size=page_size, page_token=page_token)
+                response = self._execute(self._users.history().list(**params), during_history=True)
+            page = parse_history_page(response, label_id)
+            page_token = page.next_page_token
+            yield page
             if not page_token:
                 return
 

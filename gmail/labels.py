@@ -148,6 +148,35 @@ class LabelFiler:
 
     # -- the label run ---------------------------------------------------------------------------
 
+    def quiet_run(self, account_id: int) -> bool:
+        """A label run that needs no Gmail call: the labels exist, nothing waits to be filed, and no CRM change
+        or new month moves any filed mail. Then the run is recorded here and True returned, and the label job
+        skips its sync altogether (a quiet label run costs no quota). False: the full run is needed."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            current = session.get(GmailAccount, account_id)
+            if current is None or not current.labels_enabled:
+                return False
+            checked, enabled = current.label_ids_checked_at, current.labels_enabled_at
+            if checked is None or (enabled is not None and checked < enabled):
+                return False
+            tz = rep_timezone(session, current, self.default_tz)
+            month_key = Month.containing(now, tz).first_day.strftime("%Y-%m")
+            last_change = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
+            if last_change > current.last_category_change_id:
+                self._recheck_unfiled(session, current, last_change, now - self.lookback)
+            if self._changed_addresses(session, current, last_change, month_key):
+                return False
+            waiting = session.exec(select(MailboxMessage.id).where(
+                MailboxMessage.account_id == account_id, MailboxMessage.needs_filing.is_(True)).limit(1)).first()
+            if waiting is not None:
+                return False
+            current.last_category_change_id = max(current.last_category_change_id, last_change)
+            current.last_label_month = month_key
+            current.last_label_run_at = now
+            session.add(current)
+            return True
+
     def run(self, account: GmailAccount, mailbox: MailboxClient) -> FilingResult:
         result = FilingResult()
         now = self.clock()

@@ -146,9 +146,12 @@ class MailboxSync:
 
     # -- entry point -----------------------------------------------------------------------------
 
-    def sync(self, account_id: int, then: Callable[[GmailAccount, MailboxClient], None] | None = None) -> SyncResult:
+    def sync(self, account_id: int, then: Callable[[GmailAccount, MailboxClient], None] | None = None, *,
+             first_page: dict | None = None) -> SyncResult:
         """One run for one mailbox; `then(account, mailbox)` runs after a successful sync with the same
-        client, under the same handling of revoked access and Gmail errors (label filing, digests, watch)."""
+        client, under the same handling of revoked access and Gmail errors (label filing, digests, watch).
+        `first_page`: Gmail's answer to the first history.list from the stored cursor, when the polling
+        sweep already asked (it is not asked again)."""
         with session_scope(self.engine) as session:
             account = session.get(GmailAccount, account_id)
             if account is None:
@@ -161,7 +164,7 @@ class MailboxSync:
         token_before = credentials.token
         mailbox = self.gmail.mailbox(credentials)
         try:
-            result = self._sync(account, mailbox)
+            result = self._sync(account, mailbox, first_page)
             if then is not None and result.status == "synced":
                 # The account as loaded moments ago, with the cursor it now has.
                 account.history_id = result.history_id
@@ -183,7 +186,7 @@ class MailboxSync:
         """Every Inbox message received after `since` (messages.list, 5 units per page of 500)."""
         return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
-    def _sync(self, account: GmailAccount, mailbox: MailboxClient) -> SyncResult:
+    def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None) -> SyncResult:
         result = SyncResult(account.id, "synced")
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
@@ -198,7 +201,8 @@ class MailboxSync:
         else:
             try:
                 cursor = account.history_id
-                for page in mailbox.history_pages(account.history_id, page_size=self.config.history_page_size):
+                for page in mailbox.history_pages(account.history_id, page_size=self.config.history_page_size,
+                                                  first=first_page):
                     new_ids.extend(page.added_ids)
                     inbox_changes.update(page.inbox_changes)  # a later change wins
                     cursor = page.history_id

@@ -21,3 +21,5 @@ def render() -> tuple[bytes, str]:
 CRM_RECORDS = Counter("mailmagnet_crm_records_total", "CRM records ingested", ["source", "kind", "result"])
 CRM_SYNC_RUNS = Counter("mailmagnet_crm_sync_runs_total", "CRM sync runs", ["source", "result"])
 CRM_SYNC_ERRORS = Counter("mailmagnet_crm_sync_errors_total", "CRM sync runs that failed", ["source"])
+SWEEP_SECONDS = Histogram("mailmagnet_sweep_seconds", "Duration of one polling sweep (a chunk of mailboxes)",
+                          buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))

@@ -1,0 +1,215 @@
+"""Polling many mailboxes at once: one `history.list` per mailbox, sent as the parts of `/batch` requests.
+
+Google's batch protocol lets each part carry its own headers, an `Authorization` header included, which
+then applies to that part only (developers.google.com/gmail/api/guides/batch, "Batch details"), and
+googleapiclient's `BatchHttpRequest` sends each request with the credentials of the http it was built
+for. So fifty mailboxes are polled in one HTTP round trip instead of fifty, and a replica's polling
+cycle is no longer bound by Gmail's latency times the number of mailboxes. Each part is still one
+call of its own mailbox (2 quota units, charged to that user), exactly what the pipeline would make.
+
+What comes back is sorted, not acted on:
+- quiet: no history record since the cursor — the new cursor is Gmail's `historyId`; the caller moves
+  the cursors in bulk;
+- busy: anything else (new mail, an Inbox change, another page, an error of any kind, a token Google
+  would not refresh) — the caller runs the full pipeline for it, with the first page when there is one,
+  so nothing is asked twice.
+
+Access tokens known to be expired are refreshed before the batch, several at a time; a part answered
+401 is not refreshed inside the batch (googleapiclient would, and one revoked grant would then fail
+the whole batch): that mailbox is busy, and the pipeline refreshes it or finds it revoked.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2.credentials import Credentials
+from googleapiclient.http import BatchHttpRequest, HttpError
+
+from gmail.client import GmailService, history_params
+from gmail.errors import translate
+
+log = logging.getLogger(__name__)
+
+# Google advises at most 50 calls per batch ("larger batch sizes are likely to trigger rate limiting");
+# here every part is a different user's, so no user's rate is at stake, but 50 keeps batches small.
+BATCH_SIZE = 50
+
+
+@dataclass
+class PollTarget:
+    account_id: int
+    history_id: str
+    credentials: Credentials
+
+
+@dataclass
+class PollOutcome:
+    quiet: dict[int, str] = field(default_factory=dict)  # account id -> the cursor to store
+    busy: dict[int, dict | None] = field(default_factory=dict)  # account id -> first history page, if answered
+    refreshed: dict[int, Credentials] = field(default_factory=dict)  # tokens refreshed on the way, to store
+    batches: int = 0
+
+
+class OneShotBatch(BatchHttpRequest):
+    """A batch whose parts run once: a part answered 401 goes to its callback like any other error.
+
+    googleapiclient's `execute` refreshes the credentials of 401 parts and sends them again; with the parts
+    belonging to different mailboxes, a refresh Google refuses (a revoked grant) would raise out of the
+    batch and lose every other mailbox's answer. Refreshing is the pipeline's job."""
+
+    def execute(self, http=None):
+        if not self._order:
+            return None
+        self._execute(http, self._order, self._requests)
+        for request_id in self._order:
+            resp, content = self._responses[request_id]
+            request = self._requests[request_id]
+            response = exception = None
+            try:
+                if resp.status >= 300:
+                    raise HttpError(resp, content, uri=request.uri)
+                response = request.postproc(resp, content)
+            except HttpError as error:
+                exception = error
+            if self._callback is not None:
+                self._callback(request_id, response, exception)
+        return None
+
+
+class HistorySweep:
+    def __init__(self, service: GmailService, *, concurrency: int = 8, batch_size: int = BATCH_SIZE,
+                 page_size: int = 500):
+        self.service = service
+        self.batch_size = batch_size
+        self.page_size = page_size
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="gmail-sweep")
+        self._local = threading.local()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _http(self) -> httplib2.Http:
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = httplib2.Http(timeout=self.service.config.timeout_seconds)
+        return http
+
+    # -- the sweep -------------------------------------------------------------------------------
+
+    def poll(self, targets: list[PollTarget]) -> PollOutcome:
+        outcome = PollOutcome()
+        stale = [t for t in targets if not t.credentials.valid]
+        if stale:
+            for target, ok in zip(stale, self._pool.map(self._refresh, stale)):
+                if ok:
+                    outcome.refreshed[target.account_id] = target.credentials
+                else:
+                    outcome.busy[target.account_id] = None  # the pipeline refreshes it, or finds it revoked
+        ready = [t for t in targets if t.account_id not in outcome.busy]
+        chunks = [ready[i:i + self.batch_size] for i in range(0, len(ready), self.batch_size)]
+        for answers in self._pool.map(self._poll_batch, chunks):
+            outcome.batches += 1
+            for account_id, response in answers.items():
+                if isinstance(response, dict) and not response.get("history") \
+                        and not response.get("nextPageToken") and response.get("historyId"):
+                    outcome.quiet[account_id] = str(response["historyId"])
+                else:
+                    outcome.busy[account_id] = response if isinstance(response, dict) else None
+        return outcome
+
+    def _refresh(self, target: PollTarget) -> bool:
+        try:
+            target.credentials.refresh(google_auth_httplib2.Request(self._http()))
+            return True
+        except (RefreshError, TransportError, OSError, httplib2.HttpLib2Error) as error:
+            log.info("mailbox %s: token refresh before polling failed (%s)", target.account_id, translate(error))
+            return False
+
+    def _poll_batch(self, chunk: list[PollTarget]) -> dict[int, dict | None]:
+        """One /batch of history.list calls; every target gets an answer (None: that part failed)."""
+        answers: dict[int, dict | None] = {t.account_id: None for t in chunk}
+        if not chunk:
+            return answers
+        service, http = self.service._thread_parts()
+
+        def collect(request_id: str, response: Any, exception: Exception | None) -> None:
+            answers[int(request_id)] = response if exception is None else None
+
+        batch = OneShotBatch(callback=collect, batch_uri=self.service.config.batch_url)
+        users = service.users()
+        for target in chunk:
+            request = users.history().list(**history_params(target.history_id, page_size=self.page_size))
+            # The part's own Authorization header: its mailbox's token (googleapiclient applies the
+            # credentials of the request's http when it serializes the part).
+            request.http = google_auth_httplib2.AuthorizedHttp(target.credentials, http=http)
+            batch.add(request, request_id=str(target.account_id))
+        try:
+            batch.execute(http=http)
+        except Exception as error:  # noqa: BLE001 - the whole batch failed: every mailbox goes the long way
+            log.info("a polling batch of %d mailboxes failed (%s): each is synced on its own", len(chunk),
+                     type(error).__name__)
+        return answers
+
+
+# -- which leased mailboxes a sweep can poll --------------------------------------------------------
+
+@dataclass
+class PollPlan:
+    targets: list[PollTarget] = field(default_factory=list)
+    full: list[int] = field(default_factory=list)  # the pipeline's: a first sync, a backfill, alerts waiting, …
+    watched: set[int] = field(default_factory=set)  # Gmail pushes their news (an active users.watch)
+
+
+def plan_poll(engine, cipher, google, account_ids: list[int], *, now, watch_topic: str | None,
+              renew_before) -> PollPlan:
+    """Sort leased mailboxes into those a sweep can poll and those that need the full pipeline this time."""
+    from sqlmodel import select
+
+    from crm_store.db import session_scope
+    from crm_store.models import AccountStatus, Alert, AlertStatus, GmailAccount
+    from gmail.accounts import load_credentials
+    from gmail.tokens import TokenKeyError
+
+    plan = PollPlan()
+    if not account_ids:
+        return plan
+    waiting_states = [AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value]
+    with session_scope(engine) as session:
+        rows = session.exec(select(GmailAccount).where(GmailAccount.id.in_(account_ids))).all()
+        waiting = set(session.exec(select(Alert.account_id).where(
+            Alert.account_id.in_(account_ids), Alert.status.in_(waiting_states)).distinct()).all())
+        for account in rows:
+            session.expunge(account)
+    for account in rows:
+        expires = account.watch_expires_at
+        if expires is not None and expires.tzinfo is None:  # SQLite gives back naive UTC
+            expires = expires.replace(tzinfo=now.tzinfo)
+        if expires is not None and expires > now:
+            plan.watched.add(account.id)
+        retry_at = account.watch_retry_at
+        if retry_at is not None and retry_at.tzinfo is None:
+            retry_at = retry_at.replace(tzinfo=now.tzinfo)
+        watch_due = bool(watch_topic) and (retry_at is None or retry_at <= now) and (
+            expires is None or expires - now < renew_before)
+        if (account.history_id is None or account.status != AccountStatus.CONNECTED.value
+                or not account.magnet_enabled or not account.encrypted_credentials
+                or (account.labels_enabled and not account.backfill_done)
+                or account.id in waiting or watch_due):
+            plan.full.append(account.id)
+            continue
+        try:
+            credentials = load_credentials(cipher, account, google)
+        except (TokenKeyError, KeyError, ValueError):
+            plan.full.append(account.id)
+            continue
+        plan.targets.append(PollTarget(account.id, account.history_id, credentials))
+    known = {account.id for account in rows}
+    plan.full.extend(i for i in account_ids if i not in known)  # gone meanwhile: the pipeline says so
+    return plan
