@@ -213,18 +213,19 @@ class Jobs:
     def _dispatch(self) -> float:
         """Lease and start what is due; returns how long the loop may sleep before something falls due.
 
-        Label runs go to the worker pool, at most twice its size at a time; polls go to the sweep, a chunk
-        at a time (it polls them many per Gmail round trip and hands back only the busy ones)."""
-        if self.pipeline is None:
+        One read says when each job is next due; a claim (a write) is made only for a job that is due. Label
+        runs go to the worker pool, at most twice its size at a time; polls go to the sweep, a chunk at a time
+        (it polls them many per Gmail round trip and hands back only the busy ones)."""
+        if self.pipeline is None or self._stopping.is_set():
             return POLL_SECONDS
         now = utcnow()
-        claimed = 0
+        due = leases.next_due_by_job(self.services.engine, now)
         with self._lock:
             room = 2 * self.concurrency - self._pool_load
             sweeping = self._sweep_run is not None and not self._sweep_run.done()
-        if self._stopping.is_set():
-            return POLL_SECONDS
-        if room >= self.concurrency:  # claim in batches once the queue has drained: fewer, larger claims
+        claimed = 0
+        # Claim in batches once the queue has drained (at least a pool's worth): fewer, larger claims.
+        if due[Job.LABELS] is not None and due[Job.LABELS] <= now and room >= self.concurrency:
             taken = leases.claim_leases(self.services.engine, self.owner, Job.LABELS, limit=room,
                                         lease_seconds=self.lease_seconds, now=now)
             for lease in taken:
@@ -232,22 +233,24 @@ class Jobs:
             if taken:
                 self.last_cycle[Job.LABELS.value] = now.isoformat()
                 claimed += len(taken)
-        if not sweeping:
+        if due[Job.SYNC] is not None and due[Job.SYNC] <= now and not sweeping:
             taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=self.sweep_chunk,
                                         lease_seconds=self.lease_seconds, now=now)
             if taken:
                 self._start_sweep(taken)
                 self.last_cycle[Job.SYNC.value] = now.isoformat()
                 claimed += len(taken)
-        if sweeping:
-            return POLL_SECONDS  # the sweep ending (or a run ending) wakes the loop
-        due = leases.next_due(self.services.engine)
-        if due is None:
-            return POLL_SECONDS
-        wait_seconds = (due - utcnow()).total_seconds()
-        if wait_seconds <= 0 and not claimed:
+        if claimed:
+            return 0.0  # more may be due: look again at once
+        pending = [moment for job, moment in due.items()
+                   if moment is not None and not (job is Job.SYNC and sweeping)
+                   and not (job is Job.LABELS and room < self.concurrency)]
+        if not pending:
+            return POLL_SECONDS  # a sweep or a run ending wakes the loop
+        wait_seconds = (min(pending) - utcnow()).total_seconds()
+        if wait_seconds <= 0:
             return 0.05  # due, yet not claimable this instant (a lease just expiring): do not spin
-        return min(POLL_SECONDS, max(0.0, wait_seconds))
+        return min(POLL_SECONDS, wait_seconds)
 
     def _start_sweep(self, taken: list[Lease]) -> None:
         with self._lock:
@@ -265,44 +268,56 @@ class Jobs:
             self._sweep_run = future
 
     def _sweep_chunk(self, taken: list[Lease]) -> None:
-        """Poll a chunk of leased mailboxes: the quiet ones are done in bulk, the rest go to the pipeline."""
+        """Poll a chunk of leased mailboxes. As each batch of answers comes in, its quiet mailboxes are handed
+        back in one statement and its busy ones go to the pipeline: no mailbox is held longer than its batch."""
         by_id = {lease.account_id: lease for lease in taken}
         started = time.monotonic()
         try:
-            now = utcnow()
             plan = plan_poll(self.services.engine, self.services.cipher, self.services.google, list(by_id),
-                             now=now, watch_topic=self.services.settings.gmail_pubsub_topic,
+                             now=utcnow(), watch_topic=self.services.settings.gmail_pubsub_topic,
                              renew_before=WATCH_RENEW_BEFORE)
-            outcome = self.sweep.poll(plan.targets) if plan.targets else None
         except Exception:  # noqa: BLE001 - the sweep failing must not strand its mailboxes
             log.exception("polling sweep failed; its mailboxes are synced one by one")
             for lease in taken:
                 self._submit(lease, Job.SYNC)
             return
+        # The worker pool, not the push threads: a first sync or a thousand watches to renew must never make a
+        # push wait in a queue.
         for account_id in plan.full:
             self._submit(by_id[account_id], Job.SYNC)
-        if outcome is None:
-            return
-        for account_id, first_page in outcome.busy.items():
-            self._submit(by_id[account_id], Job.SYNC, first_page=first_page)
-        for account_id, credentials in outcome.refreshed.items():
-            save_refreshed_credentials(self.services.engine, self.services.cipher, account_id, credentials, None)
-        polled = [leases.Polled(account_id, history_id,
-                                leases.next_run_at(by_id[account_id].sync_due, by_id[account_id].claimed_at,
-                                                   self._poll_interval(account_id in plan.watched)))
-                  for account_id, history_id in outcome.quiet.items()]
+
+        def finish(part) -> None:
+            for account_id, credentials in part.refreshed.items():
+                save_refreshed_credentials(self.services.engine, self.services.cipher, account_id, credentials, None)
+            for account_id, first_page in part.busy.items():
+                self._submit(by_id[account_id], Job.SYNC, first_page=first_page)
+            polled = [leases.Polled(account_id, history_id,
+                                    leases.next_run_at(by_id[account_id].sync_due, by_id[account_id].claimed_at,
+                                                       self._poll_interval(account_id in plan.watched)))
+                      for account_id, history_id in part.quiet.items()]
+            try:
+                again = leases.release_polled(self.services.engine, self.owner, polled, utcnow())
+            finally:
+                with self._lock:
+                    for item in polled:
+                        self._in_flight.pop(item.account_id, None)
+            metrics.SYNC_RUNS.labels(job=Job.SYNC.value, result="synced").inc(len(polled))
+            for account_id in again:
+                if not self._stopping.is_set():
+                    self.request_sync(account_id)  # a push arrived while the sweep held the mailbox
+
         try:
-            again = leases.release_polled(self.services.engine, self.owner, polled, utcnow())
-        finally:
+            if plan.targets:
+                self.sweep.poll(plan.targets, on_batch=finish)
+        except Exception:  # noqa: BLE001 - a mailbox this sweep still holds is synced on its own
+            log.exception("polling sweep failed part way")
             with self._lock:
-                for item in polled:
-                    self._in_flight.pop(item.account_id, None)
+                stranded = [i for i in by_id if i in self._in_flight and self._in_flight[i] is None]
+            for account_id in stranded:
+                self._submit(by_id[account_id], Job.SYNC)
+        finally:
+            metrics.SWEEP_SECONDS.observe(time.monotonic() - started)
             self._wake.set()
-        metrics.SYNC_RUNS.labels(job=Job.SYNC.value, result="synced").inc(len(polled))
-        metrics.SWEEP_SECONDS.observe(time.monotonic() - started)
-        for account_id in again:
-            if not self._stopping.is_set():
-                self.request_sync(account_id)  # a push arrived while the sweep held the mailbox
 
     def _poll_interval(self, watched: bool) -> timedelta:
         return max(self.push_poll_interval, self.sync_interval) if watched else self.sync_interval
@@ -333,6 +348,7 @@ class Jobs:
     def _pool_task_done(self, _future) -> None:
         with self._lock:
             self._pool_load -= 1
+        self._wake.set()  # room in the pool for the next label runs
 
     def run_cycle(self, job: Job) -> int:
         """Lease and run every mailbox due for `job` now, and wait for them; returns how many ran."""
@@ -432,7 +448,7 @@ class Jobs:
                 with self._lock:
                     self._active.discard(account_id)
                     self._in_flight.pop(account_id, None)
-                self._wake.set()
+
         if again and not self._stopping.is_set():
             self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     sweep_concurrency: int = Field(8, ge=1)
     # With push on (an active users.watch), a mailbox is polled only this often: the safety net.
     push_poll_interval_seconds: int = Field(900, ge=1)
-    push_workers: int = Field(4, ge=1)  # threads for pushes and setting changes, apart from polling
+    push_workers: int = Field(16, ge=1)  # threads for pushes and setting changes, apart from polling
     http_threads: int = Field(16, ge=2)
     gmail_timeout_seconds: float = Field(30.0, gt=0)
     gmail_retry_attempts: int = Field(5, ge=1)

@@ -110,24 +110,30 @@ def next_run_at(due: datetime | None, started: datetime, interval: timedelta) ->
     return started + interval
 
 
-def next_due(engine: Engine, now: datetime | None = None) -> datetime | None:
-    """The earliest time a free mailbox falls due for either job (in the past: due now); None when no mailbox
-    is scheduled. Leased mailboxes are left out: their run will say when they are due."""
+def next_due_by_job(engine: Engine, now: datetime | None = None) -> dict[Job, datetime | None]:
+    """For each job, the earliest time a free mailbox falls due (`now` when one is due already); None when no
+    mailbox is scheduled for it. Leased mailboxes are left out: their run will say when they are due. One read."""
     now = now or utcnow()
     working = sa.and_(GmailAccount.status == AccountStatus.CONNECTED.value, GmailAccount.magnet_enabled.is_(True),
                       _free(now))
     labels_on = GmailAccount.labels_enabled.is_(True)
-    due_now = sa.or_(GmailAccount.next_sync_at.is_(None), GmailAccount.sync_requested.is_(True),
-                     sa.and_(labels_on, GmailAccount.next_label_at.is_(None)))
+    sync_now = sa.or_(GmailAccount.next_sync_at.is_(None), GmailAccount.sync_requested.is_(True))
+    labels_now = sa.and_(labels_on, GmailAccount.next_label_at.is_(None))
     with session_scope(engine) as session:
-        waiting, sync, labels = session.execute(select(
-            sa.func.max(sa.case((due_now, 1), else_=0)),
+        sync_waiting, labels_waiting, sync, labels = session.execute(select(
+            sa.func.max(sa.case((sync_now, 1), else_=0)),
+            sa.func.max(sa.case((labels_now, 1), else_=0)),
             sa.func.min(GmailAccount.next_sync_at),
             sa.func.min(sa.case((labels_on, GmailAccount.next_label_at), else_=None)),
         ).where(working)).one()
-    if waiting:
-        return now
-    times = [moment for moment in (sync, labels) if moment is not None]
+    aware = lambda moment: moment.replace(tzinfo=now.tzinfo) if moment is not None and moment.tzinfo is None \
+        else moment  # noqa: E731 - SQLite gives back naive UTC
+    return {Job.SYNC: now if sync_waiting else aware(sync), Job.LABELS: now if labels_waiting else aware(labels)}
+
+
+def next_due(engine: Engine, now: datetime | None = None) -> datetime | None:
+    """The earliest time a free mailbox falls due for either job (in the past: due now); None when none is."""
+    times = [moment for moment in next_due_by_job(engine, now).values() if moment is not None]
     return min(times) if times else None
 
 

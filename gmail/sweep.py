@@ -24,7 +24,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import google_auth_httplib2
 import httplib2
@@ -103,25 +103,44 @@ class HistorySweep:
 
     # -- the sweep -------------------------------------------------------------------------------
 
-    def poll(self, targets: list[PollTarget]) -> PollOutcome:
+    def poll(self, targets: list[PollTarget],
+             on_batch: Callable[[PollOutcome], None] | None = None) -> PollOutcome:
+        """Poll every target; `on_batch(partial)` is called (from a sweep thread) as each batch's answers come
+        in, so the caller can hand back and pass on mailboxes while the rest are still being polled."""
         outcome = PollOutcome()
         stale = [t for t in targets if not t.credentials.valid]
+        refused: dict[int, dict | None] = {}
         if stale:
             for target, ok in zip(stale, self._pool.map(self._refresh, stale)):
                 if ok:
                     outcome.refreshed[target.account_id] = target.credentials
                 else:
-                    outcome.busy[target.account_id] = None  # the pipeline refreshes it, or finds it revoked
-        ready = [t for t in targets if t.account_id not in outcome.busy]
+                    refused[target.account_id] = None  # the pipeline refreshes it, or finds it revoked
+        if refused:
+            outcome.busy.update(refused)
+            if on_batch is not None:
+                on_batch(PollOutcome(busy=dict(refused)))
+        ready = [t for t in targets if t.account_id not in refused]
         chunks = [ready[i:i + self.batch_size] for i in range(0, len(ready), self.batch_size)]
-        for answers in self._pool.map(self._poll_batch, chunks):
-            outcome.batches += 1
+
+        def sort(answers: dict[int, dict | None]) -> PollOutcome:
+            part = PollOutcome(batches=1)
             for account_id, response in answers.items():
                 if isinstance(response, dict) and not response.get("history") \
                         and not response.get("nextPageToken") and response.get("historyId"):
-                    outcome.quiet[account_id] = str(response["historyId"])
+                    part.quiet[account_id] = str(response["historyId"])
                 else:
-                    outcome.busy[account_id] = response if isinstance(response, dict) else None
+                    part.busy[account_id] = response if isinstance(response, dict) else None
+                if account_id in outcome.refreshed:
+                    part.refreshed[account_id] = outcome.refreshed[account_id]
+            if on_batch is not None:
+                on_batch(part)
+            return part
+
+        for part in self._pool.map(lambda chunk: sort(self._poll_batch(chunk)), chunks):
+            outcome.batches += 1
+            outcome.quiet.update(part.quiet)
+            outcome.busy.update(part.busy)
         return outcome
 
     def _refresh(self, target: PollTarget) -> bool:
