@@ -105,6 +105,12 @@ class Month:
         last = calendar.monthrange(local.year, local.month)[1]
         return cls(date(local.year, local.month, 1), date(local.year, local.month, last), tz)
 
+    @classmethod
+    def of_key(cls, key: str, tz: str) -> "Month":
+        """The month of a "YYYY-MM" key."""
+        year, month = (int(part) for part in key.split("-"))  # ValueError when it is not one
+        return cls(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), tz)
+
     @property
     def label(self) -> str:
         return self.first_day.strftime("%B %Y")
