@@ -6,8 +6,8 @@
 3. Customers: otherwise a Closed Won deal.
 4. Otherwise no category.
 
-`categorize_senders` answers for many addresses with one query per chunk of
-addresses (never one per address); `decide_category` is the same rule in
+`categorize_senders` answers for many addresses with one query (never one
+per address); `decide_category` is the same rule in
 Python over one contact's deals, used to explain a decision. A test keeps
 the two in agreement.
 """
@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import StrEnum
+from functools import lru_cache
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -104,6 +105,12 @@ class Month:
         last = calendar.monthrange(local.year, local.month)[1]
         return cls(date(local.year, local.month, 1), date(local.year, local.month, last), tz)
 
+    @classmethod
+    def of_key(cls, key: str, tz: str) -> "Month":
+        """The month of a "YYYY-MM" key."""
+        year, month = (int(part) for part in key.split("-"))  # ValueError when it is not one
+        return cls(date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]), tz)
+
     @property
     def label(self) -> str:
         return self.first_day.strftime("%B %Y")
@@ -112,7 +119,7 @@ class Month:
         return day is not None and self.first_day <= day <= self.last_day
 
 
-@dataclass
+@dataclass(slots=True)
 class SenderCategory:
     """The contact an address belongs to, and that contact's category (None: no label)."""
 
@@ -126,75 +133,115 @@ class SenderCategory:
         return self.contact_id is not None
 
 
-def _better(candidate: SenderCategory, current: SenderCategory | None) -> bool:
-    """An address matching several contacts: its own (primary) record wins, then the stronger category."""
-    if current is None:
-        return True
-    if candidate.matched_secondary != current.matched_secondary:
-        return not candidate.matched_secondary
-    cand_rank = candidate.category.rank if candidate.category else len(Category)
-    curr_rank = current.category.rank if current.category else len(Category)
-    if cand_rank != curr_rank:
-        return cand_rank < curr_rank
-    return candidate.contact_id < current.contact_id
+# SPEC §4 as one number per deal (3 closing this month, 2 open, 1 won, 0 lost); a contact's category is its max.
+_CATEGORY_OF_RANK = (None, Category.CUSTOMERS, Category.OPEN_DEALS, Category.CLOSING_THIS_MONTH)
 
 
-def _category_from_rank(rank: int | None) -> Category | None:
-    return {3: Category.CLOSING_THIS_MONTH, 2: Category.OPEN_DEALS, 1: Category.CUSTOMERS}.get(rank or 0)
+@lru_cache(maxsize=32)
+def _lookup_statement(dialect: str, rules: StageRules) -> sa.Select | sa.CompoundSelect:
+    """The one statement behind `categorize_senders`, built once per database kind and stage rules (the month is
+    a parameter): rows (address, contact id, 1 if matched by secondary email, rank). The addresses are ONE bound
+    parameter (a PostgreSQL array, a SQLite JSON array), each a probe of the email index and of the secondary
+    email index, and each contact found a probe of the (contact, closing date, stage) index of deals.
 
+    Only the wanted address and the contact id come back, not the contact's emails: both are in the email
+    indexes, so SQLite never reads the contacts table itself (a look-up per contact found, a third of the
+    query's time when it did)."""
+    # Each deal's stage is folded once, by a simple CASE on it (a name in both sets is won, as in
+    # `StageRules.kind`). SQLite's lower() folds ASCII letters only, exactly as its NOCASE collation compares, and
+    # the collation is the cheaper of the two (no string built per deal).
+    stage = sa.collate(Deal.stage, "NOCASE") if dialect == "sqlite" else sa.func.lower(Deal.stage)
+    in_month = Deal.closing_date.between(sa.bindparam("first_day", type_=sa.Date),
+                                         sa.bindparam("last_day", type_=sa.Date))
+    kinds = {name: 0 for name in sorted(rules.lost)} | {name: 1 for name in sorted(rules.won)}
+    open_rank = sa.case((in_month, 3), else_=2)
+    rank = sa.case(kinds, value=stage, else_=open_rank) if kinds else open_rank
 
-def _contacts_by_address(session: Session, addresses: list[str], rank_of):
-    """(id, email, secondary email, rank) of every contact whose primary or secondary email is one of the
-    addresses. The whole list is ONE bound parameter (a PostgreSQL array, a SQLite JSON array), and every
-    look-up is an index probe: on PostgreSQL a LATERAL join keeps the planner from trading a thousand probes
-    for a scan of every contact; SQLite always joins by probing."""
-    columns = (Contact.id, Contact.email, Contact.secondary_email)
-    if session.get_bind().dialect.name == "postgresql":
-        wanted = sa.func.unnest(sa.bindparam("addresses", value=addresses, type_=postgresql.ARRAY(sa.String))) \
+    def rank_of(contact_id):
+        return select(sa.func.max(rank)).where(Deal.contact_id == contact_id).scalar_subquery()
+
+    if dialect == "postgresql":
+        # A LATERAL join keeps the planner from trading a thousand probes for a scan of every contact.
+        wanted = sa.func.unnest(sa.bindparam("addresses", type_=postgresql.ARRAY(sa.String))) \
             .table_valued("address").render_derived(name="wanted")
         matched = sa.union_all(
-            select(*columns).where(Contact.email == wanted.c.address),
-            select(*columns).where(Contact.secondary_email == wanted.c.address),
+            select(Contact.id, sa.literal(0).label("via_secondary")).where(Contact.email == wanted.c.address),
+            select(Contact.id, sa.literal(1)).where(Contact.secondary_email == wanted.c.address),
         ).subquery().lateral("matched")
-        return select(matched.c.id, matched.c.email, matched.c.secondary_email, rank_of(matched.c.id)) \
+        return select(wanted.c.address, matched.c.id, matched.c.via_secondary, rank_of(matched.c.id)) \
             .select_from(wanted).join(matched, sa.true())
-    wanted = sa.func.json_each(sa.bindparam("addresses", value=json.dumps(addresses))).table_valued("value") \
-        .alias("wanted")
+    # SQLite always joins by probing; json_each reads the array once per branch.
+    wanted = sa.func.json_each(sa.bindparam("addresses", type_=sa.String)).table_valued("value").alias("wanted")
     return sa.union_all(*(
-        select(*columns, rank_of(Contact.id)).select_from(wanted).join(Contact, column == wanted.c.value)
-        for column in (Contact.email, Contact.secondary_email)
+        select(wanted.c.value, Contact.id, sa.literal(flag), rank_of(Contact.id))
+        .select_from(wanted).join(Contact, column == wanted.c.value)
+        for flag, column in ((0, Contact.email), (1, Contact.secondary_email))
     ))
+
+
+@dataclass(frozen=True)
+class _CompiledLookup:
+    sql: str
+    order: tuple[str, ...] | None  # parameter names in order (SQLite's "?"); None: named (psycopg's %(name)s)
+    constants: dict  # the stage names' values
+
+
+@lru_cache(maxsize=32)
+def _compiled_lookup(dialect: sa.Dialect, rules: StageRules) -> _CompiledLookup:
+    compiled = _lookup_statement(dialect.name, rules).compile(dialect=dialect)
+    return _CompiledLookup(str(compiled), tuple(compiled.positiontup) if compiled.positional else None,
+                           dict(compiled.params))
 
 
 def categorize_senders(
     session: Session, addresses: Iterable[str], *, at: datetime, tz: str, rules: StageRules
 ) -> dict[str, SenderCategory]:
-    """Contact and category for each (lower-cased) address, in one set-based query."""
-    wanted = sorted({a.strip().lower() for a in addresses if a and a.strip()})
-    results: dict[str, SenderCategory] = {a: SenderCategory(address=a) for a in wanted}
+    """Contact and category for each (lower-cased) address, in one set-based query.
+
+    The statement is SQLAlchemy's, compiled once (`_compiled_lookup`), and runs on the session's own DB-API
+    connection: with 1,000 addresses, SQLAlchemy's per-call execution (cache key, execution context, a Row
+    per result row) was 0.3 ms of a 5 ms look-up, as much as building the answer."""
+    wanted = set(map(str.lower, map(str.strip, filter(None, addresses))))
+    wanted.discard("")
     if not wanted:
-        return results
+        return {}
+    if session.autoflush:
+        session.flush()  # as session.execute would: pending contacts and deals count
     month = Month.containing(at, tz)
-    stage = sa.func.lower(Deal.stage)
-    closed = sorted(rules.won | rules.lost)
-    is_open = stage.not_in(closed) if closed else sa.true()
-    is_won = stage.in_(sorted(rules.won)) if rules.won else sa.false()
-    # SPEC §4 as one number per deal (3 closing this month, 2 open, 1 won); a contact's category is its max.
-    rank = sa.case((sa.and_(is_open, Deal.closing_date.between(month.first_day, month.last_day)), 3),
-                   (is_open, 2), (is_won, 1), else_=0)
-
-    def rank_of(contact_id):
-        return select(sa.func.max(rank)).where(Deal.contact_id == contact_id).scalar_subquery()
-
-    for contact_id, email, secondary, best in session.execute(_contacts_by_address(session, wanted, rank_of)):
-        category = _category_from_rank(best)
-        for address, via_secondary in ((email, False), (secondary, True)):
-            if address in results:
-                candidate = SenderCategory(address, contact_id, via_secondary, category)
-                current = results[address]
-                if _better(candidate, current if current.is_contact else None):
-                    results[address] = candidate
+    connection = session.connection()
+    lookup = _compiled_lookup(connection.dialect, rules)
+    # In index order: each probe lands next to the previous one in the B-trees (on SQLite 7% less time in the
+    # query than in arrival order, for 0.1 ms of sorting).
+    listed = sorted(wanted)
+    if lookup.order is None:  # PostgreSQL: an array and dates as they are
+        params = {**lookup.constants, "addresses": listed, "first_day": month.first_day, "last_day": month.last_day}
+    else:  # SQLite: a JSON array, dates as ISO text (how SQLAlchemy stores them there)
+        values = {**lookup.constants, "addresses": json.dumps(listed), "first_day": month.first_day.isoformat(),
+                  "last_day": month.last_day.isoformat()}
+        params = tuple(values[name] for name in lookup.order)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(lookup.sql, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    # Python's share of the time: one object per address, nothing else per row.
+    results = {address: SenderCategory(address, contact_id, via_secondary == 1, _CATEGORY_OF_RANK[rank or 0])
+               for address, contact_id, via_secondary, rank in rows}
+    if len(results) < len(rows):  # an address of several contacts: the preferred one
+        for address, contact_id, via_secondary, rank in rows:
+            candidate = SenderCategory(address, contact_id, via_secondary == 1, _CATEGORY_OF_RANK[rank or 0])
+            if _preference(candidate) < _preference(results[address]):
+                results[address] = candidate
+    missing = wanted - results.keys()
+    results.update(zip(missing, map(SenderCategory, missing)))
     return results
+
+
+def _preference(found: SenderCategory) -> tuple[bool, int, int]:
+    """Of several contacts with the same address (smaller wins): its own record before another's secondary
+    email, then the stronger category, then the older contact."""
+    return found.matched_secondary, found.category.rank if found.category else len(Category), found.contact_id
 
 
 def strongest(categories: Iterable[SenderCategory]) -> SenderCategory | None:

@@ -19,14 +19,16 @@
 - Filing adds the category label and removes INBOX; no other label is touched. A filed message moves between
   the three labels only when its contact's category changes; it never goes back to the Inbox. A contact that
   loses every category keeps its mail where it is.
-- Re-filing costs what changed: the contacts named in `category_changes` since this mailbox's last run (or,
-  when the month turned, the senders of its filed mail), looked up in the database, then one `batchModify` per
-  (old label, new label) pair. A run with nothing to do calls Gmail zero times.
+- Re-filing costs what changed: the contacts named in `category_changes` since this mailbox's last run and,
+  when the month turned, the contacts with an open deal closing in the last run's month or in this one (the
+  only ones a new month can move), looked up in the database, then one `batchModify` per (old label, new label)
+  pair. A run with nothing to do calls Gmail zero times.
 """
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +40,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import Category, LabelNames, Month, StageRules, categorize_senders
 from crm_store.db import session_scope
-from crm_store.models import CategoryChange, Contact, GmailAccount, MailboxMessage, utcnow
+from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import InvalidRequest, NotFound
 from gmail.sync import SyncBatch, rep_timezone
@@ -119,6 +121,8 @@ class LabelFiler:
         self.default_tz = default_tz
         self.lookback = timedelta(days=lookback_days)
         self.clock = clock
+        self._closing: dict[tuple, frozenset[str]] = {}
+        self._closing_lock = threading.Lock()
 
     def ensure_labels(self, account_id: int, mailbox: MailboxClient) -> dict[str, str]:
         """Create or find the three labels now (the `/gmail labels on` use case calls this right after
@@ -198,7 +202,7 @@ class LabelFiler:
             last_change = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
             if last_change > current.last_category_change_id:
                 self._recheck_unfiled(session, current, last_change, now - self.lookback)
-            changed_addresses = self._changed_addresses(session, current, last_change, month_key)
+            changed_addresses = self._changed_addresses(session, current, last_change, month)
             pending = list(session.exec(select(
                 MailboxMessage.gmail_id, MailboxMessage.from_address, MailboxMessage.in_inbox,
                 MailboxMessage.filed_category).where(
@@ -308,32 +312,67 @@ class LabelFiler:
         return states
 
     def _changed_addresses(self, session: Session, account: GmailAccount, last_change: int,
-                           month_key: str) -> set[str] | None:
+                           month: Month) -> set[str]:
         """Senders whose filed mail may belong under another label now; empty when nothing changed."""
+        addresses: set[str] = set()
+        month_key = month.first_day.strftime("%Y-%m")
         if account.last_label_month is not None and account.last_label_month != month_key:
-            # A new month: "closing this month" means something else for every contact.
-            return set(session.exec(select(MailboxMessage.from_address).where(
-                MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_not(None)).distinct()))
+            addresses |= self._month_turn_senders(session, account, account.last_label_month, month)
         if last_change <= account.last_category_change_id:
-            return set()
+            return addresses
         contact_ids = select(CategoryChange.contact_id).where(
             CategoryChange.id > account.last_category_change_id, CategoryChange.id <= last_change)
-        addresses: set[str] = set()
+        changed: set[str] = set()
         for email, secondary in session.exec(select(Contact.email, Contact.secondary_email).where(
                 Contact.id.in_(contact_ids))):
-            addresses.add(email)
+            changed.add(email)
             if secondary:
-                addresses.add(secondary)
-        if not addresses:
-            return set()
+                changed.add(secondary)
         # Only addresses this mailbox has filed mail from matter.
-        filed: set[str] = set()
-        ordered = sorted(addresses)
+        ordered = sorted(changed - addresses)
         for start in range(0, len(ordered), ADDRESS_CHUNK):
-            filed.update(session.exec(select(MailboxMessage.from_address).where(
+            addresses.update(session.exec(select(MailboxMessage.from_address).where(
                 MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_not(None),
                 MailboxMessage.from_address.in_(ordered[start:start + ADDRESS_CHUNK])).distinct()))
-        return filed
+        return addresses
+
+    def _month_turn_senders(self, session: Session, account: GmailAccount, last_month_key: str,
+                            month: Month) -> set[str]:
+        """A new month changes the category of a contact only through "closing this month": only a contact with
+        an open deal closing in the month of the last run or in this one can have its mail under another label
+        now (whatever else changed is in `category_changes`). Those contacts' addresses, among the senders of
+        this mailbox: a look-up per mailbox, not a category per filed sender."""
+        try:
+            last = Month.of_key(last_month_key, month.tz)
+        except ValueError:  # not a month we wrote: every filed sender, as a safe fallback
+            return set(session.exec(select(MailboxMessage.from_address).where(
+                MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_not(None)).distinct()))
+        candidates = self._closing_addresses(session, last, month)
+        if not candidates:
+            return set()
+        # Every sender of the mailbox, from the (account, from address) index alone; `_refile` reads filed rows only.
+        senders = session.exec(select(MailboxMessage.from_address).where(
+            MailboxMessage.account_id == account.id).distinct())
+        return {address for address in senders if address in candidates}
+
+    def _closing_addresses(self, session: Session, last: Month, month: Month) -> frozenset[str]:
+        """Addresses of the contacts with an open deal closing in either month. The same for every mailbox that
+        turns from `last` to `month`, so it is read once and kept: a deal that changes afterwards is in
+        `category_changes`, which each run reads too."""
+        key = (last.first_day, last.last_day, month.first_day, month.last_day)
+        with self._closing_lock:
+            found = self._closing.get(key)
+            if found is None:
+                closed = sorted(self.rules.won | self.rules.lost)
+                in_either = sa.or_(Deal.closing_date.between(last.first_day, last.last_day),
+                                   Deal.closing_date.between(month.first_day, month.last_day))
+                is_open = sa.func.lower(Deal.stage).not_in(closed) if closed else sa.true()
+                contact_ids = select(Deal.contact_id).where(in_either, is_open)
+                found = frozenset(address for row in session.exec(
+                    select(Contact.email, Contact.secondary_email).where(Contact.id.in_(contact_ids)))
+                    for address in row if address)
+                self._closing = {key: found}  # one month turn at a time is enough to keep
+        return found
 
     def _refile(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str],
                 addresses: set[str], now: datetime, tz: str, result: FilingResult) -> dict[str, str]:

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
-from crm_store.db import session_scope
+from crm_store.db import among, session_scope
 from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
@@ -247,7 +247,7 @@ class MailboxSync:
             return set()
         return set(session.exec(
             select(MailboxMessage.gmail_id).where(MailboxMessage.account_id == account_id,
-                                                  MailboxMessage.gmail_id.in_(ids))
+                                                  among(session, MailboxMessage.gmail_id, ids))
         ).all())
 
     @staticmethod

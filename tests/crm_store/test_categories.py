@@ -16,6 +16,7 @@ from crm_store.categories import (
     deals_of,
 )
 from crm_store.db import session_scope
+from crm_store.models import Contact, Deal
 from tests.factories import make_contact, make_deal
 
 RULES = StageRules()
@@ -149,10 +150,18 @@ def test_many_senders_in_one_call_across_chunks(engine):
         assert not result["nobody@x.example"].is_contact
 
 
-def test_set_based_query_agrees_with_the_explaining_rule(engine):
-    """Random CRMs: the SQL answer and the Python answer are the same category."""
+@pytest.mark.parametrize("rules", [
+    RULES,
+    StageRules.from_names(["Signed"], ["Dead", "closed lost"]),
+    StageRules.from_names([], ["Closed Lost"]),  # no won stage: nobody is a customer
+    StageRules.from_names(["Closed Won"], []),  # no lost stage: "Closed Lost" is an open stage
+    StageRules.from_names(["Closed Won", "Done"], ["done", "Closed Lost"]),  # in both sets: won, as kind() says
+])
+def test_set_based_query_agrees_with_the_explaining_rule(engine, rules):
+    """Random CRMs: the SQL answer and the Python answer are the same category, whatever the stage rules."""
     rng = random.Random(20261126)
-    stages = ["Closed Won", "closed lost", "Closed-Lost to Competition", "Proposal", "Negotiation", "Qualification"]
+    stages = ["Closed Won", "closed lost", "Closed-Lost to Competition", "Proposal", "Negotiation", "Qualification",
+              "SIGNED", "dead", "Done"]
     with session_scope(engine) as s:
         contacts = []
         for i in range(150):
@@ -162,10 +171,36 @@ def test_set_based_query_agrees_with_the_explaining_rule(engine):
                 make_deal(s, c, rng.choice(stages), closing)
             contacts.append(c)
         for at, tz in ((AT, "UTC"), (datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc), "Asia/Tokyo")):
-            result = categorize_senders(s, [c.email for c in contacts], at=at, tz=tz, rules=RULES)
+            addresses = [c.email for c in contacts] + [c.secondary_email for c in contacts if c.secondary_email]
+            result = categorize_senders(s, addresses, at=at, tz=tz, rules=rules)
             for c in contacts:
-                expected = decide_category(deals_of(s, c.id), at=at, tz=tz, rules=RULES).category
+                expected = decide_category(deals_of(s, c.id), at=at, tz=tz, rules=rules).category
                 assert result[c.email].category is expected, c.email
+                assert (result[c.email].contact_id, result[c.email].matched_secondary) == (c.id, False)
+                if c.secondary_email:
+                    found = result[c.secondary_email]
+                    assert (found.contact_id, found.matched_secondary, found.category) == (c.id, True, expected)
+
+
+def test_contacts_and_deals_not_yet_flushed_count(engine):
+    """As any query of the session would, the look-up sees what the session holds but has not written yet."""
+    with session_scope(engine) as s:
+        contact = make_contact(s, "pending@x.example")
+        s.add(Deal(name="Pending", contact_id=contact.id, stage="Proposal", closing_date=date(2027, 1, 1)))
+        s.add(Contact(email="new@x.example"))
+        result = categorize_senders(s, ["pending@x.example", "new@x.example"], at=AT, tz="UTC", rules=RULES)
+        assert result["pending@x.example"].category is Category.OPEN_DEALS
+        assert result["new@x.example"].is_contact
+
+
+def test_addresses_are_trimmed_lower_cased_and_blanks_ignored(engine):
+    with session_scope(engine) as s:
+        c = make_contact(s, "trim@x.example")
+        make_deal(s, c, "Closed Won", "2026-01-01")
+        result = categorize_senders(s, ["  Trim@X.example ", "", None, "   "], at=AT, tz="UTC", rules=RULES)
+        assert list(result) == ["trim@x.example"]
+        assert result["trim@x.example"].category is Category.CUSTOMERS
+        assert categorize_senders(s, [], at=AT, tz="UTC", rules=RULES) == {}
 
 
 def test_label_names_are_configurable():

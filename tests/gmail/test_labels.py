@@ -192,6 +192,81 @@ def test_new_month_moves_mail_out_of_closing_this_month(labels_env):
     assert result.refiled == 1
 
 
+def test_new_month_moves_mail_into_closing_this_month_and_leaves_the_rest(labels_env):
+    env = labels_env
+    import_contacts(env.engine, io.StringIO("email,first_name,external_id\ndec@x.example,Dee,C6\n"), progress=False)
+    import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
+                                         "December,C6,Proposal,2026-12-15,D6\n"), progress=False)
+    dee, cleo, cora, otto = (mail(env, a) for a in ("dec@x.example", "closing@x.example", "customer@x.example",
+                                                    "open@x.example"))
+    env.label_run()
+    assert "Open Deals" in names(env, dee) and "Deals Closing This Month" in names(env, cleo)
+    env.clock.now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    env.emu.reset_counters()
+    result = env.label_run()
+    assert "Deals Closing This Month" in names(env, dee) and "Open Deals" not in names(env, dee)
+    assert "Open Deals" in names(env, cleo) and "Deals Closing This Month" not in names(env, cleo)
+    assert "Customers" in names(env, cora) and "Open Deals" in names(env, otto)
+    assert result.refiled == 2
+    assert sorted(c.method.rsplit(".", 1)[-1] for c in env.emu.calls) == ["list", "modify", "modify"]
+
+
+def test_months_without_a_label_run_still_move_what_the_calendar_changed(labels_env):
+    """Last run in October, next in December: October's closing deals are overdue (Open Deals), December's
+    are closing; a deal closing in November only changed nothing between the two runs."""
+    env = labels_env
+    import_contacts(env.engine, io.StringIO("email,first_name,external_id\n"
+                                            "oct@x.example,Oc,C7\nnov@x.example,No,C8\ndec@x.example,De,C9\n"),
+                    progress=False)
+    import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
+                                         "Oct,C7,Proposal,2026-10-25,D7\nNov,C8,Proposal,2026-11-10,D8\n"
+                                         "Dec,C9,Proposal,2026-12-24,D9\n"), progress=False)
+    env.clock.now = datetime(2026, 10, 20, 12, 0, tzinfo=timezone.utc)
+    october, november, december = (mail(env, f"{m}@x.example") for m in ("oct", "nov", "dec"))
+    env.label_run()
+    assert "Deals Closing This Month" in names(env, october)
+    assert "Open Deals" in names(env, november) and "Open Deals" in names(env, december)
+    env.clock.now = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+    result = env.label_run()
+    assert "Open Deals" in names(env, october) and "Open Deals" in names(env, november)
+    assert "Deals Closing This Month" in names(env, december)
+    assert result.refiled == 2
+
+
+def test_a_deal_changed_after_another_mailbox_turned_the_month_still_moves_the_mail(labels_env):
+    """The contacts a new month can move are read once per month turn and shared by the mailboxes; a deal that
+    changes afterwards reaches every mailbox through the category changes."""
+    env = labels_env
+    other = env.connect("other@gmail.example", "U2")
+    pipeline = env.pipeline(LabelFiler(env.engine, StageRules(), LabelNames()))
+    pipeline.sync(other)
+    with session_scope(env.engine) as session:
+        set_labels(session, session.get(GmailAccount, other), True)
+    pipeline.sync(other)
+    filer = LabelFiler(env.engine, StageRules(), LabelNames(), clock=env.clock)
+    pipeline = env.pipeline(filer)
+    pipeline.clock = env.clock
+
+    def run(account_id):
+        pipeline.sync(account_id)
+        account = env.account(account_id)
+        return filer.run(account, env.service.mailbox(load_credentials(env.cipher, account, env.config)))
+
+    mine = mail(env, "open@x.example")
+    theirs = env.emu.insert_message("other@gmail.example", sender="open@x.example", to="other@gmail.example",
+                                    subject="Hi")
+    run(env.account_id), run(other)
+    assert "Open Deals" in names(env, mine) and "Open Deals" in env.emu.label_names("other@gmail.example", theirs)
+    env.clock.now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    run(env.account_id)  # the month turns here first; Otto's deal closes in March: nothing moves
+    import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
+                                         "Later,C2,Proposal,2026-12-18,D2\n"), progress=False)
+    assert run(other).refiled == 1
+    assert "Deals Closing This Month" in env.emu.label_names("other@gmail.example", theirs)
+    assert run(env.account_id).refiled == 1
+    assert "Deals Closing This Month" in names(env, mine)
+
+
 def test_deleted_label_is_recreated_and_existing_one_reused(labels_env):
     env = labels_env
     env.emu.create_label(USER, "open deals")  # exists already, other case: reused, not duplicated
