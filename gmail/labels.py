@@ -165,11 +165,12 @@ class LabelFiler:
             if checked is None or (enabled is not None and checked < enabled):
                 return False
             tz = rep_timezone(session, current, self.default_tz)
-            month_key = Month.containing(now, tz).first_day.strftime("%Y-%m")
+            month = Month.containing(now, tz)
+            month_key = month.first_day.strftime("%Y-%m")
             last_change = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
             if last_change > current.last_category_change_id:
                 self._recheck_unfiled(session, current, last_change, now - self.lookback)
-            if self._changed_addresses(session, current, last_change, month_key):
+            if self._changed_addresses(session, current, last_change, month):
                 return False
             waiting = session.exec(select(MailboxMessage.id).where(
                 MailboxMessage.account_id == account_id, MailboxMessage.needs_filing.is_(True)).limit(1)).first()
