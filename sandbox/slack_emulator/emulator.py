@@ -113,6 +113,10 @@ class SlackEmulator:
         self._ephemerals: list[dict[str, Any]] = []
         self._response_urls: dict[str, ResponseUrl] = {}
         self._response_posts: list[dict[str, Any]] = []
+        # The first post to each response_url, and a condition to wait on one without re-reading every post
+        # (a load generator waiting for a thousand answers would otherwise scan the whole list each time).
+        self._first_response_posts: dict[str, dict[str, Any]] = {}
+        self._response_posted = threading.Condition(self._lock)
         self._triggers: dict[str, Trigger] = {}
         self._views: dict[str, dict[str, Any]] = {}
         self._view_owner: dict[str, tuple[str, str]] = {}
@@ -459,6 +463,15 @@ class SlackEmulator:
             key = key.rsplit("/response/", 1)[1]
         with self._lock:
             return [copy.deepcopy(p) for p in self._response_posts if key is None or p["key"] == key]
+
+    def first_response_post(self, key: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait for the first post to a response_url (its URL or key); TimeoutError when none comes in time."""
+        if "/response/" in key:
+            key = key.rsplit("/response/", 1)[1]
+        with self._response_posted:
+            if not self._response_posted.wait_for(lambda: key in self._first_response_posts, timeout):
+                raise TimeoutError(f"nothing was posted to response_url {key} within {timeout}s")
+            return copy.deepcopy(self._first_response_posts[key])
 
     @property
     def view_calls(self) -> list[dict[str, Any]]:
@@ -1107,6 +1120,8 @@ class SlackEmulator:
             entry["status"] = status
             entry["error"] = answer.get("error")
             self._response_posts.append(entry)
+            self._first_response_posts.setdefault(key, entry)
+            self._response_posted.notify_all()
             return status, answer
 
     def _apply_response_post(
