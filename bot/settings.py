@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     push_poll_interval_seconds: int = Field(900, ge=1)
     push_workers: int = Field(16, ge=1)  # threads for pushes and setting changes, apart from polling
     http_threads: int = Field(16, ge=2)
+    # Slack listeners run here after their ack and wait on Gmail and Slack, not the CPU: more threads than
+    # commands in flight, or an answer waits for a thread as long as for Gmail.
+    slack_listener_threads: int = Field(32, ge=1)
     gmail_timeout_seconds: float = Field(30.0, gt=0)
     gmail_retry_attempts: int = Field(5, ge=1)
     gmail_retry_base_seconds: float = Field(0.5, ge=0)

@@ -22,10 +22,6 @@ from usecases.context import Services
 
 log = logging.getLogger(__name__)
 
-# Listeners run here after their ack (Bolt's default is 5 threads); they wait on Gmail and Slack, not the CPU.
-LISTENER_THREADS = 16
-
-
 class SlackNotConfigured(Exception):
     pass
 
@@ -104,7 +100,9 @@ def create_slack_app(services: Services, settings, *, socket_mode: bool = False)
         raise_error_for_unhandled_request=False,
         # Do not call auth.test at start-up: the bot must start even while Slack is unreachable.
         token_verification_enabled=False,
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
+        # Bolt's default pool has 5 threads; listeners wait on Gmail and Slack, not the CPU.
+        listener_executor=ThreadPoolExecutor(max_workers=settings.slack_listener_threads,
+                                             thread_name_prefix="slack-listener"),
     )
     if settings.multi_workspace:
         oauth_settings = OAuthSettings(

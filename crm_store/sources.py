@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from crm_store.db import session_scope
 from crm_store.models import CrmDataChange, CrmSyncCursor, utcnow
@@ -105,8 +105,13 @@ def _aware(value: datetime | None) -> datetime | None:
 def crm_data_status(engine: Engine) -> CrmDataStatus:
     """The last CRM change, the last change of each source and kind, and the sync streams' state."""
     with session_scope(engine) as session:
-        rows = session.exec(select(CrmDataChange).order_by(CrmDataChange.changed_at.desc())).all()
-        cursors = session.exec(select(CrmSyncCursor).order_by(CrmSyncCursor.name)).all()
+        return read_crm_data_status(session)
+
+
+def read_crm_data_status(session: Session) -> CrmDataStatus:
+    """`crm_data_status` inside a caller's transaction (a status command reads everything in one)."""
+    rows = session.exec(select(CrmDataChange).order_by(CrmDataChange.changed_at.desc())).all()
+    cursors = session.exec(select(CrmSyncCursor).order_by(CrmSyncCursor.name)).all()
     changes = [CrmChange(row.source, row.kind, _aware(row.changed_at), row.created, row.updated, row.deleted,
                          row.detail) for row in rows]
     syncs = [SyncStreamState(row.name, _aware(row.since), _aware(row.last_success_at), row.last_error)

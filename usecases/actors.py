@@ -8,8 +8,10 @@ cross threads and sessions.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Iterator
 
 from sqlmodel import Session
 
@@ -107,6 +109,16 @@ def resolve(services: Services, ref: SlackActorRef) -> Actor:
     identity = identify(services, ref)  # before the transaction: no Slack call while holding the database
     with session_scope(services.engine) as session:
         return resolve_in(session, identity)
+
+
+@contextmanager
+def acting(services: Services, ref: SlackActorRef) -> Iterator[tuple[Session, Actor]]:
+    """One transaction for a whole request: the actor is resolved in it and the use case reads (and writes)
+    in it too, instead of a transaction of its own per step."""
+    check_workspace(services, ref.team_id, ref.enterprise_id)
+    identity = identify(services, ref)  # before the transaction: no Slack call while holding the database
+    with session_scope(services.engine) as session:
+        yield session, resolve_in(session, identity)
 
 
 def resolve_in(session: Session, identity: SlackIdentity) -> Actor:

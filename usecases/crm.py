@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from sqlmodel import Session
+
 from crm_store import api_keys
 from crm_store.errors import DomainError, InvalidInput
-from crm_store.sources import crm_data_status, describe_last_change
+from crm_store.sources import crm_data_status, describe_last_change, read_crm_data_status
 from crm_sync.ingest_api import IngestResponse, handle_ingest_request
 from crm_sync.zoho_sync import ZohoSyncResult, run_zoho_sync
 from telemetry import metrics
@@ -68,9 +70,10 @@ def revoke_api_key(services: Services, name: str) -> None:
         raise InvalidInput(f"no active API key named {name!r}")
 
 
-def crm_data_line(services: Services) -> str:
-    """`CRM data last changed 5 minutes ago (Zoho CRM sync)`, plus a failing sync, for status surfaces."""
-    state = crm_data_status(services.engine)
+def crm_data_line(services: Services, session: Session | None = None) -> str:
+    """`CRM data last changed 5 minutes ago (Zoho CRM sync)`, plus a failing sync, for status surfaces;
+    read in `session` when the caller has one open."""
+    state = crm_data_status(services.engine) if session is None else read_crm_data_status(session)
     line = describe_last_change(state.last_change)
     error = state.sync_error("zoho") if services.zoho is not None else None
     if error:

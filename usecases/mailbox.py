@@ -36,7 +36,7 @@ from gmail.labels import labels_created_in_gmail
 from gmail.oauth import ConsentError, revoke_token
 from gmail.tokens import TokenKeyError
 from usecases import access
-from usecases.actors import SlackActorRef, resolve, workspace_allowed
+from usecases.actors import SlackActorRef, acting, resolve, workspace_allowed
 from usecases.context import Services
 from usecases.crm import crm_data_line
 
@@ -204,74 +204,73 @@ def _shared_with(session: Session, user_id: int, team_id: str | None) -> list[st
     return [f"<@{v.slack_user_id}>" if v.slack_user_id and v.slack_team_id == team_id else v.email for v in viewers]
 
 
-def _load_status(services: Services, actor) -> MailboxStatus:
-    with session_scope(services.engine) as session:
-        try:
-            user = access.require_mail_integration(session, actor)
-        except DomainError as refusal:
-            return MailboxStatus(refusal=str(refusal))
-        policy = org_policy(session, actor.team_id)
-        status = MailboxStatus(policy=policy.value, timezone=user.timezone,
-                               shared_with=_shared_with(session, user.id, actor.team_id))
-        account = access.own_mailbox(session, actor)
-        if account is None:
-            return status
-        status.account_id = account.id
-        status.mailbox_token = mailbox_token(account)
-        status.address = account.email_address
-        status.connected = account.status == AccountStatus.CONNECTED
-        status.sharing = effective_sharing(policy, account).value
-        status.depth = account.sharing_depth
-        status.setup_done = account.setup_done
-        status.magnet = account.magnet_enabled
-        status.labels = account.labels_enabled
-        status.labels_in_gmail = labels_created_in_gmail(account)
-        status.alert_channel = account.alert_channel
-        status.digest = account.digest_enabled
-        status.quiet_start, status.quiet_end = account.quiet_start_minute, account.quiet_end_minute
-        status.last_sync_at = account.last_sync_at
-        status.last_sync_error = account.last_sync_error
-        status.last_label_run_at = account.last_label_run_at
-        status.muted_contacts = session.exec(
-            select(func.count()).select_from(MutedContact).where(MutedContact.account_id == account.id)
-        ).one()
-        return status
+def _load_status(session: Session, actor) -> tuple[MailboxStatus, GmailAccount | None]:
+    """The report, and the rep's mailbox row (None without one, or when refused)."""
+    try:
+        user = access.require_mail_integration(session, actor)
+    except DomainError as refusal:
+        return MailboxStatus(refusal=str(refusal)), None
+    policy = org_policy(session, actor.team_id)
+    status = MailboxStatus(policy=policy.value, timezone=user.timezone,
+                           shared_with=_shared_with(session, user.id, actor.team_id))
+    account = access.own_mailbox(session, actor)
+    if account is None:
+        return status, None
+    status.account_id = account.id
+    status.mailbox_token = mailbox_token(account)
+    status.address = account.email_address
+    status.connected = account.status == AccountStatus.CONNECTED
+    status.sharing = effective_sharing(policy, account).value
+    status.depth = account.sharing_depth
+    status.setup_done = account.setup_done
+    status.magnet = account.magnet_enabled
+    status.labels = account.labels_enabled
+    status.labels_in_gmail = labels_created_in_gmail(account)
+    status.alert_channel = account.alert_channel
+    status.digest = account.digest_enabled
+    status.quiet_start, status.quiet_end = account.quiet_start_minute, account.quiet_end_minute
+    status.last_sync_at = account.last_sync_at
+    status.last_sync_error = account.last_sync_error
+    status.last_label_run_at = account.last_label_run_at
+    status.muted_contacts = session.exec(
+        select(func.count()).select_from(MutedContact).where(MutedContact.account_id == account.id)
+    ).one()
+    return status, account
 
 
 def status(services: Services, who: SlackActorRef, *, live: bool = False) -> MailboxStatus:
-    """The rep's mailbox and settings; `live` also asks Gmail whether the connection still works."""
-    report = _load_status(services, resolve(services, who))
-    if report.refusal is None:
-        report.crm_data = crm_data_line(services)
+    """The rep's mailbox and settings, read in one transaction with the actor; `live` also asks Gmail (one
+    getProfile, after the transaction) whether the connection still works."""
+    with acting(services, who) as (session, actor):
+        report, account = _load_status(session, actor)
+        if report.refusal is None:
+            report.crm_data = crm_data_line(services, session)
     if live and report.connected and services.gmail is not None:
-        report.live_check = check_connection(services, report.account_id)
+        report.live_check = check_connection(services, account)
     return report
 
 
-def check_connection(services: Services, account_id: int) -> str:
-    """One getProfile call (1 quota unit); the answer is a line for the rep to read."""
+def check_connection(services: Services, account: GmailAccount) -> str:
+    """One getProfile call (1 quota unit) for a connected mailbox; the answer is a line for the rep to read."""
     google, cipher, gmail, _ = services.require_gmail()
-    with session_scope(services.engine) as session:
-        account = session.get(GmailAccount, account_id)
-        if account is None or account.status != AccountStatus.CONNECTED or not account.encrypted_credentials:
-            return "not connected"
-        session.expunge(account)
+    if not account.encrypted_credentials:
+        return "not connected"
     try:
         credentials = load_credentials(cipher, account, google)
         token_before = credentials.token
         mailbox = gmail.mailbox(credentials)
         profile = mailbox.get_profile()
-        save_refreshed_credentials(services.engine, cipher, account_id, mailbox.credentials, token_before)
+        save_refreshed_credentials(services.engine, cipher, account.id, mailbox.credentials, token_before)
     except AccessRevoked as refused:
         # Same path as the sync job: flip once, and only the caller that flipped asks the rep to reconnect.
-        if mark_revoked(services.engine, account_id, str(refused)) and services.notifier is not None:
+        if mark_revoked(services.engine, account.id, str(refused)) and services.notifier is not None:
             services.notifier.ask_to_reconnect(account, str(refused))
         return "Google refused MailMagnet's access just now: reconnect with `/gmail connect`"
     except TokenKeyError:
-        log.warning("credentials of mailbox %s cannot be decrypted with TOKEN_ENCRYPTION_KEYS", account_id)
+        log.warning("credentials of mailbox %s cannot be decrypted with TOKEN_ENCRYPTION_KEYS", account.id)
         return "MailMagnet cannot read its stored key for this mailbox (ask your admin about TOKEN_ENCRYPTION_KEYS)"
     except GmailError as failure:
-        log.info("status check of mailbox %s failed: %s", account_id, failure)
+        log.info("status check of mailbox %s failed: %s", account.id, failure)
         return "Gmail did not answer just now (temporary); MailMagnet will keep trying"
     total = profile.get("messagesTotal")
     return "working — Gmail answered just now" + (f" ({total:,} messages)" if isinstance(total, int) else "")

@@ -19,11 +19,12 @@ def _no_arguments(args: list[str], topic: str) -> None:
 
 
 def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
-    setting_use_cases.require_gmail_features(services, who)
-    _no_arguments(args, "status")
-    report = mailbox_use_cases.status(services, who, live=True)
+    # One use-case call decides the refusal (F10 first, as for every Gmail command) and reads the status; Gmail
+    # is asked only for a well-formed command.
+    report = mailbox_use_cases.status(services, who, live=not args)
     if report.refusal:
         return message(report.refusal)
+    _no_arguments(args, "status")
     return status_report(report)
 
 
