@@ -9,6 +9,7 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.settings import Settings
+from telemetry import metrics
 
 
 class ServerErrorRetryHandler(RetryHandler):
@@ -18,9 +19,41 @@ class ServerErrorRetryHandler(RetryHandler):
         return response is not None and response.status_code >= 500
 
 
+class SlackErrorCounter(RetryHandler):
+    """Counts every Slack Web API answer that is an error, for /metrics, and never asks for a retry.
+
+    slack_sdk hands each answer (200 OK included, with its parsed body) and each connection error to the
+    client's retry handlers in order; first in the list, this sees all of them, retries included, in every
+    client: ours and the copies Bolt makes per request keep the same handlers."""
+
+    def can_retry(self, *, state, request, response=None, error=None) -> bool:
+        kind = self.error_kind(response, error)
+        if kind is not None:
+            method = request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0][:60]
+            metrics.SLACK_API_ERRORS.labels(method=method, kind=kind).inc()
+        return False
+
+    @staticmethod
+    def error_kind(response, error) -> str | None:
+        # An HTTP error status comes with both the response and urllib's HTTPError: the response says more.
+        if response is None:
+            return "connection" if error is not None else None
+        if response.status_code == 429:
+            return "ratelimited"
+        if response.status_code >= 500:
+            return "http_5xx"
+        if response.status_code >= 400:
+            return f"http_{response.status_code}"
+        body = response.body if isinstance(response.body, dict) else {}
+        if body.get("ok") is False:
+            return str(body.get("error") or "unknown")[:60]
+        return None
+
+
 def retry_handlers() -> list[RetryHandler]:
     # 429: honour Retry-After (slack_sdk's handler sleeps exactly that long), a few times.
     return [
+        SlackErrorCounter(),
         RateLimitErrorRetryHandler(max_retry_count=3),
         ServerErrorRetryHandler(max_retry_count=2),
         ConnectionErrorRetryHandler(max_retry_count=2),

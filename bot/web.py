@@ -6,13 +6,15 @@ import html
 import json
 import logging
 import re
+import time
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
-from telemetry import metrics
+from crm_store import work_state
 from crm_store.records import MAX_REQUEST_BYTES
+from telemetry import metrics
 from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
 from usecases.context import Services
@@ -41,8 +43,24 @@ def slack_headers_well_formed(headers) -> bool:
                 and SLACK_SIGNATURE.match(headers.get("X-Slack-Signature", "")))
 
 
+def work_gauges(services: Services) -> metrics.WorkGauges:
+    """The gauges /metrics reads from the database when scraped."""
+    owner = services.jobs.owner if services.jobs is not None else None
+    return metrics.WorkGauges(lambda: work_state.pending_pushes(services.engine),
+                              lambda: work_state.leased_mailboxes(services.engine, owner))
+
+
+def slack_request_kind(content_type: str | None, body: bytes) -> str:
+    """`command`, `interactive` or `event`, from what Slack posts (for the ack histogram): events are JSON,
+    commands and interactions form-encoded, commands with a `command` field."""
+    if (content_type or "").startswith("application/json"):
+        return "event"
+    return "command" if any(field.startswith(b"command=") for field in body.split(b"&")) else "interactive"
+
+
 def create_web_app(services: Services, slack_app: App | None) -> Flask:
     web = Flask("mailmagnet")
+    registry = metrics.server_registry(work_gauges(services))
     slack_handler = SlackRequestHandler(slack_app) if slack_app is not None else None
 
     def slack() -> Response:
@@ -51,10 +69,15 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         return slack_handler.handle(request)
 
     def slack_events() -> Response:
+        started = time.perf_counter()
         if slack_handler is not None and not slack_headers_well_formed(request.headers):
             metrics.SLACK_REQUESTS.labels(kind="rejected", name="malformed_signature").inc()
             return Response("invalid request", status=401)
-        return slack()
+        response = slack()
+        # Bolt answers once the listener acked (process_before_response=False): this is the ack's latency.
+        kind = slack_request_kind(request.content_type, request.get_data())  # cached by Bolt's adapter
+        metrics.SLACK_ACK_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+        return response
 
     web.add_url_rule("/slack/events", "slack_events", slack_events, methods=["POST"])
     web.add_url_rule("/slack/install", "slack_install", slack, methods=["GET"])
@@ -122,7 +145,7 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
 
     @web.get("/metrics")
     def prometheus_metrics():
-        body, content_type = metrics.render()
+        body, content_type = metrics.render(registry)
         return Response(body, mimetype=None, content_type=content_type)
 
     return web

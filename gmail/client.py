@@ -18,11 +18,11 @@ import google_auth_httplib2
 import httplib2
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
-from googleapiclient.http import BatchHttpRequest
 
 from gmail.config import METADATA_HEADERS, GoogleConfig, RetryPolicy
 from gmail.errors import GmailError, GmailTemporaryError, NotFound, SendingLimitExceeded, SendThrottled, translate, \
     translate_send
+from gmail.metering import MeteredBatch, MeteredRequest
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class GmailService:
             service = build(
                 "gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
                 client_options={"api_endpoint": self.config.api_root},
+                requestBuilder=MeteredRequest,  # every call counted for /metrics, however it is executed
             )
             parts = self._local.parts = (service, http)
         return parts
@@ -213,7 +214,7 @@ class MailboxClient:
             else:
                 failures[request_id] = error
 
-        batch = BatchHttpRequest(callback=collect, batch_uri=self._batch_url)
+        batch = MeteredBatch(callback=collect, batch_uri=self._batch_url)
         for request_id, request in requests.items():
             batch.add(request, request_id=request_id)
         try:

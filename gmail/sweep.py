@@ -30,10 +30,11 @@ import google_auth_httplib2
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
-from googleapiclient.http import BatchHttpRequest, HttpError
+from googleapiclient.http import HttpError
 
 from gmail.client import GmailService, history_params
 from gmail.errors import translate
+from gmail.metering import MeteredBatch
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class PollOutcome:
     batches: int = 0
 
 
-class OneShotBatch(BatchHttpRequest):
+class OneShotBatch(MeteredBatch):
     """A batch whose parts run once: a part answered 401 goes to its callback like any other error.
 
     googleapiclient's `execute` refreshes the credentials of 401 parts and sends them again; with the parts

@@ -1,0 +1,90 @@
+"""Every Gmail call counted in one place for /metrics: calls and quota units by method, errors by kind.
+
+googleapiclient builds every request of our discovery-built service as a `MeteredRequest` (`build`'s
+`requestBuilder`), so single calls are counted however they are executed; the parts of a `/batch` are counted
+by `MeteredBatch`'s callback, once each, as Google counts them. Both report to `record_call`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from google.auth.exceptions import RefreshError
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from gmail.errors import RATE_LIMIT_REASONS, error_reasons
+from telemetry import metrics
+
+# Google's published cost of each method we call, in quota units per call
+# (developers.google.com/gmail/api/reference/quota; SPEC §8 uses the same table).
+UNITS_PER_CALL: dict[str, int] = {
+    "gmail.users.getProfile": 1,
+    "gmail.users.watch": 100,
+    "gmail.users.stop": 50,
+    "gmail.users.history.list": 2,
+    "gmail.users.labels.list": 1,
+    "gmail.users.labels.create": 5,
+    "gmail.users.messages.list": 5,
+    "gmail.users.messages.get": 5,
+    "gmail.users.messages.modify": 5,
+    "gmail.users.messages.batchModify": 50,
+    "gmail.users.messages.send": 100,
+}
+
+
+def error_kind(error: BaseException) -> str:
+    """A short, bounded name for a failure: Gmail's reason for rate limits and refusals, `401`, `5xx`, …"""
+    if isinstance(error, HttpError):
+        status = error.status_code or 0
+        if status >= 500:
+            return "5xx"
+        if status == 401:
+            return "401"
+        reasons = error_reasons(error)
+        return (reasons[0] if reasons and reasons[0] else str(status))[:40]
+    if isinstance(error, RefreshError):
+        return "invalid_grant" if "invalid_grant" in str(error) else "token_refresh"
+    return "network"
+
+
+def _charged(error: BaseException | None, kind: str | None) -> bool:
+    """Whether Google counts the call against the quota: it answered, and neither refused the credentials nor
+    the rate (the emulator counts the same way). A token refresh or a connection that failed never got there."""
+    if error is None:
+        return True
+    return isinstance(error, HttpError) and not (kind in ("401", "429") or kind in RATE_LIMIT_REASONS)
+
+
+def record_call(method_id: str | None, error: BaseException | None = None) -> None:
+    method = method_id or "unknown"
+    kind = None if error is None else error_kind(error)
+    metrics.GMAIL_CALLS.labels(method=method).inc()
+    if _charged(error, kind):
+        metrics.GMAIL_QUOTA_UNITS.labels(method=method).inc(UNITS_PER_CALL.get(method, 0))
+    if kind is not None:
+        metrics.GMAIL_ERRORS.labels(kind=kind).inc()
+
+
+class MeteredRequest(HttpRequest):
+    """A request that reports itself when executed on its own (inside a batch it never is)."""
+
+    def execute(self, http=None, num_retries=0) -> Any:
+        try:
+            result = super().execute(http=http, num_retries=num_retries)
+        except Exception as error:
+            record_call(self.methodId, error)
+            raise
+        record_call(self.methodId)
+        return result
+
+
+class MeteredBatch(BatchHttpRequest):
+    """A `/batch` whose parts are reported as their answers are handed to the callback."""
+
+    def __init__(self, callback=None, batch_uri=None):
+        def metered(request_id: str, response: Any, exception: Exception | None) -> None:
+            record_call(getattr(self._requests.get(request_id), "methodId", None), exception)
+            if callback is not None:
+                callback(request_id, response, exception)
+
+        super().__init__(callback=metered, batch_uri=batch_uri)
