@@ -8,6 +8,7 @@ import threading
 
 from waitress.server import create_server
 
+from bot.gc_tuning import tune_for_serving
 from bot.logs import cap_library_logs
 from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
@@ -106,6 +107,7 @@ class BotServer:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        tune_for_serving()
         self.start()
         log.info("MailMagnet listening on port %s%s", self.port, " (Socket Mode)" if self.socket_mode else "")
         stopping.wait()
