@@ -7,6 +7,10 @@ use, so they are promoted, and the old generation grows fast enough to need a fu
 (benchmarks/slack_ack.py: ack p99 73–156 ms). With 20,000 most of them are gone before the first young
 collection; young collections take a few milliseconds and full ones become rare (ack p99 ~30 ms). Cycles are
 still collected: only how often changes.
+
+What exists once the server has started (modules, the Bolt app, the discovery document, caches) lives as long as
+the process: `gc.freeze()` moves it out of the collector's sight, so a full collection, when one comes, walks only
+what was made since (slack_ack, machine shared: ack p99 60.1 / 51.4 ms with it, 88.8 / 74.0 without).
 """
 from __future__ import annotations
 
@@ -16,5 +20,8 @@ YOUNG_GENERATION_THRESHOLD = 20_000
 
 
 def tune_for_serving() -> None:
+    """Once the server has started."""
+    gc.collect()
+    gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, middle, old)

@@ -107,8 +107,8 @@ class BotServer:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        tune_for_serving()
         self.start()
+        tune_for_serving()
         log.info("MailMagnet listening on port %s%s", self.port, " (Socket Mode)" if self.socket_mode else "")
         stopping.wait()
         self.stop()
