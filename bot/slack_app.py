@@ -16,6 +16,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 
 from bot.manifest import bot_scopes
 from bot.slack_clients import make_client
+from crm_store.sqlite_gate import writes_first
 from handlers import register_listeners
 from usecases.actors import workspace_allowed
 from usecases.context import Services
@@ -102,7 +103,9 @@ def create_slack_app(services: Services, settings, *, socket_mode: bool = False)
         token_verification_enabled=False,
         # Bolt's default pool has 5 threads; listeners wait on Gmail and Slack, not the CPU.
         listener_executor=ThreadPoolExecutor(max_workers=settings.slack_listener_threads,
-                                             thread_name_prefix="slack-listener"),
+                                             thread_name_prefix="slack-listener",
+                                             # their SQLite writes go before queued background writes
+                                             initializer=writes_first),
     )
     if settings.multi_workspace:
         oauth_settings = OAuthSettings(

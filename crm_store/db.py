@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
+from crm_store import sqlite_gate
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -39,10 +41,15 @@ def _enable_sqlite_pragmas(dbapi_connection, _record) -> None:
 def create_db_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
-        engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
-        )
+        database = make_url(url).database
+        gated = bool(database) and database != ":memory:"
+        connect_args = {"check_same_thread": False, "timeout": 30}
+        if gated:
+            connect_args["factory"] = sqlite_gate.GatedConnection
+        engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
         sa.event.listen(engine, "connect", _enable_sqlite_pragmas)
+        if gated:
+            sqlite_gate.install(engine, str(Path(database).resolve()))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)

@@ -1,0 +1,147 @@
+"""One writer at a time per SQLite file in this process, taking turns in order, Slack requests first.
+
+SQLite lets one connection write at a time. A writer that finds the file locked is put to sleep by SQLite's busy
+handler in growing steps (1, 2, 5, 10, … 100 ms) and tries again; under a steady stream of writers (the polling
+sweep, the sync pipeline) a Slack request's single INSERT can sleep through several other transactions and wake
+late after each. Here writers queue for a process-wide gate instead: taken at a transaction's first write
+statement, handed over the moment the holder's commit or rollback returns, and to a waiting Slack request
+before any waiting background writer. Readers never wait (WAL).
+
+The gate is taken by a SQLAlchemy `before_cursor_execute` event and given back by the DB-API connection itself
+(`sqlite3.connect(factory=GatedConnection)`), after its commit or rollback has released SQLite's lock.
+Other processes on the same file still meet SQLite's busy handler, as before.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+
+log = logging.getLogger(__name__)
+
+_READ_ONLY_PREFIXES = ("SELECT", "PRAGMA", "EXPLAIN")
+# As long as SQLite's own busy_timeout: a holder that never lets go (it waits for another thread's write) must not
+# hang the others; past this they go on without the gate and SQLite decides, as it did before.
+GATE_TIMEOUT_SECONDS = 30.0
+
+_local = threading.local()
+
+
+def writes_first() -> None:
+    """Mark the calling thread as serving Slack requests: its writes go before queued background writes.
+    Meant as a thread pool's initializer."""
+    _local.first = True
+
+
+class WriteGate:
+    """A reentrant lock whose waiters from `writes_first` threads are served before the others."""
+
+    def __init__(self) -> None:
+        self._turn = threading.Condition()
+        self._holder: int | None = None
+        self._depth = 0
+        self._first_waiting = 0
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Writers queued right now."""
+        with self._turn:
+            return self._waiting
+
+    def acquire(self, timeout: float = GATE_TIMEOUT_SECONDS) -> bool:
+        """True once this thread holds the gate; False after `timeout` (the caller goes on without it)."""
+        me = threading.get_ident()
+        first = getattr(_local, "first", False)
+        with self._turn:
+            if self._holder == me:  # a second connection of the same thread: SQLite itself decides
+                self._depth += 1
+                return True
+            self._waiting += 1
+            if first:
+                self._first_waiting += 1
+            try:
+                free = self._turn.wait_for(lambda: self._holder is None and (first or not self._first_waiting),
+                                           timeout)
+            finally:
+                self._waiting -= 1
+                if first:
+                    self._first_waiting -= 1
+            if not free:
+                log.warning("waited %.0f s for the SQLite write gate; writing without it", timeout)
+                return False
+            self._holder, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._turn:
+            self._depth -= 1
+            if self._depth == 0:
+                self._holder = None
+                self._turn.notify_all()
+
+
+_gates: dict[str, WriteGate] = {}
+_gates_lock = threading.Lock()
+
+
+def gate_for(database: str) -> WriteGate:
+    with _gates_lock:
+        return _gates.setdefault(database, WriteGate())
+
+
+class GatedConnection(sqlite3.Connection):
+    """A sqlite3 connection that gives the gate back once its transaction has ended."""
+
+    gate: WriteGate | None = None
+    holds_gate = False
+
+    def take_gate(self) -> None:
+        if not self.holds_gate and self.gate is not None:
+            self.holds_gate = self.gate.acquire()
+
+    def _give_back(self) -> None:
+        if self.holds_gate:
+            self.holds_gate = False
+            self.gate.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._give_back()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._give_back()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._give_back()
+
+
+def is_write(statement: str) -> bool:
+    """Anything but a plain read counts as a write: taking the gate for nothing costs a turn, missing a write
+    could deadlock a gated writer against SQLite's lock."""
+    return not statement.lstrip().upper().startswith(_READ_ONLY_PREFIXES)
+
+
+def install(engine, database: str) -> None:
+    """Gate the writes of `engine`'s connections to `database` (a file path)."""
+    import sqlalchemy as sa
+
+    gate = gate_for(database)
+
+    @sa.event.listens_for(engine, "connect")
+    def attach(dbapi_connection, _record) -> None:
+        if isinstance(dbapi_connection, GatedConnection):
+            dbapi_connection.gate = gate
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def before_write(connection, cursor, statement, parameters, context, executemany) -> None:
+        if is_write(statement) and isinstance(cursor.connection, GatedConnection):
+            cursor.connection.take_gate()
