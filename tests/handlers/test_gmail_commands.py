@@ -6,6 +6,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.mailboxes import set_policy
 from crm_store.models import EmailShare, MutedContact, SharingPolicy
+from sandbox.gmail_emulator import Fault
 from tests.factories import make_contact
 from tests.handlers.conftest import account_of, ask, shown_text
 from tests.harness import REP, REP_GMAIL, TEAM
@@ -33,6 +34,21 @@ def test_status_shows_mailbox_settings_and_asks_gmail(stack, connected, sales_ch
     assert "22:00–07:00" in text and "digest on" in text
     assert "Gmail answered 503" in text
     assert "Private" in text
+
+
+def test_status_is_acked_before_gmail_answers(stack, connected):
+    stack.gmail.add_fault(Fault(method="gmail.users.getProfile", count=1, status="timeout", timeout_seconds=2))
+    response = stack.driver.slash_command(REP, "/gmail", "status")
+    assert response.status == 200
+    assert stack.slack.response_url_posts(response.response_url) == []  # Gmail has not answered yet
+    answer = stack.slack.first_response_post(response.response_url, timeout=15)
+    assert "Gmail answered just now" in shown_text(answer)  # the hung call was retried
+
+
+def test_malformed_status_asks_gmail_nothing(stack, connected):
+    stack.gmail.reset_counters()
+    assert "takes no arguments" in shown_text(ask(stack, "status now"))
+    assert not stack.gmail.call_counts(REP_GMAIL).get("gmail.users.getProfile")
 
 
 def test_status_after_google_revoked_access_asks_to_reconnect_once(stack, connected):
