@@ -238,7 +238,8 @@ def main() -> int:
     emit("slack", {
         "mix": "/gmail status only (one users.getProfile each)",
         "samples": len(samples),
-        "in_flight": IN_FLIGHT,
+        "commands": len(samples),  # measured, after WARMUP (the key earlier runs used)
+        "concurrency": IN_FLIGHT,  # commands in flight, each until its answer arrived
         "gmail_latency_ms": GMAIL_LATENCY_MS,
         "ack_p50_ms": round(median(acks), 1),
         "ack_p99_ms": round(percentile(acks, 99), 1),
