@@ -13,17 +13,16 @@ import email.utils
 import json
 import logging
 import secrets
-import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
 from .errors import ZohoError
+from ..loopback_http import LoopbackService, TrackedHandler
 from .faults import Fault
 
 log = logging.getLogger(__name__)
@@ -118,29 +117,13 @@ class _PageToken:
     expires_at: datetime
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "ZGS"
-    sys_version = ""
     emulator: "ZohoEmulator"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read calls instead
-        log.debug("%s " + format, self.address_string(), *args)
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         # The Date header follows the emulator's clock, the one that stamps Modified_Time.
         return email.utils.format_datetime(self.emulator.now().astimezone(timezone.utc), usegmt=True)
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.connections.add(self.connection)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.connections.discard(self.connection)  # type: ignore[attr-defined]
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -154,38 +137,14 @@ class _Handler(BaseHTTPRequestHandler):
         if response.latency > 0:
             self.emulator._stopping.wait(response.latency)
         if response.drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop_connection()
             return
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        has_body = response.status not in (204, 304)
-        if has_body:
-            self.send_header("Content-Length", str(len(response.body)))
-        self._headers_buffer.append(b"\r\n")
-        if has_body and self.command != "HEAD":
-            self._headers_buffer.append(response.body)
-        self.flush_headers()
+        self.write_response(response.status, response.headers, response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-    block_on_close = False
-
-    def __init__(self, address, handler):
-        self.connections: set[socket.socket] = set()
-        super().__init__(address, handler)
-
-
-class ZohoEmulator:
+class ZohoEmulator(LoopbackService):
     """Zoho CRM v7 (Contacts, Deals, deleted records) + the accounts server's token endpoint."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, access_token_lifetime: int = 3600,
@@ -210,47 +169,16 @@ class ZohoEmulator:
         self._page_tokens: dict[str, _PageToken] = {}
         self._faults: list[Fault] = []
         self._calls: list[Call] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.default_owner = self.add_user("owner@crm.example", "CRM Owner")
 
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> "ZohoEmulator":
-        handler = type("ZohoEmulatorHandler", (_Handler,), {"emulator": self})
-        self._stopping.clear()
-        self._server = _Server((self.host, self._requested_port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="zoho-emulator", daemon=True)
-        self._thread.start()
+        self._serve(type("ZohoEmulatorHandler", (_Handler,), {"emulator": self}), "zoho-emulator")
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            for connection in list(self._server.connections):
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "ZohoEmulator":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        return self._server.server_address[1]
+        self._close()
 
     @property
     def url(self) -> str:
