@@ -9,6 +9,7 @@ decide what "modified since" means without sleeping.
 
 from __future__ import annotations
 
+import bisect
 import email.utils
 import json
 import logging
@@ -166,6 +167,11 @@ class ZohoEmulator(LoopbackService):
         self._accounts: dict[str, str] = {}  # company name -> account id
         self._records: dict[str, dict[str, _Record]] = {module: {} for module in MODULES}
         self._deleted: dict[str, list[_Deleted]] = {module: [] for module in MODULES}
+        # Listing order, kept between the pages of a listing: sorting every record for every page made
+        # a 150k-record listing quadratic (each page cost as much as the whole listing). Any add, edit
+        # or delete bumps the module's version and the next page sorts again.
+        self._versions: dict[str, int] = {module: 0 for module in MODULES}
+        self._listings: dict[tuple, tuple[int, list[_Record], list[tuple]]] = {}
         self._page_tokens: dict[str, _PageToken] = {}
         self._faults: list[Fault] = []
         self._calls: list[Call] = []
@@ -290,6 +296,7 @@ class ZohoEmulator(LoopbackService):
             record = _Record(self._new_id(), module, dict(fields), now, now)
             record.fields.setdefault("Owner", self._owner(owner))
             self._records[module][record.id] = record
+            self._versions[module] += 1
             return record.id
 
     def add_contact(self, email: str | None, *, first_name: str | None = None, last_name: str | None = None,
@@ -326,6 +333,7 @@ class ZohoEmulator(LoopbackService):
                     "name": self._get("Contacts", contact_id).fields.get("Last_Name"), "id": contact_id}
             record.fields.update(fields)
             record.modified = self.now()
+            self._versions[module] += 1
 
     def delete_record(self, module: str, record_id: str, *, permanent: bool = False,
                       by: str | None = None) -> None:
@@ -333,6 +341,7 @@ class ZohoEmulator(LoopbackService):
         with self._lock:
             record = self._get(module, record_id)
             del self._records[module][record_id]
+            self._versions[module] += 1
             deleter = self._owner(by)
             name = record.fields.get("Deal_Name") or " ".join(
                 part for part in (record.fields.get("First_Name"), record.fields.get("Last_Name")) if part)
@@ -569,25 +578,34 @@ class ZohoEmulator(LoopbackService):
                     raise errors.invalid_data("sort_order")
                 descending = order == "desc"
 
-            def key(record: _Record) -> tuple:
-                value = {"id": int(record.id), "Created_Time": record.created, "Modified_Time": record.modified}[sort_by]
-                return value, int(record.id)
-
-            matching = [record for record in self._records[module].values()
-                        if since is None or record.modified > since]
-            matching.sort(key=key, reverse=descending)
+            ordered, keys = self._listing(module, since, sort_by)  # ascending
             page = 1
             if token_text is not None:
-                after = token.after
-                matching = [record for record in matching if (key(record) < after if descending else key(record) > after)]
-                chunk = matching[:per_page]
-                more = len(matching) > per_page
+                # The keyset: what follows the token's last record in the listing's order.
+                if descending:
+                    end = bisect.bisect_left(keys, token.after)
+                    start = max(0, end - per_page)
+                    more = start > 0
+                else:
+                    start = bisect.bisect_right(keys, token.after)
+                    end = min(len(ordered), start + per_page)
+                    more = end < len(ordered)
             else:
                 page = self._page(query)
                 if page * per_page > DISCRETE_LIMIT:
                     raise errors.discrete_pagination_limit(DISCRETE_LIMIT)
-                chunk = matching[(page - 1) * per_page: page * per_page]
-                more = len(matching) > page * per_page
+                skipped = (page - 1) * per_page
+                if descending:
+                    end = max(0, len(ordered) - skipped)
+                    start = max(0, end - per_page)
+                else:
+                    start = min(len(ordered), skipped)
+                    end = min(len(ordered), start + per_page)
+                more = len(ordered) > page * per_page
+            chunk = ordered[start:end]
+            last_key = (keys[start] if descending else keys[end - 1]) if chunk else None
+            if descending:
+                chunk.reverse()
             if not chunk:
                 # Nothing newer than If-Modified-Since is "not modified"; an empty listing is "no content".
                 return _json(304 if since_header is not None and token_text is None else 204, None), ()
@@ -595,7 +613,7 @@ class ZohoEmulator(LoopbackService):
             if more:
                 next_token = secrets.token_hex(24)
                 expires_at = now + PAGE_TOKEN_LIFETIME
-                self._page_tokens[next_token] = _PageToken(module, since, sort_by, descending, key(chunk[-1]),
+                self._page_tokens[next_token] = _PageToken(module, since, sort_by, descending, last_key,
                                                            per_page, expires_at)
                 expiry = self.format_time(expires_at)
             data = [self._render(record, wanted) for record in chunk]
@@ -604,6 +622,26 @@ class ZohoEmulator(LoopbackService):
                 "sort_order": "desc" if descending else "asc", "email": False, "more_records": more,
                 "previous_page_token": None}
         return _json(200, {"data": data, "info": info}), [item["id"] for item in data]
+
+    def _listing(self, module: str, since: datetime | None, sort_by: str) -> tuple[list[_Record], list[tuple]]:
+        """The records modified after `since`, in ascending (`sort_by`, id) order, with their sort keys.
+        Called under the lock."""
+        cache_key = (module, since, sort_by)
+        cached = self._listings.get(cache_key)
+        if cached is not None and cached[0] == self._versions[module]:
+            return cached[1], cached[2]
+
+        def key(record: _Record) -> tuple:
+            value = {"id": int(record.id), "Created_Time": record.created, "Modified_Time": record.modified}[sort_by]
+            return value, int(record.id)
+
+        ordered = sorted((record for record in self._records[module].values()
+                          if since is None or record.modified > since), key=key)
+        keys = [key(record) for record in ordered]
+        if len(self._listings) >= 8:  # a few listings in flight at most; forget the oldest
+            self._listings.pop(next(iter(self._listings)))
+        self._listings[cache_key] = (self._versions[module], ordered, keys)
+        return ordered, keys
 
     def _list_deleted(self, module: str, query: dict[str, str], since_header: str | None):
         kind = query.get("type", "all")
