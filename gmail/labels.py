@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
 from crm_store.categories import Category, LabelNames, Month, StageRules, categorize_senders
+from crm_store import category_changes
 from crm_store.db import session_scope
 from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
@@ -213,7 +214,7 @@ class LabelFiler:
         """What every label run starts with: the rep's month, the newest CRM category change, and unfiled mail
         from addresses that change touched handed back to the run."""
         tz = rep_timezone(session, account, self.default_tz)
-        last_change = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
+        last_change = category_changes.latest_id(session)
         if last_change > account.last_category_change_id:
             self._recheck_unfiled(session, account, last_change, now - self.lookback)
         return tz, Month.containing(now, tz), last_change
