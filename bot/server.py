@@ -1,6 +1,7 @@
 """`mailmagnet serve`: the web server (waitress), the Bolt app, the scheduler; clean shutdown on SIGTERM."""
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -106,6 +107,11 @@ class BotServer:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        # What start-up built (modules, the Bolt app, mappers: ~180k of the ~200k objects the collector tracks)
+        # lives as long as the process: frozen, a full collection scans only what the work allocates. Each one
+        # stops every thread; in the e2e benchmark they took 90-240 ms every ~3 s, pushes included.
+        gc.collect()
+        gc.freeze()
         self.start()
         log.info("MailMagnet listening on port %s%s", self.port, " (Socket Mode)" if self.socket_mode else "")
         stopping.wait()
