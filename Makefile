@@ -19,8 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mailmagnet demo
 
+# Four workers (pytest-xdist) even on two cores: most of a test's time is spent waiting on an emulator or a
+# clock, and each worker has its own SQLite files and PostgreSQL database. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all

@@ -4,6 +4,10 @@
 - poll mode: the scheduler's sync cycle; the figure is the time from the poll that found the
   message (its history.list call) to the alert, i.e. the latency minus the wait for the next poll.
 Times come from the emulators' own records of each call (one clock, this process).
+
+Push: 1,000 samples, so the p99 is a p99. Poll: each sample waits for the next poll (the interval is at
+least a second), so 100 samples, and the figure reported as `poll_overhead_p99_ms` is their maximum
+(`poll_overhead_p99_is_max`), as SPEC §8 asks of a p99 from fewer than 1,000 samples.
 """
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from pathlib import Path
 from benchmarks.common import emit, median, percentile
 from sandbox.stack import REP_GMAIL, start_stack
 
-SAMPLES = 40
+PUSH_SAMPLES = 1_000
+POLL_SAMPLES = 100
 TOPIC = "projects/mailmagnet-bench/topics/gmail"
 TOKEN = "bench-push-token"
 CONTACTS = "email,first_name,company,external_id\njane@acme.example,Jane,Acme,C1\n"
@@ -44,12 +49,12 @@ def measure_push(tmp: Path) -> list[float]:
         stack.import_crm(CONTACTS, DEALS)
         stack.connect_with_push()
         latencies = []
-        for i in range(SAMPLES):
+        for i in range(PUSH_SAMPLES):
             sent = time.time()
             stack.mail("Jane <jane@acme.example>", f"Push {i}")
             received = wait_for_alerts(stack, i + 1)[i]
             latencies.append((received - sent) * 1000)
-            time.sleep(random.uniform(0.02, 0.1))
+            time.sleep(random.uniform(0.01, 0.05))
         return latencies
     finally:
         stack.stop()
@@ -65,7 +70,7 @@ def measure_poll(tmp: Path) -> list[float]:
         stack.update_mailbox(magnet=True)
         time.sleep(1.5)  # first poll: the cursor
         overheads = []
-        for i in range(SAMPLES // 2):
+        for i in range(POLL_SAMPLES):
             time.sleep(random.uniform(0, 1.0))
             sent = time.time()
             stack.mail("Jane <jane@acme.example>", f"Poll {i}")
@@ -88,7 +93,8 @@ def main() -> None:
         "push_latency_p99_ms": round(percentile(push, 99), 1),
         "poll_samples": len(poll),
         "poll_overhead_p50_ms": round(median(poll), 1),
-        "poll_overhead_p99_ms": round(percentile(poll, 99), 1),
+        "poll_overhead_p99_ms": round(percentile(poll, 99) if len(poll) >= 1000 else max(poll), 1),
+        "poll_overhead_p99_is_max": len(poll) < 1000,
         "target_push_latency_p99_ms": 1000,
         "target_poll_overhead_p99_ms": 500,
     })

@@ -21,10 +21,9 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from benchmarks.common import DATA_DIR, emit, median, percentile, postgres_server_url
+from benchmarks.common import DATA_DIR, emit, median, percentile, postgres_dataset
 from crm_store.categories import Category, Month, StageRules, _compiled_lookup, categorize_senders
 from crm_store.db import create_db_engine, upgrade_database
 
@@ -134,27 +133,12 @@ def sqlite_url() -> str:
 
 
 def postgres_url() -> str | None:
-    server = make_url(create_db_engine(postgres_server_url()).url)
-    name = f"mm_bench_categories_{DATASET}"
-    url = server.set(database=name).render_as_string(hide_password=False)
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-            if exists and dataset_ready(url):
-                vacuum_once(url)
-                return url
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        print(f"PostgreSQL unavailable: {error}", file=sys.stderr)
-        return None
-    finally:
-        admin.dispose()
-    upgrade_database(url)
-    load_postgres(url)
-    vacuum_once(url)
-    return url
+    def build(url: str) -> None:
+        upgrade_database(url)
+        load_postgres(url)
+        vacuum_once(url)
+
+    return postgres_dataset(f"mm_bench_categories_{DATASET}", dataset_ready, build, reuse=vacuum_once)
 
 
 def vacuum_once(url: str) -> None:

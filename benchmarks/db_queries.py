@@ -25,11 +25,10 @@ import time
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from benchmarks import _bulk, categories
-from benchmarks.common import DATA_DIR, emit, median, percentile, postgres_server_url
+from benchmarks.common import DATA_DIR, emit, median, percentile, postgres_dataset
 from crm_store.categories import Month, StageRules, categorize_senders
 from crm_store.db import create_db_engine, upgrade_database
 from crm_store.models import CrmUser, GmailAccount, utcnow
@@ -143,33 +142,18 @@ def sqlite_url() -> str:
 
 
 def postgres_url() -> str | None:
-    server = make_url(create_db_engine(postgres_server_url()).url)
-    name = f"mm_bench_messages_10m_{DATASET}"
-    url = server.set(database=name).render_as_string(hide_password=False)
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-            if exists and dataset_ready(url):
-                upgrade_database(url)
-                return url
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        print(f"PostgreSQL unavailable: {error}", file=sys.stderr)
-        return None
-    finally:
-        admin.dispose()
-    upgrade_database(url)
-    categories.load_postgres(url)
-    engine = create_db_engine(url)
-    load_messages(engine)
-    engine.dispose()
-    vacuum = create_db_engine(url, isolation_level="AUTOCOMMIT")
-    with vacuum.connect() as conn:
-        conn.exec_driver_sql("VACUUM (ANALYZE)")
-    vacuum.dispose()
-    return url
+    def build(url: str) -> None:
+        upgrade_database(url)
+        categories.load_postgres(url)
+        engine = create_db_engine(url)
+        load_messages(engine)
+        engine.dispose()
+        vacuum = create_db_engine(url, isolation_level="AUTOCOMMIT")
+        with vacuum.connect() as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE)")
+        vacuum.dispose()
+
+    return postgres_dataset(f"mm_bench_messages_10m_{DATASET}", dataset_ready, build, reuse=upgrade_database)
 
 
 def unseen_arguments(rng: random.Random, account_ids: list[int]) -> tuple[int, list[str]]:

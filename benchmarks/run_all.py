@@ -2,13 +2,32 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
+from benchmarks import report
+
 HERE = Path(__file__).parent
-SKIP = {"__init__.py", "common.py", "run_all.py"}
+SKIP = {"__init__.py", "common.py", "run_all.py", "report.py", "serve_process.py"}
+
+
+def machine() -> dict:
+    """Where the figures come from: they are only comparable on the same kind of machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu_count": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "date": date.today().isoformat()}
 
 
 def main(argv: list[str]) -> int:
@@ -16,7 +35,8 @@ def main(argv: list[str]) -> int:
     scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP and not p.name.startswith("_"))
     if only:
         scripts = [p for p in scripts if p.stem in only]
-    results: dict = {}
+    results: dict = {"machine": machine()}
+    seconds: dict[str, float] = {}
     failed = []
     for script in scripts:
         started = time.monotonic()
@@ -32,13 +52,17 @@ def main(argv: list[str]) -> int:
             if line.startswith("{"):
                 for area, figures in json.loads(line).items():
                     results.setdefault(area, {}).update(figures)
-        print(f"   done in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        seconds[script.stem] = round(time.monotonic() - started, 1)
+        print(f"   done in {seconds[script.stem]:.1f}s", file=sys.stderr)
+    results["machine"]["seconds_by_script"] = seconds
     out = HERE / "results.json"
     existing = json.loads(out.read_text()) if only and out.exists() else {}
     for area, figures in results.items():
         existing.setdefault(area, {}).update(figures)
     out.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(existing, indent=2, sort_keys=True))
+    if not only and not failed:
+        report.write_readme(existing)  # the README's table is this run, nothing older
+    print(report.table(existing))
     return 1 if failed else 0
 
 

@@ -4,9 +4,6 @@ run here. On SQLite (the default) and on PostgreSQL when reachable.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,12 +14,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from benchmarks.common import emit, postgres_server_url
+from benchmarks.serve_process import start_serve
 from crm_store.db import create_db_engine, normalise_url, upgrade_database
 from gmail.tokens import TokenCipher
 from sandbox.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import free_port
 
 MAILBOXES = 1000
 CLIENT_ID, CLIENT_SECRET = "scale.apps.googleusercontent.com", "scale-secret"
@@ -37,18 +34,9 @@ def run_cycle(database_url: str) -> dict:
         upgrade_database(database_url)
         engine = create_db_engine(database_url)
         seed_mailboxes(engine, TokenCipher([key]), gmail, CLIENT_ID, MAILBOXES)
-        port = free_port()
-        env = {
-            **os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": slack.default_team().bot_token,
-            "SLACK_SIGNING_SECRET": "scale", "SLACK_API_URL": slack.api_url, "GOOGLE_CLIENT_ID": CLIENT_ID,
-            "GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "GOOGLE_AUTH_URI": gmail.auth_uri,
-            "GOOGLE_TOKEN_URI": gmail.token_uri, "GOOGLE_REVOKE_URI": gmail.revoke_uri,
-            "GMAIL_API_URL": gmail.url, "TOKEN_ENCRYPTION_KEYS": key, "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "SYNC_INTERVAL_SECONDS": "3600", "LABEL_INTERVAL_SECONDS": "3600", "LOG_LEVEL": "WARNING",
-        }
         gmail.reset_counters()
-        serve = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        serve = start_serve(database_url, gmail, slack, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                            encryption_key=key, SYNC_INTERVAL_SECONDS="3600", LABEL_INTERVAL_SECONDS="3600")
         process = psutil.Process(serve.pid)
         peak = 0
         done_at = None

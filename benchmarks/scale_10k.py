@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,13 +22,13 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from benchmarks.common import emit
+from benchmarks.serve_process import start_serve
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import GmailAccount
 from gmail.tokens import TokenCipher
 from sandbox.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import free_port
 
 MAILBOXES = int(os.environ.get("BENCH_SCALE_MAILBOXES", "10000"))
 CYCLES = int(os.environ.get("BENCH_SCALE_CYCLES", "20"))
@@ -53,17 +51,8 @@ def expire_tokens(engine, cipher: TokenCipher, gmail: GmailEmulator, addresses: 
 
 
 def serve(database_url: str, gmail: GmailEmulator, slack: SlackEmulator, key: str, interval: int):
-    port = free_port()
-    env = {
-        **os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": slack.default_team().bot_token,
-        "SLACK_SIGNING_SECRET": "scale", "SLACK_API_URL": slack.api_url, "GOOGLE_CLIENT_ID": CLIENT_ID,
-        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "GOOGLE_AUTH_URI": gmail.auth_uri,
-        "GOOGLE_TOKEN_URI": gmail.token_uri, "GOOGLE_REVOKE_URI": gmail.revoke_uri,
-        "GMAIL_API_URL": gmail.url, "TOKEN_ENCRYPTION_KEYS": key, "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "SYNC_INTERVAL_SECONDS": str(interval), "LABEL_INTERVAL_SECONDS": "86400", "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return start_serve(database_url, gmail, slack, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+                       encryption_key=key, SYNC_INTERVAL_SECONDS=str(interval), LABEL_INTERVAL_SECONDS="86400")
 
 
 def history_calls(gmail: GmailEmulator) -> list:

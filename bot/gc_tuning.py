@@ -8,9 +8,10 @@ use, so they are promoted, and the old generation grows fast enough to need a fu
 collection; young collections take a few milliseconds and full ones become rare (ack p99 ~30 ms). Cycles are
 still collected: only how often changes.
 
-What exists once the server has started (modules, the Bolt app, the discovery document, caches) lives as long as
-the process: `gc.freeze()` moves it out of the collector's sight, so a full collection, when one comes, walks only
-what was made since (slack_ack, machine shared: ack p99 60.1 / 51.4 ms with it, 88.8 / 74.0 without).
+What exists once the server has started (modules, the Bolt app, mappers, the discovery document: ~180k of the
+~200k objects the collector tracks) lives as long as the process: `gc.freeze()` moves it out of the collector's
+sight, so a full collection, when one comes, walks only what was made since (alerts_e2e: pauses of 90-240 ms every
+~3 s fell to 20-45 ms; slack_ack, machine shared: ack p99 60.1 / 51.4 ms with it, 88.8 / 74.0 without).
 """
 from __future__ import annotations
 

@@ -68,6 +68,11 @@ class SlackNotifier:
             self._dm_channels[key] = channel["channel"]["id"]
         return self._dm_channels[key]
 
+    def dm_address(self, account: GmailAccount) -> str:
+        # chat.postMessage to a user id lands in the DM with the bot: a post needs no conversations.open (a round
+        # trip for the first alert of every rep after each start); reading the DM's history still does.
+        return account.slack_user_id
+
     def _bot_id(self, team_id: str) -> str | None:
         """Our bot's id in the workspace (auth.test), to tell our own messages from anyone else's."""
         with self._lock:

@@ -108,7 +108,7 @@ class BotServer:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
-        tune_for_serving()
+        tune_for_serving()  # the collector's settings for a long-running server (bot/gc_tuning.py)
         log.info("MailMagnet listening on port %s%s", self.port, " (Socket Mode)" if self.socket_mode else "")
         stopping.wait()
         self.stop()

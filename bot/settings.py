@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     sweep_concurrency: int = Field(8, ge=1)
     # With push on (an active users.watch), a mailbox is polled only this often: the safety net.
     push_poll_interval_seconds: int = Field(900, ge=1)
-    push_workers: int = Field(16, ge=1)  # threads for pushes and setting changes, apart from polling
+    # Threads for pushes and setting changes, apart from polling. A push holds one for three round trips (history,
+    # metadata, the Slack post) and the database work between, ~0.5 s at 150 ms a call: 25 pushes a second keep
+    # ~14 busy, so 16 queued them in every burst; idle threads cost next to nothing.
+    push_workers: int = Field(48, ge=1)
     http_threads: int = Field(16, ge=2)
     # Slack listeners run here after their ack and wait on Gmail and Slack, not the CPU: more threads than
     # commands in flight, or an answer waits for a thread as long as for Gmail.

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import Session, delete, select, update
+from sqlmodel import Session, delete, update
 
+from crm_store import category_changes
 from crm_store.db import insert_once
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, PolicyFixed
 from crm_store.models import (
     Alert,
     AlertStatus,
-    CategoryChange,
     CrmUser,
     EmailShare,
     GmailAccount,
@@ -97,7 +96,7 @@ def set_labels(session: Session, account: GmailAccount, enabled: bool, now: date
         account.backfill_done = False  # file what is already in the Inbox (within the lookback)
         account.next_label_at = None  # due at once
         # CRM changes from before matter to no mail filed from now on.
-        account.last_category_change_id = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
+        account.last_category_change_id = category_changes.latest_id(session)
     session.add(account)
     return True
 

@@ -86,6 +86,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
+from crm_store import category_changes
 from crm_store.db import session_scope
 from crm_store.models import Alert, AuditLog, CategoryChange, Contact, CrmUser, Deal, MutedContact, utcnow
 from crm_store.sources import record_change
@@ -520,13 +521,6 @@ def _bulk_update(connection: Connection, table: sa.Table, rows: list[dict], bar:
             bar.advance(len(chunk))
 
 
-def _record_category_changes(connection: Connection, contact_ids: set[int]) -> None:
-    now = utcnow()
-    rows = [{"contact_id": contact_id, "changed_at": now} for contact_id in sorted(contact_ids)]
-    for chunk in _chunks(rows, _WRITE_CHUNK):
-        connection.execute(sa.insert(CategoryChange.__table__), chunk)
-
-
 def _load_rows(connection: Connection, table: sa.Table, columns: Sequence[str],
                lookups: Sequence[tuple[Sequence[str], Iterable]]) -> dict[int, sa.Row]:
     """Rows (by id) whose value in any of a look-up's columns is one of its values, in chunked IN queries."""
@@ -823,7 +817,7 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
     _bulk_update(connection, contacts, updates, bar)
     _bulk_insert(connection, contacts, inserts, bar)
     result.changed_contact_ids -= set(doomed)
-    _record_category_changes(connection, result.changed_contact_ids)
+    category_changes.record(connection, result.changed_contact_ids)
 
 
 def _delete_contacts(connection: Connection, contact_ids: list[int], existing: dict[int, sa.Row]) -> tuple[int, set[int]]:
@@ -1026,4 +1020,4 @@ def _apply_deals(session: Session, records: Sequence[Any], where: _Where, proble
         bar.advance(len(chunk))
     _bulk_update(connection, deals, updates, bar)
     _bulk_insert(connection, deals, inserts, bar)
-    _record_category_changes(connection, result.changed_contact_ids)
+    category_changes.record(connection, result.changed_contact_ids)

@@ -28,8 +28,11 @@ together with the lease renewal (a replica that lost the lease commits nothing):
   closes at `since = T` with nothing to skip, and the next run reads only what is new.
 - `page_token` (with its `If-Modified-Since` and expiry): a run that stops between pages (a
   crash, a deploy, a rate limit) resumes from the next page while Zoho keeps the token (a
-  day), re-reading nothing it committed. An expired token falls back to `since` + `skip`, which
-  re-reads at most the records of one second.
+  day), re-reading nothing it committed. While a listing goes on, the page token is the resume
+  point and the stored cursor carries `since` without `skip`: one second of a bulk edit can hold
+  tens of thousands of records, and writing their ids with every page made a large listing
+  quadratic. An expired token falls back to `since`, which re-reads at most the records of one
+  second and applies them again (they come out "unchanged").
 
 Deleted records (`GET /crm/v7/{module}/deleted`, `type=all`, `If-Modified-Since`) come in pages
 numbered 1, 2, …, newest first; a page is applied as it arrives (a delete is idempotent) and the
@@ -347,7 +350,9 @@ class _Run:
             token = None
         request_since = cursor.page_token_since if token else cursor.since
         first_answer: datetime | None = None
-        applied_at: dict[str, str] = dict(cursor.skip)  # id -> Modified_Time of what is applied past `since`
+        # id -> (Modified_Time, stamp) of what is applied past the cursor's `since`, oldest first.
+        applied_at: dict[str, tuple[datetime | None, str]] = {
+            record_id: (_stamp_time(stamp), stamp) for record_id, stamp in cursor.skip.items()}
         newest: datetime | None = None  # the latest Modified_Time handed out in this run
         number = 0
         while True:
@@ -372,9 +377,10 @@ class _Run:
                 # Zoho's times are to the second: an edit in the second of an earlier read keeps its
                 # Modified_Time, so what was applied is recognised by its content too.
                 stamp = _stamp(modified, record)
-                if applied_at.get(zoho["id"]) == stamp:
+                before = applied_at.pop(zoho["id"], None)
+                applied_at[zoho["id"]] = (modified, stamp)  # moved to the end: the newest
+                if before is not None and before[1] == stamp:
                     continue  # applied before, unchanged since
-                applied_at[zoho["id"]] = stamp
                 fresh.append(record)
                 ids.append(zoho["id"])
             cursor = self._advance(cursor, applied_at, newest, page, request_since)
@@ -386,21 +392,29 @@ class _Run:
                 return first_answer
             token = page.next_page_token
 
-    def _advance(self, cursor: _Cursor, applied_at: dict[str, str], newest: datetime | None, page,
-                 request_since: datetime | None) -> _Cursor:
-        """The cursor once this page is committed (module docstring)."""
+    def _advance(self, cursor: _Cursor, applied_at: dict[str, tuple[datetime | None, str]],
+                 newest: datetime | None, page, request_since: datetime | None) -> _Cursor:
+        """The cursor once this page is committed (module docstring). Forgets from `applied_at` what
+        the new `since` covers, so each page costs what it read, not what the run read so far."""
         if newest is None:  # nothing handed out at all: where we were
             since = cursor.since
-            skip = dict(cursor.skip)
         elif page.more or page.server_time is None or page.server_time <= newest:
             since = newest - ONE_SECOND
-            skip = {record_id: stamp for record_id, stamp in applied_at.items()
-                    if _stamp_time(stamp) is not None and _stamp_time(stamp) > since}
         else:
-            since, skip = newest, {}
+            since = newest
+        if since is not None:
+            # Records come in Modified_Time order and a re-read one is moved to the end, so what
+            # `since` covers is at the front.
+            while applied_at:
+                record_id, (modified, _) = next(iter(applied_at.items()))
+                if modified is not None and modified > since:
+                    break
+                del applied_at[record_id]
         if page.more:
-            return _Cursor(since, skip, page.next_page_token, request_since, page.page_token_expiry)
-        return _Cursor(since, skip)
+            return _Cursor(since, {}, page.next_page_token, request_since, page.page_token_expiry)
+        # Once per listing, and exact even if a re-read after an expired page token broke the order.
+        return _Cursor(since, {record_id: stamp for record_id, (modified, stamp) in applied_at.items()
+                               if modified is not None and (since is None or modified > since)})
 
     # -- deleted records ------------------------------------------------------
 

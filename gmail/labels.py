@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
 from crm_store.categories import Category, LabelNames, Month, StageRules, categorize_senders
+from crm_store import category_changes
 from crm_store.db import session_scope
 from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
@@ -161,24 +162,16 @@ class LabelFiler:
             current = session.get(GmailAccount, account_id)
             if current is None or not current.labels_enabled:
                 return False
-            checked, enabled = current.label_ids_checked_at, current.labels_enabled_at
-            if checked is None or (enabled is not None and checked < enabled):
+            if not _labels_checked(current):
                 return False
-            tz = rep_timezone(session, current, self.default_tz)
-            month = Month.containing(now, tz)
-            month_key = month.first_day.strftime("%Y-%m")
-            last_change = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
-            if last_change > current.last_category_change_id:
-                self._recheck_unfiled(session, current, last_change, now - self.lookback)
+            _, month, last_change = self._catch_up(session, current, now)
             if self._changed_addresses(session, current, last_change, month):
                 return False
             waiting = session.exec(select(MailboxMessage.id).where(
                 MailboxMessage.account_id == account_id, MailboxMessage.needs_filing.is_(True)).limit(1)).first()
             if waiting is not None:
                 return False
-            current.last_category_change_id = max(current.last_category_change_id, last_change)
-            current.last_label_month = month_key
-            current.last_label_run_at = now
+            _record_run(current, last_change, month, now)
             session.add(current)
             return True
 
@@ -191,18 +184,12 @@ class LabelFiler:
                 return result
             session.expunge(current)
         label_ids = cached_label_ids(current.label_ids)
-        checked, enabled = current.label_ids_checked_at, current.labels_enabled_at
-        if checked is None or (enabled is not None and checked < enabled):
+        if not _labels_checked(current):
             # The first run since labels were switched on: the labels exist in Gmail before anything else.
             label_ids = ensure_labels(self.engine, self.labels, account.id, mailbox, result.labels_created)
 
         with session_scope(self.engine) as session:
-            tz = rep_timezone(session, current, self.default_tz)
-            month = Month.containing(now, tz)
-            month_key = month.first_day.strftime("%Y-%m")
-            last_change = session.exec(select(sa.func.max(CategoryChange.id))).one() or 0
-            if last_change > current.last_category_change_id:
-                self._recheck_unfiled(session, current, last_change, now - self.lookback)
+            tz, month, last_change = self._catch_up(session, current, now)
             changed_addresses = self._changed_addresses(session, current, last_change, month)
             pending = list(session.exec(select(
                 MailboxMessage.gmail_id, MailboxMessage.from_address, MailboxMessage.in_inbox,
@@ -217,13 +204,20 @@ class LabelFiler:
         with session_scope(self.engine) as session:
             latest = session.get(GmailAccount, account.id)
             if latest is not None:
-                latest.last_category_change_id = max(latest.last_category_change_id, last_change)
-                latest.last_label_month = month_key
-                latest.last_label_run_at = now
+                _record_run(latest, last_change, month, now)
                 session.add(latest)
         return result
 
     # -- steps -----------------------------------------------------------------------------------
+
+    def _catch_up(self, session: Session, account: GmailAccount, now: datetime) -> tuple[Any, Month, int]:
+        """What every label run starts with: the rep's month, the newest CRM category change, and unfiled mail
+        from addresses that change touched handed back to the run."""
+        tz = rep_timezone(session, account, self.default_tz)
+        last_change = category_changes.latest_id(session)
+        if last_change > account.last_category_change_id:
+            self._recheck_unfiled(session, account, last_change, now - self.lookback)
+        return tz, Month.containing(now, tz), last_change
 
     def _recheck_unfiled(self, session: Session, account: GmailAccount, last_change: int, since: datetime) -> int:
         """Unfiled Inbox mail within the lookback from an address whose category may have changed (a deal, or a
@@ -438,3 +432,15 @@ class LabelFiler:
                             filed_at=now if category else None)
                     .execution_options(synchronize_session=False)
                 )
+
+
+def _labels_checked(account: GmailAccount) -> bool:
+    """The labels were found or created in Gmail since labelling was last switched on."""
+    checked, enabled = account.label_ids_checked_at, account.labels_enabled_at
+    return checked is not None and (enabled is None or checked >= enabled)
+
+
+def _record_run(account: GmailAccount, last_change: int, month: Month, now: datetime) -> None:
+    account.last_category_change_id = max(account.last_category_change_id, last_change)
+    account.last_label_month = month.first_day.strftime("%Y-%m")
+    account.last_label_run_at = now

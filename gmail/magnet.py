@@ -219,7 +219,12 @@ class MailMagnet:
         return result
 
     def _channel_id(self, account: GmailAccount, channel: str) -> str:
+        """The channel's id, to read its history (the DM's takes a call to Slack the first time)."""
         return self.notifier.alert_channel(account) if channel == DM else channel
+
+    def _post_target(self, account: GmailAccount, channel: str) -> str:
+        """Where to post into the channel: the DM without first asking Slack for its id."""
+        return self.notifier.dm_address(account) if channel == DM else channel
 
     def _view(self, account: GmailAccount, alert: Alert, message: NewMessage,
               audiences: dict[str, Any]) -> tuple[str, AlertView, AudienceDecision]:
@@ -230,12 +235,12 @@ class MailMagnet:
         if key not in audiences:
             audiences[key] = self.audience.channel_audience(account, chosen)
         decision = self.audience.decide(account, alert.contact_id, audiences[key])
-        channel = self._channel_id(account, alert.channel)
+        channel = self._post_target(account, alert.channel)
         if decision.level == Visibility.NONE:
             if chosen is not None and self.audience.fallback_notice_due(account.id, chosen):
                 self.notifier.alerts_go_to_dm(account, chosen, decision.reason or "")
             decision = AudienceDecision(Visibility.OWNER, True)
-            channel = self.notifier.alert_channel(account)
+            channel = self.notifier.dm_address(account)
         level = decision.level
         now = self.clock()
         with session_scope(self.engine) as session:

@@ -82,6 +82,9 @@ class Notifier(Protocol):
     def alert_channel(self, account: GmailAccount) -> str:
         """The Slack channel id of the rep's DM with the bot."""
 
+    def dm_address(self, account: GmailAccount) -> str:
+        """What to post to for the rep's DM with the bot, known without asking Slack (alert_channel may ask)."""
+
     def post_alert(self, team_id: str, channel: str, view: AlertView) -> str:
         """Post one alert, with the Gmail message id in the message metadata; returns its ts."""
 

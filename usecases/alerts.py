@@ -8,8 +8,6 @@ forged or stale value gets a refusal, never data.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 from sqlmodel import select, update
 
@@ -27,8 +25,6 @@ from usecases.contacts import ContactView
 from usecases.context import ChannelInfo, ChannelNotFound, Services
 
 log = logging.getLogger(__name__)
-
-STALE_BUTTON = "That button is from an older MailMagnet message; it no longer works."
 
 
 class AlertAudiencePolicy:
@@ -76,23 +72,8 @@ class AlertAudiencePolicy:
 
 # -- the alert's buttons ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class AlertRef:
-    """What an alert button's value names; never trusted as such."""
-
-    account_id: Any
-    gmail_id: Any
-    contact_id: Any
-
-    @classmethod
-    def of(cls, value: Any) -> "AlertRef":
-        if not isinstance(value, dict):
-            raise InvalidInput(STALE_BUTTON)
-        ref = cls(value.get("a"), value.get("g"), value.get("c"))
-        if not (isinstance(ref.account_id, int) and isinstance(ref.gmail_id, str) and isinstance(ref.contact_id, int)
-                and 0 < len(ref.gmail_id) <= 64):
-            raise InvalidInput(STALE_BUTTON)
-        return ref
+# An alert's buttons name what an email's buttons name: the mailbox, the Gmail message and the contact.
+AlertRef = contacts.EmailRef
 
 
 def _alert(session, ref: AlertRef) -> Alert:
@@ -100,7 +81,7 @@ def _alert(session, ref: AlertRef) -> Alert:
     alert = session.exec(select(Alert).where(Alert.account_id == ref.account_id,
                                              Alert.gmail_id == ref.gmail_id)).first()
     if alert is None or alert.contact_id != ref.contact_id:
-        raise NotAllowed(STALE_BUTTON)
+        raise NotAllowed(contacts.STALE_BUTTON)
     return alert
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-import threading
 
+from ..loopback_http import serve_in_foreground
 from .server import GmailEmulator
 
 
@@ -33,33 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         emu.add_user(user)
     if args.client_id:
         emu.register_client(args.client_id, args.client_secret)
-    try:
-        emu.start()
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(
-        json.dumps(
-            {
-                "GMAIL_API_URL": emu.url,
-                "GOOGLE_AUTH_URI": emu.auth_uri,
-                "GOOGLE_TOKEN_URI": emu.token_uri,
-                "GOOGLE_REVOKE_URI": emu.revoke_uri,
-                "batch_url": emu.batch_url,
-                "users": emu.users(),
-            }
-        ),
-        flush=True,
-    )
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
-    return 0
+    return serve_in_foreground(emu, lambda: {
+        "GMAIL_API_URL": emu.url,
+        "GOOGLE_AUTH_URI": emu.auth_uri,
+        "GOOGLE_TOKEN_URI": emu.token_uri,
+        "GOOGLE_REVOKE_URI": emu.revoke_uri,
+        "batch_url": emu.batch_url,
+        "users": emu.users(),
+    })
 
 
 if __name__ == "__main__":

@@ -14,12 +14,10 @@ import base64
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
@@ -30,7 +28,8 @@ from .api import ApiCall, GmailApi, parse_related
 from .batch import BatchFormatError, format_batch, parse_batch
 from .errors import ApiError
 from .faults import Fault
-from .latency import LatencyTable
+from ..latency import LatencyTable
+from ..loopback_http import LoopbackService, TrackedHandler
 from .mailbox import HISTORY_ID_BASE, Mailbox, Message, Record
 from .mime import (
     addresses,
@@ -179,25 +178,9 @@ def _select_fields(obj: Any, spec: str) -> Any:
     return apply(obj, tree)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "ESF"
-    sys_version = ""
     emulator: "GmailEmulator"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read calls instead
-        log.debug("%s " + format, self.address_string(), *args)
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.connections.add(self.connection)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.connections.discard(self.connection)  # type: ignore[attr-defined]
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -234,41 +217,14 @@ class _Handler(BaseHTTPRequestHandler):
         if response.action == "timeout":
             self.emulator._stopping.wait(response.hang_seconds)
         if response.action in ("drop", "timeout"):
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop_connection()
             return
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        has_body = response.status not in (204, 304)
-        if has_body:
-            self.send_header("Content-Length", str(len(response.body)))
-        # Headers and body in one write: a separate small write would meet
-        # Nagle's algorithm and the client's delayed ACK (40 ms per call).
-        self._headers_buffer.append(b"\r\n")
-        if has_body and self.command != "HEAD":
-            self._headers_buffer.append(response.body)
-        self.flush_headers()
+        self.write_response(response.status, response.headers, response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # Benchmarks open many connections at once; the default backlog of 5 resets some of them.
-    request_queue_size = 256
-    block_on_close = False
-
-    def __init__(self, address, handler):
-        self.connections: set[socket.socket] = set()
-        super().__init__(address, handler)
-
-
-class GmailEmulator:
+class GmailEmulator(LoopbackService):
     """Gmail API v1 + Google OAuth 2.0, served over real HTTP on loopback."""
 
     def __init__(
@@ -306,50 +262,18 @@ class GmailEmulator:
         self._active_requests = 0
         self._peak_requests = 0
         self._next_message_number = 0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> "GmailEmulator":
-        handler = type("GmailEmulatorHandler", (_Handler,), {"emulator": self})
-        self._stopping.clear()
-        self._server = _Server((self.host, self._requested_port), handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-            name="gmail-emulator", daemon=True,
-        )
-        self._thread.start()
+        self._serve(type("GmailEmulatorHandler", (_Handler,), {"emulator": self}), "gmail-emulator")
         self.push.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
         self.push.stop()
-        if self._server is not None:
-            self._server.shutdown()
-            for connection in list(self._server.connections):
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "GmailEmulator":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        return self._server.server_address[1]
+        self._close()
 
     @property
     def url(self) -> str:

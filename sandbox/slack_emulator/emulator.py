@@ -22,7 +22,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any, Callable, Iterable
 from urllib.parse import urlencode
 
-from .latency import LatencyTable
+from ..latency import LatencyTable
 from .post_rate import ChannelPostRate
 from .socket_mode import SocketModeHub
 from .state import (

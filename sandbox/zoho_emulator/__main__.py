@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
-import threading
 
+from ..loopback_http import serve_in_foreground
 from .server import ZohoEmulator
 
 
@@ -32,21 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         zoho.register_client(args.client_id, args.client_secret)
         settings = {"ZOHO_CLIENT_ID": args.client_id, "ZOHO_CLIENT_SECRET": args.client_secret,
                     "ZOHO_REFRESH_TOKEN": zoho.issue_refresh_token(args.client_id)}
-    try:
-        zoho.start()
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps({"ZOHO_ACCOUNTS_URL": zoho.accounts_url, "ZOHO_API_URL": zoho.api_url, **settings}), flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        zoho.stop()
-    return 0
+    return serve_in_foreground(zoho, lambda: {"ZOHO_ACCOUNTS_URL": zoho.accounts_url, "ZOHO_API_URL": zoho.api_url,
+                                              **settings})
 
 
 if __name__ == "__main__":

@@ -9,21 +9,21 @@ decide what "modified since" means without sleeping.
 
 from __future__ import annotations
 
+import bisect
 import email.utils
 import json
 import logging
 import secrets
-import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
 from .errors import ZohoError
+from ..loopback_http import LoopbackService, TrackedHandler
 from .faults import Fault
 
 log = logging.getLogger(__name__)
@@ -118,29 +118,13 @@ class _PageToken:
     expires_at: datetime
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "ZGS"
-    sys_version = ""
     emulator: "ZohoEmulator"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read calls instead
-        log.debug("%s " + format, self.address_string(), *args)
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         # The Date header follows the emulator's clock, the one that stamps Modified_Time.
         return email.utils.format_datetime(self.emulator.now().astimezone(timezone.utc), usegmt=True)
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.connections.add(self.connection)  # type: ignore[attr-defined]
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.connections.discard(self.connection)  # type: ignore[attr-defined]
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -154,38 +138,14 @@ class _Handler(BaseHTTPRequestHandler):
         if response.latency > 0:
             self.emulator._stopping.wait(response.latency)
         if response.drop:
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop_connection()
             return
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        has_body = response.status not in (204, 304)
-        if has_body:
-            self.send_header("Content-Length", str(len(response.body)))
-        self._headers_buffer.append(b"\r\n")
-        if has_body and self.command != "HEAD":
-            self._headers_buffer.append(response.body)
-        self.flush_headers()
+        self.write_response(response.status, response.headers, response.body)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
-    block_on_close = False
-
-    def __init__(self, address, handler):
-        self.connections: set[socket.socket] = set()
-        super().__init__(address, handler)
-
-
-class ZohoEmulator:
+class ZohoEmulator(LoopbackService):
     """Zoho CRM v7 (Contacts, Deals, deleted records) + the accounts server's token endpoint."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, access_token_lifetime: int = 3600,
@@ -207,50 +167,24 @@ class ZohoEmulator:
         self._accounts: dict[str, str] = {}  # company name -> account id
         self._records: dict[str, dict[str, _Record]] = {module: {} for module in MODULES}
         self._deleted: dict[str, list[_Deleted]] = {module: [] for module in MODULES}
+        # Listing order, kept between the pages of a listing: sorting every record for every page made
+        # a 150k-record listing quadratic (each page cost as much as the whole listing). Any add, edit
+        # or delete bumps the module's version and the next page sorts again.
+        self._versions: dict[str, int] = {module: 0 for module in MODULES}
+        self._listings: dict[tuple, tuple[int, list[_Record], list[tuple]]] = {}
         self._page_tokens: dict[str, _PageToken] = {}
         self._faults: list[Fault] = []
         self._calls: list[Call] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.default_owner = self.add_user("owner@crm.example", "CRM Owner")
 
     # -- lifecycle ----------------------------------------------------------
 
     def start(self) -> "ZohoEmulator":
-        handler = type("ZohoEmulatorHandler", (_Handler,), {"emulator": self})
-        self._stopping.clear()
-        self._server = _Server((self.host, self._requested_port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="zoho-emulator", daemon=True)
-        self._thread.start()
+        self._serve(type("ZohoEmulatorHandler", (_Handler,), {"emulator": self}), "zoho-emulator")
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            for connection in list(self._server.connections):
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "ZohoEmulator":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not started")
-        return self._server.server_address[1]
+        self._close()
 
     @property
     def url(self) -> str:
@@ -362,6 +296,7 @@ class ZohoEmulator:
             record = _Record(self._new_id(), module, dict(fields), now, now)
             record.fields.setdefault("Owner", self._owner(owner))
             self._records[module][record.id] = record
+            self._versions[module] += 1
             return record.id
 
     def add_contact(self, email: str | None, *, first_name: str | None = None, last_name: str | None = None,
@@ -398,6 +333,7 @@ class ZohoEmulator:
                     "name": self._get("Contacts", contact_id).fields.get("Last_Name"), "id": contact_id}
             record.fields.update(fields)
             record.modified = self.now()
+            self._versions[module] += 1
 
     def delete_record(self, module: str, record_id: str, *, permanent: bool = False,
                       by: str | None = None) -> None:
@@ -405,6 +341,7 @@ class ZohoEmulator:
         with self._lock:
             record = self._get(module, record_id)
             del self._records[module][record_id]
+            self._versions[module] += 1
             deleter = self._owner(by)
             name = record.fields.get("Deal_Name") or " ".join(
                 part for part in (record.fields.get("First_Name"), record.fields.get("Last_Name")) if part)
@@ -641,25 +578,34 @@ class ZohoEmulator:
                     raise errors.invalid_data("sort_order")
                 descending = order == "desc"
 
-            def key(record: _Record) -> tuple:
-                value = {"id": int(record.id), "Created_Time": record.created, "Modified_Time": record.modified}[sort_by]
-                return value, int(record.id)
-
-            matching = [record for record in self._records[module].values()
-                        if since is None or record.modified > since]
-            matching.sort(key=key, reverse=descending)
+            ordered, keys = self._listing(module, since, sort_by)  # ascending
             page = 1
             if token_text is not None:
-                after = token.after
-                matching = [record for record in matching if (key(record) < after if descending else key(record) > after)]
-                chunk = matching[:per_page]
-                more = len(matching) > per_page
+                # The keyset: what follows the token's last record in the listing's order.
+                if descending:
+                    end = bisect.bisect_left(keys, token.after)
+                    start = max(0, end - per_page)
+                    more = start > 0
+                else:
+                    start = bisect.bisect_right(keys, token.after)
+                    end = min(len(ordered), start + per_page)
+                    more = end < len(ordered)
             else:
                 page = self._page(query)
                 if page * per_page > DISCRETE_LIMIT:
                     raise errors.discrete_pagination_limit(DISCRETE_LIMIT)
-                chunk = matching[(page - 1) * per_page: page * per_page]
-                more = len(matching) > page * per_page
+                skipped = (page - 1) * per_page
+                if descending:
+                    end = max(0, len(ordered) - skipped)
+                    start = max(0, end - per_page)
+                else:
+                    start = min(len(ordered), skipped)
+                    end = min(len(ordered), start + per_page)
+                more = len(ordered) > page * per_page
+            chunk = ordered[start:end]
+            last_key = (keys[start] if descending else keys[end - 1]) if chunk else None
+            if descending:
+                chunk.reverse()
             if not chunk:
                 # Nothing newer than If-Modified-Since is "not modified"; an empty listing is "no content".
                 return _json(304 if since_header is not None and token_text is None else 204, None), ()
@@ -667,7 +613,7 @@ class ZohoEmulator:
             if more:
                 next_token = secrets.token_hex(24)
                 expires_at = now + PAGE_TOKEN_LIFETIME
-                self._page_tokens[next_token] = _PageToken(module, since, sort_by, descending, key(chunk[-1]),
+                self._page_tokens[next_token] = _PageToken(module, since, sort_by, descending, last_key,
                                                            per_page, expires_at)
                 expiry = self.format_time(expires_at)
             data = [self._render(record, wanted) for record in chunk]
@@ -676,6 +622,26 @@ class ZohoEmulator:
                 "sort_order": "desc" if descending else "asc", "email": False, "more_records": more,
                 "previous_page_token": None}
         return _json(200, {"data": data, "info": info}), [item["id"] for item in data]
+
+    def _listing(self, module: str, since: datetime | None, sort_by: str) -> tuple[list[_Record], list[tuple]]:
+        """The records modified after `since`, in ascending (`sort_by`, id) order, with their sort keys.
+        Called under the lock."""
+        cache_key = (module, since, sort_by)
+        cached = self._listings.get(cache_key)
+        if cached is not None and cached[0] == self._versions[module]:
+            return cached[1], cached[2]
+
+        def key(record: _Record) -> tuple:
+            value = {"id": int(record.id), "Created_Time": record.created, "Modified_Time": record.modified}[sort_by]
+            return value, int(record.id)
+
+        ordered = sorted((record for record in self._records[module].values()
+                          if since is None or record.modified > since), key=key)
+        keys = [key(record) for record in ordered]
+        if len(self._listings) >= 8:  # a few listings in flight at most; forget the oldest
+            self._listings.pop(next(iter(self._listings)))
+        self._listings[cache_key] = (self._versions[module], ordered, keys)
+        return ordered, keys
 
     def _list_deleted(self, module: str, query: dict[str, str], since_header: str | None):
         kind = query.get("type", "all")

@@ -215,3 +215,15 @@ def test_mail_that_arrived_while_magnet_was_off_is_not_alerted(live):
     dm = live.slack.dm_channel(TEAM, REP)
     texts = [json.dumps(m.get("blocks")) for m in live.slack.messages(dm) if m.get("metadata")]
     assert len(texts) == 1 and "After on" in texts[0]
+
+
+def test_an_alert_to_the_dm_goes_out_without_first_asking_slack_for_the_dm(live):
+    # A post to the rep's user id lands in their DM with the bot: a round trip saved on each rep's first alert.
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    gmail_id = live.mail("jane@acme.example", "Renewal question")
+    live.run("sync")
+    alerts = alerts_in(live, live.slack.dm_channel(TEAM, REP))
+    assert [a["metadata"]["event_payload"]["gmail_id"] for a in alerts] == [gmail_id]
+    assert live.slack.calls_to("conversations.open") == []

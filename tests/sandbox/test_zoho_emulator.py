@@ -159,6 +159,30 @@ def test_page_tokens_page_through_a_sorted_listing(zoho, auth):
         400, "INVALID_DATA", {"param_name": "page_token"})
 
 
+def test_a_page_token_continues_after_its_last_record_when_records_change_between_pages(zoho, auth):
+    """The listing's order is kept between pages; an edit or a delete between two pages must still be
+    seen by the next page, as in a keyset (an edited record moves along in Modified_Time order)."""
+    ids = contacts(zoho, 6)
+    params = {"fields": "Email", "per_page": 2, "sort_by": "Modified_Time", "sort_order": "desc"}
+    first = get(zoho, "Contacts", auth, **params).json()
+    assert [r["id"] for r in first["data"]] == [ids[5], ids[4]]
+    zoho.delete_record("Contacts", ids[3])
+    zoho.edit_record("Contacts", ids[2], Phone="+1 555")  # now the newest: behind the token, not read again
+    second = get(zoho, "Contacts", auth, fields="Email", per_page=2, page_token=first["info"]["next_page_token"]).json()
+    assert [r["id"] for r in second["data"]] == [ids[1], ids[0]]
+    assert second["info"]["more_records"] is False
+
+    ascending = {**params, "sort_order": "asc"}
+    first = get(zoho, "Contacts", auth, **ascending).json()
+    assert [r["id"] for r in first["data"]] == [ids[0], ids[1]]
+    zoho.edit_record("Contacts", ids[0], Phone="+1 556")  # moves past the token: read again at the end
+    rest = get(zoho, "Contacts", auth, fields="Email", per_page=2, page_token=first["info"]["next_page_token"]).json()
+    assert [r["id"] for r in rest["data"]] == [ids[4], ids[5]]
+    last = get(zoho, "Contacts", auth, fields="Email", per_page=2, page_token=rest["info"]["next_page_token"]).json()
+    # Same second as ids[2]'s edit: the id breaks the tie.
+    assert [r["id"] for r in last["data"]] == [ids[0], ids[2]] and last["info"]["more_records"] is False
+
+
 def test_if_modified_since_returns_what_changed_after_it(zoho, auth):
     ids = contacts(zoho, 3, step=10)  # modified at :00, :10, :20
     since = {"If-Modified-Since": "2026-11-20T12:00:10+00:00"}

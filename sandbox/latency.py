@@ -1,7 +1,8 @@
-"""Per-call latency with jitter, so benchmarks see Google's response times.
+"""Per-call latency with jitter, so benchmarks see Google's and Slack's response times.
 
-Each method (a discovery method id or a glob) gets a base latency and a
-jitter; every call draws uniformly from ``[ms - jitter, ms + jitter]``,
+Shared by the emulators. Each method (a Gmail discovery method id, a Slack
+method such as ``chat.postMessage``, or a glob: ``"*"``, ``"chat.*"``) gets a
+base latency and a jitter; every call draws uniformly from ``[ms - jitter, ms + jitter]``,
 clamped at 0.  One seedable generator serves every draw, so a seeded run
 draws the same sequence of latencies (which call gets which still depends
 on the order the calls arrive in).  The draw happens here; the wait happens

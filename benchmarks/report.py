@@ -1,0 +1,149 @@
+"""The README's performance table, generated from `benchmarks/results.json` so the two never disagree.
+
+`python -m benchmarks.report` prints it; `--write-readme` replaces the table between the README's
+`<!-- bench:begin -->` and `<!-- bench:end -->` markers (`make bench` does this after every full run).
+Every key of SPEC §8 with its target, the measured figure and what it was measured beside.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).parent
+README = HERE.parent / "README.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+Results = dict[str, dict[str, Any]]
+
+
+def _get(results: Results, key: str) -> Any:
+    area, _, name = key.partition(".")
+    return results.get(area, {}).get(name)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value).lower()
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}".removesuffix(".0")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _beside(results: Results, *pairs: tuple[str, str]) -> str:
+    """`label value` for each key present, joined: the context a figure was measured in."""
+    return "; ".join(f"{label} {_num(_get(results, key))}" for label, key in pairs if _get(results, key) is not None)
+
+
+# (key, target, passes, context): context names the keys shown beside the figure.
+Row = tuple[str, str, Callable[[Any], bool] | None, tuple[tuple[str, str], ...]]
+ROWS: list[Row] = [
+    ("categories.sqlite_ms_per_1000_senders", "≤ 50", lambda v: v <= 50,
+     (("raw statement", "categories.sqlite_raw_ms_per_1000_senders"), ("contacts", "categories.contacts"),
+      ("deals", "categories.deals"))),
+    ("categories.postgres_ms_per_1000_senders", "≤ 50", lambda v: v <= 50,
+     (("raw statement", "categories.postgres_raw_ms_per_1000_senders"),)),
+    ("categories.project_over_raw", "≤ 1.2", lambda v: v <= 1.2,
+     (("PostgreSQL", "categories.postgres_project_over_raw"),)),
+    ("sync.zero_change_units", "≤ 2", lambda v: v <= 2, ()),
+    ("sync.units_per_new_message", "≤ 5.2", lambda v: v <= 5.2, (("messages", "sync.new_messages"),)),
+    ("labels.zero_change_units", "≤ 2", lambda v: v <= 2, ()),
+    ("labels.naive_over_ours", "≥ 20", lambda v: v >= 20,
+     (("ours", "labels.incremental_units"), ("naive", "labels.naive_units"))),
+    ("labels.ratio_vs_stateful_inbox_50", "≥ 1", lambda v: v >= 1, ()),
+    ("labels.ratio_vs_stateful_inbox_500", "≥ 1", lambda v: v >= 1, ()),
+    ("labels.ratio_vs_stateful_inbox_5000", "≥ 1", lambda v: v >= 1,
+     (("ours", "labels.incremental_units"), ("stateful", "labels.stateful_units"))),
+    ("slack.ack_p99_ms", "≤ 50", lambda v: v <= 50,
+     (("p50", "slack.ack_p50_ms"), ("samples", "slack.commands"), ("in flight", "slack.concurrency"))),
+    ("slack.reply_p99_ms", "≤ 500", lambda v: v <= 500,
+     (("p50", "slack.reply_p50_ms"), ("Gmail latency", "slack.gmail_latency_ms"))),
+    ("alerts.push_latency_p99_ms", "≤ 1,000", lambda v: v <= 1000,
+     (("p50", "alerts.push_latency_p50_ms"), ("samples", "alerts.push_samples"))),
+    ("alerts.poll_overhead_p99_ms", "≤ 500", lambda v: v <= 500,
+     (("p50", "alerts.poll_overhead_p50_ms"), ("samples", "alerts.poll_samples"),
+      ("reported as the max", "alerts.poll_overhead_p99_is_max"))),
+    ("contact_view.p95_ms", "≤ 1,500", lambda v: v <= 1500,
+     (("Gmail p95", "contact_view.gmail_ms_p95"), ("ours p95", "contact_view.ours_ms_p95"),
+      ("samples", "contact_view.samples"))),
+    ("sync.units_per_new_message_trickle", "≤ 7.2", lambda v: v <= 7.2, (("messages", "sync.trickle_messages"),)),
+    ("gmail.units_per_idle_mailbox_day", "≤ 300", lambda v: v <= 300, ()),
+    ("alerts.e2e_push_p99_ms", "≤ 1,500", lambda v: v <= 1500,
+     (("p50", "alerts.e2e_push_p50_ms"), ("floor", "alerts.e2e_floor_ms"), ("samples", "alerts.e2e_push_samples"),
+      ("polled mailboxes", "alerts.e2e_polled_mailboxes"))),
+    ("scale.cycle_seconds_10000_mailboxes", "≤ 60", lambda v: v <= 60,
+     (("unbatched baseline", "scale.baseline_unbatched_seconds_per_10000"),
+      ("history.list in /batch", "scale.history_calls_in_batch_10000"))),
+    ("scale.rss_mb_10000_mailboxes", "≤ 300", lambda v: v <= 300,
+     (("slope MB/cycle", "scale.rss_mb_slope_per_cycle_10000"), ("cycles", "scale.cycles_measured_10000"))),
+    ("scale.cycle_seconds_1000_mailboxes", "≤ 10", lambda v: v <= 10,
+     (("PostgreSQL", "scale.postgres_cycle_seconds_1000_mailboxes"),)),
+    ("scale.rss_mb_1000_mailboxes", "≤ 250", lambda v: v <= 250,
+     (("PostgreSQL", "scale.postgres_rss_mb_1000_mailboxes"),)),
+    ("reliability.kill9_alerts_lost", "0", lambda v: v == 0,
+     (("duplicated", "reliability.kill9_alerts_duplicated"), ("misfiled", "reliability.kill9_misfiled"),
+      ("kills", "reliability.kill9_kills"))),
+    ("reliability.faults_alerts_lost", "0", lambda v: v == 0,
+     (("duplicated", "reliability.faults_alerts_duplicated"), ("misfiled", "reliability.faults_misfiled"),
+      ("fault rate", "reliability.faults_rate"))),
+    ("db.bytes_per_mailbox_day", "—", None, (("PostgreSQL", "db.postgres_bytes_per_mailbox_day"),)),
+    ("db.sqlite_unseen_p99_ms_10m_rows", "—", None,
+     (("raw", "db.sqlite_unseen_raw_p99_ms_10m_rows"), ("PostgreSQL", "db.postgres_unseen_p99_ms_10m_rows"),
+      ("PostgreSQL raw", "db.postgres_unseen_raw_p99_ms_10m_rows"))),
+    ("db.sqlite_categories_p99_ms_10m_rows", "—", None,
+     (("raw", "db.sqlite_categories_raw_p99_ms_10m_rows"),
+      ("PostgreSQL", "db.postgres_categories_p99_ms_10m_rows"),
+      ("PostgreSQL raw", "db.postgres_categories_raw_p99_ms_10m_rows"))),
+    ("crm.api_records_per_second", "—", None, (("Zoho sync", "crm.zoho_records_per_second"),)),
+    ("crm.refile_latency_default_max_seconds", "—", None,
+     (("mean", "crm.refile_latency_default_mean_seconds"), ("work", "crm.refile_work_seconds"))),
+]
+
+
+def _month_turn(results: Results) -> str | None:
+    turn = _get(results, "labels.month_turn")
+    if not isinstance(turn, dict):
+        return None
+    return (f"| `labels.month_turn` | the calls it must make | {_num(turn.get('units'))} units "
+            f"(required {_num(turn.get('required_units'))}); {_num(turn.get('seconds'))} s; "
+            f"DB CPU {_num(turn.get('db_cpu_ms_per_mailbox'))} ms per mailbox | "
+            f"{_num(turn.get('mailboxes'))} mailboxes × {_num(turn.get('filed_messages_per_mailbox'))} filed | "
+            f"{'yes' if turn.get('units') == turn.get('required_units') else 'no'} |")
+
+
+def table(results: Results) -> str:
+    machine = results.get("machine", {})
+    lines = [f"Measured on {machine.get('cpu_count', '?')} cores ({machine.get('cpu', 'unknown CPU')}), "
+             f"Python {machine.get('python', '?')}, {machine.get('date', '?')}.", "",
+             "| key | target | measured | beside it | met |", "|---|---|---|---|---|"]
+    for key, target, passes, context in ROWS:
+        value = _get(results, key)
+        if value is None:
+            lines.append(f"| `{key}` | {target} | not measured | | |")
+            continue
+        met = "" if passes is None else ("yes" if passes(value) else "**no**")
+        lines.append(f"| `{key}` | {target} | {_num(value)} | {_beside(results, *context)} | {met} |")
+        if key == "labels.ratio_vs_stateful_inbox_5000" and (row := _month_turn(results)):
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def write_readme(results: Results, readme: Path = README) -> None:
+    text = readme.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    readme.write_text(text[:start] + "\n" + table(results) + "\n" + text[end:])
+
+
+def main(argv: list[str]) -> int:
+    results = json.loads((HERE / "results.json").read_text())
+    if "--write-readme" in argv:
+        write_readme(results)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

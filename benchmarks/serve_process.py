@@ -1,0 +1,29 @@
+"""`mailmagnet serve` as its own process, pointed at the emulators: what the scale benchmarks measure (its
+cycle, its RSS) must not share a process, an interpreter lock or a heap with the emulators and the
+benchmark that drive it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sandbox.gmail_emulator import GmailEmulator
+from sandbox.slack_emulator import SlackEmulator
+from sandbox.stack import free_port
+
+
+def start_serve(database_url: str, gmail: GmailEmulator, slack: SlackEmulator, *, client_id: str,
+                client_secret: str, encryption_key: str, **settings: str) -> subprocess.Popen:
+    """`settings` are further environment settings (SYNC_INTERVAL_SECONDS="3600", ...). Its stdout is
+    dropped and its stderr piped, for the error a benchmark shows when the server exits early."""
+    port = free_port()
+    env = {
+        **os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": slack.default_team().bot_token,
+        "SLACK_SIGNING_SECRET": "benchmark", "SLACK_API_URL": slack.api_url, "GOOGLE_CLIENT_ID": client_id,
+        "GOOGLE_CLIENT_SECRET": client_secret, "GOOGLE_AUTH_URI": gmail.auth_uri,
+        "GOOGLE_TOKEN_URI": gmail.token_uri, "GOOGLE_REVOKE_URI": gmail.revoke_uri,
+        "GMAIL_API_URL": gmail.url, "TOKEN_ENCRYPTION_KEYS": encryption_key,
+        "PUBLIC_URL": f"http://127.0.0.1:{port}", "LOG_LEVEL": "WARNING", **settings,
+    }
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
