@@ -12,7 +12,7 @@ from bot.gc_tuning import tune_for_serving
 from bot.logs import cap_library_logs
 from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
-from bot.slack_app import create_slack_app
+from bot.slack_app import create_slack_app, listener_pool
 from bot.web import create_web_app
 from crm_store.records import MAX_REQUEST_BYTES
 from usecases.context import Services
@@ -32,7 +32,9 @@ class BotServer:
         warn_about_missing_settings(self.services)
         self.socket_mode = socket_mode
         self.start_scheduler = start_scheduler
-        self.slack_app = create_slack_app(self.services, settings, socket_mode=socket_mode)
+        self._listeners = listener_pool(settings)
+        self.slack_app = create_slack_app(self.services, settings, socket_mode=socket_mode,
+                                          listener_executor=self._listeners)
         if scheduler:
             from bot.jobs import Jobs
 
@@ -96,6 +98,8 @@ class BotServer:
         from usecases.fanout import shutdown as stop_mailbox_views
 
         stop_mailbox_views(self.services)
+        # Listeners still running finish on their own; idle threads end (and their Gmail connections close).
+        self._listeners.shutdown(wait=False)
 
     def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT, then finish in-flight work and stop."""

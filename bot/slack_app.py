@@ -92,7 +92,16 @@ def _installed(args: SuccessArgs) -> BoltResponse:
                  "You can close this tab: in Slack, each rep runs /gmail connect to connect their Gmail.")
 
 
-def create_slack_app(services: Services, settings, *, socket_mode: bool = False) -> App:
+def listener_pool(settings) -> ThreadPoolExecutor:
+    """Where listeners run after their ack. Bolt's default has 5 threads; they wait on Gmail and Slack, not the
+    CPU. Its owner shuts it down: a thread left idle keeps its Gmail connection open."""
+    return ThreadPoolExecutor(max_workers=settings.slack_listener_threads, thread_name_prefix="slack-listener",
+                              # their SQLite writes go before queued background writes
+                              initializer=writes_first)
+
+
+def create_slack_app(services: Services, settings, *, socket_mode: bool = False,
+                     listener_executor: ThreadPoolExecutor | None = None) -> App:
     check_slack_settings(settings, socket_mode=socket_mode)
     common = dict(
         signing_secret=settings.slack_signing_secret or "socket-mode-needs-no-signing-secret",
@@ -101,11 +110,7 @@ def create_slack_app(services: Services, settings, *, socket_mode: bool = False)
         raise_error_for_unhandled_request=False,
         # Do not call auth.test at start-up: the bot must start even while Slack is unreachable.
         token_verification_enabled=False,
-        # Bolt's default pool has 5 threads; listeners wait on Gmail and Slack, not the CPU.
-        listener_executor=ThreadPoolExecutor(max_workers=settings.slack_listener_threads,
-                                             thread_name_prefix="slack-listener",
-                                             # their SQLite writes go before queued background writes
-                                             initializer=writes_first),
+        listener_executor=listener_executor or listener_pool(settings),
     )
     if settings.multi_workspace:
         oauth_settings = OAuthSettings(
