@@ -194,12 +194,21 @@ class MailMagnet:
         if not stamped:
             return alerts
         found: dict[tuple[int, str], str] = {}
+        unreadable: set[str] = set()
         for channel in {a.channel for a in stamped}:
             since = min(a.attempted_at for a in stamped if a.channel == channel) - timedelta(minutes=5)
-            found.update(self.notifier.posted_alerts(account.slack_team_id, self._channel_id(account, channel),
-                                                     since))
+            try:
+                found.update(self.notifier.posted_alerts(account.slack_team_id, self._channel_id(account, channel),
+                                                         since))
+            except Exception as error:  # noqa: BLE001 - Slack down, or the rep's DM cannot be opened
+                # Without the channel's history a stamped alert could be posted twice: it waits for a run that
+                # can read it. The sync and the label run go on; one unreachable channel never stops a mailbox.
+                log.warning("cannot read the alert history of mailbox %s's channel yet: %s", account.id, error)
+                unreadable.add(channel)
         remaining = []
         for alert in alerts:
+            if alert.attempted_at is not None and alert.channel in unreadable:
+                continue
             ts = found.get((account.id, alert.gmail_id))
             if ts is not None:
                 log.info("alert for %s was posted before a crash; not posting again", alert.gmail_id)

@@ -174,6 +174,29 @@ def test_slack_rate_limit_and_outage_lose_nothing(live):
     assert len(alerts) == 2 and "During an outage" in json.dumps(alerts[-1]["blocks"])
 
 
+def test_a_dm_that_cannot_be_read_holds_back_its_alert_but_never_the_mailbox(live):
+    """An alert stamped before a failed post is posted again only after the DM's history says it is not there;
+    when the DM cannot be opened (Slack down, the rep gone from Slack) that alert waits, and the mailbox's
+    sync and label runs carry on."""
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet(labels=True)
+    live.slack.inject_error("chat.postMessage", error="internal_error", count=6, status=500)
+    first = live.mail("jane@acme.example", "Posted while Slack fails")
+    live.run("sync")  # stamped, not posted
+    live.slack.inject_error("conversations.history", error="internal_error", count=100)
+    second = live.mail("jane@acme.example", "Arrives while the DM cannot be read")
+    assert live.run("sync")[0].error is None
+    assert live.run("labels")[0].error is None
+    assert "Open Deals" in live.gmail.label_names(REP_GMAIL, first)
+    assert "Open Deals" in live.gmail.label_names(REP_GMAIL, second)
+    live.slack.clear_faults()
+    live.run("sync")
+    texts = [json.dumps(a["blocks"]) for a in alerts_in(live, live.slack.dm_channel(TEAM, REP))]
+    assert sum("Posted while Slack fails" in t for t in texts) == 1
+    assert sum("Arrives while the DM cannot be read" in t for t in texts) == 1
+
+
 def test_revoked_access_sends_exactly_one_reconnect_dm(live):
     live.add_rep()
     live.connect_with_magnet()
