@@ -199,6 +199,7 @@ def refile_latency(database_url: str) -> dict:
             raise RuntimeError("the first Zoho sync failed")
         key = Fernet.generate_key().decode()
         [account_id] = seed_mailboxes(engine, TokenCipher([key]), gmail, GOOGLE_CLIENT[0], 1, labels=True)
+        slack.add_user(slack.default_team().id, "UREP00000", email="rep0@crm.example")  # the rep the alerts reach
         rep = "rep0@gmail.example"
         mail = [gmail.insert_message(rep, sender=f"Buyer{i} <buyer{i}@prospect{i}.example>", to=rep,
                                      subject=f"Pilot {i}", body="About the pilot") for i in range(REFILE_SAMPLES)]
