@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from benchmarks.common import emit, median
-from benchmarks.serve_process import start_serve
+from benchmarks.serve_process import log_tail, start_serve
 from crm_sync import ZohoConfig, run_zoho_sync
 from crm_store.db import create_db_engine, upgrade_database
 from crm_store.models import CategoryChange, Contact, GmailAccount
@@ -215,7 +215,7 @@ def refile_latency(database_url: str) -> dict:
             deadline = time.monotonic() + timeout
             while label not in gmail.label_names(rep, gmail_id):
                 if serve.poll() is not None:
-                    raise RuntimeError(f"serve exited: {serve.stderr.read()[-2000:]}")
+                    raise RuntimeError(f"serve exited: {log_tail(serve, 2000)}")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{label!r} not on message {gmail_id} after {timeout} s")
                 time.sleep(0.02)

@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from benchmarks.common import emit, postgres_server_url
-from benchmarks.serve_process import start_serve
+from benchmarks.serve_process import log_tail, start_serve
 from crm_store.db import create_db_engine, normalise_url, upgrade_database
 from gmail.tokens import TokenCipher
 from sandbox.fleet import seed_mailboxes
@@ -51,7 +51,7 @@ def run_cycle(database_url: str) -> dict:
                     done_at = time.time()
                     break
                 if serve.poll() is not None:
-                    raise RuntimeError(f"serve exited: {serve.stderr.read()[-2000:]}")
+                    raise RuntimeError(f"serve exited: {log_tail(serve, 2000)}")
                 time.sleep(0.05)
             peak = max(peak, process.memory_info().rss)
         finally:

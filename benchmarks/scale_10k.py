@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from benchmarks.common import emit
-from benchmarks.serve_process import start_serve
+from benchmarks.serve_process import log_tail, start_serve
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import GmailAccount
 from gmail.tokens import TokenCipher
@@ -74,7 +74,7 @@ def one_cycle(database_url: str, engine, gmail, slack, key) -> dict:
                 done_at = time.time()
                 break
             if process.poll() is not None:
-                raise RuntimeError(f"serve exited: {process.stderr.read()[-3000:]}")
+                raise RuntimeError(f"serve exited: {log_tail(process, 3000)}")
             time.sleep(0.1)
     finally:
         process.terminate()
@@ -103,7 +103,7 @@ def many_cycles(database_url: str, engine, gmail, slack, key) -> dict:
             if done >= CYCLES:
                 break
             if process.poll() is not None:
-                raise RuntimeError(f"serve exited: {process.stderr.read()[-3000:]}")
+                raise RuntimeError(f"serve exited: {log_tail(process, 3000)}")
             time.sleep(1.0)
         started = min(c.time for c in history_calls(gmail))
         elapsed = time.time() - started

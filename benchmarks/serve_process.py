@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
@@ -15,7 +16,8 @@ from sandbox.stack import free_port
 def start_serve(database_url: str, gmail: GmailEmulator, slack: SlackEmulator, *, client_id: str,
                 client_secret: str, encryption_key: str, **settings: str) -> subprocess.Popen:
     """`settings` are further environment settings (SYNC_INTERVAL_SECONDS="3600", ...). Its stdout is
-    dropped and its stderr piped, for the error a benchmark shows when the server exits early."""
+    dropped and its log goes to a temporary file (`log_tail`), never to a pipe: a pipe nobody reads fills up
+    with a failing run's tracebacks and then blocks every thread that logs, shutdown included."""
     port = free_port()
     env = {
         **os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": slack.default_team().bot_token,
@@ -25,5 +27,16 @@ def start_serve(database_url: str, gmail: GmailEmulator, slack: SlackEmulator, *
         "GMAIL_API_URL": gmail.url, "TOKEN_ENCRYPTION_KEYS": encryption_key,
         "PUBLIC_URL": f"http://127.0.0.1:{port}", "LOG_LEVEL": "WARNING", **settings,
     }
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tempfile.TemporaryFile(mode="w+", prefix="mm-serve-")
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+    process.log = log  # type: ignore[attr-defined]
+    return process
+
+
+def log_tail(process: subprocess.Popen, chars: int = 3000) -> str:
+    """The end of what a `start_serve` process logged, for the error shown when it exits early."""
+    log = process.log  # type: ignore[attr-defined]
+    log.flush()
+    log.seek(0)
+    return log.read()[-chars:]

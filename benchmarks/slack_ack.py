@@ -37,6 +37,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from benchmarks.common import emit, median, percentile
+from benchmarks.serve_process import log_tail
 from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, upgrade_database
 from gmail.tokens import TokenCipher
@@ -66,7 +67,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"serve exited: {process.stderr.read()[-2000:]}")
+            raise RuntimeError(f"serve exited: {log_tail(process, 2000)}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=2):
                 return
@@ -195,8 +196,10 @@ def main() -> int:
                 "SYNC_INTERVAL_SECONDS": str(SYNC_INTERVAL), "LABEL_INTERVAL_SECONDS": "86400",
                 "LOG_LEVEL": "WARNING",
             }
+            log = tempfile.TemporaryFile(mode="w+", prefix="mm-serve-")  # a pipe nobody reads would block its logging
             process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                       stdout=subprocess.DEVNULL, stderr=log, text=True)
+            process.log = log
             wait_until_serving(url, process)
             polled = [f"polled{i}@gmail.example" for i in range(POLLED)]
 
