@@ -36,7 +36,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from benchmarks.common import emit, postgres_server_url
+from benchmarks.common import emit, postgres_dataset, postgres_server_url
 from crm_store.db import create_db_engine, session_scope
 from crm_store.models import Alert, AlertStatus, AuditLog, MailboxMessage
 from gmail.sync import delete_old_messages
@@ -260,19 +260,8 @@ def simulate(url: str, path: Path | None) -> dict:
 
 
 def postgres_database() -> str | None:
-    server = make_url(create_db_engine(postgres_server_url()).url)
-    name = "mm_bench_growth"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        print(f"PostgreSQL unavailable: {error}", file=sys.stderr)
-        return None
-    finally:
-        admin.dispose()
-    return server.set(database=name).render_as_string(hide_password=False)
+    """A fresh, empty database for this run (never reused: growth is measured from nothing)."""
+    return postgres_dataset("mm_bench_growth", ready=lambda url: False, build=lambda url: None)
 
 
 def drop_postgres_database() -> None:
