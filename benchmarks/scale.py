@@ -5,16 +5,14 @@ run here. On SQLite (the default) and on PostgreSQL when reachable.
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
 from benchmarks.common import emit, postgres_server_url
-from benchmarks.serve_process import log_tail, start_serve
+from benchmarks.serve_process import first_cycle, start_serve
 from crm_store.db import create_db_engine, normalise_url, upgrade_database
 from gmail.tokens import TokenCipher
 from sandbox.fleet import seed_mailboxes
@@ -37,29 +35,10 @@ def run_cycle(database_url: str) -> dict:
         gmail.reset_counters()
         serve = start_serve(database_url, gmail, slack, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
                             encryption_key=key, SYNC_INTERVAL_SECONDS="3600", LABEL_INTERVAL_SECONDS="3600")
-        process = psutil.Process(serve.pid)
-        peak = 0
-        done_at = None
-        deadline = time.monotonic() + 180
-        try:
-            while time.monotonic() < deadline:
-                peak = max(peak, process.memory_info().rss)
-                with engine.connect() as connection:
-                    pending = connection.execute(sa.text(
-                        "SELECT count(*) FROM gmail_accounts WHERE next_sync_at IS NULL")).scalar()
-                if pending == 0:
-                    done_at = time.time()
-                    break
-                if serve.poll() is not None:
-                    raise RuntimeError(f"serve exited: {log_tail(serve, 2000)}")
-                time.sleep(0.05)
-            peak = max(peak, process.memory_info().rss)
-        finally:
-            serve.terminate()
-            serve.wait(timeout=30)
+        done_at, peak = first_cycle(serve, engine, timeout=180, poll=0.05)
         calls = [c for c in gmail.calls if c.method == "gmail.users.history.list"]
-        if done_at is None or not calls:
-            raise RuntimeError("the cycle did not finish in time")
+        if not calls:
+            raise RuntimeError("the cycle made no history.list call")
         engine.dispose()
         return {
             "cycle_seconds": round(done_at - min(c.time for c in calls), 2),

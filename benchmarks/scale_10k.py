@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from benchmarks.common import emit
-from benchmarks.serve_process import log_tail, start_serve
+from benchmarks.serve_process import first_cycle, log_tail, start_serve
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import GmailAccount
 from gmail.tokens import TokenCipher
@@ -60,28 +60,10 @@ def history_calls(gmail: GmailEmulator) -> list:
 
 
 def one_cycle(database_url: str, engine, gmail, slack, key) -> dict:
-    process = serve(database_url, gmail, slack, key, 3600)
-    watcher = psutil.Process(process.pid)
-    peak, done_at = 0, None
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline:
-            peak = max(peak, watcher.memory_info().rss)
-            with engine.connect() as connection:
-                pending = connection.execute(sa.text(
-                    "SELECT count(*) FROM gmail_accounts WHERE next_sync_at IS NULL AND status = 'connected'")).scalar()
-            if pending == 0:
-                done_at = time.time()
-                break
-            if process.poll() is not None:
-                raise RuntimeError(f"serve exited: {log_tail(process, 3000)}")
-            time.sleep(0.1)
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+    done_at, peak = first_cycle(serve(database_url, gmail, slack, key, 3600), engine, timeout=600)
     calls = history_calls(gmail)
-    if done_at is None or not calls:
-        raise RuntimeError("the cycle did not finish in time")
+    if not calls:
+        raise RuntimeError("the cycle made no history.list call")
     return {"cycle_seconds": done_at - min(c.time for c in calls), "rss_mb": peak / 2**20,
             "history_calls": len(calls), "in_batch": sum(1 for c in calls if c.in_batch),
             "units": sum(c.units for c in gmail.calls)}

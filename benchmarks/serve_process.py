@@ -7,6 +7,11 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+
+import psutil
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
@@ -40,3 +45,26 @@ def log_tail(process: subprocess.Popen, chars: int = 3000) -> str:
     log.flush()
     log.seek(0)
     return log.read()[-chars:]
+
+
+def first_cycle(process: subprocess.Popen, engine: Engine, *, timeout: float, poll: float = 0.1) -> tuple[float, int]:
+    """Watch a `start_serve` process until every connected mailbox has been synced once (its `next_sync_at`
+    set), then stop it: (the time.time() that was seen, peak RSS in bytes meanwhile)."""
+    watcher = psutil.Process(process.pid)
+    peak = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            peak = max(peak, watcher.memory_info().rss)
+            with engine.connect() as connection:
+                pending = connection.execute(sa.text(
+                    "SELECT count(*) FROM gmail_accounts WHERE next_sync_at IS NULL AND status = 'connected'")).scalar()
+            if pending == 0:
+                return time.time(), max(peak, watcher.memory_info().rss)
+            if process.poll() is not None:
+                raise RuntimeError(f"serve exited: {log_tail(process)}")
+            time.sleep(poll)
+        raise RuntimeError("the cycle did not finish in time")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
