@@ -20,7 +20,6 @@ message's metadata in /batch, chat.postMessage: three of 150 ms) — `e2e_floor_
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -32,11 +31,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from benchmarks.common import emit, median, percentile
-from crm_store.csv_import import import_contacts, import_deals
-from crm_store.db import create_db_engine, upgrade_database
+from benchmarks.serve_process import prepare
 from crm_store.models import GmailAccount, utcnow
 from gmail.tokens import TokenCipher
 from sandbox.fleet import seed_mailboxes
@@ -52,8 +49,6 @@ POLLED = int(os.environ.get("BENCH_E2E_POLLED", "1000"))
 RATE = float(os.environ.get("BENCH_E2E_RATE", "25"))  # messages a second
 LATENCY_MS, PUSH_DELAY_S = 150, 0.5
 CLIENT_ID, CLIENT_SECRET = "e2e.apps.googleusercontent.com", "e2e-secret"
-CONTACTS = "email,first_name,company,external_id\njane@acme.example,Jane,Acme,C1\n"
-DEALS = "name,contact_external_id,stage,closing_date,external_id\nRenewal,C1,Proposal,2099-01-01,D1\n"
 
 
 def alert_arrivals(slack: SlackEmulator, wanted: set[str]) -> dict[str, float]:
@@ -105,12 +100,7 @@ def main() -> None:
         gmail, slack = GmailEmulator().start(), SlackEmulator().start()
         process = None
         try:
-            gmail.register_client(CLIENT_ID, CLIENT_SECRET)
-            key = Fernet.generate_key().decode()
-            upgrade_database(database_url)
-            engine = create_db_engine(database_url)
-            import_contacts(engine, io.StringIO(CONTACTS), progress=False)
-            import_deals(engine, io.StringIO(DEALS), progress=False)
+            engine, key = prepare(database_url, gmail, CLIENT_ID, CLIENT_SECRET)
             team = slack.default_team()
             seed_mailboxes(engine, TokenCipher([key]), gmail, CLIENT_ID, REPS, prefix="pushing")
             for i in range(REPS):

@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 from benchmarks.common import emit, median, percentile
+from benchmarks.serve_process import CONTACTS, DEALS
 from sandbox.stack import REP_GMAIL, start_stack
 
 PUSH_SAMPLES = 1_000
 POLL_SAMPLES = 100
 TOPIC = "projects/mailmagnet-bench/topics/gmail"
 TOKEN = "bench-push-token"
-CONTACTS = "email,first_name,company,external_id\njane@acme.example,Jane,Acme,C1\n"
-DEALS = "name,contact_external_id,stage,closing_date,external_id\nRenewal,C1,Proposal,2099-01-01,D1\n"
 
 
 def alert_times(stack) -> list[float]:

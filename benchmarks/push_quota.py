@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from benchmarks.common import emit
+from benchmarks.serve_process import CONTACTS, DEALS
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount
 from sandbox.stack import REP_GMAIL, start_stack
@@ -24,8 +25,6 @@ from sandbox.stack import REP_GMAIL, start_stack
 TOPIC = "projects/mailmagnet-bench/topics/gmail"
 TOKEN = "bench-push-token"
 TRICKLE = 100
-CONTACTS = "email,first_name,company,external_id\njane@acme.example,Jane,Acme,C1\n"
-DEALS = "name,contact_external_id,stage,closing_date,external_id\nRenewal,C1,Proposal,2099-01-01,D1\n"
 DAY = timedelta(days=1)
 SHIFTED = ("next_sync_at", "next_label_at", "watch_expires_at", "watch_retry_at", "last_sync_at",
            "last_label_run_at", "label_ids_checked_at", "labels_enabled_at", "magnet_enabled_at", "connected_at")

@@ -3,6 +3,7 @@ cycle, its RSS) must not share a process, an interpreter lock or a heap with the
 benchmark that drive it."""
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -13,9 +14,29 @@ import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cryptography.fernet import Fernet
+
+from crm_store.csv_import import import_contacts, import_deals
+from crm_store.db import create_db_engine, upgrade_database
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
 from sandbox.stack import free_port
+
+
+# One CRM contact with an open deal: the sender whose mail the alert benchmarks send.
+CONTACTS = "email,first_name,company,external_id\njane@acme.example,Jane,Acme,C1\n"
+DEALS = "name,contact_external_id,stage,closing_date,external_id\nRenewal,C1,Proposal,2099-01-01,D1\n"
+
+
+def prepare(database_url: str, gmail: GmailEmulator, client_id: str, client_secret: str) -> tuple[Engine, str]:
+    """What a serve process finds before it starts: the schema, the CRM contact above, our Google client
+    registered with the emulator. Returns the engine and a new token encryption key."""
+    gmail.register_client(client_id, client_secret)
+    upgrade_database(database_url)
+    engine = create_db_engine(database_url)
+    import_contacts(engine, io.StringIO(CONTACTS), progress=False)
+    import_deals(engine, io.StringIO(DEALS), progress=False)
+    return engine, Fernet.generate_key().decode()
 
 
 def start_serve(database_url: str, gmail: GmailEmulator, slack: SlackEmulator, *, client_id: str,

@@ -22,7 +22,6 @@ in flight, through the real HTTP server, measured while a sync cycle runs in the
 """
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import random
@@ -34,12 +33,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from cryptography.fernet import Fernet
 
 from benchmarks.common import emit, median, percentile
-from benchmarks.serve_process import log_tail
-from crm_store.csv_import import import_contacts, import_deals
-from crm_store.db import create_db_engine, upgrade_database
+from benchmarks.serve_process import log_tail, prepare
 from gmail.tokens import TokenCipher
 from sandbox.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
@@ -55,8 +51,6 @@ SYNC_INTERVAL = 2  # seconds: the polling sweep runs back to back through the me
 MAIL_RATE = 10.0  # new messages a second into the polled mailboxes
 SIGNING_SECRET = "bench-signing-secret"
 CLIENT_ID, CLIENT_SECRET = "slack-ack.apps.googleusercontent.com", "slack-ack-secret"
-CONTACTS = "email,first_name,company,external_id\njane@acme.example,Jane,Acme,C1\n"
-DEALS = "name,contact_external_id,stage,closing_date,external_id\nRenewal,C1,Proposal,2099-01-01,D1\n"
 
 
 def slack_id(prefix: str, i: int) -> str:
@@ -175,12 +169,7 @@ def main() -> int:
         process = trickle = None
         try:
             slack_api_url, team_id, bot_token = parent_end.recv()
-            gmail.register_client(CLIENT_ID, CLIENT_SECRET)
-            key = Fernet.generate_key().decode()
-            upgrade_database(database_url)
-            engine = create_db_engine(database_url)
-            import_contacts(engine, io.StringIO(CONTACTS), progress=False)
-            import_deals(engine, io.StringIO(DEALS), progress=False)
+            engine, key = prepare(database_url, gmail, CLIENT_ID, CLIENT_SECRET)
             cipher = TokenCipher([key])
             for prefix, count in (("rep", IN_FLIGHT), ("polled", POLLED)):
                 seed_mailboxes(engine, cipher, gmail, CLIENT_ID, count, prefix=prefix, team_id=team_id)
