@@ -328,37 +328,35 @@ def measure(url: str) -> dict:
             "probes_only": probes_only(plan["project"]) and probes_only(plan["raw"])}
 
 
+def backend_figures(prefix: str, measured: dict) -> dict:
+    """The keys both databases report, from one `measure`."""
+    return {
+        f"{prefix}_ms_per_1000_senders": round(measured["median"], 2),
+        f"{prefix}_p95_ms": round(measured["p95"], 2),
+        f"{prefix}_raw_ms_per_1000_senders": round(measured["raw_median"], 2),
+        f"{prefix}_raw_p95_ms": round(measured["raw_p95"], 2),
+        f"{prefix}_raw_sorted_ms_per_1000_senders": round(measured["raw_sorted_median"], 2),
+        f"{prefix}_project_over_raw_sorted": round(measured["ratio_sorted"], 3),
+        f"{prefix}_same_answer": measured["same_answer"],
+        f"{prefix}_plan": measured["plan"]["project"],
+        f"{prefix}_raw_plan": measured["plan"]["raw"],
+        f"{prefix}_index_probes_only": measured["probes_only"],
+    }
+
+
 def main() -> None:
     figures: dict = {"contacts": CONTACTS, "deals": DEALS, "senders": SENDERS, "rounds": ROUNDS,
                      "warm_up_rounds": WARM_UP}
     sqlite = measure(sqlite_url())
-    figures["sqlite_ms_per_1000_senders"] = round(sqlite["median"], 2)
-    figures["sqlite_p95_ms"] = round(sqlite["p95"], 2)
-    figures["sqlite_raw_ms_per_1000_senders"] = round(sqlite["raw_median"], 2)
-    figures["sqlite_raw_p95_ms"] = round(sqlite["raw_p95"], 2)
+    figures.update(backend_figures("sqlite", sqlite))
     figures["project_over_raw"] = round(sqlite["ratio"], 3)
-    figures["sqlite_raw_sorted_ms_per_1000_senders"] = round(sqlite["raw_sorted_median"], 2)
-    figures["sqlite_project_over_raw_sorted"] = round(sqlite["ratio_sorted"], 3)
     figures["sqlite_project_over_raw_cpu"] = round(sqlite["ratio_cpu"], 3)
-    figures["sqlite_same_answer"] = sqlite["same_answer"]
-    figures["sqlite_plan"] = sqlite["plan"]["project"]
-    figures["sqlite_raw_plan"] = sqlite["plan"]["raw"]
-    figures["sqlite_index_probes_only"] = sqlite["probes_only"]
     figures["contacts_found_per_1000"] = round(sqlite["contacts_found"], 1)
     pg = postgres_url()
     if pg:
         postgres = measure(pg)
-        figures["postgres_ms_per_1000_senders"] = round(postgres["median"], 2)
-        figures["postgres_p95_ms"] = round(postgres["p95"], 2)
-        figures["postgres_raw_ms_per_1000_senders"] = round(postgres["raw_median"], 2)
-        figures["postgres_raw_p95_ms"] = round(postgres["raw_p95"], 2)
+        figures.update(backend_figures("postgres", postgres))
         figures["postgres_project_over_raw"] = round(postgres["ratio"], 3)
-        figures["postgres_raw_sorted_ms_per_1000_senders"] = round(postgres["raw_sorted_median"], 2)
-        figures["postgres_project_over_raw_sorted"] = round(postgres["ratio_sorted"], 3)
-        figures["postgres_same_answer"] = postgres["same_answer"]
-        figures["postgres_plan"] = postgres["plan"]["project"]
-        figures["postgres_raw_plan"] = postgres["plan"]["raw"]
-        figures["postgres_index_probes_only"] = postgres["probes_only"]
     else:
         figures["postgres_ms_per_1000_senders"] = None
     figures["target_ms"] = 50
