@@ -130,14 +130,15 @@ class LoopbackService:
 def serve_in_foreground(emulator: LoopbackService, settings: Callable[[], dict[str, Any]]) -> int:
     """`python -m sandbox.<emulator>`: start, print the settings that point the bot at it as one JSON line
     (scripts read it), serve until SIGTERM or Ctrl-C, stop."""
+    # The handler first: whoever reads the settings line may send SIGTERM at once.
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
         emulator.start()
     except OSError as exc:
         print(f"cannot listen on {emulator.host}:{emulator._requested_port}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(settings()), flush=True)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
         done.wait()
     except KeyboardInterrupt:
