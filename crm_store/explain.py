@@ -133,7 +133,7 @@ def explain_sender(
                            f"“{sender}” does not contain an email address, so there is nothing to file.")
     addresses = [addr for _, addr in parsed]
     found = categorize_senders(session, addresses, at=at, tz=tz, rules=rules)
-    best = strongest(found[a] for a in addresses)
+    best = strongest(found[a] for a in addresses if a in found)
     if best is None:
         shown = addresses[0] if len(addresses) == 1 else ", ".join(addresses)
         return Explanation(sender, addresses[0], None, None, None, None,
