@@ -10,7 +10,7 @@ the same 1,000 addresses, alternating which goes first; `project_over_raw` is th
 raw timing includes what its caller must do too: lower-case the addresses and bind them (a JSON array for
 SQLite, an array for PostgreSQL). Every round checks that both give the same contact and category for every
 address, and the plans of both statements are checked to be index probes (no scan of contacts or deals).
-Both run with `serve`'s garbage-collector settings (`bot.gc_tuning`), where the product runs the look-up.
+Both run with `serve`'s interpreter settings (`bot.runtime_tuning`), where the product runs the look-up.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from benchmarks.common import DATA_DIR, emit, median, percentile, postgres_dataset
-from bot.gc_tuning import tune_for_serving
+from bot.runtime_tuning import tune_for_serving
 from crm_store.categories import Category, Month, StageRules, _compiled_lookup, categorize_senders
 from crm_store.db import create_db_engine, upgrade_database
 
@@ -292,7 +292,7 @@ def measure(url: str) -> dict:
     raw_connection = engine.raw_connection()
     try:
         sets = sender_sets(ROUNDS + WARM_UP)
-        # The look-up runs in `serve` (the sync pipeline, the label runs), with serve's collector settings: without
+        # The look-up runs in `serve` (the sync pipeline, the label runs), with serve's interpreter settings: without
         # them a young collection of the process's ~100k objects lands in most rounds, on either side.
         tune_for_serving()
         for index, senders in enumerate(sets):

@@ -18,7 +18,7 @@ in flight, through the real HTTP server, measured while a sync cycle runs in the
   them, half from a CRM contact, so the full pipeline runs as well (stores messages, posts alerts). How many
   sweeps happened during the measurement is in `polling_sweeps_meanwhile`.
 - `server_ack_p99_ms`: the server's own view from its `/metrics` histogram (the ack as Bolt sends it, without
-  the client's side of the HTTP round trip): an upper bucket bound.
+  the client's side of the HTTP round trip), over the measured commands only: an upper bucket bound.
 """
 from __future__ import annotations
 
@@ -70,8 +70,8 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60)
     raise RuntimeError("serve did not start")
 
 
-def server_ack_p99_ms(url: str) -> float | None:
-    """The smallest bucket bound under which 99% of the server's acks fell (from /metrics)."""
+def ack_buckets(url: str) -> list[tuple[float, float]]:
+    """The server's ack histogram for slash commands, from /metrics: (upper bound, cumulative count)."""
     with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
         text = response.read().decode()
     buckets = []
@@ -79,11 +79,16 @@ def server_ack_p99_ms(url: str) -> float | None:
         if line.startswith("mailmagnet_slack_ack_seconds_bucket{") and 'kind="command"' in line:
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets.append((float("inf") if bound == "+Inf" else float(bound), float(line.rsplit(" ", 1)[1])))
-    if not buckets:
+    return sorted(buckets)
+
+
+def server_ack_p99_ms(before: list[tuple[float, float]], after: list[tuple[float, float]]) -> float | None:
+    """The smallest bucket bound under which 99% of the acks between two scrapes fell."""
+    counted = dict(before)
+    delta = [(bound, count - counted.get(bound, 0.0)) for bound, count in after]
+    if not delta or not delta[-1][1]:
         return None
-    buckets.sort()
-    total = buckets[-1][1]
-    return next(round(bound * 1000, 1) for bound, count in buckets if count >= 0.99 * total)
+    return next(round(bound * 1000, 1) for bound, count in delta if count >= 0.99 * delta[-1][1])
 
 
 class MailTrickle(threading.Thread):
@@ -113,23 +118,23 @@ def slack_side(connection, users: list[tuple[str, str]]) -> None:
             slack.add_user(team.id, user_id, email=email)
         connection.send((slack.api_url, team.id, team.bot_token))
         server_url = connection.recv()
-        connection.send(send_commands(slack, SlackDriver(f"{server_url}/slack/events", SIGNING_SECRET, emulator=slack,
-                                                         team_id=team.id)))
+        driver = SlackDriver(f"{server_url}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team.id)
+        connection.send(send_commands(slack, driver, server_url))
         connection.recv()  # the server has stopped
     finally:
         slack.stop()
 
 
-def send_commands(slack: SlackEmulator, driver: SlackDriver) -> dict:
-    """IN_FLIGHT reps, each typing `/gmail status` and waiting for its answer before the next."""
+def send_commands(slack: SlackEmulator, driver: SlackDriver, server_url: str) -> dict:
+    """IN_FLIGHT reps, each typing `/gmail status` and waiting for its answer before the next: WARMUP commands,
+    then COMMANDS measured (the server's histogram is scraped between the two)."""
     samples: list[tuple[float, float]] = []  # (ack ms, reply ms)
     failures: list[str] = []
     lock = threading.Lock()
-    counter = iter(range(WARMUP + COMMANDS))
 
-    def sender(n: int) -> None:
+    def sender(n: int, commands, measured: bool) -> None:
         user_id = slack_id("rep", n)
-        for i in counter:  # shared: the senders take the next command number until none is left
+        for _ in commands:  # shared: the senders take the next command until none is left
             started = time.time()
             response = driver.slash_command(user_id, "/gmail", "status")
             if response.status != 200:
@@ -142,17 +147,25 @@ def send_commands(slack: SlackEmulator, driver: SlackDriver) -> dict:
                 continue
             if "working" not in (post.get("text") or "") + str(post.get("blocks")):
                 failures.append(f"unexpected answer: {str(post.get('text'))[:200]}")
-            if i >= WARMUP:
+            if measured:
                 with lock:
                     samples.append((response.elapsed_ms, (post["time"] - started) * 1000))
 
+    def phase(count: int, measured: bool) -> None:
+        commands = iter(range(count))
+        senders = [threading.Thread(target=sender, args=(n, commands, measured)) for n in range(IN_FLIGHT)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join()
+
+    phase(WARMUP, measured=False)
+    before = ack_buckets(server_url)
     started = time.monotonic()
-    senders = [threading.Thread(target=sender, args=(n,)) for n in range(IN_FLIGHT)]
-    for thread in senders:
-        thread.start()
-    for thread in senders:
-        thread.join()
-    return {"samples": samples, "failures": failures, "seconds": time.monotonic() - started}
+    phase(COMMANDS, measured=True)
+    seconds = time.monotonic() - started
+    return {"samples": samples, "failures": failures, "seconds": seconds,
+            "server_ack_p99_ms": server_ack_p99_ms(before, ack_buckets(server_url))}
 
 
 def main() -> int:
@@ -208,7 +221,6 @@ def main() -> int:
             parent_end.send(url)
             run = parent_end.recv()
             sweeps = (polled_calls() - before) / POLLED
-            server_p99 = server_ack_p99_ms(url)
             profile_calls = sum(1 for c in gmail.calls if c.method == "gmail.users.getProfile")
         finally:
             if trickle is not None:
@@ -236,7 +248,7 @@ def main() -> int:
         "ack_p50_ms": round(median(acks), 1),
         "ack_p99_ms": round(percentile(acks, 99), 1),
         "ack_max_ms": round(max(acks), 1),
-        "server_ack_p99_ms": server_p99,
+        "server_ack_p99_ms": run["server_ack_p99_ms"],
         "reply_p50_ms": round(median(replies), 1),
         "reply_p99_ms": round(percentile(replies, 99), 1),
         "reply_max_ms": round(max(replies), 1),

@@ -8,7 +8,7 @@ import threading
 
 from waitress.server import create_server
 
-from bot.gc_tuning import tune_for_serving
+from bot.runtime_tuning import tune_for_serving
 from bot.logs import cap_library_logs
 from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
@@ -112,7 +112,7 @@ class BotServer:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
-        tune_for_serving()  # the collector's settings for a long-running server (bot/gc_tuning.py)
+        tune_for_serving()  # the interpreter's settings for a long-running server (bot/runtime_tuning.py)
         log.info("MailMagnet listening on port %s%s", self.port, " (Socket Mode)" if self.socket_mode else "")
         stopping.wait()
         self.stop()

@@ -60,6 +60,27 @@ def _scope_list(scopes) -> list[str]:
     return list(scopes or [])
 
 
+@dataclass(frozen=True)
+class GmailResources:
+    """One thread's discovery-built Gmail resources.
+
+    googleapiclient builds a resource object anew on every `users()`, `messages()`, `history()` call, and with it
+    every method of that resource, docstring included (the response schema rendered to text): 0.1 ms for
+    `history()`, 0.5 ms for `messages()`, more than the call's own Python work. A polling sweep asked for one per
+    mailbox; built once per thread, they cost nothing per call (the methods only build requests; the `http` a
+    request runs on is given at execute time)."""
+
+    users: Any
+    messages: Any
+    history: Any
+    labels: Any
+
+    @classmethod
+    def of(cls, service) -> "GmailResources":
+        users = service.users()
+        return cls(users, users.messages(), users.history(), users.labels())
+
+
 class GmailService:
     """Per-thread discovery-built services for one Gmail API root."""
 
@@ -70,7 +91,8 @@ class GmailService:
         self._rand = rand
         self._sleep = sleep
 
-    def _thread_parts(self):
+    def thread_parts(self) -> tuple[GmailResources, httplib2.Http]:
+        """This thread's resources and connection, built on its first call."""
         parts = getattr(self._local, "parts", None)
         if parts is None:
             http = httplib2.Http(timeout=self.config.timeout_seconds)
@@ -79,13 +101,13 @@ class GmailService:
                 client_options={"api_endpoint": self.config.api_root},
                 requestBuilder=MeteredRequest,  # every call counted for /metrics, however it is executed
             )
-            parts = self._local.parts = (service, http)
+            parts = self._local.parts = (GmailResources.of(service), http)
         return parts
 
     def mailbox(self, credentials: Credentials) -> "MailboxClient":
-        service, http = self._thread_parts()
+        resources, http = self.thread_parts()
         authed = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
-        return MailboxClient(service, authed, self.config.batch_url, self.config.retry, self._rand, self._sleep)
+        return MailboxClient(resources, authed, self.config.batch_url, self.config.retry, self._rand, self._sleep)
 
 
 @dataclass
@@ -138,8 +160,11 @@ def parse_history_page(response: dict[str, Any], label_id: str | None = "INBOX")
 class MailboxClient:
     """Gmail calls for one mailbox, with retries and errors mapped to gmail.errors."""
 
-    def __init__(self, service, http, batch_url: str, retry: RetryPolicy, rand, sleep):
-        self._users = service.users()
+    def __init__(self, resources: GmailResources, http, batch_url: str, retry: RetryPolicy, rand, sleep):
+        self._users = resources.users
+        self._messages = resources.messages
+        self._history = resources.history
+        self._labels = resources.labels
         self._http = http
         self._batch_url = batch_url
         self._retry = retry
@@ -244,7 +269,7 @@ class MailboxClient:
             else:
                 params = history_params(start_history_id, label_id=label_id, history_types=history_types,
                                         page_size=page_size, page_token=page_token)
-                response = self._execute(self._users.history().list(**params), during_history=True)
+                response = self._execute(self._history.list(**params), during_history=True)
             page = parse_history_page(response, label_id)
             page_token = page.next_page_token
             yield page
@@ -263,7 +288,7 @@ class MailboxClient:
                 params["q"] = query
             if page_token:
                 params["pageToken"] = page_token
-            response = self._execute(self._users.messages().list(**params))
+            response = self._execute(self._messages.list(**params))
             ids.extend(m["id"] for m in response.get("messages", []))
             page_token = response.get("nextPageToken")
             if not page_token or (limit is not None and len(ids) >= limit):
@@ -277,7 +302,7 @@ class MailboxClient:
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
             requests = {
-                mid: self._users.messages().get(userId="me", id=mid, format="metadata", metadataHeaders=list(headers))
+                mid: self._messages.get(userId="me", id=mid, format="metadata", metadataHeaders=list(headers))
                 for mid in chunk
             }
             results.update(self._batch(requests))
@@ -288,7 +313,7 @@ class MailboxClient:
         params: dict[str, Any] = dict(userId="me", id=message_id, format=format)
         if format == "metadata":
             params["metadataHeaders"] = list(headers)
-        return self._execute(self._users.messages().get(**params))
+        return self._execute(self._messages.get(**params))
 
     def get_label_ids(self, message_ids: Iterable[str], *, batch_size: int = 50) -> dict[str, list[str] | None]:
         """The labels of each message (messages.get format=minimal, 5 units each, through /batch); None for a
@@ -296,7 +321,7 @@ class MailboxClient:
         ids = list(dict.fromkeys(message_ids))
         results: dict[str, list[str] | None] = {}
         for start in range(0, len(ids), batch_size):
-            requests = {mid: self._users.messages().get(userId="me", id=mid, format="minimal", fields="id,labelIds")
+            requests = {mid: self._messages.get(userId="me", id=mid, format="minimal", fields="id,labelIds")
                         for mid in ids[start:start + batch_size]}
             for mid, response in self._batch(requests).items():
                 results[mid] = None if response is None else list(response.get("labelIds", []))
@@ -304,21 +329,21 @@ class MailboxClient:
 
     def modify(self, message_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict[str, Any]:
         body = {"addLabelIds": list(add), "removeLabelIds": list(remove)}
-        return self._execute(self._users.messages().modify(userId="me", id=message_id, body=body))
+        return self._execute(self._messages.modify(userId="me", id=message_id, body=body))
 
     def batch_modify(self, message_ids: Iterable[str], *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         ids = list(message_ids)
         for start in range(0, len(ids), BATCH_MODIFY_LIMIT):
             body = {"ids": ids[start:start + BATCH_MODIFY_LIMIT], "addLabelIds": list(add),
                     "removeLabelIds": list(remove)}
-            self._execute(self._users.messages().batchModify(userId="me", body=body))
+            self._execute(self._messages.batchModify(userId="me", body=body))
 
     def list_labels(self) -> list[dict[str, Any]]:
-        return self._execute(self._users.labels().list(userId="me")).get("labels", [])
+        return self._execute(self._labels.list(userId="me")).get("labels", [])
 
     def create_label(self, name: str) -> dict[str, Any]:
         body = {"name": name, "labelListVisibility": "labelShow", "messageListVisibility": "show"}
-        return self._execute(self._users.labels().create(userId="me", body=body))
+        return self._execute(self._labels.create(userId="me", body=body))
 
     def send(self, raw: str, *, thread_id: str | None = None) -> dict[str, Any]:
         """messages.send. Retried only when Gmail says it did not take the message (a per-user rate limit):
@@ -329,7 +354,7 @@ class MailboxClient:
         attempt = 0
         while True:
             try:
-                return self._users.messages().send(userId="me", body=body).execute(http=self._http, num_retries=0)
+                return self._messages.send(userId="me", body=body).execute(http=self._http, num_retries=0)
             except Exception as raw_error:  # noqa: BLE001 - translate_send() re-raises what it does not know
                 error = translate_send(raw_error)
                 if not isinstance(error, SendThrottled):
@@ -349,7 +374,7 @@ class MailboxClient:
             params["pageToken"] = page_token
         if label_ids:
             params["labelIds"] = list(label_ids)
-        response = self._execute(self._users.messages().list(**params))
+        response = self._execute(self._messages.list(**params))
         return [m["id"] for m in response.get("messages", [])], response.get("nextPageToken")
 
     def watch(self, topic_name: str, *, label_ids: Iterable[str] = ("INBOX",)) -> dict[str, Any]:
