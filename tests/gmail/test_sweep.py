@@ -1,0 +1,60 @@
+"""The polling sweep's batches: in flight together, their Python work one at a time (gmail/sweep.py)."""
+from __future__ import annotations
+
+import threading
+
+from gmail import sweep as sweep_module
+from gmail.accounts import load_credentials
+from gmail.sweep import HistorySweep, PollTarget, TurnTakingHttp
+
+
+class _Http:
+    """A stand-in connection that records whether the turn was free while it was asked."""
+
+    def __init__(self, turn: threading.Lock):
+        self.turn = turn
+        self.turn_free_during_request = None
+
+    def request(self, *args, **kwargs):
+        self.turn_free_during_request = not self.turn.locked()
+        return "answer"
+
+
+def test_the_turn_is_given_away_for_the_round_trip_and_taken_back_for_the_answer():
+    turn = threading.Lock()
+    http = _Http(turn)
+    with turn:
+        assert TurnTakingHttp(http, turn).request("https://example/batch") == "answer"
+        assert turn.locked()  # held again: the answer is parsed in turn
+    assert http.turn_free_during_request is True
+
+
+def test_batches_wait_for_google_together(gmail_env, monkeypatch):
+    """Four batches, four in flight: each round trip waits at a barrier for the other three. Were the turn held
+    across the round trip, only one could reach it and the barrier would break (every answer then missing)."""
+    barrier = threading.Barrier(4, timeout=20)
+
+    class Together(TurnTakingHttp):
+        def __init__(self, http, turn):
+            class AtTheBarrier:
+                def request(self, *args, **kwargs):
+                    barrier.wait()
+                    return http.request(*args, **kwargs)
+
+            super().__init__(AtTheBarrier(), turn)
+
+    monkeypatch.setattr(sweep_module, "TurnTakingHttp", Together)
+    targets = []
+    for n in range(8):
+        address = f"together{n}@gmail.example"
+        account_id = gmail_env.connect(address, slack_user=f"U{n}TOGETHER")
+        credentials = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config)
+        targets.append(PollTarget(account_id, str(gmail_env.emu.history_id(address)), credentials))
+    sweep = HistorySweep(gmail_env.service, concurrency=4, batch_size=2)
+    try:
+        outcome = sweep.poll(targets)
+    finally:
+        sweep.close()
+    assert not barrier.broken
+    assert outcome.batches == 4
+    assert sorted(outcome.quiet) == sorted(t.account_id for t in targets)
