@@ -11,11 +11,11 @@ contact's mail to another label.
   mail sync 1 s); each sample changes one deal at a random moment of the cycle. Each latency splits
   into waits (deal changed → the CRM sync run that read it starts; change committed → the label run
   that filed it was due) and work (that sync run until the change is committed; that label run until
-  Gmail's modify call). The default-interval figures are the default waits plus the work measured:
-  at worst 300 s + 600 s + work, on average 150 s + 300 s + work (a change lands at a uniformly random
-  moment of both cycles). Both cycles start with serve, so their beats coincide: a change the sync
-  commits a few milliseconds after that beat's label run looked waits a whole label interval (still
-  within the bound), one committed just before is filed at once; the measured mean shows the mix.
+  Gmail's modify call). A committed change makes the label run of the mailboxes with that contact's mail
+  due at the scheduler's next look at the change log (every REFILE_CHECK_SECONDS, 5 s, not scaled), then
+  the dispatch loop starts it (within POLL_SECONDS, 1 s): the label wait is at most 6 s, whatever the label
+  interval. The default-interval figures are the default waits plus the work measured: at worst 300 s + 6 s
+  + work, on average 150 s + 3 s + work (a change lands at a uniformly random moment of the CRM cycle).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from cryptography.fernet import Fernet
 
 from benchmarks.common import emit, median
 from benchmarks.serve_process import log_tail, start_serve
+from bot.jobs import POLL_SECONDS, REFILE_CHECK_SECONDS
 from crm_sync import ZohoConfig, run_zoho_sync
 from crm_store.db import create_db_engine, upgrade_database
 from crm_store.models import CategoryChange, Contact, GmailAccount
@@ -165,14 +166,15 @@ def _epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def _watch_label_dues(engine, account_id: int, dues: set[float], stop: threading.Event) -> None:
-    """Every `next_label_at` the mailbox shows is the moment a label run was due (it stays visible for
-    a whole label interval, so a 50 ms look misses none)."""
+def _watch_label_dues(engine, account_id: int, dues: dict[float, float], stop: threading.Event) -> None:
+    """Every `next_label_at` the mailbox shows (a moment a label run is due), with when it was first seen. A
+    scheduled one stays visible for a whole label interval; one brought forward by a change may have started
+    before a look sees it, but the run leaves its next due behind, one interval after its own."""
     while not stop.wait(0.05):
         with engine.connect() as connection:
             due = connection.execute(sa.select(GmailAccount.next_label_at).where(GmailAccount.id == account_id)).scalar()
         if due is not None:
-            dues.add(_epoch(due))
+            dues.setdefault(_epoch(due), time.time())
 
 
 def refile_latency(database_url: str) -> dict:
@@ -221,9 +223,15 @@ def refile_latency(database_url: str) -> dict:
                 time.sleep(0.02)
             return time.time()
 
+        def wait_until(found, timeout: float):
+            deadline = time.monotonic() + timeout
+            while not (value := found()) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return value
+
         for gmail_id in mail:
             wait_for_label(gmail_id, "Open Deals", 60)
-        dues: set[float] = set()
+        dues: dict[float, float] = {}
         watcher = threading.Thread(target=_watch_label_dues, args=(engine, account_id, dues, stop_watch), daemon=True)
         watcher.start()
         with engine.connect() as connection:
@@ -246,7 +254,11 @@ def refile_latency(database_url: str) -> dict:
                           if t >= changed and call.module == "Deals" and deals[i] in call.record_ids)
             run_start = max(t for t, call in zoho.arrivals
                             if t <= read_at and call.endpoint == "deleted" and call.module == "Contacts")
-            due = max((d for d in dues if d <= filed), default=committed)
+            # The run that filed it was due one label interval before the next due it left behind, the first one
+            # seen after the filing.
+            left_behind = wait_until(lambda: [d for d, first_seen in list(dues.items()) if first_seen >= filed],
+                                     timeout=5)  # list(): one atomic copy while the watcher adds
+            due = min(left_behind) - label_interval if left_behind else committed
             crm_wait, label_wait = max(0.0, run_start - changed), max(0.0, due - committed)
             samples.append({"latency": filed - changed, "crm_wait": crm_wait, "label_wait": label_wait,
                             "work": (committed - max(run_start, changed)) + (filed - max(due, committed))})
@@ -262,7 +274,8 @@ def refile_latency(database_url: str) -> dict:
 
     latencies = [s["latency"] for s in samples]
     work = [s["work"] for s in samples]
-    scaled_bound = crm_interval + label_interval + max(work)
+    label_wait_bound = min(label_interval, REFILE_CHECK_SECONDS + POLL_SECONDS)
+    scaled_bound = crm_interval + label_wait_bound + max(work)
     return {
         "refile_samples": len(samples),
         "refile_interval_scale": SCALE,
@@ -272,16 +285,19 @@ def refile_latency(database_url: str) -> dict:
         "refile_scaled_latency_mean_seconds": round(statistics.fmean(latencies), 2),
         "refile_scaled_latency_max_seconds": round(max(latencies), 2),
         "refile_scaled_bound_seconds": round(scaled_bound, 2),
-        "refile_scaled_within_bound": all(s["crm_wait"] <= crm_interval + 0.5 and s["label_wait"] <= label_interval
+        "refile_scaled_within_bound": all(s["crm_wait"] <= crm_interval + 0.5 and s["label_wait"] <= label_wait_bound
                                           + 0.5 for s in samples) and max(latencies) <= scaled_bound + 0.5,
         "refile_scaled_crm_wait_max_seconds": round(max(s["crm_wait"] for s in samples), 2),
         "refile_scaled_label_wait_max_seconds": round(max(s["label_wait"] for s in samples), 2),
         "refile_work_seconds": round(max(work), 2),
         "refile_work_mean_seconds": round(statistics.fmean(work), 2),
-        # Waits do not shrink with the work: at the defaults they are the intervals themselves.
-        "refile_latency_default_max_seconds": round(DEFAULT_CRM_SYNC_SECONDS + DEFAULT_LABEL_SECONDS + max(work), 1),
-        "refile_latency_default_mean_seconds": round((DEFAULT_CRM_SYNC_SECONDS + DEFAULT_LABEL_SECONDS) / 2
-                                                     + statistics.fmean(work), 1),
+        # Waits do not shrink with the work: at the defaults they are the CRM sync interval and the label
+        # run's wait for the scheduler's look at the change log.
+        "refile_label_wait_bound_seconds": REFILE_CHECK_SECONDS + POLL_SECONDS,
+        "refile_latency_default_max_seconds": round(DEFAULT_CRM_SYNC_SECONDS + REFILE_CHECK_SECONDS + POLL_SECONDS
+                                                    + max(work), 1),
+        "refile_latency_default_mean_seconds": round((DEFAULT_CRM_SYNC_SECONDS + REFILE_CHECK_SECONDS + POLL_SECONDS)
+                                                     / 2 + statistics.fmean(work), 1),
     }
 
 

@@ -14,6 +14,9 @@
   the request stays recorded and that run starts again when done: at most one pending sync per mailbox.
 - A failing `users.watch` (100 units) is retried with exponential backoff stored on the mailbox
   (WATCH_RETRY_FIRST doubling up to WATCH_RETRY_MAX), so replicas and restarts respect it.
+- A CRM category change brings the label run forward: every REFILE_CHECK_SECONDS the replica reads the newest
+  change, and makes the label run due now for the labelled mailboxes holding mail from the contacts changed
+  since its last look (`category_changes.bring_refiling_forward`).
 - Housekeeping (hourly) drops expired request keys, OAuth states, old alerts, consumed category changes,
   and stored messages nothing needs any more (`gmail.sync.delete_old_messages`).
 """
@@ -38,7 +41,7 @@ from sqlmodel import select, update
 from telemetry import metrics
 from usecases.alerts import AlertAudiencePolicy
 from usecases.context import Services
-from crm_store import leases
+from crm_store import category_changes, leases
 from crm_store.addresses import is_valid_address
 from crm_store.db import session_scope
 from crm_store.leases import Job, Lease
@@ -72,6 +75,7 @@ WATCH_RETRY_FIRST = timedelta(minutes=5)
 WATCH_RETRY_MAX = timedelta(hours=6)
 # The longest the dispatch loop sleeps without looking at the database.
 POLL_SECONDS = 1.0
+REFILE_CHECK_SECONDS = 5
 
 
 @dataclass
@@ -133,6 +137,7 @@ class Jobs:
         # The CRM sync (Zoho) runs beside the mailboxes, one run at a time, on its own thread.
         self._crm_pool = ThreadPoolExecutor(1, thread_name_prefix="crm-sync")
         self._crm_run: Future | None = None
+        self._changes_seen: int | None = None  # the newest category change whose mailboxes were brought forward
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -141,6 +146,8 @@ class Jobs:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
         self._scheduler.every(1).hours.do(self.housekeeping)
+        self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
+        self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
         zoho = self.services.zoho
         if zoho is not None:
             self._scheduler.every(zoho.interval_seconds).seconds.do(self.start_crm_sync)
@@ -172,6 +179,20 @@ class Jobs:
             metrics.CRM_SYNC_ERRORS.labels(source="zoho").inc()
             log.exception("Zoho CRM sync failed")
         return None
+
+    def refile_changed(self) -> int:
+        """Bring forward the label runs of mailboxes with mail from contacts whose category changed since the last
+        look (one read when nothing changed). Returns how many were brought forward."""
+        with session_scope(self.services.engine) as session:
+            latest = category_changes.latest_id(session)
+        seen, self._changes_seen = self._changes_seen, latest
+        if seen is None or latest <= seen:
+            return 0
+        brought = category_changes.bring_refiling_forward(self.services.engine, seen, latest, utcnow())
+        if brought:
+            log.info("%d mailboxes re-file now: CRM categories changed", brought)
+            self._wake.set()
+        return brought
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
