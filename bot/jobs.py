@@ -556,6 +556,11 @@ class Jobs:
         future.add_done_callback(self._forget_request)
         return True
 
+    def requested_in_flight(self) -> int:
+        """Syncs started (or waited for) by `request_sync` that have not finished: for /metrics."""
+        with self._lock:
+            return len(self._requested)
+
     def _forget_request(self, future) -> None:
         with self._lock:
             self._requested.discard(future)

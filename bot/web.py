@@ -45,9 +45,11 @@ def slack_headers_well_formed(headers) -> bool:
 
 def work_gauges(services: Services) -> metrics.WorkGauges:
     """The gauges /metrics reads from the database when scraped."""
-    owner = services.jobs.owner if services.jobs is not None else None
+    jobs = services.jobs
+    owner = jobs.owner if jobs is not None else None
     return metrics.WorkGauges(lambda: work_state.pending_pushes(services.engine),
-                              lambda: work_state.leased_mailboxes(services.engine, owner))
+                              lambda: work_state.leased_mailboxes(services.engine, owner),
+                              jobs.requested_in_flight if jobs is not None else lambda: 0)
 
 
 def slack_request_kind(content_type: str | None, body: bytes) -> str:

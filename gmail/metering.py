@@ -2,7 +2,8 @@
 
 googleapiclient builds every request of our discovery-built service as a `MeteredRequest` (`build`'s
 `requestBuilder`), so single calls are counted however they are executed; the parts of a `/batch` are counted
-by `MeteredBatch`'s callback, once each, as Google counts them. Both report to `record_call`.
+by `MeteredBatch`'s callback, once each, as Google counts them. Both report to `record_call`. A `/batch` that
+fails as a whole (no part answered) is counted apart, by kind.
 """
 from __future__ import annotations
 
@@ -88,3 +89,10 @@ class MeteredBatch(BatchHttpRequest):
                 callback(request_id, response, exception)
 
         super().__init__(callback=metered, batch_uri=batch_uri)
+
+    def _execute(self, http, order, requests):
+        try:
+            return super()._execute(http, order, requests)
+        except Exception as error:  # the whole batch: no part was answered, so no part is counted as a call
+            metrics.GMAIL_BATCH_FAILURES.labels(kind=error_kind(error)).inc()
+            raise

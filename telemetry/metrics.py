@@ -39,6 +39,9 @@ GMAIL_QUOTA_UNITS = Counter("mailmagnet_gmail_quota_units_total",
 GMAIL_ERRORS = Counter("mailmagnet_gmail_errors_total",
                        "Failed Gmail calls by kind (Gmail's reason such as rateLimitExceeded, 401, 5xx, network, "
                        "invalid_grant)", ["kind"])
+GMAIL_BATCH_FAILURES = Counter("mailmagnet_gmail_batch_failures_total",
+                               "/batch requests that failed as a whole, so none of their parts got an answer, by kind "
+                               "(5xx, network, ...); the parts are retried or synced one by one", ["kind"])
 SLACK_API_ERRORS = Counter("mailmagnet_slack_api_errors_total",
                            "Slack Web API answers that were errors, by method and kind (Slack's error code such as "
                            "channel_not_found, ratelimited, http_5xx, connection)", ["method", "kind"])
@@ -57,14 +60,22 @@ class _DefaultRegistry(Collector):
 
 
 class WorkGauges(Collector):
-    """Shared state read from the database at scrape time. `pending_pushes()` counts mailboxes whose push
-    waits for a running sync; `leases()` maps a holder (`this_replica`, `other_replicas`) to mailboxes leased."""
+    """Work state read at scrape time. `pending_pushes()` counts mailboxes whose push waits for a running sync
+    (from the database: every replica's); `requested()` the syncs this replica runs or waits for on request
+    (pushes, setting changes); `leases()` maps a holder (`this_replica`, `other_replicas`) to mailboxes leased."""
 
-    def __init__(self, pending_pushes: Callable[[], int], leases: Callable[[], dict[str, int]]):
+    def __init__(self, pending_pushes: Callable[[], int], leases: Callable[[], dict[str, int]],
+                 requested: Callable[[], int] = lambda: 0):
         self._pending_pushes = pending_pushes
         self._leases = leases
+        self._requested = requested
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
+        requested = GaugeMetricFamily("mailmagnet_requested_syncs_in_flight",
+                                      "Syncs this replica started on request (Gmail pushes, setting changes), or "
+                                      "waits for on request, not finished yet")
+        requested.add_metric([], self._requested())
+        yield requested
         try:
             pending, leased = self._pending_pushes(), self._leases()
         except Exception:  # noqa: BLE001 - a database hiccup must not take the other metrics down

@@ -11,7 +11,7 @@
         #       client_options={"api_endpoint": emu.url})
 """
 
-from .faults import Fault
+from .faults import BATCH, Fault
 from .server import Call, GmailEmulator, HeaderDict
 
-__all__ = ["Call", "Fault", "GmailEmulator", "HeaderDict"]
+__all__ = ["BATCH", "Call", "Fault", "GmailEmulator", "HeaderDict"]

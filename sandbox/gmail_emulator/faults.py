@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from ..fault_trigger import Trigger
 
 STATUSES = (429, 403, 500, 503, "drop", "timeout", None)
+BATCH = "batch"  # the method of a fault on a /batch request as a whole (never matched by a glob)
 
 
 @dataclass
 class Fault(Trigger):
     """A failure applied to matching Gmail calls.
 
-    ``method`` is a discovery method id or a glob ("*", "gmail.users.messages.*").
+    ``method`` is a discovery method id or a glob ("*", "gmail.users.messages.*"), or ``BATCH`` ("batch"):
+    then the ``/batch`` request itself fails, before any of its parts runs.
     ``rate`` is the probability per matching call; ``count`` fires the fault on
     the next N matching calls (with ``rate`` too: at most N times).  ``status``
     429/403/500/503 answers Google's error body, "drop" closes the connection

@@ -27,7 +27,7 @@ from ._routes import FULL, match
 from .api import ApiCall, GmailApi, parse_related
 from .batch import BatchFormatError, format_batch, parse_batch
 from .errors import ApiError
-from .faults import Fault
+from .faults import BATCH, Fault
 from ..latency import LatencyTable
 from ..loopback_http import LoopbackService, TrackedHandler
 from .mailbox import HISTORY_ID_BASE, Mailbox, Message, Record
@@ -827,7 +827,15 @@ class GmailEmulator(LoopbackService):
         with self._lock:
             faults = list(self._faults)
         for fault in faults:
-            if fault.fires(method_id, user):
+            if fault.method != BATCH and fault.fires(method_id, user):
+                return fault
+        return None
+
+    def _pick_batch_fault(self) -> Fault | None:
+        with self._lock:
+            faults = [fault for fault in self._faults if fault.method == BATCH]
+        for fault in faults:
+            if fault.fires(BATCH, None):
                 return fault
         return None
 
@@ -1083,6 +1091,14 @@ class GmailEmulator(LoopbackService):
         return errors.service_unavailable()
 
     def _batch(self, headers: dict[str, str], body: bytes) -> _Response:
+        whole = self._pick_batch_fault()
+        if whole is not None and whole.status is not None:  # the batch request itself fails: no part is run
+            if whole.status in ("drop", "timeout"):
+                return _Response(action=whole.status, hang_seconds=whole.timeout_seconds,
+                                 latency=whole.latency_ms / 1000.0)
+            response = _error_response(self._fault_error(whole))
+            response.latency = whole.latency_ms / 1000.0
+            return response
         try:
             inner = parse_batch(headers.get("content-type", ""), body)
         except BatchFormatError as exc:

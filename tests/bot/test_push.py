@@ -178,3 +178,18 @@ def test_a_failing_watch_is_retried_with_backoff_not_after_every_sync(database_u
         if other_replica is not None:
             other_replica.stop()
         stack.stop()
+
+
+def test_metrics_show_the_pushed_syncs_in_flight(pushing):
+    from sandbox.gmail_emulator import Fault
+    from tests.bot.test_web_routes import scrape
+
+    pushing.add_rep()
+    pushing.connect_with_push()
+    gauge = "mailmagnet_requested_syncs_in_flight"
+    assert scrape(pushing)[gauge] == 0
+    pushing.gmail.add_fault(Fault(method="gmail.users.history.list", count=1, status=None, latency_ms=3000))
+    pushing.mail("someone@else.example", "Slow to read")  # the emulator pushes it; its sync waits 3 s on Gmail
+    assert pushing.slack.wait_for(lambda: scrape(pushing)[gauge] == 1, timeout=10)
+    pushing.services.jobs.wait_for_requested(timeout=30)
+    assert scrape(pushing)[gauge] == 0

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from gmail.accounts import load_credentials
 from gmail.errors import AccessRevoked
 from gmail.metering import UNITS_PER_CALL
-from sandbox.gmail_emulator import Fault
+from sandbox.gmail_emulator import BATCH, Fault
 from sandbox.gmail_emulator._routes import ROUTES_BY_ID
 
 USER = "meter@gmail.example"
@@ -109,3 +109,18 @@ def test_the_polling_sweep_is_counted_per_mailbox_and_a_refused_part_by_its_stat
     assert after[history[0]][0] - before[history[0]][0] == 3
     assert after[history[0]][1] - before[history[0]][1] == 2 * 2  # a part refused for its token costs nothing
     assert errors_after.get("401", 0) - errors_before.get("401", 0) == 1
+
+
+def test_a_batch_that_fails_as_a_whole_is_counted_and_its_parts_answered_in_halves(gmail_env, mailbox):
+    ids = [gmail_env.emu.insert_message(USER, sender=f"w{i}@acme.example", to=USER, subject="Hi") for i in range(4)]
+    gmail_env.emu.reset_counters()
+    failures_before = sample("mailmagnet_gmail_batch_failures_total", kind="5xx")
+    gets_before = snapshot(["gmail.users.messages.get"])["gmail.users.messages.get"][0]
+    gmail_env.emu.add_fault(Fault(method=BATCH, count=1, status=503))
+    metadata = mailbox.get_metadata(ids)
+    assert sorted(metadata) == sorted(ids) and all(metadata.values())
+    assert sample("mailmagnet_gmail_batch_failures_total", kind="5xx") == failures_before + 1
+    # The failed batch's parts were never answered, so they are not calls; the two halves' four parts are.
+    assert snapshot(["gmail.users.messages.get"])["gmail.users.messages.get"][0] == gets_before + 4
+    batches = [c for c in gmail_env.emu.calls if c.method == "gmail.users.messages.get"]
+    assert len(batches) == 4 and all(c.in_batch for c in batches)
