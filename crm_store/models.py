@@ -231,10 +231,17 @@ class MailboxMessage(SQLModel, table=True):
         sa.UniqueConstraint("account_id", "gmail_id", name="uq_mailbox_messages_account_gmail"),
         sa.Index("ix_mailbox_messages_account_from", "account_id", "from_address"),
         sa.Index("ix_mailbox_messages_received_at", "received_at"),
+        # Only the rows a label run must still decide: a handful per mailbox at any time, where an index of the
+        # flag itself held every row. The predicate is written as the queries write it (`.is_(True)`), so both
+        # databases see that it applies.
+        sa.Index("ix_mailbox_messages_to_file", "account_id",
+                 sqlite_where=sa.column("needs_filing", sa.Boolean).is_(True),
+                 postgresql_where=sa.column("needs_filing", sa.Boolean).is_(True)),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    account_id: int = Field(foreign_key="gmail_accounts.id", index=True)
+    # No index of its own: both indexes above start with it.
+    account_id: int = Field(foreign_key="gmail_accounts.id")
     gmail_id: str = Field(max_length=64)
     from_address: str = Field(max_length=320)
     received_at: datetime
@@ -242,7 +249,7 @@ class MailboxMessage(SQLModel, table=True):
     filed_category: Optional[str] = Field(default=None, max_length=32)
     filed_at: Optional[datetime] = Field(default=None)
     # The label run must decide this one: file it (a category now) or leave it (none).
-    needs_filing: bool = Field(default=False, index=True)
+    needs_filing: bool = Field(default=False)
     # Whether it is in the Inbox, as the sync last heard (history, or a listing of the Inbox); None: unknown
     # (stored before this was tracked, or older than the last listing after a gap in the history), so the
     # label run asks Gmail before filing it. Kept up to date for unfiled rows only.

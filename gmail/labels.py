@@ -231,8 +231,8 @@ class LabelFiler:
         )
         return session.execute(
             update(MailboxMessage)
-            # `IS NOT TRUE`, not `= false`: SQLite would otherwise walk the needs_filing index (nearly every row
-            # of every mailbox) instead of probing (account, from address) for each changed address.
+            # Probes (account, from address) for each changed address (the partial index of rows to file cannot
+            # serve `IS NOT TRUE`; the full flag index it replaced lured SQLite into walking every row with `= false`).
             .where(MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_(None),
                    MailboxMessage.needs_filing.is_not(True), MailboxMessage.in_inbox.is_not(False),
                    MailboxMessage.received_at >= since, MailboxMessage.from_address.in_(addresses))

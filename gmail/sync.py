@@ -422,8 +422,8 @@ def delete_old_messages(engine: Engine, *, lookback_days: int, now: datetime | N
     message = MailboxMessage
     from_contact = sa.or_(sa.exists().where(Contact.email == message.from_address),
                           sa.exists().where(Contact.secondary_email == message.from_address))
-    # `IS NOT TRUE`, not `= false`: SQLite (no statistics) would otherwise walk the needs_filing index, where
-    # nearly every row is false, and sort; this way it walks the received-time index in order.
+    # Walks the received-time index in order (the index of rows to file holds only `needs_filing` ones, so it can
+    # never serve `IS NOT TRUE`; before it was partial, `= false` made SQLite walk the whole flag index and sort).
     deletable = sa.and_(message.received_at < cutoff, message.filed_category.is_(None),
                         message.needs_filing.is_not(True), sa.not_(from_contact))
     deleted = 0
