@@ -182,13 +182,20 @@ class Jobs:
 
     def refile_changed(self) -> int:
         """Bring forward the label runs of mailboxes with mail from contacts whose category changed since the last
-        look (one read when nothing changed). Returns how many were brought forward."""
-        with session_scope(self.services.engine) as session:
-            latest = category_changes.latest_id(session)
-        seen, self._changes_seen = self._changes_seen, latest
-        if seen is None or latest <= seen:
+        look (one read when nothing changed). Returns how many were brought forward.
+
+        Never raises: it runs on the scheduler's loop, where an exception would hold up the dispatch of every
+        mailbox. Changes it could not look at wait for their mailboxes' scheduled label runs, as before."""
+        try:
+            with session_scope(self.services.engine) as session:
+                latest = category_changes.latest_id(session)
+            seen, self._changes_seen = self._changes_seen, latest
+            if seen is None or latest <= seen:
+                return 0
+            brought = category_changes.bring_refiling_forward(self.services.engine, seen, latest, utcnow())
+        except Exception:  # noqa: BLE001 - the database or a bug: logged; the regular cadence still files the mail
+            log.exception("could not bring label runs forward after CRM changes")
             return 0
-        brought = category_changes.bring_refiling_forward(self.services.engine, seen, latest, utcnow())
         if brought:
             log.info("%d mailboxes re-file now: CRM categories changed", brought)
             self._wake.set()

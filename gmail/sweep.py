@@ -106,7 +106,8 @@ class HistorySweep:
     the answer; ~10 ms for 50 parts): the interpreter runs one thread at a time anyway, so turns cost the sweep
     nothing, while eight batches answered at once and parsed at once would make every other thread of the
     process, the one that accepts Slack's requests included, queue behind eight for the interpreter lock
-    (benchmarks/slack_ack.py: ack p99 42-45 ms with eight parsing at once, 13-14 ms with two in flight)."""
+    (benchmarks/slack_ack.py: ack p99 35-43 ms with eight parsing at once, 25-31 ms taking turns; 13-14 ms with
+    only two batches in flight and no new mail, but a 10,000-mailbox cycle needs eight)."""
 
     def __init__(self, service: GmailService, *, concurrency: int = 8, batch_size: int = BATCH_SIZE,
                  page_size: int = 500):

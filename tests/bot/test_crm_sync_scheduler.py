@@ -87,3 +87,28 @@ def test_two_replicas_never_sync_zoho_at_the_same_time(database_url, zoho):
         assert sync_zoho(replicas[1], owner="replica-b").status == "synced"  # free again once A is done
     finally:
         stack.stop()
+
+
+def test_a_failing_look_at_the_change_log_is_logged_and_never_raises_into_the_scheduler(database_url, monkeypatch,
+                                                                                        caplog):
+    from crm_store import category_changes
+    from crm_store.db import session_scope
+    from tests.factories import make_contact
+
+    stack = start_stack(database_url, scheduler=True, start_scheduler=False)
+    try:
+        jobs = stack.services.jobs
+        assert jobs.refile_changed() == 0  # the first look: changes from here on
+        with session_scope(stack.engine) as session:
+            contact_id = make_contact(session, "changed@acme.example").id
+        with stack.engine.begin() as connection:
+            category_changes.record(connection, [contact_id])
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug in the look-up")
+
+        monkeypatch.setattr(category_changes, "bring_refiling_forward", broken)
+        assert jobs.refile_changed() == 0
+        assert "could not bring label runs forward" in caplog.text
+    finally:
+        stack.stop()

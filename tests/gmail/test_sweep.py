@@ -58,3 +58,26 @@ def test_batches_wait_for_google_together(gmail_env, monkeypatch):
     assert not barrier.broken
     assert outcome.batches == 4
     assert sorted(outcome.quiet) == sorted(t.account_id for t in targets)
+
+
+def test_a_batch_that_fails_as_a_whole_sends_its_mailboxes_the_long_way(gmail_env):
+    from prometheus_client import REGISTRY
+
+    from sandbox.gmail_emulator import BATCH, Fault
+
+    targets = []
+    for n in range(3):
+        address = f"whole{n}@gmail.example"
+        account_id = gmail_env.connect(address, slack_user=f"U{n}WHOLE")
+        credentials = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config)
+        targets.append(PollTarget(account_id, str(gmail_env.emu.history_id(address)), credentials))
+    failures = REGISTRY.get_sample_value("mailmagnet_gmail_batch_failures_total", {"kind": "5xx"}) or 0.0
+    gmail_env.emu.add_fault(Fault(method=BATCH, count=1, status=503))
+    sweep = HistorySweep(gmail_env.service)
+    try:
+        outcome = sweep.poll(targets)
+    finally:
+        sweep.close()
+    # No answer for any of them: each is handed to the pipeline, which syncs it on its own.
+    assert not outcome.quiet and outcome.busy == {t.account_id: None for t in targets}
+    assert REGISTRY.get_sample_value("mailmagnet_gmail_batch_failures_total", {"kind": "5xx"}) == failures + 1
