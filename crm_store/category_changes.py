@@ -64,13 +64,14 @@ def bring_refiling_forward(engine: Engine, after_id: int, upto_id: int, now: dat
     log before the change, the change waits for that next run, as it would have without this."""
     if upto_id <= after_id:
         return 0
-    changed = sa.select(CategoryChange.contact_id).where(CategoryChange.id > after_id, CategoryChange.id <= upto_id)
+    in_window = sa.and_(CategoryChange.id > after_id, CategoryChange.id <= upto_id)
+    changed = sa.select(CategoryChange.contact_id).where(in_window)
     labelled = sa.and_(GmailAccount.labels_enabled.is_(True), GmailAccount.magnet_enabled.is_(True),
                        GmailAccount.status == AccountStatus.CONNECTED.value,
-                       GmailAccount.next_label_at.is_not(None), GmailAccount.next_label_at > now)
+                       GmailAccount.next_label_at > now)  # NULL: due already
     with session_scope(engine) as session:
         contacts = session.execute(sa.select(sa.func.count(sa.distinct(CategoryChange.contact_id)))
-                                   .where(CategoryChange.id > after_id, CategoryChange.id <= upto_id)).scalar() or 0
+                                   .where(in_window)).scalar() or 0
         if not contacts:
             return 0
         if contacts <= MANY_CONTACTS:

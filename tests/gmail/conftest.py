@@ -96,6 +96,19 @@ class GmailEnv:
                            SyncConfig(lookback_days=lookback_days), StageRules(), subscribers,
                            on_revoked=lambda account, reason: self.revoked.append((account.id, reason)))
 
+    def poll_targets(self, prefix: str, count: int) -> list:
+        """`count` connected mailboxes ({prefix}0@gmail.example, …) as the polling sweep's targets."""
+        from gmail.accounts import load_credentials
+        from gmail.sweep import PollTarget
+
+        targets = []
+        for n in range(count):
+            address = f"{prefix}{n}@gmail.example"
+            account_id = self.connect(address, slack_user=f"U{n}{prefix.upper()}")
+            credentials = load_credentials(self.cipher, self.account(account_id), self.config)
+            targets.append(PollTarget(account_id, str(self.emu.history_id(address)), credentials))
+        return targets
+
     def account(self, account_id: int) -> GmailAccount | None:
         with session_scope(self.engine) as session:
             account = session.get(GmailAccount, account_id)

@@ -88,14 +88,9 @@ def test_a_revoked_grant_is_counted_as_such(gmail_env, mailbox):
 
 
 def test_the_polling_sweep_is_counted_per_mailbox_and_a_refused_part_by_its_status(gmail_env):
-    from gmail.sweep import HistorySweep, PollTarget
+    from gmail.sweep import HistorySweep
 
-    targets = []
-    for n in range(3):
-        address = f"swept{n}@gmail.example"
-        account_id = gmail_env.connect(address, slack_user=f"U{n}SWEPT")
-        credentials = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config)
-        targets.append(PollTarget(account_id, str(gmail_env.emu.history_id(address)), credentials))
+    targets = gmail_env.poll_targets("swept", 3)
     gmail_env.emu.expire_access_tokens("swept2@gmail.example")  # its part is answered 401, inside the batch
     history = ["gmail.users.history.list"]
     before, errors_before = snapshot(history), errors()

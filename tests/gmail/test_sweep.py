@@ -4,8 +4,7 @@ from __future__ import annotations
 import threading
 
 from gmail import sweep as sweep_module
-from gmail.accounts import load_credentials
-from gmail.sweep import HistorySweep, PollTarget, TurnTakingHttp
+from gmail.sweep import HistorySweep, PollOutcome, TurnTakingHttp
 
 
 class _Http:
@@ -18,6 +17,14 @@ class _Http:
     def request(self, *args, **kwargs):
         self.turn_free_during_request = not self.turn.locked()
         return "answer"
+
+
+def poll_once(gmail_env, targets, **options) -> PollOutcome:
+    sweep = HistorySweep(gmail_env.service, **options)
+    try:
+        return sweep.poll(targets)
+    finally:
+        sweep.close()
 
 
 def test_the_turn_is_given_away_for_the_round_trip_and_taken_back_for_the_answer():
@@ -44,17 +51,8 @@ def test_batches_wait_for_google_together(gmail_env, monkeypatch):
             super().__init__(AtTheBarrier(), turn)
 
     monkeypatch.setattr(sweep_module, "TurnTakingHttp", Together)
-    targets = []
-    for n in range(8):
-        address = f"together{n}@gmail.example"
-        account_id = gmail_env.connect(address, slack_user=f"U{n}TOGETHER")
-        credentials = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config)
-        targets.append(PollTarget(account_id, str(gmail_env.emu.history_id(address)), credentials))
-    sweep = HistorySweep(gmail_env.service, concurrency=4, batch_size=2)
-    try:
-        outcome = sweep.poll(targets)
-    finally:
-        sweep.close()
+    targets = gmail_env.poll_targets("together", 8)
+    outcome = poll_once(gmail_env, targets, concurrency=4, batch_size=2)
     assert not barrier.broken
     assert outcome.batches == 4
     assert sorted(outcome.quiet) == sorted(t.account_id for t in targets)
@@ -65,19 +63,10 @@ def test_a_batch_that_fails_as_a_whole_sends_its_mailboxes_the_long_way(gmail_en
 
     from sandbox.gmail_emulator import BATCH, Fault
 
-    targets = []
-    for n in range(3):
-        address = f"whole{n}@gmail.example"
-        account_id = gmail_env.connect(address, slack_user=f"U{n}WHOLE")
-        credentials = load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config)
-        targets.append(PollTarget(account_id, str(gmail_env.emu.history_id(address)), credentials))
+    targets = gmail_env.poll_targets("whole", 3)
     failures = REGISTRY.get_sample_value("mailmagnet_gmail_batch_failures_total", {"kind": "5xx"}) or 0.0
     gmail_env.emu.add_fault(Fault(method=BATCH, count=1, status=503))
-    sweep = HistorySweep(gmail_env.service)
-    try:
-        outcome = sweep.poll(targets)
-    finally:
-        sweep.close()
+    outcome = poll_once(gmail_env, targets)
     # No answer for any of them: each is handed to the pipeline, which syncs it on its own.
     assert not outcome.quiet and outcome.busy == {t.account_id: None for t in targets}
     assert REGISTRY.get_sample_value("mailmagnet_gmail_batch_failures_total", {"kind": "5xx"}) == failures + 1
