@@ -61,6 +61,7 @@ def test_push_brings_the_alert_without_waiting_for_the_poll(pushing):
 def test_push_without_the_verification_token_is_refused_with_no_side_effect(pushing):
     pushing.add_rep()
     pushing.connect()
+    pushing.services.jobs.wait_for_requested()  # the sync that connecting started: its calls come before `before`
     from datetime import timedelta
 
     from crm_store.models import utcnow
