@@ -86,7 +86,11 @@ def test_a_workspace_admin_administers_only_their_workspace_and_never_a_crm_admi
     org.slack.add_user(OTHER_TEAM, "U2ADMIN", email="boss@other.example", is_admin=True)
     org.slack.add_user(OTHER_TEAM, "U2NEW", email="new@other.example")
     other = org.driver_for(OTHER_TEAM)
-    # Their own workspace's new user: fine.
+    with session_scope(org.engine) as session:  # the CRM data knows them (a workspace admin never creates one)
+        from crm_store.users import get_or_create_user
+
+        get_or_create_user(session, "new@other.example")
+    # Their own workspace's user, whose Slack email is their CRM email: fine.
     assert "now has the Mail Integration permission" in ask_in(org, other, "U2ADMIN", "admin grant <@U2NEW>")
     assert linked(org, "new@other.example") == (OTHER_TEAM, "U2NEW", True)
     # A CRM admin linked nowhere yet is not theirs to take.
@@ -186,6 +190,9 @@ def test_one_gmail_address_is_connected_to_one_crm_user(stack):
     assert [address for address, _ in accounts(stack)] == [REP_GMAIL]
     with session_scope(stack.engine) as session:
         assert session.exec(select(GmailAccount)).one().slack_user_id == REP
+    # Refusing did not revoke the Google grant behind the rep's live connection (one grant per account and app).
+    assert stack.gmail.granted_scopes(REP_GMAIL, GOOGLE_CLIENT_ID) is not None
+    assert "working — Gmail answered just now" in shown_text(stack.command(REP, "status"))
 
 
 # -- 3. headers slack_sdk cannot verify ----------------------------------------------------------------

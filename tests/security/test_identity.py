@@ -164,7 +164,7 @@ def test_the_audit_names_the_slack_user_who_looked_even_after_the_crm_user_moves
     assert "U2OWNER" not in audit  # who is linked now did not look
     with session_scope(org.engine) as session:
         row = session.exec(select(AuditLog)).one()
-        assert (row.slack_team_id, row.slack_user_id) == (TEAM, COLLEAGUE)
+        assert (row.viewer_slack_team_id, row.viewer_slack_user_id) == (TEAM, COLLEAGUE)
 
 
 # -- a refused consent must not revoke someone else's live grant -------------------------------------------
