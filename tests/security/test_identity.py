@@ -143,6 +143,21 @@ def test_a_workspace_admin_may_force_only_the_matching_link_in_their_own_workspa
     assert crm_user(org, "sales2@crm.example") == (OTHER_TEAM, "U2SALES", True)
 
 
+def test_an_admin_may_not_allow_themselves_another_users_address(org):
+    org.add_rep("U900ADM", "it@crm.example", gmail=None, mail_integration=False, slack_admin=True)
+    org.add_rep("U1SAM", "sam@crm.example", gmail=None)
+    with session_scope(org.engine) as session:
+        sam = find_user_by_email(session, "sam@crm.example")
+        sam.secondary_email = "sam@sales.example"
+        session.add(sam)
+    answer = ask(org, TEAM, "U900ADM", "admin allow <@U900ADM> sam@sales.example")
+    assert "may now connect" not in answer and "another CRM user (sam@crm.example)" in answer
+    with session_scope(org.engine) as session:
+        from crm_store.models import MailboxAlias
+
+        assert session.get(MailboxAlias, "sam@sales.example") is None
+
+
 def test_an_email_slack_has_not_confirmed_proves_nothing(org):
     org.slack.add_user(OTHER_TEAM, "U2FAKE", email=OWNER_EMAIL)
     org.slack.set_user(OTHER_TEAM, "U2FAKE", is_email_confirmed=False)
