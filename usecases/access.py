@@ -150,24 +150,25 @@ def require_may_link(session: Session, actor: Actor, identity: SlackIdentity, us
 
     The operator and a CRM admin link on their word. A Slack workspace admin only forces the link the proof
     already gives: a user of their own workspace whose Slack-confirmed email is the CRM user's email or
-    secondary email. They never claim a CRM user by name, and never create one. The refusal reads the same
-    whether or not `crm_email` names a CRM user, so it tells nobody which emails the CRM holds."""
+    secondary email (and then only a CRM user of their workspace or of none, not a CRM admin). They never
+    claim a CRM user by name, and never create one. Without the proof the refusal reads the same whether or
+    not `crm_email` is a CRM user's, or whose, so it tells nobody which emails the CRM holds."""
+    require_admin(actor)
+    if not (actor.is_operator or actor.crm_admin):
+        proof = identity.verified_email
+        matches = bool(proof) and identity.team_id == actor.team_id and (
+            user_has_address(user, proof) if user is not None else normalise_email(crm_email) == proof)
+        if not matches:
+            shown = (f"<@{identity.user_id}>'s Slack email is {escape(proof)}" if proof
+                     else f"Slack has no confirmed email for <@{identity.user_id}>")
+            raise LinkNeedsProof(
+                "A Slack workspace admin links someone only to the CRM user whose email or secondary email is "
+                f"their own Slack email, as Slack confirmed it. {shown}, which is not the email of the CRM user "
+                f"{escape(crm_email)}, so only {crm_admins(session, actor.team_id)} can make this link. If the "
+                "CRM has the wrong email for this person, correct it in the CRM.")
     require_admin_over(session, actor, user)
-    if actor.is_operator or actor.crm_admin:
-        return
-    proof = identity.verified_email
-    if identity.team_id == actor.team_id and proof:
-        if user is None and normalise_email(crm_email) == proof:
-            require_may_create_crm_user(session, actor, crm_email)
-        if user is not None and user_has_address(user, proof):
-            return
-    shown = (f"<@{identity.user_id}>'s Slack email is {escape(proof)}" if proof
-             else f"Slack has no confirmed email for <@{identity.user_id}>")
-    raise LinkNeedsProof(
-        f"A Slack workspace admin links someone only to the CRM user whose email or secondary email is their "
-        f"own Slack email, as Slack confirmed it. {shown}, which is not the email of the CRM user "
-        f"{escape(crm_email)}, so only {crm_admins(session, actor.team_id)} can make this link. If the CRM has "
-        "the wrong email for this person, correct it in the CRM.")
+    if user is None:
+        require_may_create_crm_user(session, actor, crm_email)
 
 
 def require_relinkable(session: Session, user: CrmUser, slack_team_id: str, slack_user_id: str) -> None:

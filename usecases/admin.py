@@ -103,8 +103,7 @@ def _proven_user_for_grant(session, actor: Actor, identity: SlackIdentity) -> tu
     access.require_may_link(session, actor, identity, existing, existing.email if existing else email)
     if existing is not None:
         return existing, False
-    access.require_may_create_crm_user(session, actor, email)
-    return get_or_create_user(session, email, identity.name), True
+    return get_or_create_user(session, email, identity.name), True  # a CRM admin's: require_may_link said so
 
 
 def revoke(services: Services, who: SlackActorRef, target_slack_id: str) -> PermissionChange:
@@ -158,7 +157,13 @@ def link(services: Services, who: SlackActorRef, target_slack_id: str, crm_email
     if target.is_bot:
         raise InvalidInput(f"<@{target_slack_id}> is an app, not a person.")
     with session_scope(services.engine) as session:
-        user = _named_crm_user(session, actor, crm_email)
+        named = users_with_address(session, crm_email)
+        by_email = [u for u in named if u.email == crm_email]
+        user = by_email[0] if by_email else (named[0] if len(named) == 1 else None)
+        if user is None and len(named) > 1 and (actor.is_operator or actor.crm_admin
+                                                or crm_email == target.verified_email):
+            raise InvalidInput(f"Several CRM users have {escape(crm_email)} as their secondary email: name the "
+                               "CRM user by their CRM email.")
         access.require_may_link(session, actor, target, user, crm_email)
         current = find_user_by_slack(session, who.team_id, target_slack_id)
         if current is not None and user is not None and current.id == user.id:
@@ -170,23 +175,11 @@ def link(services: Services, who: SlackActorRef, target_slack_id: str, crm_email
         if user is not None:
             access.require_relinkable(session, user, who.team_id, target_slack_id)
         created = user is None
-        if created:
-            access.require_may_create_crm_user(session, actor, crm_email)
+        if created:  # require_may_link allowed it: a CRM admin's (or the operator's) new CRM user
             user = get_or_create_user(session, crm_email, target.name)
         previous = user.slack_user_id if user.slack_team_id == who.team_id else None
         link_slack_user(session, user, team_id=who.team_id, slack_user_id=target_slack_id, timezone=target.tz)
     return LinkResult(user.email, created, previous if previous != target_slack_id else None)
-
-
-def _named_crm_user(session, actor: Actor, crm_email: str) -> CrmUser | None:
-    """The CRM user an admin named by email: the one with that email, else the only one with it as secondary."""
-    named = users_with_address(session, crm_email)
-    if named and named[0].email == crm_email:
-        return named[0]
-    if len(named) > 1:
-        raise InvalidInput(f"Several CRM users have {escape(crm_email)} as their secondary email: name the CRM user "
-                           "by their CRM email.")
-    return named[0] if named else None
 
 
 def allow_address(services: Services, who: SlackActorRef, target_slack_id: str, address: str) -> str:

@@ -67,6 +67,8 @@ def test_another_workspaces_admin_cannot_take_over_a_rep(org):
     org.slack.add_user(OTHER_TEAM, "U2TWIN", email=REP_EMAIL)  # someone there with the rep's address
 
     answer = ask_in(org, other, "U2ADMIN", f"admin link <@U2ADMIN> {REP_EMAIL}")
+    assert "links someone only to the CRM user whose email or secondary email is their own Slack email" in answer
+    answer = ask_in(org, other, "U2ADMIN", f"admin link <@U2TWIN> {REP_EMAIL}")  # the email matches, the workspace not
     assert "belongs to another Slack workspace" in answer
     answer = ask_in(org, other, "U2ADMIN", "admin grant <@U2TWIN>")
     assert "linked to someone in another Slack workspace" in answer
@@ -99,7 +101,9 @@ def test_a_workspace_admin_administers_only_their_workspace_and_never_a_crm_admi
 
         set_permissions(session, get_or_create_user(session, "ceo@crm.example"), mail_integration=True, is_admin=True)
     answer = ask_in(org, other, "U2ADMIN", "admin link <@U2ADMIN> ceo@crm.example")
-    assert "is a MailMagnet (CRM) admin" in answer
+    assert "links someone only to the CRM user whose email or secondary email is their own Slack email" in answer
+    org.slack.add_user(OTHER_TEAM, "U2CEO", email="ceo@crm.example")  # even with the matching email
+    assert "is a MailMagnet (CRM) admin" in ask_in(org, other, "U2ADMIN", "admin link <@U2CEO> ceo@crm.example")
     with session_scope(org.engine) as session:
         assert find_user_by_email(session, "ceo@crm.example").slack_user_id is None
 
