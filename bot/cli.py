@@ -304,8 +304,9 @@ def cmd_audit(args) -> int:
     for row in page.rows:
         where = row.surface + (f" {row.channel_id}" if row.channel_id else "")
         contact = row.contact_name or (f"contact {row.contact_id}" if row.contact_id else "-")
-        print(f"{row.id:>8}  {row.viewed_at:%Y-%m-%d %H:%M}  {row.viewer_email}  saw  {row.mailbox_address}  "
-              f"({contact}, {row.depth or '?'}, {where})")
+        slack = f"{row.viewer_team_id}/{row.viewer_slack_id}" if row.viewer_slack_id else "Slack user not recorded"
+        print(f"{row.id:>8}  {row.viewed_at:%Y-%m-%d %H:%M}  {row.viewer_email} (as {slack})  saw  "
+              f"{row.mailbox_address}  ({contact}, {row.depth or '?'}, {where})")
     if page.older_than is not None:
         print(f"more: mailmagnet audit --before {page.older_than}" + "".join(
             f" --{name} {value}" for name, value in (("viewer", args.viewer), ("mailbox", args.mailbox),

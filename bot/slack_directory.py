@@ -91,6 +91,8 @@ class SlackDirectory:
             tz=user.get("tz"),
             is_workspace_admin=bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner")),
             is_bot=bool(user.get("is_bot") or user.get("is_app_user")),
+            # Only a confirmed address is proof of who someone is (SPEC §1); absent counts as not confirmed.
+            email_confirmed=user.get("is_email_confirmed") is True,
         )
 
     def forget(self, team_id: str, user_id: str) -> None:

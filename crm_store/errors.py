@@ -44,3 +44,12 @@ class NotAllowed(DomainError):
 
 class NotFoundError(DomainError):
     """What the request names does not exist (any more)."""
+
+
+class LinkNeedsProof(NotAllowed):
+    """A link a Slack workspace admin may not make: the Slack user's confirmed email is not the CRM user's
+    (SPEC §1 "Linking needs proof"); only a CRM admin links on their word."""
+
+
+class CreatesNoCrmUser(NotAllowed):
+    """A Slack workspace admin asked for a CRM user that does not exist: they never create one (SPEC §1)."""

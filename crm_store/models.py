@@ -313,6 +313,10 @@ class AuditLog(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     viewer_user_id: int = Field(foreign_key="crm_users.id")
+    # The Slack user who saw it, in which workspace, when the row was written (SPEC §1): the CRM user's link
+    # may move later, the row still names who looked. Empty on rows written before it was recorded.
+    viewer_slack_team_id: Optional[str] = Field(default=None, max_length=32)
+    viewer_slack_user_id: Optional[str] = Field(default=None, max_length=32)
     account_id: Optional[int] = Field(default=None)
     mailbox_address: str = Field(max_length=320)
     contact_id: Optional[int] = Field(default=None)

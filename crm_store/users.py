@@ -1,7 +1,7 @@
 """CRM users and their profiles (Mail Integration permission, admin flag)."""
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, or_, select
 
 from crm_store.db import insert_once
 from crm_store.models import CrmUser, Profile, utcnow
@@ -32,6 +32,27 @@ def profile_for(session: Session, *, mail_integration: bool, is_admin: bool) -> 
 
 def find_user_by_email(session: Session, email: str) -> CrmUser | None:
     return session.exec(select(CrmUser).where(CrmUser.email == normalise_email(email))).first()
+
+
+def users_with_address(session: Session, address: str) -> list[CrmUser]:
+    """The CRM users whose email or secondary email is `address`: those by email first (emails are unique,
+    secondary emails need not be)."""
+    address = normalise_email(address)
+    if not address:
+        return []
+    # Secondary emails come from CRM data in any case; a CRM users table is small enough to lower() it.
+    users = session.exec(select(CrmUser).where(or_(CrmUser.email == address,
+                                                   func.lower(CrmUser.secondary_email) == address))
+                         .order_by(CrmUser.id)).all()
+    return sorted(users, key=lambda user: user.email != address)
+
+
+def user_has_address(user: CrmUser, address: str | None) -> bool:
+    """Is `address` this CRM user's email or secondary email?"""
+    if not address:
+        return False
+    address = normalise_email(address)
+    return address in {normalise_email(user.email), normalise_email(user.secondary_email or "")}
 
 
 def find_user_by_slack(session: Session, team_id: str, user_id: str) -> CrmUser | None:

@@ -9,6 +9,8 @@ Roles
 - A *Slack workspace admin* (users.info is_admin/is_owner) administers the users of their own
   workspace only: CRM users linked in that workspace, and CRM users linked nowhere yet who are not
   CRM admins. They never act on another workspace's users and never hand out CRM-admin power.
+  They link a Slack user to a CRM user only with proof (the Slack-confirmed email is the CRM user's
+  email or secondary email) and never create CRM users.
 - The *operator* at the CLI has shell and database access, so acts as a CRM admin.
 
 Mailboxes belong to their rep: only the owner changes, sends from or disconnects a mailbox (an admin
@@ -22,30 +24,49 @@ from typing import Iterable
 
 from sqlmodel import Session, or_, select
 
-from crm_store.errors import AdminOnly, NotAllowed, NotConnected, NotLinked, PermissionRequired
+from crm_store.errors import (
+    AdminOnly,
+    CreatesNoCrmUser,
+    LinkNeedsProof,
+    NotAllowed,
+    NotConnected,
+    NotLinked,
+    PermissionRequired,
+)
 from crm_store.models import AccountStatus, Contact, CrmUser, Deal, EmailShare, GmailAccount, Profile, Sharing
 from crm_store.sharing import Visibility, custom_allowed_users, effective_sharing, org_policy
-from crm_store.users import user_profile
+from crm_store.users import normalise_email, user_has_address, user_profile
 from gmail.notifier import AudienceDecision
 from usecases.actors import Actor
-from usecases.context import ChannelInfo
+from usecases.context import ChannelInfo, SlackIdentity
+from usecases.wording import escape
 
 ADMIN_ONLY = "Only MailMagnet admins and Slack workspace admins can do that."
 
 
 # -- who can grant ----------------------------------------------------------------------------------
 
-def granters(session: Session, team_id: str | None) -> str:
-    """Who can grant Mail Integration to someone of this workspace, named for a refusal message."""
+def _crm_admin_names(session: Session, team_id: str | None) -> list[str]:
     admins = session.exec(
         select(CrmUser).join(Profile, Profile.id == CrmUser.profile_id).where(Profile.is_admin.is_(True))
         .order_by(CrmUser.id).limit(5)
     ).all()
-    names = [f"<@{u.slack_user_id}>" if u.slack_user_id and u.slack_team_id == team_id else (u.name or u.email)
-             for u in admins]
+    return [f"<@{u.slack_user_id}>" if u.slack_user_id and u.slack_team_id == team_id
+            else escape(u.name or u.email) for u in admins]
+
+
+def granters(session: Session, team_id: str | None) -> str:
+    """Who can grant Mail Integration to someone of this workspace, named for a refusal message."""
+    names = _crm_admin_names(session, team_id)
     if names:
         return ", ".join(names) + " (MailMagnet admins) or a Slack workspace admin"
     return "a Slack workspace admin or owner"
+
+
+def crm_admins(session: Session, team_id: str | None) -> str:
+    """The CRM admins, named for a refusal that only they can lift."""
+    names = _crm_admin_names(session, team_id)
+    return "a CRM admin" + (f" ({', '.join(names)})" if names else "")
 
 
 # -- the actor's own rights -------------------------------------------------------------------------
@@ -106,6 +127,48 @@ def require_admin_over(session: Session, actor: Actor, target: CrmUser | None) -
                          "admins or a MailMagnet (CRM) admin can change that user.")
     if target.id != actor.crm_user_id and _is_crm_admin(session, target):
         raise NotAllowed(f"{target.email} is a MailMagnet (CRM) admin: only another CRM admin can change them.")
+
+
+# -- linking Slack users to CRM users (SPEC §1 "Linking needs proof") -----------------------------------
+
+def require_may_create_crm_user(session: Session, actor: Actor, email: str) -> None:
+    """CRM users come from the CRM data, the operator, or a CRM admin; a Slack workspace admin never makes one
+    (they would otherwise mint an identity that owns contacts and deals by its email)."""
+    require_admin(actor)
+    if actor.is_operator or actor.crm_admin:
+        return
+    raise CreatesNoCrmUser(
+        f"There is no CRM user with the email {escape(email)}, and a Slack workspace admin does not create CRM "
+        "users. One comes from the CRM data (a CSV import, the CRM ingest API or the Zoho sync), from "
+        f"`mailmagnet users grant {escape(email)}` on the MailMagnet server, or from "
+        f"{crm_admins(session, actor.team_id)} with `/gmail admin grant` or `/gmail admin link`.")
+
+
+def require_may_link(session: Session, actor: Actor, identity: SlackIdentity, user: CrmUser | None,
+                     crm_email: str) -> None:
+    """May the actor link this Slack user to this CRM user (`None`: the one `crm_email` would create)?
+
+    The operator and a CRM admin link on their word. A Slack workspace admin only forces the link the proof
+    already gives: a user of their own workspace whose Slack-confirmed email is the CRM user's email or
+    secondary email (and then only a CRM user of their workspace or of none, not a CRM admin). They never
+    claim a CRM user by name, and never create one. Without the proof the refusal reads the same whether or
+    not `crm_email` is a CRM user's, or whose, so it tells nobody which emails the CRM holds."""
+    require_admin(actor)
+    if not (actor.is_operator or actor.crm_admin):
+        proof = identity.verified_email
+        matches = bool(proof) and identity.team_id == actor.team_id and (
+            user_has_address(user, proof) if user is not None else normalise_email(crm_email) == proof)
+        if not matches:
+            shown = (f"<@{identity.user_id}>'s Slack email is {escape(proof)}" if proof
+                     else f"Slack has no confirmed email for <@{identity.user_id}>")
+            raise LinkNeedsProof(
+                "A Slack workspace admin links someone only to the CRM user whose email or secondary email is "
+                f"their own Slack email, as Slack confirmed it. {shown}, which is not the email of the CRM user "
+                f"{escape(crm_email)}, so only {crm_admins(session, actor.team_id)} can make this link. If the "
+                "CRM has the wrong email for this person, correct it in the CRM.")
+    require_admin_over(session, actor, user)
+    if user is None:
+        require_may_create_crm_user(session, actor, crm_email)
 
 
 def require_relinkable(session: Session, user: CrmUser, slack_team_id: str, slack_user_id: str) -> None:

@@ -2,9 +2,10 @@
 
 A Slack request names its sender as (enterprise, team, user) ids. `resolve` checks the workspace is one
 this deployment serves, asks Slack who the user is (users.info, cached by bot/), and finds the CRM user
-linked to them — linking by email the first time, when a CRM user with that email is not linked to
-anyone yet. The result is a plain, immutable `Actor`: ids and flags, never an ORM object, so it can
-cross threads and sessions.
+linked to them — linking by email the first time, when the Slack profile's email (confirmed by Slack, read
+in the request's own workspace) is the email or secondary email of a CRM user not linked to anyone yet.
+The result is a plain, immutable `Actor`: ids and flags, never an ORM object, so it can cross threads and
+sessions.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from sqlmodel import Session
 
 from crm_store.db import session_scope
 from crm_store.errors import WrongWorkspace
-from crm_store.users import find_user_by_email, find_user_by_slack, link_slack_user, user_profile
+from crm_store.models import CrmUser
+from crm_store.users import find_user_by_slack, link_slack_user, normalise_email, user_profile, users_with_address
 from usecases.context import Services, SlackIdentity
 
 
@@ -121,11 +123,31 @@ def acting(services: Services, ref: SlackActorRef) -> Iterator[tuple[Session, Ac
         yield session, resolve_in(session, identity)
 
 
+def crm_users_proven_by(session: Session, identity: SlackIdentity) -> list[CrmUser]:
+    """The CRM users this Slack user's verified email names (SPEC §1 "Linking needs proof"): the one with that
+    email, else those with it as secondary email. Linked or not; empty when the profile proves nothing."""
+    email = identity.verified_email
+    if not email:
+        return []
+    candidates = users_with_address(session, email)
+    by_email = [user for user in candidates if user.email == normalise_email(email)]
+    return by_email or candidates
+
+
+def unlinked_user_proven_by(session: Session, identity: SlackIdentity) -> CrmUser | None:
+    """The CRM user this Slack user proves to be, when that user is linked to nobody yet and is the only one
+    the email names. One linked to another Slack user is somebody else's: only an admin moves a link."""
+    proven = crm_users_proven_by(session, identity)
+    if len(proven) == 1 and proven[0].slack_user_id is None:
+        return proven[0]
+    return None
+
+
 def resolve_in(session: Session, identity: SlackIdentity) -> Actor:
     user = find_user_by_slack(session, identity.team_id, identity.user_id)
-    if user is None and identity.email and not identity.is_bot:
-        candidate = find_user_by_email(session, identity.email)
-        if candidate is not None and candidate.slack_user_id is None:
+    if user is None:
+        candidate = unlinked_user_proven_by(session, identity)
+        if candidate is not None:
             user = link_slack_user(session, candidate, team_id=identity.team_id,
                                    slack_user_id=identity.user_id, timezone=identity.tz)
     if user is None:

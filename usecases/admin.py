@@ -2,7 +2,9 @@
 
 Every function takes the actor (a Slack admin, or the CLI operator) and the target, and asks
 `access.require_admin_over` whether this actor may administer that CRM user: a Slack workspace admin
-only within their workspace, a CRM admin (and the operator) everywhere.
+only within their workspace, a CRM admin (and the operator) everywhere. Links and new CRM users need
+more (`access.require_may_link`, `access.require_may_create_crm_user`): a Slack workspace admin links
+only on the proof of a matching Slack-confirmed email and never creates a CRM user.
 """
 from __future__ import annotations
 
@@ -23,10 +25,19 @@ from crm_store.users import (
     link_slack_user,
     normalise_email,
     set_permissions,
+    users_with_address,
 )
 from usecases import access
-from usecases.actors import OPERATOR, Actor, SlackActorRef, identify, resolve
-from usecases.context import Services
+from usecases.actors import (
+    OPERATOR,
+    Actor,
+    SlackActorRef,
+    crm_users_proven_by,
+    identify,
+    resolve,
+    unlinked_user_proven_by,
+)
+from usecases.context import Services, SlackIdentity
 from usecases.mailbox import disconnect_any
 from usecases.wording import escape
 
@@ -41,15 +52,17 @@ class PermissionChange:
     disconnected: str | None = None  # the mailbox disconnected because the permission went away
 
 
-def _slack_target(services: Services, who: SlackActorRef, target_slack_id: str, session) -> tuple[CrmUser | None, str | None]:
-    """The CRM user behind a mentioned Slack user of the actor's workspace, and their Slack email."""
+def _slack_target(services: Services, who: SlackActorRef, target_slack_id: str,
+                  session) -> tuple[CrmUser | None, SlackIdentity]:
+    """The CRM user linked to a mentioned Slack user of the actor's workspace, and what Slack says of them."""
     identity = identify(services, SlackActorRef(who.team_id, target_slack_id, who.enterprise_id))
     user = find_user_by_slack(session, who.team_id, target_slack_id)
-    return user, identity.email
+    return user, identity
 
 
 def grant(services: Services, who: SlackActorRef, target_slack_id: str) -> PermissionChange:
-    """Mail Integration for a Slack user of the admin's workspace (their CRM user found or created by email)."""
+    """Mail Integration for a Slack user of the admin's workspace. Their CRM user is the one linked to them, else
+    the one their Slack-confirmed email names (then linked); only a CRM admin creates one when none exists."""
     actor = resolve(services, who)
     access.require_admin(actor)
     identity = identify(services, SlackActorRef(who.team_id, target_slack_id, who.enterprise_id))
@@ -57,20 +70,7 @@ def grant(services: Services, who: SlackActorRef, target_slack_id: str) -> Permi
         user = find_user_by_slack(session, who.team_id, target_slack_id)
         created = False
         if user is None:
-            if identity.is_bot:
-                raise InvalidInput(f"<@{target_slack_id}> is an app, not a person.")
-            if not identity.email:
-                raise InvalidInput(f"I can't read <@{target_slack_id}>'s email from Slack, so I can't find their CRM "
-                                   "user. Link them first: `/gmail admin link @user their-crm-email`.")
-            existing = find_user_by_email(session, identity.email)
-            if existing is not None and existing.slack_user_id is not None:
-                where = (f"<@{existing.slack_user_id}>" if existing.slack_team_id == who.team_id
-                         else "someone in another Slack workspace")
-                raise NotAllowed(f"The CRM user {escape(identity.email)} is linked to {where}. "
-                                 "Use `/gmail admin link` to change that.")
-            access.require_admin_over(session, actor, existing)
-            created = existing is None
-            user = existing or get_or_create_user(session, identity.email, identity.name)
+            user, created = _proven_user_for_grant(session, actor, identity)
             link_slack_user(session, user, team_id=who.team_id, slack_user_id=target_slack_id, timezone=identity.tz)
         else:
             access.require_admin_over(session, actor, user)
@@ -78,15 +78,42 @@ def grant(services: Services, who: SlackActorRef, target_slack_id: str) -> Permi
         return PermissionChange(user.email, profile.name, True, profile.is_admin, created=created)
 
 
+def _proven_user_for_grant(session, actor: Actor, identity: SlackIdentity) -> tuple[CrmUser, bool]:
+    """The CRM user a not-yet-linked Slack user proves to be by their email (or a new one, for a CRM admin),
+    after checking the actor may link them; (user, created)."""
+    mention = f"<@{identity.user_id}>"
+    if identity.is_bot:
+        raise InvalidInput(f"{mention} is an app, not a person.")
+    email = identity.verified_email
+    if not email:
+        raise InvalidInput(f"Slack shows no confirmed email for {mention}, so nothing proves which CRM user they "
+                           f"are: only {access.crm_admins(session, actor.team_id)} can link them "
+                           "(`/gmail admin link @user their-crm-email`).")
+    proven = crm_users_proven_by(session, identity)
+    if len(proven) > 1:
+        raise InvalidInput(f"Several CRM users have {escape(email)} as their secondary email, so it does not say "
+                           f"which one {mention} is: {access.crm_admins(session, actor.team_id)} can link them "
+                           "explicitly (`/gmail admin link @user their-crm-email`).")
+    existing = proven[0] if proven else None
+    if existing is not None and existing.slack_user_id is not None:
+        where = (f"<@{existing.slack_user_id}>" if existing.slack_team_id == identity.team_id
+                 else "someone in another Slack workspace")
+        raise NotAllowed(f"The CRM user {escape(existing.email)} is linked to {where}. "
+                         "Use `/gmail admin link` to change that.")
+    access.require_may_link(session, actor, identity, existing, existing.email if existing else email)
+    if existing is not None:
+        return existing, False
+    return get_or_create_user(session, email, identity.name), True  # a CRM admin's: require_may_link said so
+
+
 def revoke(services: Services, who: SlackActorRef, target_slack_id: str) -> PermissionChange:
     """Take Mail Integration away; the user's mailbox is disconnected (F10: no reading without it)."""
     actor = resolve(services, who)
     access.require_admin(actor)
     with session_scope(services.engine) as session:
-        user, email = _slack_target(services, who, target_slack_id, session)
-        if user is None and email:
-            candidate = find_user_by_email(session, email)
-            user = candidate if candidate is not None and candidate.slack_user_id is None else None
+        user, identity = _slack_target(services, who, target_slack_id, session)
+        if user is None:
+            user = unlinked_user_proven_by(session, identity)
         if user is None:
             raise InvalidInput(f"<@{target_slack_id}> is not a CRM user, so there is nothing to revoke.")
         access.require_admin_over(session, actor, user)
@@ -120,7 +147,9 @@ class LinkResult:
 
 
 def link(services: Services, who: SlackActorRef, target_slack_id: str, crm_email: str) -> LinkResult:
-    """Link a Slack user of the admin's workspace to a CRM user explicitly (emails differ)."""
+    """Link a Slack user of the admin's workspace to a CRM user explicitly (SPEC §1 "Linking needs proof"): a
+    CRM admin links anyone (and may create the CRM user); a Slack workspace admin only the Slack user whose
+    confirmed email is that CRM user's email or secondary email."""
     actor = resolve(services, who)
     access.require_admin(actor)
     crm_email = normalise_email(crm_email)
@@ -128,11 +157,17 @@ def link(services: Services, who: SlackActorRef, target_slack_id: str, crm_email
     if target.is_bot:
         raise InvalidInput(f"<@{target_slack_id}> is an app, not a person.")
     with session_scope(services.engine) as session:
-        user = find_user_by_email(session, crm_email)
-        access.require_admin_over(session, actor, user)
+        named = users_with_address(session, crm_email)
+        by_email = [u for u in named if u.email == crm_email]
+        user = by_email[0] if by_email else (named[0] if len(named) == 1 else None)
+        if user is None and len(named) > 1 and (actor.is_operator or actor.crm_admin
+                                                or crm_email == target.verified_email):
+            raise InvalidInput(f"Several CRM users have {escape(crm_email)} as their secondary email: name the "
+                               "CRM user by their CRM email.")
+        access.require_may_link(session, actor, target, user, crm_email)
         current = find_user_by_slack(session, who.team_id, target_slack_id)
         if current is not None and user is not None and current.id == user.id:
-            return LinkResult(crm_email, False, None)
+            return LinkResult(user.email, False, None)
         if current is not None:
             # The Slack user moves away from their current CRM user: that one must be the admin's to change too.
             access.require_admin_over(session, actor, current)
@@ -140,10 +175,11 @@ def link(services: Services, who: SlackActorRef, target_slack_id: str, crm_email
         if user is not None:
             access.require_relinkable(session, user, who.team_id, target_slack_id)
         created = user is None
-        user = user or get_or_create_user(session, crm_email)
+        if created:  # require_may_link allowed it: a CRM admin's (or the operator's) new CRM user
+            user = get_or_create_user(session, crm_email, target.name)
         previous = user.slack_user_id if user.slack_team_id == who.team_id else None
-        link_slack_user(session, user, team_id=who.team_id, slack_user_id=target_slack_id)
-    return LinkResult(crm_email, created, previous if previous != target_slack_id else None)
+        link_slack_user(session, user, team_id=who.team_id, slack_user_id=target_slack_id, timezone=target.tz)
+    return LinkResult(user.email, created, previous if previous != target_slack_id else None)
 
 
 def allow_address(services: Services, who: SlackActorRef, target_slack_id: str, address: str) -> str:
@@ -158,12 +194,19 @@ def allow_address(services: Services, who: SlackActorRef, target_slack_id: str, 
         if user is None:
             raise InvalidInput(f"<@{target_slack_id}> is not a CRM user yet: `/gmail admin grant` them first.")
         access.require_admin_over(session, actor, user)
-        other = find_user_by_email(session, address)
-        if other is not None and other.id != user.id:
-            raise NotAllowed(f"{escape(address)} is the CRM email of another user ({escape(other.email)}).")
+        # An address that is someone else's (their CRM email or secondary email, their alias, their connected
+        # mailbox) is never allowed to another user: Google's consent would still be needed, but the allowance
+        # would stand in the owner's way.
+        other = next((u for u in users_with_address(session, address) if u.id != user.id), None)
+        if other is not None:
+            raise NotAllowed(f"{escape(address)} is an email of another CRM user ({escape(other.email)}).")
         holder = session.get(MailboxAlias, address)
         if holder is not None and holder.crm_user_id != user.id:
             raise NotAllowed(f"{escape(address)} is already allowed for another CRM user.")
+        connected = session.exec(select(GmailAccount).where(GmailAccount.email_address == address,
+                                                            GmailAccount.crm_user_id != user.id)).first()
+        if connected is not None:
+            raise NotAllowed(f"{escape(address)} is connected to MailMagnet by another user.")
         insert_once(session, MailboxAlias, address=address, crm_user_id=user.id,
                     allowed_by=actor.crm_email or actor.slack_user_id)
     return (f"<@{target_slack_id}> may now connect the Gmail {escape(address)} (`/gmail connect`, signing in to "
@@ -198,6 +241,8 @@ def grant_by_email(services: Services, email: str, *, admin: bool = False, actor
         access.require_admin_over(session, actor, existing)
         if admin and not (actor.is_operator or actor.crm_admin):
             raise NotAllowed("Only a CRM admin makes someone a CRM admin.")
+        if existing is None:
+            access.require_may_create_crm_user(session, actor, email)
         user = existing or get_or_create_user(session, email)
         profile = set_permissions(session, user, mail_integration=True, is_admin=True if admin else None)
         return PermissionChange(user.email, profile.name, True, profile.is_admin, created=existing is None)

@@ -59,6 +59,15 @@ class SlackIdentity:
     is_workspace_admin: bool = False  # is_admin / is_owner / is_primary_owner in Slack
     is_bot: bool = False
     known: bool = True  # False when users.info failed: we only know the ids
+    email_confirmed: bool = False  # users.info `is_email_confirmed`: Slack checked the person owns the email
+
+    @property
+    def verified_email(self) -> str | None:
+        """The email that proves who this is (SPEC §1): read from this workspace's users.info and confirmed by
+        Slack, of a person (not an app). None: the Slack profile proves nothing."""
+        if self.known and self.email_confirmed and not self.is_bot:
+            return self.email
+        return None
 
 
 @dataclass(frozen=True)

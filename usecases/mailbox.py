@@ -70,7 +70,8 @@ def start_connect(services: Services, who: SlackActorRef) -> ConnectLink:
 
 
 class ConnectRefused(ConsentError):
-    """The consent completed at Google but MailMagnet will not keep it; the grant was revoked."""
+    """The consent completed at Google but MailMagnet will not keep it (the grant revoked unless that would
+    end someone's live connection)."""
 
 
 def allowed_addresses(session: Session, user: CrmUser) -> set[str]:
@@ -82,25 +83,70 @@ def allowed_addresses(session: Session, user: CrmUser) -> set[str]:
     return {normalise_email(a) for a in addresses}
 
 
+def _live_mailbox(services: Services, address: str | None) -> GmailAccount | None:
+    """The connected mailbox of this Google account, whoever's it is."""
+    if not address:
+        return None
+    with session_scope(services.engine) as session:
+        return session.exec(select(GmailAccount).where(GmailAccount.email_address == address,
+                                                       GmailAccount.status == AccountStatus.CONNECTED.value)).first()
+
+
+class _Consent:
+    """One finished Google consent that may yet be refused: who signed in, and how to refuse without harm."""
+
+    def __init__(self, services: Services, credentials):
+        self.services = services
+        self.credentials = credentials
+        self._address: str | None = None
+        self._asked = False
+
+    def address(self) -> str | None:
+        """The Google account that consented, from one getProfile; None when Gmail did not say. A grant without
+        gmail.modify cannot read the profile (and backs no connection: one without it is never kept)."""
+        if not self._asked:
+            self._asked = True
+            if GMAIL_MODIFY_SCOPE in set(self.credentials.granted_scopes or []):
+                _, _, gmail, _ = self.services.require_gmail()
+                try:
+                    self._address = normalise_email(gmail.mailbox(self.credentials).get_profile()["emailAddress"])
+                except (GmailError, KeyError, TypeError) as failure:  # a strange answer proves nothing either
+                    log.warning("getProfile failed after consent: %s", failure)
+        return self._address
+
+    def refuse(self, reason: str) -> ConnectRefused:
+        """Refuse the consent. Google keeps one grant per account and app, and revoking any of its tokens ends
+        all of it, so revoking a consent by an account that is connected already would disconnect that live
+        mailbox — someone else's, or the rep's own. Then nothing is revoked (this consent's tokens are simply
+        dropped); otherwise the grant is revoked at once. The page says which."""
+        live = _live_mailbox(self.services, self.address())
+        if live is not None:
+            log.info("consent refused without revoking: %s backs the live mailbox %s", live.email_address, live.id)
+            return ConnectRefused(f"{reason} Nothing changed for {live.email_address}, which stays connected to "
+                                  "MailMagnet as it was.")
+        google, _, _, _ = self.services.require_gmail()
+        revoke_token(google, self.credentials.refresh_token or self.credentials.token)
+        return ConnectRefused(f"{reason} The access you gave was revoked at Google.")
+
+
 def finish_connect(services: Services, *, state: str | None, code: str | None,
                    error: str | None) -> ConnectOutcome:
     """The Google callback: check the state, exchange the code, then decide whether to keep the grant.
 
     Kept only when the workspace is served here, the rep still has Mail Integration, every scope MailMagnet
     needs was granted, and the mailbox is the rep's own (SPEC §1) and nobody else's yet. Anything else is
-    revoked at Google at once and the page says why.
+    refused, the page says why, and the grant is revoked at Google — unless that Google account is connected
+    already, whose live grant a revocation would end (`_Consent.refuse`).
     """
     google, cipher, gmail, consent = services.require_gmail()
     result = consent.complete(state, code, error)
     credentials = result.credentials
-
-    def refuse(message: str) -> ConnectRefused:
-        revoke_token(google, credentials.refresh_token or credentials.token)
-        return ConnectRefused(message)
+    finished = _Consent(services, credentials)
+    refuse = finished.refuse
 
     if not workspace_allowed(services, result.slack_team_id, None):
-        raise refuse("This MailMagnet serves another organisation's Slack workspace; your Google access "
-                     "was not kept.")
+        raise refuse("This MailMagnet serves another organisation's Slack workspace, so it did not keep your "
+                     "Google access.")
     granted = set(credentials.granted_scopes or [])
     missing = [scope for scope in google.scopes if scope not in granted]
     if missing:
@@ -115,22 +161,24 @@ def finish_connect(services: Services, *, state: str | None, code: str | None,
                          "not keep access to your Gmail.")
         crm_user_id, crm_email = user.id, user.email
         allowed = allowed_addresses(session, user)
-    try:
-        address = normalise_email(gmail.mailbox(credentials).get_profile()["emailAddress"])
-    except GmailError as failure:
-        log.warning("getProfile failed after consent: %s", failure)
-        raise refuse("Google granted access but Gmail did not answer. Run /gmail connect again.") from None
+    address = finished.address()
+    if address is None:
+        raise refuse("Google granted access but Gmail did not answer. Run /gmail connect again.")
+    live = _live_mailbox(services, address)
     if address not in allowed:
+        if live is not None and live.crm_user_id != crm_user_id:
+            # Someone followed another user's link with their own, connected, account: nothing of theirs moves.
+            raise refuse(f"You signed in to Google as {address}, which is already connected to MailMagnet. This "
+                         "sign-in link was made for another Slack user, so it connected nothing.")
         raise refuse(f"You signed in to Google as {address}, but MailMagnet connects only your own mailbox "
                      f"({', '.join(sorted(allowed))}). Sign in with that account, or ask an admin to allow "
-                     f"{address} for you with `/gmail admin allow @you {address}`. The access you gave was "
-                     "revoked.")
+                     f"{address} for you with `/gmail admin allow @you {address}`.")
     with session_scope(services.engine) as session:
         taken = session.exec(select(GmailAccount).where(GmailAccount.email_address == address,
                                                         GmailAccount.crm_user_id != crm_user_id)).first()
     if taken is not None:
         raise refuse(f"{address} is already connected to MailMagnet by another user; one mailbox can be "
-                     "connected only once. The access you gave was revoked.")
+                     "connected only once.")
     try:
         outcome = connect_mailbox(services.engine, cipher, crm_user_id=crm_user_id, team_id=result.slack_team_id,
                                   slack_user_id=result.slack_user_id, email_address=address,

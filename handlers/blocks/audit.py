@@ -16,12 +16,20 @@ SURFACE_WORDS = {"contact_view": "in /contact", "email_detail": "opened in full"
 ROWS_PER_SECTION = 5
 
 
-def _person(slack_id: str | None, team_id: str | None, email: str, own_team: str | None) -> str:
-    return f"<@{slack_id}>" if slack_id and (own_team is None or team_id == own_team) else escape(email)
+def _viewer(row: AuditRow, reader_team: str | None) -> str:
+    """Who looked: the Slack user and workspace recorded with the view, and the CRM user (SPEC §1). A mention
+    renders only in the reader's own workspace; elsewhere the ids are shown as they are."""
+    crm_user = escape(row.viewer_email)
+    if not row.viewer_slack_id:
+        return f"{crm_user} (Slack user not recorded)"
+    if row.viewer_team_id == reader_team:
+        return f"<@{escape(row.viewer_slack_id)}> ({crm_user})"
+    return (f"{crm_user} (Slack user `{escape(row.viewer_slack_id)}` of workspace "
+            f"`{escape(row.viewer_team_id or '?')}`)")
 
 
-def audit_line(row: AuditRow, own_team: str | None) -> str:
-    viewer = _person(row.viewer_slack_id, row.viewer_team_id, row.viewer_email, own_team)
+def audit_line(row: AuditRow, reader_team: str | None) -> str:
+    viewer = _viewer(row, reader_team)
     owner = (f"<@{row.mailbox_owner_slack_id}>'s mailbox ({escape(row.mailbox_address)})"
              if row.mailbox_owner_slack_id else f"{escape(row.mailbox_address)} (disconnected since)")
     where = SURFACE_WORDS.get(row.surface, escape(row.surface))
@@ -42,7 +50,7 @@ def audit_blocks(page: AuditPage, *, user: str | None, since: datetime | None, o
     if not page.rows:
         blocks.append(SectionBlock(text=MarkdownTextObject(text="No views recorded" + (" (for these filters)."
                                                                                        if user or since else "."))))
-    lines = [audit_line(row, page.workspace) for row in page.rows]
+    lines = [audit_line(row, page.reader_team) for row in page.rows]
     for start in range(0, len(lines), ROWS_PER_SECTION):
         blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(lines[start:start + ROWS_PER_SECTION])[:3000])))
     if page.older_than is not None:

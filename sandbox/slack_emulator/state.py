@@ -278,7 +278,8 @@ def user_object(team: Team, user: dict[str, Any]) -> dict[str, Any]:
         "is_bot": bool(user.get("is_bot")),
         "is_app_user": False,
         "updated": int(user.get("updated", time.time())),
-        "is_email_confirmed": not user.get("is_bot"),
+        # Slack confirms a person's email; set_user(..., is_email_confirmed=False) plays one it has not.
+        "is_email_confirmed": bool(user.get("is_email_confirmed", not user.get("is_bot"))),
         "has_2fa": False,
     }
 

@@ -67,6 +67,8 @@ def test_another_workspaces_admin_cannot_take_over_a_rep(org):
     org.slack.add_user(OTHER_TEAM, "U2TWIN", email=REP_EMAIL)  # someone there with the rep's address
 
     answer = ask_in(org, other, "U2ADMIN", f"admin link <@U2ADMIN> {REP_EMAIL}")
+    assert "links someone only to the CRM user whose email or secondary email is their own Slack email" in answer
+    answer = ask_in(org, other, "U2ADMIN", f"admin link <@U2TWIN> {REP_EMAIL}")  # the email matches, the workspace not
     assert "belongs to another Slack workspace" in answer
     answer = ask_in(org, other, "U2ADMIN", "admin grant <@U2TWIN>")
     assert "linked to someone in another Slack workspace" in answer
@@ -86,7 +88,11 @@ def test_a_workspace_admin_administers_only_their_workspace_and_never_a_crm_admi
     org.slack.add_user(OTHER_TEAM, "U2ADMIN", email="boss@other.example", is_admin=True)
     org.slack.add_user(OTHER_TEAM, "U2NEW", email="new@other.example")
     other = org.driver_for(OTHER_TEAM)
-    # Their own workspace's new user: fine.
+    with session_scope(org.engine) as session:  # the CRM data knows them (a workspace admin never creates one)
+        from crm_store.users import get_or_create_user
+
+        get_or_create_user(session, "new@other.example")
+    # Their own workspace's user, whose Slack email is their CRM email: fine.
     assert "now has the Mail Integration permission" in ask_in(org, other, "U2ADMIN", "admin grant <@U2NEW>")
     assert linked(org, "new@other.example") == (OTHER_TEAM, "U2NEW", True)
     # A CRM admin linked nowhere yet is not theirs to take.
@@ -95,7 +101,9 @@ def test_a_workspace_admin_administers_only_their_workspace_and_never_a_crm_admi
 
         set_permissions(session, get_or_create_user(session, "ceo@crm.example"), mail_integration=True, is_admin=True)
     answer = ask_in(org, other, "U2ADMIN", "admin link <@U2ADMIN> ceo@crm.example")
-    assert "is a MailMagnet (CRM) admin" in answer
+    assert "links someone only to the CRM user whose email or secondary email is their own Slack email" in answer
+    org.slack.add_user(OTHER_TEAM, "U2CEO", email="ceo@crm.example")  # even with the matching email
+    assert "is a MailMagnet (CRM) admin" in ask_in(org, other, "U2ADMIN", "admin link <@U2CEO> ceo@crm.example")
     with session_scope(org.engine) as session:
         assert find_user_by_email(session, "ceo@crm.example").slack_user_id is None
 
@@ -186,6 +194,9 @@ def test_one_gmail_address_is_connected_to_one_crm_user(stack):
     assert [address for address, _ in accounts(stack)] == [REP_GMAIL]
     with session_scope(stack.engine) as session:
         assert session.exec(select(GmailAccount)).one().slack_user_id == REP
+    # Refusing did not revoke the Google grant behind the rep's live connection (one grant per account and app).
+    assert stack.gmail.granted_scopes(REP_GMAIL, GOOGLE_CLIENT_ID) is not None
+    assert "working — Gmail answered just now" in shown_text(stack.command(REP, "status"))
 
 
 # -- 3. headers slack_sdk cannot verify ----------------------------------------------------------------

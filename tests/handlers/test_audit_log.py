@@ -16,7 +16,7 @@ from handlers.blocks.ids import ActionId
 from tests.bot.test_cli import run_cli
 from tests.handlers.conftest import ask, shown_text
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE, buttons, contact_command, mail_from_jane
-from tests.harness import REP, REP_GMAIL
+from tests.harness import REP, REP_GMAIL, TEAM
 from usecases.actors import OPERATOR, Actor, ActorKind
 from usecases.audit import AuditQuery, read_audit
 from usecases.context import SlackIdentity
@@ -50,7 +50,8 @@ def test_admins_read_the_audit_with_filters_and_paging(viewed):
     stack = viewed
     first = ask(stack, "admin audit", user=ADMIN)
     text = shown_text(first)
-    assert f"<@{COLLEAGUE}> saw an email with Jane Doe from <@{REP}>'s mailbox ({REP_GMAIL}) in /contact" in text
+    assert (f"<@{COLLEAGUE}> (colleague@crm.example) saw an email with Jane Doe from <@{REP}>'s mailbox "
+            f"({REP_GMAIL}) in /contact") in text
     assert "Private subject" not in text  # the log holds no content
     assert text.count(" saw an email ") == 15
     message = [m for m in stack.slack.ephemerals(ADMIN) if m.get("response_url_key") == first["key"]][-1]
@@ -79,9 +80,12 @@ def test_the_operator_reads_it_from_the_cli(viewed):
     page = json.loads(listed.stdout)
     assert len(page["rows"]) == 12 and page["older_than"] is not None
     assert {row["viewer"] for row in page["rows"]} == {"colleague@crm.example"}
+    # The Slack user who looked, and their workspace, besides the CRM user (SPEC §1).
+    assert {(row["viewer_slack_workspace"], row["viewer_slack_user"]) for row in page["rows"]} == {(TEAM, COLLEAGUE)}
     assert {row["mailbox"] for row in page["rows"]} == {REP_GMAIL} and page["rows"][0]["depth"] == "subject"
     rest = run_cli(url, "audit", "--before", str(page["older_than"]), "--limit", "12")
     assert rest.returncode == 0 and rest.stdout.count(" saw ") == 8 and "more:" not in rest.stdout
+    assert rest.stdout.count(f"colleague@crm.example (as {TEAM}/{COLLEAGUE})") == 8
     assert "Private subject" not in listed.stdout + rest.stdout
     nothing = run_cli(url, "audit", "--mailbox", "someone@else.example")
     assert nothing.returncode == 0 and "no views recorded" in nothing.stdout

@@ -48,12 +48,17 @@ def test_admin_commands_are_refused_to_reps(stack, rep):
         assert session.exec(select(OrgSettings)).all() == []
 
 
-def test_slack_workspace_admin_grants_mail_integration_to_a_new_user(stack):
+def test_slack_workspace_admin_grants_mail_integration_to_a_crm_user_of_their_workspace(stack):
     stack.slack.add_user(TEAM, ADMIN, email="owner@crm.example", is_admin=True)  # no CRM user needed
     stack.slack.add_user(TEAM, NEWBIE, email="New.Rep@crm.example", real_name="New Rep")
     stack.gmail.add_user("newrep@gmail.example")
+    # No CRM user with their email yet: a Slack workspace admin does not make one, and is told who does.
+    refused = shown_text(ask(stack, f"admin grant <@{NEWBIE}|newrep>", user=ADMIN))
+    assert "does not create CRM users" in refused and "mailmagnet users grant new.rep@crm.example" in refused
+    assert crm_user(stack, "new.rep@crm.example")[0] is None
+    stack.import_crm("email,owner_email\njane@acme.example,new.rep@crm.example\n")  # the CRM data brings them
     granted = shown_text(ask(stack, f"admin grant <@{NEWBIE}|newrep>", user=ADMIN))
-    assert f"<@{NEWBIE}> now has the Mail Integration permission" in granted and "new CRM user" in granted
+    assert f"<@{NEWBIE}> now has the Mail Integration permission (CRM user new.rep@crm.example)" in granted
     user, allowed = crm_user(stack, "new.rep@crm.example")
     assert allowed and user.slack_user_id == NEWBIE
     # Their Gmail is not their CRM address: an admin allows it, then they can connect.

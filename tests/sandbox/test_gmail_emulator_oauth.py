@@ -240,6 +240,22 @@ def test_revoke_endpoint_ends_the_grant(emu):
         second.refresh(Request())
 
 
+def test_revoking_a_later_consents_token_ends_the_earlier_connection_too(emu):
+    """Google keeps one grant per user and client: a second consent adds a refresh token to it, and revoking
+    that new token ends the grant, so the refresh token a live connection holds stops working too."""
+    live = authorize(emu, CLIENT_ID, CLIENT_SECRET, redirect_uri=REDIRECT)
+    again = authorize(emu, CLIENT_ID, CLIENT_SECRET, redirect_uri=REDIRECT, prompt="consent")
+    assert again.refresh_token and again.refresh_token != live.refresh_token
+    response, _ = httplib2.Http().request(
+        emu.revoke_uri, "POST", body=urlencode({"token": again.refresh_token}),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status == 200
+    with pytest.raises(RefreshError, match="invalid_grant"):
+        live.refresh(Request())
+    assert emu.granted_scopes(REP, CLIENT_ID) is None
+
+
 def test_tokens_of_one_user_do_not_open_another_mailbox(emu):
     rep = gmail_service(emu, authorize(emu, CLIENT_ID, CLIENT_SECRET, redirect_uri=REDIRECT))
     emu.consent_as(OTHER)

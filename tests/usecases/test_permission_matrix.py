@@ -34,13 +34,15 @@ ACTORS = {
 NEWCOMER = {TEAM: "U1NEW", OTHER_TEAM: "U2NEW"}  # a Slack user of the actor's workspace, no CRM user yet
 
 Y, N = True, False
+# link-new: linking a newcomer to a CRM email that is not theirs, which creates that CRM user: a CRM admin's word
+# suffices; a Slack workspace admin neither claims nor creates a CRM user (SPEC §1 "Linking needs proof").
 # Expected outcome of each action (columns) for each actor (rows). Destructive actions come last.
 MATRIX = {
     #                        status view  mute  reply link-self link-new allow policy revoke
     "rep":                   (Y,    Y,    Y,    Y,    N,        N,       N,    N,     N),
     "other_rep":             (Y,    Y,    N,    N,    N,        N,       N,    N,     N),
-    "workspace_admin":       (N,    N,    N,    N,    N,        Y,       Y,    Y,     Y),
-    "other_workspace_admin": (N,    N,    N,    N,    N,        Y,       N,    Y,     N),
+    "workspace_admin":       (N,    N,    N,    N,    N,        N,       Y,    Y,     Y),
+    "other_workspace_admin": (N,    N,    N,    N,    N,        N,       N,    Y,     N),
     "crm_admin":             (Y,    Y,    N,    N,    N,        Y,       N,    Y,     N),
     "non_crm_user":          (N,    N,    N,    N,    N,        N,       N,    N,     N),
 }
