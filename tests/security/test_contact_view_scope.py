@@ -129,12 +129,13 @@ def test_an_alerts_view_contact_for_such_a_contact_lists_none_of_the_mail(stack)
     bot = stack.slack.team(TEAM).bot_user_id
     stack.slack.add_channel(TEAM, "G0TEAM", "team", members=[REP, COLLEAGUE, bot], is_private=True)
     # An alert MailMagnet posted for this "contact" (A's note to self) before its address was refused.
+    note = ids[-1]
     with session_scope(stack.engine) as session:
-        insert_once(session, Alert, account_id=account_id, gmail_id=ids[0], contact_id=contact_id, channel="G0TEAM",
+        insert_once(session, Alert, account_id=account_id, gmail_id=note, contact_id=contact_id, channel="G0TEAM",
                     status=AlertStatus.POSTED.value)
     before = len(stack.slack.response_url_posts())
     response = stack.driver.block_action(COLLEAGUE, "alert_view_contact", channel_id="G0TEAM",
-                                         value=json.dumps({"a": account_id, "g": ids[0], "c": contact_id}))
+                                         value=json.dumps({"a": account_id, "g": note, "c": contact_id}))
     assert response.status == 200
     shown = shown_text(answers_after(stack, before))
     assert "Pat Private" in shown  # the card was shown: the listing below it is what is checked
