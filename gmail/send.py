@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 
 from crm_store.addresses import parse_addresses
 from gmail.client import MailboxClient
+from gmail.conversations import is_with_contact
 from gmail.messages import header_map
 
-ORIGINAL_HEADERS = ("Subject", "Message-ID", "References", "From", "Reply-To")
+ORIGINAL_HEADERS = ("Subject", "Message-ID", "References", "From", "Reply-To", "To", "Cc")
 
 
 @dataclass
@@ -23,18 +24,27 @@ class Original:
     subject: str
     from_header: str = ""
     reply_to_header: str = ""
+    to_header: str = ""
+    cc_header: str = ""
+    label_ids: list[str] = field(default_factory=list)
 
     @property
     def reply_recipients(self) -> list[tuple[str, str]]:
         """(name, address) to answer: the message's Reply-To, else its From (RFC 5322 §3.6.2)."""
         return parse_addresses(self.reply_to_header) or parse_addresses(self.from_header)
 
+    def is_with(self, contact: frozenset[str], mailbox_address: str) -> bool:
+        """Whether this message is with the contact (gmail.conversations' rule, the same as every view's)."""
+        return is_with_contact(contact, mailbox_address=mailbox_address, label_ids=self.label_ids,
+                               from_header=self.from_header, to_header=self.to_header, cc_header=self.cc_header)
+
 
 def original_of(mailbox: MailboxClient, gmail_id: str) -> Original:
     message = mailbox.get_message(gmail_id, format="metadata", headers=ORIGINAL_HEADERS)
     headers = header_map(message.get("payload", {}))
     return Original(message.get("threadId"), headers.get("message-id", ""), headers.get("references", ""),
-                    headers.get("subject", ""), headers.get("from", ""), headers.get("reply-to", ""))
+                    headers.get("subject", ""), headers.get("from", ""), headers.get("reply-to", ""),
+                    headers.get("to", ""), headers.get("cc", ""), list(message.get("labelIds") or []))
 
 
 def reply_subject(subject: str) -> str:

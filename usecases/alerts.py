@@ -118,4 +118,4 @@ def start_reply(services: Services, who: SlackActorRef, ref: AlertRef) -> Draft:
     with session_scope(services.engine) as session:
         access.require_mailbox_owner(session, actor, ref.account_id)
         _alert(session, ref)
-    return compose.start_reply(services, who, ref.account_id, ref.gmail_id)
+    return compose.start_reply(services, who, ref.account_id, ref.gmail_id, ref.contact_id)

@@ -7,6 +7,9 @@ email's detail. One compose modal for all three.
 - A new email goes to one of the contact's addresses, picked in the modal. A reply goes to the original
   message's Reply-To, else its From (never the contact's primary address), read from Gmail again at send
   time, threaded with In-Reply-To, References and threadId.
+- A reply starts only from a message that is with the contact the button names, by that message's own
+  headers (`gmail.conversations.is_with_contact`, the rule every contact view applies); the modal it opens
+  comes back from Slack as the bot wrote it.
 - Gmail's refusals become sentences: its sending limit, a grant without sending, revoked access, and a
   failure after which the email may or may not have gone (a send is never retried blindly).
 """
@@ -21,16 +24,17 @@ from sqlmodel import Session
 
 from crm_store.contact_search import addresses_of, closest_contacts, contacts_by_ids, search_contacts
 from crm_store.db import session_scope
-from crm_store.errors import DomainError, InvalidInput, NotConnected
-from crm_store.models import AccountStatus, GmailAccount
+from crm_store.errors import DomainError, InvalidInput, NotAllowed, NotConnected, NotFoundError
+from crm_store.models import AccountStatus, Contact, GmailAccount
 from gmail.accounts import granted_scopes, save_refreshed_credentials
 from gmail.config import GMAIL_SEND_SCOPE
+from gmail.conversations import contact_addresses
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, SendingLimitExceeded, SendingNotPermitted
 from gmail.magnet import gmail_url
 from gmail.send import original_of, recipient_header, reply_subject, send_email as send_through_gmail
 from usecases import access
 from usecases.actors import Actor, SlackActorRef, resolve
-from usecases.contacts import MATCH_LIMIT, STALE_BUTTON, ContactMatch, NoContact, gmail_failure
+from usecases.contacts import MATCH_LIMIT, NOT_WITH_CONTACT, STALE_BUTTON, ContactMatch, NoContact, gmail_failure
 from usecases.context import Services
 
 log = logging.getLogger(__name__)
@@ -140,19 +144,28 @@ def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | N
         return Draft(account.id, account.email_address, recipients=recipients, more_contacts=len(found) > MATCH_LIMIT)
 
 
-def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any) -> Draft:
-    """Reply to a message of the actor's own mailbox: to its Reply-To, else its From; subject "Re: …"."""
+def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any, contact_id: Any) -> Draft:
+    """Reply to a message of the actor's own mailbox that is with the contact: to its Reply-To, else its From;
+    subject "Re: …"."""
     if not isinstance(gmail_id, str) or not 0 < len(gmail_id) <= 64 or not gmail_id.isalnum():
+        raise InvalidInput(STALE_BUTTON)
+    if not isinstance(contact_id, int):
         raise InvalidInput(STALE_BUTTON)
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
         account = _sending_mailbox(services, session, actor, account_id)
+        contact = session.get(Contact, contact_id)
+        if contact is None:
+            raise NotFoundError("That contact is no longer in the CRM.")
+        addresses = contact_addresses(session, contact)
         session.expunge(account)
     mailbox = services.mailbox_client(account)
     try:
         original = original_of(mailbox, gmail_id)
     except GmailError as error:
         raise gmail_failure(error) from None
+    if not original.is_with(addresses, account.email_address):
+        raise NotAllowed(NOT_WITH_CONTACT)
     recipients = original.reply_recipients
     if not recipients:
         raise InvalidInput("That email has no address to reply to.")

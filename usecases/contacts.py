@@ -5,16 +5,20 @@ email written to the audit log.
 - The card (details, owner, deals, label) is for linked CRM users of the organisation only
   (`access.require_crm_user`); anyone else gets a refusal, never data.
 - The emails: `access.mailboxes_visible_to` says which mailboxes and how much of each. Per mailbox, one
-  `messages.list` with a from:/to:/cc: query over the contact's addresses and one `/batch` of metadata,
+  `messages.list` whose query is built from the contact's validated addresses and one `/batch` of metadata,
   all mailboxes in parallel (`usecases.fanout`); a mailbox that fails or is slow is "unavailable right
   now" while the others show. Newest first across mailboxes; an email in several visible mailboxes
   (a colleague in copy) is one line naming every mailbox it is in, showing the most the viewer may
   see of any copy. Each line shows what its level allows: metadata (from, to, date), subject, full
   (and snippet), or everything for the owner. "Show more" continues from page tokens kept in the
   database (`contact_view_pages`), never in the button.
+- What is with the contact: Gmail's search only pre-filters. A message is listed, opened, replied to, shown on
+  the App Home or audited only when its own headers show one of the contact's addresses (never one of the
+  organisation's) as the counterparty: `gmail.conversations.is_with_contact`, the one rule every surface here
+  applies.
 - The detail ("Open"): headers, snippet and plain-text body for the mailbox owner (fetched live); others
   see it at their depth and never the body. The button's ids are checked: the viewer may see that
-  mailbox's emails with that contact, and the message really is one with that contact.
+  mailbox's emails with that contact, and the message really is one with that contact (for the owner too).
 """
 from __future__ import annotations
 
@@ -26,15 +30,15 @@ from typing import Any
 from sqlmodel import Session, or_, select
 
 from crm_store.categories import deals_of, decide_category
-from crm_store.contact_search import addresses_of, closest_contacts, search_contacts
+from crm_store.contact_search import closest_contacts, search_contacts
 from crm_store.contact_view_pages import MailboxCursor, SavedView, load_view, new_view_id, save_view
 from crm_store.db import session_scope
 from crm_store.errors import DomainError, InvalidInput, NotAllowed, NotFoundError
 from crm_store.models import AccountStatus, AuditSurface, Contact, CrmUser, GmailAccount, MailboxMessage, utcnow
 from crm_store.sharing import Visibility
 from gmail.accounts import save_refreshed_credentials
-from gmail.conversations import Cursor, EmailCopy, Listed, contact_query, copy_from_metadata, fetch_copies, \
-    list_candidates
+from gmail.conversations import Cursor, EmailCopy, Listed, addresses_by_contact, contact_addresses, contact_query, \
+    copy_from_metadata, fetch_copies, list_candidates
 from gmail.errors import AccessRevoked, GmailError, NotFound
 from gmail.magnet import gmail_url
 from gmail.messages import header_map, plain_text_body
@@ -51,6 +55,7 @@ MATCH_LIMIT = 10
 HOME_EMAILS = 5
 BODY_LIMIT = 12_000
 STALE_BUTTON = "That button is from an older MailMagnet message; it no longer works."
+NOT_WITH_CONTACT = "That email is not one with this contact."
 
 
 # -- the card ---------------------------------------------------------------------------------------
@@ -273,7 +278,8 @@ class _Mailbox:
 @dataclass
 class _Fetched:
     listed: Listed
-    copies: dict[str, EmailCopy | None]
+    copies: dict[str, EmailCopy | None]  # every candidate as fetched (None: gone from the mailbox)
+    kept: frozenset[str]  # the candidates whose headers show they are with the contact
 
 
 def _first_page(services: Services, actor: Actor, contact_id: int, surface: AuditSurface) -> EmailPage:
@@ -284,7 +290,7 @@ def _first_page(services: Services, actor: Actor, contact_id: int, surface: Audi
         visible = access.mailboxes_visible_to(session, actor, contact_id)
         for account, _ in visible:
             session.expunge(account)
-        addresses = addresses_of(contact)
+        addresses = contact_addresses(session, contact)
         name = contact.display_name
     mailboxes = [_Mailbox(account, level, Cursor()) for account, level in visible]
     page = EmailPage(contact_id, name, mailboxes=len(mailboxes))
@@ -314,22 +320,25 @@ def more_emails(services: Services, who: SlackActorRef, view_id: Any) -> EmailPa
                 account, level = visible[account_id]
                 session.expunge(account)
                 mailboxes.append(_Mailbox(account, level, Cursor(cursor.token, cursor.offset)))
-        addresses = addresses_of(contact)
+        addresses = contact_addresses(session, contact)
         page = EmailPage(contact.id, contact.display_name, first_number=saved.shown + 1, mailboxes=len(mailboxes))
     return _fill_page(services, actor, page, mailboxes, addresses, AuditSurface(saved.surface), view_id=view_id,
                       shown=saved.shown)
 
 
-def _fetch_mailbox(services: Services, mailbox: _Mailbox, query: str) -> _Fetched:
+def _fetch_mailbox(services: Services, mailbox: _Mailbox, query: str, addresses: frozenset[str]) -> _Fetched:
     """On a fan-out thread: one messages.list and one /batch of metadata (the subject only when the viewer may
-    see it). A token refreshed on the way is saved, so the next view does not refresh again."""
+    see it), and which of them are with the contact by their headers. A token refreshed on the way is saved, so
+    the next view does not refresh again."""
     _, cipher, _, _ = services.require_gmail()
     client = services.mailbox_client(mailbox.account)
     token_before = client.credentials.token
     listed = list_candidates(client, query, mailbox.cursor, PAGE_SIZE)
     copies = fetch_copies(client, listed.ids, with_subject=mailbox.level.shows_subject)
     save_refreshed_credentials(services.engine, cipher, mailbox.account.id, client.credentials, token_before)
-    return _Fetched(listed, copies)
+    kept = frozenset(gmail_id for gmail_id, copy in copies.items()
+                     if copy is not None and copy.is_with(addresses, mailbox.account.email_address))
+    return _Fetched(listed, copies, kept)
 
 
 def _why_failed(account_id: int, error: BaseException | None) -> None:
@@ -346,7 +355,7 @@ def _message_key(mailbox_id: int, copy: EmailCopy) -> str:
     return f"mid:{header}" if header else f"gid:{mailbox_id}:{copy.gmail_id}"
 
 
-def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: list[_Mailbox], addresses: list[str],
+def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: list[_Mailbox], addresses: frozenset[str],
                surface: AuditSurface, *, view_id: str | None, shown: int) -> EmailPage:
     query = contact_query(addresses)
     if not mailboxes or query is None:
@@ -357,7 +366,7 @@ def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: lis
     if services.gmail is None:
         page.note = "Gmail is not set up on this MailMagnet server, so no emails can be shown."
         return page
-    outcomes = fanout.run_all(services, {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query))
+    outcomes = fanout.run_all(services, {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query, addresses))
                                          for m in mailboxes},
                               timeout=services.config.mailbox_view_timeout_seconds)
     fetched: dict[int, _Fetched] = {}
@@ -398,7 +407,7 @@ def _merge(results: list[tuple[_Mailbox, _Fetched]], size: int) -> tuple[list[li
 
     No line is older than the last candidate of a mailbox that has more beyond its candidates: that mailbox's
     next message could be newer, and it comes on the next page. Returns the lines and, per mailbox, how many
-    of its candidates the page used (vanished messages count as used)."""
+    of its candidates the page used (vanished messages, and those not with the contact, count as used)."""
     entries: list[tuple[EmailCopy, int, int, _Mailbox]] = []
     boundary: datetime | None = None
     for index, (mailbox, result) in enumerate(results):
@@ -406,8 +415,9 @@ def _merge(results: list[tuple[_Mailbox, _Fetched]], size: int) -> tuple[list[li
         for position, gmail_id in enumerate(result.listed.ids):
             copy = result.copies.get(gmail_id)
             if copy is not None:
-                entries.append((copy, index, position, mailbox))
                 dates.append(copy.received_at)
+                if gmail_id in result.kept:
+                    entries.append((copy, index, position, mailbox))
         if dates and result.listed.advance(len(result.listed.ids)) is not None:
             boundary = min(dates) if boundary is None else max(boundary, min(dates))
     entries.sort(key=lambda e: (-e[0].received_at.timestamp(), e[1], e[2]))
@@ -425,7 +435,7 @@ def _merge(results: list[tuple[_Mailbox, _Fetched]], size: int) -> tuple[list[li
     for mailbox, result in results:
         used = 0
         for gmail_id in result.listed.ids:
-            if result.copies.get(gmail_id) is None or (mailbox.account.id, gmail_id) in taken:
+            if gmail_id not in result.kept or (mailbox.account.id, gmail_id) in taken:
                 used += 1
             else:
                 break
@@ -505,7 +515,7 @@ def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetai
         contact = session.get(Contact, ref.contact_id)
         if contact is None:
             raise NotFoundError("That contact is no longer in the CRM.")
-        addresses, name = addresses_of(contact), contact.display_name
+        addresses, name = contact_addresses(session, contact), contact.display_name
         session.expunge(account)
     client = services.mailbox_client(account)
     try:
@@ -517,9 +527,10 @@ def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetai
     except GmailError as error:
         raise gmail_failure(error) from None
     copy = copy_from_metadata(message, with_subject=level.shows_subject)
-    if level != Visibility.OWNER and not copy.involves(addresses):
-        # A forged or mixed-up value: that message is not one with this contact, so this view does not open it.
-        raise NotAllowed("That email is not one with this contact.")
+    if not copy.is_with(addresses, account.email_address):
+        # A forged or stale value, or a contact whose address has since become the organisation's: this view
+        # opens (and audits) only a message that is with this contact.
+        raise NotAllowed(NOT_WITH_CONTACT)
     tag = MailboxTag(account.id, account.email_address, account.slack_user_id, level == Visibility.OWNER)
     detail = EmailDetail(ref, tag, level, name, copy.received_at, copy.from_header, copy.to_header, copy.cc_header,
                          subject=copy.subject if level.shows_subject else None,
@@ -548,8 +559,9 @@ class RecentEmails:
 
 def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmails:
     """The newest Inbox emails from CRM contacts in the rep's own mailbox (what MailMagnet's sync recorded:
-    id, sender, time), their subjects and snippets fetched live. Only the owner's own mailbox: colleagues'
-    emails are reached through `/contact`, where sharing and the audit apply."""
+    id, sender, time), their subjects and snippets fetched live, each shown only when its headers show it is
+    with the contact (as every contact view checks). Only the owner's own mailbox: colleagues' emails are
+    reached through `/contact`, where sharing and the audit apply."""
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
         account = access.own_mailbox(session, actor)
@@ -562,10 +574,14 @@ def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmai
                             .order_by(MailboxMessage.received_at.desc()).limit(200)).all()
         senders = {address for _, address in rows if address}
         contact_of: dict[str, Contact] = {}
+        matching: dict[int, frozenset[str]] = {}
         if senders:
-            for contact in session.exec(select(Contact).where(or_(Contact.email.in_(senders),
-                                                                  Contact.secondary_email.in_(senders)))).all():
-                for address in addresses_of(contact):
+            found = session.exec(select(Contact).where(or_(Contact.email.in_(senders),
+                                                           Contact.secondary_email.in_(senders)))).all()
+            # Without the organisation's own addresses: a sender that is the rep's or a colleague's matches no one.
+            matching = addresses_by_contact(session, found)
+            for contact in found:
+                for address in matching[contact.id]:
                     if address == contact.email or address not in contact_of:
                         contact_of[address] = contact
         picked = [(gmail_id, contact_of[address]) for gmail_id, address in rows if address in contact_of][:HOME_EMAILS]
@@ -583,7 +599,9 @@ def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmai
     if not result.ok:
         _why_failed(account.id, result.error)
         return RecentEmails(contacts=contacts, unavailable=True)
-    lines = [_line([(mailbox, result.value[gmail_id])], contact.id) for gmail_id, contact in picked
-             if result.value.get(gmail_id) is not None]
-    return RecentEmails(lines, contacts)
-
+    lines = []
+    for gmail_id, contact in picked:
+        copy = result.value.get(gmail_id)
+        if copy is not None and copy.is_with(matching[contact.id], account.email_address):
+            lines.append(_line([(mailbox, copy)], contact.id))
+    return RecentEmails(lines, {line.ref.contact_id: contacts[line.ref.contact_id] for line in lines})

@@ -98,7 +98,8 @@ def register(app: App, services: Services) -> None:
 
         def draft() -> dict:
             ref = EmailRef.of(value)
-            return compose_view(compose.start_reply(services, context["actor"], ref.account_id, ref.gmail_id))
+            return compose_view(compose.start_reply(services, context["actor"], ref.account_id, ref.gmail_id,
+                                                    ref.contact_id))
 
         in_modal = (body.get("container") or {}).get("type") == "view"
         modal_then(client, body, loading_view(), draft, notice_view, push=in_modal)
