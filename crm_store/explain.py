@@ -21,6 +21,14 @@ from crm_store.categories import (
     strongest,
 )
 from crm_store.models import Contact, Deal
+from crm_store.organisation import OrganisationRole, organisation_roles
+
+_ORGANISATION_WORDS = {
+    OrganisationRole.MAILBOX: "a mailbox connected to MailMagnet",
+    OrganisationRole.CRM_USER: "a CRM user's email",
+    OrganisationRole.CRM_USER_SECONDARY: "a CRM user's secondary email",
+    OrganisationRole.ALIAS: "an address allowed for a CRM user's mailbox",
+}
 
 
 @dataclass
@@ -135,6 +143,13 @@ def explain_sender(
     found = categorize_senders(session, addresses, at=at, tz=tz, rules=rules)
     best = strongest(found[a] for a in addresses if a in found)
     if best is None:
+        own = organisation_roles(session, addresses)
+        if own:
+            address = next(a for a in addresses if a in own)
+            return Explanation(sender, address, None, None, None, None,
+                               f"{address} is the organisation's own address ({_ORGANISATION_WORDS[own[address]]}), "
+                               "never a contact's: MailMagnet sends no alert for its emails and files none of them "
+                               "under a label (what was filed while it was a contact's stays where it is).")
         shown = addresses[0] if len(addresses) == 1 else ", ".join(addresses)
         return Explanation(sender, addresses[0], None, None, None, None,
                            f"{shown} is not the primary or secondary email of any CRM contact, "
