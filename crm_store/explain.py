@@ -21,14 +21,7 @@ from crm_store.categories import (
     strongest,
 )
 from crm_store.models import Contact, Deal
-from crm_store.organisation import OrganisationRole, organisation_roles
-
-_ORGANISATION_WORDS = {
-    OrganisationRole.MAILBOX: "a mailbox connected to MailMagnet",
-    OrganisationRole.CRM_USER: "a CRM user's email",
-    OrganisationRole.CRM_USER_SECONDARY: "a CRM user's secondary email",
-    OrganisationRole.ALIAS: "an address allowed for a CRM user's mailbox",
-}
+from crm_store.organisation import organisation_roles
 
 
 @dataclass
@@ -147,7 +140,7 @@ def explain_sender(
         if own:
             address = next(a for a in addresses if a in own)
             return Explanation(sender, address, None, None, None, None,
-                               f"{address} is the organisation's own address ({_ORGANISATION_WORDS[own[address]]}), "
+                               f"{address} is the organisation's own address ({own[address].words}), "
                                "never a contact's: MailMagnet sends no alert for its emails and files none of them "
                                "under a label (what was filed while it was a contact's stays where it is).")
         shown = addresses[0] if len(addresses) == 1 else ", ".join(addresses)

@@ -33,6 +33,16 @@ class OrganisationRole(StrEnum):
     CRM_USER_SECONDARY = "crm_user_secondary"  # a CRM user's secondary email
     ALIAS = "alias"  # an address an admin allowed a CRM user to connect (`/gmail admin allow`)
 
+    @property
+    def words(self) -> str:
+        """What the address is, for a reason an admin or a rep reads (never whose it is)."""
+        return {
+            OrganisationRole.MAILBOX: "a connected Gmail mailbox",
+            OrganisationRole.CRM_USER: "a CRM user's email",
+            OrganisationRole.CRM_USER_SECONDARY: "a CRM user's secondary email",
+            OrganisationRole.ALIAS: "an address allowed for a CRM user's mailbox",
+        }[self]
+
 
 def _organisation_union() -> sa.CompoundSelect:
     return sa.union(

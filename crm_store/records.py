@@ -97,7 +97,7 @@ from sqlmodel import Session
 from crm_store import category_changes
 from crm_store.db import session_scope
 from crm_store.models import Alert, AuditLog, CategoryChange, Contact, CrmUser, Deal, MutedContact, utcnow
-from crm_store.organisation import OrganisationRole, organisation_roles
+from crm_store.organisation import organisation_roles
 from crm_store.sources import record_change
 from crm_store.users import get_or_create_user, normalise_email
 
@@ -153,12 +153,6 @@ _CENT = Decimal("0.01")
 _ATTEMPTS = 3
 # RecordProblem.code of a record refused because its address is the organisation's own.
 ORGANISATION_ADDRESS = "organisation_address"
-_ORGANISATION_WORDS = {
-    OrganisationRole.MAILBOX: "a connected Gmail mailbox",
-    OrganisationRole.CRM_USER: "a CRM user's email",
-    OrganisationRole.CRM_USER_SECONDARY: "a CRM user's secondary email",
-    OrganisationRole.ALIAS: "an address allowed for a CRM user's mailbox",
-}
 
 
 # --------------------------------------------------------------------------- results
@@ -690,7 +684,7 @@ class _OrganisationCheck:
         for column, address in row.addresses():
             role = self.roles.get(address)
             if role is not None:
-                what = _ORGANISATION_WORDS[role]
+                what = role.words
             elif address in self.owners:
                 what = "the owner_email of a record in this batch, so a CRM user"
             else:

@@ -7,11 +7,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlmodel import select
 
-from crm_store.categories import StageRules, categorize_senders, contacts_for_address
+from crm_store.categories import LabelNames, StageRules, categorize_senders, contacts_for_address
 from crm_store.contact_search import closest_contacts, search_contacts
 from crm_store.db import insert_once, session_scope
 from crm_store.explain import explain_sender
-from crm_store.categories import LabelNames
 from crm_store.models import Contact, CrmUser, GmailAccount, MailboxAlias
 from crm_store.organisation import OrganisationRole, organisation_roles
 from crm_store.records import ORGANISATION_ADDRESS, apply_records, ingest_records
@@ -103,8 +102,9 @@ def test_a_contact_whose_address_became_the_organisations_can_still_be_deleted(e
                               source="api").rejected
     with session_scope(engine) as session:
         get_or_create_user(session, "sam@crm.example")
-    assert ingest_records(engine, "contacts", [{"external_id": "Z-1", "first_name": "Sam"}, ],
-                          source="api").rejected  # updating it is refused: its address is a CRM user's now
+    updated = ingest_records(engine, "contacts",
+                             [{"external_id": "Z-1", "email": "sam@crm.example", "first_name": "Sam"}], source="api")
+    assert [(p.field, p.code) for p in updated.problems] == [("email", ORGANISATION_ADDRESS)]  # a CRM user's now
     result = ingest_records(engine, "contacts", [{"external_id": "Z-1", "deleted": True}], source="api")
     assert not result.rejected and result.deleted == 1
 
@@ -139,7 +139,7 @@ def test_explain_says_an_organisation_address_is_the_organisations_own(organisat
     with session_scope(organisation) as session:
         make_contact(session, "rep@crm.example", first="Old")
         for address, words in (("rep@crm.example", "a CRM user's email"),
-                               ("Rep <rep.mailbox@gmail.example>", "a mailbox connected to MailMagnet"),
+                               ("Rep <rep.mailbox@gmail.example>", "a connected Gmail mailbox"),
                                ("rep.alias@gmail.example", "an address allowed for a CRM user's mailbox")):
             explained = explain_sender(session, address, at=AT, tz="UTC", rules=RULES, labels=LabelNames())
             assert explained.contact is None and explained.category is None
