@@ -7,7 +7,11 @@
 4. Otherwise no category.
 
 `categorize_senders` answers for many addresses with one query (never one
-per address); `decide_category` is the same rule in
+per address); the organisation's own addresses (`crm_store.organisation`)
+are never a contact's there, even when a contact record still has one (it
+was a customer's before it became a CRM user's), so MailMagnet, the labels
+and `/gmail why` never take a colleague or a rep for a contact.
+`decide_category` is the same rule in
 Python over one contact's deals, used to explain a decision. A test keeps
 the two in agreement.
 """
@@ -27,6 +31,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, select
 
 from crm_store.models import Contact, Deal
+from crm_store.organisation import is_not_organisation
 
 
 
@@ -146,7 +151,10 @@ def _lookup_statement(dialect: str, rules: StageRules) -> sa.Select | sa.Compoun
 
     Only the wanted address and the contact id come back, not the contact's emails: both are in the email
     indexes, so SQLite never reads the contacts table itself (a look-up per contact found, a third of the
-    query's time when it did)."""
+    query's time when it did).
+
+    A contact address that is the organisation's own is left out (`is_not_organisation`, on the matched column so
+    only the addresses that found a contact are checked, a third of them typically)."""
     # Each deal's stage is folded once, by a simple CASE on it (a name in both sets is won, as in
     # `StageRules.kind`). SQLite's lower() folds ASCII letters only, exactly as its NOCASE collation compares, and
     # the collation is the cheaper of the two (no string built per deal).
@@ -169,12 +177,12 @@ def _lookup_statement(dialect: str, rules: StageRules) -> sa.Select | sa.Compoun
             select(Contact.id, sa.literal(1)).where(Contact.secondary_email == wanted.c.address),
         ).subquery().lateral("matched")
         return select(wanted.c.address, matched.c.id, matched.c.via_secondary, rank_of(matched.c.id)) \
-            .select_from(wanted).join(matched, sa.true())
+            .select_from(wanted).join(matched, sa.true()).where(is_not_organisation(wanted.c.address))
     # SQLite always joins by probing; json_each reads the array once per branch.
     wanted = sa.func.json_each(sa.bindparam("addresses", type_=sa.String)).table_valued("value").alias("wanted")
     return sa.union_all(*(
         select(wanted.c.value, Contact.id, sa.literal(flag), rank_of(Contact.id))
-        .select_from(wanted).join(Contact, column == wanted.c.value)
+        .select_from(wanted).join(Contact, column == wanted.c.value).where(is_not_organisation(column))
         for flag, column in ((0, Contact.email), (1, Contact.secondary_email))
     ))
 
@@ -289,10 +297,12 @@ def decide_category(deals: Sequence[Deal], *, at: datetime, tz: str, rules: Stag
 
 
 def contacts_for_address(session: Session, address: str) -> list[Contact]:
-    """Contacts whose primary or secondary email is the address: primary match first."""
+    """Contacts whose primary or secondary email is the address: primary match first. None for an address of
+    the organisation's own (a contact record may still have it from before it became a CRM user's)."""
     address = address.strip().lower()
     contacts = session.exec(
-        select(Contact).where(sa.or_(Contact.email == address, Contact.secondary_email == address))
+        select(Contact).where(sa.or_(Contact.email == address, Contact.secondary_email == address),
+                              is_not_organisation(sa.literal(address)))
     ).all()
     return sorted(contacts, key=lambda c: (c.email != address, c.id))
 

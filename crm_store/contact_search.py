@@ -4,6 +4,10 @@ An address finds the contact whose primary or secondary email it is. Anything el
 company search: every word must appear (case-insensitively, anywhere) in the first name, last name,
 company or email. When nothing matches, `closest_contacts` suggests the nearest names — a bounded
 candidate set (same first letters) ranked by similarity, so it stays cheap on a large CRM.
+
+The organisation's own addresses are never a contact's (`crm_store.organisation`): an address search for
+one finds nothing, and a contact record whose primary email has become the organisation's (a customer
+who joined the team) is left out of name searches and suggestions too.
 """
 from __future__ import annotations
 
@@ -16,9 +20,14 @@ from sqlmodel import Session, select
 from crm_store.addresses import is_valid_address
 from crm_store.categories import contacts_for_address
 from crm_store.models import Contact
+from crm_store.organisation import is_not_organisation
 
 MAX_WORDS = 5
 CLOSEST_CANDIDATES = 400
+
+
+def _not_organisation() -> sa.ColumnElement[bool]:
+    return is_not_organisation(Contact.email)
 
 
 def _words(text: str) -> list[str]:
@@ -39,7 +48,7 @@ def search_contacts(session: Session, text: str, *, limit: int = 10) -> list[Con
     fields = (sa.func.lower(Contact.first_name), sa.func.lower(Contact.last_name), sa.func.lower(Contact.company),
               Contact.email)
     condition = sa.and_(*(sa.or_(*(field.contains(word, autoescape=True) for field in fields))
-                          for word in _words(text)))
+                          for word in _words(text)), _not_organisation())
     rows = session.exec(select(Contact).where(condition)
                         .order_by(sa.func.lower(sa.func.coalesce(Contact.last_name, Contact.email)),
                                   sa.func.lower(sa.func.coalesce(Contact.first_name, "")), Contact.id)
@@ -53,7 +62,8 @@ def _candidates(session: Session, words: Iterable[str]) -> list[Contact]:
         return []
     fields = (sa.func.lower(Contact.first_name), sa.func.lower(Contact.last_name), sa.func.lower(Contact.company),
               Contact.email)
-    condition = sa.or_(*(field.startswith(prefix, autoescape=True) for field in fields for prefix in prefixes))
+    condition = sa.and_(sa.or_(*(field.startswith(prefix, autoescape=True) for field in fields for prefix in prefixes)),
+                        _not_organisation())
     return list(session.exec(select(Contact).where(condition).limit(CLOSEST_CANDIDATES)).all())
 
 

@@ -23,6 +23,11 @@ Errors: a file with any bad row is rejected as a whole and nothing is written
 row (line, column, reason). With `skip_invalid=True` the good rows are
 imported and the bad ones reported and counted as skipped. A header problem
 (a required column missing) or an unreadable file is always a rejection.
+A row whose email or secondary_email is the organisation's own address (a
+connected mailbox, a CRM user's email, an allowed alias) is always skipped
+and reported (line, column, reason), with or without `skip_invalid`: the row
+is not wrong, it is just never a contact, and a CRM export often holds the
+team's own people.
 
 Cost: the file is read into memory, then the core loads existing records with
 chunked `IN` queries and writes in bulk: a constant number of statements per
@@ -249,7 +254,9 @@ def _run_import(engine: Engine, path_or_file: Any, kind: RecordKind, columns: Se
     bar = Progress(_show_progress(progress, table.row_count), kind.value)
     try:
         with session_scope(engine) as session:
-            result = apply_records(session, kind, records, skip_invalid=skip_invalid,
+            # A row whose address is the organisation's own is skipped and reported even without
+            # skip_invalid: it is not bad data, only never a contact (SPEC §5; README, CRM import).
+            result = apply_records(session, kind, records, skip_invalid=skip_invalid, skip_organisation=True,
                                    positions=[row.line for row in table.rows], position_word="line",
                                    prior_problems=unreadable, progress=bar,
                                    source=ChangeSource.CSV.value, detail=table.source)

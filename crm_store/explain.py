@@ -21,6 +21,7 @@ from crm_store.categories import (
     strongest,
 )
 from crm_store.models import Contact, Deal
+from crm_store.organisation import organisation_roles
 
 
 @dataclass
@@ -135,6 +136,13 @@ def explain_sender(
     found = categorize_senders(session, addresses, at=at, tz=tz, rules=rules)
     best = strongest(found[a] for a in addresses if a in found)
     if best is None:
+        own = organisation_roles(session, addresses)
+        if own:
+            address = next(a for a in addresses if a in own)
+            return Explanation(sender, address, None, None, None, None,
+                               f"{address} is the organisation's own address ({own[address].words}), "
+                               "never a contact's: MailMagnet sends no alert for its emails and files none of them "
+                               "under a label (what was filed while it was a contact's stays where it is).")
         shown = addresses[0] if len(addresses) == 1 else ", ".join(addresses)
         return Explanation(sender, addresses[0], None, None, None, None,
                            f"{shown} is not the primary or secondary email of any CRM contact, "

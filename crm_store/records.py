@@ -28,6 +28,14 @@ Contacts
 - An address identifies at most one contact: a primary or secondary email that another contact
   keeps (in the CRM, or in another record of the batch) is an error.
 - Changing a contact's primary or secondary email records a category change for it.
+- The organisation's own addresses are never a contact's (SPEC §5; `crm_store.organisation`): a record
+  whose `email` or `secondary_email` is a connected mailbox, a CRM user's email or secondary email, an
+  allowed alias, or the `owner_email` of another record of the batch (which makes it a CRM user) is
+  refused, with a reason that names what the address is and not the address (the Zoho sync logs it). The
+  ingest API answers 422 for it like any bad record; the CSV import (`skip_organisation=True`) and the
+  Zoho sync skip it and report it, counted in `skipped_organisation` too. Deleting such a contact is
+  allowed. A contact whose address becomes the organisation's later is left in the store and stops
+  matching mail (`crm_store.categories`).
 
 Deals
 - Deals refer to contacts already in the CRM. `contact_external_id` wins when both are given
@@ -89,6 +97,7 @@ from sqlmodel import Session
 from crm_store import category_changes
 from crm_store.db import session_scope
 from crm_store.models import Alert, AuditLog, CategoryChange, Contact, CrmUser, Deal, MutedContact, utcnow
+from crm_store.organisation import organisation_roles
 from crm_store.sources import record_change
 from crm_store.users import get_or_create_user, normalise_email
 
@@ -97,6 +106,7 @@ __all__ = [
     "DEAL_FIELDS",
     "MAX_RECORDS_PER_REQUEST",
     "MAX_REQUEST_BYTES",
+    "ORGANISATION_ADDRESS",
     "ContactRecord",
     "DealRecord",
     "IngestResult",
@@ -141,6 +151,8 @@ _AMOUNT_LIMIT = Decimal(10) ** 16  # Numeric(18, 2)
 _CENT = Decimal("0.01")
 # Concurrent requests may create the same contact at once: the loser's unique violation is retried.
 _ATTEMPTS = 3
+# RecordProblem.code of a record refused because its address is the organisation's own.
+ORGANISATION_ADDRESS = "organisation_address"
 
 
 # --------------------------------------------------------------------------- results
@@ -151,6 +163,7 @@ class RecordProblem:
     index: int | None  # position of the record (list index, or file line); None: the request as a whole
     field: str | None  # None: the record as a whole
     reason: str
+    code: str | None = None  # ORGANISATION_ADDRESS: the record is fine, its address is the organisation's
 
     def as_json(self) -> dict:
         return {"index": self.index, "field": self.field, "reason": self.reason}
@@ -167,6 +180,7 @@ class IngestResult:
     problems: list[RecordProblem] = field(default_factory=list)
     rejected: bool = False  # nothing was written because of the problems
     deleted_deals: int = 0  # deals removed together with their contacts
+    skipped_organisation: int = 0  # of the bad records, those refused for an organisation address
     # Contacts whose label category may have changed; one CategoryChange row each was written.
     changed_contact_ids: set[int] = field(default_factory=set)
 
@@ -534,11 +548,15 @@ def _load_rows(connection: Connection, table: sa.Table, columns: Sequence[str],
     return found
 
 
-def _finish(result: IngestResult, problems: list[RecordProblem], skip_invalid: bool) -> None:
-    """Reject the batch when it has problems and the caller did not ask to skip bad records."""
+def _finish(result: IngestResult, problems: list[RecordProblem], skip_invalid: bool,
+            skip_organisation: bool = False) -> None:
+    """Reject the batch when it has problems and the caller did not ask to skip bad records (or, with
+    `skip_organisation`, when a record has a problem other than an organisation address)."""
     result.problems = sorted(problems, key=lambda problem: -1 if problem.index is None else problem.index)
     result.skipped = len({problem.index for problem in problems})
-    if problems and not skip_invalid:
+    result.skipped_organisation = len({problem.index for problem in problems if problem.code == ORGANISATION_ADDRESS})
+    blocking = [problem for problem in problems if not (skip_organisation and problem.code == ORGANISATION_ADDRESS)]
+    if blocking and not skip_invalid:
         result.rejected = True
         raise RecordsRejected(result)
 
@@ -552,6 +570,7 @@ def apply_records(
     records: Sequence[Any],
     *,
     skip_invalid: bool = False,
+    skip_organisation: bool = False,
     positions: Sequence[int] | None = None,
     position_word: str = "index",
     prior_problems: Iterable[RecordProblem] = (),
@@ -564,7 +583,8 @@ def apply_records(
     `positions` names each record in problems (the file line, say; default: its index), and
     `prior_problems` are records the caller could not even read (they count as bad records).
     Raises `RecordsRejected` before writing anything when a record is bad and `skip_invalid` is
-    false. With `source`, a change is noted in `crm_data_changes`.
+    false; `skip_organisation` skips (and reports) a record whose only fault is an organisation address
+    without rejecting the batch. With `source`, a change is noted in `crm_data_changes`.
     """
     kind = RecordKind(kind)
     where = _Where(positions, position_word)
@@ -574,7 +594,7 @@ def apply_records(
     bar.advance(len({problem.index for problem in problems}))
     result = IngestResult(kind=kind.value)
     apply = _apply_contacts if kind is RecordKind.CONTACTS else _apply_deals
-    apply(session, records, where, problems, result, skip_invalid, bar)
+    apply(session, records, where, problems, result, skip_invalid, bar, skip_organisation)
     if source is not None:
         record_change(session.connection(), source, kind.value, created=result.created, updated=result.updated,
                       deleted=result.deleted, detail=detail)
@@ -649,6 +669,31 @@ _CONTACT_COLUMNS = ("email", "secondary_email", "first_name", "last_name", "comp
                     "external_id")
 
 
+class _OrganisationCheck:
+    """Refuses a contact record whose address is the organisation's own (module docstring): the addresses
+    stored now, and the owners this batch will create. One query for the whole batch."""
+
+    def __init__(self, session: Session, checked: list[tuple[_Row, list[RecordProblem]]]):
+        upserts = [row for row, row_problems in checked if not row.deleted and not row_problems]
+        self.roles = organisation_roles(session) if upserts else {}
+        self.owners = {row.values["owner_email"] for row in upserts if row.values.get("owner_email")}
+
+    def check(self, row: _Row, row_problems: list[RecordProblem]) -> None:
+        if row.deleted or row_problems:
+            return
+        for column, address in row.addresses():
+            role = self.roles.get(address)
+            if role is not None:
+                what = role.words
+            elif address in self.owners:
+                what = "the owner_email of a record in this batch, so a CRM user"
+            else:
+                continue
+            row_problems.append(RecordProblem(
+                row.pos, column, f"{column} is the organisation's own address ({what}): the organisation's "
+                                 "addresses are never contacts", ORGANISATION_ADDRESS))
+
+
 def _describe_contact(contact: sa.Row) -> str:
     return f"the contact with external_id {_quote(contact.external_id)}" if contact.external_id else "another contact"
 
@@ -659,12 +704,15 @@ def _load_contacts(connection: Connection, external_ids: set[str], addresses: se
 
 
 def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, problems: list[RecordProblem],
-                    result: IngestResult, skip_invalid: bool, bar: Progress) -> None:
-    # Fields, then keys repeated within the batch: the later record is the error.
+                    result: IngestResult, skip_invalid: bool, bar: Progress, skip_organisation: bool = False) -> None:
+    # Fields, then the organisation's addresses, then keys repeated within the batch: the later record is the error.
+    checked = _check_all(RecordKind.CONTACTS, records, where, bar)
+    organisation = _OrganisationCheck(session, checked)
     rows: list[_Row] = []
     first_external: dict[str, int] = {}
     first_address: dict[str, int] = {}
-    for row, row_problems in _check_all(RecordKind.CONTACTS, records, where, bar):
+    for row, row_problems in checked:
+        organisation.check(row, row_problems)
         _check_unique_external_id(row, first_external, row_problems, where)
         for column, address in row.addresses():
             if address in first_address:
@@ -779,7 +827,7 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
             break
 
     good = [row for row in rows if row.ok]
-    _finish(result, problems, skip_invalid)
+    _finish(result, problems, skip_invalid, skip_organisation)
 
     upserts = [row for row in good if not row.deleted]
     owners = _owner_ids(session, {row.values["owner_email"] for row in upserts if row.values.get("owner_email")})
@@ -864,7 +912,7 @@ def _normalise_amount(amount: Any) -> Decimal | None:
 
 
 def _apply_deals(session: Session, records: Sequence[Any], where: _Where, problems: list[RecordProblem],
-                 result: IngestResult, skip_invalid: bool, bar: Progress) -> None:
+                 result: IngestResult, skip_invalid: bool, bar: Progress, skip_organisation: bool = False) -> None:
     rows: list[_Row] = []
     first_external: dict[str, int] = {}
     for row, row_problems in _check_all(RecordKind.DEALS, records, where, bar):
@@ -978,7 +1026,7 @@ def _apply_deals(session: Session, records: Sequence[Any], where: _Where, proble
             claimed[row.target] = row.pos
 
     good = [row for row in good if row.ok]
-    _finish(result, problems, skip_invalid)
+    _finish(result, problems, skip_invalid, skip_organisation)
 
     upserts = [row for row in good if not row.deleted]
     owners = _owner_ids(session, {row.values["owner_email"] for row in upserts if row.values.get("owner_email")})

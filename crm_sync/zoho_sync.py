@@ -13,7 +13,9 @@ paging with `page_token`) are mapped to the core's records (`Email`→email, `Se
 `Deal_Name`, `Stage`, `Closing_Date`, `Amount`, `Contact_Name.id`→contact_external_id,
 `Owner.email`; Zoho ids are the external ids; Zoho users become CRM users by email) and each page
 is committed through `crm_store.records.apply_records` with `skip_invalid`: a Zoho record the
-core refuses (no email, a deal without contact, …) is skipped and reported, never blocks the sync.
+core refuses (no email, a deal without contact, a contact whose address is the organisation's own, …) is
+skipped and reported, never blocks the sync; the log line names the record's id, field and the reason,
+which for an organisation address says what it is, never the address.
 
 The cursor of a stream (`crm_sync_cursors`) advances in the transaction that commits the page,
 together with the lease renewal (a replica that lost the lease commits nothing):
@@ -109,6 +111,7 @@ class ModuleResult:
     unchanged: int = 0
     deleted: int = 0
     skipped: int = 0
+    skipped_organisation: int = 0  # of the skipped, records whose address is the organisation's own
     problems: list[SyncProblem] = field(default_factory=list)
 
 
@@ -143,7 +146,9 @@ class ZohoSyncResult:
         if self.status == "skipped":
             return f"skipped: {self.reason}"
         parts = [f"{name.lower()}: {r.created} created, {r.updated} updated, {r.deleted} deleted, "
-                 f"{r.skipped} skipped" for name, r in self.modules.items()]
+                 f"{r.skipped} skipped"
+                 + (f" ({r.skipped_organisation} the organisation's own addresses)" if r.skipped_organisation else "")
+                 for name, r in self.modules.items()]
         text = "; ".join(parts) or "nothing read"
         return f"failed: {self.reason} ({text})" if self.status == "failed" else text
 
@@ -329,7 +334,7 @@ class _Run:
         if applied is None:
             return
         totals = self.result.modules[module]
-        for name in ("created", "updated", "unchanged", "deleted", "skipped"):
+        for name in ("created", "updated", "unchanged", "deleted", "skipped", "skipped_organisation"):
             setattr(totals, name, getattr(totals, name) + getattr(applied, name))
         for problem in applied.problems:
             record_id = ids[problem.index] if problem.index is not None and problem.index < len(ids) else None

@@ -18,7 +18,8 @@ from usecases.context import Services
 
 log = logging.getLogger(__name__)
 
-COUNTED = ("created", "updated", "unchanged", "deleted", "skipped")
+# "skipped_organisation": of the skipped, records whose address is the organisation's own (never a contact).
+COUNTED = ("created", "updated", "unchanged", "deleted", "skipped", "skipped_organisation")
 
 
 class CrmSyncNotConfigured(DomainError):
