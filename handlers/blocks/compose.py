@@ -20,7 +20,7 @@ from slack_sdk.models.views import View
 
 from handlers.blocks.ids import CallbackId
 from usecases.compose import Draft, SentEmail
-from usecases.wording import escape
+from handlers.blocks.wording import escape
 
 COMPOSE_CALLBACK = CallbackId.COMPOSE_MODAL.value
 LEGACY_REPLY_CALLBACK = "alert_reply_modal"  # modals opened by an older version of the alert's Reply
@@ -98,7 +98,7 @@ def field_errors(errors: dict[str, str], view: dict) -> dict[str, str]:
 
 def sent_message(sent: SentEmail) -> tuple[str, list[dict]]:
     what = "reply" if sent.reply else "email"
-    text = f"Sent your {what} to {sent.to}"
+    text = f"Sent your {what} to {escape(sent.to)}"
     line = (f":white_check_mark: Sent your {what} to {escape(sent.to)}"
             + (f": “{escape(sent.subject)}”" if sent.subject else "") + f". <{sent.gmail_url}|Open in Gmail>")
     return text, [SectionBlock(text=MarkdownTextObject(text=line[:3000])).to_dict()]
