@@ -52,6 +52,17 @@ class TtlCache(Generic[V]):
             self._items.clear()
 
 
+def _shared_with(info: dict, team_id: str) -> tuple[str, ...]:
+    """The workspaces (or Grid orgs) a channel reaches besides the one asking, invitations pending included."""
+    ids = []
+    for key in ("shared_team_ids", "pending_shared", "internal_team_ids"):
+        value = info.get(key)
+        if isinstance(value, list):
+            ids += [t for t in value if isinstance(t, str)]
+    own = {team_id, info.get("context_team_id")}
+    return tuple(dict.fromkeys(t for t in ids if t not in own))
+
+
 class SlackDirectory:
     def __init__(self, slack: SlackClients):
         self.slack = slack
@@ -120,6 +131,8 @@ class SlackDirectory:
                             or info.get("is_im")),
             is_archived=bool(info.get("is_archived")), is_direct=bool(info.get("is_im") or info.get("is_mpim")),
             bot_is_member=bool(info.get("is_member")),
+            is_ext_shared=bool(info.get("is_ext_shared") or info.get("is_pending_ext_shared")),
+            shared_with=_shared_with(info, team_id),
         )
 
     def find_channel(self, team_id: str, name: str) -> str | None:

@@ -143,6 +143,9 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
             log.exception("health check: the database does not answer")
             return jsonify(status="unhealthy", database="unavailable"), 503
         scheduler = services.jobs.health() if services.jobs is not None else {"scheduler": "off"}
+        # Anyone may ask: the replica's name (host:pid, the lease owner in the database and the logs) is not
+        # theirs to learn, nor anything else that identifies the machine.
+        scheduler.pop("replica", None)
         return jsonify(status="ok", database="ok", **scheduler)
 
     @web.get("/metrics")

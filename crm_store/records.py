@@ -15,8 +15,10 @@ Fields
   given as null (or empty text) clears it. `external_id` is never cleared: an empty one means
   "match by the other key". A field the model does not know is an error (a typo must not be
   silently ignored); the CSV reader passes only the columns it knows.
-- Amounts are rounded to cents; thousands separators and currency signs are errors. Any stage
-  text is accepted (unknown stages are open deals).
+- Amounts are rounded to cents; thousands separators, `_` digit groups, other scripts' digits and
+  currency signs are errors. Any stage text is accepted (unknown stages are open deals).
+- Text that is not valid Unicode (a lone surrogate, which JSON's `\ud800` escape can carry) is an
+  error naming its field, never a database failure.
 
 Contacts
 - A record updates the contact with its `external_id` when it has one, else the contact whose
@@ -77,6 +79,7 @@ Errors and writing
 """
 from __future__ import annotations
 
+import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -149,6 +152,7 @@ _IN_CHUNK = 400
 _WRITE_CHUNK = 1000
 _AMOUNT_LIMIT = Decimal(10) ** 16  # Numeric(18, 2)
 _CENT = Decimal("0.01")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 # Concurrent requests may create the same contact at once: the loser's unique violation is retried.
 _ATTEMPTS = 3
 # RecordProblem.code of a record refused because its address is the organisation's own.
@@ -230,6 +234,11 @@ def _text_value(value: Any, limit: int) -> str | None:
     text = str(value).strip()
     if "\x00" in text:
         raise _error("nul", "contains a NUL character")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # JSON's `\ud800` escape: valid JSON, but no database can store it
+            raise _error("unicode", "is not valid Unicode text (it holds a lone surrogate)") from None
     if not text:
         return None
     if len(text) > limit:
@@ -290,7 +299,8 @@ def _amount_value(value: Any) -> Decimal | None:
             return None
         shown = text
         try:
-            amount = Decimal(text)
+            # Decimal also reads `1_000`, other scripts' digits and "Infinity": only a number as people write it.
+            amount = Decimal(text) if _PLAIN_NUMBER.fullmatch(text) else None
         except InvalidOperation:
             amount = None
     if amount is None or not amount.is_finite():

@@ -9,6 +9,7 @@ from crm_sync.config import ZohoConfig
 from crm_sync.errors import (
     LeaseLost,
     ZohoAuthError,
+    ZohoBadAnswer,
     ZohoError,
     ZohoPageTokenInvalid,
     ZohoRateLimited,
@@ -24,6 +25,7 @@ __all__ = [
     "ModuleResult",
     "SyncProblem",
     "ZohoAuthError",
+    "ZohoBadAnswer",
     "ZohoClient",
     "ZohoConfig",
     "ZohoError",

@@ -24,6 +24,10 @@ class ZohoConfig:
     backoff_base_seconds: float = 1.0
     max_wait_seconds: float = 60.0  # a longer Retry-After ends the run; the next one resumes
     lease_seconds: int = 600  # renewed after every page
+    # A hostile or broken Zoho must not hold a run or the memory: pages read per listing in one run (a longer
+    # listing continues in the next run), and the bytes of one answer.
+    max_pages_per_run: int = 2500
+    max_answer_bytes: int = 4 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not (self.client_id and self.client_secret and self.refresh_token):

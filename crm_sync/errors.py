@@ -35,6 +35,12 @@ class ZohoRequestError(ZohoError):
         self.details = details or {}
 
 
+class ZohoBadAnswer(ZohoError):
+    """Zoho answered what its API never does (JSON of the wrong types, an answer too large, a listing that
+    never ends or repeats itself, an `api_domain` that is not a Zoho API host): a broken or hostile server.
+    The run stops there; asking again would get the same."""
+
+
 class ZohoPageTokenInvalid(ZohoRequestError):
     """A stored page token expired (Zoho keeps them a day) or is unknown: read again from the cursor."""
 

@@ -13,22 +13,34 @@
   connections: exponential backoff with full jitter. At most `max_attempts` tries per call.
 - An empty listing is 204; with `If-Modified-Since` and nothing newer, Zoho answers 304 (its
   status-code page; clients in the wild handle both): both are an empty page.
+- A broken or hostile server gets nothing more than a failed run (`ZohoBadAnswer`): answers are
+  read as a stream and refused past `max_answer_bytes`, each listing's JSON is checked for the types
+  Zoho's API documents (a record is an object with an id, `Modified_Time` is a date-time, …), and the
+  access token goes only to `ZOHO_API_URL`, or else to the `api_domain` of the token answer when it is a
+  Zoho API host (`*.zohoapis.<data centre>`) over https — or any host on loopback (the emulator). Any
+  other `api_domain` — plain http on the internet, a look-alike host — would receive the token with
+  every call, so the run stops and says to set `ZOHO_API_URL` instead.
 """
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 import requests
 
 from crm_sync.config import ZohoConfig
 from crm_sync.errors import (
     ZohoAuthError,
+    ZohoBadAnswer,
     ZohoPageTokenInvalid,
     ZohoRateLimited,
     ZohoRequestError,
@@ -39,6 +51,9 @@ log = logging.getLogger(__name__)
 
 API_VERSION = "v7"
 TOKEN_MARGIN_SECONDS = 60
+READ_CHUNK = 64 * 1024
+# Zoho's API hosts, one per data centre (www.zohoapis.com, .eu, .in, .com.au, .com.cn, .jp, .ca, .sa, .uk).
+ZOHO_API_HOST = re.compile(r"(?:[a-z0-9-]+\.)*zohoapis\.(?:com|eu|in|com\.au|com\.cn|jp|ca|sa|uk)")
 
 
 def parse_zoho_time(value: str | None) -> datetime | None:
@@ -53,6 +68,85 @@ def parse_zoho_time(value: str | None) -> datetime | None:
 
 def format_zoho_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).replace(microsecond=0).isoformat(timespec="seconds")
+
+
+def _zoho_time(value: Any, what: str) -> datetime | None:
+    """A date-time field of an answer; anything else is a broken answer."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ZohoBadAnswer(f"Zoho answered a {what} that is not a date-time: {str(value)[:40]!r}")
+    try:
+        return parse_zoho_time(value)
+    except ValueError:
+        raise ZohoBadAnswer(f"Zoho answered a {what} that is not a date-time: {value[:40]!r}") from None
+
+
+def _record_id(value: Any, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise ZohoBadAnswer(f"Zoho answered a {what} whose id is not an id: {str(value)[:40]!r}")
+    return str(value)
+
+
+def _listing(body: Any, what: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The `data` and `info` of a listing, checked for the types Zoho documents."""
+    if not isinstance(body, dict):
+        raise ZohoBadAnswer(f"Zoho answered its {what} with JSON that is not an object")
+    data = body.get("data")
+    info = body.get("info")
+    if data is None:
+        data = []
+    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+        raise ZohoBadAnswer(f"Zoho answered its {what} with `data` that is not a list of records")
+    if info is None:
+        info = {}
+    if not isinstance(info, dict):
+        raise ZohoBadAnswer(f"Zoho answered its {what} with `info` that is not an object")
+    if not isinstance(info.get("more_records", False), bool):
+        raise ZohoBadAnswer(f"Zoho answered its {what} with `more_records` that is not true or false")
+    return data, info
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def api_root(api_domain: Any) -> str:
+    """The API root from the token answer's `api_domain`, if it may receive the access token (module docstring)."""
+    refusal = ZohoBadAnswer(f"Zoho's token answer names api_domain {str(api_domain)[:80]!r}, which is not a Zoho "
+                            "API host over https: MailMagnet sends the access token to no other host. Set "
+                            "ZOHO_API_URL to use another API server.")
+    if not isinstance(api_domain, str):
+        raise refusal
+    try:
+        parts = urlsplit(api_domain.strip())
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise refusal from None
+    if (parts.username is not None or parts.password is not None or parts.query or parts.fragment
+            or parts.path not in ("", "/") or not host):
+        raise refusal
+    loopback = _is_loopback(host)
+    if not (parts.scheme == "https" and (ZOHO_API_HOST.fullmatch(host) or loopback)
+            or parts.scheme == "http" and loopback):
+        raise refusal
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass
+class Answer:
+    """An HTTP answer, its body read up to the client's cap."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+    reason: str = ""
 
 
 @dataclass
@@ -71,7 +165,7 @@ class DeletedPage:
     server_time: datetime | None
 
 
-def _server_time(response: requests.Response) -> datetime | None:
+def _server_time(response: Answer) -> datetime | None:
     value = response.headers.get("Date")
     if not value:
         return None
@@ -82,12 +176,28 @@ def _server_time(response: requests.Response) -> datetime | None:
     return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _body(response: requests.Response) -> dict[str, Any]:
+def _decoded(response: Answer) -> Any:
+    """The answer's JSON; ValueError when it is not JSON (nesting deeper than Python recurses included)."""
     try:
-        body = response.json()
+        return json.loads(response.content) if response.content else None
+    except (ValueError, RecursionError):
+        raise ValueError("not JSON") from None
+
+
+def _body(response: Answer) -> dict[str, Any]:
+    """An error's or the token endpoint's JSON object, or {} (what we read of it is checked where used)."""
+    try:
+        body = _decoded(response)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _listing_body(response: Answer, what: str) -> Any:
+    try:
+        return _decoded(response)
+    except ValueError:
+        raise ZohoBadAnswer(f"Zoho answered its {what} with something that is not JSON") from None
 
 
 class ZohoClient:
@@ -126,12 +236,18 @@ class ZohoClient:
             raise ZohoAuthError("Zoho refused the client (invalid_client): check ZOHO_CLIENT_ID, "
                                 "ZOHO_CLIENT_SECRET and ZOHO_ACCOUNTS_URL")
         if error or response.status_code != 200 or not body.get("access_token"):
-            raise ZohoAuthError(f"Zoho's token endpoint answered {response.status_code} {error or ''}".strip())
-        self.access_token = body["access_token"]
-        lifetime = float(body.get("expires_in") or 3600)
-        self.token_expires = self.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_SECONDS)
-        if self.config.api_url is None and body.get("api_domain"):
-            self.api_url = str(body["api_domain"]).rstrip("/")
+            raise ZohoAuthError(f"Zoho's token endpoint answered {response.status_code} {str(error or '')[:80]}"
+                                .strip())
+        token, lifetime = body["access_token"], body.get("expires_in") or 3600
+        if not isinstance(token, str) or not token.isprintable() or len(token) > 4096:
+            raise ZohoBadAnswer("Zoho's token endpoint answered an access_token that is not a token")
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not 0 <= lifetime < 10 ** 9:
+            raise ZohoBadAnswer("Zoho's token endpoint answered an expires_in that is not a number of seconds")
+        if self.config.api_url is None:
+            # Checked before the token is kept: it must not go to a host Zoho's answer merely names.
+            self.api_url = api_root(body.get("api_domain"))
+        self.access_token = token
+        self.token_expires = self.monotonic() + max(0.0, float(lifetime) - TOKEN_MARGIN_SECONDS)
         log.info("Zoho access token refreshed")
 
     def _token(self) -> str:
@@ -141,9 +257,29 @@ class ZohoClient:
 
     # -- calls ----------------------------------------------------------------
 
+    def _read(self, response: requests.Response) -> Answer:
+        """The whole answer, read as a stream: one larger than `max_answer_bytes` is refused before it is all
+        in memory (decompressed size counted: a small gzip can hold a large page)."""
+        limit = self.config.max_answer_bytes
+        refusal = ZohoBadAnswer(f"Zoho's answer is larger than {limit / 1024 / 1024:g} MB, more than any page "
+                                "of records it sends: stopped reading it")
+        try:
+            declared = response.headers.get("Content-Length") or "0"
+            if not declared.isdigit() or int(declared) > limit:
+                raise refusal
+            chunks, size = [], 0
+            for chunk in response.iter_content(READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise refusal
+                chunks.append(chunk)
+            return Answer(response.status_code, response.headers, b"".join(chunks), response.reason or "")
+        finally:
+            response.close()  # unread, the rest is never fetched: the connection is dropped, not reused
+
     def _send(self, method: str, url: str, *, authorized: bool = True, params: dict | None = None,
-              headers: dict | None = None, data: dict | None = None) -> requests.Response:
-        """One call with the retries above; returns a 2xx/3xx response or raises a `ZohoError`."""
+              headers: dict | None = None, data: dict | None = None) -> Answer:
+        """One call with the retries above; returns a 2xx/3xx answer or raises a `ZohoError`."""
         refreshed = False
         failure = "no attempt"
         for attempt in range(self.config.max_attempts):
@@ -152,9 +288,10 @@ class ZohoClient:
                 all_headers["Authorization"] = f"Zoho-oauthtoken {self._token()}"
             self.calls += 1
             try:
-                response = self.session.request(method, url, params=params, headers=all_headers, data=data,
-                                                timeout=self.config.timeout_seconds)
-            except (requests.ConnectionError, requests.Timeout) as error:
+                response = self._read(self.session.request(
+                    method, url, params=params, headers=all_headers, data=data, timeout=self.config.timeout_seconds,
+                    stream=True))
+            except requests.RequestException as error:  # refused, reset, timed out, cut off mid-answer
                 failure = f"{type(error).__name__}"
                 self._back_off(attempt, failure)
                 continue
@@ -192,7 +329,7 @@ class ZohoClient:
             raise ZohoRateLimited(f"Zoho rate limit still exceeded after {self.config.max_attempts} attempts")
         raise ZohoTemporaryError(f"Zoho unavailable after {self.config.max_attempts} attempts ({failure})")
 
-    def _retry_after(self, response: requests.Response, body: dict) -> float | None:
+    def _retry_after(self, response: Answer, body: dict) -> float | None:
         header = response.headers.get("Retry-After")
         if header:
             try:
@@ -252,14 +389,19 @@ class ZohoClient:
         response = self._send("GET", self._api(module), params=params, headers=headers)
         if response.status_code in (204, 304):
             return RecordsPage([], False, None, None, _server_time(response))
-        body = _body(response)
-        info = body.get("info") if isinstance(body.get("info"), dict) else {}
-        records = [item for item in body.get("data") or [] if isinstance(item, dict) and item.get("id")]
-        more = bool(info.get("more_records"))
+        data, info = _listing(_listing_body(response, f"{module} listing"), f"{module} listing")
+        records = []
+        for item in data:
+            record = {**item, "id": _record_id(item.get("id"), f"{module} record")}
+            _zoho_time(record.get("Modified_Time"), f"{module} record's Modified_Time")
+            records.append(record)
+        more = info.get("more_records", False)
         token = info.get("next_page_token") if more else None
         if more and not token:
             raise ZohoRequestError("Zoho said more records follow but gave no next_page_token", status=200)
-        return RecordsPage(records, more, token, parse_zoho_time(info.get("page_token_expiry")),
+        if token is not None and (not isinstance(token, str) or len(token) > 1024 or not token.isprintable()):
+            raise ZohoBadAnswer(f"Zoho answered its {module} listing with a next_page_token that is not a token")
+        return RecordsPage(records, more, token, _zoho_time(info.get("page_token_expiry"), "page_token_expiry"),
                            _server_time(response))
 
     def list_deleted(self, module: str, *, since: datetime | None = None, page: int = 1,
@@ -270,7 +412,11 @@ class ZohoClient:
         response = self._send("GET", self._api(f"{module}/deleted"), params=params, headers=headers)
         if response.status_code in (204, 304):
             return DeletedPage([], False, _server_time(response))
-        body = _body(response)
-        info = body.get("info") if isinstance(body.get("info"), dict) else {}
-        records = [item for item in body.get("data") or [] if isinstance(item, dict) and item.get("id")]
-        return DeletedPage(records, bool(info.get("more_records")), _server_time(response))
+        what = f"deleted {module} listing"
+        data, info = _listing(_listing_body(response, what), what)
+        records = []
+        for item in data:
+            record = {**item, "id": _record_id(item.get("id"), f"deleted {module} record")}
+            _zoho_time(record.get("deleted_time"), f"deleted {module} record's deleted_time")
+            records.append(record)
+        return DeletedPage(records, info.get("more_records", False), _server_time(response))

@@ -42,6 +42,13 @@ stream's `since` moves to the newest `deleted_time` once the listing is complete
 of a module reads no deleted records (there is nothing to delete yet): its deleted stream starts
 at the time of its first listing. `full=True` reads every record and every deleted record again,
 ignoring the cursors (which it then resets).
+
+A broken or hostile Zoho ends the run, never the process: a listing is read for at most
+`max_pages_per_run` pages per run (a longer one continues in the next run), a page token handed out
+twice or refused right after Zoho handed it out stops it at once, an answer of the wrong shape is a
+`ZohoBadAnswer` (see the client), and the stream then drops its page token so the next run reads
+again from `since`, which only ever moves past records the sync saw (a `Modified_Time` later than
+Zoho's own clock counts as that clock).
 """
 from __future__ import annotations
 
@@ -64,7 +71,7 @@ from crm_store.models import CrmSyncCursor, utcnow
 from crm_store.records import RecordKind, apply_records
 from crm_store.sources import ChangeSource
 from crm_sync.config import ZohoConfig
-from crm_sync.errors import LeaseLost, ZohoError, ZohoPageTokenInvalid
+from crm_sync.errors import LeaseLost, ZohoBadAnswer, ZohoError, ZohoPageTokenInvalid
 from crm_sync.zoho_client import ZohoClient, parse_zoho_time
 
 log = logging.getLogger(__name__)
@@ -198,7 +205,8 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
         result.errors.append(str(error))
         log.warning("Zoho CRM sync failed (%s): %s", stream, error)
         if stream is not None and not isinstance(error, LeaseLost):
-            run.note_error(stream, str(error))
+            # After a broken answer the stored page token may lead into the same loop: read from `since` next.
+            run.note_error(stream, str(error), forget_page_token=isinstance(error, ZohoBadAnswer))
     finally:
         release_job(engine, LEASE_NAME, owner)
         if own_client:
@@ -319,9 +327,11 @@ class _Run:
             self._save(session, stream, cursor, success=complete)
         return applied
 
-    def note_error(self, stream: str, message: str) -> None:
+    def note_error(self, stream: str, message: str, *, forget_page_token: bool = False) -> None:
         with session_scope(self.engine) as session:
             row = session.get(CrmSyncCursor, stream) or CrmSyncCursor(name=stream)
+            if forget_page_token:
+                row.page_token = row.page_token_since = row.page_token_expires_at = None
             row.last_error = message[:500]
             row.updated_at = self.clock()
             session.add(row)
@@ -342,6 +352,11 @@ class _Run:
                                                problem.reason))
             log.warning("Zoho record skipped: %s", totals.problems[-1])
 
+    def _check_length(self, listing: str, pages: int) -> None:
+        if pages >= self.config.max_pages_per_run:
+            raise ZohoBadAnswer(f"Zoho's {listing} listing went on past {pages} pages in one run: stopped there; "
+                                "the next run goes on from what was read")
+
     # -- records ----------------------------------------------------------------
 
     def sync_records(self, module: str) -> datetime | None:
@@ -360,15 +375,22 @@ class _Run:
             record_id: (_stamp_time(stamp), stamp) for record_id, stamp in cursor.skip.items()}
         newest: datetime | None = None  # the latest Modified_Time handed out in this run
         number = 0
+        handed_out: set[str] = set()  # the page tokens Zoho gave in this run
         while True:
             try:
                 page = self.client.list_records(module, FIELDS[module], since=request_since, page_token=token)
             except ZohoPageTokenInvalid:
                 if token is None:
                     raise
+                if token in handed_out:
+                    raise ZohoBadAnswer(f"Zoho refused the {module} page token it had just handed out: the "
+                                        "listing cannot go on") from None
                 log.info("Zoho page token of %s expired; reading again from the cursor", stream)
                 token, request_since = None, cursor.since
                 continue
+            if page.more and (page.next_page_token == token or page.next_page_token in handed_out):
+                raise ZohoBadAnswer(f"Zoho handed out a {module} page token again: its listing would never end")
+            handed_out.add(page.next_page_token)
             number += 1
             self.result.modules[module].pages += 1
             self.result.modules[module].read += len(page.records)
@@ -376,6 +398,9 @@ class _Run:
             fresh, ids = [], []
             for zoho in page.records:
                 modified = parse_zoho_time(zoho.get("Modified_Time"))
+                ceiling = page.server_time or self.clock()
+                if modified is not None and modified > ceiling:
+                    modified = ceiling  # "modified" in the future: the cursor must not leap past what comes next
                 if modified is not None and (newest is None or modified > newest):
                     newest = modified  # skipped records count for the boundary too
                 record = MAPPERS[module](zoho)
@@ -395,6 +420,7 @@ class _Run:
                 self.on_page(module, "records", number)
             if not page.more:
                 return first_answer
+            self._check_length(module, number)
             token = page.next_page_token
 
     def _advance(self, cursor: _Cursor, applied_at: dict[str, tuple[datetime | None, str]],
@@ -454,3 +480,4 @@ class _Run:
                 self.on_page(module, "deleted", number)
             if not page.more:
                 return
+            self._check_length(f"deleted {module}", number)

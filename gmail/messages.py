@@ -1,6 +1,7 @@
 """A new message as the sync pipeline hands it to subscribers: in memory only, never stored whole."""
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -83,7 +84,8 @@ def from_gmail_metadata(message: dict[str, Any]) -> NewMessage:
         received_at=_received_at(message.get("internalDate")),
         label_ids=[label for label in labels if isinstance(label, str)] if isinstance(labels, list) else [],
         subject=headers.get("subject", ""),
-        snippet=_text(message.get("snippet")),
+        # Gmail sends the snippet HTML-escaped; it is escaped for Slack where it is shown, once.
+        snippet=html.unescape(_text(message.get("snippet"))),
         to=headers.get("to", ""),
         cc=headers.get("cc", ""),
         message_id_header=headers.get("message-id", ""),

@@ -37,8 +37,8 @@ from crm_store.models import AccountStatus, Contact, CrmUser, Deal, EmailShare, 
 from crm_store.sharing import Visibility, custom_allowed_users, effective_sharing, org_policy
 from crm_store.users import normalise_email, user_has_address, user_profile
 from gmail.notifier import AudienceDecision
-from usecases.actors import Actor
-from usecases.context import ChannelInfo, SlackIdentity
+from usecases.actors import Actor, workspace_allowed
+from usecases.context import ChannelInfo, Services, SlackIdentity
 from usecases.wording import escape
 
 ADMIN_ONLY = "Only MailMagnet admins and Slack workspace admins can do that."
@@ -270,10 +270,25 @@ class ChannelAudience:
 
     channel: ChannelInfo | None  # None: the rep's own DM
     member_crm_ids: tuple[int | None, ...] = ()  # None for members who are not CRM users of this workspace
+    outside: str | None = None  # why people outside the organisation can read it (channel_outside_organisation)
 
     @property
     def is_dm(self) -> bool:
         return self.channel is None
+
+
+def channel_outside_organisation(services: Services, channel: ChannelInfo) -> str | None:
+    """SPEC §5: a channel shared with another organisation is an outside audience, whoever its members are
+    today: Slack Connect (an invitation pending included, since accepting it shows the history), or a channel
+    shared with a workspace this deployment does not serve (an org-shared channel reaching beyond the allowed
+    workspaces). The reason, or None when only the organisation can read it."""
+    if channel.is_ext_shared:
+        return "it is shared with another organisation (Slack Connect), whose people can read it"
+    for team_id in channel.shared_with:
+        if not (workspace_allowed(services, team_id, None) or workspace_allowed(services, None, team_id)):
+            return ("it is shared with another organisation's Slack workspace, which this MailMagnet does not "
+                    "serve, so people outside your organisation can read it")
+    return None
 
 
 def crm_ids_of_members(session: Session, team_id: str, slack_ids: list[str]) -> tuple[int | None, ...]:
@@ -289,6 +304,8 @@ def alert_audience(session: Session, account: GmailAccount, contact_id: int,
     see, with CRM details only when every member is a CRM user. Nothing → the rep's DM."""
     if audience.is_dm:
         return AudienceDecision(Visibility.OWNER, True)
+    if audience.outside:
+        return AudienceDecision(Visibility.NONE, False, {}, audience.outside)
     members = [m for m in audience.member_crm_ids if m != account.crm_user_id]
     levels = visibility_for_users(session, account, contact_id, members)
     if not audience.channel.is_private:

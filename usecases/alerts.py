@@ -46,7 +46,7 @@ class AlertAudiencePolicy:
             return ChannelAudience(ChannelInfo(channel_id, channel_id, is_private=True), (None,))
         with session_scope(self.services.engine) as session:
             crm_ids = access.crm_ids_of_members(session, account.slack_team_id, members)
-        return ChannelAudience(channel, crm_ids)
+        return ChannelAudience(channel, crm_ids, access.channel_outside_organisation(self.services, channel))
 
     def decide(self, account: GmailAccount, contact_id: int, audience: ChannelAudience) -> AudienceDecision:
         with session_scope(self.services.engine) as session:

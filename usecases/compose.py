@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 SUBJECT_LIMIT = 250
 BODY_LIMIT = 20_000
+# A stranger writes the Reply-To: a reply from MailMagnet goes to at most this many addresses (a real list of
+# colleagues in copy, not a crowd the rep would be made to mail); more is for Gmail, where the rep sees them all.
+REPLY_RECIPIENT_LIMIT = 50
 
 
 class SendingRefused(DomainError):
@@ -70,6 +73,7 @@ class Draft:
     recipients: list[Recipient] = field(default_factory=list)  # a new email: the addresses to pick from
     reply_to_gmail_id: str | None = None  # a reply: the message answered
     reply_recipient: str | None = None  # a reply: its To, as Gmail says now
+    reply_labels: list[str] = field(default_factory=list)  # a reply: each recipient, "Name <address>"
     more_contacts: bool = False  # more contacts matched than are offered
 
     @property
@@ -166,11 +170,21 @@ def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_i
         raise gmail_failure(error) from None
     if not original.is_with(addresses, account.email_address):
         raise NotAllowed(NOT_WITH_CONTACT)
+    recipients = _reply_recipients(original)
+    return Draft(account.id, account.email_address, subject=reply_subject(original.subject),
+                 reply_to_gmail_id=gmail_id, reply_recipient=recipient_header(recipients),
+                 reply_labels=[formataddr(recipient) for recipient in recipients])
+
+
+def _reply_recipients(original) -> list[tuple[str, str]]:
     recipients = original.reply_recipients
     if not recipients:
         raise InvalidInput("That email has no address to reply to.")
-    return Draft(account.id, account.email_address, subject=reply_subject(original.subject),
-                 reply_to_gmail_id=gmail_id, reply_recipient=recipient_header(recipients))
+    if len(recipients) > REPLY_RECIPIENT_LIMIT:
+        raise InvalidInput(f"That email asks for replies to {len(recipients)} addresses (its Reply-To). MailMagnet "
+                           f"replies to at most {REPLY_RECIPIENT_LIMIT} at once: Reply from Gmail, where you see "
+                           "every address.")
+    return recipients
 
 
 # -- sending ------------------------------------------------------------------------------------------
@@ -237,9 +251,7 @@ def send_email(services: Services, who: SlackActorRef, outgoing: Outgoing) -> Se
                 original = original_of(mailbox, outgoing.reply_to_gmail_id)
             except GmailError as error:  # nothing was sent yet
                 raise gmail_failure(error) from None
-            to = recipient_header(original.reply_recipients)
-            if not to:
-                raise InvalidInput("That email has no address to reply to.")
+            to = recipient_header(_reply_recipients(original))
         sent = send_through_gmail(mailbox, sender=account.email_address, to=to, subject=subject, body=body,
                                   original=original)
     except SendingLimitExceeded:

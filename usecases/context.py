@@ -80,6 +80,10 @@ class ChannelInfo:
     is_archived: bool = False
     is_direct: bool = False  # an IM or group DM
     bot_is_member: bool = False
+    # Slack Connect: shared with another organisation, or invited to be (`is_ext_shared`, `is_pending_ext_shared`).
+    is_ext_shared: bool = False
+    # The other workspaces (or Grid orgs) it is shared with (`shared_team_ids`, `pending_shared`), its own left out.
+    shared_with: tuple[str, ...] = ()
 
 
 class ChannelNotFound(DomainError):

@@ -195,6 +195,10 @@ def _channel_for_alerts(services: Services, team_id: str, rep_slack_id: str, cho
         raise InvalidInput("That is a direct message: use `/gmail alerts dm` for alerts in your DM with MailMagnet.")
     if channel.is_archived:
         raise InvalidInput(f"{label} is archived: choose another channel.")
+    outside = access.channel_outside_organisation(services, channel)
+    if outside:
+        raise NotAllowed(f"MailMagnet never posts about your mailbox in {label}: {outside}. Choose a channel only "
+                         "your organisation is in, or `/gmail alerts dm`.")
     if not channel.bot_is_member:
         raise InvalidInput(f"MailMagnet is not in {label}: {invite}.")
     members = directory.channel_members(team_id, channel.id)

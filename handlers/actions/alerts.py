@@ -19,7 +19,7 @@ from handlers.middleware import once
 from usecases import alerts as alert_use_cases
 from usecases.alerts import AlertRef
 from usecases.values import Services
-from usecases.wording import escape
+from handlers.blocks.wording import escape
 
 log = logging.getLogger(__name__)
 

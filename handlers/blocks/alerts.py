@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 )
 
 from usecases.values import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
-from usecases.wording import escape as _escape
+from handlers.blocks.wording import escape as _escape
 
 MAX_DIGEST_ITEMS = 20
 
@@ -36,8 +36,9 @@ def _when(view: AlertView) -> str:
 
 
 def alert_text(view: AlertView) -> str:
-    """Notification text: never the subject, which may not be everyone's to read on a lock screen."""
-    return f"New email from {_who(view)}"
+    """Notification text: never the subject, which may not be everyone's to read on a lock screen. Slack renders
+    it too (notifications, some clients), so the contact's CRM name and company are escaped like the blocks."""
+    return f"New email from {_escape(_who(view))}"
 
 
 def alert_blocks(view: AlertView) -> list[dict]:

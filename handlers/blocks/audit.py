@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, M
 from handlers.blocks.ids import ActionId
 from handlers.blocks.wording import slack_date
 from usecases.audit import AuditPage, AuditRow
-from usecases.wording import escape
+from handlers.blocks.wording import escape
 
 SURFACE_WORDS = {"contact_view": "in /contact", "email_detail": "opened in full", "app_home": "on the App Home",
                  "shortcut": "through the message shortcut", "channel_alert": "in an alert"}

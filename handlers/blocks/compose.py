@@ -20,9 +20,10 @@ from slack_sdk.models.views import View
 
 from handlers.blocks.ids import CallbackId
 from usecases.compose import Draft, SentEmail
-from usecases.wording import escape
+from handlers.blocks.wording import escape
 
 COMPOSE_CALLBACK = CallbackId.COMPOSE_MODAL.value
+RECIPIENTS_SHOWN = 10  # a reply's To in the modal: these many, then how many more (a section holds 3,000 characters)
 LEGACY_REPLY_CALLBACK = "alert_reply_modal"  # modals opened by an older version of the alert's Reply
 TO_BLOCK, TO_ACTION = "compose_to", "to"
 SUBJECT_BLOCK, SUBJECT_ACTION = "reply_subject", "subject"
@@ -45,8 +46,11 @@ def compose_view(draft: Draft) -> dict:
     if draft.is_reply:
         metadata = {"a": draft.account_id, "g": draft.reply_to_gmail_id}
         head = [SectionBlock(text=MarkdownTextObject(
-            text=f"*To:* {escape(draft.reply_recipient)}\n*From:* {escape(draft.mailbox)}"))]
+            text=f"*To:* {_recipients_line(draft.reply_labels)}\n*From:* {escape(draft.mailbox)}"[:3000]))]
         note = "Sent from your Gmail, in the same thread."
+        if len(draft.reply_labels) > RECIPIENTS_SHOWN:
+            note = (f"The email asks for replies to {len(draft.reply_labels)} addresses (its Reply-To): yours goes "
+                    f"to all {len(draft.reply_labels)}. " + note)
     else:
         metadata = {"a": draft.account_id, "c": draft.contact_ids}
         options = [Option(value=r.address, label=r.label[:75]) for r in draft.recipients if len(r.address) <= 150]
@@ -69,6 +73,12 @@ def compose_view(draft: Draft) -> dict:
     ]
     return View(type="modal", callback_id=COMPOSE_CALLBACK, title="Reply" if draft.is_reply else "New email",
                 submit="Send", close="Cancel", private_metadata=json.dumps(metadata), blocks=blocks).to_dict()
+
+
+def _recipients_line(labels: list[str]) -> str:
+    shown = ", ".join(escape(label[:120]) for label in labels[:RECIPIENTS_SHOWN])
+    more = len(labels) - RECIPIENTS_SHOWN
+    return shown + (f" …and {more} more" if more > 0 else "")
 
 
 def submitted(view: dict) -> tuple[dict, str | None, str, str]:
@@ -98,7 +108,7 @@ def field_errors(errors: dict[str, str], view: dict) -> dict[str, str]:
 
 def sent_message(sent: SentEmail) -> tuple[str, list[dict]]:
     what = "reply" if sent.reply else "email"
-    text = f"Sent your {what} to {sent.to}"
+    text = f"Sent your {what} to {escape(sent.to)}"
     line = (f":white_check_mark: Sent your {what} to {escape(sent.to)}"
             + (f": “{escape(sent.subject)}”" if sent.subject else "") + f". <{sent.gmail_url}|Open in Gmail>")
     return text, [SectionBlock(text=MarkdownTextObject(text=line[:3000])).to_dict()]

@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from handlers.blocks.ids import ActionId, CallbackId
-from handlers.blocks.wording import DEPTH_TITLES, slack_date
+from handlers.blocks.wording import DEPTH_TITLES, escape, slack_date
 from usecases.contacts import (
     ContactCard,
     ContactChoices,
@@ -29,7 +29,6 @@ from usecases.contacts import (
     NoContact,
     RecentEmails,
 )
-from usecases.wording import escape
 
 Reply = tuple[str, list[dict]]
 DEAL_ICONS = {"open": ":large_blue_circle:", "won": ":trophy:", "lost": ":x:"}
@@ -89,7 +88,7 @@ def card_blocks(card: ContactCard) -> list:
 
 
 def contact_card_blocks(card: ContactCard) -> Reply:
-    return f"Contact: {card.name}", [b.to_dict() for b in card_blocks(card)]
+    return f"Contact: {escape(card.name)}", [b.to_dict() for b in card_blocks(card)]
 
 
 # -- the emails -------------------------------------------------------------------------------------
@@ -161,17 +160,17 @@ def email_page_blocks(page: EmailPage, *, continued: bool = False) -> list:
 
 def contact_view_blocks(view: ContactView) -> Reply:
     blocks = card_blocks(view.card) + [DividerBlock()] + email_page_blocks(view.emails)
-    return f"Contact: {view.card.name}", [b.to_dict() for b in blocks[:50]]
+    return f"Contact: {escape(view.card.name)}", [b.to_dict() for b in blocks[:50]]
 
 
 def more_emails_blocks(page: EmailPage) -> Reply:
-    return f"Older emails with {page.contact_name}", [b.to_dict() for b in email_page_blocks(page, continued=True)]
+    return f"Older emails with {escape(page.contact_name)}", [b.to_dict() for b in email_page_blocks(page, continued=True)]
 
 
 # -- several matches, none --------------------------------------------------------------------------
 
 def choices_blocks(choices: ContactChoices, surface: str) -> Reply:
-    text = f"Several contacts match “{_short(choices.query, 80)}”"
+    text = f"Several contacts match “{escape(_short(choices.query, 80))}”"
     blocks: list = [_section(f"Several contacts match “{escape(_short(choices.query, 80))}”: which one?")]
     for match in choices.matches:
         line = f"*{escape(match.name)}*" + (f" · {escape(match.company)}" if match.company else "")
@@ -186,7 +185,7 @@ def choices_blocks(choices: ContactChoices, surface: str) -> Reply:
 
 
 def no_contact_blocks(none: NoContact) -> Reply:
-    text = f"No CRM contact matches “{_short(none.query, 80)}”."
+    text = f"No CRM contact matches “{escape(_short(none.query, 80))}”."
     line = f"No CRM contact matches “{escape(_short(none.query, 80))}”."
     if none.closest:
         names = ", ".join(f"*{escape(m.name)}*" + (f" ({escape(m.company)})" if m.company else "")

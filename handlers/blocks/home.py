@@ -64,7 +64,7 @@ def home_view(status, notice: str | None = None, recent=None) -> dict:
         text="Disconnect", action_id=ActionId.HOME_DISCONNECT.value, value=status.mailbox_token, style="danger",
         confirm=ConfirmObject(
             title="Disconnect Gmail?", confirm="Disconnect", deny="Cancel", style="danger",
-            text=f"MailMagnet will revoke its Google access to {status.address}, delete the stored credentials "
+            text=f"MailMagnet will revoke its Google access to {escape(status.address)}, delete the stored credentials "
                  "and every stored email record, and stop alerts and labels.")))
     blocks += [ActionsBlock(block_id="home_connection", elements=connection), DividerBlock()]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 
 from handlers.blocks.ids import ActionId
-from usecases.wording import escape
+from handlers.blocks.wording import escape
 
 
 def connected_dm(address: str, replaced_address: str | None = None) -> tuple[str, list[dict]]:
-    text = f"Connected as {address}"
+    text = f"Connected as {escape(address)}"
     lines = [f":white_check_mark: *Connected as {escape(address)}*"]
     if replaced_address:
         lines.append(f"It replaces {escape(replaced_address)}, whose stored data MailMagnet deleted.")
@@ -24,7 +24,7 @@ def connected_dm(address: str, replaced_address: str | None = None) -> tuple[str
 
 
 def reconnect_dm(address: str, reason: str) -> tuple[str, list[dict]]:
-    text = f"MailMagnet lost access to {address}: please reconnect"
+    text = f"MailMagnet lost access to {escape(address)}: please reconnect"
     blocks = [
         SectionBlock(text=MarkdownTextObject(
             text=f":warning: *MailMagnet lost access to {escape(address)}.* Google no longer accepts its permission "

@@ -91,7 +91,7 @@ def settings_saved(*, address: str, sharing: str, depth: str, magnet: bool, labe
         ContextBlock(elements=[MarkdownTextObject(text="`/gmail status` shows everything; `/gmail help` lists "
                                                        "the commands.")]),
     ]
-    return f"Connected as {address}: settings saved", [b.to_dict() for b in blocks]
+    return f"Connected as {escape(address)}: settings saved", [b.to_dict() for b in blocks]
 
 
 def connect_modal(url: str, address: str | None, revoked: bool) -> dict:

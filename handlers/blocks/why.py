@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
-from usecases.wording import escape
+from handlers.blocks.wording import escape
 
 
 def why_blocks(label: str | None, reason: str, message_status: list[str]) -> tuple[str, list[dict]]:

@@ -318,6 +318,19 @@ class SlackEmulator:
             team.channels[channel_id] = channel
             return channel.channel_object(bot_user_id=team.bot_user_id, include_num_members=True)
 
+    def share_channel(self, team_id: str, channel_id: str, with_teams: Iterable[str], *, external: bool = True,
+                      pending: bool = False) -> None:
+        """Share a channel beyond its workspace, as conversations.info then reports it: with another
+        organisation through Slack Connect (`external`, `is_ext_shared`; `pending` until the invitation is
+        accepted), or with other workspaces of the same Enterprise Grid org (`is_org_shared`). `with_teams`
+        are the other team (or enterprise) ids, listed in `shared_team_ids`."""
+        with self._lock:
+            channel = self.team(team_id).channels[channel_id]
+            channel.other_team_ids = [t for t in with_teams if t != team_id]
+            channel.is_ext_shared = external and not pending
+            channel.is_pending_ext_shared = external and pending
+            channel.is_org_shared = not external
+
     def add_members(self, team_id: str, channel_id: str, user_ids: Iterable[str]) -> None:
         with self._lock:
             channel = self.team(team_id).channels[channel_id]

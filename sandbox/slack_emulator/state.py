@@ -89,6 +89,12 @@ class Channel:
     topic: str = ""
     purpose: str = ""
     opened: bool = False
+    # Sharing beyond this workspace: Slack Connect (another organisation, `is_ext_shared`; pending while the
+    # invitation is not accepted) or other workspaces of an Enterprise Grid org (`is_org_shared`).
+    is_ext_shared: bool = False
+    is_pending_ext_shared: bool = False
+    is_org_shared: bool = False
+    other_team_ids: list[str] = field(default_factory=list)
     # Messages in posting order, API-shaped plus a "channel" key.
     messages: list[dict[str, Any]] = field(default_factory=list)
 
@@ -128,14 +134,14 @@ class Channel:
             "is_general": self.is_general,
             "unlinked": 0,
             "name_normalized": self.name,
-            "is_shared": False,
-            "is_org_shared": False,
-            "is_pending_ext_shared": False,
-            "pending_shared": [],
+            "is_shared": self.is_ext_shared or self.is_org_shared,
+            "is_org_shared": self.is_org_shared,
+            "is_pending_ext_shared": self.is_pending_ext_shared,
+            "pending_shared": list(self.other_team_ids) if self.is_pending_ext_shared else [],
             "context_team_id": self.team_id,
             "creator": self.creator,
-            "is_ext_shared": False,
-            "shared_team_ids": [self.team_id],
+            "is_ext_shared": self.is_ext_shared,
+            "shared_team_ids": [self.team_id] + ([] if self.is_pending_ext_shared else list(self.other_team_ids)),
             "is_member": bot_user_id in self.members,
             "topic": {"value": self.topic, "creator": "", "last_set": 0},
             "purpose": {"value": self.purpose, "creator": "", "last_set": 0},

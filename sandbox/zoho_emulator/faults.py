@@ -1,4 +1,5 @@
-"""Injected failures: rate limits, expired tokens, server errors, dropped connections, latency."""
+"""Injected failures: rate limits, expired tokens, server errors, dropped connections, latency, and the answers
+of a hostile or broken Zoho (endless pages, wrong JSON types, huge bodies, a foreign `api_domain`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Callable
 
 from ..fault_trigger import Trigger
 
-STATUSES = (429, 401, 500, 503, "drop", None)
+STATUSES = (429, 401, 500, 503, "drop", "answer", None)
 
 
 @dataclass
@@ -23,6 +24,11 @@ class Fault(Trigger):
     seconds (``Retry-After`` and ``X-RATELIMIT-*`` headers, ``details.retry_after``), 401
     answers ``INVALID_TOKEN`` (as for an expired access token), 500/503 an internal error,
     "drop" closes the connection without an answer, None only adds ``latency_ms``.
+
+    "answer" is a hostile or broken Zoho: it answers 200 with ``answer(call)`` instead of anything the emulator
+    would say — a JSON value (sent encoded), or bytes sent as they are — without checking the request (a page
+    token it made up is as good as any). ``unsized`` sends it without a Content-Length, streamed until the
+    connection closes, as a server can.
     """
 
     path: str = "*"
@@ -30,10 +36,14 @@ class Fault(Trigger):
     retry_after: int = 1
     latency_ms: int = 0
     when: Callable[[dict[str, Any]], bool] | None = None
+    answer: Callable[[dict[str, Any]], Any] | None = None
+    unsized: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, not {self.status!r}")
+        if (self.status == "answer") != (self.answer is not None):
+            raise ValueError('status="answer" goes with answer=, and answer= with status="answer"')
         super().__post_init__()
 
     def fires(self, call: dict[str, Any]) -> bool:

@@ -66,6 +66,8 @@ class _Response:
     body: bytes = b""
     drop: bool = False
     latency: float = 0.0
+    unsized: bool = False  # no Content-Length: the body ends when the connection closes
+    streamed: bool = False  # written in slices, not copied into one buffer (answers of many megabytes)
 
 
 def _json(status: int, obj: Any, headers: Mapping[str, str] | None = None) -> _Response:
@@ -140,7 +142,26 @@ class _Handler(TrackedHandler):
         if response.drop:
             self.drop_connection()
             return
+        if response.streamed or response.unsized:
+            self._write_streamed(response)
+            return
         self.write_response(response.status, response.headers, response.body)
+
+    def _write_streamed(self, response: _Response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        if response.unsized:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        try:
+            for start in range(0, len(response.body), 65536):
+                self.wfile.write(response.body[start:start + 65536])
+        except OSError:
+            pass  # the client hung up before the end, as a careful one does
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
@@ -445,6 +466,15 @@ class ZohoEmulator(LoopbackService):
         with self._lock:
             fault = next((f for f in self._faults if f.fires(call)), None)
         latency = fault.latency_ms / 1000 if fault is not None else 0.0
+        if fault is not None and fault.status == "answer":
+            record(200, "injected answer")
+            answer = fault.answer(call)
+            if isinstance(answer, (bytes, bytearray)):
+                response = _Response(200, {"Content-Type": JSON_TYPE}, bytes(answer))
+            else:
+                response = _json(200, answer)
+            response.latency, response.unsized, response.streamed = latency, fault.unsized, True
+            return response
         if fault is not None and fault.status is not None:
             record(fault.status, f"injected {fault.status}")
             if fault.status == "drop":

@@ -225,6 +225,27 @@ def test_conversations_info_and_members_paging(emu, client):
     assert members == ["U1", "U2", "U0BOT"] + [f"UX{n}" for n in range(5)]
 
 
+def test_conversations_info_says_whom_a_channel_is_shared_with(emu, client):
+    info = client.conversations_info(channel="C1")["channel"]
+    assert (info["is_shared"], info["is_ext_shared"], info["is_org_shared"]) == (False, False, False)
+    assert info["shared_team_ids"] == ["T0001"]
+
+    emu.share_channel("T0001", "C1", ["T0VENDOR"], pending=True)  # a Slack Connect invitation not yet accepted
+    info = client.conversations_info(channel="C1")["channel"]
+    assert info["is_pending_ext_shared"] is True and info["is_ext_shared"] is False
+    assert info["pending_shared"] == ["T0VENDOR"] and info["shared_team_ids"] == ["T0001"]
+
+    emu.share_channel("T0001", "C1", ["T0VENDOR"])  # accepted: another organisation is in it
+    info = client.conversations_info(channel="C1")["channel"]
+    assert info["is_shared"] is True and info["is_ext_shared"] is True and info["is_org_shared"] is False
+    assert info["shared_team_ids"] == ["T0001", "T0VENDOR"]
+
+    emu.share_channel("T0001", "C1", ["T0002"], external=False)  # another workspace of the same Grid org
+    info = client.conversations_info(channel="C1")["channel"]
+    assert info["is_shared"] is True and info["is_org_shared"] is True and info["is_ext_shared"] is False
+    assert info["shared_team_ids"] == ["T0001", "T0002"]
+
+
 def test_users_info_and_lookup(client):
     ann = client.users_info(user="U1")["user"]
     assert ann["profile"]["email"] == "Ann.Rep@example.com"

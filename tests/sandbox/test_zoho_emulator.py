@@ -254,6 +254,21 @@ def test_injected_faults_answer_like_zoho(zoho, auth):
         get(zoho, "Deals", auth, fields="Deal_Name", per_page=3)
 
 
+def test_a_hostile_zoho_answers_what_the_test_says(zoho, auth):
+    zoho.inject(Fault(path="/crm/v7/Contacts", count=1, status="answer",
+                      answer=lambda call: {"data": 5, "info": {"next_page_token": call["query"].get("page_token")}}))
+    broken = get(zoho, "Contacts", auth, fields="Email", page_token="made-up")
+    assert broken.status_code == 200 and broken.json() == {"data": 5, "info": {"next_page_token": "made-up"}}
+    assert zoho.calls_to("records", "Contacts")[-1].fault == "injected answer"
+
+    huge = b'{"data": [], "pad": "' + b"x" * 3_000_000 + b'"}'
+    zoho.inject(Fault(path="/crm/v7/Contacts", count=1, status="answer", answer=lambda call: huge, unsized=True))
+    streamed = get(zoho, "Contacts", auth, fields="Email")
+    assert "Content-Length" not in streamed.headers and streamed.content == huge
+    with pytest.raises(ValueError):
+        Fault(count=1, status="answer")
+
+
 def test_calls_are_recorded_with_what_was_served(zoho, auth):
     ids = contacts(zoho, 3)
     zoho.reset_calls()
