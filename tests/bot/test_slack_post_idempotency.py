@@ -11,11 +11,14 @@ from urllib.error import URLError
 
 import pytest
 from slack_sdk.errors import SlackApiError
+from sqlmodel import select
 
 from bot.notifier import SlackDeliveryError, SlackNotifier
 from bot.settings import Settings
 from bot.slack_clients import SlackClients, make_client
 from bot.slack_failures import Failure, failure_of, safe_to_repeat
+from crm_store.db import session_scope
+from crm_store.models import Alert, AlertStatus
 from gmail.notifier import AlertView
 from sandbox.slack_emulator import Fault, SlackEmulator
 from tests.harness import REP, TEAM, start_stack
@@ -73,10 +76,16 @@ def test_alerts_land_exactly_once_while_two_fifths_of_posts_fail(flaky):
         flaky.run("sync")
         if set(alerted(flaky.slack)) >= set(sent):
             break
+    flaky.run("sync")  # one more run with the faults on: nothing is left to post again
     counts = alerted(flaky.slack)
     assert all(f.hits for f in faults), [f.hits for f in faults]  # every kind of failure did hit a post
     assert {g: n for g, n in counts.items() if n > 1} == {}, f"duplicated: {counts}"
     assert set(counts) == set(sent), f"lost: {set(sent) - set(counts)}"
+    # Each alert knows its message (the buttons and the audit work from it), found in the history or not.
+    in_slack = {m["metadata"]["event_payload"]["gmail_id"]: m["ts"] for m in posted(flaky.slack, "mailmagnet_alert")}
+    with session_scope(flaky.engine) as session:
+        recorded = {a.gmail_id: (a.status, a.slack_ts) for a in session.exec(select(Alert))}
+    assert recorded == {g: (AlertStatus.POSTED.value, ts) for g, ts in in_slack.items()}
 
 
 def test_digests_land_exactly_once_while_two_fifths_of_posts_fail(flaky):
@@ -94,6 +103,7 @@ def test_digests_land_exactly_once_while_two_fifths_of_posts_fail(flaky):
             flaky.run("sync")
             if set(digested(flaky.slack)) >= set(batch):
                 break
+    flaky.run("sync")
     counts = digested(flaky.slack)
     assert all(f.hits for f in faults), [f.hits for f in faults]
     assert {g: n for g, n in counts.items() if n > 1} == {}, f"duplicated: {counts}"
