@@ -11,6 +11,7 @@ least a second), so 100 samples, and the figure reported as `poll_overhead_p99_m
 """
 from __future__ import annotations
 
+import json
 import random
 import tempfile
 import time
@@ -27,7 +28,9 @@ TOKEN = "bench-push-token"
 
 
 def alert_times(stack) -> list[float]:
-    return [c.time for c in stack.slack.calls_to("chat.postMessage") if c.ok and "metadata" in c.params]
+    # Alerts only: the DMs ("Connected as…") carry metadata of their own.
+    return [c.time for c in stack.slack.calls_to("chat.postMessage")
+            if c.ok and "mailmagnet_alert" in json.dumps(c.params.get("metadata") or {})]
 
 
 def wait_for_alerts(stack, count: int, timeout: float = 30.0) -> list[float]:

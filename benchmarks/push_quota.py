@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -74,7 +75,7 @@ def trickle(tmp: Path) -> dict:
         by_method: dict[str, int] = {}
         for call in stack.gmail.calls:
             by_method[call.method] = by_method.get(call.method, 0) + call.units
-        alerts = len([c for c in stack.slack.calls_to("chat.postMessage") if c.ok and "metadata" in c.params])
+        alerts = len([c for c in stack.slack.calls_to("chat.postMessage") if c.ok and "mailmagnet_alert" in json.dumps(c.params.get("metadata") or {})])
     finally:
         stack.stop()
     return {"units_per_new_message_trickle": round(units / TRICKLE, 3), "trickle_messages": TRICKLE,

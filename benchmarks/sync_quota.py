@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,7 +45,7 @@ def main() -> None:
             by_method: dict[str, int] = {}
             for call in stack.gmail.calls:
                 by_method[call.method] = by_method.get(call.method, 0) + call.units
-            alerts = len([c for c in stack.slack.calls_to("chat.postMessage") if c.ok and "metadata" in c.params])
+            alerts = len([c for c in stack.slack.calls_to("chat.postMessage") if c.ok and "mailmagnet_alert" in json.dumps(c.params.get("metadata") or {})])
             new = sum(o.sync.new_messages for o in outcomes if o.sync)
         finally:
             stack.stop()

@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import uuid
 from datetime import datetime
+from http.client import HTTPException
+from typing import Callable, Iterator
 
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_clients import SlackClients
+from bot.slack_failures import Failure, failure_of
 from crm_store.models import GmailAccount
 from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
 from handlers.blocks.alerts import alert_blocks, alert_metadata, alert_text, digest_blocks, digest_metadata
@@ -15,14 +20,29 @@ from handlers.blocks.notifications import alerts_in_dm_notice, connected_dm, rec
 
 log = logging.getLogger(__name__)
 
+NOTICE_EVENT_TYPE = "mailmagnet_notice"
+# A post's own clock reading bounds the history searched for it; Slack's clock may be a little behind ours.
+CLOCK_SKEW_SECONDS = 60.0
+
 
 class SlackDeliveryError(Exception):
-    """Slack did not take the message; the alert stays pending and is retried."""
+    """Slack did not take the message, or whether it did cannot be told yet (its channel's history cannot be read):
+    the alert stays pending, and the next run looks in the history before posting it again."""
 
 
 class SlackNotifier:
-    def __init__(self, slack: SlackClients):
+    """Every post of a job is exactly once: one that failed in a way that leaves it uncertain (5xx, timeout,
+    connection cut after sending) is sent again only when the channel's history shows it did not land. Each post
+    carries metadata unique to it (the alert's mailbox and message, the digest's key, a notice's own id) to be
+    found by; slack_sdk's retry handlers retry only what Slack surely did not take (bot/slack_clients.py)."""
+
+    def __init__(self, slack: SlackClients, *, post_attempts: int = 3, pause_seconds: float = 0.5,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
         self.slack = slack
+        self.post_attempts = post_attempts
+        self.pause_seconds = pause_seconds
+        self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._dm_channels: dict[tuple[str, str], str] = {}
         self._bot_ids: dict[str, str | None] = {}
@@ -34,10 +54,12 @@ class SlackNotifier:
         return client
 
     def dm(self, team_id: str, user_id: str, text: str, blocks: list[dict]) -> str | None:
+        # chat.postMessage to a user id lands in the DM with the bot. The notice's own id in its metadata lets a
+        # post whose answer was lost be found instead of sent twice.
+        metadata = {"event_type": NOTICE_EVENT_TYPE, "event_payload": {"notice": uuid.uuid4().hex}}
         try:
-            # chat.postMessage to a user id lands in the DM with the bot.
-            return self._client(team_id).chat_postMessage(channel=user_id, text=text, blocks=blocks)["ts"]
-        except (SlackApiError, SlackDeliveryError) as error:
+            return self._post_once(team_id, user_id, text=text, blocks=blocks, metadata=metadata)
+        except SlackDeliveryError as error:
             log.warning("DM to %s failed: %s", user_id, error)
             return None
 
@@ -56,14 +78,18 @@ class SlackNotifier:
     # -- alerts ----------------------------------------------------------------------------------
 
     def alert_channel(self, account: GmailAccount) -> str:
-        key = (account.slack_team_id, account.slack_user_id)
+        return self._dm_channel(account.slack_team_id, account.slack_user_id)
+
+    def _dm_channel(self, team_id: str, user_id: str) -> str:
+        """The id of a user's DM with the bot (conversations.open; cached), to read its history."""
+        key = (team_id, user_id)
         with self._lock:
             if key in self._dm_channels:
                 return self._dm_channels[key]
         try:
-            channel = self._client(account.slack_team_id).conversations_open(users=account.slack_user_id)
-        except SlackApiError as error:
-            raise SlackDeliveryError(f"cannot open a DM with {account.slack_user_id}: {error}") from None
+            channel = self._client(team_id).conversations_open(users=user_id)
+        except (SlackApiError, OSError, HTTPException) as error:
+            raise SlackDeliveryError(f"cannot open a DM with {user_id}: {error}") from None
         with self._lock:
             self._dm_channels[key] = channel["channel"]["id"]
         return self._dm_channels[key]
@@ -80,53 +106,108 @@ class SlackNotifier:
                 return self._bot_ids[team_id]
         try:
             bot_id = self._client(team_id).auth_test().get("bot_id")
-        except SlackApiError:
+        except (SlackApiError, OSError, HTTPException):
             return None
         with self._lock:
             self._bot_ids[team_id] = bot_id
         return bot_id
 
     def post_alert(self, team_id: str, channel: str, view: AlertView) -> str:
-        try:
-            response = self._client(team_id).chat_postMessage(
-                channel=channel, text=alert_text(view), blocks=alert_blocks(view), metadata=alert_metadata(view),
-                unfurl_links=False, unfurl_media=False)
-        except SlackApiError as error:
-            raise SlackDeliveryError(f"chat.postMessage failed: {error.response.get('error')}") from None
-        return response["ts"]
+        return self._post_once(team_id, channel, text=alert_text(view), blocks=alert_blocks(view),
+                               metadata=alert_metadata(view), unfurl_links=False, unfurl_media=False)
 
     def post_digest(self, team_id: str, channel: str, views: list[AlertView], digest_key: str) -> str:
         text, blocks = digest_blocks(views)
-        try:
-            response = self._client(team_id).chat_postMessage(
-                channel=channel, text=text, blocks=blocks, metadata=digest_metadata(views, digest_key),
-                unfurl_links=False, unfurl_media=False)
-        except SlackApiError as error:
-            raise SlackDeliveryError(f"chat.postMessage failed: {error.response.get('error')}") from None
-        return response["ts"]
+        return self._post_once(team_id, channel, text=text, blocks=blocks, metadata=digest_metadata(views, digest_key),
+                               unfurl_links=False, unfurl_media=False)
 
     def posted_alerts(self, team_id: str, channel: str, since: datetime) -> dict[tuple[int, str], str]:
         """Our own alerts in the channel since a moment, by the ids in their metadata. Messages anyone else
         posted are ignored, whatever metadata they carry, and a malformed payload is skipped."""
+        found: dict[tuple[int, str], str] = {}
+        for message in self._our_messages(team_id, channel, since.timestamp()):
+            found.update(_alert_ids(message))
+        return found
+
+    # -- exactly once ------------------------------------------------------------------------------
+
+    def _post_once(self, team_id: str, channel: str, *, metadata: dict, **content) -> str:
+        """chat.postMessage, sent again only when Slack did not take it (429: after Retry-After) or when, after an
+        uncertain failure, the channel's history shows it is not there. Returns its ts; raises SlackDeliveryError
+        when it was refused, when the history cannot be read, or after `post_attempts` attempts."""
+        client = self._client(team_id)
+        since = self._clock() - CLOCK_SKEW_SECONDS  # just before the first attempt
+        reason = "not attempted"
+        for attempt in range(1, self.post_attempts + 1):
+            try:
+                return client.chat_postMessage(channel=channel, metadata=metadata, **content)["ts"]
+            except SlackApiError as error:
+                response = error.response
+                reason = response.get("error") or f"HTTP {response.status_code}"
+                failure = failure_of(status=response.status_code, error=response.get("error"))
+                wait = _retry_after(response.headers)
+            except (OSError, HTTPException) as error:  # no answer: timeout, reset, connection closed or refused
+                reason = str(error) or type(error).__name__
+                failure = failure_of(exception=error)
+                wait = None
+            if failure is Failure.REFUSED:
+                break
+            if failure is Failure.UNCERTAIN:
+                # A post still in flight may land a moment later: wait before looking, longer at each attempt.
+                self._sleep(self.pause_seconds * 2 ** (attempt - 1))
+                ts = self._find_post(team_id, channel, since, metadata)
+                if ts is not None:
+                    log.info("chat.postMessage to %s failed (%s) but the post landed; not sending it again",
+                             channel, reason)
+                    return ts
+            elif attempt < self.post_attempts:
+                self._sleep(wait if wait is not None else self.pause_seconds * 2 ** (attempt - 1))
+        raise SlackDeliveryError(f"chat.postMessage failed: {reason}")
+
+    def _find_post(self, team_id: str, channel: str, since: float, metadata: dict) -> str | None:
+        """The ts of our message in the channel carrying exactly this metadata, if there is one."""
+        for message in self._our_messages(team_id, self._history_channel(team_id, channel), since):
+            found = message.get("metadata")
+            if isinstance(found, dict) and found.get("event_type") == metadata["event_type"] \
+                    and found.get("event_payload") == metadata["event_payload"]:
+                return message.get("ts")
+        return None
+
+    def _history_channel(self, team_id: str, channel: str) -> str:
+        """Where to read what was posted to `channel`: a post to a user id lands in their DM with the bot."""
+        return self._dm_channel(team_id, channel) if channel[:1] in ("U", "W") else channel
+
+    def _our_messages(self, team_id: str, channel: str, since: float) -> Iterator[dict]:
+        """Our own messages in the channel since a moment (with their metadata), newest first."""
         client = self._client(team_id)
         ours = self._bot_id(team_id)
         if ours is None:
             raise SlackDeliveryError("auth.test failed: cannot tell our own messages")
-        found: dict[tuple[int, str], str] = {}
         cursor = None
         try:
             while True:
-                page = client.conversations_history(channel=channel, oldest=f"{since.timestamp():.6f}",
+                page = client.conversations_history(channel=channel, oldest=f"{since:.6f}",
                                                     include_all_metadata=True, limit=200, cursor=cursor)
                 for message in page.get("messages", []):
-                    if message.get("bot_id") != ours:
-                        continue
-                    found.update(_alert_ids(message))
+                    if message.get("bot_id") == ours:
+                        yield message
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
-                    return found
-        except SlackApiError as error:
+                    return
+        except (SlackApiError, OSError, HTTPException) as error:
             raise SlackDeliveryError(f"cannot read the history of {channel}: {error}") from None
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds to wait from a 429's Retry-After, capped: a job never sleeps for long."""
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            value = value[0] if isinstance(value, list) else value
+            try:
+                return min(max(float(value), 0.0), 30.0)
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 def _alert_ids(message: dict) -> dict[tuple[int, str], str]:

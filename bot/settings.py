@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # commands in flight, or an answer waits for a thread as long as for Gmail.
     slack_listener_threads: int = Field(32, ge=1)
     gmail_timeout_seconds: float = Field(30.0, gt=0)
+    # How long a Slack Web API call may take before the client gives up (a post is then looked up, not resent).
+    slack_timeout_seconds: float = Field(15.0, gt=0)
     gmail_retry_attempts: int = Field(5, ge=1)
     gmail_retry_base_seconds: float = Field(0.5, ge=0)
     lease_seconds: int = Field(120, ge=5)

@@ -4,19 +4,34 @@ from __future__ import annotations
 import threading
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry import builtin_handlers
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.settings import Settings
+from bot.slack_failures import method_of, never_sent, safe_to_repeat
 from telemetry import metrics
 
 
 class ServerErrorRetryHandler(RetryHandler):
-    """Retry Slack's 5xx answers too (slack_sdk ships handlers for 429 and connection errors only)."""
+    """Retry Slack's 5xx answers (slack_sdk's own handler knows 500 and 503 only) — for calls safe to repeat.
+
+    A post answered 5xx may be in the channel already: sending it again is the notifier's decision, after a look
+    at the channel's history (bot/notifier.py), never a blind retry here."""
 
     def _can_retry(self, *, state, request, response=None, error=None) -> bool:
-        return response is not None and response.status_code >= 500
+        return response is not None and response.status_code >= 500 and safe_to_repeat(method_of(request.url))
+
+
+class ConnectionErrorRetryHandler(builtin_handlers.ConnectionErrorRetryHandler):
+    """slack_sdk's handler for a reset or closed connection, for calls safe to repeat; a post only when it never
+    reached Slack (connection refused): cut after sending, it may have landed."""
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        return safe_to_repeat(method_of(request.url)) or (error is not None and never_sent(error))
 
 
 class SlackErrorCounter(RetryHandler):
@@ -29,7 +44,7 @@ class SlackErrorCounter(RetryHandler):
     def can_retry(self, *, state, request, response=None, error=None) -> bool:
         kind = self.error_kind(response, error)
         if kind is not None:
-            method = request.url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0][:60]
+            method = method_of(request.url)[:60]
             metrics.SLACK_API_ERRORS.labels(method=method, kind=kind).inc()
         return False
 
@@ -51,7 +66,8 @@ class SlackErrorCounter(RetryHandler):
 
 
 def retry_handlers() -> list[RetryHandler]:
-    # 429: honour Retry-After (slack_sdk's handler sleeps exactly that long), a few times.
+    # 429 (Slack did not take the call): honour Retry-After (slack_sdk's handler sleeps that long), for every
+    # method. 5xx and connection errors: only calls safe to repeat (bot/slack_failures.py).
     return [
         SlackErrorCounter(),
         RateLimitErrorRetryHandler(max_retry_count=3),
@@ -65,7 +81,8 @@ def api_base(settings: Settings) -> str:
 
 
 def make_client(settings: Settings, token: str | None) -> WebClient:
-    return WebClient(token=token, base_url=api_base(settings), timeout=15, retry_handlers=retry_handlers())
+    return WebClient(token=token, base_url=api_base(settings), timeout=settings.slack_timeout_seconds,
+                     retry_handlers=retry_handlers())
 
 
 class SlackClients:

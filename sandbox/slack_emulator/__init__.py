@@ -12,6 +12,7 @@
 """
 from .driver import DriverResponse, SlackDriver, SocketModeDriver
 from .emulator import SlackEmulator
+from .faults import Fault
 from .state import ApiError, Call, Team
 
-__all__ = ["ApiError", "Call", "DriverResponse", "SlackDriver", "SlackEmulator", "SocketModeDriver", "Team"]
+__all__ = ["ApiError", "Call", "DriverResponse", "Fault", "SlackDriver", "SlackEmulator", "SocketModeDriver", "Team"]

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlencode
 
 from ..latency import LatencyTable
+from .faults import Fault
 from .post_rate import ChannelPostRate
 from .socket_mode import SocketModeHub
 from .state import (
@@ -104,6 +105,7 @@ class SlackEmulator:
         self.max_history_limit = max_history_limit
 
         self._lock = threading.RLock()
+        self._stopping = threading.Event()  # ends the wait of a "timeout" fault when the emulator stops
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -129,6 +131,7 @@ class SlackEmulator:
         self.installations: list[dict[str, Any]] = []
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, _Delay] = {}
+        self._rated_faults: list[Fault] = []
         # Real-world conditions for benchmarks, all off until set.
         self._latency = LatencyTable()
         self._post_rate: ChannelPostRate | None = None
@@ -147,6 +150,7 @@ class SlackEmulator:
     def start(self) -> "SlackEmulator":
         if self._server is not None:
             return self
+        self._stopping.clear()
         self.socket_mode.start()
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_address[1]
@@ -160,6 +164,7 @@ class SlackEmulator:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()
         self.socket_mode.stop()
         server.shutdown()
         server.server_close()
@@ -554,11 +559,23 @@ class SlackEmulator:
         with self._lock:
             self._delays[method] = _Delay(seconds, count)
 
+    def add_fault(self, fault: Fault) -> Fault:
+        """Turn on a fault with a rate (see faults.Fault), at once, for calls in flight too; returns it
+        (`fault.hits` counts the calls it failed)."""
+        with self._lock:
+            self._rated_faults.append(fault)
+        return fault
+
+    def remove_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._rated_faults = [f for f in self._rated_faults if f is not fault]
+
     def clear_faults(self) -> None:
-        """Drop injected faults and delays (set_latency and set_channel_post_rate stay as set)."""
+        """Drop injected faults, delays and faults with a rate (set_latency and set_channel_post_rate stay as set)."""
         with self._lock:
             self._faults.clear()
             self._delays.clear()
+            self._rated_faults.clear()
 
     # ------------------------------------------------------------------ real-world conditions
 
@@ -602,6 +619,13 @@ class SlackEmulator:
                     queue.popleft()
                     continue
                 fault.remaining -= 1
+                return fault
+        return None
+
+    def _draw_fault(self, method: str) -> Fault | None:
+        """Called with the lock held: the first fault with a rate that fires on this call."""
+        for fault in self._rated_faults:
+            if fault.fires(method):
                 return fault
         return None
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .faults import NoAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +66,12 @@ class SlackEmulatorHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             if path.startswith("/api/"):
-                status, headers, payload = emulator._handle_api(path[len("/api/"):], self.headers, parts.query, body)
+                try:
+                    status, headers, payload = emulator._handle_api(path[len("/api/"):], self.headers, parts.query,
+                                                                    body)
+                except NoAnswer as lost:
+                    self._hang_up(emulator, lost)
+                    return
                 self._send_json(status, payload, headers)
             elif path == "/oauth/v2/authorize" and verb == "GET":
                 query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -90,6 +99,23 @@ class SlackEmulatorHandler(BaseHTTPRequestHandler):
         except Exception:  # noqa: BLE001 - answer like Slack's fatal_error instead of dropping the socket
             logger.exception("slack emulator failed on %s %s", verb, path)
             self._send_json(500, {"ok": False, "error": "fatal_error"})
+
+    def _hang_up(self, emulator: Any, lost: NoAnswer) -> None:
+        """No answer: after `hang_seconds` (a client that waits less times out first), close the connection, or
+        reset it (SO_LINGER 0 makes the close send RST instead of FIN)."""
+        if lost.hang_seconds:
+            emulator._stopping.wait(lost.hang_seconds)
+        self.close_connection = True
+        try:
+            if lost.reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            # The buffered reader holds the socket open: close it too so the close (and its RST) happens now.
+            self.rfile.close()
+            self.connection.close()
+        except OSError:
+            pass
 
     def _upgrade(self, emulator: Any, query: str) -> None:
         try:

@@ -174,6 +174,8 @@ class Call:
     http_status: int = 200
     response: dict[str, Any] | None = None
     latency_ms: float = 0.0  # latency added by set_latency (inject_delay not included)
+    # A Fault with a rate that failed this call ("500", "reset"…); http_status 0 and no response: no answer at all.
+    fault: str | None = None
 
     @property
     def ok(self) -> bool:

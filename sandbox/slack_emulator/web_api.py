@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import parse_qs
 
 from .blocks import MESSAGE_MAX_BLOCKS, check_blocks, check_view
+from .faults import no_answer
 from .state import ApiError, Call, Channel, Team, TokenInfo, decode_cursor, encode_cursor, user_object
 
 if TYPE_CHECKING:
@@ -126,6 +127,15 @@ def _answer(
     status = 200
     with emu._lock:
         fault = emu._take_fault(name)
+        rated = emu._draw_fault(name) if fault is None else None
+        if rated is not None and not rated.accepted:
+            # Failed before anything happened: nothing stored, whatever the client concludes.
+            emu._calls.append(Call(name, params, token, None, started, 0, None, latency_ms, fault=str(rated.status)))
+            if not rated.answers:
+                raise no_answer(rated)
+            status, response_headers, payload = rated.answer()
+            emu._calls[-1].http_status, emu._calls[-1].response = status, copy.deepcopy(payload)
+            return status, response_headers, payload
         if fault is not None and fault.kind == "ratelimit":
             status = 429
             response_headers["Retry-After"] = str(fault.retry_after)
@@ -148,9 +158,18 @@ def _answer(
         team_id = ctx.team.id if ctx.team else None
         if team_id is None and token in emu._tokens:
             team_id = emu._tokens[token].team_id
-        emu._calls.append(Call(name, params, token, team_id, started, status, copy.deepcopy(payload), latency_ms))
+        if rated is not None:
+            # Carried out (the message is stored), and then the answer is lost or replaced by an error.
+            if rated.answers:
+                status, response_headers, payload = rated.answer()
+            else:
+                status, payload = 0, None
+        emu._calls.append(Call(name, params, token, team_id, started, status, copy.deepcopy(payload), latency_ms,
+                               fault=str(rated.status) if rated is not None else None))
     for action in ctx.after:
         action()
+    if rated is not None and not rated.answers:
+        raise no_answer(rated)
     return status, response_headers, payload
 
 

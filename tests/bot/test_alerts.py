@@ -7,6 +7,7 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import Alert, AlertStatus, AuditLog
+from sandbox.slack_emulator import Fault
 from tests.harness import REP, REP_GMAIL, TEAM
 
 CONTACTS = (
@@ -162,13 +163,12 @@ def test_slack_rate_limit_and_outage_lose_nothing(live):
     live.mail("jane@acme.example", "Through a 429")
     live.run("sync")
     assert len(alerts_in(live, dm)) == 1  # Retry-After honoured by slack_sdk's handler
-    # A post attempt is the call plus the retry handler's two retries; a run makes two attempts
-    # (on delivery, then for what is still waiting): all six calls fail.
-    live.slack.inject_error("chat.postMessage", error="internal_error", count=6, status=500)
+    # Every post fails while Slack is down: after each 500 the DM's history shows it did not land.
+    outage = live.slack.add_fault(Fault(status=500, accepted=False, rate=1.0))
     live.mail("bob@globex.example", "During an outage")
     live.run("sync")
     assert len(alerts_in(live, dm)) == 1
-    live.slack.clear_faults()
+    live.slack.remove_fault(outage)
     live.run("sync")
     alerts = alerts_in(live, dm)
     assert len(alerts) == 2 and "During an outage" in json.dumps(alerts[-1]["blocks"])
@@ -236,7 +236,7 @@ def test_mail_that_arrived_while_magnet_was_off_is_not_alerted(live):
     live.mail("jane@acme.example", "After on")
     live.run("sync")
     dm = live.slack.dm_channel(TEAM, REP)
-    texts = [json.dumps(m.get("blocks")) for m in live.slack.messages(dm) if m.get("metadata")]
+    texts = [json.dumps(a.get("blocks")) for a in alerts_in(live, dm)]
     assert len(texts) == 1 and "After on" in texts[0]
 
 

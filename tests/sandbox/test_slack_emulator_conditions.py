@@ -6,6 +6,7 @@ only against generous bounds.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -16,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from sandbox.slack_emulator import SlackEmulator
+from sandbox.slack_emulator import Fault, SlackEmulator
 
 
 @pytest.fixture
@@ -166,3 +167,84 @@ def test_post_rate_is_off_by_default(emu, client):
     for n in range(30):
         client.chat_postMessage(channel="C1", text=str(n))
     assert len(emu.messages("C1")) == 30 and emu.rate_limited_counts() == {}
+
+
+# -- faults with a rate: a post carried out and its answer lost -----------------------------------------------------
+
+
+@pytest.fixture
+def bare(emu):
+    """A client that never retries and gives up after 1 s: it shows what the network did."""
+    return WebClient(base_url=emu.api_url, token=emu.default_team().bot_token, timeout=1, retry_handlers=[])
+
+
+@pytest.mark.parametrize(("status", "client_sees"), [
+    (500, SlackApiError), (503, SlackApiError), ("reset", ConnectionResetError),
+    ("drop", http.client.RemoteDisconnected), ("timeout", TimeoutError),
+])
+def test_a_post_can_be_carried_out_and_its_answer_lost(emu, bare, status, client_sees):
+    emu.add_fault(Fault(status=status, count=1, timeout_seconds=3))
+    with pytest.raises(client_sees):
+        bare.chat_postMessage(channel="C1", text="landed")
+    # The message is in the channel and its history all the same.
+    assert [m["text"] for m in emu.messages("C1")] == ["landed"]
+    history = bare.conversations_history(channel="C1")["messages"]
+    assert [m["text"] for m in history] == ["landed"]
+    [call] = emu.calls_to("chat.postMessage")
+    assert call.fault == str(status)
+
+
+@pytest.mark.parametrize("status", [500, "reset", "drop"])
+def test_a_fault_before_the_post_stores_nothing(emu, bare, status):
+    emu.add_fault(Fault(status=status, accepted=False, count=1))
+    with pytest.raises((SlackApiError, OSError, http.client.HTTPException)):
+        bare.chat_postMessage(channel="C1", text="never")
+    assert emu.messages("C1") == []
+
+
+def test_a_429_fault_has_retry_after_and_stores_nothing(emu, bare):
+    emu.add_fault(Fault(status=429, retry_after=7, count=1))
+    with pytest.raises(SlackApiError) as limited:
+        bare.chat_postMessage(channel="C1", text="never")
+    assert limited.value.response.status_code == 429 and limited.value.response.headers["Retry-After"] == "7"
+    assert emu.messages("C1") == []
+    with pytest.raises(ValueError):
+        Fault(status=418)
+
+
+def test_faults_fire_at_their_rate_on_their_method_while_posts_are_in_flight(emu):
+    client = WebClient(base_url=emu.api_url, token=emu.default_team().bot_token, timeout=2, retry_handlers=[])
+    emu.set_latency(20, method="chat.postMessage")
+    stop, failed = threading.Event(), []
+
+    def post_until_stopped():
+        n = 0
+        while not stop.is_set():
+            try:
+                client.chat_postMessage(channel="C1", text=str(n))
+            except (SlackApiError, OSError, http.client.HTTPException):
+                failed.append(n)
+            n += 1
+
+    worker = threading.Thread(target=post_until_stopped)
+    worker.start()
+    try:
+        emu.wait_for(lambda: len(emu.messages("C1")) >= 5)
+        fault = emu.add_fault(Fault(status="reset", rate=0.5, seed=1))  # turned on while posts go on
+        emu.wait_for(lambda: fault.hits >= 5)
+        emu.remove_fault(fault)
+        seen = fault.seen
+        emu.wait_for(lambda: len(emu.calls_to("chat.postMessage")) >= seen + 20)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+    assert fault.seen == seen and 0.2 < fault.hits / fault.seen < 0.8
+    assert len(failed) == fault.hits  # every reset reached the client as a failure…
+    assert len(emu.messages("C1")) == len(emu.calls_to("chat.postMessage"))  # …and every post landed anyway
+    assert client.conversations_history(channel="C1")["ok"]  # other methods are untouched
+
+
+def test_clear_faults_turns_faults_with_a_rate_off(emu, bare):
+    emu.add_fault(Fault(status=500, rate=1.0))
+    emu.clear_faults()
+    assert bare.chat_postMessage(channel="C1", text="fine")["ok"]
