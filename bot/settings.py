@@ -78,7 +78,9 @@ def describe_errors(error: ValidationError) -> str:
     """pydantic's multi-line report as one line: `DEFAULT_TIMEZONE: unknown time zone …; PORT: …`."""
     problems = []
     for item in error.errors():
-        name = "_".join(str(part) for part in item.get("loc", ()) if part != "__root__").upper()
+        loc = item.get("loc") or ()
+        # The field alone: pydantic adds union members and validator names after it (`metrics_port`, `int`).
+        name = str(loc[0]).upper() if loc and loc[0] != "__root__" else ""
         message = str(item.get("msg", "invalid value"))
         for prefix in ("Value error, ", "Assertion failed, "):
             if message.startswith(prefix):
