@@ -40,7 +40,7 @@ from gmail.tokens import TokenCipher
 from sandbox.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackDriver, SlackEmulator
-from sandbox.stack import free_port
+from sandbox.stack import METRICS_TOKEN, free_port
 
 COMMANDS = int(os.environ.get("BENCH_SLACK_COMMANDS", "1000"))
 WARMUP = 40
@@ -72,7 +72,8 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60)
 
 def ack_buckets(url: str) -> list[tuple[float, float]]:
     """The server's ack histogram for slash commands, from /metrics: (upper bound, cumulative count)."""
-    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+    request = urllib.request.Request(f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
         text = response.read().decode()
     buckets = []
     for line in text.splitlines():
@@ -190,7 +191,7 @@ def main() -> int:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             env = {
-                **os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": bot_token,
+                **os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": bot_token, "METRICS_TOKEN": METRICS_TOKEN,
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack_api_url, "GOOGLE_CLIENT_ID": CLIENT_ID,
                 "GOOGLE_CLIENT_SECRET": CLIENT_SECRET, "GOOGLE_AUTH_URI": gmail.auth_uri,
                 "GOOGLE_TOKEN_URI": gmail.token_uri, "GOOGLE_REVOKE_URI": gmail.revoke_uri,

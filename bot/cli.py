@@ -39,9 +39,12 @@ def check_timezone(tz: str) -> str:
 
 
 def _settings():
-    from bot.settings import get_settings
+    from bot.settings import SettingsError, get_settings
 
-    return get_settings()
+    try:
+        return get_settings()
+    except SettingsError as error:
+        raise CliError(str(error))
 
 
 def _store():
@@ -130,7 +133,6 @@ def cmd_serve(args) -> int:
     from bot.server import BotServer
     from bot.slack_app import SlackNotConfigured
 
-    from bot.logs import configure_logging
     from bot.slack_app import check_slack_settings
 
     settings = _settings()
@@ -138,7 +140,6 @@ def cmd_serve(args) -> int:
         check_slack_settings(settings, socket_mode=args.socket_mode)
     except SlackNotConfigured as error:
         raise CliError(str(error))
-    configure_logging(settings.log_level)
     server = BotServer(settings, port=args.port, socket_mode=args.socket_mode)
     server.serve_forever()
     return 0
@@ -410,13 +411,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from bot.logs import cap_library_logs
+    from bot.logs import configure_logging
 
-    cap_library_logs()
     parser = build_parser()
     args = parser.parse_args(argv)
+    # `serve` logs what it does; a one-shot command prints its result and logs only problems, unless
+    # LOG_LEVEL says otherwise.
+    quiet = "INFO" if args.func is cmd_serve else "WARNING"
     try:
+        # Every command checks every setting first: a bad value is one line naming it, never a traceback later.
+        settings = _settings()
+        configure_logging(settings.log_level or quiet, settings.log_format)
         return args.func(args) or 0
     except CliError as error:
         print(f"mailmagnet: {error}", file=sys.stderr)

@@ -39,6 +39,7 @@ import schedule
 from sqlmodel import select, update
 
 from telemetry import metrics
+from telemetry.log_context import in_job
 from usecases.alerts import AlertAudiencePolicy
 from usecases.context import Services
 from crm_store import category_changes, leases
@@ -161,7 +162,7 @@ class Jobs:
         with self._lock:
             if self._stopping.is_set() or (self._crm_run is not None and not self._crm_run.done()):
                 return False
-            self._crm_run = self._crm_pool.submit(self._crm_sync)
+            self._crm_run = self._crm_pool.submit(in_job("crm_sync", None, self._crm_sync))
         return True
 
     def _crm_sync(self):
@@ -176,7 +177,7 @@ class Jobs:
         except CrmSyncStopped:
             log.info("Zoho CRM sync stopped after a committed page (shutting down)")
         except Exception:  # noqa: BLE001 - the database or a bug: logged, counted, retried next interval
-            metrics.CRM_SYNC_ERRORS.labels(source="zoho").inc()
+            metrics.CRM_SYNC_RUNS.labels(source="zoho", result="failed").inc()
             log.exception("Zoho CRM sync failed")
         return None
 
@@ -285,7 +286,7 @@ class Jobs:
             for lease in taken:
                 self._in_flight[lease.account_id] = None
         try:
-            future = self._sweeper.submit(self._sweep_chunk, taken)
+            future = self._sweeper.submit(in_job("poll_sweep", None, self._sweep_chunk), taken)
         except RuntimeError:  # shutting down
             for lease in taken:
                 with self._lock:
@@ -358,7 +359,8 @@ class Jobs:
             if pool is self._pool:
                 self._pool_load += 1
         try:
-            future = pool.submit(self._work, lease, job, first_page, may_skip_sync)
+            future = pool.submit(in_job(job.value, lease.account_id, self._work),  # its log lines name the run
+                                 lease, job, first_page, may_skip_sync)
         except RuntimeError:  # the pool is shut down: hand the mailbox back
             with self._lock:
                 self._in_flight.pop(lease.account_id, None)

@@ -13,7 +13,7 @@ from bot.logs import cap_library_logs
 from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
 from bot.slack_app import create_slack_app, listener_pool
-from bot.web import create_web_app
+from bot.web import create_metrics_app, create_web_app
 from crm_store.records import MAX_REQUEST_BYTES
 from usecases.context import Services
 
@@ -30,6 +30,8 @@ class BotServer:
         cap_library_logs()
         self.services = services or build_services(settings)
         warn_about_missing_settings(self.services)
+        for warning in settings.startup_warnings():
+            log.warning("%s", warning)
         self.socket_mode = socket_mode
         self.start_scheduler = start_scheduler
         self._listeners = listener_pool(settings)
@@ -44,6 +46,11 @@ class BotServer:
                                      threads=settings.http_threads, ident="mailmagnet",
                                      # Slack posts are small; the CRM ingest API takes up to 2 MiB.
                                      max_request_body_size=MAX_REQUEST_BYTES + 65_536)
+        # METRICS_PORT: /metrics on a listener of its own, for a port the load balancer does not expose.
+        self._metrics_server = None if settings.metrics_port is None else create_server(
+            create_metrics_app(self.services), host=host, port=settings.metrics_port, threads=2,
+            ident="mailmagnet-metrics")
+        self._metrics_thread: threading.Thread | None = None
         self._thread: threading.Thread | None = None
         self._socket_handler = None
 
@@ -68,7 +75,14 @@ class BotServer:
             self._socket_handler.connect()
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
         self._thread.start()
+        if self._metrics_server is not None:
+            self._metrics_thread = threading.Thread(target=self._metrics_server.run, name="metrics-http", daemon=True)
+            self._metrics_thread.start()
         return self
+
+    @property
+    def metrics_port(self) -> int | None:
+        return None if self._metrics_server is None else self._metrics_server.effective_port
 
     def stop(self) -> None:
         if self._socket_handler is not None:
@@ -95,6 +109,17 @@ class BotServer:
             self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._metrics_server is not None:
+            running = self._metrics_thread is not None and self._metrics_thread.is_alive()
+            try:
+                if running:
+                    self._metrics_server.trigger.pull_trigger(self._metrics_server.close)  # wakes its loop at once
+            except OSError:
+                running = False
+            if not running:
+                self._metrics_server.close()
+            if self._metrics_thread is not None:
+                self._metrics_thread.join(timeout=5)
         from usecases.fanout import shutdown as stop_mailbox_views
 
         stop_mailbox_views(self.services)

@@ -5,14 +5,88 @@ the real services, the project's emulators, or any compatible server.
 """
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Where Google publishes the keys that sign its ID tokens, Pub/Sub push tokens included (PEM x509 by key id).
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+
+
+class SettingsError(Exception):
+    """A bad setting: one line naming each setting and what is wrong with it (SPEC §6)."""
 
 
 def split_csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def http_url(value: str) -> str:
+    """An endpoint: http or https, with a host. A typo here otherwise surfaces as a confusing error on the
+    first request that needs the endpoint, minutes or days after start-up."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as error:
+        raise ValueError(f"{value!r} is not a URL ({error})")
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{value!r} must start with https:// (or http://)")
+    if not parts.hostname:
+        raise ValueError(f"{value!r} has no host name")
+    if any(character.isspace() for character in value):
+        raise ValueError(f"{value!r} contains a space")
+    return value
+
+
+def base_url(value: str) -> str:
+    """PUBLIC_URL: paths (/gmail/oauth/callback, …) are appended to it, so it carries no query or fragment."""
+    http_url(value)
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r} must not have a query (?…) or fragment (#…): paths are appended to it")
+    return value
+
+
+def blank_is_unset(value):
+    """`FOO=` in a .env file means "not set", not an empty URL or number."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Url = Annotated[str, AfterValidator(http_url)]
+OptionalUrl = Annotated[str | None, BeforeValidator(blank_is_unset), AfterValidator(
+    lambda value: None if value is None else http_url(value))]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def is_loopback_url(url: str | None) -> bool:
+    host = (urlsplit(url).hostname or "") if url else ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def describe_errors(error: ValidationError) -> str:
+    """pydantic's multi-line report as one line: `DEFAULT_TIMEZONE: unknown time zone …; PORT: …`."""
+    problems = []
+    for item in error.errors():
+        loc = item.get("loc") or ()
+        # The field alone: pydantic adds union members and validator names after it (`metrics_port`, `int`).
+        name = str(loc[0]).upper() if loc and loc[0] != "__root__" else ""
+        message = str(item.get("msg", "invalid value"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if message.startswith(prefix):
+                message = message[len(prefix):]
+        problems.append(f"setting {name}: {message}" if name else f"settings: {message}")
+    return "; ".join(problems)
 
 
 class Settings(BaseSettings):
@@ -25,38 +99,43 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_client_id: str | None = None
     slack_client_secret: str | None = None
-    slack_api_url: str = "https://slack.com/api/"
+    slack_api_url: Url = "https://slack.com/api/"
     # Slack's install page; derived from SLACK_API_URL when unset (…/api/ -> …/oauth/v2/authorize).
-    slack_authorize_url: str | None = None
+    slack_authorize_url: OptionalUrl = None
     # The organisation's workspaces (SPEC §1): comma-separated team ids, and/or one Enterprise Grid org.
     slack_allowed_team_ids: str = ""
     slack_allowed_enterprise_id: str | None = None
 
     google_client_id: str | None = None
     google_client_secret: str | None = None
-    google_auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
-    google_token_uri: str = "https://oauth2.googleapis.com/token"
-    google_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
-    gmail_api_url: str = "https://gmail.googleapis.com/"
+    google_auth_uri: Url = "https://accounts.google.com/o/oauth2/auth"
+    google_token_uri: Url = "https://oauth2.googleapis.com/token"
+    google_revoke_uri: Url = "https://oauth2.googleapis.com/revoke"
+    gmail_api_url: Url = "https://gmail.googleapis.com/"
 
-    public_url: str = "http://localhost:3000"
+    public_url: Annotated[str, AfterValidator(base_url)] = "http://localhost:3000"
     # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
     token_encryption_keys: str | None = None
     gmail_pubsub_topic: str | None = None
-    pubsub_verification_token: str | None = None
+    # Pub/Sub push authentication (README "Push mode"): the OIDC token Google signs for an authenticated push
+    # subscription, checked against these; the query token is the fallback when they are unset.
+    pubsub_push_audience: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
+    pubsub_push_service_account: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
+    google_certs_url: Url = GOOGLE_CERTS_URL
+    pubsub_verification_token: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
 
     # Zoho CRM sync (SPEC §6): on when the three credentials are set.
     zoho_client_id: str | None = None
     zoho_client_secret: str | None = None
     zoho_refresh_token: str | None = None
-    zoho_accounts_url: str = "https://accounts.zoho.com"
-    zoho_api_url: str | None = None  # None: the api_domain Zoho's token endpoint names
+    zoho_accounts_url: Url = "https://accounts.zoho.com"
+    zoho_api_url: OptionalUrl = None  # None: the api_domain Zoho's token endpoint names
     crm_sync_interval_seconds: int = Field(300, ge=1)
 
     sync_interval_seconds: int = Field(60, ge=1)
     label_interval_seconds: int = Field(600, ge=1)
     default_timezone: str = "UTC"
-    port: int = 3000
+    port: Port = 3000
 
     # Beyond SPEC §6: documented in the README.
     won_stages: str = "Closed Won"
@@ -86,7 +165,66 @@ class Settings(BaseSettings):
     gmail_retry_base_seconds: float = Field(0.5, ge=0)
     lease_seconds: int = Field(120, ge=5)
     digest_interval_minutes: int = Field(60, ge=1)
-    log_level: str = "INFO"
+    # None: INFO for `serve`, WARNING for the one-shot commands (they print their own results).
+    log_level: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
+    # `text` for a terminal; `json` (one object per line) for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
+    # /metrics (SPEC §6): on a listener of its own (METRICS_PORT), else on PORT behind a bearer token.
+    metrics_port: Annotated[Port | None, BeforeValidator(blank_is_unset)] = None
+    metrics_token: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level (one of {', '.join(LOG_LEVELS)})")
+        return value.strip().upper()
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value):
+        if isinstance(value, str) and value.strip().lower() in ("text", "json"):
+            return value.strip().lower()
+        if isinstance(value, str):
+            raise ValueError(f"{value!r} is not a log format (text or json)")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        # Anyone who reaches the public port may try tokens: a short one is guessable.
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters (e.g. python -c 'import secrets; "
+                             "print(secrets.token_urlsafe(32))')")
+        return value
+
+    @field_validator("pubsub_push_service_account")
+    @classmethod
+    def _service_account(cls, value: str | None) -> str | None:
+        if value is not None and ("@" not in value or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r} is not a service account email (name@project.iam.gserviceaccount.com)")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT must differ from PORT (metrics get a listener of their own)")
+        if bool(self.pubsub_push_audience) != bool(self.pubsub_push_service_account):
+            missing = "PUBSUB_PUSH_SERVICE_ACCOUNT" if self.pubsub_push_audience else "PUBSUB_PUSH_AUDIENCE"
+            raise ValueError(f"{missing} is required too: a push token is verified against both the audience and "
+                             "the service account that signs it")
+        return self
 
     @property
     def slack_authorization_url(self) -> str:
@@ -107,6 +245,33 @@ class Settings(BaseSettings):
         return split_csv(self.slack_allowed_team_ids)
 
     @property
+    def development(self) -> bool:
+        """Running against local emulators: every Slack and Google endpoint is on a loopback address."""
+        return all(is_loopback_url(url) for url in (self.slack_api_url, self.google_auth_uri,
+                                                    self.google_token_uri, self.gmail_api_url))
+
+    @property
+    def push_oidc(self) -> bool:
+        """Pub/Sub pushes are authenticated by Google's OIDC token (else by the query token, the fallback)."""
+        return bool(self.pubsub_push_audience and self.pubsub_push_service_account)
+
+    def startup_warnings(self) -> list[str]:
+        """What `serve` tells the operator at start-up, one line each: settings that work but will surprise."""
+        warnings = []
+        if self.multi_workspace and is_loopback_url(self.public_url) and not self.development:
+            warnings.append(f"PUBLIC_URL {self.public_url} is a loopback address: Slack and Google cannot redirect "
+                            "installs and consents to it (Google answers redirect_uri_mismatch); set it to the "
+                            "server's public https URL")
+        if self.metrics_port is None and not self.metrics_token:
+            warnings.append("neither METRICS_PORT nor METRICS_TOKEN is set: /metrics answers 403 on the public "
+                            "port")
+        if self.gmail_pubsub_topic and not self.push_oidc:
+            warnings.append("GMAIL_PUBSUB_TOPIC is set without PUBSUB_PUSH_AUDIENCE/PUBSUB_PUSH_SERVICE_ACCOUNT: "
+                            "pushes are checked by the query token only (it ends up in proxy logs); use an "
+                            "authenticated push subscription")
+        return warnings
+
+    @property
     def public_base(self) -> str:
         return self.public_url.rstrip("/")
 
@@ -125,4 +290,8 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment and .env; a bad value raises SettingsError (one line)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_errors(error)) from None

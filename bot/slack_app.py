@@ -17,6 +17,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from bot.manifest import bot_scopes
 from bot.slack_clients import make_client
 from crm_store.sqlite_gate import writes_first
+from telemetry.log_context import ContextCopyingExecutor
 from handlers import register_listeners
 from usecases.actors import workspace_allowed
 from usecases.context import Services
@@ -95,9 +96,10 @@ def _installed(args: SuccessArgs) -> BoltResponse:
 def listener_pool(settings) -> ThreadPoolExecutor:
     """Where listeners run after their ack. Bolt's default has 5 threads; they wait on Gmail and Slack, not the
     CPU. Its owner shuts it down: a thread left idle keeps its Gmail connection open."""
-    return ThreadPoolExecutor(max_workers=settings.slack_listener_threads, thread_name_prefix="slack-listener",
-                              # their SQLite writes go before queued background writes
-                              initializer=writes_first)
+    # Each listener runs in its request's log context (request id, workspace: telemetry/log_context.py).
+    return ContextCopyingExecutor(max_workers=settings.slack_listener_threads, thread_name_prefix="slack-listener",
+                                  # their SQLite writes go before queued background writes
+                                  initializer=writes_first)
 
 
 def create_slack_app(services: Services, settings, *, socket_mode: bool = False,

@@ -14,7 +14,9 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 
 from crm_store import work_state
 from crm_store.records import MAX_REQUEST_BYTES
+from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
 from telemetry import metrics
+from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
 from usecases.context import Services
@@ -52,6 +54,60 @@ def work_gauges(services: Services) -> metrics.WorkGauges:
                               jobs.requested_in_flight if jobs is not None else lambda: 0)
 
 
+def ops_gauges(services: Services) -> metrics.OpsGauges:
+    """Mailboxes by state and how stale their syncs are, the CRM sync's age: read when /metrics is scraped."""
+    return metrics.OpsGauges(lambda: work_state.mailbox_states(services.engine),
+                             lambda: work_state.crm_sync_states(services.engine))
+
+
+def metrics_registry(services: Services):
+    return metrics.server_registry(work_gauges(services), ops_gauges(services))
+
+
+def metrics_answer(registry, token: str | None, authorization: str | None) -> Response:
+    """/metrics, behind `Authorization: Bearer METRICS_TOKEN` when a token is set."""
+    if token is not None:
+        given = (authorization or "").removeprefix("Bearer ").strip().encode()
+        if not authorization or not authorization.startswith("Bearer ") \
+                or not hmac.compare_digest(given, token.encode()):
+            return Response("metrics need Authorization: Bearer METRICS_TOKEN\n", status=401, mimetype="text/plain",
+                            headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    body, content_type = metrics.render(registry)
+    return Response(body, mimetype=None, content_type=content_type)
+
+
+def create_metrics_app(services: Services) -> Flask:
+    """The METRICS_PORT listener: /metrics only (behind METRICS_TOKEN too, when both are set)."""
+    web = Flask("mailmagnet-metrics")
+    registry = metrics_registry(services)
+    token = services.settings.metrics_token
+
+    @web.get("/metrics")
+    def prometheus_metrics():
+        return metrics_answer(registry, token, request.headers.get("Authorization"))
+
+    return web
+
+
+def push_verifier(settings) -> OidcPushVerifier | QueryTokenVerifier:
+    """The OIDC token of an authenticated push subscription; the query token only when OIDC is not set up."""
+    if settings.push_oidc:
+        return OidcPushVerifier(audience=settings.pubsub_push_audience,
+                                service_account=settings.pubsub_push_service_account,
+                                certs_url=settings.google_certs_url)
+    return QueryTokenVerifier(settings.pubsub_verification_token)
+
+
+def with_request_id(wsgi_app):
+    """Every HTTP request's log lines carry an id of its own (telemetry/log_context.py)."""
+
+    def app(environ, start_response):
+        with log_context(request_id=new_id()):
+            return wsgi_app(environ, start_response)
+
+    return app
+
+
 def slack_request_kind(content_type: str | None, body: bytes) -> str:
     """`command`, `interactive` or `event`, from what Slack posts (for the ack histogram): events are JSON,
     commands and interactions form-encoded, commands with a `command` field."""
@@ -62,7 +118,10 @@ def slack_request_kind(content_type: str | None, body: bytes) -> str:
 
 def create_web_app(services: Services, slack_app: App | None) -> Flask:
     web = Flask("mailmagnet")
-    registry = metrics.server_registry(work_gauges(services))
+    web.wsgi_app = with_request_id(web.wsgi_app)
+    registry = metrics_registry(services)
+    settings = services.settings
+    verifier = push_verifier(settings)
     slack_handler = SlackRequestHandler(slack_app) if slack_app is not None else None
 
     def slack() -> Response:
@@ -105,11 +164,17 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
 
     @web.post("/gmail/push")
     def gmail_push():
-        expected = services.config.pubsub_verification_token
-        given = request.args.get("token", "")
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        try:
+            verifier.verify(request.headers.get("Authorization"), request.args.get("token"))
+        except PushRefused as refused:
+            # Nothing of the body is read: a refused push has no effect at all.
+            log.warning("refused a Pub/Sub push: %s", refused.reason)
             metrics.PUSH_NOTIFICATIONS.labels(result="rejected").inc()
-            return Response("forbidden", status=403)
+            return Response("unauthorized" if refused.status == 401 else "forbidden", status=refused.status)
+        except PushUnverifiable as error:
+            log.warning("could not verify a Pub/Sub push (it will be delivered again): %s", error)
+            metrics.PUSH_NOTIFICATIONS.labels(result="unverified").inc()
+            return Response("try again later", status=503)
         if (request.content_length or 0) > PUSH_BODY_LIMIT:
             metrics.PUSH_NOTIFICATIONS.labels(result="ignored").inc()
             return Response(status=204)
@@ -150,7 +215,11 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
 
     @web.get("/metrics")
     def prometheus_metrics():
-        body, content_type = metrics.render(registry)
-        return Response(body, mimetype=None, content_type=content_type)
+        if settings.metrics_port is not None:
+            return Response("not found\n", status=404, mimetype="text/plain")  # served on METRICS_PORT
+        if not settings.metrics_token:
+            return Response("/metrics is not served on the public port: set METRICS_PORT (a listener of its own) "
+                            "or METRICS_TOKEN (a bearer token)\n", status=403, mimetype="text/plain")
+        return metrics_answer(registry, settings.metrics_token, request.headers.get("Authorization"))
 
     return web

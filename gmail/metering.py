@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.auth.credentials import Credentials as GoogleCredentials
 from google.auth.exceptions import RefreshError
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
@@ -56,12 +57,25 @@ def _charged(error: BaseException | None, kind: str | None) -> bool:
     return isinstance(error, HttpError) and not (kind in ("401", "429") or kind in RATE_LIMIT_REASONS)
 
 
-def record_call(method_id: str | None, error: BaseException | None = None) -> None:
+def mailbox_key(*https: Any) -> int | None:
+    """Which mailbox a call was made for, as Google counts its per-user limit: the first of `https` that carries
+    credentials (an `AuthorizedHttp`) names it. A hash of the refresh token: stable across runs, never shown."""
+    for http in https:
+        credentials = getattr(http, "credentials", None)  # a plain httplib2.Http has its own, unrelated kind
+        if isinstance(credentials, GoogleCredentials):
+            return hash(getattr(credentials, "refresh_token", None) or credentials.token)
+    return None
+
+
+def record_call(method_id: str | None, error: BaseException | None = None, mailbox: int | None = None) -> None:
     method = method_id or "unknown"
     kind = None if error is None else error_kind(error)
     metrics.GMAIL_CALLS.labels(method=method).inc()
     if _charged(error, kind):
-        metrics.GMAIL_QUOTA_UNITS.labels(method=method).inc(UNITS_PER_CALL.get(method, 0))
+        units = UNITS_PER_CALL.get(method, 0)
+        metrics.GMAIL_QUOTA_UNITS.labels(method=method).inc(units)
+        if mailbox is not None:
+            metrics.MAILBOX_UNIT_PEAKS.add(mailbox, units)
     if kind is not None:
         metrics.GMAIL_ERRORS.labels(kind=kind).inc()
 
@@ -70,12 +84,13 @@ class MeteredRequest(HttpRequest):
     """A request that reports itself when executed on its own (inside a batch it never is)."""
 
     def execute(self, http=None, num_retries=0) -> Any:
+        mailbox = mailbox_key(http, self.http)
         try:
             result = super().execute(http=http, num_retries=num_retries)
         except Exception as error:
-            record_call(self.methodId, error)
+            record_call(self.methodId, error, mailbox)
             raise
-        record_call(self.methodId)
+        record_call(self.methodId, mailbox=mailbox)
         return result
 
 
@@ -84,13 +99,18 @@ class MeteredBatch(BatchHttpRequest):
 
     def __init__(self, callback=None, batch_uri=None):
         def metered(request_id: str, response: Any, exception: Exception | None) -> None:
-            record_call(getattr(self._requests.get(request_id), "methodId", None), exception)
+            request = self._requests.get(request_id)
+            # A part sent with its own credentials (the polling sweep) is its mailbox's; else the batch's.
+            record_call(getattr(request, "methodId", None), exception,
+                        mailbox_key(getattr(request, "http", None), self._sent_with))
             if callback is not None:
                 callback(request_id, response, exception)
 
         super().__init__(callback=metered, batch_uri=batch_uri)
+        self._sent_with = None
 
     def _execute(self, http, order, requests):
+        self._sent_with = http
         try:
             return super()._execute(http, order, requests)
         except Exception as error:  # the whole batch: no part was answered, so no part is counted as a call

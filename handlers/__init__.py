@@ -13,9 +13,11 @@ def register_listeners(app: App, services) -> None:
     from handlers import actions, commands, events, home, shortcuts, views
     from handlers.errors import register_error_handler
     from handlers.middleware import drop_repeats, identify_actor, mark_verified, serve_allowed_workspaces
+    from handlers.request_logs import tag_request_logs
 
     register_error_handler(app)
     # After Bolt's own signature check, before every listener, in this order.
+    app.use(tag_request_logs)
     app.use(mark_verified)
     app.use(serve_allowed_workspaces(services))
     app.use(drop_repeats(services))

@@ -29,6 +29,9 @@ TEAM = "T0001"
 REP = "U100REP"
 REP_EMAIL = "rep@crm.example"
 REP_GMAIL = "rep@gmail.example"
+METRICS_TOKEN = "test-metrics-token-0123456789"
+# The authenticated Pub/Sub push subscription's service account (the Gmail emulator signs its OIDC tokens).
+PUSH_SERVICE_ACCOUNT = "gmail-push@mailmagnet-test.iam.gserviceaccount.com"
 
 
 @dataclass
@@ -107,6 +110,7 @@ class Stack:
         self.update_mailbox(gmail, magnet=True)
         self.services.jobs.request_sync(self.account_id(gmail))
         self.slack.wait_for(lambda: self.gmail.watch_state(gmail), timeout=10)
+        self.services.jobs.wait_for_requested()  # the sync that made the watch has recorded it too
         return self.account_id(gmail)
 
     def command(self, user_id: str, text: str, command: str = "/gmail") -> dict:
@@ -136,6 +140,29 @@ class Stack:
     def mail(self, sender: str, subject: str = "Hello", gmail: str = REP_GMAIL, **kwargs) -> str:
         return self.gmail.insert_message(gmail, sender=sender, to=gmail, subject=subject,
                                          body=kwargs.pop("body", f"Body of {subject}"), **kwargs)
+
+    @property
+    def push_url(self) -> str:
+        return f"{self.server.url}/gmail/push"
+
+    def subscribe_push(self, topic: str) -> str:
+        """Pub/Sub's push subscription to /gmail/push as the stack's settings expect it: authenticated (OIDC)
+        unless the stack was started with PUBSUB_VERIFICATION_TOKEN, the fallback."""
+        if self.settings.push_oidc:
+            return self.gmail.create_push_subscription(topic, self.push_url,
+                                                       service_account=self.settings.pubsub_push_service_account,
+                                                       audience=self.settings.pubsub_push_audience)
+        return self.gmail.create_push_subscription(topic, self.push_url,
+                                                   verification_token=self.settings.pubsub_verification_token)
+
+    def scrape(self) -> str:
+        """/metrics as Prometheus reads it (the bearer token on the public port)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.server.url}/metrics",
+                                         headers={"Authorization": f"Bearer {self.settings.metrics_token}"})
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.read().decode()
 
     def stop(self) -> None:
         if self.server.socket_mode:
@@ -239,8 +266,14 @@ def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: 
         gmail_retry_base_seconds=0.01,
         gmail_timeout_seconds=5,
     )
-    values.update(overrides)
     port = free_port()
+    if not overrides.get("pubsub_verification_token"):
+        # Pushes authenticated as Google does (an OIDC token the Gmail emulator signs); a stack given a
+        # verification token uses the query-token fallback instead.
+        values.update(pubsub_push_audience=f"http://127.0.0.1:{port}/gmail/push",
+                      pubsub_push_service_account=PUSH_SERVICE_ACCOUNT, google_certs_url=gmail.certs_url)
+    values["metrics_token"] = METRICS_TOKEN
+    values.update(overrides)
     values.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = Settings(_env_file=None, **values)
     server = BotServer(settings, host="127.0.0.1", port=port, scheduler=scheduler,

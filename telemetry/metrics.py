@@ -7,7 +7,10 @@ the server gives `render` — never stale, and nothing to keep up to date.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable
+import threading
+import time
+from collections import deque
+from typing import Callable, Hashable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -27,8 +30,8 @@ MESSAGES_FILED = Counter("mailmagnet_messages_filed_total", "Messages filed or r
 CYCLE_SECONDS = Histogram("mailmagnet_cycle_seconds", "Duration of a scheduler cycle", ["job"],
                           buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 CRM_RECORDS = Counter("mailmagnet_crm_records_total", "CRM records ingested", ["source", "kind", "result"])
+# result: ok, partial, failed (a failed run is counted here only: there is no separate error counter).
 CRM_SYNC_RUNS = Counter("mailmagnet_crm_sync_runs_total", "CRM sync runs", ["source", "result"])
-CRM_SYNC_ERRORS = Counter("mailmagnet_crm_sync_errors_total", "CRM sync runs that failed", ["source"])
 SWEEP_SECONDS = Histogram("mailmagnet_sweep_seconds", "Duration of one polling sweep (a chunk of mailboxes)",
                           buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 
@@ -50,6 +53,42 @@ SLACK_ACK_SECONDS = Histogram("mailmagnet_slack_ack_seconds",
                               "From a Slack request reaching /slack/events to its HTTP answer (the ack)", ["kind"],
                               buckets=(0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5,
                                        1, 3))
+
+
+class MailboxUnitPeaks:
+    """Gmail's per-user limit (250 quota units per user per second, a moving average) in view: the quota units
+    each mailbox spent, in one-second buckets kept for `window_seconds`. /metrics shows only the highest bucket,
+    so no mailbox appears in a label; the key is whatever tells mailboxes apart in memory (a hash)."""
+
+    def __init__(self, window_seconds: int = 60, clock: Callable[[], float] = time.monotonic):
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seconds: deque[tuple[int, dict[Hashable, int]]] = deque()
+
+    def add(self, mailbox: Hashable, units: int) -> None:
+        if not units:
+            return
+        second = int(self._clock())
+        with self._lock:
+            if not self._seconds or self._seconds[-1][0] != second:
+                self._seconds.append((second, {}))
+                self._forget_before(second - self.window_seconds)
+            spent = self._seconds[-1][1]
+            spent[mailbox] = spent.get(mailbox, 0) + units
+
+    def peak(self) -> int:
+        """The most units one mailbox spent within one second, over the window."""
+        with self._lock:
+            self._forget_before(int(self._clock()) - self.window_seconds)
+            return max((max(spent.values()) for _, spent in self._seconds if spent), default=0)
+
+    def _forget_before(self, second: int) -> None:
+        while self._seconds and self._seconds[0][0] < second:
+            self._seconds.popleft()
+
+
+MAILBOX_UNIT_PEAKS = MailboxUnitPeaks()
 
 
 class _DefaultRegistry(Collector):
@@ -90,6 +129,60 @@ class WorkGauges(Collector):
         for holder, count in sorted(leased.items()):
             leases.add_metric([holder], count)
         yield leases
+
+
+class OpsGauges(Collector):
+    """What an operator alerts on, read when /metrics is scraped (ops/prometheus-alerts.yml).
+
+    `mailboxes()` gives, per state (connected, failing, revoked), how many mailboxes are in it and when the
+    stalest of them last synced (None: no such mailbox); `crm_syncs()` gives, per source with a sync, when its
+    stalest stream last succeeded (None: never) and whether its latest run failed; `now()` the clock."""
+
+    STATES = ("connected", "failing", "revoked")
+
+    def __init__(self, mailboxes: Callable[[], dict[str, tuple[int, float | None]]],
+                 crm_syncs: Callable[[], dict[str, tuple[float | None, bool]]],
+                 now: Callable[[], float] = time.time, peaks: MailboxUnitPeaks | None = None):
+        self._mailboxes = mailboxes
+        self._crm_syncs = crm_syncs
+        self._now = now
+        self._peaks = peaks
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        peak = GaugeMetricFamily("mailmagnet_gmail_mailbox_peak_units_per_second",
+                                 "The most Gmail quota units one mailbox spent within one second over the last "
+                                 "minute, on this replica (Google's per-user limit: 250 a second)")
+        peak.add_metric([], (self._peaks or MAILBOX_UNIT_PEAKS).peak())
+        yield peak
+        try:
+            states, syncs = self._mailboxes(), self._crm_syncs()
+        except Exception:  # noqa: BLE001 - a database hiccup must not take the other metrics down
+            log.warning("could not read the mailbox and CRM sync gauges for /metrics", exc_info=True)
+            return
+        now = self._now()
+        count = GaugeMetricFamily("mailmagnet_mailboxes", "Mailboxes by state: connected (syncing), failing (its "
+                                  "last run failed), revoked (Google access revoked; the rep must reconnect)",
+                                  labels=["state"])
+        age = GaugeMetricFamily("mailmagnet_mailbox_oldest_sync_age_seconds",
+                                "Seconds since the last successful sync of the stalest mailbox in that state (since "
+                                "it was connected, if it never synced)", labels=["state"])
+        for state in self.STATES:
+            number, oldest = states.get(state, (0, None))
+            count.add_metric([state], number)
+            if number and oldest is not None and state != "revoked":
+                age.add_metric([state], max(0.0, now - oldest))
+        yield count
+        yield age
+        sync_age = GaugeMetricFamily("mailmagnet_crm_last_sync_age_seconds",
+                                     "Seconds since the CRM sync last succeeded (its stalest stream)", labels=["source"])
+        failing = GaugeMetricFamily("mailmagnet_crm_sync_failing", "1 while the latest CRM sync run failed",
+                                    labels=["source"])
+        for source, (succeeded_at, failed) in sorted(syncs.items()):
+            if succeeded_at is not None:
+                sync_age.add_metric([source], max(0.0, now - succeeded_at))
+            failing.add_metric([source], 1 if failed else 0)
+        yield sync_age
+        yield failing
 
 
 def server_registry(*collectors: Collector) -> CollectorRegistry:

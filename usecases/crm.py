@@ -50,8 +50,6 @@ def sync_zoho(services: Services, *, full: bool = False, owner: str | None = Non
                                    "and ZOHO_REFRESH_TOKEN.")
     result = run_zoho_sync(services.engine, services.zoho, full=full, owner=owner, on_page=on_page)
     metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status).inc()
-    if result.status == "failed":
-        metrics.CRM_SYNC_ERRORS.labels(source="zoho").inc()
     for name, module in result.modules.items():
         for outcome in COUNTED:
             count = getattr(module, outcome, 0)

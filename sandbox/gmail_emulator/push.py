@@ -19,6 +19,12 @@ default so that tests stay fast and simple:
   retries a failure is recorded and the notification is lost.
 
 Every attempt is recorded in ``deliveries``; ``counts`` sums them up.
+
+An *authenticated* subscription (a service account, and an audience that
+defaults to the endpoint URL, as in Pub/Sub) sends each push with
+``Authorization: Bearer <OIDC token>`` signed by the emulator's Google key
+(``oidc.py``); a subscription with a verification token puts it in the
+endpoint's query instead, the older way.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from .oidc import OidcSigner, push_claims
+
 # Endpoints are local: never route deliveries through a proxy from the environment.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -50,6 +58,8 @@ class Subscription:
     name: str  # projects/<project>/subscriptions/<id>
     topic: str  # projects/<project>/topics/<id>
     endpoint: str  # with ?token=... when a verification token was given
+    service_account: str | None = None  # authenticated push: each POST carries an OIDC token for this account
+    audience: str | None = None  # the token's `aud` (Pub/Sub's default: the endpoint URL)
 
 
 @dataclass
@@ -98,7 +108,8 @@ def envelope(subscription: str, message_id: str, email_address: str, history_id:
 
 
 class PushDispatcher:
-    def __init__(self, delay_seconds: float = 0.0, timeout_seconds: float = 10.0):
+    def __init__(self, delay_seconds: float = 0.0, timeout_seconds: float = 10.0, signer: OidcSigner | None = None):
+        self.signer = signer or OidcSigner()
         self.delay_seconds = delay_seconds
         self.jitter_seconds = 0.0
         self.coalesce = True
@@ -140,7 +151,10 @@ class PushDispatcher:
         with self._cond:
             return topic in self.topics
 
-    def add_subscription(self, topic: str, endpoint: str, token: str | None, name: str | None) -> Subscription:
+    def add_subscription(self, topic: str, endpoint: str, token: str | None, name: str | None,
+                         service_account: str | None = None, audience: str | None = None) -> Subscription:
+        if service_account:
+            audience = audience or endpoint
         if token:
             parts = urlsplit(endpoint)
             query = parts.query + ("&" if parts.query else "") + urlencode({"token": token})
@@ -148,7 +162,8 @@ class PushDispatcher:
         with self._cond:
             project = topic.split("/")[1] if topic.startswith("projects/") else "emulator"
             count = sum(len(subs) for subs in self.subscriptions.values()) + 1
-            sub = Subscription(name or f"projects/{project}/subscriptions/gmail-push-{count}", topic, endpoint)
+            sub = Subscription(name or f"projects/{project}/subscriptions/gmail-push-{count}", topic, endpoint,
+                               service_account, audience)
             self.subscriptions.setdefault(topic, []).append(sub)
             self.topics.add(topic)
             return sub
@@ -261,12 +276,15 @@ class PushDispatcher:
         body = json.dumps(
             envelope(sub.name, notification.message_id, notification.email_address, notification.history_id)
         ).encode()
-        request = urllib.request.Request(
-            sub.endpoint, data=body, method="POST",
-            headers={"Content-Type": "application/json", "User-Agent": USER_AGENT},
-        )
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        if sub.service_account:
+            # A fresh token per attempt, as Pub/Sub sends (it caches them for a while; either verifies the same).
+            token = self.signer.sign(push_claims(sub.service_account, sub.audience or sub.endpoint))
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(sub.endpoint, data=body, method="POST", headers=headers)
         record = {
             "subscription": sub.name, "topic": sub.topic, "endpoint": sub.endpoint,
+            "authenticated": bool(sub.service_account),
             "emailAddress": notification.email_address, "historyId": notification.history_id,
             "messageId": notification.message_id, "attempt": notification.attempts,
             "status": None, "error": None, "acked": False, "time": time.time(),

@@ -44,6 +44,7 @@ from .mime import (
     text_of,
 )
 from .oauth import AuthorizePageError, OAuthError, OAuthServer
+from .oidc import GOOGLE_ISSUER, push_claims
 from .push import PushDispatcher, RetryPolicy
 from .rate_limit import Charge, UserRateLimiter
 
@@ -261,6 +262,7 @@ class GmailEmulator(LoopbackService):
         self._requests_lock = threading.Lock()
         self._active_requests = 0
         self._peak_requests = 0
+        self.certs_fetches = 0  # GETs of certs_url: a verifier should cache them, not fetch per push
         self._next_message_number = 0x18C0_0000_0000_0000 + secrets.randbelow(1 << 40)
 
     # -- lifecycle ----------------------------------------------------------
@@ -630,9 +632,30 @@ class GmailEmulator(LoopbackService):
         push_endpoint_url: str,
         verification_token: str | None = None,
         subscription_name: str | None = None,
+        *,
+        service_account: str | None = None,
+        audience: str | None = None,
     ) -> str:
-        """A Pub/Sub push subscription (creating the topic); returns the subscription name."""
-        return self.push.add_subscription(topic_name, push_endpoint_url, verification_token, subscription_name).name
+        """A Pub/Sub push subscription (creating the topic); returns the subscription name.
+
+        With ``service_account`` it is an authenticated push subscription: every POST carries
+        ``Authorization: Bearer <OIDC token>`` signed by this emulator's Google key (``certs_url``), with
+        ``aud`` = ``audience`` (default: the endpoint URL), ``email`` = the service account, ``email_verified``.
+        """
+        return self.push.add_subscription(topic_name, push_endpoint_url, verification_token, subscription_name,
+                                          service_account, audience).name
+
+    @property
+    def certs_url(self) -> str:
+        """Google's signing certificates, as https://www.googleapis.com/oauth2/v1/certs serves them."""
+        return self.url + "oauth2/v1/certs"
+
+    def sign_push_token(self, service_account: str, audience: str, *, issued_at: float | None = None,
+                        lifetime: int = 3600, email_verified: bool = True, issuer: str = GOOGLE_ISSUER) -> str:
+        """A push token as the emulator's authenticated subscriptions send it, with any claim changed (tests:
+        expired, another audience or account)."""
+        return self.push.signer.sign(push_claims(service_account, audience, issued_at=issued_at, lifetime=lifetime,
+                                                 email_verified=email_verified, issuer=issuer))
 
     def create_topic(self, topic_name: str) -> None:
         """A Pub/Sub topic without subscribers (watch accepts it; notifications go nowhere)."""
@@ -885,7 +908,8 @@ class GmailEmulator(LoopbackService):
                 )
             )
         for sub in data.get("push_subscriptions", []):
-            self.create_push_subscription(sub["topic"], sub["endpoint"], sub.get("token"))
+            self.create_push_subscription(sub["topic"], sub["endpoint"], sub.get("token"),
+                                          service_account=sub.get("service_account"), audience=sub.get("audience"))
         return {"users": users, "messages": ids}
 
     # -- HTTP -----------------------------------------------------------------
@@ -911,6 +935,11 @@ class GmailEmulator(LoopbackService):
             return self._batch(headers, body)
         if path == "/healthz":
             return _json_response(200, {"ok": True})
+        if path == "/oauth2/v1/certs" and method == "GET":
+            with self._lock:
+                self.certs_fetches += 1
+            # Google lets clients cache its certificates for a few hours (they rotate daily).
+            return _json_response(200, self.push.signer.certs(), {"Cache-Control": "public, max-age=19800"})
         return self._api_call(method, path, query, headers, body, in_batch=False)
 
     # OAuth endpoints

@@ -44,7 +44,7 @@ def crm_counts(stack) -> tuple[int, int]:
 
 def metric(stack, line_start: str) -> float:
     """A counter's value on /metrics (the registry is per process: tests compare before and after)."""
-    _, _, text = http_get(f"{stack.server.url}/metrics")
+    text = stack.scrape()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
 
 

@@ -19,9 +19,20 @@ TOKEN = "push-verification-secret"
 
 @pytest.fixture
 def pushing(database_url):
+    """Push mode as Google runs it: an authenticated push subscription (OIDC token)."""
+    stack = start_stack(database_url, scheduler=True, gmail_pubsub_topic=TOPIC,
+                        sync_interval_seconds=3600, label_interval_seconds=3600)
+    stack.subscribe_push(TOPIC)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def query_token_pushing(database_url):
+    """The documented fallback: the shared token in the push endpoint's query."""
     stack = start_stack(database_url, scheduler=True, gmail_pubsub_topic=TOPIC, pubsub_verification_token=TOKEN,
                         sync_interval_seconds=3600, label_interval_seconds=3600)
-    stack.gmail.create_push_subscription(TOPIC, f"{stack.server.url}/gmail/push", verification_token=TOKEN)
+    stack.subscribe_push(TOPIC)
     yield stack
     stack.stop()
 
@@ -58,7 +69,18 @@ def test_push_brings_the_alert_without_waiting_for_the_poll(pushing):
     assert "Pushed to you" in json.dumps(alerts[0]["blocks"])
 
 
-def test_push_without_the_verification_token_is_refused_with_no_side_effect(pushing):
+def test_push_brings_the_alert_with_the_query_token_fallback(query_token_pushing):
+    query_token_pushing.add_rep()
+    query_token_pushing.import_crm(CONTACTS, DEALS)
+    query_token_pushing.connect_with_push()
+    query_token_pushing.mail("jane@acme.example", "Pushed the old way")
+    dm = query_token_pushing.slack.dm_channel(TEAM, REP)
+    alerts = query_token_pushing.slack.wait_for(lambda: alerts_in(query_token_pushing, dm), timeout=10)
+    assert "Pushed the old way" in json.dumps(alerts[0]["blocks"])
+
+
+def test_push_without_the_verification_token_is_refused_with_no_side_effect(query_token_pushing):
+    pushing = query_token_pushing
     pushing.add_rep()
     pushing.connect()
     pushing.services.jobs.wait_for_requested()  # the sync that connecting started: its calls come before `before`

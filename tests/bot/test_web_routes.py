@@ -10,8 +10,7 @@ from tests.harness import http_get
 
 
 def scrape(live) -> dict[str, float]:
-    status, headers, body = http_get(f"{live.server.url}/metrics")
-    assert status == 200 and headers["content-type"].startswith("text/plain")
+    body = live.scrape()
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
             if line and not line.startswith("#")}
 
@@ -39,10 +38,7 @@ def test_metrics_count_what_happened(live):
     live.connect_with_magnet(labels=True)
     live.mail("jane@acme.example", "Counted")
     live.run("labels")
-    status, headers, body = http_get(f"{live.server.url}/metrics")
-    assert status == 200 and headers["content-type"].startswith("text/plain")
-    lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-             if line and not line.startswith("#")}
+    lines = scrape(live)
     assert lines['mailmagnet_gmail_connects_total{result="connected"}'] >= 1
     assert lines['mailmagnet_sync_runs_total{job="labels",result="synced"}'] >= 1
     assert lines['mailmagnet_messages_filed_total{label="Open Deals"}'] >= 1
@@ -76,3 +72,49 @@ def test_metrics_read_pending_pushes_and_leases_from_the_database_when_scraped(l
     assert lines["mailmagnet_pending_pushes"] == 1
     assert lines['mailmagnet_leased_mailboxes{holder="this_replica"}'] == 1
     assert lines['mailmagnet_leased_mailboxes{holder="other_replicas"}'] == 1
+
+
+def test_metrics_show_mailboxes_by_state_and_how_stale_their_syncs_are(live):
+    from crm_store.db import session_scope
+    from crm_store.models import AccountStatus, CrmSyncCursor
+
+    for n in range(4):
+        live.add_rep(f"U{n}STATE", f"state{n}@crm.example", gmail=f"state{n}@gmail.example")
+        live.connect(f"U{n}STATE", f"state{n}@gmail.example")
+    now = utcnow()
+    live.update_mailbox("state0@gmail.example", last_sync_at=now - timedelta(minutes=3), last_sync_error=None)
+    live.update_mailbox("state1@gmail.example", last_sync_at=now - timedelta(minutes=20), last_sync_error=None)
+    live.update_mailbox("state2@gmail.example", last_sync_at=now - timedelta(hours=2),
+                        last_sync_error="HttpError 500")
+    live.update_mailbox("state3@gmail.example", status=AccountStatus.REVOKED.value,
+                        last_sync_at=now - timedelta(days=3))
+    with session_scope(live.engine) as session:
+        session.add(CrmSyncCursor(name="zoho:Contacts", last_success_at=now - timedelta(minutes=7)))
+        session.add(CrmSyncCursor(name="zoho:Deals", last_success_at=now - timedelta(minutes=45),
+                                  last_error="HTTP 500 from Zoho"))
+    lines = scrape(live)
+    assert lines['mailmagnet_mailboxes{state="connected"}'] == 2
+    assert lines['mailmagnet_mailboxes{state="failing"}'] == 1
+    assert lines['mailmagnet_mailboxes{state="revoked"}'] == 1
+    # The stalest healthy mailbox synced 20 minutes ago; the failing one has not for two hours.
+    assert 20 * 60 <= lines['mailmagnet_mailbox_oldest_sync_age_seconds{state="connected"}'] < 21 * 60
+    assert 2 * 3600 <= lines['mailmagnet_mailbox_oldest_sync_age_seconds{state="failing"}'] < 2 * 3600 + 60
+    assert 'mailmagnet_mailbox_oldest_sync_age_seconds{state="revoked"}' not in lines
+    assert 45 * 60 <= lines['mailmagnet_crm_last_sync_age_seconds{source="zoho"}'] < 46 * 60
+    assert lines['mailmagnet_crm_sync_failing{source="zoho"}'] == 1
+    # Gone: it counted what mailmagnet_crm_sync_runs_total{result="failed"} counts.
+    assert not any(key.startswith("mailmagnet_crm_sync_errors_total") for key in lines)
+
+
+def test_metrics_show_the_busiest_mailbox_quota_units_per_second(live, monkeypatch):
+    from telemetry import metrics
+
+    monkeypatch.setattr(metrics, "MAILBOX_UNIT_PEAKS", metrics.MailboxUnitPeaks())  # this test's calls only
+    assert scrape(live)["mailmagnet_gmail_mailbox_peak_units_per_second"] == 0
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    for n in range(3):
+        live.mail("jane@acme.example", f"Quota {n}")
+    live.run("sync")  # history.list, then the three messages' metadata: one mailbox, within a second or two
+    assert scrape(live)["mailmagnet_gmail_mailbox_peak_units_per_second"] >= 5

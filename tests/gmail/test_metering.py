@@ -119,3 +119,43 @@ def test_a_batch_that_fails_as_a_whole_is_counted_and_its_parts_answered_in_halv
     assert snapshot(["gmail.users.messages.get"])["gmail.users.messages.get"][0] == gets_before + 4
     batches = [c for c in gmail_env.emu.calls if c.method == "gmail.users.messages.get"]
     assert len(batches) == 4 and all(c.in_batch for c in batches)
+
+
+def test_quota_units_are_attributed_to_each_mailbox_for_the_per_user_peak(gmail_env):
+    """Google's per-user limit is per mailbox: two mailboxes busy at once are two peaks, not one sum. Single calls
+    and the parts of a /batch both count for the mailbox whose credentials they carried."""
+    from telemetry.metrics import MailboxUnitPeaks
+    import telemetry.metrics as metrics_module
+
+    mailboxes = []
+    for address in ("peak-a@gmail.example", "peak-b@gmail.example"):
+        account_id = gmail_env.connect(address)
+        mailboxes.append((address, gmail_env.service.mailbox(
+            load_credentials(gmail_env.cipher, gmail_env.account(account_id), gmail_env.config))))
+    frozen = MailboxUnitPeaks(clock=lambda: 1000.0)  # every call within the same second
+    original, metrics_module.MAILBOX_UNIT_PEAKS = metrics_module.MAILBOX_UNIT_PEAKS, frozen
+    try:
+        for address, mailbox in mailboxes:
+            ids = [gmail_env.emu.insert_message(address, sender=f"s{i}@acme.example", to=address, subject="Hi")
+                   for i in range(4)]
+            mailbox.get_profile()  # 1 unit
+            mailbox.get_metadata(ids)  # one /batch, four parts: 20 units
+    finally:
+        metrics_module.MAILBOX_UNIT_PEAKS = original
+    assert frozen.peak() == 21
+
+
+def test_the_per_mailbox_peak_forgets_what_is_older_than_its_window():
+    from telemetry.metrics import MailboxUnitPeaks
+
+    now = [0.0]
+    peaks = MailboxUnitPeaks(window_seconds=60, clock=lambda: now[0])
+    peaks.add("a", 200)
+    now[0] = 1.0
+    peaks.add("a", 5)
+    peaks.add("b", 5)
+    assert peaks.peak() == 200
+    now[0] = 61.5
+    assert peaks.peak() == 5
+    now[0] = 200.0
+    assert peaks.peak() == 0

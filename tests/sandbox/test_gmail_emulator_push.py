@@ -42,7 +42,8 @@ class Endpoint:
                 data = json.loads(base64.b64decode(body["message"]["data"]))
                 with endpoint.arrived:
                     endpoint.received.append(
-                        {"at": time.monotonic(), "messageId": body["message"]["messageId"], **data}
+                        {"at": time.monotonic(), "messageId": body["message"]["messageId"],
+                         "authorization": self.headers.get("Authorization"), **data}
                     )
                     status = endpoint.script.pop(0) if endpoint.script else endpoint.default
                     endpoint.arrived.notify_all()
@@ -280,3 +281,31 @@ def test_exclude_filter_pushes_for_everything_but_its_labels(emu, gmail, endpoin
     emu.set_push_coalescing(False)
     assert pushes_after(emu, endpoint, lambda: emu.mark_read(REP, inbox)) == 1
     assert pushes_after(emu, endpoint, lambda: emu.mark_read(REP, spam)) == 0
+
+
+def test_an_authenticated_subscription_sends_a_google_signed_oidc_token(emu, gmail, endpoint):
+    """As Pub/Sub with a push auth service account: `Authorization: Bearer <JWT>` that google-auth verifies against
+    the emulator's certificates (Google's format: PEM x509 by key id), with Google's issuer, the audience (default:
+    the endpoint URL), the service account's email, verified."""
+    import urllib.request
+
+    import google.auth.transport.requests
+    from google.oauth2 import id_token
+
+    account = "push@mailmagnet.iam.gserviceaccount.com"
+    emu.create_push_subscription(TOPIC, endpoint.url, service_account=account)
+    emu.create_push_subscription(TOPIC, endpoint.url + "?token=t")  # the older kind: no token
+    gmail.users().watch(userId="me", body={"topicName": TOPIC, "labelIds": ["INBOX"]}).execute()
+    emu.insert_message(REP, sender="ann@acme.test", to=REP, subject="Signed")
+    assert emu.wait_for_push()
+    with urllib.request.urlopen(emu.certs_url, timeout=5) as response:
+        certs = json.loads(response.read())
+        assert "max-age=" in response.headers["Cache-Control"]
+    assert list(certs) == [emu.push.signer.kid] and certs[emu.push.signer.kid].startswith("-----BEGIN CERTIFICATE")
+    tokens = [r["authorization"] for r in endpoint.received]
+    assert sorted(token is None for token in tokens) == [False, True]
+    token = next(t for t in tokens if t).removeprefix("Bearer ")
+    claims = id_token.verify_token(token, google.auth.transport.requests.Request(), audience=endpoint.url,
+                                   certs_url=emu.certs_url)
+    assert claims["iss"] == "https://accounts.google.com" and claims["email"] == account
+    assert claims["email_verified"] is True and claims["exp"] - claims["iat"] == 3600
