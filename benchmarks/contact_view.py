@@ -84,8 +84,9 @@ def view_as(stack, viewer: str) -> tuple[float, bool]:
     response = stack.driver.slash_command(viewer, "/contact", CONTACT)
     if response.status != 200:
         raise RuntimeError(f"/contact answered {response.status}")
+    # The post's own time is the figure, so a looser poll only spares the server's process (ten senders poll).
     final = stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts(response.response_url)
-                                          if p.get("replace_original")], timeout=30, interval=0.005)[-1]
+                                          if p.get("replace_original")], timeout=30, interval=0.02)[-1]
     if "Renewal" not in str(final.get("blocks")):
         raise RuntimeError(f"the view showed no email: {str(final.get('text'))[:200]}")
     return (final["time"] - started) * 1000, "Unavailable" not in str(final.get("blocks"))
