@@ -9,9 +9,12 @@ them closing this month, half customers). At N = 5,000 that is the SPEC's scenar
 
 - ours: one label run of the product (sync + file the new mail + re-file the changed contacts' mail);
 - stateful: a simple filer that keeps state between runs (`StatefulFiler`): it lists what arrived since its
-  last run with `history.list`, gets each new message once, modifies each one from a contact; it remembers
+  last run with `history.list`, gets each new message once, and files the ones from contacts; it remembers
   under which label it filed each contact, and for a contact whose category changed it finds that contact's
-  filed messages with one `messages.list q=from:(…)` (under the old label) and modifies each;
+  filed messages with one `messages.list q=from:(…)` (under the old label) and moves them. It never re-reads
+  the Inbox. It changes labels exactly as the product does (`gmail.labels.LabelFiler._apply`): the messages
+  going to one label (new mail: per category; re-filing: per (old label, new label) pair) in one `batchModify`
+  when there are more than `gmail.labels.BATCH_MODIFY_THRESHOLD` of them, else one `modify` each;
 - naive: list the Inbox, get every message, modify each one from a contact (which does not even re-file).
 
 Units are the emulator's quota counters (Google's costs), per mailbox, in one run.
@@ -23,6 +26,7 @@ import io
 import json
 import random
 import tempfile
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -36,6 +40,7 @@ from crm_store.csv_import import import_deals
 from crm_store.db import session_scope
 from crm_store.models import CategoryChange, GmailAccount, MailboxMessage
 from gmail.client import MailboxClient, credentials_from_dict
+from gmail.labels import BATCH_MODIFY_THRESHOLD
 from gmail.messages import from_gmail_metadata
 from sandbox.stack import GOOGLE_CLIENT_ID, REP_GMAIL, start_stack
 
@@ -129,29 +134,42 @@ class StatefulFiler:
                                        rules=StageRules())
         return {address: item.category for address, item in found.items()}
 
+    def move(self, ids: list[str], add: str, remove: str) -> None:
+        """The product's rule (`LabelFiler._apply`): one batchModify above the threshold, else modify each."""
+        if len(ids) > BATCH_MODIFY_THRESHOLD:
+            self.mailbox.batch_modify(ids, add=[add], remove=[remove])
+        else:
+            for gmail_id in ids:
+                self.mailbox.modify(gmail_id, add=[add], remove=[remove])
+
     def run(self) -> None:
-        # New mail since the last run: history.list, then each new message once.
+        # New mail since the last run: history.list, then each new message once; filed per category.
         new_ids: list[str] = []
         for page in self.mailbox.history_pages(self.history_id):
             new_ids += page.added_ids
             self.history_id = page.history_id
         messages = [from_gmail_metadata(m) for m in self.mailbox.get_metadata(new_ids).values() if m]
         categories = self.categories({m.from_address for m in messages if m.from_address})
+        to_file: dict[Category, list[str]] = defaultdict(list)
         for message in messages:
             category = categories.get(message.from_address)
             if category is not None:
-                self.mailbox.modify(message.gmail_id, add=[self.label_ids[category]], remove=["INBOX"])
+                to_file[category].append(message.gmail_id)
                 self.filed_under[message.from_address] = category
-        # CRM changes: every contact whose mail it filed, under another category now.
+        for category, ids in to_file.items():
+            self.move(ids, self.label_ids[category], "INBOX")
+        # CRM changes: every contact whose mail it filed, under another category now; moved per label pair.
         now = self.categories(self.filed_under)
+        moves: dict[tuple[Category, Category], list[str]] = defaultdict(list)
         for address, old in list(self.filed_under.items()):
             new = now.get(address)
             if new is None or new is old:
                 continue
-            for gmail_id in self.mailbox.list_message_ids(label_ids=[self.label_ids[old]],
-                                                          query=f"from:({address})"):
-                self.mailbox.modify(gmail_id, add=[self.label_ids[new]], remove=[self.label_ids[old]])
+            moves[(old, new)] += self.mailbox.list_message_ids(label_ids=[self.label_ids[old]],
+                                                               query=f"from:({address})")
             self.filed_under[address] = new
+        for (old, new), ids in moves.items():
+            self.move(ids, self.label_ids[new], self.label_ids[old])
 
 
 def naive_run(stack, mailbox: MailboxClient, tz: str) -> None:
@@ -322,6 +340,7 @@ def main() -> None:
         "target_zero_change_units": 2,
         "target_naive_over_ours": 20,
         "target_ratio_vs_stateful": 1,
+        "stateful_batch_modify_threshold": BATCH_MODIFY_THRESHOLD,  # the product's: both file the same way
     }
     emit("labels", figures)
 
