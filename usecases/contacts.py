@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from sqlmodel import Session, or_, select
 
@@ -37,7 +37,7 @@ from gmail.conversations import Cursor, EmailCopy, Listed, contact_query, copy_f
     list_candidates
 from gmail.errors import AccessRevoked, GmailError, NotFound
 from gmail.magnet import gmail_url
-from gmail.messages import header_map, plain_text_body
+from gmail.messages import body_text, header_map
 from gmail.tokens import TokenKeyError
 from usecases import access, fanout
 from usecases.actors import Actor, SlackActorRef, resolve
@@ -213,12 +213,13 @@ def look_up(services: Services, who: SlackActorRef, text: str,
     return _contact_view(services, actor, contact_id, surface)
 
 
-def for_addresses(services: Services, who: SlackActorRef, addresses: list[str]) -> LookUp:
-    """The message shortcut: the contacts among the addresses a Slack message mentions."""
-    wanted = list(dict.fromkeys(a.strip().lower() for a in addresses if a and a.strip()))[:20]
+def for_addresses(services: Services, who: SlackActorRef, addresses: Callable[[], Iterable[str]]) -> LookUp:
+    """The message shortcut: the contacts among the addresses a Slack message mentions. `addresses` is called
+    only once the viewer is known to be a CRM user: reading a message costs CPU a guest must not spend."""
+    actor = _viewer(services, who)
+    wanted = list(dict.fromkeys(a.strip().lower() for a in addresses() if a and a.strip()))[:20]
     if not wanted:
         raise InvalidInput("That message mentions no email address, so there is no contact to show.")
-    actor = _viewer(services, who)
     with session_scope(services.engine) as session:
         found: dict[int, Contact] = {}
         for address in wanted:
@@ -525,8 +526,8 @@ def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetai
                          subject=copy.subject if level.shows_subject else None,
                          snippet=copy.snippet if level.shows_snippet else None)
     if level == Visibility.OWNER:
-        body = plain_text_body(message.get("payload") or {})
-        detail.body, detail.body_truncated = body[:BODY_LIMIT], len(body) > BODY_LIMIT
+        body = body_text(message.get("payload") or {}, BODY_LIMIT)
+        detail.body, detail.body_truncated = body.text, body.truncated
         detail.subject = header_map(message.get("payload") or {}).get("subject", "")
         detail.gmail_url = gmail_url(account.email_address, None, copy.thread_id or copy.gmail_id)
     else:
