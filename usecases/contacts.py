@@ -358,9 +358,10 @@ def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: lis
     if services.gmail is None:
         page.note = "Gmail is not set up on this MailMagnet server, so no emails can be shown."
         return page
-    outcomes = fanout.run_all(services, {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query))
-                                         for m in mailboxes},
-                              timeout=services.config.mailbox_view_timeout_seconds)
+    # One view at a time per viewer (fanout.ViewInFlight otherwise), within their share of the pool.
+    outcomes = fanout.run_view(services, actor, {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query))
+                                                 for m in mailboxes},
+                               timeout=services.config.mailbox_view_timeout_seconds)
     fetched: dict[int, _Fetched] = {}
     for mailbox in mailboxes:
         outcome = outcomes[mailbox.account.id]
@@ -579,7 +580,8 @@ def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmai
     def fetch() -> dict[str, EmailCopy | None]:
         return fetch_copies(services.mailbox_client(account), [g for g, _ in picked], with_subject=True)
 
-    outcome = fanout.run_all(services, {account.id: fetch}, timeout=services.config.mailbox_view_timeout_seconds)
+    outcome = fanout.run_all(services, actor, {account.id: fetch},
+                             timeout=services.config.mailbox_view_timeout_seconds)
     result = outcome[account.id]
     if not result.ok:
         _why_failed(account.id, result.error)

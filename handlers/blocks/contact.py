@@ -59,6 +59,13 @@ def looking(query: str) -> Reply:
     return text, [_section(text).to_dict()]
 
 
+def still_looking() -> Reply:
+    """A second look-up (or "Show more") while the person's previous one is still being fetched."""
+    text = (":hourglass_flowing_sand: I'm still looking up your previous request: one at a time, so that "
+            "everyone's mailboxes answer quickly. Try again once it has answered.")
+    return text, [_section(text).to_dict()]
+
+
 def notice(text: str) -> Reply:
     return text, [_section(text).to_dict()]
 
