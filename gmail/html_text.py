@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-# Markup converted at most. Gmail's own web client clips a message at 102 KB; within this much, the worst
-# hostile shape measured (one tag with ~20,000 distinct attributes) costs a few hundred ms of CPU
-# (benchmarks/bounded_work.py), every other shape a few ms.
-HTML_LIMIT = 96 * 1024
+# Markup converted at most: what the reader is shown (12,000 characters) comes from the first tens of KB of
+# even a verbose email; "Open in Gmail" has the rest. Within this much, the worst hostile shape measured (tags
+# of ~12,000 distinct attributes each, libxml2's one super-linear case) costs about 250 ms of CPU, every other
+# shape a few ms (benchmarks/bounded_work.py).
+HTML_LIMIT = 64 * 1024
 
 # Elements whose content is never text a reader sees.
 _HIDDEN = frozenset({"script", "style", "head", "title", "template", "noscript", "object", "iframe", "svg", "math"})

@@ -196,6 +196,7 @@ def _viewer(services: Services, who: SlackActorRef) -> Actor:
     return actor
 
 
+@fanout.one_view_at_a_time
 def look_up(services: Services, who: SlackActorRef, text: str,
             surface: AuditSurface = AuditSurface.CONTACT_VIEW) -> LookUp:
     """`/contact <email or name>`: one match → the card and emails; several → a choice; none → the closest names."""
@@ -213,6 +214,7 @@ def look_up(services: Services, who: SlackActorRef, text: str,
     return _contact_view(services, actor, contact_id, surface)
 
 
+@fanout.one_view_at_a_time
 def for_addresses(services: Services, who: SlackActorRef, addresses: Callable[[], Iterable[str]]) -> LookUp:
     """The message shortcut: the contacts among the addresses a Slack message mentions. `addresses` is called
     only once the viewer is known to be a CRM user: reading a message costs CPU a guest must not spend."""
@@ -235,6 +237,7 @@ def for_addresses(services: Services, who: SlackActorRef, addresses: Callable[[]
     return _contact_view(services, actor, contact_id, AuditSurface.SHORTCUT)
 
 
+@fanout.one_view_at_a_time
 def show_contact(services: Services, who: SlackActorRef, contact_id: Any,
                  surface: AuditSurface = AuditSurface.CONTACT_VIEW) -> ContactView:
     """A contact picked from a list (or named by an alert): any CRM user may see any contact's card."""
@@ -292,6 +295,7 @@ def _first_page(services: Services, actor: Actor, contact_id: int, surface: Audi
     return _fill_page(services, actor, page, mailboxes, addresses, surface, view_id=None, shown=0)
 
 
+@fanout.one_view_at_a_time
 def more_emails(services: Services, who: SlackActorRef, view_id: Any) -> EmailPage:
     """"Show more": the next page of the same view, for the person it was shown to; each mailbox is asked again
     whether the viewer may still see it (a disconnected or re-shared mailbox drops out)."""
@@ -358,10 +362,9 @@ def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: lis
     if services.gmail is None:
         page.note = "Gmail is not set up on this MailMagnet server, so no emails can be shown."
         return page
-    # One view at a time per viewer (fanout.ViewInFlight otherwise), within their share of the pool.
-    outcomes = fanout.run_view(services, actor, {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query))
-                                                 for m in mailboxes},
-                               timeout=services.config.mailbox_view_timeout_seconds)
+    outcomes = fanout.run_all(services, actor, {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query))
+                                                for m in mailboxes},
+                              timeout=services.config.mailbox_view_timeout_seconds)
     fetched: dict[int, _Fetched] = {}
     for mailbox in mailboxes:
         outcome = outcomes[mailbox.account.id]

@@ -5,9 +5,9 @@ connection (httplib2 is not thread-safe), so a view of five mailboxes costs five
 not five discovery builds.
 
 Everyone shares it, so no one person can take it from the others (THREATS "Bounded work"):
-- one view in flight per person (`run_view`): a second `/contact` or "Show more" while one is being
-  fetched is refused (`ViewInFlight`) instead of sending another round of calls to every colleague's
-  Gmail;
+- one view in flight per person (`one_view_at_a_time`): a second `/contact` or "Show more" while one is
+  being fetched is refused at once (`ViewInFlight`), before it reads anything, instead of sending another
+  round of calls to every colleague's Gmail;
 - a share of the threads per person (`USER_SHARE`): a person's calls beyond it wait in that person's own
   queue, never in front of someone else's;
 - a deadline per call: when it passes, the calls still waiting are cancelled (they never run), and a
@@ -18,6 +18,7 @@ The limits hold per running replica: each has its own pool.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generic, Hashable, Iterator, TypeVar
 
 from crm_store.errors import DomainError
-from usecases.actors import Actor
+from usecases.actors import Actor, SlackActorRef
 from usecases.context import Services
 
 log = logging.getLogger(__name__)
@@ -150,8 +151,10 @@ class FairPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def person_of(actor: Actor) -> Person:
-    return (actor.team_id, actor.slack_user_id) if actor.slack_user_id else ("crm", actor.crm_user_id)
+def person_of(who: Actor | SlackActorRef) -> Person:
+    if isinstance(who, SlackActorRef):
+        return who.team_id, who.user_id
+    return (who.team_id, who.slack_user_id) if who.slack_user_id else ("crm", who.crm_user_id)
 
 
 def _pool(services: Services) -> FairPool:
@@ -193,11 +196,16 @@ def run_all(services: Services, actor: Actor, calls: dict[Any, Callable[[], T]],
     return outcomes
 
 
-def run_view(services: Services, actor: Actor, calls: dict[Any, Callable[[], T]], *,
-             timeout: float) -> dict[Any, Outcome[T]]:
-    """`run_all` for a view someone asked for: refused with ViewInFlight while their previous one runs."""
-    with _pool(services).one_view(person_of(actor)):
-        return run_all(services, actor, calls, timeout=timeout)
+def one_view_at_a_time(view: Callable[..., T]) -> Callable[..., T]:
+    """For a use case `view(services, who, …)` someone waits for in Slack: while their previous one runs, a
+    second is refused at once (ViewInFlight), before it reads anything."""
+
+    @functools.wraps(view)
+    def guarded(services: Services, who: SlackActorRef, *args, **kwargs) -> T:
+        with _pool(services).one_view(person_of(who)):
+            return view(services, who, *args, **kwargs)
+
+    return guarded
 
 
 def shutdown(services: Services) -> None:

@@ -40,7 +40,7 @@ HOSTILE_HTML = {
     "unclosed-divs": "<div>" * (MEGABYTE // 5),
     "endless-comment": "<!--" + "x" * MEGABYTE,
     "open-a-tags": "<a " * (MEGABYTE // 3),
-    "many-attributes": "<a " + " ".join(f"a{i}" for i in range(MEGABYTE // 7)) + ">",
+    "many-attributes": ("<a " + " ".join(f"{chr(97 + i % 26)}{i // 26}" for i in range(12_000)) + ">") * 15,
     "huge-attribute": '<a href="' + "x" * MEGABYTE + '">link</a>',
     "nested-tables": "<table><tr><td>" * (MEGABYTE // 15),
     "entity-flood": "&lt;" * (MEGABYTE // 4),

@@ -9,11 +9,12 @@ import pytest
 
 from crm_store.categories import LabelNames, StageRules
 from usecases import fanout
-from usecases.actors import Actor, ActorKind
+from usecases.actors import Actor, ActorKind, SlackActorRef
 from usecases.context import Config, Services
 
 ANN = Actor(ActorKind.SLACK, "T1", "UANN")
 BOB = Actor(ActorKind.SLACK, "T1", "UBOB")
+ANN_REF, BOB_REF = SlackActorRef("T1", "UANN"), SlackActorRef("T1", "UBOB")
 
 
 @pytest.fixture
@@ -80,19 +81,24 @@ def test_a_deadline_cancels_the_calls_that_have_not_started(services, monkeypatc
 
 def test_one_view_in_flight_per_person(services):
     started, release, ran = threading.Event(), threading.Event(), []
+
+    @fanout.one_view_at_a_time
+    def view(services, who, calls):
+        return fanout.run_all(services, ANN if who.user_id == "UANN" else BOB, calls, timeout=10)
+
     first: dict = {}
-    view = threading.Thread(target=lambda: first.update(
-        fanout.run_view(services, ANN, {"a": blocking(started, release, ran, "a")}, timeout=10)))
-    view.start()
+    running = threading.Thread(target=lambda: first.update(view(services, ANN_REF, {"a": blocking(started, release,
+                                                                                                  ran, "a")})))
+    running.start()
     assert started.wait(10)
     with pytest.raises(fanout.ViewInFlight):
-        fanout.run_view(services, ANN, {"again": lambda: "again"}, timeout=10)
-    assert fanout.run_view(services, BOB, {"b": lambda: "b"}, timeout=10)["b"].value == "b"
+        view(services, ANN_REF, {"again": lambda: ran.append("again")})
+    assert view(services, BOB_REF, {"b": lambda: "b"})["b"].value == "b"
     assert fanout.run_all(services, ANN, {"home": lambda: "home"}, timeout=10)["home"].value == "home"
     release.set()
-    view.join(10)
+    running.join(10)
     assert first["a"].value == "a" and ran == ["a"]
-    assert fanout.run_view(services, ANN, {"again": lambda: "again"}, timeout=10)["again"].value == "again"
+    assert view(services, ANN_REF, {"again": lambda: "again"})["again"].value == "again"
 
 
 def test_a_failing_call_is_its_own_outcome(services):
