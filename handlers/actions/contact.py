@@ -14,15 +14,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks.compose import compose_view, loading_view, notice_view
-from handlers.blocks.contact import detail_notice, email_detail_view, loading_detail, more_emails_blocks
+from handlers.blocks.contact import detail_notice, email_detail_view, loading_detail, more_emails_blocks, notice
 from handlers.blocks.ids import ActionId
-from handlers.commands.contact import failure, render
+from handlers.commands.contact import render
 from handlers.errors import user_message
 from handlers.middleware import ack_at_once, once
 from usecases import compose
 from usecases import contacts as contact_use_cases
 from usecases.contacts import EmailRef
-from usecases.fanout import ViewInFlight
 from usecases.values import AuditSurface, InvalidInput, Services
 
 log = logging.getLogger(__name__)
@@ -74,16 +73,14 @@ def register(app: App, services: Services) -> None:
             text, blocks = render(contact_use_cases.show_contact(services, context["actor"], value.get("c"), surface),
                                   surface.value)
         except Exception as error:  # noqa: BLE001 - a refusal or a failure replaces the list too
-            text, blocks = failure(error)
+            text, blocks = notice(user_message(error))
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
 
     @app.action(ActionId.CONTACT_MORE.value, middleware=[ack_at_once])
     @once(services)
     def show_more(body: dict, respond: Respond, context: BoltContext):
-        try:
-            text, blocks = more_emails_blocks(contact_use_cases.more_emails(services, context["actor"], _value(body)))
-        except ViewInFlight as error:
-            text, blocks = failure(error)
+        page = contact_use_cases.more_emails(services, context["actor"], _value(body))
+        text, blocks = more_emails_blocks(page)
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     @app.action(ActionId.EMAIL_OPEN.value, middleware=[ack_at_once])

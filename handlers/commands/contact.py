@@ -12,7 +12,6 @@ from handlers.blocks.contact import (
     looking,
     no_contact_blocks,
     notice,
-    still_looking,
     usage,
 )
 from handlers.errors import user_message
@@ -20,7 +19,6 @@ from handlers.middleware import ack_at_once, once
 from handlers.parsing import contact_query
 from usecases import contacts as contact_use_cases
 from usecases.contacts import ContactChoices, ContactView, LookUp, NoContact
-from usecases.fanout import ViewInFlight
 from usecases.values import Services
 
 COMMAND = "/contact"
@@ -35,13 +33,6 @@ def render(result: LookUp, surface: str) -> tuple[str, list[dict]]:
     return no_contact_blocks(result)
 
 
-def failure(error: BaseException) -> tuple[str, list[dict]]:
-    """What a contact look-up that did not answer says instead."""
-    if isinstance(error, ViewInFlight):
-        return still_looking()
-    return notice(user_message(error))
-
-
 def answer_in_place(respond: Respond, query: str, work: Callable[[], tuple[str, list[dict]]]) -> None:
     """"Looking…" at once, then the answer (or the refusal) replaces it."""
     text, blocks = looking(query)
@@ -49,7 +40,7 @@ def answer_in_place(respond: Respond, query: str, work: Callable[[], tuple[str, 
     try:
         text, blocks = work()
     except Exception as error:  # noqa: BLE001 - a refusal or a failure replaces "looking…" too
-        text, blocks = failure(error)
+        text, blocks = notice(user_message(error))
     respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
 
 
