@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -113,13 +112,15 @@ class BodyText:
 
 def _charset(part: dict[str, Any]) -> str:
     match = _CHARSET.search(header_map(part).get("content-type", "")[:1000])
-    if match:
-        try:
-            if codecs.lookup(match.group(1))._is_text_encoding:
-                return match.group(1)
-        except LookupError:
-            pass
-    return "utf-8"
+    return match.group(1) if match else "utf-8"
+
+
+def _decode(raw: bytes, charset: str) -> str:
+    try:
+        text = raw.decode(charset, errors="replace")
+    except LookupError:  # unknown, or not a text encoding ("zlib_codec")
+        text = raw.decode("utf-8", errors="replace")
+    return _SURROGATES.sub("\ufffd", text)  # UTF-7 and friends can leave lone surrogates
 
 
 def _decoded(part: dict[str, Any], max_bytes: int) -> tuple[str, bool]:
@@ -134,8 +135,7 @@ def _decoded(part: dict[str, Any], max_bytes: int) -> tuple[str, bool]:
     except (binascii.Error, ValueError):
         return "", False
     cut = len(data) > chars or len(raw) > max_bytes
-    text = raw[:max_bytes].decode(_charset(part), errors="replace")
-    return _SURROGATES.sub("\ufffd", text), cut
+    return _decode(raw[:max_bytes], _charset(part)), cut
 
 
 def _parts(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -171,6 +171,3 @@ def body_text(payload: dict[str, Any], limit: int) -> BodyText:
             return BodyText(converted.text, cut or converted.truncated)
     return BodyText("", False)
 
-
-def plain_text_body(payload: dict[str, Any], limit: int = 12_000) -> str:
-    return body_text(payload, limit).text
