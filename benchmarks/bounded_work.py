@@ -185,7 +185,8 @@ def contention() -> dict:
     quiet_p95 = percentile(quiet, 95)
     contended_p95 = percentile([c[0] for c in contended], 95)
     return {"quiet_p95_ms": round(quiet_p95, 1), "quiet_p50_ms": round(median(quiet), 1),
-            "contended_p95_ms": round(contended_p95, 1), "contended_p50_ms": round(median([c[0] for c in contended]), 1),
+            "contended_p95_ms": round(contended_p95, 1),
+            "contended_p50_ms": round(median([c[0] for c in contended]), 1),
             "contended_over_quiet": round(contended_p95 / quiet_p95, 2),
             "contended_unavailable": sum(1 for c in contended if c[1]),
             "contended_samples": SAMPLES, "contended_burst": BURST, "contended_gmail_latency_ms": GMAIL_LATENCY_MS,

@@ -21,8 +21,8 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 
 from gmail.config import METADATA_HEADERS, GoogleConfig, RetryPolicy
-from gmail.errors import DeadlinePassed, GmailError, GmailTemporaryError, NotFound, SendingLimitExceeded, SendThrottled, translate, \
-    translate_send
+from gmail.errors import DeadlinePassed, GmailError, GmailTemporaryError, NotFound, SendingLimitExceeded, \
+    SendThrottled, translate, translate_send
 from gmail.metering import MeteredBatch, MeteredRequest
 
 log = logging.getLogger(__name__)
@@ -211,7 +211,8 @@ class MailboxClient:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _within_deadline(self) -> None:
-        """Under `GmailService.deadline`: refuse to start past it, else wait on the socket no longer than what is left."""
+        """Under `GmailService.deadline`: refuse to start past it, else wait on the socket no longer than what is
+        left."""
         left = self._time_left()
         if left is None:
             return

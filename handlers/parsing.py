@@ -111,7 +111,8 @@ def clock_range(args: list[str], topic: str) -> tuple[str, str]:
 _MAILTO_ANYWHERE = re.compile(r"<mailto:([^|<>]+)(?:\|[^<>]*)?>")
 _SLACK_LINK = re.compile(r"<([^|<>]*)(?:\|([^<>]*))?>")
 _LOCAL_CHARS = r"A-Za-z0-9.!#$%&'*+/=?^_`{|}~-"
-_BARE_ADDRESS = re.compile(rf"(?<![{_LOCAL_CHARS}])[{_LOCAL_CHARS}]{{1,64}}@[A-Za-z0-9-]{{1,63}}(?:\.[A-Za-z0-9-]{{1,63}}){{1,8}}")
+_BARE_ADDRESS = re.compile(rf"(?<![{_LOCAL_CHARS}])[{_LOCAL_CHARS}]{{1,64}}"
+                           r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 SCAN_LIMIT = 40_000  # characters of a message scanned for addresses: Slack's own limit on a message's text
 ADDRESS_LIMIT = 20  # addresses taken from one message
 _RELATIVE = re.compile(r"^(\d{1,4})([hdw])$")

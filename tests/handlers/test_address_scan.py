@@ -42,7 +42,8 @@ def test_message_text_reads_blocks_and_attachments_up_to_the_scan_limit():
     deep: dict = {"type": "rich_text", "text": "deep@acme.example"}
     for _ in range(5_000):  # nesting a recursive walk would not survive
         deep = {"elements": [deep]}
-    message = {"text": "top@acme.example", "blocks": [deep], "attachments": [{"fallback": "-", "text": "att@x.example"}]}
+    message = {"text": "top@acme.example", "blocks": [deep],
+               "attachments": [{"fallback": "-", "text": "att@x.example"}]}
     assert addresses_in(message_text(message)) == ["top@acme.example", "deep@acme.example", "att@x.example"]
     huge = {"text": "x" * 100_000, "blocks": [{"text": "late@acme.example"}]}
     assert len(message_text(huge)) == SCAN_LIMIT
