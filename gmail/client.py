@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -20,8 +21,8 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 
 from gmail.config import METADATA_HEADERS, GoogleConfig, RetryPolicy
-from gmail.errors import GmailError, GmailTemporaryError, NotFound, SendingLimitExceeded, SendThrottled, translate, \
-    translate_send
+from gmail.errors import DeadlinePassed, GmailError, GmailTemporaryError, NotFound, SendingLimitExceeded, \
+    SendThrottled, translate, translate_send
 from gmail.metering import MeteredBatch, MeteredRequest
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,36 @@ class GmailService:
     def mailbox(self, credentials: Credentials) -> "MailboxClient":
         resources, http = self.thread_parts()
         authed = google_auth_httplib2.AuthorizedHttp(credentials, http=http)
-        return MailboxClient(resources, authed, self.config.batch_url, self.config.retry, self._rand, self._sleep)
+        return MailboxClient(resources, authed, self.config.batch_url, self.config.retry, self._rand, self._sleep,
+                             time_left=self._time_left, timeout=self.config.timeout_seconds)
+
+    @contextmanager
+    def deadline(self, at: float) -> Iterator[None]:
+        """Until the block ends, Gmail calls on this thread give up at `at` (a `time.monotonic()` instant): no
+        request or retry starts after it, and each request waits on its socket (token refresh included) at
+        most the time left. For someone waiting in Slack: past the deadline the answer is no longer wanted,
+        and a thread still waiting on Gmail would be a thread, and quota, taken from everyone else."""
+        self._local.deadline = at
+        try:
+            yield
+        finally:
+            self._local.deadline = None
+            parts = getattr(self._local, "parts", None)
+            if parts is not None:
+                socket_timeout(parts[1], self.config.timeout_seconds)
+
+    def _time_left(self) -> float | None:
+        at = getattr(self._local, "deadline", None)
+        return None if at is None else at - time.monotonic()
+
+
+def socket_timeout(http: httplib2.Http, seconds: float) -> None:
+    """httplib2 reads `timeout` only when it opens a connection: an open one gets it on its socket."""
+    http.timeout = seconds
+    for connection in list(http.connections.values()):
+        connection.timeout = seconds
+        if getattr(connection, "sock", None) is not None:
+            connection.sock.settimeout(seconds)
 
 
 @dataclass
@@ -160,7 +190,10 @@ def parse_history_page(response: dict[str, Any], label_id: str | None = "INBOX")
 class MailboxClient:
     """Gmail calls for one mailbox, with retries and errors mapped to gmail.errors."""
 
-    def __init__(self, resources: GmailResources, http, batch_url: str, retry: RetryPolicy, rand, sleep):
+    def __init__(self, resources: GmailResources, http, batch_url: str, retry: RetryPolicy, rand, sleep, *,
+                 time_left: Callable[[], float | None] = lambda: None, timeout: float | None = None):
+        self._time_left = time_left
+        self._timeout = timeout
         self._users = resources.users
         self._messages = resources.messages
         self._history = resources.history
@@ -177,16 +210,35 @@ class MailboxClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def _within_deadline(self) -> None:
+        """Under `GmailService.deadline`: refuse to start past it, else wait on the socket no longer than what is
+        left."""
+        left = self._time_left()
+        if left is None:
+            return
+        if left <= 0:
+            raise DeadlinePassed("the caller's deadline passed")
+        socket_timeout(self._http.http, min(left, self._timeout) if self._timeout else left)
+
+    def _no_time_for(self, delay: float) -> bool:
+        left = self._time_left()
+        return left is not None and delay >= left
+
     def _execute(self, request, *, during_history: bool = False):
         attempt = 0
         while True:
             try:
+                self._within_deadline()
                 return request.execute(http=self._http, num_retries=0)
+            except DeadlinePassed:
+                raise
             except Exception as raw:  # noqa: BLE001 - translate() re-raises what it does not know
                 error = translate(raw, during_history=during_history)
                 if not isinstance(error, GmailTemporaryError) or attempt + 1 >= self._retry.attempts:
                     raise error from raw
                 delay = self._retry.delay(attempt, self._rand(), error.retry_after)
+                if self._no_time_for(delay):
+                    raise error from raw
                 log.info("Gmail temporary failure (%s), retrying in %.2fs", error, delay)
                 self._sleep(delay)
                 attempt += 1
@@ -221,7 +273,10 @@ class MailboxClient:
             if whole_batch_failed:
                 size = max(1, size // 2)
             hint = max((e.retry_after or 0 for e in failures.values()), default=0)
-            self._sleep(self._retry.delay(attempt, self._rand(), hint))
+            delay = self._retry.delay(attempt, self._rand(), hint)
+            if self._no_time_for(delay):
+                raise next(iter(failures.values()))
+            self._sleep(delay)
             attempt += 1
         return results
 
@@ -242,6 +297,7 @@ class MailboxClient:
         batch = MeteredBatch(callback=collect, batch_uri=self._batch_url)
         for request_id, request in requests.items():
             batch.add(request, request_id=request_id)
+        self._within_deadline()
         try:
             batch.execute(http=self._http)
         except Exception as raw:  # noqa: BLE001 - translate() re-raises what it does not know

@@ -22,6 +22,10 @@ class GmailTemporaryError(GmailError):
         self.retry_after = retry_after
 
 
+class DeadlinePassed(GmailTemporaryError):
+    """The caller stopped waiting (`GmailService.deadline`): the request was not sent, or not waited for."""
+
+
 class HistoryExpired(GmailError):
     """The stored history id is too old (404): the mailbox needs a full resync."""
 

@@ -1,12 +1,16 @@
 """A new message as the sync pipeline hands it to subscribers: in memory only, never stored whole."""
 from __future__ import annotations
 
+import base64
+import binascii
 import html
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from crm_store.addresses import parse_addresses
+from gmail.html_text import HTML_LIMIT, html_to_text
 
 
 @dataclass
@@ -93,41 +97,79 @@ def from_gmail_metadata(message: dict[str, Any]) -> NewMessage:
 
 
 # -- the plain-text body, for the mailbox owner's eyes only (never stored, never logged) ---------------------
+# A stranger chooses every byte of it, so each step is capped before it runs (THREATS "Bounded work"): the
+# parts looked at, the base64 decoded, the markup converted and the text kept.
 
-def _decode_part(part: dict[str, Any]) -> str:
-    import base64
-    import re
+MAX_PARTS = 200  # MIME parts looked at, in Gmail's (depth-first) order
+BYTES_PER_CHAR = 4  # the most any charset spends on one character (UTF-8, UTF-32)
+_CHARSET = re.compile(r'charset\s*=\s*"?([\w.:-]{1,40})', re.IGNORECASE)
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
-    data = (part.get("body") or {}).get("data")
-    if not data:
-        return ""
-    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-    content_type = header_map(part).get("content-type", "")
-    match = re.search(r'charset="?([\w.:-]+)"?', content_type, re.IGNORECASE)
+
+@dataclass(frozen=True)
+class BodyText:
+    text: str
+    truncated: bool  # the body goes on past what `text` holds
+
+
+def _charset(part: dict[str, Any]) -> str:
+    match = _CHARSET.search(header_map(part).get("content-type", "")[:1000])
+    return match.group(1) if match else "utf-8"
+
+
+def _decode(raw: bytes, charset: str) -> str:
     try:
-        return raw.decode(match.group(1) if match else "utf-8", errors="replace")
-    except LookupError:
-        return raw.decode("utf-8", errors="replace")
+        text = raw.decode(charset, errors="replace")
+    except LookupError:  # unknown, or not a text encoding ("zlib_codec")
+        text = raw.decode("utf-8", errors="replace")
+    return _SURROGATES.sub("\ufffd", text)  # UTF-7 and friends can leave lone surrogates
 
 
-def _parts(payload: dict[str, Any]):
-    yield payload
-    for part in payload.get("parts") or []:
-        yield from _parts(part)
+def _decoded(part: dict[str, Any], max_bytes: int) -> tuple[str, bool]:
+    """The part's text from at most `max_bytes` of its body (and whether the body had more)."""
+    body = part.get("body")
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, str) or not data:
+        return "", False
+    chars = -(-max_bytes // 3) * 4  # base64 characters that hold max_bytes
+    try:
+        raw = base64.urlsafe_b64decode(data[:chars] + "=" * (-len(data[:chars]) % 4))
+    except (binascii.Error, ValueError):
+        return "", False
+    cut = len(data) > chars or len(raw) > max_bytes
+    return _decode(raw[:max_bytes], _charset(part)), cut
 
 
-def plain_text_body(payload: dict[str, Any]) -> str:
-    """The first text/plain part of a `format=full` payload; else the first text/html part as text."""
-    import html
-    import re
+def _parts(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The payload's parts, depth first as Gmail lists them, at most MAX_PARTS (no recursion: a hostile
+    message may nest deeply)."""
+    found: list[dict[str, Any]] = []
+    stack = [payload]
+    while stack and len(found) < MAX_PARTS:
+        part = stack.pop()
+        if not isinstance(part, dict):
+            continue
+        found.append(part)
+        children = part.get("parts")
+        if isinstance(children, list):
+            stack.extend(reversed(children[:MAX_PARTS]))
+    return found
 
-    parts = [p for p in _parts(payload or {}) if not (p.get("filename") or "")]
+
+def body_text(payload: dict[str, Any], limit: int) -> BodyText:
+    """The first text/plain part of a `format=full` payload, else the first text/html part as text; at most
+    `limit` characters."""
+    parts = [p for p in _parts(payload or {}) if not p.get("filename")]
     for part in parts:
-        if (part.get("mimeType") or "").lower() == "text/plain":
-            return _decode_part(part)
+        if str(part.get("mimeType") or "").lower() == "text/plain":
+            text, cut = _decoded(part, limit * BYTES_PER_CHAR)
+            return BodyText(text[:limit], cut or len(text) > limit)
     for part in parts:
-        if (part.get("mimeType") or "").lower() == "text/html":
-            text = re.sub(r"(?is)<(script|style).*?</\1>", " ", _decode_part(part))
-            text = re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", text)
-            return html.unescape(re.sub(r"<[^>]+>", "", text))
-    return ""
+        if str(part.get("mimeType") or "").lower() == "text/html":
+            markup, cut = _decoded(part, HTML_LIMIT)
+            if cut and "<" in markup[-1000:]:
+                markup = markup[:markup.rindex("<")]  # not half a tag, read as text
+            converted = html_to_text(markup, limit)
+            return BodyText(converted.text, cut or converted.truncated)
+    return BodyText("", False)
+

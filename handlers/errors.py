@@ -8,12 +8,16 @@ import uuid
 
 from slack_bolt import App
 
+from handlers.blocks.contact import STILL_LOOKING
+from usecases.fanout import ViewInFlight
 from usecases.values import DomainError
 
 log = logging.getLogger("mailmagnet.handlers")
 
 
 def user_message(error: BaseException) -> str:
+    if isinstance(error, ViewInFlight):  # a fact without words of its own
+        return STILL_LOOKING
     if isinstance(error, DomainError):
         return str(error)
     reference = uuid.uuid4().hex[:10]

@@ -7,6 +7,7 @@ UsageError, which the dispatcher turns into a usage message.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -103,9 +104,17 @@ def clock_range(args: list[str], topic: str) -> tuple[str, str]:
 
 # -- /contact, /email, the message shortcut, /gmail admin audit ---------------------------------------
 
-_MAILTO_ANYWHERE = re.compile(r"<mailto:([^|>]+)(?:\|[^>]*)?>")
-_SLACK_LINK = re.compile(r"<([^|>]*)(?:\|([^>]*))?>")
-_BARE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Message text is anyone's: every pattern below runs in linear time on any input (THREATS "Bounded work").
+# A link holds no "<" (Slack escapes it as &lt;), so each attempt stops at the next "<" or ">"; a bare
+# address must start where no address character precedes it (each run of them is tried once) and has
+# bounded parts (RFC 5321: 64 characters before the @, labels of 63).
+_MAILTO_ANYWHERE = re.compile(r"<mailto:([^|<>]+)(?:\|[^<>]*)?>")
+_SLACK_LINK = re.compile(r"<([^|<>]*)(?:\|([^<>]*))?>")
+_LOCAL_CHARS = r"A-Za-z0-9.!#$%&'*+/=?^_`{|}~-"
+_BARE_ADDRESS = re.compile(rf"(?<![{_LOCAL_CHARS}])[{_LOCAL_CHARS}]{{1,64}}"
+                           r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+SCAN_LIMIT = 40_000  # characters of a message scanned for addresses: Slack's own limit on a message's text
+ADDRESS_LIMIT = 20  # addresses taken from one message
 _RELATIVE = re.compile(r"^(\d{1,4})([hdw])$")
 
 
@@ -119,15 +128,19 @@ def contact_query(text: str) -> str:
 
 
 def addresses_in(text: str) -> list[str]:
-    """Every e-mail address a Slack message mentions (`<mailto:…>` links and bare addresses), in order."""
-    found = [m.group(1) for m in _MAILTO_ANYWHERE.finditer(text or "")]
-    found += _BARE_ADDRESS.findall(_MAILTO_ANYWHERE.sub(" ", text or ""))
-    addresses = []
-    for candidate in found:
+    """The e-mail addresses a Slack message mentions, in order: `<mailto:…>` links (Slack turns every address
+    typed into one) and then bare addresses; at most ADDRESS_LIMIT, from its first SCAN_LIMIT characters."""
+    text = (text or "")[:SCAN_LIMIT]
+    linked = (m.group(1) for m in _MAILTO_ANYWHERE.finditer(text))
+    bare = (m.group(0) for m in _BARE_ADDRESS.finditer(_MAILTO_ANYWHERE.sub(" ", text)))
+    addresses: dict[str, None] = {}
+    for candidate in itertools.chain(linked, bare):
         address = candidate.strip().strip(".").lower()
-        if is_valid_address(address) and address not in addresses:
-            addresses.append(address)
-    return addresses
+        if is_valid_address(address):
+            addresses.setdefault(address)
+            if len(addresses) >= ADDRESS_LIMIT:
+                break
+    return list(addresses)
 
 
 def since_moment(word: str, topic: str, now=None):

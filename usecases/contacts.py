@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from sqlmodel import Session, or_, select
 
@@ -41,7 +41,7 @@ from gmail.conversations import Cursor, EmailCopy, Listed, addresses_by_contact,
     copy_from_metadata, fetch_copies, list_candidates
 from gmail.errors import AccessRevoked, GmailError, NotFound
 from gmail.magnet import gmail_url
-from gmail.messages import header_map, plain_text_body
+from gmail.messages import body_text, header_map
 from gmail.tokens import TokenKeyError
 from usecases import access, fanout
 from usecases.actors import Actor, SlackActorRef, resolve
@@ -201,6 +201,7 @@ def _viewer(services: Services, who: SlackActorRef) -> Actor:
     return actor
 
 
+@fanout.one_view_at_a_time
 def look_up(services: Services, who: SlackActorRef, text: str,
             surface: AuditSurface = AuditSurface.CONTACT_VIEW) -> LookUp:
     """`/contact <email or name>`: one match → the card and emails; several → a choice; none → the closest names."""
@@ -218,12 +219,14 @@ def look_up(services: Services, who: SlackActorRef, text: str,
     return _contact_view(services, actor, contact_id, surface)
 
 
-def for_addresses(services: Services, who: SlackActorRef, addresses: list[str]) -> LookUp:
-    """The message shortcut: the contacts among the addresses a Slack message mentions."""
-    wanted = list(dict.fromkeys(a.strip().lower() for a in addresses if a and a.strip()))[:20]
+@fanout.one_view_at_a_time
+def for_addresses(services: Services, who: SlackActorRef, addresses: Callable[[], Iterable[str]]) -> LookUp:
+    """The message shortcut: the contacts among the addresses a Slack message mentions. `addresses` is called
+    only once the viewer is known to be a CRM user: reading a message costs CPU a guest must not spend."""
+    actor = _viewer(services, who)
+    wanted = list(dict.fromkeys(a.strip().lower() for a in addresses() if a and a.strip()))[:20]
     if not wanted:
         raise InvalidInput("That message mentions no email address, so there is no contact to show.")
-    actor = _viewer(services, who)
     with session_scope(services.engine) as session:
         found: dict[int, Contact] = {}
         for address in wanted:
@@ -239,6 +242,7 @@ def for_addresses(services: Services, who: SlackActorRef, addresses: list[str]) 
     return _contact_view(services, actor, contact_id, AuditSurface.SHORTCUT)
 
 
+@fanout.one_view_at_a_time
 def show_contact(services: Services, who: SlackActorRef, contact_id: Any,
                  surface: AuditSurface = AuditSurface.CONTACT_VIEW) -> ContactView:
     """A contact picked from a list (or named by an alert): any CRM user may see any contact's card."""
@@ -297,6 +301,7 @@ def _first_page(services: Services, actor: Actor, contact_id: int, surface: Audi
     return _fill_page(services, actor, page, mailboxes, addresses, surface, view_id=None, shown=0)
 
 
+@fanout.one_view_at_a_time
 def more_emails(services: Services, who: SlackActorRef, view_id: Any) -> EmailPage:
     """"Show more": the next page of the same view, for the person it was shown to; each mailbox is asked again
     whether the viewer may still see it (a disconnected or re-shared mailbox drops out)."""
@@ -366,8 +371,9 @@ def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: lis
     if services.gmail is None:
         page.note = "Gmail is not set up on this MailMagnet server, so no emails can be shown."
         return page
-    outcomes = fanout.run_all(services, {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query, addresses))
-                                         for m in mailboxes},
+    outcomes = fanout.run_all(services, actor,
+                              {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query, addresses))
+                               for m in mailboxes},
                               timeout=services.config.mailbox_view_timeout_seconds)
     fetched: dict[int, _Fetched] = {}
     for mailbox in mailboxes:
@@ -536,8 +542,8 @@ def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetai
                          subject=copy.subject if level.shows_subject else None,
                          snippet=copy.snippet if level.shows_snippet else None)
     if level == Visibility.OWNER:
-        body = plain_text_body(message.get("payload") or {})
-        detail.body, detail.body_truncated = body[:BODY_LIMIT], len(body) > BODY_LIMIT
+        body = body_text(message.get("payload") or {}, BODY_LIMIT)
+        detail.body, detail.body_truncated = body.text, body.truncated
         detail.subject = header_map(message.get("payload") or {}).get("subject", "")
         detail.gmail_url = gmail_url(account.email_address, None, copy.thread_id or copy.gmail_id)
     else:
@@ -594,7 +600,8 @@ def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmai
     def fetch() -> dict[str, EmailCopy | None]:
         return fetch_copies(services.mailbox_client(account), [g for g, _ in picked], with_subject=True)
 
-    outcome = fanout.run_all(services, {account.id: fetch}, timeout=services.config.mailbox_view_timeout_seconds)
+    outcome = fanout.run_all(services, actor, {account.id: fetch},
+                             timeout=services.config.mailbox_view_timeout_seconds)
     result = outcome[account.id]
     if not result.ok:
         _why_failed(account.id, result.error)

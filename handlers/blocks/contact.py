@@ -35,6 +35,10 @@ DEAL_ICONS = {"open": ":large_blue_circle:", "won": ":trophy:", "lost": ":x:"}
 BODY_CHUNK = 2900
 HEADER_LIMIT = 200
 
+# A second look-up (or "Show more") while the person's previous one is still being fetched (fanout.ViewInFlight).
+STILL_LOOKING = (":hourglass_flowing_sand: I'm still looking up your previous request: one at a time, so that "
+                 "everyone's mailboxes answer quickly. Try again once it has answered.")
+
 USAGE = ("*Usage*\n• `/contact <email or name>` — a CRM contact's card and the latest emails exchanged with them "
          "in every mailbox you may see\n• `/email <contact email or name>` — write to a contact from your Gmail")
 

@@ -7,37 +7,40 @@ from slack_bolt import App, BoltContext, Respond
 from handlers.blocks.ids import CallbackId
 from handlers.commands.contact import answer_in_place, render
 from handlers.middleware import ack_at_once, once
-from handlers.parsing import addresses_in
+from handlers.parsing import SCAN_LIMIT, addresses_in
 from usecases import contacts as contact_use_cases
 from usecases.values import Services
 
 
 def message_text(message: dict) -> str:
-    """The message's text and every text in its blocks (rich text included)."""
-    parts = [message.get("text") or ""]
-
-    def walk(node):
+    """The message's text and every text in its blocks and attachments (rich text included), at most
+    SCAN_LIMIT characters: the walk stops there, and holds its own stack (no recursion on deep blocks)."""
+    parts: list[str] = []
+    size = 0
+    stack: list = [message.get("attachments") or [], message.get("blocks") or []]
+    text = message.get("text")
+    if isinstance(text, str):
+        parts.append(text)
+        size += len(text) + 1
+    while stack and size < SCAN_LIMIT:
+        node = stack.pop()
         if isinstance(node, dict):
             for key in ("text", "url"):
                 if isinstance(node.get(key), str):
                     parts.append(node[key])
-            for value in node.values():
-                if isinstance(value, (dict, list)):
-                    walk(value)
+                    size += len(node[key]) + 1
+            stack.extend(reversed([v for v in node.values() if isinstance(v, (dict, list))]))
         elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(message.get("blocks") or [])
-    walk(message.get("attachments") or [])
-    return "\n".join(parts)[:40_000]
+            stack.extend(reversed(node))
+    return "\n".join(parts)[:SCAN_LIMIT]
 
 
 def register(app: App, services: Services) -> None:
     @app.message_shortcut(CallbackId.SHOW_CONTACT_SHORTCUT.value, middleware=[ack_at_once])
     @once(services)
     def show_contact_emails(body: dict, respond: Respond, context: BoltContext):
-        addresses = addresses_in(message_text(body.get("message") or {}))
-        label = addresses[0] if len(addresses) == 1 else "the addresses in that message"
-        answer_in_place(respond, label, lambda: render(
-            contact_use_cases.for_addresses(services, context["actor"], addresses), "shortcut"))
+        message = body.get("message") or {}
+        # The use case reads the message only once the clicker is known to be a CRM user (a guest costs nothing).
+        answer_in_place(respond, "the addresses in that message", lambda: render(
+            contact_use_cases.for_addresses(services, context["actor"], lambda: addresses_in(message_text(message))),
+            "shortcut"))

@@ -443,6 +443,16 @@ class GmailEmulator(LoopbackService):
             self._after_change(mb, [record])
             return message.id
 
+    def deliver_raw(self, user: str, raw: bytes, label_ids: Iterable[str] = ("INBOX", "UNREAD")) -> str:
+        """Mail as a sender wrote it, MIME and all (an HTML part, odd charsets), arriving in ``user``'s
+        mailbox; its Date header is its arrival time when it parses. Returns the Gmail id."""
+        with self._lock:
+            mb = self._mailbox(user)
+            message = self._message_from_raw(raw, None, True)
+            record = mb.add_message(message, self._resolve_labels(mb, label_ids))
+            self._after_change(mb, [record])
+            return message.id
+
     def add_messages_bulk(self, user: str, specs: Iterable[Mapping[str, Any]]) -> list[str]:
         """Many messages at once (benchmarks): same keys as insert_message, one push at the end."""
         with self._lock:

@@ -58,9 +58,14 @@ def test_random_contact_and_email_texts_each_get_an_answer_and_no_exception(stac
             assert post["status"] == 200, (command, text, post.get("error"))  # Block Kit limits hold
             assert post["response_type"] == "ephemeral" and post["text"], (command, text)
             assert "something went wrong" not in post["text"], (command, text)
-    # The texts do find contacts: some /email opened the compose modal, some /contact showed a card.
+    # The texts do find contacts: some /email opened the compose modal, some /contact showed a card (one look-up
+    # per person at a time: with eight in flight, most /contacts are told "still looking", so it may be none).
     assert len([c for c in stack.slack.view_calls if c["method"] == "views.open"]) > opened_before
-    assert any("Acme renewal" in str(stack.slack.response_url_posts(r.response_url))
-               for (command, _), r in zip(requests, responses) if command == "/contact")
+    found = any("Acme renewal" in str(stack.slack.response_url_posts(r.response_url))
+                for (command, _), r in zip(requests, responses) if command == "/contact")
+    if not found:
+        answer = stack.driver.slash_command(REP, "/contact", "Jane Doe")
+        stack.slack.wait_for(lambda: "Acme renewal" in str(stack.slack.response_url_posts(answer.response_url)),
+                             timeout=20)
     unhandled = [r for r in caplog.records if r.exc_info or "unhandled" in r.getMessage().lower()]
     assert unhandled == [], [r.getMessage() for r in unhandled[:5]]
