@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from crm_store.leases import Job
 from crm_store.models import GmailAccount
 from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
 from tests.harness import REP, REP_GMAIL, TEAM, start_stack
+from tests.signals import PUSHES_REJECTED, metrics, wait_for_count
 
 TOPIC = "projects/mailmagnet-test/topics/gmail"
 TOKEN = "push-verification-secret"
@@ -69,9 +69,10 @@ def test_push_without_the_verification_token_is_refused_with_no_side_effect(push
     # MailMagnet on, its next sync an hour away: only a push could make the mailbox sync now.
     pushing.update_mailbox(magnet=True, sync_requested=False, next_sync_at=utcnow() + timedelta(hours=1))
     before = len(pushing.gmail.calls)
+    rejected_before = metrics(pushing.server.url).get(PUSHES_REJECTED, 0)
     assert post(f"{pushing.server.url}/gmail/push", envelope(REP_GMAIL)) == 403
     assert post(f"{pushing.server.url}/gmail/push?token=wrong", envelope(REP_GMAIL)) == 403
-    time.sleep(0.3)
+    wait_for_count(pushing.server.url, PUSHES_REJECTED, rejected_before + 2)  # handled: both counted as rejected
     with session_scope(pushing.engine) as session:
         assert not session.get(GmailAccount, pushing.account_id()).sync_requested
     assert len(pushing.gmail.calls) == before

@@ -16,6 +16,7 @@ from crm_store.users import find_user_by_email, user_profile
 from sandbox.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
 from tests.harness import GOOGLE_CLIENT_ID, REP, REP_EMAIL, REP_GMAIL, TEAM, authorize_url_in, http_get
+from tests.signals import MALFORMED_SIGNATURES, metrics, wait_for_count
 
 CONTACTS = (
     "email,first_name,last_name,company,external_id,owner_email\n"
@@ -202,9 +203,10 @@ def test_unverifiable_signature_headers_are_rejected_before_any_listener(stack, 
     body = urlencode({"command": "/gmail", "text": "status", "team_id": TEAM, "user_id": REP,
                       "response_url": target, "trigger_id": "1.2.3", "channel_id": "D1"}).encode()
     calls_before = len(stack.slack.calls)
+    refused_before = metrics(stack.server.url).get(MALFORMED_SIGNATURES, 0)
     response = stack.driver.post_raw(body, headers)
     assert response.status == 401
-    time.sleep(0.3)  # anything the server might still do would be on its way by now
+    wait_for_count(stack.server.url, MALFORMED_SIGNATURES, refused_before + 1)  # handled: refused before Bolt
     assert stack.slack.response_url_posts(target) == []
     assert len(stack.slack.calls) == calls_before  # no DM, no users.info: nothing reached Slack
 
