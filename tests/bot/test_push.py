@@ -189,6 +189,7 @@ def test_metrics_show_the_pushed_syncs_in_flight(pushing):
     pushing.add_rep()
     pushing.connect_with_push()
     gauge = "mailmagnet_requested_syncs_in_flight"
+    pushing.services.jobs.wait_for_requested(timeout=30)  # the syncs connecting started have finished
     assert scrape(pushing)[gauge] == 0
     pushing.gmail.add_fault(Fault(method="gmail.users.history.list", count=1, status=None, latency_ms=3000))
     pushing.mail("someone@else.example", "Slow to read")  # the emulator pushes it; its sync waits 3 s on Gmail

@@ -202,6 +202,7 @@ def test_unverifiable_signature_headers_are_rejected_before_any_listener(stack, 
     target = stack.slack.new_response_url(TEAM, stack.slack.dm_channel(TEAM, REP), REP)
     body = urlencode({"command": "/gmail", "text": "status", "team_id": TEAM, "user_id": REP,
                       "response_url": target, "trigger_id": "1.2.3", "channel_id": "D1"}).encode()
+    stack.slack.wait_for(lambda: stack.slack.calls_to("auth.test"), timeout=15)  # the start-up's own look-up
     calls_before = len(stack.slack.calls)
     refused_before = metrics(stack.server.url).get(MALFORMED_SIGNATURES, 0)
     response = stack.driver.post_raw(body, headers)

@@ -44,7 +44,8 @@ def audit(stack, team: str, user: str, text: str = "admin audit") -> str:
     assert response.status == 200
     if response.body and response.body.startswith("{"):  # answered in the acknowledgement (a foreign workspace)
         return json.loads(response.body)["text"]
-    return shown_text(stack.slack.wait_for(lambda: stack.slack.response_url_posts(response.response_url), timeout=15)[-1])
+    posts = stack.slack.wait_for(lambda: stack.slack.response_url_posts(response.response_url), timeout=15)
+    return shown_text(posts[-1])
 
 
 def test_this_workspaces_admin_reads_its_rows(audited):
@@ -64,7 +65,8 @@ def test_another_workspaces_admin_paging_with_a_forged_older_button_reads_none_o
     stack = audited
     for value in ({"u": None, "s": None, "b": 10 ** 9}, {"u": REP, "s": None, "b": 10 ** 9},
                   {"u": COLLEAGUE, "s": "2000-01-01T00:00:00", "b": 10 ** 9}):
-        click = stack.driver_for(OTHER_TEAM).block_action(FAR_ADMIN, ActionId.AUDIT_OLDER.value, value=json.dumps(value))
+        click = stack.driver_for(OTHER_TEAM).block_action(FAR_ADMIN, ActionId.AUDIT_OLDER.value,
+                                                          value=json.dumps(value))
         assert click.status == 200
         text = shown_text(stack.slack.wait_for(lambda: stack.slack.response_url_posts(click.payload["response_url"]),
                                                timeout=15)[-1])

@@ -29,7 +29,8 @@ def org(database_url):
     stack.stop()
 
 
-@pytest.mark.parametrize("team, user", [(TEAM, GUEST), (OTHER_TEAM, FAR_ADMIN)], ids=["guest", "other workspace's admin"])
+@pytest.mark.parametrize("team, user", [(TEAM, GUEST), (OTHER_TEAM, FAR_ADMIN)],
+                         ids=["guest", "other workspace's admin"])
 def test_someone_with_no_crm_user_reads_why_and_nothing_of_the_reps(org, team, user):
     assert org.driver_for(team).app_home_opened(user).status == 200
     # Handled: their tab was published, saying why there is nothing for them.

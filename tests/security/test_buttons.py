@@ -95,7 +95,8 @@ def harvest(stack) -> dict[str, Button]:
     take(detail, view=True)
     take(ephemeral_of(stack, REP, contact_command(stack, "doe")))  # two contacts: pick one
     response = stack.driver.slash_command(REP, "/gmail", "disconnect")
-    take(ephemeral_of(stack, REP, stack.slack.wait_for(lambda: stack.slack.response_url_posts(response.response_url))[-1]))
+    take(ephemeral_of(stack, REP, stack.slack.wait_for(
+        lambda: stack.slack.response_url_posts(response.response_url))[-1]))
     response = stack.driver.slash_command(REP, "/gmail", "connect")  # already connected: offers to reconnect
     take(ephemeral_of(stack, REP, stack.slack.wait_for(
         lambda: [p for p in stack.slack.response_url_posts(response.response_url) if p.get("blocks")])[-1]))
@@ -143,7 +144,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
                            "other workspace's admin": SLACK_REFUSED},
     ActionId.EMAIL_OPEN_GMAIL: {who: NOTHING for who in ATTACKERS},
     ActionId.CONTACT_MORE: {"colleague": ("respond", "That button is from an older MailMagnet message"),
-                            "guest": ("respond", CRM_USERS_ONLY), "other workspace's admin": ("respond", CRM_USERS_ONLY)},
+                            "guest": ("respond", CRM_USERS_ONLY),
+                            "other workspace's admin": ("respond", CRM_USERS_ONLY)},
     ActionId.CONTACT_PICK: {"colleague": ("respond", OWN_CARD), "guest": ("respond", CRM_USERS_ONLY),
                             "other workspace's admin": ("respond", CRM_USERS_ONLY)},
     ActionId.AUDIT_OLDER: {"colleague": ("respond", "Only MailMagnet admins and Slack workspace admins can do that."),
@@ -337,7 +339,8 @@ def test_a_guest_clicking_a_channel_alerts_buttons_gets_refusals_and_nothing_of_
                              (AlertAction.REPLY, ONLY_THE_OWNER)):
         modals_as_when_clicking(stack, TEAM, GUEST, in_a_modal=False)
         posts, views, calls = len(stack.slack.response_url_posts()), len(stack.slack.view_calls), len(stack.slack.calls)
-        click = stack.driver.block_action(GUEST, action_id, channel_id="C0DEALS", message={**alert, "channel": "C0DEALS"})
+        click = stack.driver.block_action(GUEST, action_id, channel_id="C0DEALS",
+                                          message={**alert, "channel": "C0DEALS"})
         assert click.status == 200
         read = answer_with((words,), lambda: what_they_were_sent(stack, GUEST, click, posts, views, calls),
                            (action_id, "guest in the channel"))

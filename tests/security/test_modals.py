@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from handlers.blocks.compose import BODY_BLOCK, COMPOSE_CALLBACK, LEGACY_REPLY_CALLBACK, SUBJECT_BLOCK, TO_ACTION, TO_BLOCK
+from handlers.blocks.compose import (BODY_BLOCK, COMPOSE_CALLBACK, LEGACY_REPLY_CALLBACK, SUBJECT_BLOCK, TO_ACTION,
+                                     TO_BLOCK)
 from handlers.blocks.ids import FEATURE_LABELS, FEATURE_MAGNET, SETUP_ACTION, CallbackId, SetupField
 from sandbox.stack import OTHER_TEAM, start_org_stack
 from tests.handlers.conftest import account_of
@@ -64,7 +65,8 @@ def test_a_forged_compose_submission_sends_nothing_from_the_reps_mailbox(org, at
 def test_a_forged_setup_submission_changes_nothing_of_the_reps(org, attacker):
     team, user = ATTACKERS[attacker]
     before = account_of(org)
-    values = {SetupField.SHARING.value: {SETUP_ACTION: {"type": "radio_buttons", "selected_option": {"value": "public"}}},
+    values = {SetupField.SHARING.value: {SETUP_ACTION: {"type": "radio_buttons",
+                                                          "selected_option": {"value": "public"}}},
               SetupField.DEPTH.value: {SETUP_ACTION: {"type": "radio_buttons", "selected_option": {"value": "full"}}},
               SetupField.FEATURES.value: {SETUP_ACTION: {"type": "checkboxes", "selected_options": [
                   {"value": FEATURE_MAGNET}, {"value": FEATURE_LABELS}]}}}

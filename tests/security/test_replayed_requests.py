@@ -73,7 +73,8 @@ def test_a_replayed_mute_does_not_mute_again_after_the_rep_unmuted(rep, caplog):
     stack.mail("jane@acme.example", "Renewal")
     stack.run("sync")
     dm = stack.slack.dm_channel(TEAM, REP)
-    alert = [m for m in stack.slack.messages(dm) if (m.get("metadata") or {}).get("event_type") == "mailmagnet_alert"][-1]
+    alert = [m for m in stack.slack.messages(dm)
+             if (m.get("metadata") or {}).get("event_type") == "mailmagnet_alert"][-1]
     click = stack.driver.block_action(REP, "alert_mute_contact", channel_id=dm, message=alert)
     stack.slack.wait_for(lambda: stack.slack.response_url_posts(click.payload["response_url"]), timeout=15)
     mute = stack.captured.last()

@@ -32,7 +32,8 @@ def hostile_mail(stack, subject: str = SUBJECT) -> str:
 
 
 def alerts_in(stack, channel: str) -> list[dict]:
-    return [m for m in stack.slack.messages(channel) if (m.get("metadata") or {}).get("event_type") == "mailmagnet_alert"]
+    return [m for m in stack.slack.messages(channel)
+            if (m.get("metadata") or {}).get("event_type") == "mailmagnet_alert"]
 
 
 def mrkdwn_in(node) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from crm_store.db import session_scope
-from crm_store.models import Alert, CrmUser, GmailAccount, MailboxAlias, MutedContact, OrgSettings
+from crm_store.models import CrmUser, GmailAccount, MailboxAlias, MutedContact, OrgSettings
 from crm_store.users import find_user_by_email, user_profile
 from sandbox.stack import OTHER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
