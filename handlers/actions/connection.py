@@ -36,11 +36,13 @@ def register(app: App, services: Services) -> None:
         connection, _, nonce = token.partition(":")
         if not nonce:
             raise InvalidInput("This confirmation is not one MailMagnet sent. Run `/gmail disconnect` again.")
-        # One confirmation disconnects once, however often (and however fast) it is clicked.
-        if not dedupe.claim(services, f"disconnect:{token}"):
+        # One confirmation disconnects once, however often (and however fast) it is clicked — by its rep: the key
+        # names the clicker, so someone else's click on it (refused below) cannot use it up.
+        who = context["actor"]
+        if not dedupe.claim(services, f"disconnect:{who.team_id}:{who.user_id}:{token}"):
             return
         try:
-            text = disconnected_notice(mailbox_use_cases.disconnect_own(services, context["actor"], connection))
+            text = disconnected_notice(mailbox_use_cases.disconnect_own(services, who, connection))
         except DomainError as refusal:
             text = str(refusal)
         _replace(respond, text)

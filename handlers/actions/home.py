@@ -52,7 +52,8 @@ def _open_settings(services: Services, who: SlackActorRef, client: WebClient, bo
 
 def _disconnect(services: Services, who: SlackActorRef, client: WebClient, body: dict) -> str | None:
     view = body.get("view") or {}
-    if not dedupe.claim(services, f"home-disconnect:{view.get('id')}:{view.get('hash')}"):
+    # Once per home view and clicker: someone else's click on this view (refused) cannot use up the rep's.
+    if not dedupe.claim(services, f"home-disconnect:{who.team_id}:{who.user_id}:{view.get('id')}:{view.get('hash')}"):
         return None
     return disconnected_notice(mailbox_use_cases.disconnect_own(services, who, _chosen(body)))
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from crm_store.leases import Job
 from crm_store.models import GmailAccount
 from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
 from tests.harness import REP, REP_GMAIL, TEAM, start_stack
+from tests.signals import PUSHES_REJECTED, metrics, wait_for_count
 
 TOPIC = "projects/mailmagnet-test/topics/gmail"
 TOKEN = "push-verification-secret"
@@ -91,9 +91,10 @@ def test_push_without_the_verification_token_is_refused_with_no_side_effect(quer
     # MailMagnet on, its next sync an hour away: only a push could make the mailbox sync now.
     pushing.update_mailbox(magnet=True, sync_requested=False, next_sync_at=utcnow() + timedelta(hours=1))
     before = len(pushing.gmail.calls)
+    rejected_before = metrics(pushing.server.url).get(PUSHES_REJECTED, 0)
     assert post(f"{pushing.server.url}/gmail/push", envelope(REP_GMAIL)) == 403
     assert post(f"{pushing.server.url}/gmail/push?token=wrong", envelope(REP_GMAIL)) == 403
-    time.sleep(0.3)
+    wait_for_count(pushing.server.url, PUSHES_REJECTED, rejected_before + 2)  # handled: both counted as rejected
     with session_scope(pushing.engine) as session:
         assert not session.get(GmailAccount, pushing.account_id()).sync_requested
     assert len(pushing.gmail.calls) == before
@@ -210,6 +211,7 @@ def test_metrics_show_the_pushed_syncs_in_flight(pushing):
     pushing.add_rep()
     pushing.connect_with_push()
     gauge = "mailmagnet_requested_syncs_in_flight"
+    pushing.services.jobs.wait_for_requested(timeout=30)  # the syncs connecting started have finished
     assert scrape(pushing)[gauge] == 0
     pushing.gmail.add_fault(Fault(method="gmail.users.history.list", count=1, status=None, latency_ms=3000))
     pushing.mail("someone@else.example", "Slow to read")  # the emulator pushes it; its sync waits 3 s on Gmail

@@ -16,6 +16,7 @@ from crm_store.users import find_user_by_email, user_profile
 from sandbox.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
 from tests.harness import GOOGLE_CLIENT_ID, REP, REP_EMAIL, REP_GMAIL, TEAM, authorize_url_in, http_get
+from tests.signals import MALFORMED_SIGNATURES, metrics, wait_for_count
 
 CONTACTS = (
     "email,first_name,last_name,company,external_id,owner_email\n"
@@ -212,10 +213,12 @@ def test_unverifiable_signature_headers_are_rejected_before_any_listener(stack, 
     target = stack.slack.new_response_url(TEAM, stack.slack.dm_channel(TEAM, REP), REP)
     body = urlencode({"command": "/gmail", "text": "status", "team_id": TEAM, "user_id": REP,
                       "response_url": target, "trigger_id": "1.2.3", "channel_id": "D1"}).encode()
+    stack.slack.wait_for(lambda: stack.slack.calls_to("auth.test"), timeout=15)  # the start-up's own look-up
     calls_before = len(stack.slack.calls)
+    refused_before = metrics(stack.server.url).get(MALFORMED_SIGNATURES, 0)
     response = stack.driver.post_raw(body, headers)
     assert response.status == 401
-    time.sleep(0.3)  # anything the server might still do would be on its way by now
+    wait_for_count(stack.server.url, MALFORMED_SIGNATURES, refused_before + 1)  # handled: refused before Bolt
     assert stack.slack.response_url_posts(target) == []
     assert len(stack.slack.calls) == calls_before  # no DM, no users.info: nothing reached Slack
 
@@ -408,17 +411,59 @@ def test_crash_recovery_trusts_only_our_own_alert_messages(stack):
 
 
 def test_slack_tokens_are_encrypted_at_rest_and_rotate(org):
+    """`mailmagnet keys rotate` with a new key in front of the old one re-encrypts every Slack token and the Google
+    credentials under the new key; with the old key dropped afterwards, every one of them still reads."""
+    import os
+    import subprocess
+    import sys
+
     import sqlalchemy as sa
+    from cryptography.fernet import Fernet
 
-    from bot.slack_store import PREFIX
+    from bot.slack_store import PREFIX, EncryptedInstallationStore
+    from gmail.accounts import load_credentials
+    from gmail.tokens import TokenCipher, TokenKeyError
+    from sandbox.stack import SLACK_CLIENT_ID
 
+    def stored_slack_tokens() -> list[str]:
+        with org.engine.connect() as connection:
+            return ([row[0] for row in connection.execute(sa.text("SELECT bot_token FROM slack_bots"))]
+                    + [row[0] for row in connection.execute(sa.text("SELECT bot_token FROM slack_installations"))])
+
+    def google_credentials() -> bytes:
+        with session_scope(org.engine) as session:
+            return session.exec(select(GmailAccount)).one().encrypted_credentials
+
+    def store(*keys: str) -> EncryptedInstallationStore:
+        return EncryptedInstallationStore(TokenCipher(keys), client_id=SLACK_CLIENT_ID, engine=org.engine)
+
+    org.add_rep()
+    org.connect()
     team = org.slack.team(OTHER_TEAM)
-    with org.engine.connect() as connection:
-        stored = [row[0] for row in connection.execute(sa.text("SELECT bot_token FROM slack_bots"))]
-        stored += [row[0] for row in connection.execute(sa.text("SELECT bot_token FROM slack_installations"))]
-    assert stored and all(value.startswith(PREFIX) for value in stored)
-    assert team.bot_token not in " ".join(stored)
-    store = org.services.slack.installation_store
-    assert store.find_bot(enterprise_id=None, team_id=OTHER_TEAM).bot_token == team.bot_token
-    assert store.reencrypt_all() == len(stored)
-    assert store.find_bot(enterprise_id=None, team_id=OTHER_TEAM).bot_token == team.bot_token
+    before, credentials_before = stored_slack_tokens(), google_credentials()
+    assert before and all(value.startswith(PREFIX) for value in before)
+    assert team.bot_token not in " ".join(before)
+    old_key, new_key = org.settings.token_encryption_keys, Fernet.generate_key().decode()
+    assert store(old_key).find_bot(enterprise_id=None, team_id=OTHER_TEAM).bot_token == team.bot_token
+
+    rotate = subprocess.run([sys.executable, "-m", "bot.cli", "keys", "rotate"], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "DATABASE_URL": org.settings.database_url,
+                                              "TOKEN_ENCRYPTION_KEYS": f"{new_key},{old_key}",
+                                              "SLACK_CLIENT_ID": SLACK_CLIENT_ID})
+    assert rotate.returncode == 0, rotate.stderr
+    assert f"re-encrypted 1 stored Google credential(s) and {len(before)} Slack token(s)" in rotate.stdout
+
+    after = stored_slack_tokens()
+    assert len(after) == len(before) and not set(after) & set(before)  # every ciphertext changed
+    assert google_credentials() != credentials_before
+    with pytest.raises(TokenKeyError):  # under the new key: the old one alone opens none of them
+        store(old_key).find_bot(enterprise_id=None, team_id=OTHER_TEAM)
+    with pytest.raises(TokenKeyError):
+        TokenCipher([old_key]).decrypt(google_credentials())
+    # The old key dropped: every token still reads with the new key alone.
+    for team_id in (TEAM, OTHER_TEAM):
+        assert (store(new_key).find_bot(enterprise_id=None, team_id=team_id).bot_token
+                == org.slack.team(team_id).bot_token)
+    with session_scope(org.engine) as session:
+        account = session.exec(select(GmailAccount)).one()
+        assert load_credentials(TokenCipher([new_key]), account, org.services.google).refresh_token

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from crm_store import category_changes
 from crm_store.db import session_scope
+from crm_store.sqlite_gate import gate_for
 from tests.factories import make_contact
 
 
@@ -18,32 +22,51 @@ def test_a_reader_never_sees_a_later_id_before_an_earlier_one_commits(engine):
     slow = engine.connect()
     slow_tx = slow.begin()
     category_changes.record(slow, [first])  # id 1 allocated, not committed
-    fast_started = threading.Event()
     fast_done = threading.Event()
 
     def fast_writer() -> None:
-        fast_started.set()
         with engine.begin() as connection:
             category_changes.record(connection, [second])  # id 2
         fast_done.set()
 
+    def reader() -> None:
+        seen.append(_latest(engine))
+
     writer = threading.Thread(target=fast_writer)
     writer.start()
-    fast_started.wait(5)
-    fast_done.wait(0.5)  # PostgreSQL without the lock would commit id 2 here; SQLite makes it wait
+    # The fast writer has done what it can: committed id 2 (what PostgreSQL without the lock would do) or queued
+    # behind the slow one. Only then may the reader look.
+    wait_until(lambda: fast_done.is_set() or writers_waiting(engine) >= 1, "the fast writer committed or queued")
     seen: list[int] = []
-    reader = threading.Thread(target=lambda: seen.append(_latest(engine)))
-    reader.start()
+    looking = threading.Thread(target=reader)
+    looking.start()
+    # Likewise the reader: it answered, or it waits for the slow writer (a lock on PostgreSQL).
+    wait_until(lambda: not looking.is_alive() or writers_waiting(engine) >= 2, "the reader answered or queued")
     # Whatever the database, the reader must not report id 2 while id 1 is still uncommitted.
-    reader.join(0.5)
-    if not reader.is_alive():
+    if not looking.is_alive():
         assert seen == [0], "a reader saw a change id while an earlier one was uncommitted"
     slow_tx.commit()
     slow.close()
     writer.join(10)
-    reader.join(10)
-    assert fast_done.is_set() and not reader.is_alive()
+    looking.join(10)
+    assert fast_done.is_set() and not looking.is_alive()
     assert _latest(engine) == 2
+
+
+def writers_waiting(engine) -> int:
+    """Connections queued for the change log: PostgreSQL's advisory lock, or SQLite's write gate."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                              "AND NOT granted")).scalar()
+    return gate_for(str(Path(engine.url.database).resolve())).waiting
+
+
+def wait_until(predicate, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"never saw {what}"
+        time.sleep(0.01)
 
 
 def _latest(engine) -> int:

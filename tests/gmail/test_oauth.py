@@ -88,13 +88,21 @@ def test_tokens_are_encrypted_at_rest_and_rotate(gmail_env, database_url):
         raw = b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))
         assert not any(secret in raw for secret in secrets)
 
-    new_key = Fernet.generate_key().decode()
+    # Rotation: a new key is added in front, the old one still listed; re-encrypt; then the old key can go.
+    old_key, new_key = gmail_env.key, Fernet.generate_key().decode()
+    before = gmail_env.account(account_id).encrypted_credentials
     with pytest.raises(TokenKeyError):
-        TokenCipher([new_key]).decrypt(gmail_env.account(account_id).encrypted_credentials)
-    # Rotation: the new key first, the old one still listed; re-encrypt; then the old key can go.
-    assert reencrypt_all(gmail_env.engine, TokenCipher([new_key, gmail_env.key])) == 1
-    assert TokenCipher([new_key]).decrypt(gmail_env.account(account_id).encrypted_credentials)["token"] == \
-        credentials.token
+        TokenCipher([new_key]).decrypt(before)  # the new key alone cannot read what the old one wrote
+    assert TokenCipher([new_key, old_key]).decrypt(before)["token"] == credentials.token  # both listed: it reads
+    assert reencrypt_all(gmail_env.engine, TokenCipher([new_key, old_key])) == 1
+    after = gmail_env.account(account_id).encrypted_credentials
+    assert after != before  # rewritten…
+    with pytest.raises(TokenKeyError):
+        TokenCipher([old_key]).decrypt(after)  # …under the new key: the old one no longer opens it
+    # With the old key dropped, the rotated credentials still read, and Google still takes them.
+    rotated = load_credentials(TokenCipher([new_key]), gmail_env.account(account_id), gmail_env.config)
+    assert (rotated.token, rotated.refresh_token) == (credentials.token, credentials.refresh_token)
+    assert gmail_env.service.mailbox(rotated).get_profile()["emailAddress"] == "ann@gmail.example"
 
 
 def test_refreshed_access_token_is_persisted(gmail_env):

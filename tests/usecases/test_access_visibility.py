@@ -1,14 +1,18 @@
-"""SPEC §5: private, public, custom; depth; the organisation's policy; channel audiences."""
+"""SPEC §1, §5: private, public, custom; depth; the organisation's policy; channel audiences; and the domain error
+with which each decision of usecases/access.py refuses each kind of actor."""
 import pytest
 
 from crm_store.db import session_scope
-from crm_store.errors import PolicyFixed
+from crm_store.errors import AdminOnly, DomainError, NotAllowed, NotLinked, PermissionRequired, PolicyFixed
 from crm_store.mailboxes import set_policy, set_sharing, share_with
-from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
+from crm_store.models import CrmUser, GmailAccount, Sharing, SharingDepth, SharingPolicy
 from crm_store.sharing import Visibility
-from usecases.access import visibility, visibility_for_users
-from crm_store.users import get_or_create_user, link_slack_user
+from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from tests.factories import make_contact, make_deal
+from usecases import access
+from usecases.access import visibility, visibility_for_users
+from usecases.actors import Actor, ActorKind
+from usecases.context import SlackIdentity
 
 
 @pytest.fixture
@@ -85,3 +89,106 @@ def test_channel_audience_sees_the_least_any_member_may(engine, world):
         assert audience_visibility(s, account, contact_id, [ids["rep"], ids["other"]]) is Visibility.NONE
         assert audience_visibility(s, account, contact_id, [ids["rep"], None]) is Visibility.NONE
         assert audience_visibility(s, account, contact_id, [ids["rep"]]) is Visibility.OWNER
+
+
+# -- each decision of usecases/access.py refuses with its own domain error ------------------------------------
+# A refusal is a specific DomainError (its message is what the user reads); anything else raised — a KeyError,
+# a TypeError — would reach the user as "something went wrong" and must fail here, not pass as "refused".
+
+def slack_actor(world, name: str | None, *, team: str = "T1", mail: bool = True, crm_admin: bool = False,
+                workspace_admin: bool = False) -> Actor:
+    ids = world[0]
+    crm_id = ids[name] if name else None
+    user_id = f"U{list(ids).index(name)}" if name else "U9GUEST"
+    return Actor(ActorKind.SLACK, team_id=team, slack_user_id=user_id,
+                 identity=SlackIdentity(team, user_id, is_workspace_admin=workspace_admin), crm_user_id=crm_id,
+                 mail_integration=mail, crm_admin=crm_admin)
+
+
+ACTOR_KINDS = {
+    "rep": dict(name="rep"),
+    "colleague": dict(name="other"),
+    "colleague without Mail Integration": dict(name="other", mail=False),
+    "guest": dict(name=None, mail=False),
+    "workspace admin": dict(name=None, mail=False, workspace_admin=True),
+    "other workspace's admin": dict(name=None, mail=False, workspace_admin=True, team="T2"),
+    "CRM admin": dict(name="owner", crm_admin=True),
+}
+
+
+def decide(session, world, decision: str, actor: Actor):
+    ids, contact_id, account_id = world
+    if decision == "require_linked":
+        return access.require_linked(session, actor).id
+    if decision == "require_mail_integration":
+        return access.require_mail_integration(session, actor).id
+    if decision == "require_crm_user":
+        return access.require_crm_user(session, actor).id
+    if decision == "require_admin":
+        return access.require_admin(actor)
+    if decision == "admin_over_rep":
+        return access.require_admin_over(session, actor, session.get(CrmUser, ids["rep"]))
+    if decision == "admin_over_crm_admin":
+        return access.require_admin_over(session, actor, session.get(CrmUser, ids["boss"]))
+    if decision == "mailbox_owner":
+        return access.require_mailbox_owner(session, actor, account_id).id
+    if decision == "email_visibility":
+        return access.email_visibility(session, actor, account_id, contact_id)[1]
+    if decision == "audit_scope":
+        return access.audit_scope(session, actor)
+    raise AssertionError(decision)
+
+
+OK = "allowed"
+# decision -> actor kind -> the domain error it raises, or what it answers when allowed (OK: anything, no error)
+DECISIONS = {
+    "require_linked": {"rep": OK, "colleague": OK, "colleague without Mail Integration": OK, "guest": NotLinked,
+                       "workspace admin": NotLinked, "other workspace's admin": NotLinked, "CRM admin": OK},
+    "require_mail_integration": {"rep": OK, "colleague": OK, "colleague without Mail Integration": PermissionRequired,
+                                 "guest": NotLinked, "workspace admin": NotLinked,
+                                 "other workspace's admin": NotLinked, "CRM admin": OK},
+    "require_crm_user": {"rep": OK, "colleague": OK, "colleague without Mail Integration": OK, "guest": NotLinked,
+                         "workspace admin": NotLinked, "other workspace's admin": NotLinked, "CRM admin": OK},
+    "require_admin": {"rep": AdminOnly, "colleague": AdminOnly, "colleague without Mail Integration": AdminOnly,
+                      "guest": AdminOnly, "workspace admin": None, "other workspace's admin": None, "CRM admin": None},
+    "admin_over_rep": {"rep": AdminOnly, "colleague": AdminOnly, "colleague without Mail Integration": AdminOnly,
+                       "guest": AdminOnly, "workspace admin": None, "other workspace's admin": NotAllowed,
+                       "CRM admin": None},
+    "admin_over_crm_admin": {"rep": AdminOnly, "colleague": AdminOnly,
+                             "colleague without Mail Integration": AdminOnly, "guest": AdminOnly,
+                             "workspace admin": NotAllowed, "other workspace's admin": NotAllowed, "CRM admin": None},
+    "mailbox_owner": {"rep": OK, "colleague": NotAllowed, "colleague without Mail Integration": NotAllowed,
+                      "guest": NotAllowed, "workspace admin": NotAllowed, "other workspace's admin": NotAllowed,
+                      "CRM admin": NotAllowed},
+    # Custom sharing at subject depth; the CRM admin is the contact's owner, so Custom lets them see it.
+    "email_visibility": {"rep": Visibility.OWNER, "colleague": NotAllowed,
+                         "colleague without Mail Integration": NotAllowed, "guest": NotAllowed,
+                         "workspace admin": NotAllowed, "other workspace's admin": NotAllowed,
+                         "CRM admin": Visibility.SUBJECT},
+    "audit_scope": {"rep": AdminOnly, "colleague": AdminOnly, "colleague without Mail Integration": AdminOnly,
+                    "guest": AdminOnly, "workspace admin": "T1", "other workspace's admin": "T2", "CRM admin": None},
+}
+
+
+def test_the_decision_table_covers_every_actor_kind():
+    assert all(set(row) == set(ACTOR_KINDS) for row in DECISIONS.values())
+
+
+@pytest.mark.parametrize("decision", list(DECISIONS))
+def test_each_decision_refuses_with_its_own_domain_error(engine, world, decision):
+    with session_scope(engine) as s:
+        boss = get_or_create_user(s, "boss@crm.example")
+        set_permissions(s, boss, mail_integration=True, is_admin=True)  # a CRM admin linked nowhere yet
+        s.flush()
+        world[0]["boss"] = boss.id
+    for kind, expected in DECISIONS[decision].items():
+        actor = slack_actor(world, **ACTOR_KINDS[kind])
+        with session_scope(engine) as s:
+            if isinstance(expected, type) and issubclass(expected, Exception):
+                with pytest.raises(DomainError) as refused:
+                    decide(s, world, decision, actor)
+                assert refused.type is expected, (decision, kind, refused.value)
+                assert str(refused.value), (decision, kind)  # the words the user reads
+            else:
+                answer = decide(s, world, decision, actor)
+                assert expected is OK or answer == expected, (decision, kind, answer)
