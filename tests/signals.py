@@ -12,6 +12,7 @@ import time
 import pytest
 
 from sandbox.consent import http_get
+from sandbox.stack import METRICS_TOKEN
 
 RETRY_DROPPED = "dropping Slack's retry"  # handlers.middleware.drop_repeats, when it acks a retry it has seen
 REPEAT_DROPPED = "dropping a repeated"  # handlers.middleware.once, when a request lost its claim
@@ -53,7 +54,7 @@ def capture_request_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def metrics(server_url: str) -> dict[str, float]:
-    status, _, body = http_get(f"{server_url}/metrics")
+    status, _, body = http_get(f"{server_url}/metrics", {"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert status == 200
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
             if line and not line.startswith("#")}

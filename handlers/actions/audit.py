@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from slack_bolt import App, BoltContext, Respond
 
@@ -23,7 +23,10 @@ def _filters(body: dict) -> tuple[str | None, datetime | None, int]:
             raise ValueError
         if not isinstance(before, int):
             raise ValueError
-        return user, datetime.fromisoformat(since) if since else None, before
+        moment = datetime.fromisoformat(since) if since else None
+        if moment is not None and moment.tzinfo is None:  # the button writes UTC; an edited value may drop the zone
+            moment = moment.replace(tzinfo=timezone.utc)
+        return user, moment, before
     except (ValueError, TypeError, AttributeError):
         raise InvalidInput(STALE) from None
 

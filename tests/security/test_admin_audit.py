@@ -16,7 +16,7 @@ from tests.handlers.contact_world import CONTACTS, DEALS, JANE, audit_rows, cont
 from tests.harness import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, ADMIN, FAR_ADMIN, OUTSIDER = "U200COL", "U900ADM", "U2ADMIN", "U6ADMIN"
-ROW = f"<@{COLLEAGUE}> saw an email with Jane Doe from <@{REP}>'s mailbox ({REP_GMAIL})"
+ROW = f"<@{COLLEAGUE}> (colleague@crm.example) saw an email with Jane Doe from <@{REP}>'s mailbox ({REP_GMAIL})"
 
 
 @pytest.fixture
