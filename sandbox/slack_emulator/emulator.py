@@ -381,8 +381,13 @@ class SlackEmulator:
             if any(g.handle == handle for g in team.usergroups.values() if g.id != usergroup_id):
                 raise ValueError(f"usergroup handle @{handle} is taken")
             now = int(time.time())
+            if usergroup_id is None:
+                # Derived from the handle, unless a renamed group already holds that id.
+                usergroup_id = stable_id("S", team.id, handle)
+                if usergroup_id in team.usergroups:
+                    usergroup_id = random_id("S")
             group = Usergroup(
-                id=usergroup_id or stable_id("S", team.id, handle), team_id=team.id, handle=handle,
+                id=usergroup_id, team_id=team.id, handle=handle,
                 name=name or handle, users=list(dict.fromkeys(users)), created=now, updated=now,
                 description=description, disabled=disabled,
             )

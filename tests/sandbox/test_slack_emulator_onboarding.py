@@ -79,6 +79,12 @@ def test_usergroups_list_and_users_list(emu, client):
     emu.set_usergroup("T0001", sales["id"], users=["U2", "U3"])
     assert client.usergroups_users_list(usergroup=sales["id"])["users"] == ["U2", "U3"]
 
+    # A renamed group keeps its id; a new group may then take the old handle.
+    emu.set_usergroup("T0001", sales["id"], handle="sales-emea")
+    newcomer = emu.add_usergroup("T0001", "sales", ["U1"])
+    assert newcomer["id"] != sales["id"]
+    assert client.usergroups_users_list(usergroup=sales["id"])["users"] == ["U2", "U3"]
+
 
 def test_usergroup_errors_are_slacks(emu, client):
     old = emu.add_usergroup("T0001", "old-team", ["U3"], disabled=True)
