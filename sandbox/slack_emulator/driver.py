@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import re
 import secrets
 import threading
 import time
@@ -26,6 +27,9 @@ from slack_sdk.signature import SignatureVerifier
 
 if TYPE_CHECKING:
     from .emulator import SlackEmulator
+
+# A mention as a person types it: `@handle`, `@user.name` or `#channel-name` (not inside `<…>`).
+_TYPED_MENTION = re.compile(r"(?<![\w<|^@#])([@#])([a-z0-9][a-z0-9._\-]*)", re.IGNORECASE)
 
 
 @dataclass
@@ -215,12 +219,55 @@ class SlackDriver:
         response.trigger_id = payload.get("trigger_id")
         return response
 
+    # ------------------------------------------------------------------ escaped mentions
+
+    def usergroup_mention(self, usergroup_id: str, handle: str | None = None) -> str:
+        """`<!subteam^S123|@sales>`: how a slash command with `should_escape: true` carries `@sales`."""
+        if handle is None and self.emulator is not None:
+            group = self.emulator.team(self.team_id).usergroups.get(usergroup_id)
+            handle = group.handle if group is not None else None
+        return f"<!subteam^{usergroup_id}|@{handle}>" if handle else f"<!subteam^{usergroup_id}>"
+
+    def user_mention(self, user_id: str) -> str:
+        """`<@U123|ann>`: an escaped user mention."""
+        return f"<@{user_id}|{self._user_name(user_id)}>"
+
+    def channel_mention(self, channel_id: str) -> str:
+        """`<#C123|sales>`: an escaped channel mention."""
+        return f"<#{channel_id}|{self._channel_name(channel_id)}>"
+
+    def escape_mentions(self, text: str) -> str:
+        """What Slack sends for typed text when the command escapes mentions (the manifest's `should_escape:
+        true`): `@handle` of a user group, `@name` of a user and `#name` of a channel become their `<…>` forms;
+        anything that names nothing in the workspace stays as typed."""
+        if self.emulator is None or self.team_id not in self.emulator.teams:
+            return text
+        team = self.emulator.teams[self.team_id]
+
+        def replace(match: re.Match[str]) -> str:
+            sigil, name = match.group(1), match.group(2)
+            if sigil == "#":
+                channel = next((c for c in team.channels.values() if not c.is_im and c.name == name), None)
+                return self.channel_mention(channel.id) if channel is not None else match.group(0)
+            group = next((g for g in team.usergroups.values() if g.handle == name), None)
+            if group is not None:
+                return self.usergroup_mention(group.id, group.handle)
+            user = next((u for u in team.users.values() if u["name"] == name and not u.get("deleted")), None)
+            return self.user_mention(user["id"]) if user is not None else match.group(0)
+
+        return _TYPED_MENTION.sub(replace, text)
+
     # ------------------------------------------------------------------ slash commands
 
     def slash_command(
-        self, user_id: str, command: str, text: str = "", channel_id: str | None = None, **options: Any
+        self, user_id: str, command: str, text: str = "", channel_id: str | None = None, *, escape: bool = False,
+        **options: Any
     ) -> DriverResponse:
-        """`/gmail connect` typed by `user_id` (in their DM with the app unless `channel_id`)."""
+        """`/gmail connect` typed by `user_id` (in their DM with the app unless `channel_id`). `text` goes out
+        as given (write `<!subteam^S1|@sales>` yourself, or use `usergroup_mention`); `escape=True` first turns
+        typed `@sales`, `@ann`, `#deals` into what Slack sends for them (`escape_mentions`)."""
+        if escape:
+            text = self.escape_mentions(text)
         channel_id = channel_id or self.dm_channel(user_id)
         response_url = self._response_url(channel_id, user_id)
         trigger_id = self._trigger_id(user_id)

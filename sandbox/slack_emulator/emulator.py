@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 from ..latency import LatencyTable
 from .faults import Fault
+from .files import UPLOAD_URL_TTL, UploadedFile, parse_upload_body
 from .post_rate import ChannelPostRate
 from .socket_mode import SocketModeHub
 from .state import (
@@ -36,6 +37,7 @@ from .state import (
     Team,
     TokenInfo,
     Trigger,
+    Usergroup,
     domain_from_name,
     random_id,
     stable_id,
@@ -44,7 +46,10 @@ from .state import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BOT_SCOPES = "chat:write,commands,im:write,im:history,users:read,users:read.email,channels:read"
+DEFAULT_BOT_SCOPES = (
+    "chat:write,commands,im:write,im:history,users:read,users:read.email,channels:read,groups:read,"
+    "usergroups:read,files:write,files:read"
+)
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 
@@ -140,6 +145,10 @@ class SlackEmulator:
         self._active_calls = 0
         self._peak_calls = 0
         self._event_subscribers: list[EventCallback] = []
+        # Files upload v2: every file by id, and the upload URL tickets not yet completed.
+        self._files: dict[str, UploadedFile] = {}
+        self._upload_tickets: dict[str, str] = {}
+        self.upload_url_ttl = UPLOAD_URL_TTL
         self._last_ts_us = 0
         self._install_counter = 0
         # Socket Mode: app-level tokens, apps.connections.open tickets, WebSocket connections, envelopes, acks.
@@ -262,7 +271,10 @@ class SlackEmulator:
         is_restricted: bool = False,
         display_name: str = "",
         title: str = "",
+        is_email_confirmed: bool | None = None,
     ) -> dict[str, Any]:
+        """A person (or bot) of the workspace; users.info shows `tz`, `is_admin`, `is_owner`,
+        `is_email_confirmed` (default: confirmed for people, as Slack confirms an address at sign-up)."""
         with self._lock:
             team = self.team(team_id)
             username = name or (email.split("@", 1)[0] if email else user_id.lower())
@@ -282,6 +294,8 @@ class SlackEmulator:
                 "title": title,
                 "updated": int(time.time()),
             }
+            if is_email_confirmed is not None:
+                team.users[user_id]["is_email_confirmed"] = is_email_confirmed
             return user_object(team, team.users[user_id])
 
     def set_user(self, team_id: str, user_id: str, **changes: Any) -> dict[str, Any]:
@@ -348,6 +362,57 @@ class SlackEmulator:
             channel = self.team(team_id).channels[channel_id]
             channel.members = [m for m in channel.members if m not in set(user_ids)]
 
+    def add_usergroup(
+        self,
+        team_id: str,
+        handle: str,
+        users: Iterable[str] = (),
+        *,
+        usergroup_id: str | None = None,
+        name: str | None = None,
+        description: str = "",
+        disabled: bool = False,
+    ) -> dict[str, Any]:
+        """A user group (`@handle`) with these members; returns its usergroups.list object (with users).
+        A slash command that mentions it carries `SlackDriver.usergroup_mention(id)`."""
+        with self._lock:
+            team = self.team(team_id)
+            handle = handle.lstrip("@")
+            if any(g.handle == handle for g in team.usergroups.values() if g.id != usergroup_id):
+                raise ValueError(f"usergroup handle @{handle} is taken")
+            now = int(time.time())
+            if usergroup_id is None:
+                # Derived from the handle, unless a renamed group already holds that id.
+                usergroup_id = stable_id("S", team.id, handle)
+                if usergroup_id in team.usergroups:
+                    usergroup_id = random_id("S")
+            group = Usergroup(
+                id=usergroup_id, team_id=team.id, handle=handle,
+                name=name or handle, users=list(dict.fromkeys(users)), created=now, updated=now,
+                description=description, disabled=disabled,
+            )
+            team.usergroups[group.id] = group
+            return group.usergroup_object(include_users=True, include_count=True)
+
+    def set_usergroup(
+        self, team_id: str, usergroup_id: str, *, users: Iterable[str] | None = None, disabled: bool | None = None,
+        name: str | None = None, handle: str | None = None,
+    ) -> dict[str, Any]:
+        """Change a user group's members (the whole list, like usergroups.users.update), name, handle, or
+        disable / enable it."""
+        with self._lock:
+            group = self.team(team_id).usergroups[usergroup_id]
+            if users is not None:
+                group.users = list(dict.fromkeys(users))
+            if disabled is not None:
+                group.disabled = disabled
+            if name is not None:
+                group.name = name
+            if handle is not None:
+                group.handle = handle.lstrip("@")
+            group.updated = int(time.time())
+            return group.usergroup_object(include_users=True, include_count=True)
+
     def register_oauth_app(self, client_id: str, client_secret: str, redirect_uri: str | None = None) -> None:
         with self._lock:
             self._oauth_apps[client_id] = OAuthApp(client_id, client_secret, redirect_uri)
@@ -369,8 +434,10 @@ class SlackEmulator:
         """Load `{"teams": [{"id", "name", "bot_token", "bot_user_id", "app_token", "users": [...], "channels": [...]}],
         "oauth_apps": [{"client_id", "client_secret", "redirect_uri"}]}` (the `--seed` file format).
 
-        A user is `{"id", "email", "real_name", "tz", "is_admin", "is_owner", "is_bot", "name", "deleted"}`;
-        a channel is `{"id", "name", "members", "is_private", "topic", "purpose"}`. Only `id` is required.
+        A user is `{"id", "email", "real_name", "tz", "is_admin", "is_owner", "is_bot", "name", "deleted",
+        "is_email_confirmed"}`; a channel is `{"id", "name", "members", "is_private", "topic", "purpose"}`; a
+        usergroup is `{"id", "handle", "name", "users", "disabled"}`. Only `id` (`handle` for a usergroup) is
+        required.
         """
         if not isinstance(data, dict):
             raise ValueError("seed must be a JSON object with a 'teams' list")
@@ -386,7 +453,7 @@ class SlackEmulator:
             )
             user_keys = {
                 "email", "real_name", "tz", "is_admin", "is_owner", "is_bot", "name", "deleted",
-                "is_primary_owner", "is_restricted", "display_name", "title",
+                "is_primary_owner", "is_restricted", "display_name", "title", "is_email_confirmed",
             }
             for user in team_data.get("users", []):
                 self.add_user(team.id, user["id"], **{k: v for k, v in user.items() if k in user_keys})
@@ -397,6 +464,12 @@ class SlackEmulator:
                     channel["id"],
                     channel.get("name", channel["id"].lower()),
                     **{k: v for k, v in channel.items() if k in channel_keys},
+                )
+            for group in team_data.get("usergroups", []):
+                self.add_usergroup(
+                    team.id, group["handle"], group.get("users", ()), usergroup_id=group.get("id"),
+                    name=group.get("name"), description=group.get("description", ""),
+                    disabled=bool(group.get("disabled", False)),
                 )
             if team_data.get("app_token"):
                 self.register_app_token(team_data["app_token"], team.id)
@@ -454,6 +527,33 @@ class SlackEmulator:
                 for m in found.messages
                 if include_replies or m.get("thread_ts") in (None, m["ts"])
             ]
+
+    def files(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """Files uploaded through files upload v2 and completed, oldest first (or those shared into
+        `channel`): `{"id", "name", "title", "content" (bytes), "size", "mimetype", "channels" (where it was
+        shared), "ts" (channel -> message ts), "thread_ts", "initial_comment", "user", "team_id"}`."""
+        with self._lock:
+            return [
+                self._file_record(upload) for upload in self._files.values()
+                if upload.completed and (channel is None or channel in upload.shares)
+            ]
+
+    def file(self, file_id: str) -> dict[str, Any] | None:
+        """One file as `files()` describes it, completed or not (None when unknown)."""
+        with self._lock:
+            upload = self._files.get(file_id)
+            return self._file_record(upload) if upload is not None else None
+
+    @staticmethod
+    def _file_record(upload: UploadedFile) -> dict[str, Any]:
+        return {
+            "id": upload.id, "name": upload.filename, "title": upload.title if upload.title is not None
+            else upload.filename, "content": upload.content, "size": len(upload.content or b""),
+            "declared_length": upload.length, "mimetype": upload.mimetype, "channels": list(upload.shares),
+            "ts": dict(upload.shares), "thread_ts": upload.thread_ts, "initial_comment": upload.initial_comment,
+            "user": upload.user_id, "team_id": upload.team_id, "completed": upload.completed,
+            "alt_txt": upload.alt_txt,
+        }
 
     def dm_channel(self, team_id: str, user_id: str) -> str:
         """The D… id conversations.open returns for this user (stable across restarts)."""
@@ -1229,6 +1329,43 @@ class SlackEmulator:
                 target[key] = copy.deepcopy(content[key])
             else:
                 target.pop(key, None)
+
+    # files upload v2 ----------------------------------------------------------
+
+    def _receive_upload(self, ticket: str, headers: Any, body: bytes) -> tuple[int, str]:
+        """POST /upload/v1/<ticket>: keep the bytes for files.completeUploadExternal. Slack's upload host
+        answers `200 OK - <length>`; an unknown, used or expired URL gets 404."""
+        with self._lock:
+            fault = self._take_fault("file_upload")
+            if fault is not None:
+                status = 429 if fault.kind == "ratelimit" else (fault.status if fault.status >= 400 else 500)
+                return status, fault.error
+            file_id = self._upload_tickets.get(ticket)
+            upload = self._files.get(file_id or "")
+            if upload is None or upload.content is not None or time.time() - upload.created > self.upload_url_ttl:
+                return 404, "not found"
+            try:
+                content, _ = parse_upload_body(headers, body)
+            except ValueError:
+                return 400, "no file in the multipart body"
+            upload.content = content
+            return 200, f"OK - {len(content)}"
+
+    def _download_file(self, path: str, headers: Any) -> tuple[int, bytes, str]:
+        """GET url_private (`/files-pri/<team>-<file id>/[download/]<name>`): the bytes, for a token of the
+        file's workspace in the Authorization header, as Slack requires."""
+        scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+        key = path[len("/files-pri/"):].split("/", 1)[0]
+        team_id, _, file_id = key.partition("-")
+        with self._lock:
+            upload = self._files.get(file_id)
+            info = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+            if upload is None or not upload.completed or upload.team_id != team_id:
+                return 404, b"not found", "text/plain"
+            if info is None or info.revoked or info.team_id != team_id:
+                # Slack answers an unauthenticated file URL with its sign-in page, not the file.
+                return 200, b"<html><body>Sign in to Slack</body></html>", "text/html"
+            return 200, upload.content or b"", upload.mimetype
 
     # web api dispatch ---------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""HTTP routing for SlackEmulator: /api/<method>, /oauth/v2/authorize, /response/<key>, and the
-Socket Mode WebSocket upgrade on /link/."""
+"""HTTP routing for SlackEmulator: /api/<method>, /oauth/v2/authorize, /response/<key>, the files upload
+URLs (/upload/v1/<ticket>) and file downloads (/files-pri/…), and the Socket Mode WebSocket upgrade on /link/."""
 from __future__ import annotations
 
 import json
@@ -90,6 +90,12 @@ class SlackEmulatorHandler(BaseHTTPRequestHandler):
                 finally:
                     emulator._call_finished()
                 self._send_json(status, payload)
+            elif path.startswith("/upload/v1/") and verb == "POST":
+                status, text = emulator._receive_upload(path[len("/upload/v1/"):], self.headers, body)
+                self._send(status, text.encode("utf-8"), "text/plain; charset=utf-8")
+            elif path.startswith("/files-pri/") and verb == "GET":
+                status, content, content_type = emulator._download_file(path, self.headers)
+                self._send(status, content, content_type)
             elif path in ("/", "/healthz") and verb == "GET":
                 self._send(200, b"ok", "text/plain; charset=utf-8")
             else:

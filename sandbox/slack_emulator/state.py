@@ -57,6 +57,7 @@ class Team:
     bot_name: str = "mailmagnet"
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, "Channel"] = field(default_factory=dict)
+    usergroups: dict[str, "Usergroup"] = field(default_factory=dict)
     installed: bool = True
 
     def team_object(self) -> dict[str, Any]:
@@ -149,6 +150,48 @@ class Channel:
         }
         if include_num_members:
             obj["num_members"] = len(self.members)
+        return obj
+
+
+@dataclass
+class Usergroup:
+    """A user group (`@sales`): what usergroups.list and usergroups.users.list answer about it."""
+
+    id: str
+    team_id: str
+    handle: str
+    name: str
+    users: list[str]
+    created: int
+    updated: int
+    description: str = ""
+    created_by: str = "USLACKBOT"
+    disabled: bool = False
+
+    def usergroup_object(self, *, include_users: bool, include_count: bool) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "id": self.id,
+            "team_id": self.team_id,
+            "is_usergroup": True,
+            "is_subteam": True,
+            "name": self.name,
+            "description": self.description,
+            "handle": self.handle,
+            "is_external": False,
+            "date_create": self.created,
+            "date_update": self.updated,
+            # Slack disables (never deletes) a group: date_delete is when it was disabled, 0 while enabled.
+            "date_delete": self.updated if self.disabled else 0,
+            "auto_type": None,
+            "created_by": self.created_by,
+            "updated_by": self.created_by,
+            "deleted_by": None,
+            "prefs": {"channels": [], "groups": []},
+        }
+        if include_users:
+            obj["users"] = list(self.users)
+        if include_count:
+            obj["user_count"] = len(self.users)
         return obj
 
 

@@ -770,3 +770,7 @@ def oauth_v2_access(ctx: Ctx) -> dict[str, Any]:
     code.used = True
     ctx.team = emu.teams[code.team_id]
     return emu._issue_install_tokens(code)
+
+
+# The methods that live in their own modules register themselves with @method on import.
+from . import web_api_extra  # noqa: E402,F401

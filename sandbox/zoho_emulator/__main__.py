@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.zoho_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--seed", help="JSON file: clients, users, contacts, deals")
+    parser.add_argument("--seed", help="JSON file: clients, users, contacts, deals, leads")
     parser.add_argument("--client-id", help="register this OAuth client and print a refresh token for it")
     parser.add_argument("--client-secret", default="")
     args = parser.parse_args(argv)

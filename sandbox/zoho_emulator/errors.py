@@ -74,3 +74,23 @@ def too_many_requests(retry_after: int, limit: int, reset_epoch_ms: int) -> Zoho
 
 def internal_error() -> ZohoError:
     return ZohoError(500, "INTERNAL_ERROR", "Internal Server Error")
+
+
+def scope_mismatch() -> ZohoError:
+    return ZohoError(401, "OAUTH_SCOPE_MISMATCH", "invalid oauth scope to access this URL")
+
+
+def invalid_id(record_id: str) -> ZohoError:
+    return ZohoError(400, "INVALID_DATA", "the id given seems to be invalid", {"id": record_id})
+
+
+def already_converted(record_id: str) -> ZohoError:
+    return ZohoError(400, "ID_ALREADY_CONVERTED", "id already converted", {"id": record_id})
+
+
+def mandatory_not_found(api_name: str) -> ZohoError:
+    return ZohoError(400, "MANDATORY_NOT_FOUND", "required field not found", {"api_name": api_name})
+
+
+def invalid_body(message: str = "body is not a valid JSON with a data array") -> ZohoError:
+    return ZohoError(400, "INVALID_DATA", message, {"param_name": "data"})

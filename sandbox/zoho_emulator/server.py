@@ -1,6 +1,7 @@
 """The Zoho CRM REST API v7 + Zoho accounts (OAuth) emulator: a real HTTP server on loopback.
 
-``ZohoEmulator`` owns the CRM's users, Contacts and Deals, the deleted records, the OAuth
+``ZohoEmulator`` owns the CRM's users (Users API), Contacts, Deals and Leads (with their
+conversion), the deleted records, the OAuth
 server, fault injection and call recording, and serves them over HTTP/1.1 (keep-alive, exact
 Content-Length) on a background thread. Its clock is its own (``set_time``, ``advance``): it
 stamps ``Modified_Time``, ``deleted_time``, token expiry and the ``Date`` header, so tests
@@ -21,22 +22,24 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from . import errors
+from . import errors, leads, users
 from .errors import ZohoError
 from ..loopback_http import LoopbackService, TrackedHandler
 from .faults import Fault
+from .users import CrmUser
 
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json;charset=UTF-8"
 API_VERSION = "v7"
-MODULES = ("Contacts", "Deals")
+MODULES = ("Contacts", "Deals", "Leads")
 MAX_PER_PAGE = 200
 DISCRETE_LIMIT = 2000  # records reachable with page/per_page; beyond that, page_token
 PAGE_TOKEN_LIFETIME = timedelta(days=1)
 SORT_FIELDS = ("id", "Created_Time", "Modified_Time")
 DEFAULT_SCOPE = "ZohoCRM.modules.ALL"
 _ID_BASE = 4150868000000000000
+ORG_CREATED = datetime(2020, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,13 @@ class Call:
 
     method: str
     path: str
-    endpoint: str  # "records" | "deleted" | "token" | "other"
-    module: str | None
+    endpoint: str  # "records" | "record" (one by id) | "deleted" | "convert" | "users" | "token" | "other"
+    module: str | None  # Contacts | Deals | Leads, "users", or None
     query: dict[str, str]
     if_modified_since: str | None
     status: int | str  # HTTP status, or "drop"
     fault: str | None = None  # the injected fault, if any
-    record_ids: tuple[str, ...] = ()  # ids of the records (or deleted records) in the answer
+    record_ids: tuple[str, ...] = ()  # ids of the records (deleted records, users) in the answer
     time: datetime | None = None  # the emulator's clock
 
     @property
@@ -96,6 +99,8 @@ class _Record:
     fields: dict[str, Any]
     created: datetime
     modified: datetime
+    # A converted lead: {"convert_user", "contact", "account", "deal", "converted_time"}; None otherwise.
+    converted: dict[str, Any] | None = None
 
 
 @dataclass
@@ -118,6 +123,7 @@ class _PageToken:
     after: tuple  # sort key of the last record handed out
     per_page: int
     expires_at: datetime
+    converted: str = "both"  # the listing's `converted` filter (Leads)
 
 
 class _Handler(TrackedHandler):
@@ -167,7 +173,8 @@ class _Handler(TrackedHandler):
 
 
 class ZohoEmulator(LoopbackService):
-    """Zoho CRM v7 (Contacts, Deals, deleted records) + the accounts server's token endpoint."""
+    """Zoho CRM v7 (Users; Contacts, Deals, Leads; deleted records; lead conversion) + the accounts
+    server's token endpoint."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, access_token_lifetime: int = 3600,
                  org_timezone: timezone = timezone.utc, rate_limit: int = 100) -> None:
@@ -184,7 +191,10 @@ class ZohoEmulator(LoopbackService):
         self._clients: dict[str, str] = {}
         self._refresh_tokens: dict[str, tuple[str, str]] = {}  # token -> (client id, scope)
         self._access_tokens: dict[str, datetime] = {}  # token -> expiry
-        self._users: dict[str, dict[str, str]] = {}  # email -> {"name", "id", "email"}
+        self._token_scopes: dict[str, str] = {}  # access token -> the scope its grant carried
+        self._users: dict[str, CrmUser] = {}  # email -> user
+        self._roles: dict[str, str] = {}  # role name -> id
+        self._profiles: dict[str, str] = {}  # profile name -> id
         self._accounts: dict[str, str] = {}  # company name -> account id
         self._records: dict[str, dict[str, _Record]] = {module: {} for module in MODULES}
         self._deleted: dict[str, list[_Deleted]] = {module: [] for module in MODULES}
@@ -196,7 +206,10 @@ class ZohoEmulator(LoopbackService):
         self._page_tokens: dict[str, _PageToken] = {}
         self._faults: list[Fault] = []
         self._calls: list[Call] = []
-        self.default_owner = self.add_user("owner@crm.example", "CRM Owner")
+        self.default_owner = self.add_user("owner@crm.example", "CRM Owner", role="CEO",
+                                           profile=users.ADMIN_PROFILE)
+        # The organisation's creator was there long before any test's clock: not "modified since" anything.
+        self._users["owner@crm.example"].created = self._users["owner@crm.example"].modified = ORG_CREATED
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -272,11 +285,13 @@ class ZohoEmulator(LoopbackService):
         """Every access token issued so far stops working (401 INVALID_TOKEN); refresh tokens still do."""
         with self._lock:
             self._access_tokens.clear()
+            self._token_scopes.clear()
 
-    def issue_access_token(self) -> str:
+    def issue_access_token(self, scope: str = DEFAULT_SCOPE) -> str:
         with self._lock:
             token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
             self._access_tokens[token] = self.now() + timedelta(seconds=self.access_token_lifetime)
+            self._token_scopes[token] = scope
         return token
 
     # -- CRM data -------------------------------------------------------------
@@ -285,14 +300,109 @@ class ZohoEmulator(LoopbackService):
         self._next_id += 1000 + secrets.randbelow(7)
         return str(self._next_id)
 
-    def add_user(self, email: str, name: str | None = None) -> dict[str, str]:
-        """A Zoho CRM user (records' Owner); returns `{"name", "id", "email"}`."""
+    # -- users, roles and managers ---------------------------------------------
+
+    def add_user(self, email: str, name: str | None = None, *, role: str | None = None,
+                 profile: str | None = None, reporting_to: str | None = None, status: str = "active",
+                 confirm: bool = True, time_zone: str = "UTC") -> dict[str, str]:
+        """A Zoho CRM user (records' `Owner`, the Users API); returns `{"name", "id", "email"}`.
+
+        `role` / `profile` are names (created on first use; default role "Sales Rep", profile "Standard";
+        profile "Administrator" makes an admin), `reporting_to` the manager's email or id, `status`
+        "active", "disabled" (deactivated) or "deleted". An existing user is returned as it is, with
+        any of these given applied as by `edit_user`."""
         key = email.strip().lower()
         with self._lock:
             if key not in self._users:
-                self._users[key] = {"name": name or key.split("@")[0].replace(".", " ").title(),
-                                    "id": self._new_id(), "email": key}
-            return dict(self._users[key])
+                first, last = users.split_name(name, key)
+                now = self.now()
+                self._users[key] = CrmUser(
+                    id=self._new_id(), email=key, first_name=first, last_name=last,
+                    role=self._role(role or "Sales Rep"), profile=self._profile(profile or "Standard"),
+                    reporting_to=None, status=self._status(status), confirm=confirm, time_zone=time_zone,
+                    created=now, modified=now, zuid=str(700000000 + len(self._users)),
+                )
+                if reporting_to is not None:
+                    self._users[key].reporting_to = self._manager_id(reporting_to, self._users[key])
+            else:
+                changes = {name: value for name, value in (("role", role), ("profile", profile),
+                                                           ("reporting_to", reporting_to)) if value is not None}
+                if changes:
+                    self.edit_user(key, **changes)
+            return self._users[key].lookup()
+
+    def edit_user(self, user: str, **changes: Any) -> dict[str, Any]:
+        """Change a user (by email or id) and bump its `Modified_Time`: `role=`, `profile=` (names),
+        `reporting_to=` (the manager's email or id; None: nobody), `status=`, `first_name=`, `last_name=`,
+        `confirm=`, `time_zone=`. Returns the user as the Users API shows it."""
+        with self._lock:
+            found = self._find_user(user)
+            for name, value in changes.items():
+                if name == "role":
+                    found.role = self._role(value)
+                elif name == "profile":
+                    found.profile = self._profile(value)
+                elif name == "reporting_to":
+                    found.reporting_to = None if value is None else self._manager_id(value, found)
+                elif name == "status":
+                    found.status = self._status(value)
+                elif name in ("first_name", "last_name", "confirm", "time_zone"):
+                    setattr(found, name, value)
+                else:
+                    raise TypeError(f"edit_user() got an unexpected change {name!r}")
+            found.modified = self.now()
+            return self._user_object(found)
+
+    def user(self, user: str) -> dict[str, Any]:
+        """A user (by email or id) as `GET /users/{id}` answers it."""
+        with self._lock:
+            return self._user_object(self._find_user(user))
+
+    def users(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [self._user_object(found) for found in self._users.values()]
+
+    def _user_object(self, found: CrmUser) -> dict[str, Any]:
+        by_id = {candidate.id: candidate for candidate in self._users.values()}
+        creator = next(iter(self._users.values()))  # the organisation's first user added the others
+        return users.user_object(found, by_id, self.format_time, creator)
+
+    def _find_user(self, user: str) -> CrmUser:
+        key = str(user).strip().lower()
+        found = self._users.get(key) or next((u for u in self._users.values() if u.id == key), None)
+        if found is None:
+            raise KeyError(f"no Zoho user {user!r}; add_user first")
+        return found
+
+    def _user_by_id(self, user_id: str) -> dict[str, str] | None:
+        found = next((u for u in self._users.values() if u.id == user_id), None)
+        return found.lookup() if found is not None else None
+
+    def _manager_id(self, manager: str, of: CrmUser) -> str:
+        found = self._find_user(manager)
+        chain, seen = found, {of.id}
+        while chain is not None:  # Zoho refuses a reporting loop; so does the emulator
+            if chain.id in seen:
+                raise ValueError(f"{of.email} cannot report to {found.email}: that makes a reporting loop")
+            seen.add(chain.id)
+            chain = next((u for u in self._users.values() if u.id == chain.reporting_to), None)
+        return found.id
+
+    def _role(self, name: str) -> dict[str, str]:
+        if name not in self._roles:
+            self._roles[name] = self._new_id()
+        return {"name": name, "id": self._roles[name]}
+
+    def _profile(self, name: str) -> dict[str, str]:
+        if name not in self._profiles:
+            self._profiles[name] = self._new_id()
+        return {"name": name, "id": self._profiles[name]}
+
+    @staticmethod
+    def _status(status: str) -> str:
+        if status not in users.STATUSES:
+            raise ValueError(f"status must be one of {users.STATUSES}, not {status!r}")
+        return status
 
     def _owner(self, owner: str | Mapping | None) -> dict[str, str]:
         if owner is None:
@@ -308,6 +418,10 @@ class ZohoEmulator(LoopbackService):
             if company not in self._accounts:
                 self._accounts[company] = self._new_id()
             return {"name": company, "id": self._accounts[company]}
+
+    def _account_by_id(self, account_id: str) -> dict[str, str] | None:
+        name = next((name for name, known in self._accounts.items() if known == account_id), None)
+        return {"name": name, "id": account_id} if name is not None else None
 
     def add_record(self, module: str, fields: Mapping[str, Any], *, owner: str | Mapping | None = None) -> str:
         """A record with Zoho's field API names (``{"Email": …, "Last_Name": …}``); returns its id."""
@@ -339,6 +453,29 @@ class ZohoEmulator(LoopbackService):
                        "id": contact_id}
         return self.add_record("Deals", {"Deal_Name": name, "Stage": stage, "Closing_Date": closing_date,
                                          "Amount": amount, "Contact_Name": contact, **fields}, owner=owner)
+
+    def add_lead(self, email: str | None, *, first_name: str | None = None, last_name: str | None = None,
+                 company: str | None = None, phone: str | None = None, secondary_email: str | None = None,
+                 lead_status: str | None = "Not Contacted", owner: str | Mapping | None = None, **fields: Any) -> str:
+        """A lead (Zoho's fields: `Company` is plain text on a lead); returns its id."""
+        return self.add_record("Leads", {
+            "Email": email, "Secondary_Email": secondary_email, "First_Name": first_name,
+            "Last_Name": last_name or (email or "Unknown").split("@")[0], "Company": company, "Phone": phone,
+            "Lead_Status": lead_status, **fields,
+        }, owner=owner)
+
+    def convert_lead(self, lead_id: str, *, contact_id: str | None = None, account_id: str | None = None,
+                     deal: Mapping[str, Any] | None = None, assign_to: str | None = None,
+                     overwrite: bool = False, by: str | None = None) -> dict[str, Any]:
+        """Convert a lead as a user does in Zoho (or as `POST /Leads/{id}/actions/convert`): a new Contact
+        from it (or `contact_id`), its company's account, a Deal when `deal` (`Deal_Name`, `Closing_Date`,
+        `Stage`…) is given. Returns the answer's `details`: `{"Contacts": {name, id}, "Deals", "Accounts"}`.
+        The lead is kept, marked converted, and hidden from `GET /Leads` unless `converted=true|both`."""
+        with self._lock:
+            lead = self._get("Leads", lead_id)
+            return leads.convert(self, lead, contact_id=contact_id, account_id=account_id, deal=deal,
+                                 assign_to=assign_to, overwrite=overwrite,
+                                 convert_user=self._owner(by) if by is not None else None)
 
     def edit_record(self, module: str, record_id: str, **fields: Any) -> None:
         """Change fields (Zoho API names; `owner=`/`company=` accepted too) and bump Modified_Time."""
@@ -373,9 +510,9 @@ class ZohoEmulator(LoopbackService):
             ))
 
     def record(self, module: str, record_id: str) -> dict[str, Any]:
-        """A record as `GET` would give it with every field."""
+        """A record as `GET /{module}/{id}` gives it, every field (a lead's `$converted_detail` too)."""
         with self._lock:
-            return self._render(self._get(module, record_id), None)
+            return self._render(self._get(module, record_id), None, single=True)
 
     def records(self, module: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -394,9 +531,12 @@ class ZohoEmulator(LoopbackService):
         return module
 
     def seed_from(self, seed: Mapping | str | Path) -> None:
-        """`{"clients": [{"client_id", "client_secret"}], "users": [{"email", "name"}],
+        """`{"clients": [{"client_id", "client_secret"}],
+        "users": [{"email", "name", "role", "profile", "reporting_to", "status"}],
         "contacts": [{"email", "first_name", "last_name", "company", "phone", "secondary_email", "owner"}],
-        "deals": [{"name", "stage", "contact_email", "closing_date", "amount", "owner"}]}`."""
+        "deals": [{"name", "stage", "contact_email", "closing_date", "amount", "owner"}],
+        "leads": [{"email", "first_name", "last_name", "company", "phone", "lead_status", "owner"}]}`
+        (a user's `reporting_to` is the manager's email; managers may come later in the list)."""
         if isinstance(seed, Path) or (isinstance(seed, str) and not seed.lstrip().startswith("{")):
             seed = json.loads(Path(seed).read_text(encoding="utf-8"))
         elif isinstance(seed, str):
@@ -404,7 +544,11 @@ class ZohoEmulator(LoopbackService):
         for client in seed.get("clients", []):
             self.register_client(client["client_id"], client["client_secret"])
         for user in seed.get("users", []):
-            self.add_user(user["email"], user.get("name"))
+            self.add_user(user["email"], user.get("name"), role=user.get("role"), profile=user.get("profile"),
+                          status=user.get("status", "active"))
+        for user in seed.get("users", []):
+            if user.get("reporting_to"):
+                self.edit_user(user["email"], reporting_to=user["reporting_to"])
         ids: dict[str, str] = {}
         for contact in seed.get("contacts", []):
             contact = dict(contact)
@@ -413,6 +557,9 @@ class ZohoEmulator(LoopbackService):
             deal = dict(deal)
             contact_email = (deal.pop("contact_email", None) or "").lower()
             self.add_deal(deal.pop("name"), contact_id=ids.get(contact_email), **deal)
+        for lead in seed.get("leads", []):
+            lead = dict(lead)
+            self.add_lead(lead.pop("email", None), **lead)
 
     # -- faults and calls -----------------------------------------------------
 
@@ -453,7 +600,17 @@ class ZohoEmulator(LoopbackService):
             endpoint = "token"
         elif len(segments) >= 3 and segments[0] == "crm" and segments[1] == API_VERSION:
             module = segments[2]
-            endpoint = "deleted" if segments[3:] == ["deleted"] else "records"
+            rest = segments[3:]
+            if module == "users":
+                endpoint = "users"
+            elif rest == ["deleted"]:
+                endpoint = "deleted"
+            elif len(rest) == 3 and rest[1:] == ["actions", "convert"]:
+                endpoint = "convert"
+            elif len(rest) == 1:
+                endpoint = "record"
+            else:
+                endpoint = "records"
         call = {"method": method, "path": path, "query": query, "headers": headers, "endpoint": endpoint,
                 "module": module}
         since_header = headers.get("if-modified-since")
@@ -485,14 +642,29 @@ class ZohoEmulator(LoopbackService):
         try:
             if endpoint == "token":
                 response, ids = self._token(method, query, headers, body), ()
-            elif endpoint in ("records", "deleted"):
-                self._authenticate(headers)
-                if method != "GET":
+            elif endpoint == "users":
+                scope = self._authenticate(headers)
+                if method != "GET" or len(segments) > 4:
                     raise errors.invalid_url()
+                users.check_scope(scope)
+                if len(segments) == 4:
+                    response, ids = self._get_user(segments[3])
+                else:
+                    response, ids = self._list_users(query, since_header)
+            elif endpoint in ("records", "record", "deleted", "convert"):
+                self._authenticate(headers)
                 if module not in MODULES:
                     raise errors.invalid_module()
-                if endpoint == "records" and len(segments) == 3:
+                if endpoint == "convert":
+                    if method != "POST" or module != "Leads":
+                        raise errors.invalid_url()
+                    response, ids = self._convert(segments[3], body)
+                elif method != "GET":
+                    raise errors.invalid_url()
+                elif endpoint == "records" and len(segments) == 3:
                     response, ids = self._list_records(module, query, since_header)
+                elif endpoint == "record":
+                    response, ids = self._get_record(module, segments[3], query)
                 elif endpoint == "deleted":
                     response, ids = self._list_deleted(module, query, since_header)
                 else:
@@ -516,7 +688,8 @@ class ZohoEmulator(LoopbackService):
             return errors.invalid_token()
         return ZohoError(int(fault.status), "INTERNAL_ERROR", "Internal Server Error")
 
-    def _authenticate(self, headers: dict[str, str]) -> None:
+    def _authenticate(self, headers: dict[str, str]) -> str:
+        """Check the access token; returns the scope its grant carried."""
         value = headers.get("authorization", "")
         scheme, _, token = value.partition(" ")
         if not value:
@@ -525,8 +698,10 @@ class ZohoEmulator(LoopbackService):
             raise errors.invalid_token()
         with self._lock:
             expires = self._access_tokens.get(token.strip())
+            scope = self._token_scopes.get(token.strip(), "")
         if expires is None or expires <= self.now():
             raise errors.invalid_token()
+        return scope
 
     def _token(self, method: str, query: dict[str, str], headers: dict[str, str], body: bytes) -> _Response:
         if method != "POST":
@@ -543,7 +718,7 @@ class ZohoEmulator(LoopbackService):
             grant = self._refresh_tokens.get(params.get("refresh_token", ""))
             if grant is None or grant[0] != client_id:
                 return _json(200, {"error": "invalid_code"})
-        return _json(200, {"access_token": self.issue_access_token(), "scope": grant[1], "api_domain": self.url,
+        return _json(200, {"access_token": self.issue_access_token(grant[1]), "scope": grant[1], "api_domain": self.url,
                            "token_type": "Bearer", "expires_in": self.access_token_lifetime})
 
     def _per_page(self, query: dict[str, str]) -> int:
@@ -574,12 +749,19 @@ class ZohoEmulator(LoopbackService):
             raise errors.invalid_data("If-Modified-Since", "the If-Modified-Since header is not an ISO 8601 "
                                                            "date-time") from None
 
-    def _render(self, record: _Record, wanted: list[str] | None) -> dict[str, Any]:
+    def _render(self, record: _Record, wanted: list[str] | None, *, single: bool = False) -> dict[str, Any]:
         full = {"id": record.id, **record.fields, "Created_Time": self.format_time(record.created),
                 "Modified_Time": self.format_time(record.modified)}
+        system: dict[str, Any] = {}
+        if record.module == "Leads":
+            # Zoho adds these system keys to a lead; `$converted_detail` only to the single-record read.
+            system["$converted"] = record.converted is not None
+            if single:
+                system["$converted_detail"] = leads.converted_detail(self, record)
         if wanted is None:
-            return full
-        return {"id": record.id, **{name: full.get(name) for name in wanted if name != "id"}}
+            return {**full, **system}
+        return {"id": record.id, **{name: full.get(name) for name in wanted if name != "id" and name[:1] != "$"},
+                **system}
 
     def _list_records(self, module: str, query: dict[str, str], since_header: str | None):
         if not query.get("fields"):
@@ -596,7 +778,9 @@ class ZohoEmulator(LoopbackService):
                 if token is None or token.expires_at <= now or token.module != module:
                     raise errors.invalid_data("page_token", "the page token is invalid or has expired")
                 since, sort_by, descending = token.since, token.sort_by, token.descending
+                converted = token.converted
             else:
+                converted = leads.converted_filter(query, module)
                 since = self._since(since_header)
                 sort_by = query.get("sort_by", "id")
                 if sort_by not in SORT_FIELDS:
@@ -608,7 +792,7 @@ class ZohoEmulator(LoopbackService):
                     raise errors.invalid_data("sort_order")
                 descending = order == "desc"
 
-            ordered, keys = self._listing(module, since, sort_by)  # ascending
+            ordered, keys = self._listing(module, since, sort_by, converted)  # ascending
             page = 1
             if token_text is not None:
                 # The keyset: what follows the token's last record in the listing's order.
@@ -644,7 +828,7 @@ class ZohoEmulator(LoopbackService):
                 next_token = secrets.token_hex(24)
                 expires_at = now + PAGE_TOKEN_LIFETIME
                 self._page_tokens[next_token] = _PageToken(module, since, sort_by, descending, last_key,
-                                                           per_page, expires_at)
+                                                           per_page, expires_at, converted)
                 expiry = self.format_time(expires_at)
             data = [self._render(record, wanted) for record in chunk]
         info = {"call": False, "per_page": per_page, "next_page_token": next_token, "count": len(data),
@@ -653,10 +837,11 @@ class ZohoEmulator(LoopbackService):
                 "previous_page_token": None}
         return _json(200, {"data": data, "info": info}), [item["id"] for item in data]
 
-    def _listing(self, module: str, since: datetime | None, sort_by: str) -> tuple[list[_Record], list[tuple]]:
-        """The records modified after `since`, in ascending (`sort_by`, id) order, with their sort keys.
-        Called under the lock."""
-        cache_key = (module, since, sort_by)
+    def _listing(self, module: str, since: datetime | None, sort_by: str,
+                 converted: str = "both") -> tuple[list[_Record], list[tuple]]:
+        """The records modified after `since` (leads: converted or not, as `converted` says), in ascending
+        (`sort_by`, id) order, with their sort keys. Called under the lock."""
+        cache_key = (module, since, sort_by, converted)
         cached = self._listings.get(cache_key)
         if cached is not None and cached[0] == self._versions[module]:
             return cached[1], cached[2]
@@ -666,7 +851,8 @@ class ZohoEmulator(LoopbackService):
             return value, int(record.id)
 
         ordered = sorted((record for record in self._records[module].values()
-                          if since is None or record.modified > since), key=key)
+                          if (since is None or record.modified > since) and leads.shown(record, converted)),
+                         key=key)
         keys = [key(record) for record in ordered]
         if len(self._listings) >= 8:  # a few listings in flight at most; forget the oldest
             self._listings.pop(next(iter(self._listings)))
@@ -693,3 +879,55 @@ class ZohoEmulator(LoopbackService):
         info = {"per_page": per_page, "count": len(data), "page": page,
                 "more_records": len(matching) > page * per_page}
         return _json(200, {"data": data, "info": info}), [item["id"] for item in data]
+
+    def _get_record(self, module: str, record_id: str, query: dict[str, str]):
+        """`GET /{module}/{id}`: the whole record in `data`; 204 when there is none (or a converted lead read
+        without `converted=true`, as Zoho answers)."""
+        with self._lock:
+            record = self._records[module].get(record_id)
+            if record is None or (record.converted is not None and query.get("converted", "").lower()
+                                  not in ("true", "both")):
+                return _json(204, None), ()
+            wanted = [name.strip() for name in query["fields"].split(",") if name.strip()] \
+                if query.get("fields") else None
+            data = self._render(record, wanted, single=True)
+        return _json(200, {"data": [data]}), [record_id]
+
+    def _convert(self, lead_id: str, body: bytes):
+        try:
+            options = leads.parse_convert_body(json.loads(body.decode("utf-8")) if body else None)
+        except (ValueError, UnicodeDecodeError):
+            raise errors.invalid_body() from None
+        with self._lock:
+            lead = self._records["Leads"].get(lead_id)
+            if lead is None:
+                raise errors.invalid_id(lead_id)
+            details = leads.convert(self, lead, **options)
+        answer = {"code": "SUCCESS", "details": details, "message": "Successfully converted", "status": "success"}
+        return _json(200, {"data": [answer]}), [lead_id]
+
+    def _get_user(self, user_id: str):
+        with self._lock:
+            found = next((u for u in self._users.values() if u.id == user_id), None)
+            if found is None:
+                raise errors.invalid_id(user_id)
+            return _json(200, {"users": [self._user_object(found)]}), [user_id]
+
+    def _list_users(self, query: dict[str, str], since_header: str | None):
+        kind = users.user_type(query)
+        per_page = self._per_page(query)
+        page = self._page(query)
+        since = self._since(since_header)
+        with self._lock:
+            if kind == "CurrentUser":  # the token's user: the emulator's tokens all act as the first user
+                matching = [next(iter(self._users.values()))]
+            else:
+                matching = [u for u in self._users.values() if users.selects(u, kind)]
+            matching = sorted((u for u in matching if since is None or u.modified > since), key=lambda u: int(u.id))
+            chunk = matching[(page - 1) * per_page: page * per_page]
+            if not chunk:
+                return _json(304 if since_header is not None else 204, None), ()
+            data = [self._user_object(found) for found in chunk]
+        info = {"per_page": per_page, "count": len(data), "page": page,
+                "more_records": len(matching) > page * per_page}
+        return _json(200, {"users": data, "info": info}), [item["id"] for item in data]

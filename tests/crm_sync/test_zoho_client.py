@@ -88,7 +88,7 @@ def test_refusals_and_empty_answers(zoho, config, client_for):
     assert client.list_records("Contacts", FIELDS, since=START).records == []  # 304
     assert client.list_deleted("Contacts").records == []  # 204
     with pytest.raises(ZohoRequestError) as refused:
-        client.list_records("Leads", FIELDS)
+        client.list_records("Widgets", FIELDS)
     assert (refused.value.status, refused.value.code) == (400, "INVALID_MODULE")
     for _ in range(3):
         zoho.add_contact(None, last_name="x")

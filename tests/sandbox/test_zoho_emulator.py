@@ -107,7 +107,7 @@ def test_records_carry_zoho_shapes_and_only_the_fields_asked(zoho, auth):
     missing = get(zoho, "Contacts", auth)
     assert (missing.status_code, missing.json()["code"], missing.json()["details"]) == (
         400, "REQUIRED_PARAM_MISSING", {"param_name": "fields"})
-    assert get(zoho, "Leads", auth, fields="Email").json()["code"] == "INVALID_MODULE"
+    assert get(zoho, "Widgets", auth, fields="Email").json()["code"] == "INVALID_MODULE"
     assert get(zoho, "Contacts", auth, fields="Email", per_page=201).json()["details"] == {"param_name": "per_page"}
 
 
