@@ -158,7 +158,10 @@ def per_alert(before: dict, after: dict, alerts: int) -> dict:
         "rollbacks_per_alert": {k: round(v / n, 2) for k, v in counts.items() if k.startswith("rollbacks")},
         "connections_opened_per_alert": round(counts.get("connections opened", 0) / n, 2),
         "waits": {k: {"per_alert": round(counts.get(k, 0) / n, 2), "total_seconds": round(v, 2),
-                      "mean_ms": round(1000 * v / max(1, counts.get(k, 0)), 3)} for k, v in waits.items()},
+                      "mean_ms": round(1000 * v / max(1, counts.get(k, 0)), 3),
+                      **{f"share_{b}": round(counts.get(f"{k} {b}", 0) / max(1, counts.get(k, 0)), 3)
+                         for b in ("over 1 ms", "over 10 ms", "over 100 ms", "over 1000 ms")}}
+                  for k, v in waits.items()},
     }
 
 
@@ -215,6 +218,7 @@ def profile_run(rate: float, seconds: float) -> dict:
                 dump_at = time.monotonic() + 1.0
         alerts.wait_for(ids, scene.DRAIN_SECONDS)
         cpu_used = process_cpu_seconds(process.pid) - cpu_before
+        stages = scene.stage_times(gmail, alerts, ids)
         after, commits_after = counters(counters_path), postgres_commits(url)
         delivered = len(alerts.received) - first_alerts
         for recording in recordings:
@@ -232,6 +236,8 @@ def profile_run(rate: float, seconds: float) -> dict:
         "serve_cpu_ms_per_alert_instrumented": round(1000 * cpu_used / max(1, delivered), 2),
         "load_avg_1m": scene.load_average(), "machine": scene.machine_line(),
         **per_alert(before, after, delivered),
+        "stage_ms_p50_p99": {name: [round(scene.median(v), 1), round(scene.percentile(v, 99), 1)] if v else None
+                             for name, v in stages.items()},
     }
     if commits_before is not None:
         result["postgres_commits_per_alert"] = round((commits_after - commits_before) / max(1, delivered), 2)

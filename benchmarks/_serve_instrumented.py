@@ -37,7 +37,8 @@ def statement_kind(statement: str) -> str:
     if verb == "WITH":  # the lease claim: WITH picked AS (SELECT …) UPDATE …
         verb = "UPDATE" if re.search(r"\)\s*UPDATE\b", statement, re.IGNORECASE) else "SELECT"
     if verb == "UPDATE":
-        table = re.search(r"\bUPDATE\s+\"?(\w+)", statement, re.IGNORECASE)
+        # The table the SET belongs to: PostgreSQL's lease claim says FOR UPDATE SKIP LOCKED before it.
+        table = re.search(r"\bUPDATE\s+\"?(\w+)\"?\s+SET\b", statement, re.IGNORECASE)
         column = _SET.search(statement)
         return f"UPDATE {table[1] if table else '?'} SET {column[1] if column else '?'}"
     table = _TABLE.search(statement)
@@ -53,6 +54,9 @@ def _wait(key: str, seconds: float) -> None:
     with _lock:
         _counts[key] += 1
         _seconds[key] += seconds
+        for bound in (0.001, 0.01, 0.1, 1.0):
+            if seconds > bound:
+                _counts[f"{key} over {bound * 1000:g} ms"] += 1
 
 
 @event.listens_for(Engine, "before_cursor_execute")
@@ -90,6 +94,19 @@ def _timed_do_get(self):
 
 
 QueuePool._do_get = _timed_do_get
+
+if os.environ.get("BENCH_SQLITE_POOL_SIZE"):  # an A/B experiment: SQLite's pool sized like PostgreSQL's or larger
+    from crm_store import db as _db
+
+    _create = _db.create_db_engine
+
+    def _create_with_pool(url, **kwargs):
+        if _db.is_sqlite(url):
+            kwargs.setdefault("pool_size", int(os.environ["BENCH_SQLITE_POOL_SIZE"]))
+            kwargs.setdefault("max_overflow", int(os.environ.get("BENCH_SQLITE_MAX_OVERFLOW", "0")))
+        return _create(url, **kwargs)
+
+    _db.create_db_engine = _create_with_pool
 
 try:
     from crm_store import sqlite_gate

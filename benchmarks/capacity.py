@@ -97,12 +97,15 @@ class Alerts:
     sent: dict[str, float] = field(default_factory=dict)
     received: dict[str, float] = field(default_factory=dict)
     posts: dict[str, int] = field(default_factory=dict)
+    post_called: dict[str, float] = field(default_factory=dict)  # when its chat.postMessage reached Slack
+    address: dict[str, str] = field(default_factory=dict)
 
     def look(self) -> None:
-        for gmail_id, at, ok in self.slack.helper("new_alert_posts"):
+        for gmail_id, at, ok, called in self.slack.helper("new_alert_posts"):
             if ok:
                 self.posts[gmail_id] = self.posts.get(gmail_id, 0) + 1
                 self.received.setdefault(gmail_id, at)
+                self.post_called.setdefault(gmail_id, called)
 
     def wait_for(self, ids: list[str], timeout: float) -> float:
         """Until every alert of `ids` is in Slack (or `timeout`); returns the time the last one arrived, or now."""
@@ -143,6 +146,7 @@ class Sender:
             address = self.addresses[self.count % len(self.addresses)]
             gmail_id, landed = self.gmail.helper("insert_contact_mail", address, f"Message {self.count}")
             self.alerts.sent[gmail_id] = landed
+            self.alerts.address[gmail_id] = address
             ids.append(gmail_id)
             self.count += 1
             if time.monotonic() >= next_look:  # read Slack's posts as they come: the end of the step reads less
@@ -162,6 +166,32 @@ class Cpu:
 
     def read(self) -> dict[str, float]:
         return {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
+
+
+STAGES = ("pubsub_delay", "push_answered", "push_to_history_call", "history_answer_to_batch_call",
+          "batch_answer_to_post_call", "post")
+
+
+def stage_times(gmail: EmulatorProcess, alerts: Alerts, ids: list[str]) -> dict[str, list[float]]:
+    """Where each alert's time went (ms), from the emulators' recordings: Pub/Sub's delay; `serve` answering the
+    push; from the push to the mailbox's `history.list` (HTTP, the claim, a thread, the run's first reads); from
+    Gmail's answer to the metadata `/batch`; from that answer to `chat.postMessage` (recording the messages and
+    alerts, the reads and the stamp before a post); Slack's answer. What is not Gmail's or Slack's latency is
+    `serve`'s work and its queues."""
+    done = [i for i in ids if i in alerts.received and i in alerts.post_called]
+    times = gmail.helper("push_path_times", [(alerts.address[i], alerts.sent[i]) for i in done])
+    stages: dict[str, list[float]] = {name: [] for name in STAGES}
+    for gmail_id, (push, answered, history, history_ms, batch, batch_ms) in zip(done, times):
+        if None in (push, answered, history, history_ms, batch, batch_ms) or not \
+                alerts.sent[gmail_id] <= push <= history <= batch <= alerts.post_called[gmail_id]:
+            continue  # coalesced with another push, or picked up by another run: not one path
+        stages["pubsub_delay"].append(1000 * (push - alerts.sent[gmail_id]))
+        stages["push_answered"].append(1000 * (answered - push))
+        stages["push_to_history_call"].append(1000 * (history - push))
+        stages["history_answer_to_batch_call"].append(1000 * (batch - history) - history_ms)
+        stages["batch_answer_to_post_call"].append(1000 * (alerts.post_called[gmail_id] - batch) - batch_ms)
+        stages["post"].append(1000 * (alerts.received[gmail_id] - alerts.post_called[gmail_id]))
+    return stages
 
 
 def figures_of(latencies: list[float]) -> dict:
@@ -300,6 +330,10 @@ def run_step(rate: float, sender: Sender, alerts: Alerts, cpu: Cpu, gmail: Emula
                                      for m, n in sorted(calls.items())}
     slack_calls = slack.helper("slack_method_counts", started_at)
     step["slack_calls_per_alert"] = {m: round(n / max(1, delivered), 3) for m, n in sorted(slack_calls.items())}
+    stages = stage_times(gmail, alerts, ids)
+    step["stage_ms_p50_p99"] = {name: [round(median(v), 1), round(percentile(v, 99), 1)] if v else None
+                                for name, v in stages.items()}
+    step["stage_samples"] = len(stages["post"])
     return step
 
 
@@ -309,6 +343,8 @@ def print_step(step: dict) -> None:
           f"({step['serve_cpu_ms_per_alert']} ms/alert), Gmail emulator {step['gmail_cpu_percent']}%, Slack "
           f"emulator {step['slack_cpu_percent']}%; load {step['load_avg_1m']} -> "
           f"{'pass' if step['passed'] else 'FAIL'}", file=sys.stderr, flush=True)
+    print("          stages p50/p99 ms: " + ", ".join(f"{name} {v[0]:.0f}/{v[1]:.0f}" for name, v in
+                                                    step["stage_ms_p50_p99"].items() if v), file=sys.stderr, flush=True)
 
 
 def window_p99s(sent: dict[str, float], latencies_ms: dict[str, float], start: float, end: float,

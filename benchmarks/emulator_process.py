@@ -51,10 +51,40 @@ def gmail_method_counts(gmail, state: dict, since: float, user_prefix: str = "")
     return counts
 
 
-def new_alert_posts(slack, state: dict) -> list[tuple[str, float, bool]]:
+def push_path_times(gmail, state: dict, entries: list[tuple[str, float]]) -> list[tuple]:
+    """For each (address, moment new mail landed there): when the next Pub/Sub push for that mailbox began and was
+    answered, and when the mailbox's next `history.list` and next metadata `/batch` arrived, with the latency the
+    emulator added to each (None where there was none). Where a push path's time goes, stage by stage."""
+    import bisect
+
+    calls: dict[str, list] = {}
+    for call in gmail.calls:
+        if call.method in ("gmail.users.history.list", "gmail.users.messages.get") and call.user:
+            calls.setdefault(f"{call.method}:{call.user}", []).append((call.time, call.latency_ms))
+    pushes: dict[str, list] = {}
+    for delivery in gmail.push_deliveries:
+        pushes.setdefault(delivery["emailAddress"], []).append((delivery["time"], delivery.get("answered")))
+
+    for items in (*calls.values(), *pushes.values()):
+        items.sort(key=lambda item: item[0])
+
+    def first_after(items: list, moment: float):
+        index = bisect.bisect_left(items, (moment, float("-inf")))
+        return items[index] if index < len(items) else (None, None)
+
+    result = []
+    for address, landed in entries:
+        push, answered = first_after(pushes.get(address, []), landed)
+        history, history_ms = first_after(calls.get(f"gmail.users.history.list:{address}", []), push or landed)
+        batch, batch_ms = first_after(calls.get(f"gmail.users.messages.get:{address}", []), history or landed)
+        result.append((push, answered, history, history_ms, batch, batch_ms))
+    return result
+
+
+def new_alert_posts(slack, state: dict) -> list[tuple[str, float, bool, float]]:
     """chat.postMessage calls recorded since the previous look that carry an alert's Gmail id: (gmail id, when the
-    post was in the channel, whether Slack took it). The emulator records a call when it arrives and answers after
-    its latency: the alert is in the channel then, the time the alert benchmarks count to."""
+    post was in the channel, whether Slack took it, when the call arrived). The emulator records a call when it
+    arrives and answers after its latency: the alert is in the channel then, the time the benchmarks count to."""
     with slack._lock:
         calls = slack._calls[state.get("seen", 0):]
         state["seen"] = state.get("seen", 0) + len(calls)
@@ -73,7 +103,7 @@ def new_alert_posts(slack, state: dict) -> list[tuple[str, float, bool]]:
         payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
         gmail_id = payload.get("gmail_id") if isinstance(payload, dict) else None
         if isinstance(gmail_id, str):
-            found.append((gmail_id, call.time + call.latency_ms / 1000, call.ok))
+            found.append((gmail_id, call.time + call.latency_ms / 1000, call.ok, call.time))
     return found
 
 
@@ -87,7 +117,8 @@ def slack_method_counts(slack, state: dict, since: float) -> dict[str, int]:
     return counts
 
 
-HELPERS = {f.__name__: f for f in (insert_contact_mail, gmail_method_counts, new_alert_posts, slack_method_counts)}
+HELPERS = {f.__name__: f for f in (insert_contact_mail, gmail_method_counts, push_path_times, new_alert_posts,
+                                   slack_method_counts)}
 
 
 def _child(kind: str, connection) -> None:

@@ -34,6 +34,8 @@ def test_the_profile_names_statements_by_verb_table_and_first_column():
     claim = ('WITH picked AS (SELECT gmail_accounts.id FROM gmail_accounts WHERE x LIMIT 1) '
              'UPDATE gmail_accounts SET lease_owner=?, lease_expires_at=? FROM picked RETURNING id')
     assert statement_kind(claim) == "UPDATE gmail_accounts SET lease_owner"
+    assert statement_kind(claim.replace("LIMIT 1)", "LIMIT 1 FOR UPDATE SKIP LOCKED)")) == \
+        "UPDATE gmail_accounts SET lease_owner"
     assert statement_kind('UPDATE alerts SET status=?, slack_ts=? WHERE alerts.id = ?') == "UPDATE alerts SET status"
     assert statement_kind('INSERT INTO mailbox_messages (account_id) VALUES (?)') == "INSERT mailbox_messages"
     assert statement_kind('SELECT alerts.id FROM alerts WHERE alerts.account_id = ?') == "SELECT alerts"
@@ -60,7 +62,7 @@ def test_an_emulator_in_its_own_process_answers_the_benchmark_and_records_what_i
                                 metadata={"event_type": "mailmagnet_alert",
                                           "event_payload": {"account_id": 1, "gmail_id": gmail_id}})
         posts = slack.helper("new_alert_posts")
-        assert [(g, ok) for g, _, ok in posts] == [(gmail_id, True)]
+        assert [(g, ok) for g, _, ok, _ in posts] == [(gmail_id, True)]
         assert slack.helper("new_alert_posts") == []  # each post is handed over once
     finally:
         gmail.stop()
