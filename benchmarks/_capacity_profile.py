@@ -96,8 +96,9 @@ def summarise_raw(path: Path, top: int = 25) -> dict:
 
 
 def thread_states(dumps: list[str]) -> dict:
-    """From `py-spy dump` outputs: per thread kind (its name's prefix), how often it was busy, and the innermost
-    frames of what it waited on."""
+    """From `py-spy dump` outputs: per thread kind (its name without the number), how many threads were, on average
+    per dump, holding the interpreter lock, runnable without it (waiting for it, or in C code that let it go), or
+    idle; and the innermost frames of what the idle ones waited on."""
     states: Counter = Counter()
     waits: Counter = Counter()
     for dump in dumps:
@@ -106,20 +107,21 @@ def thread_states(dumps: list[str]) -> dict:
             match = re.match(r'Thread \S+ \((?P<state>[^)]*)\): "(?P<name>[^"]*)"', header)
             if not match:
                 continue
-            kind = re.sub(r"[_-]?\d+$", "", match["name"]) or match["name"]
-            busy = "active" in match["state"]
-            states[(kind, "busy" if busy else "waiting")] += 1
+            kind = re.sub(r"[_-]?[0-9_-]*$", "", match["name"]) or match["name"]
+            state = "holding the lock" if "gil" in match["state"] else \
+                "runnable" if "active" in match["state"] else "idle"
+            states[(kind, state)] += 1
             frames = [short(line.strip()) for line in block.split("\n")[1:] if line.strip()]
-            if not busy and frames:
+            if state == "idle" and frames:
                 ours = [f for f in frames if re.search(r"\((bot|gmail|crm_store|usecases|handlers)/", f)]
                 waits[(kind, frames[0], ours[0] if ours else "")] += 1
     kinds = sorted({k for k, _ in states})
+    count = max(1, len(dumps))
     return {
-        "threads_seen_per_dump": {k: round((states[(k, "busy")] + states[(k, "waiting")]) / max(1, len(dumps)), 1)
-                                  for k in kinds},
-        "busy_share": {k: round(states[(k, "busy")] / max(1, states[(k, "busy")] + states[(k, "waiting")]), 3)
-                       for k in kinds},
-        "top_waits": [f"{kind}: {frame} <- {ours} ({n})" for (kind, frame, ours), n in waits.most_common(20)],
+        "dumps": len(dumps),
+        "threads_per_dump": {k: {state: round(states[(k, state)] / count, 2)
+                                 for state in ("holding the lock", "runnable", "idle")} for k in kinds},
+        "top_idle_waits": [f"{kind}: {frame} <- {ours} ({n})" for (kind, frame, ours), n in waits.most_common(20)],
     }
 
 
