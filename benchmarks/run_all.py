@@ -13,7 +13,9 @@ from pathlib import Path
 from benchmarks import report
 
 HERE = Path(__file__).parent
-SKIP = {"__init__.py", "common.py", "run_all.py", "report.py", "serve_process.py"}
+# Helpers and the capacity benchmark's minimal baseline: not benchmarks of their own.
+SKIP = {"__init__.py", "common.py", "run_all.py", "report.py", "serve_process.py", "emulator_process.py",
+        "minimal_push_path.py"}
 
 
 def machine() -> dict:

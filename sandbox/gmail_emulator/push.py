@@ -298,6 +298,7 @@ class PushDispatcher:
             record["error"] = f"HTTP {exc.code}"
         except Exception as exc:  # unreachable endpoint, timeout: a nack like any other
             record["error"] = f"{type(exc).__name__}: {exc}"
+        record["answered"] = time.time()  # how long the endpoint took to answer (`time` is when the POST began)
         record["acked"] = record["status"] in ACK_STATUSES
         if not record["acked"] and record["error"] is None:
             record["error"] = f"HTTP {record['status']} is not an acknowledgement"
