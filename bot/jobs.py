@@ -39,6 +39,7 @@ import schedule
 from sqlmodel import select, update
 
 from telemetry import metrics
+from telemetry.failpoints import failpoint
 from telemetry.log_context import in_job
 from usecases.alerts import AlertAudiencePolicy
 from usecases.context import Services
@@ -450,6 +451,7 @@ class Jobs:
         started = time.monotonic()
         again = False
         try:
+            failpoint("lease.held")
             if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
                 # Nothing to file and nothing to move: no Gmail call at all (the sync job polls on its own beat).
                 outcome.sync = SyncResult(account_id, "quiet")
