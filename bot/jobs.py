@@ -231,6 +231,13 @@ class Jobs:
         self._crm_pool.shutdown(wait=True, cancel_futures=True)  # the running sync stops after its page
         leases.release_all(self.services.engine, self.owner)
 
+    @property
+    def scheduler_state(self) -> str:
+        """`running`; `not started` (this process runs no scheduler, e.g. a test's); `stopped`: died or stopping."""
+        if self._thread is None:
+            return "not started"
+        return "running" if self._thread.is_alive() and not self._stopping.is_set() else "stopped"
+
     def health(self) -> dict[str, Any]:
         with self._lock:
             active = len(self._active)
