@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import time
+from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
@@ -25,9 +26,12 @@ from usecases.values import ConsentError, InvalidState
 
 log = logging.getLogger(__name__)
 
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>MailMagnet</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1d1c1d}}</style>
-</head><body><h1>{title}</h1><p>{message}</p></body></html>"""
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>MailMagnet</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1d1c1d;
+line-height:1.5}}a.back{{display:inline-block;margin-top:1rem;padding:.6rem 1.2rem;border-radius:4px;
+background:#1f3b57;color:#fff;text-decoration:none}}</style>
+</head><body><h1>{title}</h1><p>{message}</p><p><a class="back" href="{back}">Back to Slack</a></p></body></html>"""
 
 # What Slack sends (api.slack.com/authentication/verifying-requests-from-slack). slack_sdk's verifier raises
 # on other shapes instead of answering "no", so a request is checked here before Bolt sees it.
@@ -36,8 +40,15 @@ SLACK_SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 PUSH_BODY_LIMIT = 64 * 1024  # a Pub/Sub push envelope is a few hundred bytes
 
 
-def page(title: str, message: str, status: int) -> Response:
-    body = PAGE.format(title=html.escape(title), message=html.escape(message))
+def back_to_slack(team_id: str | None) -> str:
+    """Slack's deep link: opens the Slack app (phone or desktop) on the rep's workspace, or on the last one used
+    when the page does not know which."""
+    return "slack://open" + (f"?{urlencode({'team': team_id})}" if team_id else "")
+
+
+def page(title: str, message: str, status: int, team_id: str | None = None) -> Response:
+    body = PAGE.format(title=html.escape(title), message=html.escape(message),
+                       back=html.escape(back_to_slack(team_id), quote=True))
     return Response(body, status=status, mimetype="text/html")
 
 
@@ -161,7 +172,7 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
                         "Run /gmail connect again.", 500)
         metrics.GMAIL_CONNECTS.labels(result="connected").inc()
         return page("Gmail connected", f"MailMagnet is connected to {outcome.account.email_address}. "
-                    "You can close this tab and return to Slack.", 200)
+                    "You can close this tab and return to Slack.", 200, outcome.account.slack_team_id)
 
     @web.post("/gmail/push")
     def gmail_push():
