@@ -1,5 +1,5 @@
 """F1 end to end: /gmail connect → Authenticate button → Google consent → callback → DM."""
-from tests.harness import REP, REP_GMAIL, authorize_url_in, query_of
+from testsupport.stack import REP, REP_GMAIL, authorize_url_in, query_of
 
 
 def test_connect_flow_end_to_end(stack):
