@@ -35,11 +35,12 @@ class Route:
     match: str | re.Pattern
     listener: Callable
     acking: Acking = Acking.AT_ONCE
+    matchers: tuple[Callable, ...] = ()  # Bolt listener matchers: further conditions on the request
 
     def register(self, add: Callable) -> None:
         middleware = [ack_at_once] if self.acking is Acking.AT_ONCE else None
         listener = self.listener if self.acking is Acking.LINK else first_delivery_only(self.listener)
-        add(self.match, middleware=middleware)(listener)
+        add(self.match, matchers=list(self.matchers) or None, middleware=middleware)(listener)
 
 
 # What first_delivery_only itself needs from Bolt, besides what its listener asks for.

@@ -15,7 +15,7 @@ ACTIONS: tuple[Route, ...] = (
     *(Route(action_id.value, home.home_control) for action_id in home.CHANGES),
     Route(AlertAction.VIEW_CONTACT, alerts.view_contact),
     Route(AlertAction.MUTE, alerts.mute),
-    Route(AlertAction.OPEN_GMAIL, alerts.open_gmail, Acking.LINK),
+    Route(alerts.OPEN_GMAIL_ACTIONS, alerts.open_gmail, Acking.LINK),
     Route(AlertAction.REPLY, alerts.reply),
     Route(ActionId.CONTACT_PICK.value, contact.pick_contact),
     Route(ActionId.CONTACT_MORE.value, contact.show_more),

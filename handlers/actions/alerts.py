@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from handlers.actions.contact import modal_then
+from handlers.blocks.alerts import AlertAction
 from handlers.blocks.compose import compose_view, loading_view, notice_view
 from handlers.blocks.contact import contact_view_blocks
 from usecases import alerts as alert_use_cases
@@ -20,6 +22,9 @@ from usecases.values import Services, SlackActorRef
 from handlers.blocks.wording import escape
 
 log = logging.getLogger(__name__)
+
+# Digests posted by earlier versions named each Open button `alert_open_gmail_<gmail id>`; their clicks still get acked.
+OPEN_GMAIL_ACTIONS = re.compile(rf"^{AlertAction.OPEN_GMAIL}(_[A-Za-z0-9_-]{{1,64}})?$")
 
 
 def _reference(body: dict) -> AlertRef:

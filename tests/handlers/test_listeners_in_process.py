@@ -18,7 +18,7 @@ from handlers.shortcuts import SHORTCUTS
 from handlers.views import VIEWS
 from sandbox.slack_emulator.driver import DriverResponse, SlackDriver
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, SIGNING_SECRET
+from testsupport.stack import REP, SIGNING_SECRET
 from tests.signals import REPEAT_DROPPED, capture_request_logs, wait_for_log
 
 
