@@ -14,6 +14,7 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
 from crm_store import work_state
+from crm_store.db import migrations_current
 from crm_store.records import MAX_REQUEST_BYTES
 from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
 from telemetry import metrics
@@ -210,19 +211,45 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         response.headers.update(answer.headers)
         return response
 
-    @web.get("/healthz")
-    def healthz():
+    def readiness() -> tuple[dict, int]:
+        """/readyz: the database answers, its schema is this code's, the scheduler thread lives. 503 names the part
+        that fails; the details go to the log, never to whoever asks."""
         try:
             with services.engine.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")
+                current = migrations_current(connection)
         except Exception:  # noqa: BLE001 - the details go to the log, not to whoever asks
-            log.exception("health check: the database does not answer")
-            return jsonify(status="unhealthy", database="unavailable"), 503
-        scheduler = services.jobs.health() if services.jobs is not None else {"scheduler": "off"}
+            log.exception("readiness: the database does not answer")
+            return {"status": "unhealthy", "database": "unavailable", "failing": ["database"]}, 503
+        failing = [] if current else ["migrations"]
+        jobs = services.jobs
+        scheduler = jobs.health() if jobs is not None else {}
         # Anyone may ask: the replica's name (host:pid, the lease owner in the database and the logs) is not
         # theirs to learn, nor anything else that identifies the machine.
         scheduler.pop("replica", None)
-        return jsonify(status="ok", database="ok", **scheduler)
+        scheduler["scheduler"] = jobs.scheduler_state if jobs is not None else "off"
+        if scheduler["scheduler"] == "stopped":  # started, and no longer running (died, or stopping)
+            failing.append("scheduler")
+        body = {"status": "unhealthy" if failing else "ok", "database": "ok",
+                "migrations": "current" if current else "not current", **scheduler}
+        if failing:
+            body["failing"] = failing
+        return body, 503 if failing else 200
+
+    @web.get("/livez")
+    def livez():
+        # The process answers HTTP: nothing else is looked at (a database outage must not get replicas restarted).
+        return jsonify(status="ok")
+
+    @web.get("/readyz")
+    def readyz():
+        body, status = readiness()
+        return jsonify(body), status
+
+    @web.get("/healthz")
+    def healthz():  # the older name of /readyz, same answer
+        body, status = readiness()
+        return jsonify(body), status
 
     @web.get("/metrics")
     def prometheus_metrics():
