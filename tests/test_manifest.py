@@ -205,3 +205,14 @@ def test_gmail_usage_hint_is_short_and_names_real_subcommands(manifest):
     assert set(words) <= set(SUBCOMMANDS), set(words) - set(SUBCOMMANDS)
     for command in manifest["features"]["slash_commands"]:
         assert len(command.get("usage_hint", "")) <= USAGE_HINT_LIMIT, command["command"]
+
+
+def test_the_readme_says_why_each_slack_and_google_scope_is_needed(manifest):
+    """A security review asks why each scope is there: the README's tables answer for every one."""
+    from gmail.config import GoogleConfig
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([a-z.:_]+)`(?: \([a-z]+\))? \| .{20,}\|$", readme, re.MULTILINE))
+    slack = set(manifest["oauth_config"]["scopes"]["bot"])
+    google = {scope.rsplit("/", 1)[-1] for scope in GoogleConfig.__dataclass_fields__["scopes"].default}
+    assert slack | google <= rows, (slack | google) - rows
