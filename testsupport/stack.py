@@ -133,9 +133,9 @@ class Stack:
 
         from crm_store.csv_import import import_contacts, import_deals
 
-        import_contacts(self.engine, io.StringIO(contacts), progress=False)
+        import_contacts(self.engine, io.StringIO(contacts))
         if deals:
-            import_deals(self.engine, io.StringIO(deals), progress=False)
+            import_deals(self.engine, io.StringIO(deals))
 
     def mail(self, sender: str, subject: str = "Hello", gmail: str = REP_GMAIL, **kwargs) -> str:
         return self.gmail.insert_message(gmail, sender=sender, to=gmail, subject=subject,
