@@ -25,8 +25,8 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
 import schedule
 from sqlmodel import select
@@ -56,8 +56,9 @@ __all__ = ["Jobs", "RunOutcome"]
 
 
 class Jobs:
-    def __init__(self, services: Services, *, owner: str | None = None):
+    def __init__(self, services: Services, *, owner: str | None = None, clock: Callable[[], datetime] = utcnow):
         self.services = services
+        self.clock = clock  # when things are due and leased (tests drive the cadence with a clock of their own)
         settings = services.settings
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.runner = MailboxRunner(services)
@@ -132,7 +133,7 @@ class Jobs:
         while not self._stopping.is_set():
             try:
                 self._scheduler.run_pending()
-                delay = self._dispatch()
+                delay = self.dispatch()
             except Exception:  # noqa: BLE001 - the scheduler thread must survive any job
                 log.exception("scheduler step failed")
                 delay = POLL_SECONDS
@@ -156,6 +157,16 @@ class Jobs:
         self._crm_pool.shutdown(wait=True, cancel_futures=True)  # the running sync stops after its page
         leases.release_all(self.services.engine, self.owner)
 
+    def in_flight(self) -> int:
+        """Mailboxes this replica holds now: queued, running, or being polled."""
+        with self._lock:
+            return len(self._in_flight)
+
+    def idle(self) -> bool:
+        """Nothing in flight and no polling sweep running."""
+        with self._lock:
+            return not self._in_flight and (self._sweep_run is None or self._sweep_run.done())
+
     def health(self) -> dict[str, Any]:
         with self._lock:
             active = len(self._active)
@@ -165,7 +176,7 @@ class Jobs:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def _dispatch(self) -> float:
+    def dispatch(self) -> float:
         """Lease and start what is due; returns how long the loop may sleep before something falls due.
 
         One read says when each job is next due; a claim (a write) is made only for a job that is due. Label
@@ -173,7 +184,7 @@ class Jobs:
         (it polls them many per Gmail round trip and hands back only the busy ones)."""
         if self.pipeline is None or self._stopping.is_set():
             return POLL_SECONDS
-        now = utcnow()
+        now = self.clock()
         due = leases.next_due_by_job(self.services.engine, now)
         with self._lock:
             room = 2 * self.concurrency - self._pool_load
@@ -202,7 +213,7 @@ class Jobs:
                    and not (job is Job.LABELS and room < self.concurrency)]
         if not pending:
             return POLL_SECONDS  # a sweep or a run ending wakes the loop
-        wait_seconds = (min(pending) - utcnow()).total_seconds()
+        wait_seconds = (min(pending) - self.clock()).total_seconds()
         if wait_seconds <= 0:
             return 0.05  # due, yet not claimable this instant (a lease just expiring): do not spin
         return min(POLL_SECONDS, wait_seconds)
@@ -229,7 +240,7 @@ class Jobs:
         started = time.monotonic()
         try:
             plan = plan_poll(self.services.engine, self.services.cipher, self.services.google, list(by_id),
-                             now=utcnow(), watch_topic=self.services.settings.gmail_pubsub_topic)
+                             now=self.clock(), watch_topic=self.services.settings.gmail_pubsub_topic)
         except Exception:  # noqa: BLE001 - the sweep failing must not strand its mailboxes
             log.exception("polling sweep failed; its mailboxes are synced one by one")
             for lease in taken:
@@ -250,7 +261,7 @@ class Jobs:
                                                        self._poll_interval(account_id in plan.watched)))
                       for account_id, history_id in part.quiet.items()]
             try:
-                again = leases.release_polled(self.services.engine, self.owner, polled, utcnow())
+                again = leases.release_polled(self.services.engine, self.owner, polled, self.clock())
             finally:
                 with self._lock:
                     for item in polled:
@@ -319,7 +330,7 @@ class Jobs:
             wait([f for f in (self._submit(lease, job) for lease in taken) if f is not None])
             count += len(taken)
         metrics.CYCLE_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
-        self.last_cycle[job.value] = utcnow().isoformat()
+        self.last_cycle[job.value] = self.clock().isoformat()
         return count
 
     def run_once(self, job: Job, account_email: str | None = None) -> list[RunOutcome]:
@@ -355,7 +366,7 @@ class Jobs:
         """Who holds each (still connected) mailbox's lease now; None: nobody."""
         if not account_ids:
             return {}
-        now = utcnow()
+        now = self.clock()
         with session_scope(self.services.engine) as session:
             rows = session.exec(select(GmailAccount.id, GmailAccount.lease_owner, GmailAccount.lease_expires_at)
                                 .where(GmailAccount.id.in_(account_ids),
