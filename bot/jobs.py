@@ -38,6 +38,7 @@ from crm_store.models import AccountStatus, GmailAccount, utcnow
 from gmail.accounts import save_refreshed_credentials
 from gmail.sweep import HistorySweep, plan_poll
 from telemetry import metrics
+from telemetry.failpoints import failpoint
 from telemetry.log_context import in_job
 from usecases import upkeep
 from usecases.context import Services
@@ -166,6 +167,13 @@ class Jobs:
         """Nothing in flight and no polling sweep running."""
         with self._lock:
             return not self._in_flight and (self._sweep_run is None or self._sweep_run.done())
+
+    @property
+    def scheduler_state(self) -> str:
+        """`running`; `not started` (this process runs no scheduler, e.g. a test's); `stopped`: died or stopping."""
+        if self._thread is None:
+            return "not started"
+        return "running" if self._thread.is_alive() and not self._stopping.is_set() else "stopped"
 
     def health(self) -> dict[str, Any]:
         with self._lock:
@@ -385,6 +393,7 @@ class Jobs:
         again = False
         outcome = RunOutcome(account_id, job)
         try:
+            failpoint("lease.held")
             outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
         finally:
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
