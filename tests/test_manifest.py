@@ -188,3 +188,31 @@ def test_every_declared_shortcut_reaches_a_listener(manifest, slack_app):
                                        else "shortcut", "callback_id": shortcut["callback_id"],
                                        "team": {"id": "T1"}, "user": {"id": "U1"}})}
         assert _matches_a_listener(slack_app, body, "form"), shortcut["callback_id"]
+
+
+# Slack shows a command's usage hint on one line of the autocomplete menu and cuts off the rest (a 406-character
+# hint showed its first ~100 characters, ending mid-word): short, and every word a real subcommand.
+USAGE_HINT_LIMIT = 80
+
+
+def test_gmail_usage_hint_is_short_and_names_real_subcommands(manifest):
+    from handlers.commands.gmail import SUBCOMMANDS
+
+    hint = next(c for c in manifest["features"]["slash_commands"] if c["command"] == "/gmail")["usage_hint"]
+    assert len(hint) <= USAGE_HINT_LIMIT, len(hint)
+    words = [w.strip() for w in hint.split("|")]
+    assert words[0] == "connect" and words[-1] == "help"  # where a new user starts, and where the rest is
+    assert set(words) <= set(SUBCOMMANDS), set(words) - set(SUBCOMMANDS)
+    for command in manifest["features"]["slash_commands"]:
+        assert len(command.get("usage_hint", "")) <= USAGE_HINT_LIMIT, command["command"]
+
+
+def test_the_readme_says_why_each_slack_and_google_scope_is_needed(manifest):
+    """A security review asks why each scope is there: the README's tables answer for every one."""
+    from gmail.config import GoogleConfig
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([a-z.:_]+)`(?: \([a-z]+\))? \| .{20,}\|$", readme, re.MULTILINE))
+    slack = set(manifest["oauth_config"]["scopes"]["bot"])
+    google = {scope.rsplit("/", 1)[-1] for scope in GoogleConfig.__dataclass_fields__["scopes"].default}
+    assert slack | google <= rows, (slack | google) - rows
