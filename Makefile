@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mailmagnet demo
+	$(BIN)/python -m testsupport.demo
 
 # Four workers (pytest-xdist) even on two cores: most of a test's time is spent waiting on an emulator or a
 # clock, and each worker has its own SQLite files and PostgreSQL database. PYTEST_WORKERS=0 runs in one process.

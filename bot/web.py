@@ -15,7 +15,8 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 
 from crm_store import work_state
 from crm_store.db import migrations_current
-from crm_store.records import MAX_REQUEST_BYTES
+from crm_store.records.results import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
+from crm_sync.ingest_api import IngestRefused, Refusal
 from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
 from telemetry import metrics
 from telemetry.log_context import log_context, new_id
@@ -39,6 +40,23 @@ background:#1f3b57;color:#fff;text-decoration:none}}</style>
 SLACK_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 SLACK_SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 PUSH_BODY_LIMIT = 64 * 1024  # a Pub/Sub push envelope is a few hundred bytes
+
+
+def ingest_refusal(refused: IngestRefused) -> Response:
+    """The CRM ingest API's answer to a request refused before its records were looked at (SPEC §6)."""
+    status, message, headers = {
+        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts or /crm/v1/deals", {}),
+        Refusal.UNAUTHORIZED: (401, "send Authorization: Bearer <key> with a key from "
+                                    "`mailmagnet crm keys create NAME`",
+                               {"WWW-Authenticate": 'Bearer realm="mailmagnet-crm"'}),
+        Refusal.TOO_LARGE: (413, f"at most {MAX_REQUEST_BYTES} bytes and {MAX_RECORDS_PER_REQUEST} records "
+                                 "per request", {}),
+        Refusal.NOT_JSON: (400, f"the body is not JSON: {refused.detail}"[:300], {}),
+    }[refused.refusal]
+    response = jsonify(error=refused.refusal.value, message=message)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
 
 
 def back_to_slack(team_id: str | None) -> str:
@@ -212,11 +230,12 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         # A declared length over the limit is refused unread; otherwise one byte past the limit is enough to tell.
         too_large = (request.content_length or 0) > MAX_REQUEST_BYTES
         body = b"x" * (MAX_REQUEST_BYTES + 1) if too_large else request.get_data(cache=False)[:MAX_REQUEST_BYTES + 1]
-        answer = crm_use_cases.ingest(services, kind, authorization=request.headers.get("Authorization"), body=body)
-        response = jsonify(answer.body)
-        response.status_code = answer.status
-        response.headers.update(answer.headers)
-        return response
+        try:
+            result = crm_use_cases.ingest(services, kind, authorization=request.headers.get("Authorization"),
+                                          body=body)
+        except IngestRefused as refused:
+            return ingest_refusal(refused)
+        return jsonify(result.as_json()), 422 if result.rejected else 200
 
     def readiness() -> tuple[dict, int]:
         """/readyz: the database answers, its schema is this code's, the scheduler thread lives. 503 names the part

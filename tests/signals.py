@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from sandbox.consent import http_get
-from sandbox.stack import METRICS_TOKEN
+from testsupport.consent import http_get
+from testsupport.stack import METRICS_TOKEN
 
 RETRY_DROPPED = "dropping Slack's retry"  # handlers.middleware.drop_repeats, when it acks a retry it has seen
 REPEAT_DROPPED = "dropping a repeated"  # handlers.middleware.once, when a request lost its claim

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.harness import free_port
+from testsupport.stack import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS_PREFIXES = ("SLACK_", "GOOGLE_", "GMAIL_", "PUBSUB_", "ZOHO_", "METRICS_", "LOG_", "PUBLIC_URL", "PORT",

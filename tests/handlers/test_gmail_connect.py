@@ -1,7 +1,7 @@
 """F1 end to end: /gmail connect → Authenticate button → Google consent → callback → DM."""
 from html.parser import HTMLParser
 
-from tests.harness import REP, REP_GMAIL, TEAM, authorize_url_in, query_of
+from testsupport.stack import REP, REP_GMAIL, TEAM, authorize_url_in, query_of
 
 
 def test_connect_flow_end_to_end(stack):
