@@ -64,18 +64,55 @@ def cmd_db_upgrade(args) -> int:
     return 0
 
 
+# Above this many rows an import draws a progress bar on stderr.
+PROGRESS_THRESHOLD = 5000
+
+
+class ImportProgressBar:
+    """A tqdm bar on stderr drawn from an import's progress callback (`crm_store.records.progress`), for
+    files of more than `threshold` rows (the first call's total says how many)."""
+
+    def __init__(self, kind: str, threshold: int = PROGRESS_THRESHOLD):
+        self.kind, self.threshold = kind, threshold
+        self.bar = None
+        self.shown: bool | None = None
+        self.stage = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.shown is None:
+            self.shown = total > self.threshold
+        if not self.shown:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="rows", file=sys.stderr, leave=True)
+        if stage != self.stage:
+            self.stage = stage
+            self.bar.reset(total=total)
+            self.bar.set_description(f"{self.kind}: {stage}")
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def cmd_import(args) -> int:
     from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals
 
     importer = import_contacts if args.kind == "contacts" else import_deals
     engine = _store()
+    bar = ImportProgressBar(args.kind)
     try:
-        report = importer(engine, args.file, skip_invalid=args.skip_invalid)
+        report = importer(engine, args.file, skip_invalid=args.skip_invalid, progress=bar)
     except FileNotFoundError:
         raise CliError(f"no such file: {args.file}")
     except ImportRejected as rejected:
         print(format_errors(rejected.report), file=sys.stderr)
         raise CliError(str(rejected))
+    finally:
+        bar.close()
     print(
         f"{report.kind}: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.skipped} skipped"

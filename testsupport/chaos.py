@@ -60,8 +60,8 @@ class World:
         self.key = Fernet.generate_key().decode()
         upgrade_database(database_url)
         self.engine = create_db_engine(database_url)
-        import_contacts(self.engine, io.StringIO(CONTACTS), progress=False)
-        import_deals(self.engine, io.StringIO(DEALS), progress=False)
+        import_contacts(self.engine, io.StringIO(CONTACTS))
+        import_deals(self.engine, io.StringIO(DEALS))
         [self.account_id] = seed_mailboxes(self.engine, TokenCipher([self.key]), self.gmail, CLIENT_ID, 1,
                                            labels=True)
         with session_scope(self.engine) as session:

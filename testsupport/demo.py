@@ -78,7 +78,7 @@ def show_categories(settings: Settings) -> None:
         print("== MailMagnet demo: CRM categories on sample data ==")
         for kind, importer, path in (("contacts", import_contacts, data / "contacts.csv"),
                                      ("deals", import_deals, deals)):
-            report = importer(engine, path, progress=False)
+            report = importer(engine, path)
             print(f"imported {kind}: {report.created} created")
         print(f"\nAs of {now:%Y-%m-%d} ({tz}), an email from ... is filed under:\n")
         with session_scope(engine) as session:
