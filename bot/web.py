@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
@@ -33,7 +33,8 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1d1c1d;
 line-height:1.5}}a.back{{display:inline-block;margin-top:1rem;padding:.6rem 1.2rem;border-radius:4px;
 background:#1f3b57;color:#fff;text-decoration:none}}</style>
-</head><body><h1>{title}</h1><p>{message}</p><p><a class="back" href="{back}">Back to Slack</a></p></body></html>"""
+</head><body><h1>{title}</h1><p>{message}</p><p><a class="back" href="{back}">Back to Slack</a></p>
+<p><small>No Slack app on this device? <a href="{web}">Open Slack in the browser</a></small></p></body></html>"""
 
 # What Slack sends (api.slack.com/authentication/verifying-requests-from-slack). slack_sdk's verifier raises
 # on other shapes instead of answering "no", so a request is checked here before Bolt sees it.
@@ -65,9 +66,15 @@ def back_to_slack(team_id: str | None) -> str:
     return "slack://open" + (f"?{urlencode({'team': team_id})}" if team_id else "")
 
 
+def slack_in_the_browser(team_id: str | None) -> str:
+    """The same workspace in Slack's web client, for a browser on a device without the Slack app."""
+    return "https://app.slack.com/client" + (f"/{quote(team_id, safe='')}" if team_id else "")
+
+
 def page(title: str, message: str, status: int, team_id: str | None = None) -> Response:
     body = PAGE.format(title=html.escape(title), message=html.escape(message),
-                       back=html.escape(back_to_slack(team_id), quote=True))
+                       back=html.escape(back_to_slack(team_id), quote=True),
+                       web=html.escape(slack_in_the_browser(team_id), quote=True))
     return Response(body, status=status, mimetype="text/html")
 
 

@@ -134,6 +134,11 @@ def run_bot_end_to_end(settings: Settings) -> None:
             status, _body = stack.follow_consent(authorize_url_in(stack.command(REP, "connect")), alice_gmail)
             dm = stack.slack.wait_for(lambda: stack.slack.dms(REP), timeout=15)[-1]
             print(f"      callback page: HTTP {status}; DM from MailMagnet: {dm['text']}")
+            stack.driver.message_im(REP, "help")
+            helped = stack.slack.wait_for(lambda: [m for m in stack.slack.dms(REP)
+                                                   if m.get("bot_id") and "commands work" in m.get("text", "")],
+                                          timeout=15)[-1]
+            print(f"      Alice types \"help\" in that DM; MailMagnet answers: {helped['text'].splitlines()[0]}")
 
             print("\n4. Alice: /gmail magnet on, then /gmail labels on")
             print(_indent(_command(stack, REP, "magnet on")))
