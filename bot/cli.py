@@ -220,8 +220,8 @@ def _run_dev_module(command: str, module: str, *arguments: str) -> int:
     sandbox/, the harness in testsupport/, benchmarks/). The product never imports it: in a source checkout this
     process becomes `python -m MODULE`; from an installed wheel the command says where it works instead."""
     if importlib.util.find_spec(module.split(".")[0]) is None:  # a top-level name: found, never imported
-        raise CliError(f"`{command}` runs from a source checkout (make install there): the installed wheel ships "
-                       f"no emulators, demo or benchmarks")
+        raise CliError(f"`{command}` runs from the root of a source checkout after `make install`: the installed "
+                       f"wheel ships no emulators, demo or benchmarks")
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", module, *arguments])
@@ -331,6 +331,32 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_manifest(args) -> int:
+    from bot.manifest import ManifestError, manifest_for
+
+    try:
+        manifest = manifest_for(args.public_url or _settings().public_url)
+    except ManifestError as error:
+        raise CliError(f"{error} (--public-url, else PUBLIC_URL)")
+    if args.json:
+        print(json.dumps(manifest, indent=2, ensure_ascii=False))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=1000), end="")
+    return 0
+
+
+def version() -> str:
+    """The installed distribution's version (the wheel's, or the checkout's editable install)."""
+    from importlib.metadata import PackageNotFoundError, version as distribution_version
+
+    try:
+        return distribution_version("mailmagnet")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def cmd_demo(args) -> int:
     return _run_dev_module("demo", "testsupport.demo")
 
@@ -344,6 +370,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(prog="mailmagnet", description="MailMagnet for Slack")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
@@ -380,6 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("demo", help="show the product working on sample data").set_defaults(func=cmd_demo)
+
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest with this deployment's URLs")
+    manifest.add_argument("--public-url", metavar="URL", help="the server's public https URL (default: PUBLIC_URL)")
+    manifest.add_argument("--json", action="store_true", help="JSON instead of YAML (Slack accepts either)")
+    manifest.set_defaults(func=cmd_manifest)
 
     once = sub.add_parser("run-once", help="sync (or sync and file labels) every connected mailbox now")
     once.add_argument("job", choices=["sync", "labels"])

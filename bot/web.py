@@ -11,6 +11,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
+from sqlalchemy.exc import DBAPIError
 from slack_bolt.adapter.flask import SlackRequestHandler
 
 from crm_store import work_state
@@ -221,7 +222,15 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
             envelope = None
         if services.jobs is None:
             return Response(status=204)
-        metrics.PUSH_NOTIFICATIONS.labels(result=services.jobs.push_received(envelope)).inc()
+        try:
+            outcome = services.jobs.push_received(envelope)
+        except DBAPIError as error:
+            # The database is away (restarting, failing over): Pub/Sub delivers a push again after a non-2xx.
+            log.warning("Pub/Sub push not taken, the database is unavailable (it will be delivered again): %s",
+                        type(error).__name__)
+            metrics.PUSH_NOTIFICATIONS.labels(result="unavailable").inc()
+            return Response("try again later", status=503)
+        metrics.PUSH_NOTIFICATIONS.labels(result=outcome).inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
 

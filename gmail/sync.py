@@ -72,6 +72,8 @@ class SyncBatch:
     # Messages stored by an earlier run, not yet filed, that a listing of the Inbox just named (backfill, full
     # resync): gmail id -> stored From address (its category is in `senders` too). Never alerted again.
     known_in_inbox: dict[str, str] = field(default_factory=dict)
+    # What each subscriber's `record` left for its `deliver` (by subscriber), read in the same transaction.
+    outbox: dict[str, object] = field(default_factory=dict)
 
     def contact_of(self, message: NewMessage) -> SenderCategory | None:
         for address in message.from_addresses:
