@@ -19,11 +19,8 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -51,6 +48,7 @@ log = logging.getLogger(__name__)
 # The longest the dispatch loop sleeps without looking at the database.
 POLL_SECONDS = 1.0
 REFILE_CHECK_SECONDS = 5
+DEAD_OWNER_CHECK_SECONDS = 2
 
 
 __all__ = ["Jobs", "RunOutcome"]
@@ -61,7 +59,8 @@ class Jobs:
         self.services = services
         self.clock = clock  # when things are due and leased (tests drive the cadence with a clock of their own)
         settings = services.settings
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # host:pid:start, so a replica on this host frees a dead process's leases at once (leases.release_dead).
+        self.owner = owner or leases.replica_owner()
         self.runner = MailboxRunner(services)
         self.magnet, self.pipeline = self.runner.magnet, self.runner.pipeline
         # The polling sweep: quiet mailboxes polled many at a time (gmail/sweep.py).
@@ -104,6 +103,8 @@ class Jobs:
         if self.pipeline is None:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
+        self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
+        self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
         self._scheduler.every(1).hours.do(self.housekeeping)
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
@@ -427,6 +428,18 @@ class Jobs:
         if again and not self._stopping.is_set():
             self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome
+
+    def release_dead_leases(self) -> int:
+        """Free the leases of dead processes on this host (never raises: it runs on the scheduler's loop)."""
+        try:
+            freed = leases.release_dead(self.services.engine)
+        except Exception:  # noqa: BLE001 - the database is away: the leases expire as before
+            log.warning("could not look for the leases of dead replicas", exc_info=True)
+            return 0
+        if freed:
+            log.info("%d leases of dead replicas on this host freed", freed)
+            self._wake.set()
+        return freed
 
     def _renew_leases(self) -> None:
         with self._lock:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from handlers.blocks.ids import ActionId, CallbackId
 from tests.handlers.conftest import account_of, shown_text
-from tests.harness import REP, REP_GMAIL, authorize_url_in
+from testsupport.stack import REP, REP_GMAIL, authorize_url_in
 
 
 def open_home(stack) -> dict:

@@ -14,7 +14,7 @@ from crm_store.db import session_scope
 from crm_store.models import GmailAccount, MailboxMessage
 from handlers.blocks.ids import ActionId
 from tests.handlers.conftest import account_of, ask, shown_text
-from tests.harness import (
+from testsupport.stack import (
     GOOGLE_CLIENT_ID,
     GOOGLE_CLIENT_SECRET,
     REP,

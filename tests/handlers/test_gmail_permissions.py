@@ -7,7 +7,7 @@ from crm_store.db import session_scope
 from crm_store.models import CrmUser, OrgSettings
 from crm_store.users import find_user_by_email, user_profile
 from tests.handlers.conftest import account_of, ask, shown_text
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 ADMIN = "U900ADM"
 NEWBIE = "U300NEW"
