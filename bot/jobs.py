@@ -77,6 +77,8 @@ class Jobs:
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mailbox")
         # Pushes and setting changes: their own threads, so an alert never queues behind a polling cycle.
         self._push_pool = ThreadPoolExecutor(settings.push_workers, thread_name_prefix="push")
+        self.push_queue_limit = settings.push_queue_limit
+        self._push_load = 0  # runs queued or running on `_push_pool`
         self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="sweep")
         self._sweep_run: Future | None = None
         self._pool_load = 0  # runs queued or running on `_pool`
@@ -86,6 +88,7 @@ class Jobs:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._active: set[int] = set()  # running now
+        self._will_ask: set[int] = set()  # queued runs that will ask Gmail for news when they start
         self._in_flight: dict[int, Future | None] = {}  # leased by this replica: queued or running
         self._requested: set = set()
         self.last_cycle: dict[str, str] = {}
@@ -301,24 +304,37 @@ class Jobs:
         pool = pool or self._pool
         with self._lock:
             self._in_flight[lease.account_id] = None  # counted before it can finish
+            if first_page is None and not may_skip_sync:
+                self._will_ask.add(lease.account_id)  # queued, and will ask Gmail what is new when it starts
             if pool is self._pool:
                 self._pool_load += 1
+            elif pool is self._push_pool:
+                self._push_load += 1
         try:
             future = pool.submit(in_job(job.value, lease.account_id, self._work),  # its log lines name the run
                                  lease, job, first_page, may_skip_sync)
         except RuntimeError:  # the pool is shut down: hand the mailbox back
             with self._lock:
                 self._in_flight.pop(lease.account_id, None)
+                self._will_ask.discard(lease.account_id)
                 if pool is self._pool:
                     self._pool_load -= 1
+                elif pool is self._push_pool:
+                    self._push_load -= 1
             leases.release(self.services.engine, self.owner, lease.account_id)
             return None
         if pool is self._pool:
             future.add_done_callback(self._pool_task_done)
+        elif pool is self._push_pool:
+            future.add_done_callback(self._push_task_done)
         with self._lock:
             if lease.account_id in self._in_flight:  # not finished already
                 self._in_flight[lease.account_id] = future
         return future
+
+    def _push_task_done(self, _future) -> None:
+        with self._lock:
+            self._push_load -= 1
 
     def _pool_task_done(self, _future) -> None:
         with self._lock:
@@ -391,6 +407,7 @@ class Jobs:
         account_id = lease.account_id
         with self._lock:
             self._active.add(account_id)
+            self._will_ask.discard(account_id)  # from here on a push may come after its history.list
         again = False
         outcome = RunOutcome(account_id, job)
         try:
@@ -437,9 +454,28 @@ class Jobs:
         The mailbox is leased first (due or not), so the dispatch loop cannot take the run from under the
         caller (`wait_for_requested` waits for it). Only when it is busy is a request recorded: the run
         holding it starts again when done (or, if it just ended, the loop sees the request within a second).
+        Backpressure: a run of the mailbox queued here and not started covers the request (nothing written); with
+        PUSH_QUEUE_LIMIT push runs already queued or running, the request is recorded and the polling sweep takes
+        it, so an overload makes pushes slower, never a queue that grows without bound.
         """
         if self.pipeline is None or self._stopping.is_set():
             leases.request_sync(self.services.engine, [account_id])
+            return False
+        with self._lock:
+            waiting_run = self._in_flight.get(account_id) if account_id in self._will_ask else None
+            overloaded = waiting_run is None and self._push_load >= self.push_queue_limit
+            if waiting_run is not None:
+                self._requested.add(waiting_run)
+        if waiting_run is not None:
+            # A run of this mailbox is queued here and will ask Gmail itself: it reads this push's news too.
+            metrics.PUSH_BACKPRESSURE.labels(result="coalesced").inc()
+            waiting_run.add_done_callback(self._forget_request)
+            return False
+        if overloaded:
+            # Backpressure: recorded on the mailbox; the dispatch loop's next sweep polls it with many others.
+            metrics.PUSH_BACKPRESSURE.labels(result="deferred").inc()
+            leases.request_sync(self.services.engine, [account_id])
+            self._wake.set()
             return False
         taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
                                     lease_seconds=self.lease_seconds, account_ids=[account_id])
