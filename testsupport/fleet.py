@@ -1,4 +1,5 @@
-"""A fleet of real `mailmagnet serve` processes on one PostgreSQL, with the emulators, for the SPEC §9 scenarios.
+"""Many connected mailboxes at once (`seed_mailboxes`: replica tests, scale benchmarks), and a fleet of real
+`mailmagnet serve` processes on one PostgreSQL, with the emulators, for the SPEC §9 scenarios.
 
 `Fleet` starts 2–3 replicas (subprocesses, each with its own environment, log file and failpoints) on a throwaway
 cluster (testsupport/pgcluster.py), with the Gmail, Slack and Zoho emulators in the test's process and latency on
@@ -35,15 +36,17 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from cryptography.fernet import Fernet
 
-from crm_store.db import create_db_engine, upgrade_database
+from crm_store.db import create_db_engine, session_scope, upgrade_database
+from crm_store.models import GmailAccount
+from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
 from sandbox.gmail_emulator import Fault as GmailFault
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
@@ -79,6 +82,36 @@ CREATE TRIGGER fleet_messages AFTER INSERT OR UPDATE OF filed_category ON mailbo
 CREATE TRIGGER fleet_alerts AFTER INSERT OR UPDATE OF status ON alerts
   FOR EACH ROW EXECUTE FUNCTION fleet_log_write();
 """
+
+
+def seed_mailboxes(engine: Engine, cipher, emulator, client_id: str, count: int, *, team_id: str = "T0001",
+                   prefix: str = "rep", magnet: bool = True, labels: bool = False,
+                   synced: bool = True) -> list[int]:
+    """`count` reps with a connected mailbox each (tokens issued by the emulator, stored encrypted)."""
+    ids = []
+    now = datetime.now(timezone.utc)
+    with session_scope(engine) as session:
+        for i in range(count):
+            address = f"{prefix}{i}@gmail.example"
+            emulator.add_user(address)
+            tokens = emulator.issue_tokens(address, client_id)
+            user = get_or_create_user(session, f"{prefix}{i}@crm.example")
+            set_permissions(session, user, mail_integration=True)
+            link_slack_user(session, user, team_id=team_id, slack_user_id=f"U{prefix.upper()}{i:05d}")
+            credentials = {"token": tokens["access_token"], "refresh_token": tokens.get("refresh_token"),
+                           "expiry": (now + timedelta(seconds=int(tokens.get("expires_in", 3599))))
+                           .replace(tzinfo=None).isoformat(),
+                           "scopes": tokens.get("scope", "").split()}
+            account = GmailAccount(
+                crm_user_id=user.id, slack_team_id=team_id, slack_user_id=user.slack_user_id,
+                email_address=address, encrypted_credentials=cipher.encrypt(credentials),
+                magnet_enabled=magnet, magnet_enabled_at=now if magnet else None,
+                labels_enabled=labels, labels_enabled_at=now if labels else None, backfill_done=labels,
+                history_id=str(emulator.history_id(address)) if synced else None, setup_done=True)
+            session.add(account)
+            session.flush()
+            ids.append(account.id)
+    return ids
 
 
 @dataclass

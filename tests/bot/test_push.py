@@ -10,7 +10,7 @@ from crm_store.db import session_scope
 from crm_store.leases import Job
 from crm_store.models import GmailAccount
 from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
-from tests.harness import REP, REP_GMAIL, TEAM, start_stack
+from testsupport.stack import REP, REP_GMAIL, TEAM, start_stack
 from tests.signals import PUSHES_REJECTED, metrics, wait_for_count
 
 TOPIC = "projects/mailmagnet-test/topics/gmail"

@@ -6,7 +6,7 @@ import time
 
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount
-from sandbox.chaos import World
+from testsupport.chaos import World
 
 
 def test_sigterm_finishes_cleanly_and_hands_the_mailboxes_back(database_url):
