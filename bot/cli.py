@@ -112,6 +112,30 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_users_list(args) -> int:
+    """`mailmagnet users list [--json]`: the admin overview, for the whole organisation."""
+    from usecases.overview import overview_for
+
+    overview = overview_for(_services())
+    if args.json:
+        print(json.dumps([row.as_json() for row in overview.rows], ensure_ascii=False, indent=2))
+        return 0
+    header = ("EMAIL", "SLACK", "ROLE", "GRANTED", "STATE", "MAILBOX", "LAST SYNC", "UNITS TODAY", "ALERTS",
+              "LABELS", "LAST ERROR")
+    lines = [header]
+    for row in overview.rows:
+        since = f" since {row.failing_since:%Y-%m-%d %H:%M}" if row.failing_since else ""
+        lines.append((row.email, row.slack_user_id or "-", row.role or "-", "yes" if row.granted else "no",
+                      row.state.value, row.mailbox or "-",
+                      f"{row.last_sync_at:%Y-%m-%d %H:%M}" if row.last_sync_at else "-", str(row.quota_units_today),
+                      "on" if row.alerts_on else "off", "on" if row.labels_on else "off",
+                      (row.last_error or "")[:80] + (since if row.last_error else "")))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1])
+    return 0
+
+
 def cmd_users(args) -> int:
     from usecases.admin import grant_by_email, revoke_by_email
 
@@ -359,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("email")
     for p in (grant, revoke):
         p.set_defaults(func=cmd_users)
+    listing = users_sub.add_parser("list", help="every rep: granted, connected / failing / revoked, last sync, "
+                                               "quota units today, alerts and labels")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_users_list)
 
     serve = sub.add_parser("serve", help="run the bot: HTTP routes, Slack listeners, scheduler")
     serve.add_argument("--socket-mode", action="store_true", help="receive Slack requests over Socket Mode")

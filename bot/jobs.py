@@ -17,6 +17,8 @@
 - A CRM category change brings the label run forward: every REFILE_CHECK_SECONDS the replica reads the newest
   change, and makes the label run due now for the labelled mailboxes holding mail from the contacts changed
   since its last look (`category_changes.bring_refiling_forward`).
+- Every INCIDENT_CHECK_SECONDS the admins are DMed of mailboxes newly revoked or failing for an hour, once per
+  incident whichever replica looks first (`usecases.overview.tell_admins_of_incidents`).
 - Housekeeping (hourly) drops expired request keys, OAuth states, old alerts, consumed category changes,
   and stored messages nothing needs any more (`gmail.sync.delete_old_messages`).
 """
@@ -57,6 +59,7 @@ from crm_store.models import (
     utcnow,
 )
 from gmail.accounts import save_refreshed_credentials
+from gmail import metering
 from gmail.client import MailboxClient
 from gmail.errors import GmailError
 from gmail.labels import LabelFiler
@@ -77,6 +80,8 @@ WATCH_RETRY_MAX = timedelta(hours=6)
 # The longest the dispatch loop sleeps without looking at the database.
 POLL_SECONDS = 1.0
 REFILE_CHECK_SECONDS = 5
+# How often a replica looks for mailbox incidents to tell the admins of (revoked, failing for an hour).
+INCIDENT_CHECK_SECONDS = 15
 
 
 @dataclass
@@ -148,6 +153,7 @@ class Jobs:
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
         self._scheduler.every(1).hours.do(self.housekeeping)
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
+        self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.tell_admins)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
         zoho = self.services.zoho
         if zoho is not None:
@@ -201,6 +207,17 @@ class Jobs:
             log.info("%d mailboxes re-file now: CRM categories changed", brought)
             self._wake.set()
         return brought
+
+    def tell_admins(self) -> int:
+        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
+        it runs on the scheduler's loop."""
+        from usecases.overview import tell_admins_of_incidents
+
+        try:
+            return tell_admins_of_incidents(self.services)
+        except Exception:  # noqa: BLE001 - the database or Slack: logged; the next check tries again
+            log.exception("could not tell the admins of mailbox incidents")
+            return 0
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -449,13 +466,15 @@ class Jobs:
             self._active.add(account_id)
         started = time.monotonic()
         again = False
+        spent = metering.Tally()
         try:
             if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
                 # Nothing to file and nothing to move: no Gmail call at all (the sync job polls on its own beat).
                 outcome.sync = SyncResult(account_id, "quiet")
                 return outcome
-            outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome),
-                                              first_page=first_page)
+            with metering.tally() as spent:
+                outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome),
+                                                  first_page=first_page)
             metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
         except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
@@ -473,7 +492,7 @@ class Jobs:
                 if job is Job.LABELS else None
             try:
                 again = leases.release(self.services.engine, self.owner, account_id,
-                                       next_sync_at=next_sync, next_label_at=next_label)
+                                       next_sync_at=next_sync, next_label_at=next_label, quota_units=spent.units)
             finally:
                 with self._lock:
                     self._active.discard(account_id)
@@ -526,6 +545,7 @@ class Jobs:
             account = session.get(GmailAccount, account_id)
             if account is not None:
                 account.last_sync_error = error[:500]
+                account.failing_since = account.failing_since or utcnow()
                 session.add(account)
 
     def _renew_leases(self) -> None:

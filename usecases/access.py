@@ -382,6 +382,28 @@ def email_visibility(session: Session, actor: Actor, account_id, contact_id) -> 
     return account, level
 
 
+# -- the admin overview (SPEC §3 "For admins") -------------------------------------------------------
+
+def admin_scope(actor: Actor) -> str | None:
+    """Whose reps an admin sees in the overview: None for everyone (a CRM admin, the operator), else the Slack
+    workspace a Slack workspace admin administers."""
+    require_admin(actor)
+    if actor.is_operator or actor.crm_admin:
+        return None
+    return actor.team_id or ""
+
+
+def admins_to_tell(session: Session, team_id: str) -> list[tuple[str, str]]:
+    """Who is DMed of a mailbox's incident: the CRM admins linked in its workspace, else (none there) the CRM
+    admins linked in other workspaces of the organisation, who administer everywhere. Slack workspace admins
+    are not listed anywhere we can read without users.list; they see the state in `/gmail admin status`."""
+    linked = session.exec(
+        select(CrmUser.slack_team_id, CrmUser.slack_user_id).join(Profile, Profile.id == CrmUser.profile_id)
+        .where(Profile.is_admin.is_(True), CrmUser.slack_user_id.is_not(None)).order_by(CrmUser.id)).all()
+    here = [(t, u) for t, u in linked if t == team_id]
+    return here or [(t, u) for t, u in linked]
+
+
 # -- the audit log (SPEC §5) ------------------------------------------------------------------------
 
 def audit_scope(session: Session, actor: Actor) -> str | None:

@@ -20,4 +20,5 @@ from crm_store.models import AuditSurface, Sharing, SharingDepth, SharingPolicy 
 from gmail.oauth import ConsentError, InvalidState  # noqa: F401
 from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
-from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView  # noqa: F401
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, MailboxIncident  # noqa: F401
+from usecases.overview import RepRow, RepState, TeamOverview  # noqa: F401,E402

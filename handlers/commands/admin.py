@@ -1,12 +1,14 @@
-"""`/gmail admin grant|revoke|policy|link|allow|audit` (SPEC §1, §5): Slack workspace admins and CRM admins only."""
+"""`/gmail admin status|grant|revoke|policy|link|allow|audit` (SPEC §1, §5): Slack workspace admins and CRM admins only."""
 from __future__ import annotations
 
 from handlers.blocks.commands import Reply, message, usage
 from handlers.blocks.wording import POLICY_TITLES, SHARING_HELP, escape
 from handlers.parsing import UsageError, email_address, mentioned_user, shown, since_moment
 from handlers.blocks.audit import audit_blocks
+from handlers.blocks.overview import overview_reply
 from usecases import admin as admin_use_cases
 from usecases import audit as audit_use_cases
+from usecases import overview as overview_use_cases
 from usecases.values import Services, SharingPolicy, SlackActorRef
 
 TOPIC = "admin"
@@ -96,4 +98,11 @@ def audit(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     return audit_blocks(page, user=user, since=since, own_team=page.workspace)
 
 
-ACTIONS = {"grant": grant, "revoke": revoke, "policy": policy, "link": link, "allow": allow, "audit": audit}
+def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    """`/gmail admin status`: every rep of the admin's scope, problems first."""
+    if args:
+        raise UsageError("`/gmail admin status` takes nothing after it.", TOPIC)
+    return overview_reply(overview_use_cases.team_overview(services, who))
+
+
+ACTIONS = {"status": status, "grant": grant, "revoke": revoke, "policy": policy, "link": link, "allow": allow, "audit": audit}
