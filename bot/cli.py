@@ -136,12 +136,43 @@ def cmd_users_list(args) -> int:
     return 0
 
 
+def _grant_csv(args) -> int:
+    """`mailmagnet users grant --csv FILE`: every line's CRM user (by `email`) gets Mail Integration; reps linked
+    to Slack get one DM with a Connect button."""
+    from handlers.blocks.onboarding import grant_report_lines
+    from usecases.onboarding import grant_csv
+
+    if args.email or args.admin:
+        raise CliError("--csv FILE takes neither an EMAIL nor --admin")
+    try:
+        with open(args.csv, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise CliError(f"cannot read {args.csv}: {error.strerror or error}")
+    try:
+        report = grant_csv(_services(), text)
+    except DomainError as error:
+        raise CliError(f"{args.csv}: {error}")
+    for line in grant_report_lines(report):
+        print(line)
+    return 0
+
+
 def cmd_users(args) -> int:
     from usecases.admin import grant_by_email, revoke_by_email
 
+    if args.action == "grant" and args.csv:
+        return _grant_csv(args)
+    if not args.email:
+        raise CliError("give an EMAIL (or, to grant, --csv FILE)")
     try:
         if args.action == "grant":
-            change = grant_by_email(_services(), args.email, admin=args.admin)
+            services = _services()
+            change = grant_by_email(services, args.email, admin=args.admin)
+            if change.mail_integration:
+                from usecases.onboarding import invite_granted
+
+                invite_granted(services, change.email, granted_by=None)
         else:
             change = revoke_by_email(_services(), args.email)
     except DomainError as error:
@@ -376,11 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = sub.add_parser("users", help="Mail Integration permission and admin flag")
     users_sub = users.add_subparsers(dest="action", required=True)
-    grant = users_sub.add_parser("grant", help="give the CRM user (created if missing) Mail Integration")
-    grant.add_argument("email")
+    grant = users_sub.add_parser("grant", help="give the CRM user (created if missing) Mail Integration, or with "
+                                              "--csv every existing CRM user listed in FILE (column email)")
+    grant.add_argument("email", nargs="?")
+    grant.add_argument("--csv", metavar="FILE", help="a CSV with an `email` column: grant each (never creates)")
     grant.add_argument("--admin", action="store_true", help="also make the user an admin")
     revoke = users_sub.add_parser("revoke", help="take Mail Integration and admin away")
     revoke.add_argument("email")
+    revoke.set_defaults(csv=None)
     for p in (grant, revoke):
         p.set_defaults(func=cmd_users)
     listing = users_sub.add_parser("list", help="every rep: granted, connected / failing / revoked, last sync, "

@@ -1,6 +1,6 @@
 """The admin overview (SPEC §3 "For admins"): every rep's state at a glance, and telling admins of incidents.
 
-`team_overview` is what `/gmail admin status`, the App Home's admin section and `mailmagnet users list` show:
+`admin_overview` is what `/gmail admin status`, the App Home's admin section and `mailmagnet users list` show:
 per CRM user of the actor's scope, granted or not, and their mailbox connected / failing (last error, since
 when) / access revoked / never connected, last successful sync, Gmail quota units today, alerts and labels.
 A Slack workspace admin sees the users linked in their workspace; a CRM admin and the operator see everyone.
@@ -128,7 +128,7 @@ def overview_rows(session: Session, workspace: str | None) -> list[RepRow]:
     return rows
 
 
-def team_overview(services: Services, who: SlackActorRef) -> TeamOverview:
+def admin_overview(services: Services, who: SlackActorRef) -> TeamOverview:
     """`/gmail admin status` and the App Home's admin section: the admin's scope (access.admin_scope)."""
     actor = resolve(services, who)
     return overview_for(services, actor)

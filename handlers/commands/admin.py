@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from handlers.blocks.commands import Reply, message, usage
 from handlers.blocks.wording import POLICY_TITLES, SHARING_HELP, escape
-from handlers.parsing import UsageError, email_address, mentioned_user, shown, since_moment
+from handlers.blocks.onboarding import grant_report
+from handlers.parsing import UsageError, channel_ref, email_address, mentioned_user, shown, since_moment, usergroup_id
 from handlers.blocks.audit import audit_blocks
 from handlers.blocks.overview import overview_reply
 from usecases import admin as admin_use_cases
 from usecases import audit as audit_use_cases
+from usecases import onboarding as onboarding_use_cases
 from usecases import overview as overview_use_cases
-from usecases.values import Services, SharingPolicy, SlackActorRef
+from usecases.values import GrantSource, GroupNotFound, Services, SharingPolicy, SlackActorRef, UsergroupNotFound
 
 TOPIC = "admin"
 
@@ -31,10 +33,34 @@ def _one_mention(args: list[str], action: str) -> str:
 
 
 def grant(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    """`/gmail admin grant @user|@usergroup|#channel`."""
+    if len(args) == 1 and (usergroup_id(args[0]) or args[0].startswith(("<#", "#"))):
+        return _grant_members(services, who, args[0])
     target = _one_mention(args, "grant")
     change = admin_use_cases.grant(services, who, target)
+    onboarding_use_cases.invite_granted(services, change.email, granted_by=who.user_id)
     note = f" (a new CRM user, {escape(change.email)})" if change.created else f" (CRM user {escape(change.email)})"
     return message(f"<@{target}> now has the Mail Integration permission{note}. They can run `/gmail connect`.")
+
+
+def _grant_members(services: Services, who: SlackActorRef, word: str) -> Reply:
+    group = usergroup_id(word)
+    if group:
+        source, shown_as = GrantSource(usergroup_id=group), f"<!subteam^{group}>"
+    else:
+        channel = channel_ref(word, TOPIC)
+        source = GrantSource(channel_id=channel.id, channel_name=channel.name)
+        shown_as = f"<#{channel.id}>" if channel.id else f"#{escape(channel.name or '')}"
+    try:
+        report = onboarding_use_cases.grant_members(services, who, source)
+    except UsergroupNotFound:
+        return message(f"I can't read the members of {shown_as}: it does not exist in this workspace, is disabled, "
+                       "or MailMagnet lacks the `usergroups:read` permission (reinstall the app).")
+    except GroupNotFound:
+        return message(f"I can't use the members of {shown_as}: MailMagnet is not in it, it does not exist, or "
+                       "people outside your organisation are in it. Invite MailMagnet to the channel, or use a "
+                       "user group.")
+    return grant_report(report, shown_as)
 
 
 def revoke(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
@@ -102,7 +128,7 @@ def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     """`/gmail admin status`: every rep of the admin's scope, problems first."""
     if args:
         raise UsageError("`/gmail admin status` takes nothing after it.", TOPIC)
-    return overview_reply(overview_use_cases.team_overview(services, who))
+    return overview_reply(overview_use_cases.admin_overview(services, who))
 
 
 ACTIONS = {"status": status, "grant": grant, "revoke": revoke, "policy": policy, "link": link, "allow": allow, "audit": audit}
