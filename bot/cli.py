@@ -158,6 +158,37 @@ def _grant_csv(args) -> int:
     return 0
 
 
+def cmd_users_import(args) -> int:
+    """`mailmagnet users import FILE.csv`: roles and managers (columns email, role, manager_email; name)."""
+    import csv
+
+    from crm_store.db import session_scope
+    from crm_store.user_records import USER_FIELDS, apply_user_records
+
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = [(name or "").strip().lower() for name in reader.fieldnames or []]
+            if "email" not in columns:
+                raise CliError(f"{args.file}: the CSV needs an `email` column (and `role`, `manager_email`)")
+            unknown = [c for c in columns if c not in USER_FIELDS]
+            if unknown:
+                raise CliError(f"{args.file}: unknown column(s) {', '.join(unknown)}; a user has "
+                               f"{', '.join(USER_FIELDS)}")
+            records = [(line, {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k})
+                       for line, row in enumerate(reader, start=2)]
+    except OSError as error:
+        raise CliError(f"cannot read {args.file}: {error.strerror or error}")
+    with session_scope(_store()) as session:
+        result = apply_user_records(session, records, source="csv", detail=args.file.rsplit("/", 1)[-1])
+    if result.rejected:
+        for problem in result.problems:
+            print(f"line {problem.index}, {problem.field or 'record'}: {problem.reason}", file=sys.stderr)
+        raise CliError(f"{args.file}: {len({p.index for p in result.problems})} bad row(s); nothing was written")
+    print(f"users: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
+    return 0
+
+
 def cmd_users(args) -> int:
     from usecases.admin import grant_by_email, revoke_by_email
 
@@ -421,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "quota units today, alerts and labels")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_users_list)
+    importing = users_sub.add_parser("import", help="roles and managers from a CSV (email, role, manager_email)")
+    importing.add_argument("file")
+    importing.set_defaults(func=cmd_users_import)
 
     serve = sub.add_parser("serve", help="run the bot: HTTP routes, Slack listeners, scheduler")
     serve.add_argument("--socket-mode", action="store_true", help="receive Slack requests over Socket Mode")

@@ -1,7 +1,8 @@
 """The CRM ingest API's request handling, independent of the web framework.
 
 `PUT /crm/v1/contacts` and `PUT /crm/v1/deals` take a JSON array of records (see
-`crm_store.records`), authenticated by `Authorization: Bearer <key>` (keys from
+`crm_store.records`), `PUT /crm/v1/users` users' roles and managers (`crm_store.user_records`),
+authenticated by `Authorization: Bearer <key>` (keys from
 `crm_store.api_keys`). The route reads at most `MAX_REQUEST_BYTES` of body, calls
 `handle_ingest_request`, and answers its status, headers and JSON body as they are:
 
@@ -28,10 +29,12 @@ from sqlalchemy.engine import Engine
 from crm_store.api_keys import verify_key
 from crm_store.records import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES, RecordKind, ingest_records
 from crm_store.sources import ChangeSource
+from crm_store.user_records import KIND as USERS
+from crm_store.user_records import ingest_user_records
 
 __all__ = ["MAX_RECORDS_PER_REQUEST", "MAX_REQUEST_BYTES", "IngestResponse", "handle_ingest_request"]
 
-KINDS = {kind.value for kind in RecordKind}
+KINDS = {kind.value for kind in RecordKind} | {USERS}
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ def bearer_key(authorization: str | None) -> str | None:
 def handle_ingest_request(engine: Engine, kind: str, *, authorization: str | None, body: bytes) -> IngestResponse:
     """Everything `PUT /crm/v1/{kind}` does, given the Authorization header and the raw body."""
     if kind not in KINDS:
-        return IngestResponse(404, {"error": "not_found", "message": "PUT /crm/v1/contacts or /crm/v1/deals"})
+        return IngestResponse(404, {"error": "not_found",
+                                    "message": "PUT /crm/v1/contacts, /crm/v1/deals or /crm/v1/users"})
     key_name = verify_key(engine, bearer_key(authorization))
     if key_name is None:
         return IngestResponse(401, {"error": "unauthorized",
@@ -66,5 +70,9 @@ def handle_ingest_request(engine: Engine, kind: str, *, authorization: str | Non
         records = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         return IngestResponse(400, {"error": "invalid_json", "message": f"the body is not JSON: {error}"[:300]})
-    result = ingest_records(engine, kind, records, source=ChangeSource.API.value, detail=f"key {key_name}")
+    if kind == USERS:  # roles and managers (SPEC §1 Roles)
+        result = ingest_user_records(engine, records, source=ChangeSource.API.value, detail=f"key {key_name}",
+                                     max_records=MAX_RECORDS_PER_REQUEST)
+    else:
+        result = ingest_records(engine, kind, records, source=ChangeSource.API.value, detail=f"key {key_name}")
     return IngestResponse(422 if result.rejected else 200, result.as_json())

@@ -35,7 +35,7 @@ def ingest(services: Services, kind: str, *, authorization: str | None, body: by
             if count:
                 metrics.CRM_RECORDS.labels(source="api", kind=kind, result=result).inc(count)
     else:
-        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals") else "other",
+        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals", "users") else "other",
                                    result=f"http_{response.status}").inc()
     return response
 
