@@ -113,3 +113,22 @@ def test_emulators_command_serves_both_emulators_until_stopped(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+
+
+def test_import_draws_a_progress_bar_on_stderr_only_for_large_files(engine, crm_files, capsys):
+    from bot.cli import ImportProgressBar
+    from crm_store.csv_import import import_contacts
+
+    contacts, _ = crm_files
+    small = ImportProgressBar("contacts")  # two rows: under the threshold
+    import_contacts(engine, contacts, progress=small)
+    small.close()
+    assert capsys.readouterr().err == ""
+
+    more = contacts.with_name("more.csv")
+    more.write_text("email\nann@initech.example\nbea@initech.example\n")
+    large = ImportProgressBar("contacts", threshold=1)
+    import_contacts(engine, more, progress=large)
+    large.close()
+    err = capsys.readouterr().err
+    assert "contacts: checking" in err and "contacts: writing" in err and err.rstrip().split("\r")[-1].count("2/2")

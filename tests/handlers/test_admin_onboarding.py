@@ -8,7 +8,7 @@ from crm_store.db import session_scope
 from crm_store.models import CrmUser
 from crm_store.users import find_user_by_email, user_profile
 from tests.handlers.conftest import ask, shown_text
-from tests.harness import TEAM
+from testsupport.stack import TEAM
 
 OWNER = "U901OWN"  # a Slack workspace admin with no CRM user
 BOSS = "U900ADM"  # a CRM admin
