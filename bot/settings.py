@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     zoho_refresh_token: str | None = None
     zoho_accounts_url: Url = "https://accounts.zoho.com"
     zoho_api_url: OptionalUrl = None  # None: the api_domain Zoho's token endpoint names
+    # Roles and managers from Zoho's Users API (the grant needs ZohoCRM.users.READ); off: records only.
+    zoho_sync_users: bool = True
     crm_sync_interval_seconds: int = Field(300, ge=1)
 
     sync_interval_seconds: int = Field(60, ge=1)

@@ -364,6 +364,8 @@ class MailboxSync:
         account.history_id = finish.cursor
         account.last_sync_at = now
         account.last_sync_error = None
+        account.failing_since = None  # a failing streak (and its incident) ends with a run that works
+        account.admins_notified_at = None
         if finish.backfill:
             account.backfill_done = True
         session.add(account)
@@ -409,7 +411,8 @@ class MailboxSync:
                     return False
                 self._finish_in(session, current, finish, now, set())
                 return True
-        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None}
+        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
+                        "failing_since": None, "admins_notified_at": None}
         if finish.backfill:
             values["backfill_done"] = True
         with session_scope(self.engine) as session:
@@ -427,7 +430,8 @@ class MailboxSync:
         with session_scope(self.engine) as session:
             session.execute(
                 update(GmailAccount).where(GmailAccount.id == account_id)
-                .values(last_sync_error=f"{kind}: {error}"[:500])
+                .values(last_sync_error=f"{kind}: {error}"[:500],
+                        failing_since=sa.func.coalesce(GmailAccount.failing_since, self.clock()))
             )
 
 
