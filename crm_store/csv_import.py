@@ -49,6 +49,7 @@ from crm_store.db import session_scope
 from crm_store.records import (
     CONTACT_FIELDS,
     DEAL_FIELDS,
+    LEAD_FIELDS,
     IngestResult,
     Progress,
     RecordKind,
@@ -65,10 +66,12 @@ __all__ = [
     "format_errors",
     "import_contacts",
     "import_deals",
+    "import_leads",
 ]
 
 CONTACT_COLUMNS = CONTACT_FIELDS
 DEAL_COLUMNS = DEAL_FIELDS
+LEAD_COLUMNS = LEAD_FIELDS
 
 # Above this many rows a progress bar is shown unless the caller says otherwise.
 PROGRESS_THRESHOLD = 5000
@@ -272,6 +275,14 @@ def import_contacts(
 ) -> ImportReport:
     """Import a contacts CSV file (a path or an open file); see `crm_store.records` for the rules."""
     return _run_import(engine, path_or_file, RecordKind.CONTACTS, CONTACT_COLUMNS, [("email",)], skip_invalid, progress)
+
+
+def import_leads(
+    engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: bool | None = None
+) -> ImportReport:
+    """Import a leads CSV file: the contacts' columns plus `lead_status` and `converted_contact_external_id`
+    (`crm_store.leads`)."""
+    return _run_import(engine, path_or_file, RecordKind.LEADS, LEAD_COLUMNS, [("email",)], skip_invalid, progress)
 
 
 def import_deals(

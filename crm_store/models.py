@@ -99,6 +99,11 @@ class Contact(SQLModel, table=True):
     phone: Optional[str] = Field(default=None, max_length=64)
     owner_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
     external_id: Optional[str] = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
+    # A lead (SPEC §3 Leads) is a person the CRM has not made a contact yet: same row, same address rules, same
+    # sharing; it has no deals. Converting it turns the row into the contact, so its history (alerts, mutes,
+    # audit rows) stays with the person (`crm_store.leads`).
+    is_lead: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    lead_status: Optional[str] = Field(default=None, max_length=100)
     updated_at: datetime = Field(default_factory=utcnow)
 
     @property

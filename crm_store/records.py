@@ -98,6 +98,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from crm_store import category_changes
+from crm_store import leads as lead_store
 from crm_store.db import session_scope
 from crm_store.models import Alert, AuditLog, CategoryChange, Contact, CrmUser, Deal, MutedContact, utcnow
 from crm_store.organisation import organisation_roles
@@ -124,11 +125,14 @@ __all__ = [
 class RecordKind(StrEnum):
     CONTACTS = "contacts"
     DEALS = "deals"
+    LEADS = "leads"
 
 
 CONTACT_FIELDS = (
     "email", "secondary_email", "first_name", "last_name", "company", "phone", "owner_email", "external_id",
 )
+# A lead has the contact's fields plus its status and, once converted, the contact it became (`crm_store.leads`).
+LEAD_FIELDS = CONTACT_FIELDS + ("lead_status", "converted_contact_external_id")
 DEAL_FIELDS = (
     "name", "contact_email", "contact_external_id", "stage", "closing_date", "amount", "owner_email", "external_id",
 )
@@ -143,7 +147,7 @@ _MAX_LENGTH = {
     "email": 320, "secondary_email": 320, "owner_email": 320, "contact_email": 320,
     "first_name": 200, "last_name": 200, "company": 300, "phone": 64,
     "external_id": 128, "contact_external_id": 128,
-    "name": 300, "stage": 100,
+    "name": 300, "stage": 100, "lead_status": 100, "converted_contact_external_id": 128,
     "closing_date": 100, "amount": 100,
 }
 
@@ -347,7 +351,13 @@ class DealRecord(BaseModel):
     deleted: StrictBool = False
 
 
-_MODELS = {RecordKind.CONTACTS: ContactRecord, RecordKind.DEALS: DealRecord}
+class LeadRecord(ContactRecord):
+    lead_status: _text_field("lead_status") = None
+    converted_contact_external_id: _text_field("converted_contact_external_id") = None
+
+
+_MODELS = {RecordKind.CONTACTS: ContactRecord, RecordKind.DEALS: DealRecord, RecordKind.LEADS: LeadRecord}
+_FIELDS = {RecordKind.CONTACTS: CONTACT_FIELDS, RecordKind.DEALS: DEAL_FIELDS, RecordKind.LEADS: LEAD_FIELDS}
 
 
 def _blank(value: Any) -> bool:
@@ -403,7 +413,7 @@ class _Where:
 def _check_record(kind: RecordKind, raw: Any, pos: int) -> tuple[dict[str, Any], bool, list[RecordProblem]]:
     """The record's checked fields (only the good ones when some are bad), whether it is a delete, its problems."""
     model = _MODELS[kind]
-    fields = CONTACT_FIELDS if kind is RecordKind.CONTACTS else DEAL_FIELDS
+    fields = _FIELDS[kind]
     if not isinstance(raw, Mapping):
         return {}, False, [RecordProblem(pos, None, f"expected an object with the {kind.value[:-1]}'s fields")]
     problems: list[RecordProblem] = []
@@ -432,7 +442,7 @@ def _check_record(kind: RecordKind, raw: Any, pos: int) -> tuple[dict[str, Any],
     def missing(name: str) -> bool:
         return name not in erred and _blank(data.get(name))
 
-    if kind is RecordKind.CONTACTS:
+    if kind is not RecordKind.DEALS:
         if deleted:
             if missing("email") and missing("external_id"):
                 problems.append(RecordProblem(pos, "external_id", "missing external_id or email: "
@@ -603,8 +613,11 @@ def apply_records(
     bar.stage("checking", len(records) + len({problem.index for problem in problems}))
     bar.advance(len({problem.index for problem in problems}))
     result = IngestResult(kind=kind.value)
-    apply = _apply_contacts if kind is RecordKind.CONTACTS else _apply_deals
-    apply(session, records, where, problems, result, skip_invalid, bar, skip_organisation)
+    if kind is RecordKind.DEALS:
+        _apply_deals(session, records, where, problems, result, skip_invalid, bar, skip_organisation)
+    else:
+        _apply_contacts(session, records, where, problems, result, skip_invalid, bar, skip_organisation,
+                        leads=kind is RecordKind.LEADS)
     if source is not None:
         record_change(session.connection(), source, kind.value, created=result.created, updated=result.updated,
                       deleted=result.deleted, detail=detail)
@@ -676,7 +689,7 @@ def _check_unique_external_id(row: _Row, first_external: dict[str, int], row_pro
 # --------------------------------------------------------------------------- contacts
 
 _CONTACT_COLUMNS = ("email", "secondary_email", "first_name", "last_name", "company", "phone", "owner_id",
-                    "external_id")
+                    "external_id", "is_lead", "lead_status")
 
 
 class _OrganisationCheck:
@@ -714,9 +727,11 @@ def _load_contacts(connection: Connection, external_ids: set[str], addresses: se
 
 
 def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, problems: list[RecordProblem],
-                    result: IngestResult, skip_invalid: bool, bar: Progress, skip_organisation: bool = False) -> None:
+                    result: IngestResult, skip_invalid: bool, bar: Progress, skip_organisation: bool = False,
+                    *, leads: bool = False) -> None:
+    """Contacts, or with `leads` leads (the same rows, `crm_store.leads`)."""
     # Fields, then the organisation's addresses, then keys repeated within the batch: the later record is the error.
-    checked = _check_all(RecordKind.CONTACTS, records, where, bar)
+    checked = _check_all(RecordKind.LEADS if leads else RecordKind.CONTACTS, records, where, bar)
     organisation = _OrganisationCheck(session, checked)
     rows: list[_Row] = []
     first_external: dict[str, int] = {}
@@ -736,6 +751,19 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
 
     connection = session.connection()
     _plan_each_query(connection)
+    # Converted leads are applied one by one at the end (`crm_store.leads`); they are few.
+    conversions: list[tuple[_Row, Any]] = []
+    if leads:
+        for row in [row for row in rows if not row.deleted and row.values.get("converted_contact_external_id")]:
+            rows.remove(row)
+
+            def fail_conversion(column: str, reason: str, row: _Row = row) -> None:
+                row.ok = False
+                problems.append(RecordProblem(row.pos, column, reason))
+            plan = lead_store.plan_conversion(connection, row.external_id, row.email,
+                                              row.values["converted_contact_external_id"], fail_conversion)
+            if plan is not None:
+                conversions.append((row, plan))
     existing = _load_contacts(
         connection,
         {row.external_id for row in rows if row.external_id},
@@ -778,6 +806,8 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
                 continue
         else:
             target = owner_of_email
+        if target is not None and target.is_lead != leads:
+            target = None  # a contact's delete never removes a lead, nor a lead's a contact
         row.target = target.id if target is not None else None
         claim(row, "external_id" if row.external_id else "email")
     doomed_now = {row.target for row in rows if row.deleted and row.ok and row.target is not None}
@@ -789,9 +819,17 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
         if owner_of_email is not None and owner_of_email.id in doomed_now:
             owner_of_email = None
         key_column = "email"
+        if leads and owner_of_email is not None and not owner_of_email.is_lead:
+            fail(row, "email", f"email {_quote(row.email)} is already a contact's: a lead and a contact never share "
+                               "an address")
+            continue
         if row.external_id and row.external_id in by_external:
             key_column = "external_id"
             target = by_external[row.external_id]
+            if target.is_lead != leads:
+                fail(row, "external_id", f"external_id {_quote(row.external_id)} is a "
+                                         f"{'contact' if leads else 'lead'}'s: leads and contacts share one id space")
+                continue
             if owner_of_email is not None and owner_of_email.id != target.id:
                 fail(row, "email", f"email {_quote(row.email)} already belongs to a different contact than "
                                    f"external_id {_quote(row.external_id)}"
@@ -799,7 +837,9 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
                 continue
             row.target = target.id
         elif owner_of_email is not None:
-            if row.external_id and owner_of_email.external_id:
+            if not leads and owner_of_email.is_lead:
+                pass  # the contact takes over the lead with its address: converted (crm_store.leads)
+            elif row.external_id and owner_of_email.external_id:
                 fail(row, "external_id", f"email {_quote(row.email)} already belongs to "
                                          f"{_describe_contact(owner_of_email)}")
                 continue
@@ -845,7 +885,11 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
     inserts: list[dict] = []
     updates: list[dict] = []
     for row in upserts:
-        wanted = {name: value for name, value in row.values.items() if name != "owner_email"}
+        wanted = {name: value for name, value in row.values.items()
+                  if name not in ("owner_email", "converted_contact_external_id")}
+        wanted["is_lead"] = leads
+        if not leads:
+            wanted["lead_status"] = None
         if "owner_email" in row.values:
             wanted["owner_id"] = owners[row.values["owner_email"]] if row.values["owner_email"] else None
         if wanted.get("external_id") is None:
@@ -874,6 +918,15 @@ def _apply_contacts(session: Session, records: Sequence[Any], where: _Where, pro
         bar.advance(len(doomed))
     _bulk_update(connection, contacts, updates, bar)
     _bulk_insert(connection, contacts, inserts, bar)
+    for row, plan in conversions:
+        if not row.ok:
+            continue
+        outcome, changed = lead_store.apply_conversion(connection, plan)
+        result.changed_contact_ids |= changed
+        if outcome == "updated":
+            result.updated += 1
+        else:
+            result.unchanged += 1
     result.changed_contact_ids -= set(doomed)
     category_changes.record(connection, result.changed_contact_ids)
 
@@ -907,7 +960,7 @@ _CATEGORY_FIELDS = ("contact_id", "stage", "closing_date")
 
 
 def _load_deal_contacts(connection: Connection, external_ids: set[str], emails: set[str]) -> list[sa.Row]:
-    return list(_load_rows(connection, Contact.__table__, ("id", "email", "secondary_email", "external_id"),
+    return list(_load_rows(connection, Contact.__table__, ("id", "email", "secondary_email", "external_id", "is_lead"),
                            [(("external_id",), external_ids), (("email", "secondary_email"), emails)]).values())
 
 
@@ -977,6 +1030,10 @@ def _apply_deals(session: Session, records: Sequence[Any], where: _Where, proble
                 fail(row, "contact_email", f"{_quote(email_ref)} is not the email of the contact with "
                                            f"external_id {_quote(external_ref)}")
                 continue
+        if (by_external or by_email).is_lead and not row.deleted:
+            fail(row, "contact_external_id" if by_external else "contact_email",
+                 "names a lead: leads have no deals (convert the lead to a contact first)")
+            continue
         row.contact_id = (by_external or by_email).id
 
     good = [row for row in rows if row.ok]

@@ -71,3 +71,23 @@ def test_keys_size_and_json_are_checked_first(engine):
     assert put(engine, "contacts", b"[{", key).status == 400
     assert put(engine, "contacts", "[]".encode("utf-16"), key).status == 400
     assert put(engine, "leads", CONTACTS, key).status == 404
+
+
+def test_leads_are_an_ingest_kind_and_refused_without_a_key_or_on_an_organisation_address(engine):
+    key = create_key(engine, "zapier")
+    lead = {"external_id": "L-1", "email": "pat@prospect.example", "lead_status": "New",
+            "owner_email": "rep@sales.example"}
+    assert put(engine, "leads", [lead], None).status == 401
+    own = put(engine, "leads", [dict(lead, email="rep@sales.example")], key)
+    assert own.status == 422 and own.body["problems"][0]["field"] == "email"
+    assert count(engine, Contact) == 0
+    created = put(engine, "leads", [lead], key)
+    assert (created.status, created.body["kind"], created.body["created"]) == (200, "leads", 1)
+    with session_scope(engine) as session:
+        pat = session.exec(select(Contact)).one()
+        assert pat.is_lead and pat.lead_status == "New"
+    converted = put(engine, "leads", [dict(lead, converted_contact_external_id="C-9")], key)
+    assert converted.status == 200 and converted.body["updated"] == 1
+    with session_scope(engine) as session:
+        pat = session.exec(select(Contact)).one()
+        assert not pat.is_lead and pat.external_id == "C-9"
