@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
 from crm_store.db import session_scope
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import Alert, AlertStatus, Contact, GmailAccount, MutedContact, utcnow
+from crm_store.models import Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata
@@ -255,7 +255,13 @@ class MailMagnet:
         with session_scope(self.engine) as session:
             contact = session.get(Contact, alert.contact_id)
             tz = rep_timezone(session, account, self.default_tz)
-            label, context = deal_context(session, contact.id, at=now, tz=tz, rules=self.rules, labels=self.labels)
+            if contact.is_lead:
+                label = context = None  # a lead has no deals, so no label (SPEC §3 Leads)
+            else:
+                label, context = deal_context(session, contact.id, at=now, tz=tz, rules=self.rules,
+                                              labels=self.labels)
+            owner = session.get(CrmUser, contact.owner_id) if contact.owner_id else None
+            owner_name = (owner.name or owner.email) if owner else None
         hidden = None
         if not level.shows_subject:
             hidden = "Subject hidden: the mailbox's sharing settings don't let everyone here see it."
@@ -271,6 +277,8 @@ class MailMagnet:
             gmail_url=gmail_url(account.email_address, message, alert.gmail_id),
             subject=message.subject if level.shows_subject else None,
             snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden, crm_details=crm,
+            is_lead=contact.is_lead and crm, lead_status=contact.lead_status if crm else None,
+            owner=owner_name if crm else None,
         )
         return channel, view, decision
 

@@ -70,7 +70,7 @@ def test_keys_size_and_json_are_checked_first(engine):
     assert put(engine, "contacts", b"[" + b" " * MAX_REQUEST_BYTES + b"]", key).status == 413
     assert put(engine, "contacts", b"[{", key).status == 400
     assert put(engine, "contacts", "[]".encode("utf-16"), key).status == 400
-    assert put(engine, "leads", CONTACTS, key).status == 404
+    assert put(engine, "widgets", CONTACTS, key).status == 404
 
 
 def test_leads_are_an_ingest_kind_and_refused_without_a_key_or_on_an_organisation_address(engine):
