@@ -39,6 +39,7 @@ import schedule
 from sqlmodel import select, update
 
 from telemetry import metrics
+from telemetry.failpoints import failpoint
 from telemetry.log_context import in_job
 from usecases.alerts import AlertAudiencePolicy
 from usecases.context import Services
@@ -229,6 +230,13 @@ class Jobs:
             self.sweep.close()
         self._crm_pool.shutdown(wait=True, cancel_futures=True)  # the running sync stops after its page
         leases.release_all(self.services.engine, self.owner)
+
+    @property
+    def scheduler_state(self) -> str:
+        """`running`; `not started` (this process runs no scheduler, e.g. a test's); `stopped`: died or stopping."""
+        if self._thread is None:
+            return "not started"
+        return "running" if self._thread.is_alive() and not self._stopping.is_set() else "stopped"
 
     def health(self) -> dict[str, Any]:
         with self._lock:
@@ -450,6 +458,7 @@ class Jobs:
         started = time.monotonic()
         again = False
         try:
+            failpoint("lease.held")
             if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
                 # Nothing to file and nothing to move: no Gmail call at all (the sync job polls on its own beat).
                 outcome.sync = SyncResult(account_id, "quiet")

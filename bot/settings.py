@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from telemetry import failpoints
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Where Google publishes the keys that sign its ID tokens, Pub/Sub push tokens included (PEM x509 by key id).
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -172,6 +174,9 @@ class Settings(BaseSettings):
     # /metrics (SPEC §6): on a listener of its own (METRICS_PORT), else on PORT behind a bearer token.
     metrics_port: Annotated[Port | None, BeforeValidator(blank_is_unset)] = None
     metrics_token: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
+    # Tests only (telemetry/failpoints.py reads them from the environment): where to SIGKILL this process.
+    mailmagnet_failpoints: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
+    mailmagnet_failpoint_log: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
 
     @field_validator("default_timezone")
     @classmethod
@@ -198,6 +203,13 @@ class Settings(BaseSettings):
             return value.strip().lower()
         if isinstance(value, str):
             raise ValueError(f"{value!r} is not a log format (text or json)")
+        return value
+
+    @field_validator("mailmagnet_failpoints")
+    @classmethod
+    def _failpoints(cls, value: str | None) -> str | None:
+        if value is not None:
+            failpoints.parse(value)  # ValueError naming the bad item
         return value
 
     @field_validator("metrics_token")

@@ -7,12 +7,14 @@ import json
 import logging
 import re
 import time
+from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
 from crm_store import work_state
+from crm_store.db import migrations_current
 from crm_store.records import MAX_REQUEST_BYTES
 from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
 from telemetry import metrics
@@ -24,9 +26,12 @@ from usecases.values import ConsentError, InvalidState
 
 log = logging.getLogger(__name__)
 
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>MailMagnet</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1d1c1d}}</style>
-</head><body><h1>{title}</h1><p>{message}</p></body></html>"""
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>MailMagnet</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1d1c1d;
+line-height:1.5}}a.back{{display:inline-block;margin-top:1rem;padding:.6rem 1.2rem;border-radius:4px;
+background:#1f3b57;color:#fff;text-decoration:none}}</style>
+</head><body><h1>{title}</h1><p>{message}</p><p><a class="back" href="{back}">Back to Slack</a></p></body></html>"""
 
 # What Slack sends (api.slack.com/authentication/verifying-requests-from-slack). slack_sdk's verifier raises
 # on other shapes instead of answering "no", so a request is checked here before Bolt sees it.
@@ -35,8 +40,15 @@ SLACK_SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 PUSH_BODY_LIMIT = 64 * 1024  # a Pub/Sub push envelope is a few hundred bytes
 
 
-def page(title: str, message: str, status: int) -> Response:
-    body = PAGE.format(title=html.escape(title), message=html.escape(message))
+def back_to_slack(team_id: str | None) -> str:
+    """Slack's deep link: opens the Slack app (phone or desktop) on the rep's workspace, or on the last one used
+    when the page does not know which."""
+    return "slack://open" + (f"?{urlencode({'team': team_id})}" if team_id else "")
+
+
+def page(title: str, message: str, status: int, team_id: str | None = None) -> Response:
+    body = PAGE.format(title=html.escape(title), message=html.escape(message),
+                       back=html.escape(back_to_slack(team_id), quote=True))
     return Response(body, status=status, mimetype="text/html")
 
 
@@ -160,7 +172,7 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
                         "Run /gmail connect again.", 500)
         metrics.GMAIL_CONNECTS.labels(result="connected").inc()
         return page("Gmail connected", f"MailMagnet is connected to {outcome.account.email_address}. "
-                    "You can close this tab and return to Slack.", 200)
+                    "You can close this tab and return to Slack.", 200, outcome.account.slack_team_id)
 
     @web.post("/gmail/push")
     def gmail_push():
@@ -199,19 +211,45 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         response.headers.update(answer.headers)
         return response
 
-    @web.get("/healthz")
-    def healthz():
+    def readiness() -> tuple[dict, int]:
+        """/readyz: the database answers, its schema is this code's, the scheduler thread lives. 503 names the part
+        that fails; the details go to the log, never to whoever asks."""
         try:
             with services.engine.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")
+                current = migrations_current(connection)
         except Exception:  # noqa: BLE001 - the details go to the log, not to whoever asks
-            log.exception("health check: the database does not answer")
-            return jsonify(status="unhealthy", database="unavailable"), 503
-        scheduler = services.jobs.health() if services.jobs is not None else {"scheduler": "off"}
+            log.exception("readiness: the database does not answer")
+            return {"status": "unhealthy", "database": "unavailable", "failing": ["database"]}, 503
+        failing = [] if current else ["migrations"]
+        jobs = services.jobs
+        scheduler = jobs.health() if jobs is not None else {}
         # Anyone may ask: the replica's name (host:pid, the lease owner in the database and the logs) is not
         # theirs to learn, nor anything else that identifies the machine.
         scheduler.pop("replica", None)
-        return jsonify(status="ok", database="ok", **scheduler)
+        scheduler["scheduler"] = jobs.scheduler_state if jobs is not None else "off"
+        if scheduler["scheduler"] == "stopped":  # started, and no longer running (died, or stopping)
+            failing.append("scheduler")
+        body = {"status": "unhealthy" if failing else "ok", "database": "ok",
+                "migrations": "current" if current else "not current", **scheduler}
+        if failing:
+            body["failing"] = failing
+        return body, 503 if failing else 200
+
+    @web.get("/livez")
+    def livez():
+        # The process answers HTTP: nothing else is looked at (a database outage must not get replicas restarted).
+        return jsonify(status="ok")
+
+    @web.get("/readyz")
+    def readyz():
+        body, status = readiness()
+        return jsonify(body), status
+
+    @web.get("/healthz")
+    def healthz():  # the older name of /readyz, same answer
+        body, status = readiness()
+        return jsonify(body), status
 
     @web.get("/metrics")
     def prometheus_metrics():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -111,3 +112,18 @@ def upgrade_database(url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+
+
+@lru_cache(maxsize=1)
+def schema_heads() -> frozenset[str]:
+    """The migration revisions this code expects the database at (read once: they change only with the code)."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def migrations_current(connection: sa.Connection) -> bool:
+    """Whether the database's schema is at this code's migration heads (False: behind, ahead, or never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return frozenset(MigrationContext.configure(connection).get_current_heads()) == schema_heads()

@@ -68,6 +68,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from crm_store.db import session_scope
+from telemetry.failpoints import failpoint
 from crm_store.leases import claim_job, release_job, renew_job_in
 from crm_store.models import CrmSyncCursor, utcnow
 from crm_store.records import RecordKind, apply_records
@@ -351,6 +352,7 @@ class _Run:
             applied = apply_records(session, kind, records, skip_invalid=True, source=ChangeSource.ZOHO.value,
                                     detail=f"Zoho CRM {kind.value}") if records else None
             self._save(session, stream, cursor, success=complete)
+            failpoint("zoho.page_commit")
         return applied
 
     def note_error(self, stream: str, message: str, *, forget_page_token: bool = False) -> None:

@@ -41,6 +41,7 @@ from sqlmodel import Session, select, update
 from crm_store.categories import Category, LabelNames, Month, StageRules, categorize_senders
 from crm_store import category_changes
 from crm_store.db import session_scope
+from telemetry.failpoints import failpoint
 from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import InvalidRequest, NotFound
@@ -413,6 +414,7 @@ class LabelFiler:
                             mailbox.modify(gmail_id, add=[label_ids[add.value]], remove=removing)
                         except NotFound:
                             continue  # deleted meanwhile: nothing to file
+                failpoint("labels.batch_modified")
                 return label_ids
             except (InvalidRequest, NotFound):
                 if attempt:

@@ -24,6 +24,7 @@ from sqlmodel import Session, select
 
 from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
 from crm_store.db import session_scope
+from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
@@ -135,6 +136,7 @@ class MailMagnet:
             except Exception as error:  # noqa: BLE001 - Slack down: the rest waits for the next run
                 log.warning("alert for mailbox %s not posted yet: %s", account.id, error)
                 break
+            failpoint("slack.post_accepted")
             self._finish(alert.id, AlertStatus.POSTED, ts)
             self._after_post(account, alert, decision, channel)
             posted += 1
@@ -177,6 +179,7 @@ class MailMagnet:
             except Exception as error:  # noqa: BLE001 - Slack down: the digest waits for the next run
                 log.warning("digest for mailbox %s not posted yet: %s", account.id, error)
                 return 0
+            failpoint("slack.digest_posted")
             for alert, _, decision in items:
                 self._finish(alert.id, AlertStatus.POSTED, ts)
                 self._after_post(account, alert, decision, channel)

@@ -40,6 +40,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
+from telemetry.failpoints import failpoint
 from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
@@ -314,6 +315,7 @@ class MailboxSync:
         except IntegrityError:
             log.info("mailbox %s vanished during sync", account.id)
             return None
+        failpoint("sync.committed")
         for subscriber in self.subscribers:
             try:
                 subscriber.deliver(batch, mailbox)
@@ -335,6 +337,7 @@ class MailboxSync:
         if finish.backfill:
             account.backfill_done = True
         session.add(account)
+        failpoint("sync.cursor_transaction")
 
     @staticmethod
     def _apply_inbox_changes(session: Session, account_id: int, changes: dict[str, bool]) -> None:
@@ -380,12 +383,14 @@ class MailboxSync:
         if finish.backfill:
             values["backfill_done"] = True
         with session_scope(self.engine) as session:
-            return bool(session.execute(
+            moved = bool(session.execute(
                 update(GmailAccount)
                 .where(GmailAccount.id == account.id, GmailAccount.status == AccountStatus.CONNECTED.value)
                 .values(**values)
                 .execution_options(synchronize_session=False)
             ).rowcount)
+            failpoint("sync.cursor_transaction")
+            return moved
 
     def _record_error(self, account_id: int, error: GmailError) -> None:
         kind = "Gmail is busy or unreachable" if isinstance(error, GmailTemporaryError) else "Gmail error"

@@ -26,6 +26,7 @@ from typing import Callable
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 
 from handlers import dedupe
+from handlers.blocks.alerts import AlertAction
 from handlers.errors import present_error
 from telemetry import metrics
 from usecases.actors import workspace_allowed
@@ -43,7 +44,9 @@ def request_kind(body: dict) -> tuple[str, str]:
         return "command", str(body["command"])[:40]
     kind = body.get("type") or "unknown"
     if kind == "block_actions":
-        return "action", str((body.get("actions") or [{}])[0].get("action_id", ""))[:60]
+        name = str((body.get("actions") or [{}])[0].get("action_id", ""))[:60]
+        # Older digests carried the Gmail id in the action id: one series for all of them, not one per click.
+        return "action", AlertAction.OPEN_GMAIL if name.startswith(AlertAction.OPEN_GMAIL) else name
     if kind in ("view_submission", "view_closed"):
         return "view", str((body.get("view") or {}).get("callback_id", ""))[:60]
     if kind == "event_callback":

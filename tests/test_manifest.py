@@ -62,6 +62,8 @@ KNOWN_BOT_SCOPES = {
     "users:read", "users:read.email",
 }
 EVENTS_WITHOUT_SCOPE = {"app_home_opened", "tokens_revoked", "app_uninstalled"}
+# Message events are delivered only with the history scope of their conversation type.
+EVENT_SCOPES = {"message.im": "im:history"}
 
 CALL = re.compile(r"\.((?:api|apps|auth|bookmarks|chat|conversations|files|oauth|pins|reactions|team|usergroups|users"
                   r"|views)_[A-Za-z0-9_]+)\s*\(")
@@ -113,7 +115,9 @@ def test_manifest_is_a_valid_slack_app_manifest(manifest):
     assert len(scopes) == len(set(scopes)) and set(scopes) <= KNOWN_BOT_SCOPES, set(scopes) - KNOWN_BOT_SCOPES
     settings = manifest["settings"]
     assert settings["interactivity"]["is_enabled"] is True
-    assert set(settings["event_subscriptions"]["bot_events"]) == EVENTS_WITHOUT_SCOPE
+    events = set(settings["event_subscriptions"]["bot_events"])
+    assert events - set(EVENT_SCOPES) == EVENTS_WITHOUT_SCOPE
+    assert all(EVENT_SCOPES[e] in scopes for e in events & set(EVENT_SCOPES))
     assert settings["socket_mode_enabled"] is False  # the URLs below are used; --socket-mode flips this
     urls = ([c["url"] for c in commands] + [settings["event_subscriptions"]["request_url"],
                                             settings["interactivity"]["request_url"]])
@@ -148,7 +152,10 @@ def test_every_declared_command_and_event_reaches_a_listener(manifest, slack_app
         assert _matches_a_listener(slack_app, {"command": command["command"], "text": ""}, "form")
     assert not _matches_a_listener(slack_app, {"command": "/not-ours", "text": ""}, "form")
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
-        body = {"type": "event_callback", "team_id": "T1", "event": {"type": event}}
+        kind, _, channel_type = event.partition(".")  # message.im: a message event in a DM
+        body = {"type": "event_callback", "team_id": "T1",
+                "event": {"type": kind, "user": "U1", "text": "help", **({"channel_type": channel_type}
+                                                                        if channel_type else {})}}
         assert _matches_a_listener(slack_app, body, "json"), event
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
@@ -22,6 +23,9 @@ from usecases.values import Services
 from handlers.blocks.wording import escape
 
 log = logging.getLogger(__name__)
+
+# Digests posted by earlier versions named each Open button `alert_open_gmail_<gmail id>`; their clicks still get acked.
+OPEN_GMAIL_ACTIONS = re.compile(rf"^{AlertAction.OPEN_GMAIL}(_[A-Za-z0-9_-]{{1,64}})?$")
 
 
 def _reference(body: dict) -> AlertRef:
@@ -49,7 +53,7 @@ def register(app: App, services: Services) -> None:
         respond(text=f"Muted {escape(name)}: no more MailMagnet alerts for their emails. "
                      f"`/gmail unmute {escape(email)}` undoes it.", response_type="ephemeral", replace_original=False)
 
-    @app.action(AlertAction.OPEN_GMAIL)
+    @app.action(OPEN_GMAIL_ACTIONS)
     def open_gmail(ack: Ack):
         ack()  # a link button: Slack opens the URL; the click still has to be acknowledged
 

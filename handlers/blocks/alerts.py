@@ -22,7 +22,7 @@ MAX_DIGEST_ITEMS = 20
 class AlertAction:
     VIEW_CONTACT = "alert_view_contact"
     REPLY = "alert_reply"
-    OPEN_GMAIL = "alert_open_gmail"
+    OPEN_GMAIL = "alert_open_gmail"  # a link button: one id for all (action ids are unique per block only)
     MUTE = "alert_mute_contact"
 
 
@@ -101,7 +101,7 @@ def digest_blocks(views: list[AlertView]) -> tuple[str, list[dict]]:
             line += f"\n   _{_escape(view.subject or '(no subject)')}_"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=line[:3000]),
                                    accessory=ButtonElement(text="Open", url=view.gmail_url,
-                                                           action_id=f"{AlertAction.OPEN_GMAIL}_{view.gmail_id}")))
+                                                           action_id=AlertAction.OPEN_GMAIL)))
     if len(views) > MAX_DIGEST_ITEMS:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=f"…and {len(views) - MAX_DIGEST_ITEMS} more in Gmail.")]))

@@ -70,6 +70,20 @@ def usage(message_text: str | None = None, topic: str | None = None) -> Reply:
     return text, [_section(text)]
 
 
+def dm_help() -> Reply:
+    """The answer to "help" typed in MailMagnet's Messages tab."""
+    intro = ("I post MailMagnet alerts and digests here; I don't read what you write in this chat. "
+             "These commands work in any channel or DM:")
+    text = f"{intro}\n" + "\n".join(f"• {line}" for _, line in USAGE_LINES)
+    return text, [_section(text)]
+
+
+def dm_pointer() -> Reply:
+    """The answer to anything else typed there: where the commands are."""
+    text = "I don't read messages here. Type `help` for what MailMagnet can do, or `/gmail help` anywhere."
+    return text, [_section(text)]
+
+
 def connect_prompt(url: str, address: str | None = None) -> Reply:
     intro = ("Connect your Gmail to MailMagnet. You'll sign in on Google's own page; MailMagnet never sees "
              "your password, and stores only message ids, senders and dates — never subjects or bodies.")

@@ -5,6 +5,7 @@ from slack_bolt import App
 
 
 def register(app: App, services) -> None:
-    from handlers.events import lifecycle
+    from handlers.events import lifecycle, messages
 
     lifecycle.register(app, services)
+    messages.register(app, services)

@@ -9,6 +9,7 @@ from crm_store.db import session_scope
 from crm_store.models import Alert, AlertStatus, AuditLog
 from sandbox.slack_emulator import Fault
 from tests.harness import REP, REP_GMAIL, TEAM
+from tests.signals import metrics
 
 CONTACTS = (
     "email,first_name,last_name,company,external_id,owner_email\n"
@@ -250,3 +251,28 @@ def test_an_alert_to_the_dm_goes_out_without_first_asking_slack_for_the_dm(live)
     alerts = alerts_in(live, live.slack.dm_channel(TEAM, REP))
     assert [a["metadata"]["event_payload"]["gmail_id"] for a in alerts] == [gmail_id]
     assert live.slack.calls_to("conversations.open") == []
+
+
+def test_a_digest_open_click_is_answered_under_one_action_name(live):
+    """Each digest line has an "Open" link button; Slack still sends the click, which must be acked (else the
+    rep sees a warning), and clicks on different emails count under one name, not one metric series each."""
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet(digest_enabled=True, last_digest_at=None)
+    first = live.mail("jane@acme.example", "Digest one")
+    second = live.mail("bob@globex.example", "Digest two")
+    live.run("sync")
+    dm = live.slack.dm_channel(TEAM, REP)
+    digest = next(m for m in live.slack.messages(dm)
+                  if (m.get("metadata") or {}).get("event_type") == "mailmagnet_digest")
+    opens = [b["accessory"] for b in digest["blocks"] if (b.get("accessory") or {}).get("text", {}).get("text") == "Open"]
+    assert len(opens) == 2 and all(button.get("url") for button in opens)
+    series = 'mailmagnet_slack_requests_total{kind="action",name="alert_open_gmail"}'
+    before = metrics(live.server.url).get(series, 0.0)  # the registry is per process: compare before and after
+    for button in opens:
+        response = live.driver.block_action(REP, button["action_id"], channel_id=dm, message=digest,
+                                            action={**button, "block_id": "b", "action_ts": "1.0"})
+        assert response.status == 200, response.body
+    counted = live.scrape()
+    assert first not in counted and second not in counted
+    assert metrics(live.server.url)[series] == before + 2

@@ -358,7 +358,8 @@ def test_healthz_does_not_reveal_database_errors(stack):
         status, _, body = http_get(f"{stack.server.url}/healthz")
     finally:
         stack.services.engine = engine
-    assert status == 503 and json.loads(body) == {"status": "unhealthy", "database": "unavailable"}
+    assert status == 503 and json.loads(body) == {"status": "unhealthy", "database": "unavailable",
+                                                  "failing": ["database"]}
 
 
 def test_push_route_rejects_wrong_tokens_and_survives_hostile_bodies(database_url):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from crm_store.models import utcnow
 from tests.bot.test_alerts import CONTACTS, DEALS
 from tests.harness import http_get
@@ -19,8 +21,9 @@ def test_healthz_reports_database_and_scheduler(live):
     status, headers, body = http_get(f"{live.server.url}/healthz")
     assert status == 200 and headers["content-type"].startswith("application/json")
     health = json.loads(body)
-    assert health["status"] == "ok" and health["database"] == "ok"
-    assert health["scheduler"] in ("running", "stopped") and "replica" not in health
+    assert health["status"] == "ok" and health["database"] == "ok" and health["migrations"] == "current"
+    assert health["scheduler"] == "not started" and "replica" not in health  # the fixture runs no scheduler
+    assert (status, body) == http_get(f"{live.server.url}/readyz")[::2]  # /healthz is /readyz's older name
 
 
 def test_healthz_is_503_when_the_database_is_gone(live, monkeypatch):
@@ -28,8 +31,45 @@ def test_healthz_is_503_when_the_database_is_gone(live, monkeypatch):
         raise ConnectionError("database unreachable")
 
     monkeypatch.setattr(live.engine, "connect", broken)
-    status, _, body = http_get(f"{live.server.url}/healthz")
-    assert status == 503 and json.loads(body)["status"] == "unhealthy"
+    for route in ("/healthz", "/readyz"):
+        status, _, body = http_get(f"{live.server.url}{route}")
+        assert status == 503 and json.loads(body)["status"] == "unhealthy"
+        assert json.loads(body)["failing"] == ["database"]
+    assert http_get(f"{live.server.url}/livez")[0] == 200  # the process itself answers: no restart for this
+
+
+def test_readyz_is_503_naming_migrations_not_current(live):
+    with live.engine.begin() as connection:
+        (head,) = connection.exec_driver_sql("SELECT version_num FROM alembic_version").one()
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001_initial'")
+    try:
+        status, _, body = http_get(f"{live.server.url}/readyz")
+        assert status == 503 and json.loads(body)["failing"] == ["migrations"]
+        assert json.loads(body)["migrations"] == "not current"
+    finally:
+        with live.engine.begin() as connection:
+            connection.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
+    assert http_get(f"{live.server.url}/readyz")[0] == 200
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_readyz_is_503_naming_the_scheduler_once_its_thread_died(live):
+    jobs = live.services.jobs
+    jobs.start()
+    status, _, body = http_get(f"{live.server.url}/readyz")
+    assert status == 200 and json.loads(body)["scheduler"] == "running"
+
+    def die():
+        raise SystemExit("the scheduler thread ends")  # not an Exception: the loop's guard does not catch it
+
+    jobs._scheduler.run_pending = die
+    jobs._wake.set()
+    jobs._thread.join(timeout=10)
+    assert not jobs._thread.is_alive()
+    status, _, body = http_get(f"{live.server.url}/readyz")
+    assert status == 503 and json.loads(body)["failing"] == ["scheduler"]
+    assert json.loads(body)["scheduler"] == "stopped"
+    assert http_get(f"{live.server.url}/livez")[0] == 200
 
 
 def test_metrics_count_what_happened(live):

@@ -1,0 +1,45 @@
+"""What a person types in MailMagnet's Messages tab (message.im): answered with the commands, never silence.
+
+The tab stays writable (app.yaml `messages_tab_read_only_enabled: false`): it is where alerts and digests
+arrive, and people type "help" where the bot talks to them. MailMagnet keeps nothing of what is typed there
+and logs none of it; it answers "help" (and greetings) with the commands, anything else with one line saying
+where the commands are.
+"""
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from handlers.blocks.commands import dm_help, dm_pointer
+from handlers.middleware import once
+from usecases.values import Services
+
+log = logging.getLogger(__name__)
+
+HELP_WORDS = frozenset({"help", "?", "hi", "hello", "hey", "/gmail", "/gmail help", "commands"})
+
+
+def typed_by_a_person_in_the_dm(event: dict) -> bool:
+    """A new message a person wrote in the app's DM: not the bot's own posts (Slack sends those too), not an
+    edit, deletion or join (subtypes), not another app's."""
+    return (event.get("channel_type") == "im" and not event.get("subtype") and not event.get("bot_id")
+            and bool(event.get("user")))
+
+
+def answer_to(text: str) -> tuple[str, list[dict]]:
+    words = " ".join((text or "").lower().split())[:40].strip(" .!")
+    return dm_help() if words in HELP_WORDS else dm_pointer()
+
+
+def register(app: App, services: Services) -> None:
+    @app.event("message", matchers=[typed_by_a_person_in_the_dm])
+    @once(services)
+    def message_in_the_dm(event: dict, client: WebClient):
+        text, blocks = answer_to(event.get("text") or "")
+        client.chat_postMessage(channel=event["channel"], text=text, blocks=blocks, thread_ts=event.get("thread_ts"))
+
+    @app.event("message")
+    def other_messages():
+        pass  # edits, deletions and the bot's own posts in the DM: acknowledged, nothing to do
