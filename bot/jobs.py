@@ -60,6 +60,8 @@ from crm_store.models import (
 from gmail.accounts import save_refreshed_credentials
 from gmail.client import MailboxClient
 from gmail.errors import GmailError
+from gmail.followups import FollowupNudger, FollowupTracker
+from gmail.followups import forget_old as forget_old_followups
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
 from gmail.sweep import HistorySweep, plan_poll
@@ -103,11 +105,14 @@ class Jobs:
                                  digest_interval=timedelta(minutes=settings.digest_interval_minutes))
         self.filer = LabelFiler(services.engine, services.rules, services.labels,
                                 default_tz=settings.default_timezone, lookback_days=settings.backfill_lookback_days)
+        self.followups = FollowupTracker(settings.working_hours, default_tz=settings.default_timezone)
+        self.nudger = FollowupNudger(services.engine, services.notifier, settings.working_hours, services.rules,
+                                     default_tz=settings.default_timezone)
         self.pipeline: MailboxSync | None = None
         if services.gmail is not None and services.cipher is not None:
             self.pipeline = MailboxSync(
                 services.engine, services.gmail, services.cipher, services.google, services.sync_config,
-                services.rules, [self.magnet, self.filer], default_tz=settings.default_timezone,
+                services.rules, [self.magnet, self.filer, self.followups], default_tz=settings.default_timezone,
                 on_revoked=services.notifier.ask_to_reconnect,
             )
         # The polling sweep: quiet mailboxes polled many at a time (gmail/sweep.py).
@@ -148,6 +153,9 @@ class Jobs:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
         self._scheduler.every(1).hours.do(self.housekeeping)
+        # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
+        # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
+        self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
         zoho = self.services.zoho
@@ -498,6 +506,10 @@ class Jobs:
             expires = expires.replace(tzinfo=utcnow().tzinfo)
         outcome.watched = expires is not None and expires > utcnow()
         outcome.alerts += self.magnet.deliver_waiting(account, mailbox)
+        try:
+            self.nudger.run(account)
+        except Exception:  # noqa: BLE001 - a nudge that fails now is due again at the next run
+            log.exception("follow-up nudges of mailbox %s failed; they are retried", account.id)
         if job is Job.LABELS and account.labels_enabled:
             filed = self.filer.run(account, mailbox)
             outcome.filed, outcome.refiled = filed.filed, filed.refiled
@@ -621,6 +633,24 @@ class Jobs:
     def mailbox_disconnected(self, account_id: int) -> None:
         """Nothing left to stop: the rows are gone, so no cycle will lease the mailbox again."""
 
+    # -- the weekly response-time digest ----------------------------------------------------------
+
+    def send_response_digests(self, *, force: bool = False) -> int:
+        """Send the digests that are due (usecases/response_digest.py); returns how many were sent."""
+        from usecases.response_digest import due_digests
+
+        sent = 0
+        try:
+            for digest in due_digests(self.services, utcnow(), force=force):
+                try:
+                    self.services.notifier.send_response_digest(digest)
+                    sent += 1
+                except Exception as error:  # noqa: BLE001 - one recipient's failure never stops the others
+                    log.warning("response-time digest to %s not sent: %s", digest.recipient_slack_id, error)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("response-time digests failed")
+        return sent
+
     # -- housekeeping ----------------------------------------------------------------------------
 
     def housekeeping(self) -> None:
@@ -641,6 +671,7 @@ class Jobs:
                 session.execute(CategoryChange.__table__.delete())
             else:
                 session.execute(CategoryChange.__table__.delete().where(CategoryChange.id <= oldest))
+            forget_old_followups(session, now)
         deleted = delete_old_messages(engine, lookback_days=self.services.settings.backfill_lookback_days, now=now)
         if deleted:
             log.info("housekeeping: %s stored messages past the lookback deleted", deleted)

@@ -29,18 +29,14 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crm_store.models import Alert, AuditLog, CategoryChange, Contact, ContactViewPage, MutedContact, utcnow
+from crm_store.models import (Alert, AuditLog, CategoryChange, Contact, ContactViewPage, Followup, MutedContact,
+                              utcnow)
 
 __all__ = ["Conversion", "plan_conversion", "apply_conversion", "HISTORY_TABLES"]
 
 # Tables whose rows name a contact and follow a lead into the contact it became (muted_contacts is keyed by it,
-# handled apart). Follow-ups are added by `register_history_table` so this module need not know every feature.
-HISTORY_TABLES: list[sa.Table] = [Alert.__table__, AuditLog.__table__, ContactViewPage.__table__]
-
-
-def register_history_table(table: sa.Table) -> None:
-    if table not in HISTORY_TABLES:
-        HISTORY_TABLES.append(table)
+# handled apart).
+HISTORY_TABLES: list[sa.Table] = [Alert.__table__, AuditLog.__table__, ContactViewPage.__table__, Followup.__table__]
 
 
 @dataclass

@@ -100,7 +100,7 @@ from sqlmodel import Session
 from crm_store import category_changes
 from crm_store import leads as lead_store
 from crm_store.db import session_scope
-from crm_store.models import Alert, AuditLog, CategoryChange, Contact, CrmUser, Deal, MutedContact, utcnow
+from crm_store.models import Alert, AuditLog, CategoryChange, Contact, CrmUser, Deal, Followup, MutedContact, utcnow
 from crm_store.organisation import organisation_roles
 from crm_store.sources import record_change
 from crm_store.users import get_or_create_user, normalise_email
@@ -944,6 +944,7 @@ def _delete_contacts(connection: Connection, contact_ids: list[int], existing: d
     for chunk in _chunks(contact_ids, _IN_CHUNK):
         deals += connection.execute(sa.delete(Deal.__table__).where(Deal.__table__.c.contact_id.in_(chunk))).rowcount
         connection.execute(sa.delete(Alert.__table__).where(Alert.__table__.c.contact_id.in_(chunk)))
+        connection.execute(sa.delete(Followup.__table__).where(Followup.__table__.c.contact_id.in_(chunk)))
         connection.execute(sa.delete(MutedContact.__table__).where(MutedContact.__table__.c.contact_id.in_(chunk)))
         connection.execute(sa.delete(CategoryChange.__table__).where(CategoryChange.__table__.c.contact_id.in_(chunk)))
         connection.execute(sa.update(AuditLog.__table__).where(AuditLog.__table__.c.contact_id.in_(chunk))

@@ -21,3 +21,4 @@ from gmail.oauth import ConsentError, InvalidState  # noqa: F401
 from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
 from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView  # noqa: F401
+from gmail.followups import FollowupNudge  # noqa: F401

@@ -5,7 +5,7 @@ from slack_bolt import App
 
 
 def register(app: App, services) -> None:
-    from handlers.actions import alerts, audit, connection, contact, home, setup
+    from handlers.actions import alerts, audit, connection, contact, followups, home, setup
 
     connection.register(app, services)
     setup.register(app, services)
@@ -13,3 +13,4 @@ def register(app: App, services) -> None:
     alerts.register(app, services)
     contact.register(app, services)
     audit.register(app, services)
+    followups.register(app, services)
