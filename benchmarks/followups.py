@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from benchmarks.common import emit
-from sandbox.stack import REP_GMAIL, start_stack
+from testsupport.stack import REP_GMAIL, start_stack
 
 MESSAGES = 200
 CONTACTS = "email,first_name,company,external_id\n" + "".join(

@@ -42,7 +42,7 @@ from crm_store.models import CategoryChange, GmailAccount, MailboxMessage
 from gmail.client import MailboxClient, credentials_from_dict
 from gmail.labels import BATCH_MODIFY_THRESHOLD
 from gmail.messages import from_gmail_metadata
-from sandbox.stack import GOOGLE_CLIENT_ID, REP_GMAIL, start_stack
+from testsupport.stack import GOOGLE_CLIENT_ID, REP_GMAIL, start_stack
 
 STATEFUL_GMAIL = "stateful@gmail.example"
 NAIVE_GMAIL = "naive@gmail.example"
@@ -259,8 +259,7 @@ def run_size(scenario: Scenario) -> dict:
             this_month = now.date().replace(day=min(28, now.day)).isoformat()
             import_deals(stack.engine, io.StringIO(
                 "name,contact_external_id,stage,closing_date,external_id\n"
-                + "".join(f"Deal {i},C{i},Negotiation,{this_month},D{i}\n" for i in range(scenario.changed))),
-                progress=False)
+                + "".join(f"Deal {i},C{i},Negotiation,{this_month},D{i}\n" for i in range(scenario.changed))))
             with session_scope(stack.engine) as session:
                 changes = session.exec(select(sa.func.count()).select_from(CategoryChange)).one()
             first_new = scenario.filed_contacts

@@ -45,7 +45,7 @@ from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import Alert, AlertStatus, GmailAccount, MailboxMessage, utcnow
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
+from testsupport.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
 
@@ -95,8 +95,8 @@ def load_crm(engine) -> None:
     """The CRM data, and every mailbox past it: the changes the import recorded were seen by earlier label runs,
     and this month's turn too."""
     contacts, deals = crm_files(CONTACTS)
-    import_contacts(engine, io.StringIO(contacts), progress=False)
-    import_deals(engine, io.StringIO(deals), progress=False)
+    import_contacts(engine, io.StringIO(contacts))
+    import_deals(engine, io.StringIO(deals))
     with session_scope(engine) as session:
         latest = category_changes.latest_id(session)
     with engine.begin() as connection:

@@ -20,7 +20,7 @@ from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, upgrade_database
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import free_port
+from testsupport.stack import free_port
 
 
 # One CRM contact with an open deal: the sender whose mail the alert benchmarks send.
@@ -34,8 +34,8 @@ def prepare(database_url: str, gmail: GmailEmulator, client_id: str, client_secr
     gmail.register_client(client_id, client_secret)
     upgrade_database(database_url)
     engine = create_db_engine(database_url)
-    import_contacts(engine, io.StringIO(CONTACTS), progress=False)
-    import_deals(engine, io.StringIO(DEALS), progress=False)
+    import_contacts(engine, io.StringIO(CONTACTS))
+    import_deals(engine, io.StringIO(DEALS))
     return engine, Fernet.generate_key().decode()
 
 

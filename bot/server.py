@@ -14,7 +14,7 @@ from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
 from bot.slack_app import create_slack_app, listener_pool
 from bot.web import create_metrics_app, create_web_app
-from crm_store.records import MAX_REQUEST_BYTES
+from crm_store.records.results import MAX_REQUEST_BYTES
 from usecases.context import Services
 
 log = logging.getLogger(__name__)

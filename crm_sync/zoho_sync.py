@@ -71,7 +71,8 @@ from crm_store.db import session_scope
 from telemetry.failpoints import failpoint
 from crm_store.leases import claim_job, release_job, renew_job_in
 from crm_store.models import CrmSyncCursor, utcnow
-from crm_store.records import RecordKind, apply_records
+from crm_store.records import apply_records
+from crm_store.records.results import RecordKind
 from crm_store.sources import ChangeSource
 from crm_sync.config import ZohoConfig
 from crm_sync.errors import LeaseLost, ZohoBadAnswer, ZohoError, ZohoPageTokenInvalid

@@ -8,8 +8,8 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import Alert, AlertStatus, AuditLog
 from sandbox.slack_emulator import Fault
-from tests.harness import REP, REP_GMAIL, TEAM
 from tests.signals import metrics
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 CONTACTS = (
     "email,first_name,last_name,company,external_id,owner_email\n"

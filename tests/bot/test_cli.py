@@ -128,3 +128,22 @@ def test_import_leads(database_url, tmp_path):
     assert "leads: 1 created" in result.stdout and "1 skipped" in result.stdout
     out = json.loads(run_cli(database_url, "explain", "pat@prospect.example", "--json").stdout)
     assert out["contact"] is not None and out["category"] is None
+
+
+def test_import_draws_a_progress_bar_on_stderr_only_for_large_files(engine, crm_files, capsys):
+    from bot.cli import ImportProgressBar
+    from crm_store.csv_import import import_contacts
+
+    contacts, _ = crm_files
+    small = ImportProgressBar("contacts")  # two rows: under the threshold
+    import_contacts(engine, contacts, progress=small)
+    small.close()
+    assert capsys.readouterr().err == ""
+
+    more = contacts.with_name("more.csv")
+    more.write_text("email\nann@initech.example\nbea@initech.example\n")
+    large = ImportProgressBar("contacts", threshold=1)
+    import_contacts(engine, more, progress=large)
+    large.close()
+    err = capsys.readouterr().err
+    assert "contacts: checking" in err and "contacts: writing" in err and err.rstrip().split("\r")[-1].count("2/2")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import http.client
 import json
+from email.message import Message
 from urllib.parse import urlsplit
 
 from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import Contact, Deal
+from crm_store.records.results import MAX_REQUEST_BYTES
 from sandbox.zoho_emulator import ZohoEmulator
 from tests.bot.test_cli import run_cli
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, REP_GMAIL, http_get
+from testsupport.stack import REP, REP_GMAIL, http_get
 from usecases.crm import create_api_key
 
 JANE = {"email": "jane@acme.example", "first_name": "Jane", "last_name": "Doe", "company": "Acme",
@@ -23,6 +25,11 @@ RENEWAL = {"name": "Acme renewal", "contact_external_id": "Z-C1", "stage": "Nego
 
 
 def put(stack, kind: str, records, key: str | None) -> tuple[int, dict]:
+    status, _, answer = put_with_headers(stack, kind, records, key)
+    return status, answer
+
+
+def put_with_headers(stack, kind: str, records, key: str | None) -> tuple[int, Message, dict]:
     parts = urlsplit(stack.server.url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
     headers = {"Content-Type": "application/json"}
@@ -32,7 +39,7 @@ def put(stack, kind: str, records, key: str | None) -> tuple[int, dict]:
     try:
         connection.request("PUT", f"/crm/v1/{kind}", body=body, headers=headers)
         response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}")
+        return response.status, response.headers, json.loads(response.read() or b"{}")
     finally:
         connection.close()
 
@@ -49,13 +56,15 @@ def metric(stack, line_start: str) -> float:
 
 
 CREATED = 'mailmagnet_crm_records_total{kind="contacts",result="created",source="api"}'
-REFUSED = 'mailmagnet_crm_records_total{kind="contacts",result="http_401",source="api"}'
+REFUSED = 'mailmagnet_crm_records_total{kind="contacts",result="unauthorized",source="api"}'
 
 
 def test_keys_validation_and_idempotence_over_http(stack):
     created_before, refused_before = metric(stack, CREATED), metric(stack, REFUSED)
     key = create_api_key(stack.services, "zapier")
-    assert put(stack, "contacts", [JANE], None)[0] == 401
+    status, headers, answer = put_with_headers(stack, "contacts", [JANE], None)
+    assert (status, headers["WWW-Authenticate"], answer["error"]) == (401, 'Bearer realm="mailmagnet-crm"',
+                                                                     "unauthorized")
     assert put(stack, "contacts", [JANE], "mm_not-a-key")[0] == 401
     assert crm_counts(stack) == (0, 0)
 
@@ -69,7 +78,11 @@ def test_keys_validation_and_idempotence_over_http(stack):
     status, answer = put(stack, "contacts", [JANE], key)
     assert status == 200 and answer["created"] == 0 and answer["updated"] == 0 and answer["unchanged"] == 1
     assert put(stack, "contacts", b"[" * 50_000 + b"]" * 50_000, key)[0] == 400
+    assert put(stack, "contacts", b"[{", key) == (400, {"error": "invalid_json", "message": (
+        "the body is not JSON: Expecting property name enclosed in double quotes: line 1 column 3 (char 2)")})
     assert put(stack, "widgets", [JANE], key)[0] == 404
+    too_large = b"[" + b" " * MAX_REQUEST_BYTES + b"]"
+    assert put(stack, "contacts", too_large, key)[0] == 413
 
     assert metric(stack, CREATED) == created_before + 1
     assert metric(stack, REFUSED) == refused_before + 2

@@ -16,7 +16,7 @@ from crm_store.db import session_scope
 from crm_store.models import Followup
 from handlers.blocks.followups import FOLLOWUP_EVENT_TYPE, FollowupAction
 from tests.bot.test_alerts import CONTACTS, DEALS
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 WEDNESDAY_10 = datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc)
 # 24 working hours (09:00-17:00 UTC, Monday to Friday) after Wednesday 10:00: Monday 10:00.

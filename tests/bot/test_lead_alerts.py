@@ -8,7 +8,7 @@ import json
 from crm_store.csv_import import import_leads
 from tests.bot.test_alerts import alerts_in
 from tests.bot.test_push import TOPIC, pushing  # noqa: F401 - the push-mode stack fixture
-from tests.harness import REP, TEAM
+from testsupport.stack import REP, TEAM
 
 LEADS = (
     "email,first_name,last_name,company,lead_status,external_id,owner_email\n"
@@ -18,7 +18,7 @@ LEADS = (
 
 def test_a_leads_first_email_alerts_on_the_push_path_with_status_and_owner(pushing):  # noqa: F811
     pushing.add_rep()
-    import_leads(pushing.engine, io.StringIO(LEADS), progress=False)
+    import_leads(pushing.engine, io.StringIO(LEADS))
     pushing.connect_with_push()
     pushing.mail('"Pat" <Pat@Prospect.example>', "Interested in a pilot")
     dm = pushing.slack.dm_channel(TEAM, REP)

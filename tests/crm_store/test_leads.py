@@ -7,7 +7,8 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import Alert, AuditLog, Contact, GmailAccount, MutedContact
-from crm_store.records import ORGANISATION_ADDRESS, ingest_records
+from crm_store.records import ingest_records
+from crm_store.records.results import ORGANISATION_ADDRESS
 from crm_store.users import get_or_create_user
 
 PAT = {"external_id": "L-1", "email": "pat@prospect.example", "first_name": "Pat", "company": "Zylker",

@@ -24,7 +24,7 @@ from tests.handlers.contact_world import (
     text_of,
 )
 from tests.handlers.conftest import account_of, ask
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, COLLEAGUE_GMAIL = "U200COL", "colleague@gmail.example"
 
@@ -242,8 +242,7 @@ def test_contact_finds_a_lead_and_shows_its_status_not_deals(stack, connected):
     from crm_store.csv_import import import_leads
 
     import_leads(stack.engine, io.StringIO("email,first_name,company,lead_status,owner_email\n"
-                                           "pat@prospect.example,Pat,Zylker,Contacted,owner@crm.example\n"),
-                 progress=False)
+                                           "pat@prospect.example,Pat,Zylker,Contacted,owner@crm.example\n"))
     stack.mail("Pat <pat@prospect.example>", "Interested in a pilot")
     post = contact_command(stack, "pat@prospect.example")
     shown = text_of(post)

@@ -23,10 +23,10 @@ from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import GmailAccount
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
 from sandbox.gmail_emulator import Fault, GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import free_port
+from testsupport.fleet import seed_mailboxes
+from testsupport.stack import free_port
 
 CLIENT_ID, CLIENT_SECRET = "chaos.apps.googleusercontent.com", "chaos-secret"
 TEAM = "T0001"
@@ -60,8 +60,8 @@ class World:
         self.key = Fernet.generate_key().decode()
         upgrade_database(database_url)
         self.engine = create_db_engine(database_url)
-        import_contacts(self.engine, io.StringIO(CONTACTS), progress=False)
-        import_deals(self.engine, io.StringIO(DEALS), progress=False)
+        import_contacts(self.engine, io.StringIO(CONTACTS))
+        import_deals(self.engine, io.StringIO(DEALS))
         [self.account_id] = seed_mailboxes(self.engine, TokenCipher([self.key]), self.gmail, CLIENT_ID, 1,
                                            labels=True)
         with session_scope(self.engine) as session:
