@@ -99,9 +99,9 @@ class ImportProgressBar:
 
 
 def cmd_import(args) -> int:
-    from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals
+    from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals, import_leads
 
-    importer = import_contacts if args.kind == "contacts" else import_deals
+    importer = {"contacts": import_contacts, "deals": import_deals, "leads": import_leads}[args.kind]
     engine = _store()
     bar = ImportProgressBar(args.kind)
     try:
@@ -463,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(func=cmd_db_upgrade)
 
     imp = sub.add_parser("import", help="import CRM data from CSV")
-    imp.add_argument("kind", choices=["contacts", "deals"])
+    imp.add_argument("kind", choices=["contacts", "deals", "leads"])
     imp.add_argument("file")
     imp.add_argument("--skip-invalid", action="store_true", help="import the good rows and report the bad ones")
     imp.set_defaults(func=cmd_import)

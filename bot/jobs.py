@@ -69,6 +69,7 @@ class Jobs:
         self.owner = owner or leases.replica_owner()
         self.runner = MailboxRunner(services)
         self.magnet, self.pipeline = self.runner.magnet, self.runner.pipeline
+        self.nudger = self.runner.nudger  # follow-up nudges (tests drive its clock)
         # The polling sweep: quiet mailboxes polled many at a time (gmail/sweep.py).
         self.sweep = HistorySweep(services.gmail, concurrency=settings.sweep_concurrency) \
             if self.pipeline is not None else None
@@ -112,6 +113,9 @@ class Jobs:
         self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
         self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
         self._scheduler.every(1).hours.do(self.housekeeping)
+        # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
+        # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
+        self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
         self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.tell_admins)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
@@ -546,6 +550,24 @@ class Jobs:
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)
+
+    # -- the weekly response-time digest ----------------------------------------------------------
+
+    def send_response_digests(self, *, force: bool = False) -> int:
+        """Send the digests that are due (usecases/response_digest.py); returns how many were sent."""
+        from usecases.response_digest import due_digests
+
+        sent = 0
+        try:
+            for digest in due_digests(self.services, self.clock(), force=force):
+                try:
+                    self.services.notifier.send_response_digest(digest)
+                    sent += 1
+                except Exception as error:  # noqa: BLE001 - one recipient's failure never stops the others
+                    log.warning("response-time digest to %s not sent: %s", digest.recipient_slack_id, error)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("response-time digests failed")
+        return sent
 
     # -- housekeeping ----------------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ def use_case_config(settings: Settings) -> Config:
         allowed_enterprise_id=settings.slack_allowed_enterprise_id or None,
         multi_workspace=settings.multi_workspace,
         missing_gmail_settings=missing,
+        followup_working_hours=settings.followup_working_hours,
     )
 
 

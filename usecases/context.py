@@ -41,6 +41,8 @@ class Config:
     missing_gmail_settings: tuple[str, ...] = ()
     # A mailbox that has not answered a contact view (or the App Home) by then is shown as unavailable.
     mailbox_view_timeout_seconds: float = 5.0
+    # Follow-ups count working hours of this day, Monday to Friday (FOLLOWUP_WORKING_HOURS).
+    followup_working_hours: str = "09:00-17:00"
 
     @property
     def label_interval_minutes(self) -> int:

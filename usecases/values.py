@@ -24,3 +24,4 @@ from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, Mailb
 from usecases.overview import RepRow, RepState, TeamOverview  # noqa: F401,E402
 from usecases.onboarding import GrantReport, GrantSource, GroupNotFound, SkipReason  # noqa: F401,E402
 from usecases.context import UsergroupNotFound  # noqa: F401,E402
+from gmail.followups import FollowupNudge  # noqa: F401
