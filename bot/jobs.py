@@ -62,8 +62,9 @@ from gmail.client import MailboxClient
 from gmail.errors import GmailError
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
+from gmail.push_auth import PushOutcome
 from gmail.sweep import HistorySweep, plan_poll
-from gmail.sync import MailboxSync, SyncResult, delete_old_messages
+from gmail.sync import MailboxSync, SyncResult, SyncStatus, delete_old_messages
 
 log = logging.getLogger(__name__)
 
@@ -461,11 +462,11 @@ class Jobs:
             failpoint("lease.held")
             if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
                 # Nothing to file and nothing to move: no Gmail call at all (the sync job polls on its own beat).
-                outcome.sync = SyncResult(account_id, "quiet")
+                outcome.sync = SyncResult(account_id, SyncStatus.QUIET)
                 return outcome
             outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome),
                                               first_page=first_page)
-            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
+            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status.value).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
         except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
             log.exception("%s run failed for mailbox %s", job.value, account_id)
@@ -475,7 +476,7 @@ class Jobs:
         finally:
             metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
             # A sync run (and a label run that synced) is the sync beat; a label run is also the label beat.
-            synced = outcome.sync is not None and outcome.sync.status != "quiet"
+            synced = outcome.sync is not None and outcome.sync.status is not SyncStatus.QUIET
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
                 if synced or job is Job.SYNC else None
             next_label = leases.next_run_at(lease.label_due, lease.claimed_at, self.label_interval) \
@@ -593,26 +594,26 @@ class Jobs:
                 return
             wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
-    def push_received(self, envelope: Any) -> str:
+    def push_received(self, envelope: Any) -> PushOutcome:
         """A Gmail Pub/Sub push: sync that mailbox now, unless its cursor has already passed the push's history
-        id. Returns what became of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope
+        id. Returns what became of it: accepted, coalesced (nothing new to read) or ignored (an envelope
         naming no mailbox of ours)."""
         push = push_address(envelope)
         if push is None:
-            return "ignored"
+            return PushOutcome.IGNORED
         with session_scope(self.services.engine) as session:
             mailboxes = list(session.exec(select(GmailAccount.id, GmailAccount.history_id).where(
                 GmailAccount.email_address == push.address,
                 GmailAccount.status == AccountStatus.CONNECTED.value,
                 GmailAccount.magnet_enabled.is_(True))).all())
-        outcome = "ignored"
+        outcome = PushOutcome.IGNORED
         for account_id, cursor in mailboxes:
             synced_to = history_id_value(cursor)
             if push.history_id is not None and synced_to is not None and synced_to >= push.history_id:
-                outcome = "coalesced" if outcome == "ignored" else outcome
+                outcome = PushOutcome.COALESCED if outcome is PushOutcome.IGNORED else outcome
                 continue  # that change was picked up by a sync already
             self.request_sync(account_id)
-            outcome = "accepted"
+            outcome = PushOutcome.ACCEPTED
         return outcome
 
     def mailbox_connected(self, account: GmailAccount) -> None:

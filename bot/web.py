@@ -17,7 +17,7 @@ from crm_store import work_state
 from crm_store.db import migrations_current
 from crm_store.records.results import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
 from crm_sync.ingest_api import IngestRefused, Refusal
-from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
+from gmail.push_auth import OidcPushVerifier, PushOutcome, PushRefused, PushUnverifiable, QueryTokenVerifier
 from telemetry import metrics
 from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
@@ -199,14 +199,14 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         except PushRefused as refused:
             # Nothing of the body is read: a refused push has no effect at all.
             log.warning("refused a Pub/Sub push: %s", refused.reason)
-            metrics.PUSH_NOTIFICATIONS.labels(result="rejected").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.REJECTED.value).inc()
             return Response("unauthorized" if refused.status == 401 else "forbidden", status=refused.status)
         except PushUnverifiable as error:
             log.warning("could not verify a Pub/Sub push (it will be delivered again): %s", error)
-            metrics.PUSH_NOTIFICATIONS.labels(result="unverified").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNVERIFIED.value).inc()
             return Response("try again later", status=503)
         if (request.content_length or 0) > PUSH_BODY_LIMIT:
-            metrics.PUSH_NOTIFICATIONS.labels(result="ignored").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.IGNORED.value).inc()
             return Response(status=204)
         try:
             envelope = json.loads(request.get_data(cache=False)[:PUSH_BODY_LIMIT] or b"null")
@@ -214,7 +214,7 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
             envelope = None
         if services.jobs is None:
             return Response(status=204)
-        metrics.PUSH_NOTIFICATIONS.labels(result=services.jobs.push_received(envelope)).inc()
+        metrics.PUSH_NOTIFICATIONS.labels(result=services.jobs.push_received(envelope).value).inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Protocol
 
@@ -107,10 +108,21 @@ class SyncSubscriber(Protocol):
         """After the commit: do the outside work (e.g. post alerts). Failures are retried later."""
 
 
+class SyncStatus(StrEnum):
+    """What one run did for one mailbox (also the `result` of `mailmagnet_sync_runs_total`)."""
+    SYNCED = "synced"
+    SKIPPED = "skipped"  # disconnected, MailMagnet off, or no credentials: nothing to read
+    REVOKED = "revoked"  # Google refused the token: the mailbox is marked disconnected
+    ERROR = "error"  # a Gmail error; the next run tries again
+    GONE = "gone"  # the mailbox was deleted meanwhile
+    # A scheduled label run with nothing to file and nothing to move: no Gmail call at all (set by the scheduler).
+    QUIET = "quiet"
+
+
 @dataclass
 class SyncResult:
     account_id: int
-    status: str  # "synced", "skipped", "revoked", "error", "gone"
+    status: SyncStatus
     new_messages: int = 0
     initial: bool = False
     full_resync: bool = False
@@ -156,17 +168,17 @@ class MailboxSync:
         with session_scope(self.engine) as session:
             account = session.get(GmailAccount, account_id)
             if account is None:
-                return SyncResult(account_id, "gone")
+                return SyncResult(account_id, SyncStatus.GONE)
             if account.status != AccountStatus.CONNECTED or not account.magnet_enabled \
                     or not account.encrypted_credentials:
-                return SyncResult(account_id, "skipped")
+                return SyncResult(account_id, SyncStatus.SKIPPED)
             session.expunge(account)
         credentials = load_credentials(self.cipher, account, self.google)
         token_before = credentials.token
         mailbox = self.gmail.mailbox(credentials)
         try:
             result = self._sync(account, mailbox, first_page)
-            if then is not None and result.status == "synced":
+            if then is not None and result.status is SyncStatus.SYNCED:
                 # The account as loaded moments ago, with the cursor it now has.
                 account.history_id = result.history_id
                 then(account, mailbox)
@@ -174,10 +186,10 @@ class MailboxSync:
         except AccessRevoked as error:
             if mark_revoked(self.engine, account.id, str(error)) and self.on_revoked:
                 self.on_revoked(account, str(error))
-            return SyncResult(account.id, "revoked", error=str(error))
+            return SyncResult(account.id, SyncStatus.REVOKED, error=str(error))
         except GmailError as error:
             self._record_error(account.id, error)
-            return SyncResult(account.id, "error", error=str(error))
+            return SyncResult(account.id, SyncStatus.ERROR, error=str(error))
         finally:
             save_refreshed_credentials(self.engine, self.cipher, account.id, credentials, token_before)
 
@@ -188,7 +200,7 @@ class MailboxSync:
         return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
     def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None) -> SyncResult:
-        result = SyncResult(account.id, "synced")
+        result = SyncResult(account.id, SyncStatus.SYNCED)
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
         new_ids: list[str] = []
@@ -235,10 +247,10 @@ class MailboxSync:
             handed = self._process_chunk(account, mailbox, chunk, is_news, listed, fetched,
                                          finish if last else None)
             if handed is None:
-                return SyncResult(account.id, "gone")
+                return SyncResult(account.id, SyncStatus.GONE)
             result.new_messages += handed
         if not new_ids and not self._advance(account, finish):
-            return SyncResult(account.id, "gone")
+            return SyncResult(account.id, SyncStatus.GONE)
         result.history_id = cursor
         return result
 

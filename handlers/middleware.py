@@ -26,7 +26,7 @@ from typing import Callable
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 
 from handlers import dedupe
-from handlers.blocks.alerts import AlertAction
+from handlers.blocks.ids import AlertAction
 from handlers.errors import present_error
 from telemetry import metrics
 from usecases.actors import workspace_allowed

@@ -19,12 +19,12 @@ from handlers.middleware import ack_at_once, once
 from handlers.parsing import contact_query
 from usecases import contacts as contact_use_cases
 from usecases.contacts import ContactChoices, ContactView, LookUp, NoContact
-from usecases.values import Services
+from usecases.values import AuditSurface, Services
 
 COMMAND = "/contact"
 
 
-def render(result: LookUp, surface: str) -> tuple[str, list[dict]]:
+def render(result: LookUp, surface: AuditSurface) -> tuple[str, list[dict]]:
     if isinstance(result, ContactView):
         return contact_view_blocks(result)
     if isinstance(result, ContactChoices):
@@ -54,4 +54,4 @@ def register(app: App, services: Services) -> None:
             respond(text=text, blocks=blocks, response_type="ephemeral")
             return
         answer_in_place(respond, query, lambda: render(
-            contact_use_cases.look_up(services, context["actor"], query), "contact_view"))
+            contact_use_cases.look_up(services, context["actor"], query), AuditSurface.CONTACT_VIEW))

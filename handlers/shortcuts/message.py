@@ -9,7 +9,7 @@ from handlers.commands.contact import answer_in_place, render
 from handlers.middleware import ack_at_once, once
 from handlers.parsing import SCAN_LIMIT, addresses_in
 from usecases import contacts as contact_use_cases
-from usecases.values import Services
+from usecases.values import AuditSurface, Services
 
 
 def message_text(message: dict) -> str:
@@ -43,4 +43,4 @@ def register(app: App, services: Services) -> None:
         # The use case reads the message only once the clicker is known to be a CRM user (a guest costs nothing).
         answer_in_place(respond, "the addresses in that message", lambda: render(
             contact_use_cases.for_addresses(services, context["actor"], lambda: addresses_in(message_text(message))),
-            "shortcut"))
+            AuditSurface.SHORTCUT))
