@@ -26,7 +26,7 @@ from benchmarks import capacity as scene
 from benchmarks.common import DATA_DIR
 from benchmarks.emulator_process import EmulatorProcess, process_cpu_seconds
 from benchmarks.serve_process import prepare
-from sandbox.stack import free_port
+from testsupport.stack import free_port
 
 OUT = DATA_DIR / "capacity-profile"
 _FRAME = re.compile(r"^(?P<name>.*?) \((?P<path>[^()]*?)(?::\d+)?\)$")

@@ -36,10 +36,10 @@ from benchmarks.common import emit, median, percentile
 from benchmarks.serve_process import prepare
 from crm_store.models import GmailAccount, utcnow
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
+from testsupport.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import free_port
+from testsupport.stack import free_port
 
 TOPIC = "projects/mailmagnet-bench/topics/gmail"
 TOKEN = "bench-push-token"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from benchmarks.common import emit, median, percentile
 from benchmarks.serve_process import CONTACTS, DEALS
-from sandbox.stack import REP_GMAIL, start_stack
+from testsupport.stack import REP_GMAIL, start_stack
 
 PUSH_SAMPLES = 1_000
 POLL_SAMPLES = 100

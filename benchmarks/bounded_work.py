@@ -168,7 +168,7 @@ def contended_view(stack) -> tuple[float, bool]:
 
 
 def contention() -> dict:
-    from sandbox.stack import start_stack
+    from testsupport.stack import start_stack
 
     with tempfile.TemporaryDirectory() as workdir:
         stack = start_stack(f"sqlite:///{Path(workdir) / 'bench.db'}")
@@ -196,7 +196,7 @@ def contention() -> dict:
 def open_through_stack() -> dict:
     """The whole process's CPU for one Open of the worst shape, through the signed click and both emulators."""
     from handlers.blocks.ids import ActionId
-    from sandbox.stack import REP, REP_GMAIL, start_stack
+    from testsupport.stack import REP, REP_GMAIL, start_stack
 
     by_shape = {}
     with tempfile.TemporaryDirectory() as workdir:

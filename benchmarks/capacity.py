@@ -59,8 +59,8 @@ from benchmarks.serve_process import prepare
 from crm_store.categories import Category, LabelNames
 from crm_store.models import GmailAccount, utcnow
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
-from sandbox.stack import free_port
+from testsupport.fleet import seed_mailboxes
+from testsupport.stack import free_port
 
 TOPIC = "projects/mailmagnet-bench/topics/capacity"
 MINIMAL_TOPIC = "projects/mailmagnet-bench/topics/minimal"

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from benchmarks.common import emit, median, percentile
-from sandbox.stack import start_stack
+from testsupport.stack import start_stack
 
 SAMPLES = 100
 WARM_UP = 3

@@ -40,10 +40,10 @@ from crm_sync import ZohoConfig, run_zoho_sync
 from crm_store.db import create_db_engine, upgrade_database
 from crm_store.models import CategoryChange, Contact, GmailAccount
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
+from testsupport.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import start_stack
+from testsupport.stack import start_stack
 from sandbox.zoho_emulator import ZohoEmulator
 from usecases.crm import create_api_key
 

@@ -40,7 +40,7 @@ from benchmarks.common import emit, postgres_dataset, postgres_server_url
 from crm_store.db import create_db_engine, session_scope
 from crm_store.models import Alert, AlertStatus, AuditLog, MailboxMessage
 from gmail.sync import delete_old_messages
-from sandbox.stack import TEAM, start_stack
+from testsupport.stack import TEAM, start_stack
 
 MAILBOXES = 10
 MESSAGES_PER_DAY = 100

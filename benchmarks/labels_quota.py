@@ -42,7 +42,7 @@ from crm_store.models import CategoryChange, GmailAccount, MailboxMessage
 from gmail.client import MailboxClient, credentials_from_dict
 from gmail.labels import BATCH_MODIFY_THRESHOLD
 from gmail.messages import from_gmail_metadata
-from sandbox.stack import GOOGLE_CLIENT_ID, REP_GMAIL, start_stack
+from testsupport.stack import GOOGLE_CLIENT_ID, REP_GMAIL, start_stack
 
 STATEFUL_GMAIL = "stateful@gmail.example"
 NAIVE_GMAIL = "naive@gmail.example"

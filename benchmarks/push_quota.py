@@ -21,7 +21,7 @@ from benchmarks.common import emit
 from benchmarks.serve_process import CONTACTS, DEALS
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount
-from sandbox.stack import REP_GMAIL, start_stack
+from testsupport.stack import REP_GMAIL, start_stack
 
 TOPIC = "projects/mailmagnet-bench/topics/gmail"
 TOKEN = "bench-push-token"

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import emit
-from sandbox.chaos import fault_scenario, kill_scenario
+from testsupport.chaos import fault_scenario, kill_scenario
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, upgrade_database
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import free_port
+from testsupport.stack import free_port
 
 
 # One CRM contact with an open deal: the sender whose mail the alert benchmarks send.

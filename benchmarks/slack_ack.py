@@ -43,10 +43,10 @@ from pathlib import Path
 from benchmarks.common import emit, median, percentile
 from benchmarks.serve_process import log_tail, prepare
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
+from testsupport.fleet import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackDriver, SlackEmulator
-from sandbox.stack import METRICS_TOKEN, free_port
+from testsupport.stack import METRICS_TOKEN, free_port
 
 COMMANDS = int(os.environ.get("BENCH_SLACK_COMMANDS", "1000"))
 WARMUP = 40
@@ -63,7 +63,7 @@ CLIENT_ID, CLIENT_SECRET = "slack-ack.apps.googleusercontent.com", "slack-ack-se
 
 
 def slack_id(prefix: str, i: int) -> str:
-    return f"U{prefix.upper()}{i:05d}"  # as sandbox.fleet links them
+    return f"U{prefix.upper()}{i:05d}"  # as testsupport.fleet links them
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from benchmarks.common import emit
-from sandbox.stack import REP_GMAIL, start_stack
+from testsupport.stack import REP_GMAIL, start_stack
 
 NEW_MESSAGES = 500
 CONTACTS = "email,first_name,company,external_id\n" + "".join(

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
+import os
 import sys
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -214,51 +216,28 @@ def cmd_run_once(args) -> int:
     return 1 if failed else 0
 
 
+def _run_dev_module(command: str, module: str, *arguments: str) -> int:
+    """`demo`, `emulators` and `bench` run dev-only code that the runtime wheel does not ship (the emulators in
+    sandbox/, the harness in testsupport/, benchmarks/). The product never imports it: in a source checkout this
+    process becomes `python -m MODULE`; from an installed wheel the command says where it works instead."""
+    if importlib.util.find_spec(module.split(".")[0]) is None:  # a top-level name: found, never imported
+        raise CliError(f"`{command}` runs from the root of a source checkout after `make install`: the installed "
+                       f"wheel ships no emulators, demo or benchmarks")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", module, *arguments])
+    return 1  # not reached: execv replaces the process
+
+
 def cmd_emulators(args) -> int:
-    import json as _json
-    import threading
-
-    from sandbox.gmail_emulator import GmailEmulator
-    from sandbox.slack_emulator import SlackEmulator
-
-    seed = {}
-    if args.seed:
-        try:
-            with open(args.seed, encoding="utf-8") as handle:
-                seed = _json.load(handle)
-        except (OSError, ValueError) as error:
-            raise CliError(f"cannot read seed file {args.seed}: {error}")
-    gmail = GmailEmulator(port=args.gmail_port).start()
-    slack = SlackEmulator(port=args.slack_port).start()
-    if seed.get("gmail"):
-        gmail.seed_from(seed["gmail"])
-    if seed.get("slack"):
-        slack.seed_from(seed["slack"])
-    team = slack.default_team()
-    print(f"Gmail + Google OAuth emulator: {gmail.url}")
-    print(f"Slack emulator: {slack.url}")
-    print("Settings for `mailmagnet serve` against them:")
-    for key, value in (("GMAIL_API_URL", gmail.url), ("GOOGLE_AUTH_URI", gmail.auth_uri),
-                       ("GOOGLE_TOKEN_URI", gmail.token_uri), ("GOOGLE_REVOKE_URI", gmail.revoke_uri),
-                       ("SLACK_API_URL", slack.api_url), ("SLACK_BOT_TOKEN", team.bot_token)):
-        print(f"  {key}={value}")
-    for app_token in slack.socket_mode.app_tokens():
-        print(f"  SLACK_APP_TOKEN={app_token}  (for --socket-mode)")
-    print("Ctrl-C stops them.", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        gmail.stop()
-        slack.stop()
-    return 0
+    extra = ["--seed", args.seed] if args.seed else []
+    return _run_dev_module("emulators", "sandbox", "--gmail-port", str(args.gmail_port),
+                           "--slack-port", str(args.slack_port), *extra)
 
 
 def cmd_bench(args) -> int:
-    import subprocess
+    return _run_dev_module("bench", "benchmarks.run_all", *args.only)
 
-    return subprocess.call([sys.executable, "-m", "benchmarks.run_all", *args.only])
 
 
 def cmd_rotate_keys(args) -> int:
@@ -354,10 +333,34 @@ def cmd_audit(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from bot.demo import run_demo
+def cmd_manifest(args) -> int:
+    from bot.manifest import ManifestError, manifest_for
 
-    return run_demo(_settings())
+    try:
+        manifest = manifest_for(args.public_url or _settings().public_url)
+    except ManifestError as error:
+        raise CliError(f"{error} (--public-url, else PUBLIC_URL)")
+    if args.json:
+        print(json.dumps(manifest, indent=2, ensure_ascii=False))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=1000), end="")
+    return 0
+
+
+def version() -> str:
+    """The installed distribution's version (the wheel's, or the checkout's editable install)."""
+    from importlib.metadata import PackageNotFoundError, version as distribution_version
+
+    try:
+        return distribution_version("mailmagnet")
+    except PackageNotFoundError:  # imported from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def cmd_demo(args) -> int:
+    return _run_dev_module("demo", "testsupport.demo")
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -369,6 +372,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(prog="mailmagnet", description="MailMagnet for Slack")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
@@ -405,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("demo", help="show the product working on sample data").set_defaults(func=cmd_demo)
+
+    manifest = sub.add_parser("manifest", help="print the Slack app manifest with this deployment's URLs")
+    manifest.add_argument("--public-url", metavar="URL", help="the server's public https URL (default: PUBLIC_URL)")
+    manifest.add_argument("--json", action="store_true", help="JSON instead of YAML (Slack accepts either)")
+    manifest.set_defaults(func=cmd_manifest)
 
     once = sub.add_parser("run-once", help="sync (or sync and file labels) every connected mailbox now")
     once.add_argument("job", choices=["sync", "labels"])
@@ -449,19 +458,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_with_settings(command, quiet: str = "WARNING") -> int:
+    """Run `command(settings)` the way every `mailmagnet` command runs (also `python -m testsupport.demo`): every
+    setting is checked first, so a bad value is one line naming it; every failure is one line, never a traceback.
+    `quiet` is the log level when LOG_LEVEL is unset."""
     from bot.logs import configure_logging
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # `serve` logs what it does; a one-shot command prints its result and logs only problems, unless
-    # LOG_LEVEL says otherwise.
-    quiet = "INFO" if args.func is cmd_serve else "WARNING"
     try:
-        # Every command checks every setting first: a bad value is one line naming it, never a traceback later.
         settings = _settings()
         configure_logging(settings.log_level or quiet, settings.log_format)
-        return args.func(args) or 0
+        return command(settings) or 0
     except CliError as error:
         print(f"mailmagnet: {error}", file=sys.stderr)
         return 1
@@ -473,6 +479,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mailmagnet: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
               file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # `serve` logs what it does; a one-shot command prints its result and logs only problems, unless
+    # LOG_LEVEL says otherwise.
+    return run_with_settings(lambda settings: args.func(args), "INFO" if args.func is cmd_serve else "WARNING")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ On PostgreSQL a concurrent claim waits for the first one's row and then finds it
 serialises writers. A job renews its lease as it goes (`renew_job_in` inside the transaction
 that commits its work, so a replica that lost its lease cannot commit), and releases it at the end.
 
+Owners name the process: `host:pid:start` (`replica_owner`, the start being the process's start time in clock ticks
+since boot, from /proc), so a replica on the same host tells a dead process's leases from a live one's even when
+the pid was reused, and frees them at once (`release_dead`) instead of waiting out the lease: a restarted replica
+picks up its predecessor's mailboxes, and its Zoho sync, at start. Where /proc is missing the start is `-` and
+leases expire as before.
+
 Cadence: a run is due again one interval after it was *due*, not after it finished (a run
 that finishes after the next tick must not push every later run back by a whole interval);
 when a run started a whole interval late, it is due one interval after it started
@@ -18,6 +24,8 @@ when a run started a whole interval late, it is due one interval after it starte
 """
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -29,6 +37,53 @@ from sqlmodel import select, update
 
 from crm_store.db import session_scope
 from crm_store.models import AccountStatus, GmailAccount, JobLease, utcnow
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22); None: no such process, or no
+    /proc to tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def replica_owner(suffix: str = "") -> str:
+    """This process as a lease owner: `host:pid:start` (+ `suffix`)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_start(pid) or '-'}{suffix}"[:64]
+
+
+def owner_is_dead(owner: str, host: str | None = None) -> bool:
+    """True only when the owner is a process of this host that is gone (or a new process has its pid)."""
+    parts = owner.split(":")
+    if len(parts) < 3 or parts[0] != (host or socket.gethostname()) or not parts[1].isdigit() or parts[2] == "-" \
+            or not os.path.isdir("/proc/self"):
+        return False
+    return process_start(int(parts[1])) != parts[2]
+
+
+def release_dead(engine: Engine, now: datetime | None = None) -> int:
+    """Free the mailbox and job leases held by dead processes of this host; how many were freed."""
+    now = now or utcnow()
+    host = socket.gethostname()
+    table = JobLease.__table__
+    with session_scope(engine) as session:
+        owners = set(session.exec(select(GmailAccount.lease_owner).where(
+            GmailAccount.lease_owner.is_not(None), GmailAccount.lease_expires_at >= now,
+            GmailAccount.lease_owner.startswith(f"{host}:")).distinct()).all())
+        owners |= set(session.execute(sa.select(table.c.owner).where(
+            table.c.expires_at >= now, table.c.owner.startswith(f"{host}:"))).scalars())
+    dead = [owner for owner in owners if owner_is_dead(owner, host)]
+    if not dead:
+        return 0
+    with session_scope(engine) as session:
+        freed = session.execute(
+            update(GmailAccount).where(GmailAccount.lease_owner.in_(dead))
+            .values(lease_owner=None, lease_expires_at=None).execution_options(synchronize_session=False)).rowcount
+        freed += session.execute(sa.delete(table).where(table.c.owner.in_(dead))).rowcount
+    return freed
 
 
 class Job(StrEnum):

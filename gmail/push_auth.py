@@ -17,7 +17,6 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Callable, Mapping
 
 import google.auth.transport
@@ -36,15 +35,6 @@ REFETCH_AT_MOST_EVERY = 60.0
 CLOCK_SKEW_SECONDS = 10
 MAX_TOKEN_LENGTH = 8192
 BEARER = re.compile(r"^Bearer ([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)$")
-
-
-class PushOutcome(StrEnum):
-    """What became of a Pub/Sub push (the `result` of `mailmagnet_push_notifications_total`)."""
-    ACCEPTED = "accepted"  # a mailbox of ours is synced now
-    COALESCED = "coalesced"  # its cursor is already past the push's history id: nothing new to read
-    IGNORED = "ignored"  # names no mailbox of ours, or is not a push envelope at all
-    REJECTED = "rejected"  # its token was refused: nothing of the body was read
-    UNVERIFIED = "unverified"  # its token could not be checked now (Pub/Sub delivers it again)
 
 
 class PushRefused(Exception):

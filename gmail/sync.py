@@ -73,6 +73,8 @@ class SyncBatch:
     # Messages stored by an earlier run, not yet filed, that a listing of the Inbox just named (backfill, full
     # resync): gmail id -> stored From address (its category is in `senders` too). Never alerted again.
     known_in_inbox: dict[str, str] = field(default_factory=dict)
+    # What each subscriber's `record` left for its `deliver` (by subscriber), read in the same transaction.
+    outbox: dict[str, object] = field(default_factory=dict)
 
     def contact_of(self, message: NewMessage) -> SenderCategory | None:
         for address in message.from_addresses:
@@ -115,7 +117,7 @@ class SyncStatus(StrEnum):
     REVOKED = "revoked"  # Google refused the token: the mailbox is marked disconnected
     ERROR = "error"  # a Gmail error; the next run tries again
     GONE = "gone"  # the mailbox was deleted meanwhile
-    # A scheduled label run with nothing to file and nothing to move: no Gmail call at all (set by the scheduler).
+    # A scheduled label run with nothing to file and nothing to move: no Gmail call at all (usecases.mailbox_run).
     QUIET = "quiet"
 
 
@@ -130,6 +132,16 @@ class SyncResult:
     error: str | None = None
     history_id: str | None = None
     delivered: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OpenMailbox:
+    """A mailbox being worked on: its row as loaded, and a Gmail client on its credentials."""
+
+    account: GmailAccount
+    mailbox: MailboxClient
+    credentials: object
+    token_before: str | None
 
 
 def rep_timezone(session: Session, account: GmailAccount, default_tz: str) -> str:
@@ -157,14 +169,24 @@ class MailboxSync:
         self.on_revoked = on_revoked
         self.clock = clock
 
-    # -- entry point -----------------------------------------------------------------------------
+    # -- entry points ----------------------------------------------------------------------------
 
-    def sync(self, account_id: int, then: Callable[[GmailAccount, MailboxClient], None] | None = None, *,
-             first_page: dict | None = None) -> SyncResult:
-        """One run for one mailbox; `then(account, mailbox)` runs after a successful sync with the same
-        client, under the same handling of revoked access and Gmail errors (label filing, digests, watch).
-        `first_page`: Gmail's answer to the first history.list from the stored cursor, when the polling
-        sweep already asked (it is not asked again)."""
+    def sync(self, account_id: int, *, first_page: dict | None = None) -> SyncResult:
+        """One sync of one mailbox, on its own (tests, tools). The scheduler's run (`usecases.mailbox_run`) uses
+        the same three steps with more work between `pull` and `close`: `open`, `pull`, `close`."""
+        opened = self.open(account_id)
+        if isinstance(opened, SyncResult):
+            return opened
+        try:
+            return self.pull(opened, first_page=first_page)
+        except GmailError as error:
+            return self.failed(opened, error)
+        finally:
+            self.close(opened)
+
+    def open(self, account_id: int) -> "OpenMailbox | SyncResult":
+        """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
+        ("gone", "skipped")."""
         with session_scope(self.engine) as session:
             account = session.get(GmailAccount, account_id)
             if account is None:
@@ -174,24 +196,32 @@ class MailboxSync:
                 return SyncResult(account_id, SyncStatus.SKIPPED)
             session.expunge(account)
         credentials = load_credentials(self.cipher, account, self.google)
-        token_before = credentials.token
-        mailbox = self.gmail.mailbox(credentials)
-        try:
-            result = self._sync(account, mailbox, first_page)
-            if then is not None and result.status is SyncStatus.SYNCED:
-                # The account as loaded moments ago, with the cursor it now has.
-                account.history_id = result.history_id
-                then(account, mailbox)
-            return result
-        except AccessRevoked as error:
+        return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token)
+
+    def pull(self, opened: "OpenMailbox", *, first_page: dict | None = None) -> SyncResult:
+        """Read what is new since the cursor, record it and hand it to the subscribers. Gmail's errors are
+        raised (`failed` says what they mean for the mailbox). `first_page`: Gmail's answer to the first
+        history.list from the stored cursor, when the polling sweep already asked (it is not asked again)."""
+        result = self._sync(opened.account, opened.mailbox, first_page)
+        if result.status is SyncStatus.SYNCED:
+            opened.account.history_id = result.history_id  # the account as loaded, with the cursor it now has
+        return result
+
+    def failed(self, opened: "OpenMailbox", error: GmailError) -> SyncResult:
+        """A Gmail error during the run: revoked access marks the mailbox (and tells the rep once); any other is
+        recorded on the mailbox for the next run to clear."""
+        account = opened.account
+        if isinstance(error, AccessRevoked):
             if mark_revoked(self.engine, account.id, str(error)) and self.on_revoked:
                 self.on_revoked(account, str(error))
             return SyncResult(account.id, SyncStatus.REVOKED, error=str(error))
-        except GmailError as error:
-            self._record_error(account.id, error)
-            return SyncResult(account.id, SyncStatus.ERROR, error=str(error))
-        finally:
-            save_refreshed_credentials(self.engine, self.cipher, account.id, credentials, token_before)
+        self._record_error(account.id, error)
+        return SyncResult(account.id, SyncStatus.ERROR, error=str(error))
+
+    def close(self, opened: "OpenMailbox") -> None:
+        """Store the access token if the client refreshed it during the run."""
+        save_refreshed_credentials(self.engine, self.cipher, opened.account.id, opened.credentials,
+                                   opened.token_before)
 
     # -- steps -----------------------------------------------------------------------------------
 

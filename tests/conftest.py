@@ -97,7 +97,7 @@ def engine(database_url):
 @pytest.fixture
 def stack(database_url):
     """Both emulators and the real bot server (no scheduler) on loopback, on a fresh database."""
-    from tests.harness import start_stack
+    from testsupport.stack import start_stack
 
     running = start_stack(database_url)
     yield running
@@ -107,7 +107,7 @@ def stack(database_url):
 @pytest.fixture
 def live(database_url):
     """The stack with MailMagnet's jobs built but not scheduled: tests run cycles themselves."""
-    from tests.harness import start_stack
+    from testsupport.stack import start_stack
 
     running = start_stack(database_url, scheduler=True, start_scheduler=False)
     yield running

@@ -1,8 +1,11 @@
 """The layers import only downwards (STYLE.md), and listeners leave sessions and permissions to the use cases.
 
 assembly (bot/) → surfaces (handlers/) → use cases (usecases/) → mail features and the Gmail driver (gmail/), the
-CRM sync (crm_sync/) → the store (crm_store/). telemetry/ is a leaf everyone may use. Nothing imports bot. The
-emulators import nothing of the product, not even through a sandbox module they share.
+CRM sync (crm_store/) → the store (crm_store/). telemetry/ is a leaf everyone may use. Nothing imports bot but bot
+itself and what exercises the assembled product from outside (tests/, testsupport/, benchmarks/). The emulators
+stand alone: nothing in sandbox/ imports the product, the harness in testsupport/, the tests or the benchmarks. The
+product imports neither sandbox/ nor testsupport/ (the runtime wheel ships neither; `mailmagnet demo`, `emulators`
+and `bench` run them as `python -m …` from a source checkout, a process and not an import).
 
 An import is any way Python code can load a module: `import x`, `from x import y`, a relative import (resolved
 against the module it is in, also when it climbs out of its package), `importlib.import_module("x")` and
@@ -19,12 +22,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("bot", "handlers", "usecases", "gmail", "crm_store", "telemetry", "crm_sync")
 EMULATORS = ("sandbox/gmail_emulator", "sandbox/slack_emulator", "sandbox/zoho_emulator")
+DEV_ONLY = ("sandbox", "testsupport")  # emulators; the loopback stack, harness and demo: never in the runtime wheel
+# Who may import bot besides bot: what drives the assembled product from outside, never part of it.
+BOT_USERS = ("tests", "testsupport", "benchmarks")
+# Nothing in sandbox/ may import these: the emulators must run (and ship) without any of them.
+SANDBOX_MUST_NOT_IMPORT = (*PRODUCT, "testsupport", "tests", "benchmarks")
 DYNAMIC = "<a module named at run time>"
 
 # The product packages each package may import besides itself: the layers, top to bottom.
 MAY_IMPORT = {
-    "bot": {"handlers", "usecases", "gmail", "crm_sync", "crm_store", "telemetry",
-            "sandbox"},  # assembly; `mailmagnet demo` and `emulators` start the sandbox
+    "bot": {"handlers", "usecases", "gmail", "crm_sync", "crm_store", "telemetry"},
     "handlers": {"usecases", "telemetry"},
     "usecases": {"gmail", "crm_sync", "crm_store", "telemetry"},
     "gmail": {"crm_store", "telemetry"},
@@ -118,35 +125,27 @@ def upward_imports(package: str, root: Path = ROOT) -> list[str]:
     offences = []
     for path in modules(package, root):
         for name in sorted(imports_of(path, root)):
-            if name == DYNAMIC or (top(name) in (*PRODUCT, "sandbox") and top(name) not in allowed) \
+            if name == DYNAMIC or (top(name) in (*PRODUCT, *DEV_ONLY) and top(name) not in allowed) \
                     or top(name) in MUST_NOT_USE.get(package, ()):
                 offences.append(f"{path.relative_to(root)} imports {name}")
     return offences
 
 
-def _path_of(name: str, root: Path) -> Path | None:
-    base = root / Path(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.exists():
-            return candidate
-    return None
+def sandbox_offences(root: Path = ROOT) -> list[str]:
+    """What any module in sandbox/ imports (statically, relatively or by name at run time) that it must not."""
+    return [f"{path.relative_to(root)} imports {name}" for path in modules("sandbox", root)
+            for name in sorted(imports_of(path, root)) if name == DYNAMIC or top(name) in SANDBOX_MUST_NOT_IMPORT]
 
 
-def product_reached_by_emulator(emulator: str, root: Path = ROOT) -> list[str]:
-    """The product modules an emulator imports, directly or through the sandbox modules it imports."""
-    offences, seen = [], set()
-    todo = list(modules(emulator, root))
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in sorted(imports_of(path, root)):
-            if name == DYNAMIC or top(name) in PRODUCT:
-                offences.append(f"{path.relative_to(root)} imports {name}")
-            elif top(name) == "sandbox" and (found := _path_of(name, root)) is not None:
-                todo.append(found)
-    return offences
+def python_packages(root: Path = ROOT) -> list[str]:
+    """Every top-level folder of Python code in the repository (so a new one is checked without a list to edit)."""
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and modules(p.name, root))
+
+
+def bot_importers(root: Path = ROOT) -> list[str]:
+    return [f"{path.relative_to(root)} imports {name}" for package in python_packages(root)
+            if package not in ("bot", *BOT_USERS) for path in modules(package, root)
+            for name in sorted(imports_of(path, root)) if name == DYNAMIC or top(name) == "bot"]
 
 
 # -- the rules, on the repository ------------------------------------------------------------------------------------
@@ -163,13 +162,22 @@ def test_nothing_imports_bot(package):
         == []
 
 
-@pytest.mark.parametrize("emulator", EMULATORS)
-def test_emulators_import_nothing_of_the_product(emulator):
-    assert product_reached_by_emulator(emulator) == []
+def test_sandbox_imports_nothing_of_the_product_nor_the_harness():
+    assert sandbox_offences() == []
+
+
+def test_nothing_outside_bot_tests_testsupport_and_benchmarks_imports_bot():
+    assert {"sandbox", "testsupport", *PRODUCT} <= set(python_packages())
+    assert bot_importers() == []
+
+
+@pytest.mark.parametrize("package", PRODUCT)
+def test_the_product_never_imports_the_emulators_or_the_harness(package):
+    assert [o for o in upward_imports(package) if top(o.split(" imports ")[1]) in DEV_ONLY] == []
 
 
 def test_the_packages_checked_exist():
-    for package in (*PRODUCT, *EMULATORS):
+    for package in (*PRODUCT, *EMULATORS, *DEV_ONLY):
         assert modules(package), package
     assert set(MAY_IMPORT) == set(PRODUCT)
 
@@ -230,7 +238,7 @@ def test_a_module_named_at_run_time_is_an_offence(source):
 
 
 def _copy_of_the_repository(tmp_path: Path) -> Path:
-    for package in (*PRODUCT, "sandbox"):
+    for package in (*PRODUCT, *DEV_ONLY):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
@@ -258,14 +266,42 @@ def test_a_planted_upward_import_is_caught(tmp_path, package):
     assert f"{planted} imports {name}" in offences and all(o.startswith(f"{planted} ") for o in offences)
 
 
-def test_an_emulator_reaching_the_product_through_a_sandbox_module_is_caught(tmp_path):
+@pytest.mark.parametrize("planted, source, name", [
+    # sandbox/fault_trigger.py is shared by every emulator: a product import there would reach them all.
+    ("sandbox/fault_trigger.py", "from crm_store import models  # planted\n", "crm_store.models"),
+    ("sandbox/slack_emulator/planted.py", "from ...testsupport.stack import start_stack\n", "testsupport.stack"),
+    ("sandbox/gmail_emulator/planted.py", "import importlib\nimportlib.import_module('bot.cli')\n", "bot.cli"),
+    ("sandbox/zoho_emulator/planted.py", "def later():\n    return __import__('gmail.client')\n", "gmail.client"),
+    ("sandbox/planted.py", "from tests.signals import wait_for\n", "tests.signals"),
+])
+def test_a_planted_import_in_the_sandbox_is_caught(tmp_path, planted, source, name):
     root = _copy_of_the_repository(tmp_path)
-    assert product_reached_by_emulator("sandbox/gmail_emulator", root) == []
-    # The Gmail emulator already imports sandbox/fault_trigger.py (relatively): a product import planted there
-    # reaches the emulator too.
-    shared = root / "sandbox" / "fault_trigger.py"
-    shared.write_text(shared.read_text() + "\nfrom crm_store import models  # planted\n")
-    assert "sandbox/fault_trigger.py imports crm_store.models" in product_reached_by_emulator(
-        "sandbox/gmail_emulator", root)
-    (root / "sandbox" / "slack_emulator" / "planted.py").write_text("from ..stack import start_stack\n")
-    assert "sandbox/stack.py imports bot.server" in product_reached_by_emulator("sandbox/slack_emulator", root)
+    assert sandbox_offences(root) == []
+    target = root / planted
+    target.write_text((target.read_text() if target.exists() else "") + source)
+    assert f"{planted} imports {name}" in sandbox_offences(root)
+
+
+@pytest.mark.parametrize("planted, source", [
+    ("crm_sync/planted.py", "from bot import settings\n"),
+    ("sandbox/planted.py", "import importlib\nimportlib.import_module('bot')\n"),
+    ("ops/planted.py", "from bot.cli import main\n"),  # a new folder of Python code is checked too
+])
+def test_a_planted_import_of_bot_is_caught(tmp_path, planted, source):
+    root = _copy_of_the_repository(tmp_path)
+    assert bot_importers(root) == []
+    (root / planted).parent.mkdir(exist_ok=True)
+    (root / planted).write_text(source)
+    assert [o for o in bot_importers(root) if o.startswith(planted)], bot_importers(root)
+
+
+@pytest.mark.parametrize("planted, source, name", [
+    ("bot/planted.py", "from sandbox.stack import start_stack\n", "sandbox.stack"),
+    ("bot/planted.py", "def demo():\n    from testsupport.demo import run_demo\n", "testsupport.demo"),
+    ("gmail/planted.py", "import importlib\nimportlib.import_module('sandbox.gmail_emulator')\n",
+     "sandbox.gmail_emulator"),
+])
+def test_a_planted_import_of_the_emulators_or_the_harness_is_caught(tmp_path, planted, source, name):
+    root = _copy_of_the_repository(tmp_path)
+    (root / planted).write_text(source)
+    assert f"{planted} imports {name}" in upward_imports(planted.split("/")[0], root)

@@ -39,7 +39,7 @@ from crm_store.sharing import Visibility
 from gmail.accounts import save_refreshed_credentials
 from gmail.conversations import Cursor, EmailCopy, Listed, addresses_by_contact, contact_addresses, contact_query, \
     copy_from_metadata, fetch_copies, list_candidates
-from gmail.errors import AccessRevoked, GmailError, NotFound
+from gmail.errors import AccessRevoked, GmailError, InvalidRequest, NotFound
 from gmail.magnet import gmail_url
 from gmail.messages import body_text, header_map
 from gmail.tokens import TokenKeyError
@@ -134,6 +134,18 @@ class MailboxTag:
     own: bool
 
 
+GMAIL_ID_LIMIT = 64  # the store's gmail_id columns; Gmail's own ids are 16 characters
+
+
+def is_gmail_id(value: Any) -> bool:
+    """A Gmail message id as a button may carry one. Ids are opaque (Gmail's are hex, a Gmail-compatible server's
+    may hold '-' or '_'), so only the length and printable ASCII are checked here: what makes an id acceptable is
+    that the message is in a mailbox the actor may see and is with the contact, which the use case checks by
+    fetching it from that mailbox."""
+    return (isinstance(value, str) and 0 < len(value) <= GMAIL_ID_LIMIT and value.isascii() and value.isprintable()
+            and not any(c.isspace() for c in value))
+
+
 @dataclass(frozen=True)
 class EmailRef:
     """What an "Open"/"Reply" button's value names; checked on every click, never trusted as such."""
@@ -147,8 +159,7 @@ class EmailRef:
         if not isinstance(value, dict):
             raise InvalidInput(STALE_BUTTON)
         ref = cls(value.get("a"), value.get("g"), value.get("c"))
-        if not (isinstance(ref.account_id, int) and isinstance(ref.gmail_id, str) and isinstance(ref.contact_id, int)
-                and 0 < len(ref.gmail_id) <= 64 and ref.gmail_id.isalnum()):
+        if not (isinstance(ref.account_id, int) and is_gmail_id(ref.gmail_id) and isinstance(ref.contact_id, int)):
             raise InvalidInput(STALE_BUTTON)
         return ref
 
@@ -504,7 +515,9 @@ class EmailDetail:
 
 
 def gmail_failure(error: GmailError) -> DomainError:
-    if isinstance(error, NotFound):
+    """A failed look-up of one message by id. Gmail answers 400 "Invalid id value" for an id it could never have
+    minted (an edited button): to the clicker that is the same as a message not in the mailbox."""
+    if isinstance(error, (NotFound, InvalidRequest)):
         return NotFoundError("That email is no longer in the mailbox.")
     if isinstance(error, AccessRevoked):
         return DomainError("Google no longer lets MailMagnet read that mailbox; its owner must reconnect "

@@ -115,8 +115,6 @@ class SchedulerHooks(Protocol):
 
     def mailbox_connected(self, account: Any) -> None: ...
 
-    def mailbox_disconnected(self, account_id: int) -> None: ...
-
 
 class GmailNotConfigured(DomainError):
     pass
@@ -163,7 +161,3 @@ class Services:
     def request_sync(self, account_id: int) -> None:
         if self.jobs is not None:
             self.jobs.request_sync(account_id)
-
-    def mailbox_disconnected(self, account_id: int) -> None:
-        if self.jobs is not None:
-            self.jobs.mailbox_disconnected(account_id)

@@ -345,13 +345,10 @@ def ask_to_disconnect(services: Services, who: SlackActorRef) -> DisconnectPromp
 
 
 def disconnect_any(services: Services, account_id: int) -> str | None:
-    """Revoke the Google grant, delete credentials and stored email metadata, stop the jobs (F8).
-    Callers have decided the actor may do this."""
+    """Revoke the Google grant, delete credentials and stored email metadata (F8); with the rows gone, no job
+    leases the mailbox again. Callers have decided the actor may do this."""
     google, cipher, _, _ = services.require_gmail()
-    address = disconnect_mailbox(services.engine, cipher, google, account_id)
-    if address is not None:
-        services.mailbox_disconnected(account_id)
-    return address
+    return disconnect_mailbox(services.engine, cipher, google, account_id)
 
 
 def disconnect_own(services: Services, who: SlackActorRef, connection: str | None = None) -> str:

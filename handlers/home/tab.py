@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks.home import home_view
-from handlers.middleware import once
 from usecases import contacts as contact_use_cases
 from usecases import mailbox as mailbox_use_cases
 from usecases.values import Services, SlackActorRef
@@ -26,10 +24,7 @@ def publish_home(services: Services, who: SlackActorRef, client: WebClient, noti
         log.warning("views.publish for %s failed: %s", who.user_id, error.response.get("error"))
 
 
-def register(app: App, services: Services) -> None:
-    @app.event("app_home_opened")
-    @once(services)
-    def home_opened(event: dict, client: WebClient, context: BoltContext):
-        if event.get("tab", "home") != "home" or not event.get("user"):
-            return
-        publish_home(services, context["actor"], client)
+def home_opened(event: dict, client: WebClient, actor: SlackActorRef, services: Services):
+    if event.get("tab", "home") != "home" or not event.get("user"):
+        return
+    publish_home(services, actor, client)

@@ -1,4 +1,4 @@
-"""Slack Web API emulator and signed-request driver for tests, benchmarks and `mailmagnet demo`.
+"""Slack Web API emulator and signed-request driver for tests, benchmarks and the demo.
 
     from sandbox.slack_emulator import SlackEmulator, SlackDriver
 

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import Alert, AlertStatus, AuditLog, ProcessedSlackRequest
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 CONTACTS = ("email,secondary_email,first_name,last_name,company,external_id\n"
             "jane@acme.example,jane.private@home.example,Jane,Doe,Acme,C1\n")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.bot.test_alerts import CONTACTS, DEALS
-from tests.harness import REP_GMAIL
+from testsupport.stack import REP_GMAIL
 
 
 def cli(stack, *args):
@@ -41,7 +41,7 @@ def test_users_revoke_disconnects_the_mailbox(live):
     from crm_store.models import GmailAccount
     from gmail.accounts import load_credentials
     from gmail.errors import AccessRevoked
-    from tests.harness import REP_EMAIL
+    from testsupport.stack import REP_EMAIL
 
     live.add_rep()
     live.connect_with_magnet()

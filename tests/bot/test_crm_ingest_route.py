@@ -15,7 +15,7 @@ from crm_store.records.results import MAX_REQUEST_BYTES
 from sandbox.zoho_emulator import ZohoEmulator
 from tests.bot.test_cli import run_cli
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, REP_GMAIL, http_get
+from testsupport.stack import REP, REP_GMAIL, http_get
 from usecases.crm import create_api_key
 
 JANE = {"email": "jane@acme.example", "first_name": "Jane", "last_name": "Doe", "company": "Acme",

@@ -8,7 +8,7 @@ import pytest
 
 from bot.services import build_services
 from sandbox.zoho_emulator import ZohoEmulator
-from tests.harness import REP_GMAIL, start_stack
+from testsupport.stack import REP_GMAIL, start_stack
 from usecases.crm import sync_zoho
 
 CLIENT_ID, CLIENT_SECRET = "1000.SCHEDULER", "scheduler-secret"

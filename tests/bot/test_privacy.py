@@ -8,7 +8,7 @@ from gmail.accounts import load_credentials
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount
 from tests.bot.test_alerts import CONTACTS, DEALS
-from tests.harness import REP_GMAIL
+from testsupport.stack import REP_GMAIL
 
 SUBJECT = "Confidential-subject-7f3a"
 BODY = "Secret-body-preview-91c2"

@@ -22,7 +22,7 @@ from tests.handlers.contact_world import (
     open_email,
     open_values,
 )
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, COLLEAGUE_GMAIL = "U200COL", "colleague@gmail.example"
 SUBJECT, SNIPPET, BODY = "Confidential-subject-5e1d", "Snippet-words-77aa", "Deep-body-text-c3f0"

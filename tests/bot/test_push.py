@@ -10,7 +10,7 @@ from crm_store.db import session_scope
 from crm_store.leases import Job
 from crm_store.models import GmailAccount
 from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
-from tests.harness import REP, REP_GMAIL, TEAM, start_stack
+from testsupport.stack import REP, REP_GMAIL, TEAM, start_stack
 from tests.signals import PUSHES_REJECTED, metrics, wait_for_count
 
 TOPIC = "projects/mailmagnet-test/topics/gmail"
@@ -218,3 +218,20 @@ def test_metrics_show_the_pushed_syncs_in_flight(pushing):
     assert pushing.slack.wait_for(lambda: scrape(pushing)[gauge] == 1, timeout=10)
     pushing.services.jobs.wait_for_requested(timeout=30)
     assert scrape(pushing)[gauge] == 0
+
+
+def test_a_push_while_the_database_is_away_is_answered_503_for_redelivery_not_a_500(query_token_pushing,
+                                                                                    monkeypatch):
+    """Found by the fleet's PostgreSQL restart (tests/reliability): the push route raised, Flask logged an
+    unhandled exception and answered 500. Pub/Sub redelivers after any non-2xx; a 503 says why, and nothing escapes."""
+    from sqlalchemy.exc import OperationalError
+
+    stack = query_token_pushing
+
+    def away(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, ConnectionRefusedError("the database is restarting"))
+
+    monkeypatch.setattr(stack.services.engine, "connect", away)
+    assert post(f"{stack.server.url}/gmail/push?token={TOKEN}", envelope(REP_GMAIL)) == 503
+    monkeypatch.undo()
+    assert post(f"{stack.server.url}/gmail/push?token={TOKEN}", envelope(REP_GMAIL)) == 204

@@ -2,7 +2,7 @@
 (The full-size runs — 20 kills, 500 messages — are in benchmarks/reliability.py.)"""
 from __future__ import annotations
 
-from sandbox.chaos import fault_scenario, kill_scenario
+from testsupport.chaos import fault_scenario, kill_scenario
 
 
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(database_url):
@@ -22,7 +22,7 @@ def test_sigterm_finishes_cleanly_and_hands_the_mailboxes_back(database_url):
 
     from crm_store.db import session_scope
     from crm_store.models import GmailAccount
-    from sandbox.chaos import World
+    from testsupport.chaos import World
 
     world = World(database_url)
     serve = world.start_serve()

@@ -10,8 +10,8 @@ from bot.jobs import Jobs
 from bot.services import build_services
 from crm_store import leases
 from crm_store.leases import Job
-from sandbox.fleet import seed_mailboxes
-from tests.harness import GOOGLE_CLIENT_ID
+from testsupport.fleet import seed_mailboxes
+from testsupport.stack import GOOGLE_CLIENT_ID
 
 MAILBOXES = 40
 

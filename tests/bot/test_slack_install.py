@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.harness import REP, TEAM, start_stack
+from testsupport.stack import REP, TEAM, start_stack
 
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "oauth-secret"
 

@@ -21,7 +21,7 @@ from crm_store.db import session_scope
 from crm_store.models import Alert, AlertStatus
 from gmail.notifier import AlertView
 from sandbox.slack_emulator import Fault, SlackEmulator
-from tests.harness import REP, TEAM, start_stack
+from testsupport.stack import REP, TEAM, start_stack
 
 N_CONTACTS = 8
 CONTACTS = "email,first_name,last_name,company,external_id\n" + "".join(

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.harness import REP, REP_GMAIL, authorize_url_in, http_get, start_stack
+from testsupport.stack import REP, REP_GMAIL, authorize_url_in, http_get, start_stack
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import Alert, AuditLog, CrmUser, GmailAccount, MutedContact
 from crm_store.users import find_user_by_email, user_profile
-from sandbox.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
+from testsupport.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
-from tests.harness import GOOGLE_CLIENT_ID, REP, REP_EMAIL, REP_GMAIL, TEAM, authorize_url_in, http_get
+from testsupport.stack import GOOGLE_CLIENT_ID, REP, REP_EMAIL, REP_GMAIL, TEAM, authorize_url_in, http_get
 from tests.signals import MALFORMED_SIGNATURES, metrics, wait_for_count
 
 CONTACTS = (
@@ -363,7 +363,7 @@ def test_healthz_does_not_reveal_database_errors(stack):
 
 
 def test_push_route_rejects_wrong_tokens_and_survives_hostile_bodies(database_url):
-    from tests.harness import start_stack
+    from testsupport.stack import start_stack
 
     stack = start_stack(database_url, scheduler=True, start_scheduler=False, pubsub_verification_token="s3cret")
     try:
@@ -424,7 +424,7 @@ def test_slack_tokens_are_encrypted_at_rest_and_rotate(org):
     from bot.slack_store import PREFIX, EncryptedInstallationStore
     from gmail.accounts import load_credentials
     from gmail.tokens import TokenCipher, TokenKeyError
-    from sandbox.stack import SLACK_CLIENT_ID
+    from testsupport.stack import SLACK_CLIENT_ID
 
     def stored_slack_tokens() -> list[str]:
         with org.engine.connect() as connection:

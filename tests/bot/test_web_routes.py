@@ -8,7 +8,7 @@ import pytest
 
 from crm_store.models import utcnow
 from tests.bot.test_alerts import CONTACTS, DEALS
-from tests.harness import http_get
+from testsupport.stack import http_get
 
 
 def scrape(live) -> dict[str, float]:

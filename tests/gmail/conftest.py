@@ -18,7 +18,7 @@ from gmail.oauth import GoogleConsent
 from gmail.sync import MailboxSync
 from gmail.tokens import TokenCipher
 from sandbox.gmail_emulator import GmailEmulator
-from sandbox.consent import consent_redirect, query_of
+from testsupport.consent import consent_redirect, query_of
 from usecases.context import Config, Services
 from usecases.mailbox import finish_connect
 

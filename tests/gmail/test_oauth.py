@@ -13,7 +13,7 @@ from crm_store.models import GmailAccount, GmailOAuthState
 from gmail.accounts import disconnect_mailbox, load_credentials
 from gmail.oauth import ConsentError, InvalidState
 from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
-from sandbox.consent import consent_redirect, query_of
+from testsupport.consent import consent_redirect, query_of
 from tests.gmail.conftest import TEAM
 
 

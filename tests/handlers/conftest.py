@@ -6,7 +6,7 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount
-from tests.harness import REP, TEAM
+from testsupport.stack import REP, TEAM
 
 
 def answer(stack, response) -> dict:

@@ -10,7 +10,7 @@ from crm_store.mailboxes import share_with
 from crm_store.models import AuditLog, CrmUser
 from handlers.blocks.ids import ActionId
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, REP_GMAIL
+from testsupport.stack import REP, REP_GMAIL
 
 CONTACTS = (
     "email,secondary_email,first_name,last_name,company,phone,owner_email,external_id\n"

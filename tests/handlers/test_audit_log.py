@@ -16,7 +16,7 @@ from handlers.blocks.ids import ActionId
 from tests.bot.test_cli import run_cli
 from tests.handlers.conftest import ask, shown_text
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE, buttons, contact_command, mail_from_jane
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 from usecases.actors import OPERATOR, Actor, ActorKind
 from usecases.audit import AuditQuery, read_audit
 from usecases.context import SlackIdentity

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.handlers.contact_world import CONTACTS, DEALS, mail_from_jane
 from tests.handlers.test_gmail_fuzz import TRICKY, database_url, random_char  # noqa: F401 - the SQLite-only fixture
-from tests.harness import REP
+from testsupport.stack import REP
 
 TEXTS = 150
 SEED = 20261201

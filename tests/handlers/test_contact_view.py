@@ -24,7 +24,7 @@ from tests.handlers.contact_world import (
     text_of,
 )
 from tests.handlers.conftest import account_of, ask
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, COLLEAGUE_GMAIL = "U200COL", "colleague@gmail.example"
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, TEAM
+from testsupport.stack import REP, TEAM
 
 
 def bot_answers(stack) -> list[dict]:

@@ -9,7 +9,7 @@ from crm_store.models import EmailShare, MutedContact, SharingPolicy
 from sandbox.gmail_emulator import Fault
 from tests.factories import make_contact
 from tests.handlers.conftest import account_of, ask, shown_text
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE = "U200COL"
 COLLEAGUE_EMAIL = "colleague@crm.example"

@@ -1,7 +1,7 @@
 """F1 end to end: /gmail connect → Authenticate button → Google consent → callback → DM."""
 from html.parser import HTMLParser
 
-from tests.harness import REP, REP_GMAIL, TEAM, authorize_url_in, query_of
+from testsupport.stack import REP, REP_GMAIL, TEAM, authorize_url_in, query_of
 
 
 def test_connect_flow_end_to_end(stack):
@@ -56,6 +56,7 @@ def test_the_consent_pages_fit_a_phone_and_lead_back_to_slack(stack):
     page = _Page(body)
     assert "width=device-width" in page.metas.get("viewport", "")
     assert page.links.get("Back to Slack") == f"slack://open?team={TEAM}"
+    assert page.links.get("Open Slack in the browser") == f"https://app.slack.com/client/{TEAM}"
 
     # A link used twice: the refusal page too.
     status, body = stack.follow_consent(authorize_url_in(post))

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.harness import REP, TEAM
+from testsupport.stack import REP, TEAM
 
 ADMIN = "U900ADM"
 TEXTS = 1000

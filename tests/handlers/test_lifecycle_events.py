@@ -6,7 +6,7 @@ import logging
 import pytest
 from slack_sdk.oauth.installation_store import Installation
 
-from tests.harness import REP, TEAM, start_stack
+from testsupport.stack import REP, TEAM, start_stack
 
 
 @pytest.fixture

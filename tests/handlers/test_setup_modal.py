@@ -10,7 +10,7 @@ from handlers.blocks.ids import (
     SetupField,
 )
 from tests.handlers.conftest import account_of, shown_text
-from tests.harness import REP, REP_GMAIL, authorize_url_in
+from testsupport.stack import REP, REP_GMAIL, authorize_url_in
 
 
 def form(sharing: str | None, depth: str | None, features: list[str]) -> dict:

@@ -22,7 +22,7 @@ from handlers.blocks.ids import ActionId
 from sandbox.slack_emulator import SlackDriver
 from tests.handlers.conftest import shown_text
 from tests.handlers.contact_world import audit_rows, buttons, share
-from tests.harness import SIGNING_SECRET, TEAM, start_stack
+from testsupport.stack import SIGNING_SECRET, TEAM, start_stack
 
 OTHER_TEAM = "T0002"  # another workspace of the same organisation
 FOREIGN_TEAM = "T0003"  # a workspace this deployment does not serve

@@ -10,10 +10,10 @@ import json
 import pytest
 
 from handlers.blocks.ids import ActionId
-from sandbox.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
+from testsupport.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE, audit_rows, contact_command, mail_from_jane
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, ADMIN, FAR_ADMIN, OUTSIDER = "U200COL", "U900ADM", "U2ADMIN", "U6ADMIN"
 ROW = f"<@{COLLEAGUE}> (colleague@crm.example) saw an email with Jane Doe from <@{REP}>'s mailbox ({REP_GMAIL})"

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.stack import OTHER_TEAM, start_org_stack
+from testsupport.stack import OTHER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
 from tests.handlers.contact_world import CONTACTS, DEALS, mail_from_jane
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 GUEST, FAR_ADMIN = "U404GST", "U2ADMIN"
 

@@ -30,7 +30,7 @@ from tests.handlers.contact_world import (
     text_of,
 )
 from tests.handlers.conftest import connected, rep  # noqa: F401 - fixtures
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 from usecases.contacts import BODY_LIMIT
 
 MEGABYTE = 1_000_000

@@ -23,10 +23,10 @@ from crm_store.db import session_scope
 from crm_store.models import AuditLog, GmailAccount, MutedContact
 from handlers.blocks.ids import AlertAction
 from handlers.blocks.ids import ActionId
-from sandbox.stack import OTHER_TEAM, start_org_stack
+from testsupport.stack import OTHER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
 from tests.handlers.contact_world import buttons, contact_command, ephemeral_of
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 CONTACTS = ("email,first_name,last_name,company,owner_email,external_id\n"
             "jane@acme.example,Jane,Doe,Acme,owner@crm.example,C1\n"

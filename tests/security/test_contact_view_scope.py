@@ -37,7 +37,7 @@ from tests.handlers.contact_world import (
     open_email,
     open_values,
 )
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, COLLEAGUE_EMAIL = "U200COL", "colleague@crm.example"
 

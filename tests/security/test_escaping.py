@@ -12,7 +12,7 @@ from handlers.blocks.ids import ActionId, CallbackId
 from tests.bot.test_crm_ingest_route import put
 from tests.handlers.contact_world import buttons, click, contact_command, ephemeral_of, open_email, open_values
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 from tests.security.slack_rendering import escaped_twice_shown, hostile_markup_shown
 from usecases.crm import create_api_key
 

@@ -5,7 +5,7 @@ tested with the hostile inputs; /metrics without the token in tests/security/tes
 from __future__ import annotations
 
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE, contact_command, mail_from_jane
-from tests.harness import METRICS_TOKEN, REP, REP_EMAIL, REP_GMAIL, TEAM, http_get
+from testsupport.stack import METRICS_TOKEN, REP, REP_EMAIL, REP_GMAIL, TEAM, http_get
 
 COLLEAGUE = "U200COL"
 

@@ -13,7 +13,7 @@ from handlers.blocks.ids import ActionId
 from tests.bot.test_crm_ingest_route import crm_counts, put
 from tests.handlers.conftest import connected, rep, shown_text  # noqa: F401 - fixtures
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE, contact_command, ephemeral_of, open_email, open_values
-from tests.harness import REP, REP_GMAIL, http_get
+from testsupport.stack import REP, REP_GMAIL, http_get
 from usecases.crm import create_api_key
 
 JANE_RECORD = {"email": JANE, "first_name": "Jane", "external_id": "S-1"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from tests.harness import METRICS_TOKEN, free_port, start_stack
+from testsupport.stack import METRICS_TOKEN, free_port, start_stack
 
 
 def get(url: str, token: str | None = None) -> tuple[int, str]:

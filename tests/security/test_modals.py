@@ -13,10 +13,10 @@ import pytest
 from handlers.blocks.compose import (BODY_BLOCK, COMPOSE_CALLBACK, LEGACY_REPLY_CALLBACK, SUBJECT_BLOCK, TO_ACTION,
                                      TO_BLOCK)
 from handlers.blocks.ids import FEATURE_LABELS, FEATURE_MAGNET, SETUP_ACTION, CallbackId, SetupField
-from sandbox.stack import OTHER_TEAM, start_org_stack
+from testsupport.stack import OTHER_TEAM, start_org_stack
 from tests.handlers.conftest import account_of
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, GUEST, FAR_ADMIN = "U200COL", "U404GST", "U2ADMIN"
 ATTACKERS = {"colleague": (TEAM, COLLEAGUE), "guest": (TEAM, GUEST), "other workspace's admin": (OTHER_TEAM, FAR_ADMIN)}

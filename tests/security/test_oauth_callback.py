@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import AccountStatus, GmailAccount
-from sandbox.consent import consent_redirect
-from tests.harness import GOOGLE_CLIENT_ID, REP, REP_GMAIL, authorize_url_in, http_get
+from testsupport.consent import consent_redirect
+from testsupport.stack import GOOGLE_CLIENT_ID, REP, REP_GMAIL, authorize_url_in, http_get
 
 
 def mailboxes(stack) -> list[tuple[str, str, str]]:

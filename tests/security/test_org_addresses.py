@@ -19,7 +19,7 @@ from tests.bot.test_cli import run_cli
 from tests.bot.test_crm_ingest_route import metric, put
 from tests.handlers.conftest import shown_text
 from tests.handlers.contact_world import contact_command
-from tests.harness import REP, REP_EMAIL, REP_GMAIL, TEAM, start_stack
+from testsupport.stack import REP, REP_EMAIL, REP_GMAIL, TEAM, start_stack
 from usecases.crm import create_api_key, sync_zoho
 
 JANE = {"email": "jane@acme.example", "first_name": "Jane", "company": "Acme", "external_id": "C-JANE"}

@@ -17,7 +17,7 @@ from crm_store.db import session_scope
 from crm_store.models import GmailAccount, utcnow
 from sandbox.gmail_emulator.oidc import OidcSigner, push_claims
 from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
-from tests.harness import PUSH_SERVICE_ACCOUNT, REP, REP_GMAIL, TEAM, start_stack
+from testsupport.stack import PUSH_SERVICE_ACCOUNT, REP, REP_GMAIL, TEAM, start_stack
 
 TOPIC = "projects/mailmagnet-test/topics/gmail"
 LEAKED_QUERY_TOKEN = "the-old-shared-token-from-the-lb-logs"

@@ -14,7 +14,7 @@ from crm_store.models import MutedContact
 from handlers.blocks.compose import BODY_BLOCK, SUBJECT_BLOCK, TO_ACTION, TO_BLOCK
 from tests.handlers.conftest import account_of, shown_text
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 from tests.signals import REPEAT_DROPPED, capture_request_logs, log_lines, wait_for_log
 
 

@@ -11,9 +11,9 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import AuditLog, GmailAccount
-from sandbox.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
+from testsupport.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 CONTACTS = ("email,first_name,last_name,company,external_id,owner_email\n"
             "jane@acme.example,Jane,Doe,Acme,C1,rep@crm.example\n")

@@ -12,7 +12,7 @@ import pytest
 from handlers.blocks.ids import ActionId
 from tests.handlers.conftest import shown_text
 from tests.handlers.contact_world import CONTACTS, DEALS, JANE, buttons, contact_command, ephemeral_of, open_email
-from tests.harness import REP, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE = "U200COL"
 # What would notify everyone, mention someone or link to the stranger's page if Slack rendered it as written.

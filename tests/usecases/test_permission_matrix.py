@@ -17,9 +17,9 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import CrmUser, GmailAccount, MailboxAlias, MutedContact, OrgSettings
 from crm_store.users import find_user_by_email, user_profile
-from sandbox.stack import OTHER_TEAM, start_org_stack
+from testsupport.stack import OTHER_TEAM, start_org_stack
 from tests.handlers.conftest import shown_text
-from tests.harness import REP, REP_EMAIL, REP_GMAIL, TEAM
+from testsupport.stack import REP, REP_EMAIL, REP_GMAIL, TEAM
 from usecases import access
 
 CONTACTS = "email,first_name,last_name,company,external_id\njane@acme.example,Jane,Doe,Acme,C1\n"

@@ -23,10 +23,10 @@ from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import GmailAccount
 from gmail.tokens import TokenCipher
-from sandbox.fleet import seed_mailboxes
 from sandbox.gmail_emulator import Fault, GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from sandbox.stack import free_port
+from testsupport.fleet import seed_mailboxes
+from testsupport.stack import free_port
 
 CLIENT_ID, CLIENT_SECRET = "chaos.apps.googleusercontent.com", "chaos-secret"
 TEAM = "T0001"

@@ -1,6 +1,6 @@
 """The whole product on loopback: Gmail + Google OAuth emulator, Slack emulator, the real bot server.
 
-Used by the tests, the benchmarks and `mailmagnet demo`.
+Used by the tests, the benchmarks and the demo (dev-only: the runtime wheel ships none of testsupport/).
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from crm_store.db import insert_once, session_scope
 from crm_store.mailboxes import set_labels, set_magnet
 from crm_store.models import GmailAccount, MailboxAlias
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
-from sandbox.consent import consent_redirect, http_get, query_of  # noqa: F401 (re-exported)
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackDriver, SlackEmulator, SocketModeDriver
+from testsupport.consent import consent_redirect, http_get, query_of  # noqa: F401 (re-exported)
 
 SIGNING_SECRET = "test-signing-secret"
 GOOGLE_CLIENT_ID = "mailmagnet-test.apps.googleusercontent.com"
@@ -241,10 +241,11 @@ def start_org_stack(database_url: str, **overrides) -> Stack:
 
 
 def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True,
-                socket_mode: bool = False, **overrides) -> Stack:
+                socket_mode: bool = False, gmail_message_ids: str = "hex", **overrides) -> Stack:
     """`socket_mode`: `serve --socket-mode`, with an app-level token instead of the signing secret and a
-    SocketModeDriver instead of signed HTTP posts."""
-    gmail = GmailEmulator().start()
+    SocketModeDriver instead of signed HTTP posts. `gmail_message_ids="urlsafe"`: the Gmail emulator mints ids
+    with '-' and '_', as a Gmail-compatible server may."""
+    gmail = GmailEmulator(message_ids=gmail_message_ids).start()
     gmail.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
     slack = SlackEmulator().start()
     team = slack.default_team()
