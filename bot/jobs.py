@@ -44,7 +44,7 @@ from telemetry.log_context import in_job
 from usecases import upkeep
 from usecases.context import Services
 from usecases.mailbox_run import MailboxRunner, RunOutcome
-from usecases.push import mailboxes_to_sync
+from usecases.push import PushOutcome, mailboxes_to_sync
 
 log = logging.getLogger(__name__)
 
@@ -540,13 +540,13 @@ class Jobs:
                 return
             wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
-    def push_received(self, envelope: Any) -> str:
+    def push_received(self, envelope: Any) -> PushOutcome:
         """A Gmail Pub/Sub push: sync the mailboxes it names now (`usecases.push` says which). Returns what became
         of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope naming no mailbox of ours)."""
         decision = mailboxes_to_sync(self.services.engine, envelope)
         for account_id in decision.to_sync:
             self.request_sync(account_id)
-        return decision.outcome.value
+        return decision.outcome
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)

@@ -24,6 +24,7 @@ from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
 from usecases.context import Services
+from usecases.push import PushOutcome
 from usecases.values import ConsentError, InvalidState
 
 log = logging.getLogger(__name__)
@@ -207,14 +208,14 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         except PushRefused as refused:
             # Nothing of the body is read: a refused push has no effect at all.
             log.warning("refused a Pub/Sub push: %s", refused.reason)
-            metrics.PUSH_NOTIFICATIONS.labels(result="rejected").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.REJECTED.value).inc()
             return Response("unauthorized" if refused.status == 401 else "forbidden", status=refused.status)
         except PushUnverifiable as error:
             log.warning("could not verify a Pub/Sub push (it will be delivered again): %s", error)
-            metrics.PUSH_NOTIFICATIONS.labels(result="unverified").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNVERIFIED.value).inc()
             return Response("try again later", status=503)
         if (request.content_length or 0) > PUSH_BODY_LIMIT:
-            metrics.PUSH_NOTIFICATIONS.labels(result="ignored").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.IGNORED.value).inc()
             return Response(status=204)
         try:
             envelope = json.loads(request.get_data(cache=False)[:PUSH_BODY_LIMIT] or b"null")
@@ -228,9 +229,9 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
             # The database is away (restarting, failing over): Pub/Sub delivers a push again after a non-2xx.
             log.warning("Pub/Sub push not taken, the database is unavailable (it will be delivered again): %s",
                         type(error).__name__)
-            metrics.PUSH_NOTIFICATIONS.labels(result="unavailable").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNAVAILABLE.value).inc()
             return Response("try again later", status=503)
-        metrics.PUSH_NOTIFICATIONS.labels(result=outcome).inc()
+        metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome).value).inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
 

@@ -8,55 +8,22 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from enum import StrEnum
 from typing import Optional
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-
-class SharingPolicy(StrEnum):
-    """The organisation's policy; `choice` lets every rep pick their own."""
-
-    PRIVATE = "private"
-    PUBLIC = "public"
-    CUSTOM = "custom"
-    CHOICE = "choice"
-
-
-class Sharing(StrEnum):
-    PRIVATE = "private"
-    PUBLIC = "public"
-    CUSTOM = "custom"
-
-
-class SharingDepth(StrEnum):
-    """What colleagues see of a shared mailbox's emails (bodies: never)."""
-
-    METADATA = "metadata"
-    SUBJECT = "subject"
-    FULL = "full"
-
-
-class ManagersSee(StrEnum):
-    """How much of their reports' customer email managers see, whatever the reports' sharing (SPEC §1 Roles)."""
-
-    NONE = "none"
-    METADATA = "metadata"
-    SUBJECT = "subject"
-    FULL = "full"
-
-
-class AccountStatus(StrEnum):
-    CONNECTED = "connected"
-    REVOKED = "revoked"  # Google said invalid_grant; the rep must reconnect
-
-
-class AlertStatus(StrEnum):
-    PENDING = "pending"  # recorded, not yet known to be in Slack
-    POSTED = "posted"
-    QUEUED_DIGEST = "queued_digest"
-    SKIPPED = "skipped"  # muted contact, or MailMagnet turned off before posting
+from crm_store.values import (  # noqa: F401 - the tables' enums, imported from here by most callers
+    DM_CHANNEL,
+    AccountStatus,
+    AlertStatus,
+    AuditSurface,
+    EnumText,
+    ManagersSee,
+    Sharing,
+    SharingDepth,
+    SharingPolicy,
+)
 
 
 def utcnow() -> datetime:
@@ -162,9 +129,9 @@ class OrgSettings(SQLModel, table=True):
     __tablename__ = "org_settings"
 
     team_id: str = Field(primary_key=True, max_length=32)
-    sharing_policy: str = Field(default=SharingPolicy.CHOICE.value, max_length=16)
+    sharing_policy: SharingPolicy = Field(default=SharingPolicy.CHOICE, sa_type=EnumText(SharingPolicy, 16))
     default_timezone: Optional[str] = Field(default=None, max_length=64)
-    managers_see: str = Field(default=ManagersSee.NONE.value, max_length=16)
+    managers_see: ManagersSee = Field(default=ManagersSee.NONE, sa_type=EnumText(ManagersSee, 16))
     # When the weekly response-time digest was last claimed for this workspace (SPEC §3 Follow-ups).
     response_digest_at: Optional[datetime] = Field(default=None)
 
@@ -207,12 +174,12 @@ class GmailAccount(SQLModel, table=True):
     slack_user_id: str = Field(max_length=32)
     # One Gmail address is connected to at most one CRM user (SPEC §1).
     email_address: str = Field(max_length=320, sa_column_kwargs={"unique": True})
-    status: str = Field(default=AccountStatus.CONNECTED.value, max_length=16)
+    status: AccountStatus = Field(default=AccountStatus.CONNECTED, sa_type=EnumText(AccountStatus, 16))
     encrypted_credentials: Optional[bytes] = Field(default=None, sa_type=sa.LargeBinary)
     connected_at: datetime = Field(default_factory=utcnow)
 
-    sharing: str = Field(default=Sharing.PRIVATE.value, max_length=16)
-    sharing_depth: str = Field(default=SharingDepth.METADATA.value, max_length=16)
+    sharing: Sharing = Field(default=Sharing.PRIVATE, sa_type=EnumText(Sharing, 16))
+    sharing_depth: SharingDepth = Field(default=SharingDepth.METADATA, sa_type=EnumText(SharingDepth, 16))
     setup_done: bool = Field(default=False)
 
     magnet_enabled: bool = Field(default=False)
@@ -316,8 +283,8 @@ class Alert(SQLModel, table=True):
     account_id: int = Field(foreign_key="gmail_accounts.id", index=True)
     gmail_id: str = Field(max_length=64)
     contact_id: int = Field(foreign_key="contacts.id")
-    channel: str = Field(max_length=32)
-    status: str = Field(default=AlertStatus.PENDING.value, max_length=16, index=True)
+    channel: str = Field(max_length=32)  # a Slack channel id, or DM_CHANNEL
+    status: AlertStatus = Field(default=AlertStatus.PENDING, sa_type=EnumText(AlertStatus, 16), index=True)
     slack_ts: Optional[str] = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
     # Set (and committed) just before posting: a crash after it means "look in Slack before posting again".
@@ -368,14 +335,6 @@ class EmailShare(SQLModel, table=True):
     viewer_user_id: int = Field(foreign_key="crm_users.id", primary_key=True)
 
 
-class AuditSurface(StrEnum):
-    CHANNEL_ALERT = "channel_alert"
-    CONTACT_VIEW = "contact_view"
-    EMAIL_DETAIL = "email_detail"
-    APP_HOME = "app_home"
-    SHORTCUT = "shortcut"
-
-
 class AuditLog(SQLModel, table=True):
     """One row per viewer per email of someone else's mailbox shown, per surface (SPEC §5). No content:
     who, whose mailbox, which contact, which message id, how much of it, where, when."""
@@ -396,7 +355,7 @@ class AuditLog(SQLModel, table=True):
     mailbox_address: str = Field(max_length=320)
     contact_id: Optional[int] = Field(default=None)
     gmail_id: Optional[str] = Field(default=None, max_length=64)
-    surface: str = Field(default=AuditSurface.CHANNEL_ALERT.value, max_length=32)
+    surface: AuditSurface = Field(default=AuditSurface.CHANNEL_ALERT, sa_type=EnumText(AuditSurface, 32))
     depth: Optional[str] = Field(default=None, max_length=16)
     channel_id: Optional[str] = Field(default=None, max_length=32)
     viewed_at: datetime = Field(default_factory=utcnow, index=True)
@@ -495,7 +454,7 @@ class ContactViewPage(SQLModel, table=True):
     slack_team_id: str = Field(max_length=32)
     slack_user_id: str = Field(max_length=32)
     contact_id: int
-    surface: str = Field(max_length=32)
+    surface: AuditSurface = Field(sa_type=EnumText(AuditSurface, 32))
     page_token: Optional[str] = Field(default=None, max_length=512)  # None: the first page
     page_offset: int = Field(default=0)
     shown: int = Field(default=0)  # emails the view has shown so far (numbering of the next page)

@@ -16,7 +16,7 @@ from crm_store.errors import (  # noqa: F401
     PolicyFixed,
     WrongWorkspace,
 )
-from crm_store.models import AuditSurface, ManagersSee, Sharing, SharingDepth, SharingPolicy  # noqa: F401
+from crm_store.models import DM_CHANNEL, AuditSurface, ManagersSee, Sharing, SharingDepth, SharingPolicy  # noqa: F401
 from gmail.oauth import ConsentError, InvalidState  # noqa: F401
 from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
