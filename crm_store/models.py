@@ -38,6 +38,15 @@ class SharingDepth(StrEnum):
     FULL = "full"
 
 
+class ManagersSee(StrEnum):
+    """How much of their reports' customer email managers see, whatever the reports' sharing (SPEC §1 Roles)."""
+
+    NONE = "none"
+    METADATA = "metadata"
+    SUBJECT = "subject"
+    FULL = "full"
+
+
 class AccountStatus(StrEnum):
     CONNECTED = "connected"
     REVOKED = "revoked"  # Google said invalid_grant; the rep must reconnect
@@ -84,6 +93,25 @@ class CrmUser(SQLModel, table=True):
     slack_user_id: Optional[str] = Field(default=None, max_length=32)
     timezone: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # The CRM's role and reporting line (Zoho's `role` and `Reporting_To`, CSV `role`/`manager_email`, the
+    # ingest API): managers see their reports' customer email at the organisation's `managers_see` depth.
+    role: Optional[str] = Field(default=None, max_length=100, index=True)
+    manager_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
+    # The sharing policy an admin set for this one user (a `SharingPolicy` value); None: their role's, else
+    # the organisation's. The most specific wins.
+    sharing_policy: Optional[str] = Field(default=None, max_length=16)
+    # When this user was last DMed the Connect invitation of a grant (cleared when Mail Integration goes): a
+    # repeated grant sends none.
+    invited_at: Optional[datetime] = Field(default=None)
+
+
+class RoleSharingPolicy(SQLModel, table=True):
+    """The sharing policy an admin set for everyone with one CRM role (`/gmail admin policy role NAME …`)."""
+
+    __tablename__ = "role_sharing_policies"
+
+    role: str = Field(primary_key=True, max_length=100)
+    policy: str = Field(max_length=16)
 
 
 class Contact(SQLModel, table=True):
@@ -131,6 +159,7 @@ class OrgSettings(SQLModel, table=True):
     team_id: str = Field(primary_key=True, max_length=32)
     sharing_policy: str = Field(default=SharingPolicy.CHOICE.value, max_length=16)
     default_timezone: Optional[str] = Field(default=None, max_length=64)
+    managers_see: str = Field(default=ManagersSee.NONE.value, max_length=16)
 
 
 class CategoryChange(SQLModel, table=True):
@@ -210,6 +239,14 @@ class GmailAccount(SQLModel, table=True):
     watch_failures: int = Field(default=0)
     watch_retry_at: Optional[datetime] = Field(default=None)
     reconnect_notified_at: Optional[datetime] = Field(default=None)
+    # Since when the mailbox's runs fail (the first failure of the current streak); None when the last run worked.
+    failing_since: Optional[datetime] = Field(default=None)
+    # The admins were told of the current incident (access revoked, or failing for an hour): set by the one
+    # replica that claims the telling, cleared when the mailbox works again.
+    admins_notified_at: Optional[datetime] = Field(default=None)
+    # Gmail quota units this mailbox's work spent on `quota_day` (UTC date, ISO).
+    quota_day: Optional[str] = Field(default=None, max_length=10)
+    quota_units: int = Field(default=0)
 
     # Row lease: the replica working on this mailbox, until when.
     lease_owner: Optional[str] = Field(default=None, max_length=64)

@@ -202,6 +202,8 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
                 start = started - ONE_SECOND if started is not None else clock() - timedelta(minutes=5)
                 run.start_deleted_stream(module, start)
         stream = None
+        if config.sync_users:
+            result.modules["Users"] = _sync_users(engine, client)
     except ZohoError as error:
         result.status, result.reason = "failed", str(error)
         result.errors.append(str(error))
@@ -215,6 +217,28 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
             client.close()
         result.finished_at = clock()
     return result
+
+
+def _sync_users(engine: Engine, client: ZohoClient) -> ModuleResult:
+    """Roles and managers from the Users API (crm_sync/zoho_users.py). Its failure (a grant without the
+    `ZohoCRM.users.READ` scope, Zoho down) is this stream's problem only: contacts and deals are synced."""
+    from crm_sync.zoho_users import sync_zoho_users
+
+    outcome = ModuleResult("Users")
+    try:
+        applied = sync_zoho_users(engine, client)
+    except ZohoError as error:
+        if isinstance(error, LeaseLost):
+            raise
+        log.warning("Zoho users (roles and managers) not synced: %s", error)
+        outcome.problems.append(SyncProblem("Users", None, None, f"not read: {error}"))
+        return outcome
+    outcome.pages = 1
+    outcome.created, outcome.updated, outcome.unchanged = applied.created, applied.updated, applied.unchanged
+    for problem in applied.problems:
+        outcome.problems.append(SyncProblem("Users", None, problem.field, problem.reason))
+    outcome.skipped = len(applied.problems)
+    return outcome
 
 
 @dataclass

@@ -72,6 +72,8 @@ class SyncBatch:
     # Messages stored by an earlier run, not yet filed, that a listing of the Inbox just named (backfill, full
     # resync): gmail id -> stored From address (its category is in `senders` too). Never alerted again.
     known_in_inbox: dict[str, str] = field(default_factory=dict)
+    # What each subscriber's `record` left for its `deliver` (by subscriber), read in the same transaction.
+    outbox: dict[str, object] = field(default_factory=dict)
 
     def contact_of(self, message: NewMessage) -> SenderCategory | None:
         for address in message.from_addresses:
@@ -362,6 +364,8 @@ class MailboxSync:
         account.history_id = finish.cursor
         account.last_sync_at = now
         account.last_sync_error = None
+        account.failing_since = None  # a failing streak (and its incident) ends with a run that works
+        account.admins_notified_at = None
         if finish.backfill:
             account.backfill_done = True
         session.add(account)
@@ -407,7 +411,8 @@ class MailboxSync:
                     return False
                 self._finish_in(session, current, finish, now, set())
                 return True
-        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None}
+        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
+                        "failing_since": None, "admins_notified_at": None}
         if finish.backfill:
             values["backfill_done"] = True
         with session_scope(self.engine) as session:
@@ -425,7 +430,8 @@ class MailboxSync:
         with session_scope(self.engine) as session:
             session.execute(
                 update(GmailAccount).where(GmailAccount.id == account_id)
-                .values(last_sync_error=f"{kind}: {error}"[:500])
+                .values(last_sync_error=f"{kind}: {error}"[:500],
+                        failing_since=sa.func.coalesce(GmailAccount.failing_since, self.clock()))
             )
 
 

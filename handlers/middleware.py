@@ -6,19 +6,16 @@ Global middleware, in order, after Bolt's own signature check:
   with a clear message and goes no further (SPEC §1).
 - `drop_repeats`: a Slack retry of a request already processed is acked and dropped at once. It only
   reads, so the ack never waits for a database writer.
-- `identify_actor`: puts who sent the request (`context["actor"]`, a `SlackActorRef`) and the use
-  cases' building blocks (`context["services"]`) into the listener's context; the use case resolves
-  the actor (Slack profile, CRM user) after the ack.
+- `identify_actor`: puts who sent the request (`context["actor"]`, a `SlackActorRef`) into the listener's
+  context; the use case resolves the actor (Slack profile, CRM user) after the ack.
+`provide` runs first: it puts the use cases' building blocks in the context (`context["services"]`).
+Bolt passes context keys to listeners and middleware that name them (`actor`, `services`).
 
-Listener decorators:
-- `once`: the listener claims its request right after the ack, on the worker thread, before any side
-  effect; a retry, replay or double click that lost the claim does nothing. It also reports a failure
-  itself (Bolt mishandles a listener that raises after acking).
-- `ack_at_once` (listener middleware): acks on the request thread.
+Listener middleware: `ack_at_once` acks on the request thread. handlers/routes.py claims each request once,
+on the worker thread, before the listener's side effects.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 from typing import Callable
@@ -27,16 +24,11 @@ from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 
 from handlers import dedupe
 from handlers.blocks.alerts import AlertAction
-from handlers.errors import present_error
 from telemetry import metrics
 from usecases.actors import workspace_allowed
 from usecases.values import Services, SlackActorRef, WrongWorkspace
 
 log = logging.getLogger(__name__)
-
-# Everything a MailMagnet listener asks Bolt for; `once` passes each listener its own subset.
-INJECTED = ("ack", "body", "client", "respond", "context", "event", "view")
-
 
 def request_kind(body: dict) -> tuple[str, str]:
     """(kind, name) of a request, for metrics and logs."""
@@ -59,85 +51,52 @@ def mark_verified(context: BoltContext, next: Callable[[], None]):
     return next()
 
 
-def serve_allowed_workspaces(services: Services) -> Callable:
-    def middleware(context: BoltContext, body: dict, next: Callable[[], None]):
-        team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id")
-        if workspace_allowed(services, team_id, context.enterprise_id):
-            return next()
-        kind, name = request_kind(body)
-        log.warning("refused %s %s from workspace %s (not one this deployment serves)", kind, name, team_id)
-        metrics.SLACK_REQUESTS.labels(kind="refused_workspace", name=kind).inc()
-        if kind == "command":
-            message = str(WrongWorkspace("This MailMagnet serves another organisation's Slack workspace, so it "
-                                         "does nothing here. Ask your Slack admin which apps your workspace uses."))
-            return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": message}),
-                                headers={"content-type": ["application/json"]})
-        return BoltResponse(status=200, body="")
+def provide(services: Services) -> Callable:
+    """The app's building blocks as the context key `services`: Bolt passes it to every listener that names it."""
 
-    return middleware
-
-
-def drop_repeats(services: Services) -> Callable:
-    def middleware(req: BoltRequest, body: dict, next: Callable[[], None]):
-        kind, name = request_kind(body)
-        metrics.SLACK_REQUESTS.labels(kind=kind, name=name).inc()
-        retry = (req.headers.get("x-slack-retry-num") or [None])[0]
-        key = dedupe.request_key(body)
-        # Socket Mode marks first deliveries as retry 0: only a real retry needs the look-up.
-        if retry not in (None, "0") and key is not None:
-            try:
-                if dedupe.seen(services, key):
-                    log.info("dropping Slack's retry %s of %s %s", retry, kind, name)
-                    return BoltResponse(status=200, body="")
-            except Exception:
-                log.warning("could not look up %s %s; the listener decides", kind, name, exc_info=True)
-        return next()
-
-    return middleware
-
-
-def identify_actor(services: Services) -> Callable:
-    def middleware(context: BoltContext, body: dict, next: Callable[[], None]):
-        team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id") or ""
-        user_id = context.user_id or (body.get("user") or {}).get("id") or body.get("user_id") or ""
-        context["actor"] = SlackActorRef(team_id, user_id, context.enterprise_id)
+    def put_services(context: BoltContext, next: Callable[[], None]):
         context["services"] = services
         return next()
 
-    return middleware
+    return put_services
 
 
-def once(services: Services) -> Callable[[Callable], Callable]:
-    """Run a listener for the first delivery of its request only (retries, replays, double clicks)."""
+def serve_allowed_workspaces(context: BoltContext, body: dict, services: Services, next: Callable[[], None]):
+    team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id")
+    if workspace_allowed(services, team_id, context.enterprise_id):
+        return next()
+    kind, name = request_kind(body)
+    log.warning("refused %s %s from workspace %s (not one this deployment serves)", kind, name, team_id)
+    metrics.SLACK_REQUESTS.labels(kind="refused_workspace", name=kind).inc()
+    if kind == "command":
+        message = str(WrongWorkspace("This MailMagnet serves another organisation's Slack workspace, so it "
+                                     "does nothing here. Ask your Slack admin which apps your workspace uses."))
+        return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": message}),
+                            headers={"content-type": ["application/json"]})
+    return BoltResponse(status=200, body="")
 
-    def decorate(listener: Callable) -> Callable:
-        wanted = [name for name in inspect.signature(listener).parameters if name in INJECTED]
 
-        def first_delivery_only(ack, body, client, respond, context, event, view):
-            try:
-                first = dedupe.first_delivery(services, body)
-            except Exception:
-                log.exception("could not record a Slack request; processing it anyway")
-                first = True
-            if not first:
-                ack()  # a view submission still needs its answer; elsewhere a no-op
-                log.info("dropping a repeated %s %s", *request_kind(body))
-                return None
-            given = dict(ack=ack, body=body, client=client, respond=respond, context=context, event=event, view=view)
-            try:
-                return listener(**{name: given[name] for name in wanted})
-            except Exception as error:  # noqa: BLE001 - told to the user here, never re-raised into Bolt
-                # Bolt resets an ack already sent when a listener raises afterwards, and then answers 404
-                # after 3 s; reporting here keeps the answer and says what went wrong.
-                if ack.response is None:
-                    ack()
-                present_error(error, body, respond, client, context)
-                return None
+def drop_repeats(req: BoltRequest, body: dict, services: Services, next: Callable[[], None]):
+    kind, name = request_kind(body)
+    metrics.SLACK_REQUESTS.labels(kind=kind, name=name).inc()
+    retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+    key = dedupe.request_key(body)
+    # Socket Mode marks first deliveries as retry 0: only a real retry needs the look-up.
+    if retry not in (None, "0") and key is not None:
+        try:
+            if dedupe.seen(services, key):
+                log.info("dropping Slack's retry %s of %s %s", retry, kind, name)
+                return BoltResponse(status=200, body="")
+        except Exception:
+            log.warning("could not look up %s %s; the listener decides", kind, name, exc_info=True)
+    return next()
 
-        first_delivery_only.__name__ = first_delivery_only.__qualname__ = listener.__name__
-        return first_delivery_only
 
-    return decorate
+def identify_actor(context: BoltContext, body: dict, next: Callable[[], None]):
+    team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id") or ""
+    user_id = context.user_id or (body.get("user") or {}).get("id") or body.get("user_id") or ""
+    context["actor"] = SlackActorRef(team_id, user_id, context.enterprise_id)
+    return next()
 
 
 def ack_at_once(ack: Ack, next: Callable[[], None]):

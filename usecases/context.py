@@ -90,6 +90,10 @@ class ChannelNotFound(DomainError):
     """The channel does not exist or the bot cannot see it."""
 
 
+class UsergroupNotFound(DomainError):
+    """The user group does not exist in that workspace, is disabled, or the bot may not read user groups."""
+
+
 class SlackDirectory(Protocol):
     """Slack, read-only: who a user is and what a channel is. Implemented in bot/ (cached)."""
 
@@ -103,6 +107,9 @@ class SlackDirectory(Protocol):
 
     def channel_members(self, team_id: str, channel_id: str) -> list[str]:
         """Slack user ids of a channel's people, the bot excluded."""
+
+    def usergroup_members(self, team_id: str, usergroup_id: str) -> list[str]:
+        """Slack user ids of a user group's members (usergroups.users.list). Raises UsergroupNotFound."""
 
     def workspace_of_token(self) -> tuple[str | None, str | None]:
         """(team id, enterprise id) of the single-workspace bot token (auth.test), or (None, None)."""

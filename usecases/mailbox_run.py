@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import update
 
 from crm_store.db import session_scope
@@ -126,4 +127,6 @@ class MailboxRunner:
     def _record_error(self, account_id: int, error: str) -> None:
         with session_scope(self.services.engine) as session:
             session.execute(update(GmailAccount).where(GmailAccount.id == account_id)
-                            .values(last_sync_error=error[:500]).execution_options(synchronize_session=False))
+                            .values(last_sync_error=error[:500],
+                                    failing_since=sa.func.coalesce(GmailAccount.failing_since, utcnow()))
+                            .execution_options(synchronize_session=False))

@@ -4,13 +4,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from slack_bolt import App, BoltContext, Respond
+from slack_bolt import Respond
 
 from handlers.blocks.audit import audit_blocks
-from handlers.blocks.ids import ActionId
-from handlers.middleware import ack_at_once, once
 from usecases import audit as audit_use_cases
-from usecases.values import InvalidInput, Services
+from usecases.values import InvalidInput, Services, SlackActorRef
 
 STALE = "That button is from an older MailMagnet message; run `/gmail admin audit` again."
 
@@ -31,11 +29,8 @@ def _filters(body: dict) -> tuple[str | None, datetime | None, int]:
         raise InvalidInput(STALE) from None
 
 
-def register(app: App, services: Services) -> None:
-    @app.action(ActionId.AUDIT_OLDER.value, middleware=[ack_at_once])
-    @once(services)
-    def older(body: dict, respond: Respond, context: BoltContext):
-        user, since, before = _filters(body)
-        page = audit_use_cases.audit_for_slack(services, context["actor"], user, since, before)
-        text, blocks = audit_blocks(page, user=user, since=since, own_team=page.workspace)
-        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+def older(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
+    user, since, before = _filters(body)
+    page = audit_use_cases.audit_for_slack(services, actor, user, since, before)
+    text, blocks = audit_blocks(page, user=user, since=since, own_team=page.workspace)
+    respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)

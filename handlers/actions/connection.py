@@ -1,14 +1,12 @@
 """Buttons in messages about the connection: Authenticate (a link), Reconnect Gmail, Disconnect / Cancel."""
 from __future__ import annotations
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, Respond
 
 from handlers import dedupe
 from handlers.blocks.commands import connect_prompt, disconnected_notice, message
-from handlers.blocks.ids import ActionId
-from handlers.middleware import ack_at_once, once
 from usecases import mailbox as mailbox_use_cases
-from usecases.values import DomainError, InvalidInput, Services
+from usecases.values import DomainError, InvalidInput, Services, SlackActorRef
 
 
 def _replace(respond: Respond, text: str) -> None:
@@ -16,38 +14,33 @@ def _replace(respond: Respond, text: str) -> None:
     respond(text=reply, blocks=blocks, replace_original=True)
 
 
-def register(app: App, services: Services) -> None:
-    @app.action(ActionId.CONNECT_AUTHENTICATE.value)
-    def authenticate_link_opened(ack: Ack):
-        # A link button still sends an interaction; the browser does the rest.
-        ack()
+def authenticate_link_opened(ack: Ack):
+    # A link button still sends an interaction; the browser does the rest.
+    ack()
 
-    @app.action(ActionId.RECONNECT.value, middleware=[ack_at_once])
-    @once(services)
-    def reconnect(respond: Respond, context: BoltContext):
-        link = mailbox_use_cases.start_connect(services, context["actor"])
-        text, blocks = connect_prompt(link.url, link.connected_address)
-        respond(text=text, blocks=blocks, response_type="ephemeral")
 
-    @app.action(ActionId.DISCONNECT_CONFIRM.value, middleware=[ack_at_once])
-    @once(services)
-    def confirm_disconnect(body: dict, respond: Respond, context: BoltContext):
-        token = (body["actions"][0].get("value") or "")[:100]
-        connection, _, nonce = token.partition(":")
-        if not nonce:
-            raise InvalidInput("This confirmation is not one MailMagnet sent. Run `/gmail disconnect` again.")
-        # One confirmation disconnects once, however often (and however fast) it is clicked — by its rep: the key
-        # names the clicker, so someone else's click on it (refused below) cannot use it up.
-        who = context["actor"]
-        if not dedupe.claim(services, f"disconnect:{who.team_id}:{who.user_id}:{token}"):
-            return
-        try:
-            text = disconnected_notice(mailbox_use_cases.disconnect_own(services, who, connection))
-        except DomainError as refusal:
-            text = str(refusal)
-        _replace(respond, text)
+def reconnect(respond: Respond, actor: SlackActorRef, services: Services):
+    link = mailbox_use_cases.start_connect(services, actor)
+    text, blocks = connect_prompt(link.url, link.connected_address)
+    respond(text=text, blocks=blocks, response_type="ephemeral")
 
-    @app.action(ActionId.DISCONNECT_CANCEL.value, middleware=[ack_at_once])
-    @once(services)
-    def cancel_disconnect(respond: Respond):
-        _replace(respond, "Disconnect cancelled: your Gmail stays connected.")
+
+def confirm_disconnect(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
+    token = (body["actions"][0].get("value") or "")[:100]
+    connection, _, nonce = token.partition(":")
+    if not nonce:
+        raise InvalidInput("This confirmation is not one MailMagnet sent. Run `/gmail disconnect` again.")
+    # One confirmation disconnects once, however often (and however fast) it is clicked — by its rep: the key
+    # names the clicker, so someone else's click on it (refused below) cannot use it up.
+    who = actor
+    if not dedupe.claim(services, f"disconnect:{who.team_id}:{who.user_id}:{token}"):
+        return
+    try:
+        text = disconnected_notice(mailbox_use_cases.disconnect_own(services, who, connection))
+    except DomainError as refusal:
+        text = str(refusal)
+    _replace(respond, text)
+
+
+def cancel_disconnect(respond: Respond):
+    _replace(respond, "Disconnect cancelled: your Gmail stays connected.")

@@ -9,20 +9,18 @@ import json
 import logging
 from typing import Any, Callable
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks.compose import compose_view, loading_view, notice_view
 from handlers.blocks.contact import detail_notice, email_detail_view, loading_detail, more_emails_blocks, notice
-from handlers.blocks.ids import ActionId
 from handlers.commands.contact import render
 from handlers.errors import user_message
-from handlers.middleware import ack_at_once, once
 from usecases import compose
 from usecases import contacts as contact_use_cases
 from usecases.contacts import EmailRef
-from usecases.values import AuditSurface, InvalidInput, Services
+from usecases.values import AuditSurface, InvalidInput, Services, SlackActorRef
 
 log = logging.getLogger(__name__)
 
@@ -60,50 +58,44 @@ def modal_then(client: WebClient, body: dict, loading: dict, build: Callable[[],
         log.info("could not fill in a modal (closed meanwhile?): %s", error.response.get("error"))
 
 
-def register(app: App, services: Services) -> None:
-    @app.action(ActionId.CONTACT_PICK.value, middleware=[ack_at_once])
-    @once(services)
-    def pick_contact(body: dict, respond: Respond, context: BoltContext):
-        value = _json_value(body)
-        if not isinstance(value, dict) or value.get("s") not in SURFACES:
-            raise InvalidInput(contact_use_cases.STALE_BUTTON)
-        surface = SURFACES[value["s"]]
-        # The chosen contact replaces the list it was picked from.
-        try:
-            text, blocks = render(contact_use_cases.show_contact(services, context["actor"], value.get("c"), surface),
-                                  surface.value)
-        except Exception as error:  # noqa: BLE001 - a refusal or a failure replaces the list too
-            text, blocks = notice(user_message(error))
-        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
+def pick_contact(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
+    value = _json_value(body)
+    if not isinstance(value, dict) or value.get("s") not in SURFACES:
+        raise InvalidInput(contact_use_cases.STALE_BUTTON)
+    surface = SURFACES[value["s"]]
+    # The chosen contact replaces the list it was picked from.
+    try:
+        text, blocks = render(contact_use_cases.show_contact(services, actor, value.get("c"), surface),
+                              surface.value)
+    except Exception as error:  # noqa: BLE001 - a refusal or a failure replaces the list too
+        text, blocks = notice(user_message(error))
+    respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
 
-    @app.action(ActionId.CONTACT_MORE.value, middleware=[ack_at_once])
-    @once(services)
-    def show_more(body: dict, respond: Respond, context: BoltContext):
-        page = contact_use_cases.more_emails(services, context["actor"], _value(body))
-        text, blocks = more_emails_blocks(page)
-        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
-    @app.action(ActionId.EMAIL_OPEN.value, middleware=[ack_at_once])
-    @once(services)
-    def open_email(body: dict, client: WebClient, context: BoltContext):
-        value = _json_value(body)
-        modal_then(client, body, loading_detail(),
-                   lambda: email_detail_view(contact_use_cases.open_email(services, context["actor"], value)),
-                   detail_notice)
+def show_more(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
+    page = contact_use_cases.more_emails(services, actor, _value(body))
+    text, blocks = more_emails_blocks(page)
+    respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
-    @app.action(ActionId.EMAIL_REPLY.value, middleware=[ack_at_once])
-    @once(services)
-    def reply_to_email(body: dict, client: WebClient, context: BoltContext):
-        value = _json_value(body)
 
-        def draft() -> dict:
-            ref = EmailRef.of(value)
-            return compose_view(compose.start_reply(services, context["actor"], ref.account_id, ref.gmail_id,
-                                                    ref.contact_id))
+def open_email(body: dict, client: WebClient, actor: SlackActorRef, services: Services):
+    value = _json_value(body)
+    modal_then(client, body, loading_detail(),
+               lambda: email_detail_view(contact_use_cases.open_email(services, actor, value)),
+               detail_notice)
 
-        in_modal = (body.get("container") or {}).get("type") == "view"
-        modal_then(client, body, loading_view(), draft, notice_view, push=in_modal)
 
-    @app.action(ActionId.EMAIL_OPEN_GMAIL.value)
-    def open_in_gmail(ack: Ack):
-        ack()  # a link button: Slack opens the URL; the click still has to be acknowledged
+def reply_to_email(body: dict, client: WebClient, actor: SlackActorRef, services: Services):
+    value = _json_value(body)
+
+    def draft() -> dict:
+        ref = EmailRef.of(value)
+        return compose_view(compose.start_reply(services, actor, ref.account_id, ref.gmail_id,
+                                                ref.contact_id))
+
+    in_modal = (body.get("container") or {}).get("type") == "view"
+    modal_then(client, body, loading_view(), draft, notice_view, push=in_modal)
+
+
+def open_in_gmail(ack: Ack):
+    ack()  # a link button: Slack opens the URL; the click still has to be acknowledged

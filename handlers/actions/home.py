@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from handlers import dedupe
@@ -12,7 +11,6 @@ from handlers.blocks.commands import disconnected_notice
 from handlers.blocks.ids import ActionId
 from handlers.blocks.setup import connect_modal
 from handlers.home.tab import publish_home
-from handlers.middleware import ack_at_once, once
 from usecases import mailbox as mailbox_use_cases
 from usecases import settings as setting_use_cases
 from usecases.values import DomainError, InvalidInput, Services, Sharing, SharingDepth, SlackActorRef
@@ -74,23 +72,14 @@ CHANGES: dict[ActionId, Change] = {
 OPENS_MODAL = {ActionId.HOME_CONNECT, ActionId.HOME_SETTINGS}
 
 
-def register(app: App, services: Services) -> None:
-    def listener_for(action_id: ActionId):
-        change = CHANGES[action_id]
-
-        def home_control(body: dict, client: WebClient, context: BoltContext):
-            who = context["actor"]
-            try:
-                notice = change(services, who, client, body)
-            except DomainError as refusal:
-                notice = str(refusal)
-            else:
-                if action_id in OPENS_MODAL:
-                    return
-            publish_home(services, who, client, notice)
-
-        home_control.__name__ = f"home_{action_id.value}"
-        return home_control
-
-    for action_id in CHANGES:
-        app.action(action_id.value, middleware=[ack_at_once])(once(services)(listener_for(action_id)))
+def home_control(body: dict, client: WebClient, actor: SlackActorRef, services: Services):
+    """Every App Home control (CHANGES names them): apply the change, then publish the tab with its outcome."""
+    action_id = ActionId(body["actions"][0]["action_id"])
+    try:
+        notice = CHANGES[action_id](services, actor, client, body)
+    except DomainError as refusal:
+        notice = str(refusal)
+    else:
+        if action_id in OPENS_MODAL:
+            return
+    publish_home(services, actor, client, notice)

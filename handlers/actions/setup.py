@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import json
 
-from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from handlers.blocks.ids import ActionId
 from handlers.blocks.setup import setup_modal
-from handlers.middleware import ack_at_once, once
 from usecases import settings as setting_use_cases
 from usecases.values import Services, SlackActorRef
 
@@ -27,10 +24,7 @@ def message_origin(body: dict) -> dict:
     return {}
 
 
-def register(app: App, services: Services) -> None:
-    @app.action(ActionId.SETUP_OPEN.value, middleware=[ack_at_once])
-    @once(services)
-    def open_setup(body: dict, client: WebClient, context: BoltContext):
-        view = setup_view(services, context["actor"], message_origin(body))
-        # Straight from the listener: the trigger id is good for 3 seconds.
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+def open_setup(body: dict, client: WebClient, actor: SlackActorRef, services: Services):
+    view = setup_view(services, actor, message_origin(body))
+    # Straight from the listener: the trigger id is good for 3 seconds.
+    client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from slack_bolt import App, BoltContext, Respond
+from slack_bolt import Respond
 
 from handlers.blocks.contact import (
     choices_blocks,
@@ -15,11 +15,10 @@ from handlers.blocks.contact import (
     usage,
 )
 from handlers.errors import user_message
-from handlers.middleware import ack_at_once, once
 from handlers.parsing import contact_query
 from usecases import contacts as contact_use_cases
 from usecases.contacts import ContactChoices, ContactView, LookUp, NoContact
-from usecases.values import Services
+from usecases.values import Services, SlackActorRef
 
 COMMAND = "/contact"
 
@@ -44,14 +43,10 @@ def answer_in_place(respond: Respond, query: str, work: Callable[[], tuple[str, 
     respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)
 
 
-def register(app: App, services: Services) -> None:
-    @app.command(COMMAND, middleware=[ack_at_once])
-    @once(services)
-    def contact_command(body: dict, respond: Respond, context: BoltContext):
-        query = contact_query(body.get("text") or "")
-        if not query:
-            text, blocks = usage()
-            respond(text=text, blocks=blocks, response_type="ephemeral")
-            return
-        answer_in_place(respond, query, lambda: render(
-            contact_use_cases.look_up(services, context["actor"], query), "contact_view"))
+def contact_command(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
+    query = contact_query(body.get("text") or "")
+    if not query:
+        text, blocks = usage()
+        respond(text=text, blocks=blocks, response_type="ephemeral")
+        return
+    answer_in_place(respond, query, lambda: render(contact_use_cases.look_up(services, actor, query), "contact_view"))

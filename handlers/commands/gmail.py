@@ -8,10 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from slack_bolt import App, BoltContext, Respond
+from slack_bolt import Respond
 
 from handlers.blocks.commands import Reply, connect_prompt, usage
-from handlers.middleware import ack_at_once, once
 from handlers.parsing import UsageError, shown
 from usecases import mailbox as mailbox_use_cases
 from usecases.values import Services, SlackActorRef
@@ -71,9 +70,6 @@ def run_subcommand(services: Services, who: SlackActorRef, text: str) -> Reply:
         return usage(str(error), error.topic)
 
 
-def register(app: App, services: Services) -> None:
-    @app.command(COMMAND, middleware=[ack_at_once])
-    @once(services)
-    def gmail_command(body: dict, respond: Respond, context: BoltContext):
-        text, blocks = run_subcommand(services, context["actor"], body.get("text") or "")
-        respond(text=text, blocks=blocks, response_type="ephemeral")
+def gmail_command(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
+    text, blocks = run_subcommand(services, actor, body.get("text") or "")
+    respond(text=text, blocks=blocks, response_type="ephemeral")

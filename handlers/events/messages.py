@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt import App
 from slack_sdk import WebClient
 
 from handlers.blocks.commands import dm_help, dm_pointer
-from handlers.middleware import once
-from usecases.values import Services
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +30,10 @@ def answer_to(text: str) -> tuple[str, list[dict]]:
     return dm_help() if words in HELP_WORDS else dm_pointer()
 
 
-def register(app: App, services: Services) -> None:
-    @app.event("message", matchers=[typed_by_a_person_in_the_dm])
-    @once(services)
-    def message_in_the_dm(event: dict, client: WebClient):
-        text, blocks = answer_to(event.get("text") or "")
-        client.chat_postMessage(channel=event["channel"], text=text, blocks=blocks, thread_ts=event.get("thread_ts"))
+def message_in_the_dm(event: dict, client: WebClient):
+    text, blocks = answer_to(event.get("text") or "")
+    client.chat_postMessage(channel=event["channel"], text=text, blocks=blocks, thread_ts=event.get("thread_ts"))
 
-    @app.event("message")
-    def other_messages():
-        pass  # edits, deletions and the bot's own posts in the DM: acknowledged, nothing to do
+
+def other_messages():
+    pass

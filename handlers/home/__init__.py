@@ -1,10 +1,1 @@
-"""The App Home tab."""
-from __future__ import annotations
-
-from slack_bolt import App
-
-
-def register(app: App, services) -> None:
-    from handlers.home import tab
-
-    tab.register(app, services)
+"""The App Home tab (its app_home_opened event is a row of handlers/events' table)."""

@@ -1,10 +1,10 @@
-"""Shortcuts: the message shortcut "Show contact emails" (app.yaml `features.shortcuts`)."""
+"""Shortcuts: the message shortcut "Show contact emails" (app.yaml `features.shortcuts`). SHORTCUTS is their table."""
 from __future__ import annotations
 
-from slack_bolt import App
+from handlers.blocks.ids import CallbackId
+from handlers.routes import Route
+from handlers.shortcuts import message
 
-
-def register(app: App, services) -> None:
-    from handlers.shortcuts import message
-
-    message.register(app, services)
+SHORTCUTS: tuple[Route, ...] = (
+    Route(CallbackId.SHOW_CONTACT_SHORTCUT.value, message.show_contact_emails),
+)

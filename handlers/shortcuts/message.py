@@ -2,14 +2,12 @@
 contact behind it and the emails exchanged with them (as `/contact` shows them), to the clicker only."""
 from __future__ import annotations
 
-from slack_bolt import App, BoltContext, Respond
+from slack_bolt import Respond
 
-from handlers.blocks.ids import CallbackId
 from handlers.commands.contact import answer_in_place, render
-from handlers.middleware import ack_at_once, once
 from handlers.parsing import SCAN_LIMIT, addresses_in
 from usecases import contacts as contact_use_cases
-from usecases.values import Services
+from usecases.values import Services, SlackActorRef
 
 
 def message_text(message: dict) -> str:
@@ -35,12 +33,9 @@ def message_text(message: dict) -> str:
     return "\n".join(parts)[:SCAN_LIMIT]
 
 
-def register(app: App, services: Services) -> None:
-    @app.message_shortcut(CallbackId.SHOW_CONTACT_SHORTCUT.value, middleware=[ack_at_once])
-    @once(services)
-    def show_contact_emails(body: dict, respond: Respond, context: BoltContext):
-        message = body.get("message") or {}
-        # The use case reads the message only once the clicker is known to be a CRM user (a guest costs nothing).
-        answer_in_place(respond, "the addresses in that message", lambda: render(
-            contact_use_cases.for_addresses(services, context["actor"], lambda: addresses_in(message_text(message))),
-            "shortcut"))
+def show_contact_emails(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
+    message = body.get("message") or {}
+    # The use case reads the message only once the clicker is known to be a CRM user (a guest costs nothing).
+    answer_in_place(respond, "the addresses in that message", lambda: render(
+        contact_use_cases.for_addresses(services, actor, lambda: addresses_in(message_text(message))),
+        "shortcut"))

@@ -3,16 +3,13 @@ the email is sent through the rep's Gmail and the rep gets a confirmation with a
 in words) in their DM."""
 from __future__ import annotations
 
-import re
-
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from handlers.blocks.compose import COMPOSE_CALLBACK, LEGACY_REPLY_CALLBACK, field_errors, sent_message, submitted
-from handlers.middleware import once
+from handlers.blocks.compose import field_errors, sent_message, submitted
 from usecases import compose
 from usecases.compose import FieldErrors, Outgoing
-from usecases.values import DomainError, Services
+from usecases.values import DomainError, Services, SlackActorRef
 
 
 def outgoing_of(view: dict) -> Outgoing:
@@ -21,21 +18,17 @@ def outgoing_of(view: dict) -> Outgoing:
                     reply_to_gmail_id=metadata.get("g"), contact_ids=metadata.get("c"), to=to)
 
 
-def register(app: App, services: Services) -> None:
-    @app.view(re.compile(f"^({re.escape(COMPOSE_CALLBACK)}|{re.escape(LEGACY_REPLY_CALLBACK)})$"))
-    @once(services)  # a retried or repeated submission must not send the email twice
-    def send_email(ack: Ack, view: dict, client: WebClient, context: BoltContext):
-        outgoing = outgoing_of(view)
-        who = context["actor"]
-        try:
-            compose.check_email(services, who, outgoing)
-        except FieldErrors as invalid:
-            ack(response_action="errors", errors=field_errors(invalid.errors, view))
-            return
-        except DomainError as refusal:
-            ack(response_action="errors", errors=field_errors({"body": str(refusal)}, view))
-            return
-        ack()
-        sent = compose.send_email(services, who, outgoing)  # a refusal from Gmail reaches the DM (once)
-        text, blocks = sent_message(sent)
-        client.chat_postMessage(channel=who.user_id, text=text, blocks=blocks)
+def send_email(ack: Ack, view: dict, client: WebClient, actor: SlackActorRef, services: Services):
+    outgoing = outgoing_of(view)
+    try:
+        compose.check_email(services, actor, outgoing)
+    except FieldErrors as invalid:
+        ack(response_action="errors", errors=field_errors(invalid.errors, view))
+        return
+    except DomainError as refusal:
+        ack(response_action="errors", errors=field_errors({"body": str(refusal)}, view))
+        return
+    ack()
+    sent = compose.send_email(services, actor, outgoing)  # a refusal from Gmail reaches the DM (once)
+    text, blocks = sent_message(sent)
+    client.chat_postMessage(channel=actor.user_id, text=text, blocks=blocks)

@@ -4,16 +4,15 @@ from __future__ import annotations
 import json
 import logging
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from handlers.blocks.ids import FEATURE_LABELS, FEATURE_MAGNET, SETUP_ACTION, CallbackId, SetupField
+from handlers.blocks.ids import FEATURE_LABELS, FEATURE_MAGNET, SETUP_ACTION, SetupField
 from handlers.blocks.setup import settings_saved
 from handlers.home.tab import publish_home
-from handlers.middleware import once
 from usecases import settings as setting_use_cases
-from usecases.values import DomainError, PolicyFixed, Services, Sharing, SharingDepth
+from usecases.values import DomainError, PolicyFixed, Services, Sharing, SharingDepth, SlackActorRef
 
 log = logging.getLogger(__name__)
 
@@ -43,32 +42,29 @@ def _metadata(view: dict) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def register(app: App, services: Services) -> None:
-    @app.view(CallbackId.SETUP_MODAL.value)
-    @once(services)
-    def setup_submitted(ack: Ack, view: dict, client: WebClient, context: BoltContext):
-        values = (view.get("state") or {}).get("values") or {}
-        features = _features(values)
+def setup_submitted(ack: Ack, view: dict, client: WebClient, actor: SlackActorRef, services: Services):
+    values = (view.get("state") or {}).get("values") or {}
+    features = _features(values)
+    try:
+        sharing = Sharing(_selected(values, SetupField.SHARING)) if _selected(values, SetupField.SHARING) else None
+        depth = SharingDepth(_selected(values, SetupField.DEPTH)) if _selected(values, SetupField.DEPTH) else None
+    except ValueError:
+        ack(response_action="errors", errors={SetupField.FEATURES.value: "Unknown choice; please pick again."})
+        return
+    try:
+        saved = setting_use_cases.save_setup(services, actor, sharing=sharing, depth=depth,
+                                             magnet=FEATURE_MAGNET in features, labels=FEATURE_LABELS in features)
+    except DomainError as refusal:
+        ack(response_action="errors", errors={_field_for(refusal, values): str(refusal)[:150]})
+        return
+    ack()
+    origin = _metadata(view)
+    if origin.get("home"):
+        publish_home(services, actor, client, "Settings saved.")
+    elif origin.get("channel") and origin.get("ts"):
+        text, blocks = settings_saved(address=saved.address, sharing=saved.sharing, depth=saved.depth,
+                                      magnet=saved.magnet, labels=saved.labels)
         try:
-            sharing = Sharing(_selected(values, SetupField.SHARING)) if _selected(values, SetupField.SHARING) else None
-            depth = SharingDepth(_selected(values, SetupField.DEPTH)) if _selected(values, SetupField.DEPTH) else None
-        except ValueError:
-            ack(response_action="errors", errors={SetupField.FEATURES.value: "Unknown choice; please pick again."})
-            return
-        try:
-            saved = setting_use_cases.save_setup(services, context["actor"], sharing=sharing, depth=depth,
-                                                 magnet=FEATURE_MAGNET in features, labels=FEATURE_LABELS in features)
-        except DomainError as refusal:
-            ack(response_action="errors", errors={_field_for(refusal, values): str(refusal)[:150]})
-            return
-        ack()
-        origin = _metadata(view)
-        if origin.get("home"):
-            publish_home(services, context["actor"], client, "Settings saved.")
-        elif origin.get("channel") and origin.get("ts"):
-            text, blocks = settings_saved(address=saved.address, sharing=saved.sharing, depth=saved.depth,
-                                          magnet=saved.magnet, labels=saved.labels)
-            try:
-                client.chat_update(channel=origin["channel"], ts=origin["ts"], text=text, blocks=blocks)
-            except SlackApiError as error:
-                log.info("could not update the setup message: %s", error.response.get("error"))
+            client.chat_update(channel=origin["channel"], ts=origin["ts"], text=text, blocks=blocks)
+        except SlackApiError as error:
+            log.info("could not update the setup message: %s", error.response.get("error"))
