@@ -195,11 +195,11 @@ def test_modules_import_no_test_module_or_conftest(tmp_path):
     assert offences(ROOT) == []
     planted = tmp_path / "tests" / "bot"
     planted.mkdir(parents=True)
-    (planted / "test_x.py").write_text("from tests.gmail.test_labels import mail\nfrom .conftest import rep\n")
+    (planted / "test_x.py").write_text("from tests.gmail.test_sync import subscriber\nfrom .conftest import rep\n")
     assert offences(tmp_path) == ["tests/bot/test_x.py imports tests.bot.conftest",
                                   "tests/bot/test_x.py imports tests.bot.conftest.rep",
-                                  "tests/bot/test_x.py imports tests.gmail.test_labels",
-                                  "tests/bot/test_x.py imports tests.gmail.test_labels.mail"]
+                                  "tests/bot/test_x.py imports tests.gmail.test_sync",
+                                  "tests/bot/test_x.py imports tests.gmail.test_sync.subscriber"]
 
 
 def test_listeners_open_no_session_and_decide_no_permission():
