@@ -311,17 +311,6 @@ def show_zoho_deal_won(stack, alice_gmail: str) -> None:
         stack.services.zoho = None
 
 
-def main() -> int:
-    """Settings are checked first (one line naming a bad one, as every `mailmagnet` command does)."""
-    from bot.cli import run_with_settings
-
-    return run_with_settings(run_demo)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def show_admin_overview(stack, alice_gmail: str) -> None:
     """For admins (issue 20): a team onboarded with one command, the overview, an incident told once."""
     from crm_store.db import session_scope
@@ -356,3 +345,14 @@ def _escaped_command(stack, user_id: str, text: str) -> dict:
     response = stack.driver.slash_command(user_id, "/gmail", text, escape=True)
     return stack.slack.wait_for(lambda: next(iter(stack.slack.response_url_posts(response.response_url)), None),
                                 timeout=15)
+
+
+def main() -> int:
+    """Settings are checked first (one line naming a bad one, as every `mailmagnet` command does)."""
+    from bot.cli import run_with_settings
+
+    return run_with_settings(run_demo)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
