@@ -420,3 +420,14 @@ def _escaped_command(stack, user_id: str, text: str) -> dict:
     response = stack.driver.slash_command(user_id, "/gmail", text, escape=True)
     return stack.slack.wait_for(lambda: next(iter(stack.slack.response_url_posts(response.response_url)), None),
                                 timeout=15)
+
+
+def main() -> int:
+    """Settings are checked first (one line naming a bad one, as every `mailmagnet` command does)."""
+    from bot.cli import run_with_settings
+
+    return run_with_settings(run_demo)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,6 +2,8 @@
 Identity rules of SPEC §1 hold: a bulk grant links only on proof and never creates a CRM user."""
 from __future__ import annotations
 
+import json
+
 from sqlmodel import select
 
 from crm_store.db import session_scope
@@ -91,6 +93,13 @@ def test_twenty_reps_granted_with_one_command_each_dmed_once(stack):
     again = shown_text(ask(stack, f"admin grant {stack.driver.usergroup_mention(group)}", user=OWNER))
     assert "Already granted (20)" in again and "granted to" not in again
     assert all(len(invitations(stack, slack_id)) == 1 for slack_id in reps)
+    # The Connect button starts the rep's own Google consent.
+    invitation = invitations(stack, reps[0])[0]
+    before = len(stack.slack.response_url_posts())
+    stack.driver.block_action(reps[0], "gmail_reconnect", value="invitation",
+                              channel_id=stack.slack.dm_channel(TEAM, reps[0]), message=invitation)
+    prompt = stack.slack.wait_for(lambda: stack.slack.response_url_posts()[before:] or None, timeout=15)[-1]
+    assert "Authenticate" in json.dumps(prompt) and "Connect your Gmail to MailMagnet" in shown_text(prompt)
     # Granting one of them on their own: they have their invitation already.
     assert "now has the Mail Integration permission" in shown_text(ask(stack, f"admin grant <@{reps[0]}>", user=OWNER))
     assert len(invitations(stack, reps[0])) == 1
