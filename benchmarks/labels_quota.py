@@ -259,8 +259,7 @@ def run_size(scenario: Scenario) -> dict:
             this_month = now.date().replace(day=min(28, now.day)).isoformat()
             import_deals(stack.engine, io.StringIO(
                 "name,contact_external_id,stage,closing_date,external_id\n"
-                + "".join(f"Deal {i},C{i},Negotiation,{this_month},D{i}\n" for i in range(scenario.changed))),
-                progress=False)
+                + "".join(f"Deal {i},C{i},Negotiation,{this_month},D{i}\n" for i in range(scenario.changed))))
             with session_scope(stack.engine) as session:
                 changes = session.exec(select(sa.func.count()).select_from(CategoryChange)).one()
             first_new = scenario.filed_contacts

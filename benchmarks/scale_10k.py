@@ -95,8 +95,8 @@ def load_crm(engine) -> None:
     """The CRM data, and every mailbox past it: the changes the import recorded were seen by earlier label runs,
     and this month's turn too."""
     contacts, deals = crm_files(CONTACTS)
-    import_contacts(engine, io.StringIO(contacts), progress=False)
-    import_deals(engine, io.StringIO(deals), progress=False)
+    import_contacts(engine, io.StringIO(contacts))
+    import_deals(engine, io.StringIO(deals))
     with session_scope(engine) as session:
         latest = category_changes.latest_id(session)
     with engine.begin() as connection:

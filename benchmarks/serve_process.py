@@ -34,8 +34,8 @@ def prepare(database_url: str, gmail: GmailEmulator, client_id: str, client_secr
     gmail.register_client(client_id, client_secret)
     upgrade_database(database_url)
     engine = create_db_engine(database_url)
-    import_contacts(engine, io.StringIO(CONTACTS), progress=False)
-    import_deals(engine, io.StringIO(DEALS), progress=False)
+    import_contacts(engine, io.StringIO(CONTACTS))
+    import_deals(engine, io.StringIO(DEALS))
     return engine, Fernet.generate_key().decode()
 
 

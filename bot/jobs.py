@@ -12,104 +12,64 @@
 - A Gmail push asks for an immediate sync, unless the mailbox's cursor is already at or past the push's
   history id (Pub/Sub sends one push per change, late and repeated). If another run holds the mailbox,
   the request stays recorded and that run starts again when done: at most one pending sync per mailbox.
-- A failing `users.watch` (100 units) is retried with exponential backoff stored on the mailbox
-  (WATCH_RETRY_FIRST doubling up to WATCH_RETRY_MAX), so replicas and restarts respect it.
-- A CRM category change brings the label run forward: every REFILE_CHECK_SECONDS the replica reads the newest
-  change, and makes the label run due now for the labelled mailboxes holding mail from the contacts changed
-  since its last look (`category_changes.bring_refiling_forward`).
-- Housekeeping (hourly) drops expired request keys, OAuth states, old alerts, consumed category changes,
-  and stored messages nothing needs any more (`gmail.sync.delete_old_messages`).
+- What a run does is `usecases.mailbox_run` (sync → post → file → renew the watch); what a push asks for is
+  `usecases.push`; housekeeping, the refile trigger (every REFILE_CHECK_SECONDS) and the Zoho sync are
+  `usecases.upkeep`; every INCIDENT_CHECK_SECONDS the admins are DMed of mailboxes newly revoked or failing for
+  an hour, once per incident whichever replica looks first (`usecases.overview.tell_admins_of_incidents`).
+  This module keeps the leases, the threads and the timing, and adds each run's Gmail units to the mailbox's
+  count of today when it hands the lease back.
 """
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Callable
 
 import schedule
-from sqlmodel import select, update
+from sqlmodel import select
 
+from crm_store import leases
+from crm_store.db import session_scope
+from crm_store.leases import Job, Lease
+from crm_store.models import AccountStatus, GmailAccount, utcnow
+from gmail import metering
+from gmail.accounts import save_refreshed_credentials
+from gmail.sweep import HistorySweep, plan_poll
 from telemetry import metrics
 from telemetry.failpoints import failpoint
 from telemetry.log_context import in_job
-from usecases.alerts import AlertAudiencePolicy
+from usecases import upkeep
 from usecases.context import Services
-from crm_store import category_changes, leases
-from crm_store.addresses import is_valid_address
-from crm_store.db import session_scope
-from crm_store.leases import Job, Lease
-from crm_store.models import (
-    AccountStatus,
-    Alert,
-    AlertStatus,
-    CategoryChange,
-    GmailAccount,
-    GmailOAuthState,
-    ProcessedSlackRequest,
-    utcnow,
-)
-from gmail.accounts import save_refreshed_credentials
-from gmail.client import MailboxClient
-from gmail.errors import GmailError
-from gmail.labels import LabelFiler
-from gmail.magnet import MailMagnet
-from gmail.sweep import HistorySweep, plan_poll
-from gmail.sync import MailboxSync, SyncResult, delete_old_messages
+from usecases.mailbox_run import MailboxRunner, RunOutcome
+from usecases.push import PushOutcome, mailboxes_to_sync
 
 log = logging.getLogger(__name__)
 
 
-class CrmSyncStopped(Exception):
-    """Raised between two committed pages of a CRM sync when the replica stops."""
-
-
-WATCH_RENEW_BEFORE = timedelta(days=6)  # Gmail watches last 7 days; renew daily
-WATCH_RETRY_FIRST = timedelta(minutes=5)
-WATCH_RETRY_MAX = timedelta(hours=6)
 # The longest the dispatch loop sleeps without looking at the database.
 POLL_SECONDS = 1.0
 REFILE_CHECK_SECONDS = 5
+# How often a replica looks for mailbox incidents to tell the admins of (revoked, failing for an hour).
+INCIDENT_CHECK_SECONDS = 15
+DEAD_OWNER_CHECK_SECONDS = 2
 
 
-@dataclass
-class RunOutcome:
-    account_id: int
-    job: Job
-    sync: SyncResult | None = None
-    filed: dict[str, int] = field(default_factory=dict)
-    refiled: int = 0
-    alerts: int = 0
-    error: str | None = None
-    watched: bool = False  # Gmail pushes this mailbox's news (its users.watch is active)
+__all__ = ["Jobs", "RunOutcome"]
 
 
 class Jobs:
-    def __init__(self, services: Services, *, owner: str | None = None):
+    def __init__(self, services: Services, *, owner: str | None = None, clock: Callable[[], datetime] = utcnow):
         self.services = services
+        self.clock = clock  # when things are due and leased (tests drive the cadence with a clock of their own)
         settings = services.settings
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.magnet = MailMagnet(services.engine, services.notifier, AlertAudiencePolicy(services), services.rules,
-                                 services.labels,
-                                 default_tz=settings.default_timezone,
-                                 digest_interval=timedelta(minutes=settings.digest_interval_minutes))
-        self.filer = LabelFiler(services.engine, services.rules, services.labels,
-                                default_tz=settings.default_timezone, lookback_days=settings.backfill_lookback_days)
-        self.pipeline: MailboxSync | None = None
-        if services.gmail is not None and services.cipher is not None:
-            self.pipeline = MailboxSync(
-                services.engine, services.gmail, services.cipher, services.google, services.sync_config,
-                services.rules, [self.magnet, self.filer], default_tz=settings.default_timezone,
-                on_revoked=services.notifier.ask_to_reconnect,
-            )
+        # host:pid:start, so a replica on this host frees a dead process's leases at once (leases.release_dead).
+        self.owner = owner or leases.replica_owner()
+        self.runner = MailboxRunner(services)
+        self.magnet, self.pipeline = self.runner.magnet, self.runner.pipeline
+        self.nudger = self.runner.nudger  # follow-up nudges (tests drive its clock)
         # The polling sweep: quiet mailboxes polled many at a time (gmail/sweep.py).
         self.sweep = HistorySweep(services.gmail, concurrency=settings.sweep_concurrency) \
             if self.pipeline is not None else None
@@ -124,6 +84,8 @@ class Jobs:
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mailbox")
         # Pushes and setting changes: their own threads, so an alert never queues behind a polling cycle.
         self._push_pool = ThreadPoolExecutor(settings.push_workers, thread_name_prefix="push")
+        self.push_queue_limit = settings.push_queue_limit
+        self._push_load = 0  # runs queued or running on `_push_pool`
         self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="sweep")
         self._sweep_run: Future | None = None
         self._pool_load = 0  # runs queued or running on `_pool`
@@ -133,13 +95,14 @@ class Jobs:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._active: set[int] = set()  # running now
+        self._will_ask: set[int] = set()  # queued runs that will ask Gmail for news when they start
         self._in_flight: dict[int, Future | None] = {}  # leased by this replica: queued or running
         self._requested: set = set()
         self.last_cycle: dict[str, str] = {}
         # The CRM sync (Zoho) runs beside the mailboxes, one run at a time, on its own thread.
         self._crm_pool = ThreadPoolExecutor(1, thread_name_prefix="crm-sync")
         self._crm_run: Future | None = None
-        self._changes_seen: int | None = None  # the newest category change whose mailboxes were brought forward
+        self._refile = upkeep.RefileTrigger(services)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -147,8 +110,14 @@ class Jobs:
         if self.pipeline is None:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
+        self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
+        self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
         self._scheduler.every(1).hours.do(self.housekeeping)
+        # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
+        # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
+        self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
+        self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.tell_admins)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
         zoho = self.services.zoho
         if zoho is not None:
@@ -167,39 +136,23 @@ class Jobs:
         return True
 
     def _crm_sync(self):
-        from usecases.crm import sync_zoho
+        return upkeep.scheduled_crm_sync(self.services, owner=self.owner, stopping=self._stopping.is_set)
 
-        def stop_when_asked(module: str, stream: str, page: int) -> None:
-            if self._stopping.is_set():
-                raise CrmSyncStopped("this replica is stopping; the next run resumes after the last page")
+    def tell_admins(self) -> int:
+        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
+        it runs on the scheduler's loop."""
+        from usecases.overview import tell_admins_of_incidents
 
         try:
-            return sync_zoho(self.services, owner=self.owner, on_page=stop_when_asked)
-        except CrmSyncStopped:
-            log.info("Zoho CRM sync stopped after a committed page (shutting down)")
-        except Exception:  # noqa: BLE001 - the database or a bug: logged, counted, retried next interval
-            metrics.CRM_SYNC_RUNS.labels(source="zoho", result="failed").inc()
-            log.exception("Zoho CRM sync failed")
-        return None
+            return tell_admins_of_incidents(self.services)
+        except Exception:  # noqa: BLE001 - the database or Slack: logged; the next check tries again
+            log.exception("could not tell the admins of mailbox incidents")
+            return 0
 
     def refile_changed(self) -> int:
-        """Bring forward the label runs of mailboxes with mail from contacts whose category changed since the last
-        look (one read when nothing changed). Returns how many were brought forward.
-
-        Never raises: it runs on the scheduler's loop, where an exception would hold up the dispatch of every
-        mailbox. Changes it could not look at wait for their mailboxes' scheduled label runs, as before."""
-        try:
-            with session_scope(self.services.engine) as session:
-                latest = category_changes.latest_id(session)
-            seen, self._changes_seen = self._changes_seen, latest
-            if seen is None or latest <= seen:
-                return 0
-            brought = category_changes.bring_refiling_forward(self.services.engine, seen, latest, utcnow())
-        except Exception:  # noqa: BLE001 - the database or a bug: logged; the regular cadence still files the mail
-            log.exception("could not bring label runs forward after CRM changes")
-            return 0
+        """Bring label runs forward after CRM category changes (`upkeep.RefileTrigger`); wakes the loop if any."""
+        brought = self._refile.check()
         if brought:
-            log.info("%d mailboxes re-file now: CRM categories changed", brought)
             self._wake.set()
         return brought
 
@@ -207,7 +160,7 @@ class Jobs:
         while not self._stopping.is_set():
             try:
                 self._scheduler.run_pending()
-                delay = self._dispatch()
+                delay = self.dispatch()
             except Exception:  # noqa: BLE001 - the scheduler thread must survive any job
                 log.exception("scheduler step failed")
                 delay = POLL_SECONDS
@@ -231,6 +184,16 @@ class Jobs:
         self._crm_pool.shutdown(wait=True, cancel_futures=True)  # the running sync stops after its page
         leases.release_all(self.services.engine, self.owner)
 
+    def in_flight(self) -> int:
+        """Mailboxes this replica holds now: queued, running, or being polled."""
+        with self._lock:
+            return len(self._in_flight)
+
+    def idle(self) -> bool:
+        """Nothing in flight and no polling sweep running."""
+        with self._lock:
+            return not self._in_flight and (self._sweep_run is None or self._sweep_run.done())
+
     @property
     def scheduler_state(self) -> str:
         """`running`; `not started` (this process runs no scheduler, e.g. a test's); `stopped`: died or stopping."""
@@ -247,7 +210,7 @@ class Jobs:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def _dispatch(self) -> float:
+    def dispatch(self) -> float:
         """Lease and start what is due; returns how long the loop may sleep before something falls due.
 
         One read says when each job is next due; a claim (a write) is made only for a job that is due. Label
@@ -255,7 +218,7 @@ class Jobs:
         (it polls them many per Gmail round trip and hands back only the busy ones)."""
         if self.pipeline is None or self._stopping.is_set():
             return POLL_SECONDS
-        now = utcnow()
+        now = self.clock()
         due = leases.next_due_by_job(self.services.engine, now)
         with self._lock:
             room = 2 * self.concurrency - self._pool_load
@@ -284,7 +247,7 @@ class Jobs:
                    and not (job is Job.LABELS and room < self.concurrency)]
         if not pending:
             return POLL_SECONDS  # a sweep or a run ending wakes the loop
-        wait_seconds = (min(pending) - utcnow()).total_seconds()
+        wait_seconds = (min(pending) - self.clock()).total_seconds()
         if wait_seconds <= 0:
             return 0.05  # due, yet not claimable this instant (a lease just expiring): do not spin
         return min(POLL_SECONDS, wait_seconds)
@@ -311,8 +274,7 @@ class Jobs:
         started = time.monotonic()
         try:
             plan = plan_poll(self.services.engine, self.services.cipher, self.services.google, list(by_id),
-                             now=utcnow(), watch_topic=self.services.settings.gmail_pubsub_topic,
-                             renew_before=WATCH_RENEW_BEFORE)
+                             now=self.clock(), watch_topic=self.services.settings.gmail_pubsub_topic)
         except Exception:  # noqa: BLE001 - the sweep failing must not strand its mailboxes
             log.exception("polling sweep failed; its mailboxes are synced one by one")
             for lease in taken:
@@ -333,7 +295,7 @@ class Jobs:
                                                        self._poll_interval(account_id in plan.watched)))
                       for account_id, history_id in part.quiet.items()]
             try:
-                again = leases.release_polled(self.services.engine, self.owner, polled, utcnow())
+                again = leases.release_polled(self.services.engine, self.owner, polled, self.clock())
             finally:
                 with self._lock:
                     for item in polled:
@@ -364,24 +326,37 @@ class Jobs:
         pool = pool or self._pool
         with self._lock:
             self._in_flight[lease.account_id] = None  # counted before it can finish
+            if first_page is None and not may_skip_sync:
+                self._will_ask.add(lease.account_id)  # queued, and will ask Gmail what is new when it starts
             if pool is self._pool:
                 self._pool_load += 1
+            elif pool is self._push_pool:
+                self._push_load += 1
         try:
             future = pool.submit(in_job(job.value, lease.account_id, self._work),  # its log lines name the run
                                  lease, job, first_page, may_skip_sync)
         except RuntimeError:  # the pool is shut down: hand the mailbox back
             with self._lock:
                 self._in_flight.pop(lease.account_id, None)
+                self._will_ask.discard(lease.account_id)
                 if pool is self._pool:
                     self._pool_load -= 1
+                elif pool is self._push_pool:
+                    self._push_load -= 1
             leases.release(self.services.engine, self.owner, lease.account_id)
             return None
         if pool is self._pool:
             future.add_done_callback(self._pool_task_done)
+        elif pool is self._push_pool:
+            future.add_done_callback(self._push_task_done)
         with self._lock:
             if lease.account_id in self._in_flight:  # not finished already
                 self._in_flight[lease.account_id] = future
         return future
+
+    def _push_task_done(self, _future) -> None:
+        with self._lock:
+            self._push_load -= 1
 
     def _pool_task_done(self, _future) -> None:
         with self._lock:
@@ -402,7 +377,7 @@ class Jobs:
             wait([f for f in (self._submit(lease, job) for lease in taken) if f is not None])
             count += len(taken)
         metrics.CYCLE_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
-        self.last_cycle[job.value] = utcnow().isoformat()
+        self.last_cycle[job.value] = self.clock().isoformat()
         return count
 
     def run_once(self, job: Job, account_email: str | None = None) -> list[RunOutcome]:
@@ -438,7 +413,7 @@ class Jobs:
         """Who holds each (still connected) mailbox's lease now; None: nobody."""
         if not account_ids:
             return {}
-        now = utcnow()
+        now = self.clock()
         with session_scope(self.services.engine) as session:
             rows = session.exec(select(GmailAccount.id, GmailAccount.lease_owner, GmailAccount.lease_expires_at)
                                 .where(GmailAccount.id.in_(account_ids),
@@ -449,93 +424,46 @@ class Jobs:
     # -- one mailbox -----------------------------------------------------------------------------
 
     def _work(self, lease: Lease, job: Job, first_page: dict | None = None, may_skip_sync: bool = False) -> RunOutcome:
-        """One run for one mailbox. A scheduled label run (`may_skip_sync`) with nothing to file and nothing to
-        move makes no Gmail call at all; `run-once labels` always syncs first."""
+        """Run one leased mailbox (`usecases.mailbox_run`), then hand the lease back with its next beats: a run
+        that synced is the sync beat; a label run is also the label beat."""
         account_id = lease.account_id
-        outcome = RunOutcome(account_id, job)
         with self._lock:
             self._active.add(account_id)
-        started = time.monotonic()
+            self._will_ask.discard(account_id)  # from here on a push may come after its history.list
         again = False
+        outcome = RunOutcome(account_id, job)
+        spent = metering.Tally()
         try:
             failpoint("lease.held")
-            if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
-                # Nothing to file and nothing to move: no Gmail call at all (the sync job polls on its own beat).
-                outcome.sync = SyncResult(account_id, "quiet")
-                return outcome
-            outcome.sync = self.pipeline.sync(account_id, then=lambda a, m: self._after_sync(a, m, job, outcome),
-                                              first_page=first_page)
-            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
-            metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
-        except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
-            log.exception("%s run failed for mailbox %s", job.value, account_id)
-            outcome.error = f"{type(error).__name__}: {error}"
-            metrics.SYNC_RUNS.labels(job=job.value, result="crash").inc()
-            self._record_error(account_id, outcome.error)
+            with metering.tally() as spent:  # this mailbox's Gmail units today (the admin overview)
+                outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
         finally:
-            metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
-            # A sync run (and a label run that synced) is the sync beat; a label run is also the label beat.
-            synced = outcome.sync is not None and outcome.sync.status != "quiet"
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
-                if synced or job is Job.SYNC else None
+                if outcome.synced or job is Job.SYNC else None
             next_label = leases.next_run_at(lease.label_due, lease.claimed_at, self.label_interval) \
                 if job is Job.LABELS else None
             try:
                 again = leases.release(self.services.engine, self.owner, account_id,
-                                       next_sync_at=next_sync, next_label_at=next_label)
+                                       next_sync_at=next_sync, next_label_at=next_label, quota_units=spent.units)
             finally:
                 with self._lock:
                     self._active.discard(account_id)
                     self._in_flight.pop(account_id, None)
-
         if again and not self._stopping.is_set():
             self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome
 
-    def _after_sync(self, account: GmailAccount, mailbox: MailboxClient, job: Job, outcome: RunOutcome) -> None:
-        expires = account.watch_expires_at
-        if expires is not None and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=utcnow().tzinfo)
-        outcome.watched = expires is not None and expires > utcnow()
-        outcome.alerts += self.magnet.deliver_waiting(account, mailbox)
-        if job is Job.LABELS and account.labels_enabled:
-            filed = self.filer.run(account, mailbox)
-            outcome.filed, outcome.refiled = filed.filed, filed.refiled
-            for label, count in filed.filed.items():
-                metrics.MESSAGES_FILED.labels(label=label).inc(count)
-        topic = self.services.settings.gmail_pubsub_topic
-        if topic and self._watch_due(account):
-            self._watch(account, mailbox, topic)
-
-    @staticmethod
-    def _watch_due(account: GmailAccount) -> bool:
-        now = utcnow()
-        if account.watch_retry_at is not None and account.watch_retry_at > now:
-            return False  # the last attempt failed: wait out the backoff
-        return account.watch_expires_at is None or account.watch_expires_at - now < WATCH_RENEW_BEFORE
-
-    def _watch(self, account: GmailAccount, mailbox: MailboxClient, topic: str) -> None:
+    def release_dead_leases(self) -> int:
+        """Free the leases of dead processes on this host (never raises: it runs on the scheduler's loop)."""
         try:
-            response = mailbox.watch(topic)
-            expires = datetime.fromtimestamp(int(response["expiration"]) / 1000, tz=utcnow().tzinfo)
-        except (GmailError, KeyError, TypeError, ValueError, OverflowError, OSError) as error:
-            failures = account.watch_failures + 1
-            delay = min(WATCH_RETRY_MAX, WATCH_RETRY_FIRST * 2 ** min(failures - 1, 16))
-            log.warning("users.watch failed for mailbox %s (%s in a row; polling continues, next try in %s): %s",
-                        account.id, failures, delay, error)
-            values = {"watch_failures": failures, "watch_retry_at": utcnow() + delay}
-        else:
-            values = {"watch_expires_at": expires, "watch_failures": 0, "watch_retry_at": None}
-        with session_scope(self.services.engine) as session:
-            session.execute(update(GmailAccount).where(GmailAccount.id == account.id).values(**values)
-                            .execution_options(synchronize_session=False))
-
-    def _record_error(self, account_id: int, error: str) -> None:
-        with session_scope(self.services.engine) as session:
-            account = session.get(GmailAccount, account_id)
-            if account is not None:
-                account.last_sync_error = error[:500]
-                session.add(account)
+            freed = leases.release_dead(self.services.engine)
+        except Exception:  # noqa: BLE001 - the database is away: the leases expire as before
+            log.warning("could not look for the leases of dead replicas", exc_info=True)
+            return 0
+        if freed:
+            log.info("%d leases of dead replicas on this host freed", freed)
+            self._wake.set()
+        return freed
 
     def _renew_leases(self) -> None:
         with self._lock:
@@ -550,9 +478,28 @@ class Jobs:
         The mailbox is leased first (due or not), so the dispatch loop cannot take the run from under the
         caller (`wait_for_requested` waits for it). Only when it is busy is a request recorded: the run
         holding it starts again when done (or, if it just ended, the loop sees the request within a second).
+        Backpressure: a run of the mailbox queued here and not started covers the request (nothing written); with
+        PUSH_QUEUE_LIMIT push runs already queued or running, the request is recorded and the polling sweep takes
+        it, so an overload makes pushes slower, never a queue that grows without bound.
         """
         if self.pipeline is None or self._stopping.is_set():
             leases.request_sync(self.services.engine, [account_id])
+            return False
+        with self._lock:
+            waiting_run = self._in_flight.get(account_id) if account_id in self._will_ask else None
+            overloaded = waiting_run is None and self._push_load >= self.push_queue_limit
+            if waiting_run is not None:
+                self._requested.add(waiting_run)
+        if waiting_run is not None:
+            # A run of this mailbox is queued here and will ask Gmail itself: it reads this push's news too.
+            metrics.PUSH_BACKPRESSURE.labels(result="coalesced").inc()
+            waiting_run.add_done_callback(self._forget_request)
+            return False
+        if overloaded:
+            # Backpressure: recorded on the mailbox; the dispatch loop's next sweep polls it with many others.
+            metrics.PUSH_BACKPRESSURE.labels(result="deferred").inc()
+            leases.request_sync(self.services.engine, [account_id])
+            self._wake.set()
             return False
         taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
                                     lease_seconds=self.lease_seconds, account_ids=[account_id])
@@ -593,100 +540,36 @@ class Jobs:
                 return
             wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
-    def push_received(self, envelope: Any) -> str:
-        """A Gmail Pub/Sub push: sync that mailbox now, unless its cursor has already passed the push's history
-        id. Returns what became of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope
-        naming no mailbox of ours)."""
-        push = push_address(envelope)
-        if push is None:
-            return "ignored"
-        with session_scope(self.services.engine) as session:
-            mailboxes = list(session.exec(select(GmailAccount.id, GmailAccount.history_id).where(
-                GmailAccount.email_address == push.address,
-                GmailAccount.status == AccountStatus.CONNECTED.value,
-                GmailAccount.magnet_enabled.is_(True))).all())
-        outcome = "ignored"
-        for account_id, cursor in mailboxes:
-            synced_to = history_id_value(cursor)
-            if push.history_id is not None and synced_to is not None and synced_to >= push.history_id:
-                outcome = "coalesced" if outcome == "ignored" else outcome
-                continue  # that change was picked up by a sync already
+    def push_received(self, envelope: Any) -> PushOutcome:
+        """A Gmail Pub/Sub push: sync the mailboxes it names now (`usecases.push` says which). Returns what became
+        of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope naming no mailbox of ours)."""
+        decision = mailboxes_to_sync(self.services.engine, envelope)
+        for account_id in decision.to_sync:
             self.request_sync(account_id)
-            outcome = "accepted"
-        return outcome
+        return decision.outcome
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)
 
-    def mailbox_disconnected(self, account_id: int) -> None:
-        """Nothing left to stop: the rows are gone, so no cycle will lease the mailbox again."""
+    # -- the weekly response-time digest ----------------------------------------------------------
+
+    def send_response_digests(self, *, force: bool = False) -> int:
+        """Send the digests that are due (usecases/response_digest.py); returns how many were sent."""
+        from usecases.response_digest import due_digests
+
+        sent = 0
+        try:
+            for digest in due_digests(self.services, self.clock(), force=force):
+                try:
+                    self.services.notifier.send_response_digest(digest)
+                    sent += 1
+                except Exception as error:  # noqa: BLE001 - one recipient's failure never stops the others
+                    log.warning("response-time digest to %s not sent: %s", digest.recipient_slack_id, error)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("response-time digests failed")
+        return sent
 
     # -- housekeeping ----------------------------------------------------------------------------
 
     def housekeeping(self) -> None:
-        now = utcnow()
-        engine = self.services.engine
-        with session_scope(engine) as session:
-            session.execute(ProcessedSlackRequest.__table__.delete().where(
-                ProcessedSlackRequest.created_at < now - timedelta(days=1)))
-            session.execute(GmailOAuthState.__table__.delete().where(
-                GmailOAuthState.created_at < now - timedelta(hours=1)))
-            session.execute(Alert.__table__.delete().where(
-                Alert.status.in_([AlertStatus.POSTED.value, AlertStatus.SKIPPED.value]),
-                Alert.created_at < now - timedelta(days=30)))
-            # Category changes every mailbox has consumed are no longer needed.
-            oldest = session.exec(select(GmailAccount.last_category_change_id).where(
-                GmailAccount.labels_enabled.is_(True)).order_by(GmailAccount.last_category_change_id).limit(1)).first()
-            if oldest is None:
-                session.execute(CategoryChange.__table__.delete())
-            else:
-                session.execute(CategoryChange.__table__.delete().where(CategoryChange.id <= oldest))
-        deleted = delete_old_messages(engine, lookback_days=self.services.settings.backfill_lookback_days, now=now)
-        if deleted:
-            log.info("housekeeping: %s stored messages past the lookback deleted", deleted)
-
-
-class Push(NamedTuple):
-    """What a Gmail push says: which mailbox changed, and its history id after the change (None: not given)."""
-
-    address: str
-    history_id: int | None
-
-
-MAX_HISTORY_ID = 2**64 - 1  # Gmail history ids are unsigned 64-bit
-
-
-def history_id_value(value: Any) -> int | None:
-    """A history id (decimal text, or a JSON number as Gmail's push sends it) as an integer; None if it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and 0 < len(value) <= 20 and value.isascii() and value.isdigit():
-        number = int(value)
-    else:
-        return None
-    return number if 0 <= number <= MAX_HISTORY_ID else None
-
-
-def push_address(envelope: Any) -> Push | None:
-    """The mailbox a Pub/Sub push envelope is about (its `data` is base64 JSON), with the push's history id.
-    Anything malformed — not a dict, bad base64, JSON that is not an object, absurd numbers or nesting — names
-    no mailbox (None) or no history id; this never raises."""
-    try:
-        data = envelope["message"]["data"]
-        if not isinstance(data, str) or len(data) > 65_536:
-            return None
-        payload = json.loads(base64.b64decode(data + "=" * (-len(data) % 4)))
-        if not isinstance(payload, dict):
-            return None
-        address = payload.get("emailAddress")
-        history_id = payload.get("historyId")
-    except Exception:  # noqa: BLE001 - TypeError, KeyError, ValueError, binascii.Error, RecursionError…
-        return None
-    if not isinstance(address, str):
-        return None
-    address = address.strip().lower()
-    if not is_valid_address(address):
-        return None
-    return Push(address, history_id_value(history_id))
+        upkeep.housekeeping(self.services)

@@ -15,7 +15,7 @@ from bot.settings import Settings
 from bot.slack_app import create_slack_app, listener_pool
 from bot.slack_directory import SlackDirectory
 from bot.web import create_metrics_app, create_web_app
-from crm_store.records import MAX_REQUEST_BYTES
+from crm_store.records.results import MAX_REQUEST_BYTES
 from bot.services import BotServices
 
 log = logging.getLogger(__name__)

@@ -6,13 +6,17 @@ the real services, the project's emulators, or any compatible server.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.fernet import Fernet
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from telemetry import failpoints
 
@@ -53,6 +57,13 @@ def base_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"{value!r} must not have a query (?…) or fragment (#…): paths are appended to it")
     return value
+
+
+# Shapes Slack and Google give these ids; a typo here otherwise shows up as a refusal much later.
+SLACK_TEAM_ID = re.compile(r"^T[A-Z0-9]{2,20}$")
+SLACK_ENTERPRISE_ID = re.compile(r"^E[A-Z0-9]{2,20}$")
+PUBSUB_TOPIC = re.compile(r"^projects/[a-z][a-z0-9.:-]{3,62}/topics/[A-Za-z][A-Za-z0-9._~%+-]{2,254}$")
+DATABASE_DIALECTS = ("sqlite", "postgresql")
 
 
 def blank_is_unset(value):
@@ -132,6 +143,8 @@ class Settings(BaseSettings):
     zoho_refresh_token: str | None = None
     zoho_accounts_url: Url = "https://accounts.zoho.com"
     zoho_api_url: OptionalUrl = None  # None: the api_domain Zoho's token endpoint names
+    # Roles and managers from Zoho's Users API (the grant needs ZohoCRM.users.READ); off: records only.
+    zoho_sync_users: bool = True
     crm_sync_interval_seconds: int = Field(300, ge=1)
 
     sync_interval_seconds: int = Field(60, ge=1)
@@ -156,6 +169,10 @@ class Settings(BaseSettings):
     # metadata, the Slack post) and the database work between, ~0.5 s at 150 ms a call: 25 pushes a second keep
     # ~14 busy, so 16 queued them in every burst; idle threads cost next to nothing.
     push_workers: int = Field(48, ge=1)
+    # Backpressure: push runs queued or running at once per replica. A push beyond it is recorded on the mailbox
+    # and the polling path takes it (many mailboxes per Gmail round trip), so an overload lengthens latency
+    # instead of growing a queue whose every entry holds a lease.
+    push_queue_limit: int = Field(96, ge=1)
     http_threads: int = Field(16, ge=2)
     # Slack listeners run here after their ack and wait on Gmail and Slack, not the CPU: more threads than
     # commands in flight, or an answer waits for a thread as long as for Gmail.
@@ -167,6 +184,8 @@ class Settings(BaseSettings):
     gmail_retry_base_seconds: float = Field(0.5, ge=0)
     lease_seconds: int = Field(120, ge=5)
     digest_interval_minutes: int = Field(60, ge=1)
+    # Follow-ups (SPEC §3): the working day, Monday to Friday in each rep's time zone, that follow-up hours count.
+    followup_working_hours: str = "09:00-17:00"
     # None: INFO for `serve`, WARNING for the one-shot commands (they print their own results).
     log_level: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
     # `text` for a terminal; `json` (one object per line) for a log pipeline.
@@ -186,6 +205,20 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
         return value
+
+    @field_validator("followup_working_hours")
+    @classmethod
+    def _working_hours(cls, value: str) -> str:
+        from gmail.followups import WorkingHours
+
+        WorkingHours.parse(value)  # raises ValueError with the reason
+        return value.strip()
+
+    @property
+    def working_hours(self):
+        from gmail.followups import WorkingHours
+
+        return WorkingHours.parse(self.followup_working_hours)
 
     @field_validator("log_level")
     @classmethod
@@ -227,6 +260,72 @@ class Settings(BaseSettings):
         if value is not None and ("@" not in value or any(c.isspace() for c in value)):
             raise ValueError(f"{value!r} is not a service account email (name@project.iam.gserviceaccount.com)")
         return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            url = None
+        if url is None or url.get_backend_name() not in DATABASE_DIALECTS:
+            # The URL may hold a password: it is not repeated here.
+            raise ValueError("is not an SQLite or PostgreSQL URL (sqlite:///mailmagnet.db or "
+                             "postgresql+psycopg://user:password@host/dbname)")
+        return value
+
+    @field_validator("token_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return value  # required only by what encrypts (checked where it is needed, with its reason)
+        keys = split_csv(value)
+        for number, key in enumerate(keys, 1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                # Never the key itself: it is a secret.
+                raise ValueError(f"key {number} of {len(keys)} is not a Fernet key (32 url-safe base64-encoded "
+                                 "bytes; make one with python -c 'from cryptography.fernet import Fernet; "
+                                 "print(Fernet.generate_key().decode())')") from None
+        return value
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: str | None) -> str | None:
+        if value and not value.startswith("xoxb-"):
+            raise ValueError("must be the app's bot token (xoxb-…), not a user (xoxp-) or app-level (xapp-) token")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: str | None) -> str | None:
+        if value and not value.startswith("xapp-"):
+            raise ValueError("must be an app-level token (xapp-…, with connections:write) for Socket Mode")
+        return value
+
+    @field_validator("slack_allowed_team_ids")
+    @classmethod
+    def _team_ids(cls, value: str) -> str:
+        bad = [team for team in split_csv(value) if not SLACK_TEAM_ID.match(team)]
+        if bad:
+            raise ValueError(f"{', '.join(repr(b) for b in bad[:3])} is not a Slack workspace id (T0123ABCD, "
+                             "comma-separated)")
+        return value
+
+    @field_validator("slack_allowed_enterprise_id")
+    @classmethod
+    def _enterprise_id(cls, value: str | None) -> str | None:
+        if value and not SLACK_ENTERPRISE_ID.match(value.strip()):
+            raise ValueError(f"{value!r} is not a Slack Enterprise Grid id (E0123ABCD)")
+        return value.strip() if value else value
+
+    @field_validator("gmail_pubsub_topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value and not PUBSUB_TOPIC.match(value.strip()):
+            raise ValueError(f"{value!r} is not a Pub/Sub topic name (projects/<project id>/topics/<topic>)")
+        return value.strip() if value else value
 
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":

@@ -7,20 +7,23 @@ import json
 import logging
 import re
 import time
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
+from sqlalchemy.exc import DBAPIError
 from slack_bolt.adapter.flask import SlackRequestHandler
 
 from crm_store import work_state
 from crm_store.db import migrations_current
-from crm_store.records import MAX_REQUEST_BYTES
+from crm_store.records.results import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
+from crm_sync.ingest_api import IngestRefused, Refusal
 from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
 from telemetry import metrics
 from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
+from usecases.push import PushOutcome
 from bot.services import BotServices
 from usecases.values import ConsentError, ConsentFailure, InvalidState
 
@@ -31,7 +34,8 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <style>body{{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1d1c1d;
 line-height:1.5}}a.back{{display:inline-block;margin-top:1rem;padding:.6rem 1.2rem;border-radius:4px;
 background:#1f3b57;color:#fff;text-decoration:none}}</style>
-</head><body><h1>{title}</h1><p>{message}</p><p><a class="back" href="{back}">Back to Slack</a></p></body></html>"""
+</head><body><h1>{title}</h1><p>{message}</p><p><a class="back" href="{back}">Back to Slack</a></p>
+<p><small>No Slack app on this device? <a href="{web}">Open Slack in the browser</a></small></p></body></html>"""
 
 # What Slack sends (api.slack.com/authentication/verifying-requests-from-slack). slack_sdk's verifier raises
 # on other shapes instead of answering "no", so a request is checked here before Bolt sees it.
@@ -40,15 +44,38 @@ SLACK_SIGNATURE = re.compile(r"^v0=[0-9a-f]{64}$")
 PUSH_BODY_LIMIT = 64 * 1024  # a Pub/Sub push envelope is a few hundred bytes
 
 
+def ingest_refusal(refused: IngestRefused) -> Response:
+    """The CRM ingest API's answer to a request refused before its records were looked at (SPEC §6)."""
+    status, message, headers = {
+        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts, /crm/v1/deals or /crm/v1/users", {}),
+        Refusal.UNAUTHORIZED: (401, "send Authorization: Bearer <key> with a key from "
+                                    "`mailmagnet crm keys create NAME`",
+                               {"WWW-Authenticate": 'Bearer realm="mailmagnet-crm"'}),
+        Refusal.TOO_LARGE: (413, f"at most {MAX_REQUEST_BYTES} bytes and {MAX_RECORDS_PER_REQUEST} records "
+                                 "per request", {}),
+        Refusal.NOT_JSON: (400, f"the body is not JSON: {refused.detail}"[:300], {}),
+    }[refused.refusal]
+    response = jsonify(error=refused.refusal.value, message=message)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
 def back_to_slack(team_id: str | None) -> str:
     """Slack's deep link: opens the Slack app (phone or desktop) on the rep's workspace, or on the last one used
     when the page does not know which."""
     return "slack://open" + (f"?{urlencode({'team': team_id})}" if team_id else "")
 
 
+def slack_in_the_browser(team_id: str | None) -> str:
+    """The same workspace in Slack's web client, for a browser on a device without the Slack app."""
+    return "https://app.slack.com/client" + (f"/{quote(team_id, safe='')}" if team_id else "")
+
+
 def page(title: str, message: str, status: int, team_id: str | None = None) -> Response:
     body = PAGE.format(title=html.escape(title), message=html.escape(message),
-                       back=html.escape(back_to_slack(team_id), quote=True))
+                       back=html.escape(back_to_slack(team_id), quote=True),
+                       web=html.escape(slack_in_the_browser(team_id), quote=True))
     return Response(body, status=status, mimetype="text/html")
 
 
@@ -199,14 +226,14 @@ def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
         except PushRefused as refused:
             # Nothing of the body is read: a refused push has no effect at all.
             log.warning("refused a Pub/Sub push: %s", refused.reason)
-            metrics.PUSH_NOTIFICATIONS.labels(result="rejected").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.REJECTED.value).inc()
             return Response("unauthorized" if refused.status == 401 else "forbidden", status=refused.status)
         except PushUnverifiable as error:
             log.warning("could not verify a Pub/Sub push (it will be delivered again): %s", error)
-            metrics.PUSH_NOTIFICATIONS.labels(result="unverified").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNVERIFIED.value).inc()
             return Response("try again later", status=503)
         if (request.content_length or 0) > PUSH_BODY_LIMIT:
-            metrics.PUSH_NOTIFICATIONS.labels(result="ignored").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.IGNORED.value).inc()
             return Response(status=204)
         try:
             envelope = json.loads(request.get_data(cache=False)[:PUSH_BODY_LIMIT] or b"null")
@@ -214,7 +241,15 @@ def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
             envelope = None
         if services.jobs is None:
             return Response(status=204)
-        metrics.PUSH_NOTIFICATIONS.labels(result=services.jobs.push_received(envelope)).inc()
+        try:
+            outcome = services.jobs.push_received(envelope)
+        except DBAPIError as error:
+            # The database is away (restarting, failing over): Pub/Sub delivers a push again after a non-2xx.
+            log.warning("Pub/Sub push not taken, the database is unavailable (it will be delivered again): %s",
+                        type(error).__name__)
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNAVAILABLE.value).inc()
+            return Response("try again later", status=503)
+        metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome).value).inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
 
@@ -223,11 +258,12 @@ def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
         # A declared length over the limit is refused unread; otherwise one byte past the limit is enough to tell.
         too_large = (request.content_length or 0) > MAX_REQUEST_BYTES
         body = b"x" * (MAX_REQUEST_BYTES + 1) if too_large else request.get_data(cache=False)[:MAX_REQUEST_BYTES + 1]
-        answer = crm_use_cases.ingest(services, kind, authorization=request.headers.get("Authorization"), body=body)
-        response = jsonify(answer.body)
-        response.status_code = answer.status
-        response.headers.update(answer.headers)
-        return response
+        try:
+            result = crm_use_cases.ingest(services, kind, authorization=request.headers.get("Authorization"),
+                                          body=body)
+        except IngestRefused as refused:
+            return ingest_refusal(refused)
+        return jsonify(result.as_json()), 422 if result.rejected else 200
 
     def readiness() -> tuple[dict, int]:
         """/readyz: the database answers, its schema is this code's, the scheduler thread lives. 503 names the part

@@ -46,16 +46,10 @@ from typing import IO, Any, Sequence
 from sqlalchemy.engine import Engine
 
 from crm_store.db import session_scope
-from crm_store.records import (
-    CONTACT_FIELDS,
-    DEAL_FIELDS,
-    IngestResult,
-    Progress,
-    RecordKind,
-    RecordProblem,
-    RecordsRejected,
-    apply_records,
-)
+from crm_store.records import apply_records
+from crm_store.records.fields import CONTACT_FIELDS, DEAL_FIELDS, LEAD_FIELDS
+from crm_store.records.progress import ProgressCallback
+from crm_store.records.results import IngestResult, RecordKind, RecordProblem, RecordsRejected
 from crm_store.sources import ChangeSource
 
 __all__ = [
@@ -65,13 +59,13 @@ __all__ = [
     "format_errors",
     "import_contacts",
     "import_deals",
+    "import_leads",
 ]
 
 CONTACT_COLUMNS = CONTACT_FIELDS
 DEAL_COLUMNS = DEAL_FIELDS
+LEAD_COLUMNS = LEAD_FIELDS
 
-# Above this many rows a progress bar is shown unless the caller says otherwise.
-PROGRESS_THRESHOLD = 5000
 
 
 @dataclass
@@ -233,10 +227,6 @@ def _read_table(path_or_file: Any, kind: str, known: Sequence[str], required: Se
 # --------------------------------------------------------------------------- applying the rows
 
 
-def _show_progress(progress: bool | None, rows: int) -> bool:
-    return rows > PROGRESS_THRESHOLD if progress is None else bool(progress)
-
-
 def _report(result: IngestResult) -> ImportReport:
     return ImportReport(
         kind=result.kind, created=result.created, updated=result.updated, unchanged=result.unchanged,
@@ -246,36 +236,42 @@ def _report(result: IngestResult) -> ImportReport:
 
 
 def _run_import(engine: Engine, path_or_file: Any, kind: RecordKind, columns: Sequence[str],
-                required: Sequence[Sequence[str]], skip_invalid: bool, progress: bool | None) -> ImportReport:
+                required: Sequence[Sequence[str]], skip_invalid: bool, progress: ProgressCallback | None) -> ImportReport:
     table = _read_table(path_or_file, kind.value, columns, required)
     # One record per readable row, with the cells of the columns the file has, as they are.
     records = [{column: row.fields[position] for column, position in table.columns.items()} for row in table.rows]
     unreadable = [RecordProblem(error.line, error.column, error.reason) for error in table.errors]
-    bar = Progress(_show_progress(progress, table.row_count), kind.value)
     try:
         with session_scope(engine) as session:
             # A row whose address is the organisation's own is skipped and reported even without
             # skip_invalid: it is not bad data, only never a contact (SPEC §5; README, CRM import).
             result = apply_records(session, kind, records, skip_invalid=skip_invalid, skip_organisation=True,
                                    positions=[row.line for row in table.rows], position_word="line",
-                                   prior_problems=unreadable, progress=bar,
+                                   prior_problems=unreadable, progress=progress,
                                    source=ChangeSource.CSV.value, detail=table.source)
     except RecordsRejected as rejected:
         raise ImportRejected(_report(rejected.result), table.source) from None
-    finally:
-        bar.close()
     return _report(result)
 
 
 def import_contacts(
-    engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: bool | None = None
+    engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: ProgressCallback | None = None
 ) -> ImportReport:
-    """Import a contacts CSV file (a path or an open file); see `crm_store.records` for the rules."""
+    """Import a contacts CSV file (a path or an open file); see `crm_store.records` for the rules.
+    `progress(stage, done, total)` hears how far it has come (the CLI draws a bar from it)."""
     return _run_import(engine, path_or_file, RecordKind.CONTACTS, CONTACT_COLUMNS, [("email",)], skip_invalid, progress)
 
 
+def import_leads(
+    engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: ProgressCallback | None = None
+) -> ImportReport:
+    """Import a leads CSV file: the contacts' columns plus `lead_status` and `converted_contact_external_id`
+    (`crm_store.leads`)."""
+    return _run_import(engine, path_or_file, RecordKind.LEADS, LEAD_COLUMNS, [("email",)], skip_invalid, progress)
+
+
 def import_deals(
-    engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: bool | None = None
+    engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: ProgressCallback | None = None
 ) -> ImportReport:
     """Import a deals CSV file (a path or an open file); see `crm_store.records` for the rules."""
     return _run_import(engine, path_or_file, RecordKind.DEALS, DEAL_COLUMNS,

@@ -11,6 +11,12 @@ On PostgreSQL a concurrent claim waits for the first one's row and then finds it
 serialises writers. A job renews its lease as it goes (`renew_job_in` inside the transaction
 that commits its work, so a replica that lost its lease cannot commit), and releases it at the end.
 
+Owners name the process: `host:pid:start` (`replica_owner`, the start being the process's start time in clock ticks
+since boot, from /proc), so a replica on the same host tells a dead process's leases from a live one's even when
+the pid was reused, and frees them at once (`release_dead`) instead of waiting out the lease: a restarted replica
+picks up its predecessor's mailboxes, and its Zoho sync, at start. Where /proc is missing the start is `-` and
+leases expire as before.
+
 Cadence: a run is due again one interval after it was *due*, not after it finished (a run
 that finishes after the next tick must not push every later run back by a whole interval);
 when a run started a whole interval late, it is due one interval after it started
@@ -18,8 +24,10 @@ when a run started a whole interval late, it is due one interval after it starte
 """
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Iterable
 
@@ -29,6 +37,55 @@ from sqlmodel import select, update
 
 from crm_store.db import session_scope
 from crm_store.models import AccountStatus, GmailAccount, JobLease, utcnow
+
+UNITS_PER_POLL = 2  # a polling sweep's history.list, at Google's published cost
+
+
+def process_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22); None: no such process, or no
+    /proc to tell."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def replica_owner(suffix: str = "") -> str:
+    """This process as a lease owner: `host:pid:start` (+ `suffix`)."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{process_start(pid) or '-'}{suffix}"[:64]
+
+
+def owner_is_dead(owner: str, host: str | None = None) -> bool:
+    """True only when the owner is a process of this host that is gone (or a new process has its pid)."""
+    parts = owner.split(":")
+    if len(parts) < 3 or parts[0] != (host or socket.gethostname()) or not parts[1].isdigit() or parts[2] == "-" \
+            or not os.path.isdir("/proc/self"):
+        return False
+    return process_start(int(parts[1])) != parts[2]
+
+
+def release_dead(engine: Engine, now: datetime | None = None) -> int:
+    """Free the mailbox and job leases held by dead processes of this host; how many were freed."""
+    now = now or utcnow()
+    host = socket.gethostname()
+    table = JobLease.__table__
+    with session_scope(engine) as session:
+        owners = set(session.exec(select(GmailAccount.lease_owner).where(
+            GmailAccount.lease_owner.is_not(None), GmailAccount.lease_expires_at >= now,
+            GmailAccount.lease_owner.startswith(f"{host}:")).distinct()).all())
+        owners |= set(session.execute(sa.select(table.c.owner).where(
+            table.c.expires_at >= now, table.c.owner.startswith(f"{host}:"))).scalars())
+    dead = [owner for owner in owners if owner_is_dead(owner, host)]
+    if not dead:
+        return 0
+    with session_scope(engine) as session:
+        freed = session.execute(
+            update(GmailAccount).where(GmailAccount.lease_owner.in_(dead))
+            .values(lease_owner=None, lease_expires_at=None).execution_options(synchronize_session=False)).rowcount
+        freed += session.execute(sa.delete(table).where(table.c.owner.in_(dead))).rowcount
+    return freed
 
 
 class Job(StrEnum):
@@ -150,11 +207,22 @@ def renew(engine: Engine, owner: str, account_ids: Iterable[int], lease_seconds:
         ).rowcount
 
 
+def quota_spent(units, now: datetime) -> dict:
+    """The columns that add `units` (a number or a bind parameter) to the mailbox's quota units of today (UTC),
+    starting the count again on a new day: part of a statement the caller makes anyway."""
+    today = now.astimezone(timezone.utc).date().isoformat()
+    return {"quota_day": today,
+            "quota_units": sa.case((GmailAccount.quota_day == today, GmailAccount.quota_units + units), else_=units)}
+
+
 def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: datetime | None = None,
-            next_label_at: datetime | None = None) -> bool:
-    """Give the mailbox back, saying when each job is next due. True when a sync was requested
-    meanwhile (a push arrived during the run), so the caller should start another one."""
+            next_label_at: datetime | None = None, quota_units: int = 0) -> bool:
+    """Give the mailbox back, saying when each job is next due (and adding the run's quota units to today's).
+    True when a sync was requested meanwhile (a push arrived during the run), so the caller should start
+    another one."""
     values: dict = {"lease_owner": None, "lease_expires_at": None}
+    if quota_units:
+        values.update(quota_spent(quota_units, utcnow()))
     if next_sync_at is not None:
         values["next_sync_at"] = next_sync_at
     if next_label_at is not None:
@@ -191,7 +259,10 @@ def release_polled(engine: Engine, owner: str, polled: list[Polled], now: dateti
         .where(table.c.id == sa.bindparam("b_id"), table.c.lease_owner == owner,
                table.c.status == AccountStatus.CONNECTED.value)
         .values(history_id=sa.bindparam("b_history"), next_sync_at=sa.bindparam("b_next"), last_sync_at=now,
-                last_sync_error=None, lease_owner=None, lease_expires_at=None)
+                last_sync_error=None, failing_since=None, admins_notified_at=None, lease_owner=None,
+                lease_expires_at=None,
+                # Each poll was one history.list, charged to its mailbox.
+                **quota_spent(UNITS_PER_POLL, now))
     )
     ids = [p.account_id for p in polled]
     with session_scope(engine) as session:

@@ -1,18 +1,17 @@
-"""The CRM ingest API's request handling, independent of the web framework.
+"""The CRM ingest API's request handling, independent of the web framework and of HTTP.
 
 `PUT /crm/v1/contacts` and `PUT /crm/v1/deals` take a JSON array of records (see
-`crm_store.records`), authenticated by `Authorization: Bearer <key>` (keys from
+`crm_store.records`), `PUT /crm/v1/users` users' roles and managers (`crm_store.user_records`),
+authenticated by `Authorization: Bearer <key>` (keys from
 `crm_store.api_keys`). The route reads at most `MAX_REQUEST_BYTES` of body, calls
-`handle_ingest_request`, and answers its status, headers and JSON body as they are:
+`ingest_request`, and turns what it returns or raises into the answer (`bot/web.py`):
 
-- 401 `{"error": "unauthorized", …}` with `WWW-Authenticate: Bearer` — no key, an unknown or a
-  revoked key (the same answer for all three);
-- 413 — a body larger than `MAX_REQUEST_BYTES`;
-- 400 — a body that is not UTF-8 JSON;
-- 422 — records refused: `{"kind", …counts, "problems": [{"index", "field", "reason"}]}`, nothing
-  written (an index of null: the request as a whole, e.g. not an array, too many records);
-- 200 — `{"kind", "created", "updated", "unchanged", "deleted", "skipped"}` (and
-  `deleted_deals` when contacts were deleted with their deals).
+- `IngestRefused(Refusal.UNKNOWN_KIND)` — neither contacts nor deals;
+- `IngestRefused(Refusal.UNAUTHORIZED)` — no key, an unknown or a revoked key (the same for all three);
+- `IngestRefused(Refusal.TOO_LARGE)` — a body larger than `MAX_REQUEST_BYTES`;
+- `IngestRefused(Refusal.NOT_JSON)` — a body that is not UTF-8 JSON (`detail` says why);
+- an `IngestResult`: `rejected` (records refused, nothing written; problems with an index of null are
+  the request as a whole, e.g. not an array, too many records), or the counts.
 
 The key is checked before the body is parsed, so an anonymous caller learns nothing about the
 records. The change is recorded with source `api` and the key's name.
@@ -20,25 +19,32 @@ records. The change is recorded with source `api` and the key's name.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
 
 from sqlalchemy.engine import Engine
 
 from crm_store.api_keys import verify_key
-from crm_store.records import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES, RecordKind, ingest_records
+from crm_store.records import ingest_records
+from crm_store.records.results import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES, IngestResult, RecordKind
 from crm_store.sources import ChangeSource
+from crm_store.user_records import KIND as USERS
+from crm_store.user_records import ingest_user_records
 
-__all__ = ["MAX_RECORDS_PER_REQUEST", "MAX_REQUEST_BYTES", "IngestResponse", "handle_ingest_request"]
-
-KINDS = {kind.value for kind in RecordKind}
+__all__ = ["IngestRefused", "Refusal", "ingest_request"]
 
 
-@dataclass(frozen=True)
-class IngestResponse:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
+class Refusal(StrEnum):
+    """Why a request was refused before its records were looked at."""
+    UNKNOWN_KIND = "unknown_kind"
+    UNAUTHORIZED = "unauthorized"
+    TOO_LARGE = "too_large"
+    NOT_JSON = "invalid_json"
+
+
+class IngestRefused(Exception):
+    def __init__(self, refusal: Refusal, detail: str = ""):
+        self.refusal, self.detail = refusal, detail
+        super().__init__(f"{refusal.value}: {detail}" if detail else refusal.value)
 
 
 def bearer_key(authorization: str | None) -> str | None:
@@ -48,23 +54,21 @@ def bearer_key(authorization: str | None) -> str | None:
     return key.strip() or None if scheme.lower() == "bearer" else None
 
 
-def handle_ingest_request(engine: Engine, kind: str, *, authorization: str | None, body: bytes) -> IngestResponse:
-    """Everything `PUT /crm/v1/{kind}` does, given the Authorization header and the raw body."""
-    if kind not in KINDS:
-        return IngestResponse(404, {"error": "not_found", "message": "PUT /crm/v1/contacts or /crm/v1/deals"})
+def ingest_request(engine: Engine, kind: str, *, authorization: str | None, body: bytes) -> IngestResult:
+    """Everything `PUT /crm/v1/{kind}` does, given the Authorization header and the raw body; raises
+    `IngestRefused` for a request refused before its records are looked at."""
+    if kind not in {kind.value for kind in RecordKind} | {USERS}:
+        raise IngestRefused(Refusal.UNKNOWN_KIND)
     key_name = verify_key(engine, bearer_key(authorization))
     if key_name is None:
-        return IngestResponse(401, {"error": "unauthorized",
-                                    "message": "send Authorization: Bearer <key> with a key from "
-                                               "`mailmagnet crm keys create NAME`"},
-                              {"WWW-Authenticate": 'Bearer realm="mailmagnet-crm"'})
+        raise IngestRefused(Refusal.UNAUTHORIZED)
     if len(body) > MAX_REQUEST_BYTES:
-        return IngestResponse(413, {"error": "too_large",
-                                    "message": f"at most {MAX_REQUEST_BYTES} bytes and {MAX_RECORDS_PER_REQUEST} "
-                                               "records per request"})
+        raise IngestRefused(Refusal.TOO_LARGE)
     try:
         records = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        return IngestResponse(400, {"error": "invalid_json", "message": f"the body is not JSON: {error}"[:300]})
-    result = ingest_records(engine, kind, records, source=ChangeSource.API.value, detail=f"key {key_name}")
-    return IngestResponse(422 if result.rejected else 200, result.as_json())
+        raise IngestRefused(Refusal.NOT_JSON, str(error)) from None
+    if kind == USERS:  # roles and managers (SPEC §1 Roles)
+        return ingest_user_records(engine, records, source=ChangeSource.API.value, detail=f"key {key_name}",
+                                   max_records=MAX_RECORDS_PER_REQUEST)
+    return ingest_records(engine, kind, records, source=ChangeSource.API.value, detail=f"key {key_name}")

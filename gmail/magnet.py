@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 
 from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
 from crm_store.db import session_scope
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import Alert, AlertStatus, Contact, GmailAccount, MutedContact, utcnow
+from crm_store.models import DM_CHANNEL, Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata
@@ -35,7 +35,6 @@ from gmail.sync import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
-DM = "dm"
 
 
 def gmail_url(address: str, message: NewMessage | None, gmail_id: str) -> str:
@@ -59,6 +58,37 @@ def deal_context(session: Session, contact_id: int, *, at: datetime, tz: str, ru
     return labels.name_for(decision.category), line
 
 
+OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
+
+
+class AlertFacts(NamedTuple):
+    """What an alert shows of its contact and their deals, read once per contact."""
+
+    contact_id: int
+    contact_name: str | None
+    contact_email: str | None
+    company: str | None
+    label: str | None
+    deal_context: str | None
+    # A lead (SPEC §3 Leads): its status and owner instead of deals and a label.
+    is_lead: bool = False
+    lead_status: str | None = None
+    owner: str | None = None
+
+
+def alert_facts(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,
+                labels: LabelNames) -> AlertFacts:
+    contact = session.get(Contact, contact_id)
+    owner = session.get(CrmUser, contact.owner_id) if contact.owner_id else None
+    owner_name = (owner.name or owner.email) if owner else None
+    if contact.is_lead:  # a lead has no deals, so no label
+        return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, None, None,
+                          True, contact.lead_status, owner_name)
+    label, context = deal_context(session, contact_id, at=at, tz=tz, rules=rules, labels=labels)
+    return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, label, context,
+                      owner=owner_name)
+
+
 class MailMagnet:
     def __init__(self, engine: Engine, notifier: Notifier, audience: AlertAudience, rules: StageRules,
                  labels: LabelNames, *, default_tz: str = "UTC", digest_interval: timedelta = timedelta(hours=1),
@@ -75,24 +105,44 @@ class MailMagnet:
     # -- SyncSubscriber --------------------------------------------------------------------------
 
     def record(self, session: Session, batch: SyncBatch) -> None:
+        """In the sync transaction: one alert row per new message from a (not muted) contact. An alert to post now
+        is stamped `attempted_at` already (it may be posted from here on: crash recovery looks in Slack first), and
+        what its Slack message shows of the contact and the deals is read here, in the same transaction, for
+        `deliver`."""
         account = batch.account
         if not account.magnet_enabled:
             return
         muted = set(session.exec(select(MutedContact.contact_id).where(MutedContact.account_id == account.id)))
         local = batch.at.astimezone(ZoneInfo(batch.tz))
         hold = account.digest_enabled or in_quiet_hours(account, local.hour * 60 + local.minute)
+        to_post: list[tuple[Alert, AlertFacts]] = []
+        facts: dict[int, AlertFacts] = {}
         for message in batch.messages:
             if message.gmail_id not in batch.alertable_ids or account.email_address in message.from_addresses:
                 continue
             sender = batch.contact_of(message)
             if sender is None or sender.contact_id in muted:
                 continue
-            session.add(Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
-                              channel=account.alert_channel or DM,
-                              status=(AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING).value))
+            alert = Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
+                          channel=account.alert_channel or DM_CHANNEL,
+                          status=(AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING).value,
+                          attempted_at=None if hold else batch.at)
+            session.add(alert)
+            if not hold:
+                if sender.contact_id not in facts:
+                    facts[sender.contact_id] = alert_facts(session, sender.contact_id, at=batch.at, tz=batch.tz,
+                                                           rules=self.rules, labels=self.labels)
+                to_post.append((alert, facts[sender.contact_id]))
+        if to_post:
+            session.flush()  # the alerts' ids
+            batch.outbox[OUTBOX] = [(Alert(**alert.model_dump()), fact) for alert, fact in to_post]
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
-        self.post_pending(batch.account, mailbox, {m.gmail_id: m for m in batch.messages})
+        """After the sync's commit: post the alerts it recorded, with the contents and facts read for them. None of
+        them was posted before (this run recorded them), so Slack's history is not read first."""
+        to_post = batch.outbox.get(OUTBOX)
+        if to_post:
+            self._post(batch.account, to_post, {m.gmail_id: m for m in batch.messages})
 
     # -- posting ---------------------------------------------------------------------------------
 
@@ -112,7 +162,8 @@ class MailMagnet:
 
     def post_pending(self, account: GmailAccount, mailbox: MailboxClient,
                      contents: dict[str, NewMessage] | None = None) -> int:
-        """Post every pending alert of the mailbox; returns how many reached Slack."""
+        """Post every pending alert of the mailbox (those an earlier attempt left); returns how many reached
+        Slack. Those stamped before may be in Slack already: the channel's history says (`_drop_already_posted`)."""
         with session_scope(self.engine) as session:
             alerts = list(session.exec(select(Alert).where(
                 Alert.account_id == account.id, Alert.status == AlertStatus.PENDING.value).order_by(Alert.id)))
@@ -121,17 +172,25 @@ class MailMagnet:
         if not alerts:
             return 0
         alerts = self._drop_already_posted(account, alerts)
-        messages = self._contents(mailbox, alerts, contents or {})
+        return self._post(account, [(alert, None) for alert in alerts],
+                          self._contents(mailbox, alerts, contents or {}))
+
+    def _post(self, account: GmailAccount, alerts: list[tuple[Alert, "AlertFacts | None"]],
+              messages: dict[str, NewMessage | None]) -> int:
+        """Post alerts stamped `attempted_at` (committed), one by one; stops at the first Slack failure (the rest
+        wait for the next run)."""
         audiences: dict[str, Any] = {}
         posted = 0
-        for alert in alerts:
+        for alert, facts in alerts:
             message = messages.get(alert.gmail_id)
             if message is None:
                 self._finish(alert.id, AlertStatus.SKIPPED, None)  # deleted before we could tell anyone
                 continue
             try:
-                channel, view, decision = self._view(account, alert, message, audiences)
-                self._stamp([alert.id], to_dm=alert.channel != DM and channel != alert.channel)
+                channel, view, decision = self._view(account, alert, message, audiences, facts)
+                to_dm = alert.channel != DM_CHANNEL and channel != alert.channel
+                if to_dm or alert.attempted_at is None:
+                    self._stamp([alert.id], to_dm=to_dm)
                 ts = self.notifier.post_alert(account.slack_team_id, channel, view)
             except Exception as error:  # noqa: BLE001 - Slack down: the rest waits for the next run
                 log.warning("alert for mailbox %s not posted yet: %s", account.id, error)
@@ -172,7 +231,7 @@ class MailMagnet:
             by_channel.setdefault(channel, []).append((alert, view, decision))
         for channel, items in by_channel.items():
             for alert, _, _ in items:
-                self._stamp([alert.id], to_dm=alert.channel != DM and channel != alert.channel)
+                self._stamp([alert.id], to_dm=alert.channel != DM_CHANNEL and channel != alert.channel)
             try:
                 ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v, _ in items],
                                                digest_key=f"{account.id}:{items[0][0].id}")
@@ -232,18 +291,18 @@ class MailMagnet:
 
     def _channel_id(self, account: GmailAccount, channel: str) -> str:
         """The channel's id, to read its history (the DM's takes a call to Slack the first time)."""
-        return self.notifier.alert_channel(account) if channel == DM else channel
+        return self.notifier.alert_channel(account) if channel == DM_CHANNEL else channel
 
     def _post_target(self, account: GmailAccount, channel: str) -> str:
         """Where to post into the channel: the DM without first asking Slack for its id."""
-        return self.notifier.dm_address(account) if channel == DM else channel
+        return self.notifier.dm_address(account) if channel == DM_CHANNEL else channel
 
-    def _view(self, account: GmailAccount, alert: Alert, message: NewMessage,
-              audiences: dict[str, Any]) -> tuple[str, AlertView, AudienceDecision]:
+    def _view(self, account: GmailAccount, alert: Alert, message: NewMessage, audiences: dict[str, Any],
+              facts: "AlertFacts | None" = None) -> tuple[str, AlertView, AudienceDecision]:
         """The alert as its readers may see it, and where it goes: the chosen channel, or the rep's DM when
         that channel may see nothing of it (SPEC §5). `audiences` caches each channel's readers for one run."""
-        chosen = None if alert.channel == DM else alert.channel
-        key = chosen or DM
+        chosen = None if alert.channel == DM_CHANNEL else alert.channel
+        key = chosen or DM_CHANNEL
         if key not in audiences:
             audiences[key] = self.audience.channel_audience(account, chosen)
         decision = self.audience.decide(account, alert.contact_id, audiences[key])
@@ -254,11 +313,12 @@ class MailMagnet:
             decision = AudienceDecision(Visibility.OWNER, True)
             channel = self.notifier.dm_address(account)
         level = decision.level
-        now = self.clock()
-        with session_scope(self.engine) as session:
-            contact = session.get(Contact, alert.contact_id)
-            tz = rep_timezone(session, account, self.default_tz)
-            label, context = deal_context(session, contact.id, at=now, tz=tz, rules=self.rules, labels=self.labels)
+        if facts is None:
+            with session_scope(self.engine) as session:
+                facts = alert_facts(session, alert.contact_id, at=self.clock(),
+                                    tz=rep_timezone(session, account, self.default_tz), rules=self.rules,
+                                    labels=self.labels)
+        label, context = facts.label, facts.deal_context
         hidden = None
         if not level.shows_subject:
             hidden = "Subject hidden: the mailbox's sharing settings don't let everyone here see it."
@@ -267,13 +327,15 @@ class MailMagnet:
         crm = decision.crm_details
         view = AlertView(
             account_id=account.id, gmail_id=alert.gmail_id, mailbox_address=account.email_address,
-            rep_user_id=account.slack_user_id, contact_id=contact.id, contact_name=contact.display_name,
-            contact_email=contact.email if crm else None, company=contact.company,
+            rep_user_id=account.slack_user_id, contact_id=facts.contact_id, contact_name=facts.contact_name,
+            contact_email=facts.contact_email if crm else None, company=facts.company,
             category_label=label if crm else None, deal_context=context if crm else None,
             sender=message.sender_name, received_at=message.received_at,
             gmail_url=gmail_url(account.email_address, message, alert.gmail_id),
             subject=message.subject if level.shows_subject else None,
             snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden, crm_details=crm,
+            is_lead=facts.is_lead and crm, lead_status=facts.lead_status if crm else None,
+            owner=facts.owner if crm else None,
         )
         return channel, view, decision
 
@@ -286,19 +348,16 @@ class MailMagnet:
 
     def _stamp(self, alert_ids: list[int], *, to_dm: bool = False) -> None:
         """Committed before posting; `to_dm` records a move to the rep's DM so crash recovery looks there."""
+        values: dict[str, Any] = {"attempted_at": self.clock()}
+        if to_dm:
+            values["channel"] = DM_CHANNEL
         with session_scope(self.engine) as session:
-            for alert in session.exec(select(Alert).where(Alert.id.in_(alert_ids))):
-                alert.attempted_at = self.clock()
-                if to_dm:
-                    alert.channel = DM
-                session.add(alert)
+            session.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(**values)
+                            .execution_options(synchronize_session=False))
 
     def _finish(self, alert_id: int, status: AlertStatus, ts: str | None) -> None:
+        """One statement; an alert gone meanwhile (mailbox disconnected) is left gone."""
         with session_scope(self.engine) as session:
-            alert = session.get(Alert, alert_id)
-            if alert is None:
-                return  # mailbox disconnected meanwhile
-            alert.status = status.value
-            alert.slack_ts = ts
-            alert.posted_at = self.clock() if status is AlertStatus.POSTED else None
-            session.add(alert)
+            session.execute(update(Alert).where(Alert.id == alert_id).values(
+                status=status.value, slack_ts=ts, posted_at=self.clock() if status is AlertStatus.POSTED else None)
+                .execution_options(synchronize_session=False))

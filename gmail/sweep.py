@@ -212,8 +212,7 @@ class PollPlan:
     watched: set[int] = field(default_factory=set)  # Gmail pushes their news (an active users.watch)
 
 
-def plan_poll(engine, cipher, google, account_ids: list[int], *, now, watch_topic: str | None,
-              renew_before) -> PollPlan:
+def plan_poll(engine, cipher, google, account_ids: list[int], *, now, watch_topic: str | None) -> PollPlan:
     """Sort leased mailboxes into those a sweep can poll and those that need the full pipeline this time."""
     from sqlmodel import select
 
@@ -221,6 +220,7 @@ def plan_poll(engine, cipher, google, account_ids: list[int], *, now, watch_topi
     from crm_store.models import AccountStatus, Alert, AlertStatus, GmailAccount
     from gmail.accounts import load_credentials
     from gmail.tokens import TokenKeyError
+    from gmail.watch import is_watched, watch_due
 
     plan = PollPlan()
     if not account_ids:
@@ -233,20 +233,12 @@ def plan_poll(engine, cipher, google, account_ids: list[int], *, now, watch_topi
         for account in rows:
             session.expunge(account)
     for account in rows:
-        expires = account.watch_expires_at
-        if expires is not None and expires.tzinfo is None:  # SQLite gives back naive UTC
-            expires = expires.replace(tzinfo=now.tzinfo)
-        if expires is not None and expires > now:
+        if is_watched(account, now):
             plan.watched.add(account.id)
-        retry_at = account.watch_retry_at
-        if retry_at is not None and retry_at.tzinfo is None:
-            retry_at = retry_at.replace(tzinfo=now.tzinfo)
-        watch_due = bool(watch_topic) and (retry_at is None or retry_at <= now) and (
-            expires is None or expires - now < renew_before)
         if (account.history_id is None or account.status != AccountStatus.CONNECTED.value
                 or not account.magnet_enabled or not account.encrypted_credentials
                 or (account.labels_enabled and not account.backfill_done)
-                or account.id in waiting or watch_due):
+                or account.id in waiting or watch_due(account, now, watch_topic)):
             plan.full.append(account.id)
             continue
         try:

@@ -23,13 +23,14 @@ from typing import Callable
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 
 from handlers import dedupe
-from handlers.blocks.alerts import AlertAction
+from handlers.blocks.ids import AlertAction
 from handlers.blocks.refusals import OTHER_ORGANISATION
 from telemetry import metrics
 from usecases.actors import admit
 from usecases.values import Services
 
 log = logging.getLogger(__name__)
+
 
 def request_kind(body: dict) -> tuple[str, str]:
     """(kind, name) of a request, for metrics and logs."""

@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from slack_bolt import BoltRequest, BoltResponse
 
-from bot.manifest import load_manifest
+from bot.manifest import load_manifest, manifest_problems
 from bot.services import build_services
 from bot.settings import Settings
 from bot.slack_app import create_slack_app
@@ -24,6 +24,7 @@ CODE_DIRS = ["bot", "handlers", "gmail", "crm_store"]  # what `serve` runs (not 
 # Where a method accepts one scope per conversation type, the scopes of every type MailMagnet uses are listed:
 # alerts go to public and private channels and to DMs.
 METHOD_SCOPES: dict[str, set[str]] = {
+    "files.upload.v2": {"files:write"},  # slack_sdk's files_upload_v2: getUploadURLExternal, completeUploadExternal
     "chat.postMessage": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     "chat.update": {"chat:write"},
@@ -40,6 +41,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "users.lookupByEmail": {"users:read.email"},
     "users.list": {"users:read"},
     "team.info": {"team:read"},
+    "usergroups.users.list": {"usergroups:read"},
+    "usergroups.list": {"usergroups:read"},
     "views.open": set(),
     "views.push": set(),
     "views.update": set(),
@@ -57,9 +60,9 @@ PLANNED_METHODS = ["conversations.history", "conversations.members", "chat.postM
 KNOWN_BOT_SCOPES = {
     "app_mentions:read", "channels:history", "channels:join", "channels:manage", "channels:read", "chat:write",
     "chat:write.customize", "chat:write.public", "commands", "groups:history", "groups:read", "groups:write",
-    "im:history", "im:read", "im:write", "links:read", "links:write", "metadata.message:read", "mpim:history",
+    "files:read", "files:write", "im:history", "im:read", "im:write", "links:read", "links:write", "metadata.message:read", "mpim:history",
     "mpim:read", "mpim:write", "reactions:read", "reactions:write", "team:read", "users.profile:read",
-    "users:read", "users:read.email",
+    "users:read", "users:read.email", "usergroups:read",
 }
 EVENTS_WITHOUT_SCOPE = {"app_home_opened", "tokens_revoked", "app_uninstalled"}
 # Message events are delivered only with the history scope of their conversation type.
@@ -99,6 +102,7 @@ def slack_app(tmp_path_factory):
 
 
 def test_manifest_is_a_valid_slack_app_manifest(manifest):
+    assert manifest_problems(manifest) == []
     info = manifest["display_information"]
     assert 0 < len(info["name"]) <= 35 and len(info.get("description", "")) <= 140
     assert re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", info["background_color"])
@@ -188,3 +192,48 @@ def test_every_declared_shortcut_reaches_a_listener(manifest, slack_app):
                                        else "shortcut", "callback_id": shortcut["callback_id"],
                                        "team": {"id": "T1"}, "user": {"id": "U1"}})}
         assert _matches_a_listener(slack_app, body, "form"), shortcut["callback_id"]
+
+
+@pytest.mark.parametrize("break_it, problem", [
+    (lambda m: m["display_information"].update(name="M" * 36), "display_information.name"),
+    (lambda m: m["features"]["slash_commands"][0].update(command="/Gmail"), "not a valid name"),
+    (lambda m: m["settings"]["interactivity"].update(request_url="http://mm.example.com/slack/events"),
+     "not an https URL"),
+    (lambda m: m["oauth_config"].update(redirect_urls=["https://elsewhere.example/slack/oauth_redirect"]),
+     "one host"),
+    (lambda m: m["oauth_config"]["scopes"]["bot"].append("commands"), "each scope once"),
+])
+def test_manifest_problems_sees_what_slack_would_refuse(manifest, break_it, problem):
+    import copy
+
+    broken = copy.deepcopy(manifest)
+    break_it(broken)
+    assert any(problem in p for p in manifest_problems(broken)), manifest_problems(broken)
+
+
+# Slack shows a command's usage hint on one line of the autocomplete menu and cuts off the rest (a 406-character
+# hint showed its first ~100 characters, ending mid-word): short, and every word a real subcommand.
+USAGE_HINT_LIMIT = 80
+
+
+def test_gmail_usage_hint_is_short_and_names_real_subcommands(manifest):
+    from handlers.commands.gmail import SUBCOMMANDS
+
+    hint = next(c for c in manifest["features"]["slash_commands"] if c["command"] == "/gmail")["usage_hint"]
+    assert len(hint) <= USAGE_HINT_LIMIT, len(hint)
+    words = [w.strip() for w in hint.split("|")]
+    assert words[0] == "connect" and words[-1] == "help"  # where a new user starts, and where the rest is
+    assert set(words) <= set(SUBCOMMANDS), set(words) - set(SUBCOMMANDS)
+    for command in manifest["features"]["slash_commands"]:
+        assert len(command.get("usage_hint", "")) <= USAGE_HINT_LIMIT, command["command"]
+
+
+def test_the_readme_says_why_each_slack_and_google_scope_is_needed(manifest):
+    """A security review asks why each scope is there: the README's tables answer for every one."""
+    from gmail.config import GoogleConfig
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([a-z.:_]+)`(?: \([a-z]+\))? \| .{20,}\|$", readme, re.MULTILINE))
+    slack = set(manifest["oauth_config"]["scopes"]["bot"])
+    google = {scope.rsplit("/", 1)[-1] for scope in GoogleConfig.__dataclass_fields__["scopes"].default}
+    assert slack | google <= rows, (slack | google) - rows

@@ -1,1 +1,1 @@
-"""Dev-only test support: the loopback stack, harness and demo that tests, benchmarks and `make demo` share (never in the runtime wheel)."""
+"""Dev-only test support: the loopback stack, harness and demo shared by tests and benchmarks (not in the wheel)."""

@@ -133,9 +133,9 @@ class Stack:
 
         from crm_store.csv_import import import_contacts, import_deals
 
-        import_contacts(self.engine, io.StringIO(contacts), progress=False)
+        import_contacts(self.engine, io.StringIO(contacts))
         if deals:
-            import_deals(self.engine, io.StringIO(deals), progress=False)
+            import_deals(self.engine, io.StringIO(deals))
 
     def mail(self, sender: str, subject: str = "Hello", gmail: str = REP_GMAIL, **kwargs) -> str:
         return self.gmail.insert_message(gmail, sender=sender, to=gmail, subject=subject,
@@ -241,10 +241,11 @@ def start_org_stack(database_url: str, **overrides) -> Stack:
 
 
 def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True,
-                socket_mode: bool = False, **overrides) -> Stack:
+                socket_mode: bool = False, gmail_message_ids: str = "hex", **overrides) -> Stack:
     """`socket_mode`: `serve --socket-mode`, with an app-level token instead of the signing secret and a
-    SocketModeDriver instead of signed HTTP posts."""
-    gmail = GmailEmulator().start()
+    SocketModeDriver instead of signed HTTP posts. `gmail_message_ids="urlsafe"`: the Gmail emulator mints ids
+    with '-' and '_', as a Gmail-compatible server may."""
+    gmail = GmailEmulator(message_ids=gmail_message_ids).start()
     gmail.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
     slack = SlackEmulator().start()
     team = slack.default_team()

@@ -49,6 +49,8 @@ class AlertAudiencePolicy:
         return ChannelAudience(channel, crm_ids, access.channel_outside_organisation(self.services, channel))
 
     def decide(self, account: GmailAccount, contact_id: int, audience: ChannelAudience) -> AudienceDecision:
+        if audience.is_dm:
+            return access.alert_audience(None, account, contact_id, audience)  # the rep's own DM: no read
         with session_scope(self.services.engine) as session:
             current = session.get(GmailAccount, account.id) or account
             return access.alert_audience(session, current, contact_id, audience)

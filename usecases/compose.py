@@ -34,7 +34,15 @@ from gmail.magnet import gmail_url
 from gmail.send import original_of, recipient_header, reply_subject, send_email as send_through_gmail
 from usecases import access
 from usecases.actors import Actor, SlackActorRef, acting, resolve
-from usecases.contacts import MATCH_LIMIT, NOT_WITH_CONTACT, STALE_BUTTON, ContactMatch, NoContact, gmail_failure
+from usecases.contacts import (
+    MATCH_LIMIT,
+    NOT_WITH_CONTACT,
+    STALE_BUTTON,
+    ContactMatch,
+    NoContact,
+    gmail_failure,
+    is_gmail_id,
+)
 from usecases.context import Services
 
 log = logging.getLogger(__name__)
@@ -150,7 +158,7 @@ def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | N
 def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any, contact_id: Any) -> Draft:
     """Reply to a message of the actor's own mailbox that is with the contact: to its Reply-To, else its From;
     subject "Re: …"."""
-    if not isinstance(gmail_id, str) or not 0 < len(gmail_id) <= 64 or not gmail_id.isalnum():
+    if not is_gmail_id(gmail_id):
         raise InvalidInput(STALE_BUTTON)
     if not isinstance(contact_id, int):
         raise InvalidInput(STALE_BUTTON)
@@ -221,8 +229,7 @@ def _recipient(session: Session, outgoing: Outgoing) -> str:
 
 def _prepare(services: Services, actor: Actor, outgoing: Outgoing) -> tuple[GmailAccount, str | None, str, str]:
     subject, body = _check_fields(outgoing)
-    if outgoing.reply_to_gmail_id is not None and not (isinstance(outgoing.reply_to_gmail_id, str)
-                                                       and outgoing.reply_to_gmail_id.isalnum()):
+    if outgoing.reply_to_gmail_id is not None and not is_gmail_id(outgoing.reply_to_gmail_id):
         raise InvalidInput(STALE_BUTTON)
     with session_scope(services.engine) as session:
         account = _sending_mailbox(services, session, actor, outgoing.account_id)

@@ -38,7 +38,7 @@ from crm_store.sharing import Visibility
 from gmail.accounts import save_refreshed_credentials
 from gmail.conversations import Cursor, EmailCopy, Listed, addresses_by_contact, contact_addresses, contact_query, \
     copy_from_metadata, fetch_copies, list_candidates
-from gmail.errors import AccessRevoked, GmailError, NotFound
+from gmail.errors import AccessRevoked, GmailError, InvalidRequest, NotFound
 from gmail.magnet import gmail_url
 from gmail.messages import body_text, header_map
 from gmail.tokens import TokenKeyError
@@ -79,6 +79,8 @@ class ContactCard:
     owner: str | None
     category_label: str | None
     deals: list[DealLine] = field(default_factory=list)
+    is_lead: bool = False  # a lead (SPEC §3): no deals, its lead status instead
+    lead_status: str | None = None
 
 
 def contact_card(session: Session, services: Services, contact: Contact, tz: str) -> ContactCard:
@@ -93,6 +95,7 @@ def contact_card(session: Session, services: Services, contact: Contact, tz: str
         deals=[DealLine(d.name, d.stage, d.closing_date.isoformat() if d.closing_date else None,
                         str(d.amount) if d.amount is not None else None, services.rules.kind(d.stage).value)
                for d in deals],
+        is_lead=contact.is_lead, lead_status=contact.lead_status,
     )
 
 
@@ -133,6 +136,18 @@ class MailboxTag:
     own: bool
 
 
+GMAIL_ID_LIMIT = 64  # the store's gmail_id columns; Gmail's own ids are 16 characters
+
+
+def is_gmail_id(value: Any) -> bool:
+    """A Gmail message id as a button may carry one. Ids are opaque (Gmail's are hex, a Gmail-compatible server's
+    may hold '-' or '_'), so only the length and printable ASCII are checked here: what makes an id acceptable is
+    that the message is in a mailbox the actor may see and is with the contact, which the use case checks by
+    fetching it from that mailbox."""
+    return (isinstance(value, str) and 0 < len(value) <= GMAIL_ID_LIMIT and value.isascii() and value.isprintable()
+            and not any(c.isspace() for c in value))
+
+
 @dataclass(frozen=True)
 class EmailRef:
     """What an "Open"/"Reply" button's value names; checked on every click, never trusted as such."""
@@ -146,8 +161,7 @@ class EmailRef:
         if not isinstance(value, dict):
             raise InvalidInput(STALE_BUTTON)
         ref = cls(value.get("a"), value.get("g"), value.get("c"))
-        if not (isinstance(ref.account_id, int) and isinstance(ref.gmail_id, str) and isinstance(ref.contact_id, int)
-                and 0 < len(ref.gmail_id) <= 64 and ref.gmail_id.isalnum()):
+        if not (isinstance(ref.account_id, int) and is_gmail_id(ref.gmail_id) and isinstance(ref.contact_id, int)):
             raise InvalidInput(STALE_BUTTON)
         return ref
 
@@ -487,7 +501,9 @@ class EmailDetail:
 
 
 def gmail_failure(error: GmailError) -> DomainError:
-    if isinstance(error, NotFound):
+    """A failed look-up of one message by id. Gmail answers 400 "Invalid id value" for an id it could never have
+    minted (an edited button): to the clicker that is the same as a message not in the mailbox."""
+    if isinstance(error, (NotFound, InvalidRequest)):
         return NotFoundError("That email is no longer in the mailbox.")
     if isinstance(error, AccessRevoked):
         return DomainError("Google no longer lets MailMagnet read that mailbox; its owner must reconnect "

@@ -44,6 +44,8 @@ class Config:
     missing_gmail_settings: tuple[str, ...] = ()
     # A mailbox that has not answered a contact view (or the App Home) by then is shown as unavailable.
     mailbox_view_timeout_seconds: float = 5.0
+    # Follow-ups count working hours of this day, Monday to Friday (FOLLOWUP_WORKING_HOURS).
+    followup_working_hours: str = "09:00-17:00"
 
     @property
     def label_interval_minutes(self) -> int:
@@ -93,6 +95,10 @@ class ChannelNotFound(DomainError):
     """The channel does not exist or the bot cannot see it."""
 
 
+class UsergroupNotFound(DomainError):
+    """The user group does not exist in that workspace, is disabled, or the bot may not read user groups."""
+
+
 class SlackDirectory(Protocol):
     """Slack, read-only: who a user is and what a channel is. Implemented in bot/ (cached)."""
 
@@ -112,6 +118,9 @@ class SlackDirectory(Protocol):
 
     def channel_members(self, team_id: str, channel_id: str) -> list[str]:
         """Slack user ids of a channel's people, the bot excluded."""
+
+    def usergroup_members(self, team_id: str, usergroup_id: str) -> list[str]:
+        """Slack user ids of a user group's members (usergroups.users.list). Raises UsergroupNotFound."""
 
     def workspace_of_token(self) -> tuple[str | None, str | None]:
         """(team id, enterprise id) of the single-workspace bot token (auth.test), or (None, None)."""
@@ -142,8 +151,6 @@ class JobsPort(Protocol):
         """Sync a mailbox now (a rep asked, or it was just connected); False when it is already running."""
 
     def mailbox_connected(self, account: Any) -> None: ...
-
-    def mailbox_disconnected(self, account_id: int) -> None: ...
 
     def push_received(self, envelope: Any) -> str:
         """A Gmail Pub/Sub push: record it and wake the mailbox's sync; returns the outcome for the metric."""
@@ -204,7 +211,3 @@ class Services:
     def request_sync(self, account_id: int) -> None:
         if self.jobs is not None:
             self.jobs.request_sync(account_id)
-
-    def mailbox_disconnected(self, account_id: int) -> None:
-        if self.jobs is not None:
-            self.jobs.mailbox_disconnected(account_id)

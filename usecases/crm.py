@@ -11,7 +11,8 @@ from sqlmodel import Session
 from crm_store import api_keys
 from crm_store.errors import DomainError, InvalidInput
 from crm_store.sources import crm_data_status, describe_last_change, read_crm_data_status
-from crm_sync.ingest_api import IngestResponse, handle_ingest_request
+from crm_store.records.results import IngestResult
+from crm_sync.ingest_api import IngestRefused, ingest_request
 from crm_sync.zoho_sync import ZohoSyncResult, run_zoho_sync
 from telemetry import metrics
 from usecases.context import Services
@@ -26,18 +27,23 @@ class CrmSyncNotConfigured(DomainError):
     pass
 
 
-def ingest(services: Services, kind: str, *, authorization: str | None, body: bytes) -> IngestResponse:
-    """`PUT /crm/v1/{kind}`: the bearer key decides who may write; the whole request or nothing."""
-    response = handle_ingest_request(services.engine, kind, authorization=authorization, body=body)
-    if response.status == 200:
-        for result in COUNTED:
-            count = response.body.get(result) or 0
-            if count:
-                metrics.CRM_RECORDS.labels(source="api", kind=kind, result=result).inc(count)
+def ingest(services: Services, kind: str, *, authorization: str | None, body: bytes) -> IngestResult:
+    """`PUT /crm/v1/{kind}`: the bearer key decides who may write; the whole request or nothing. Raises
+    `IngestRefused` for a request refused before its records are looked at."""
+    try:
+        result = ingest_request(services.engine, kind, authorization=authorization, body=body)
+    except IngestRefused as refused:
+        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals", "users") else "other",
+                                   result=refused.refusal.value).inc()
+        raise
+    if result.rejected:
+        metrics.CRM_RECORDS.labels(source="api", kind=kind, result="rejected").inc()
     else:
-        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals") else "other",
-                                   result=f"http_{response.status}").inc()
-    return response
+        for outcome in COUNTED:
+            count = getattr(result, outcome)
+            if count:
+                metrics.CRM_RECORDS.labels(source="api", kind=kind, result=outcome).inc(count)
+    return result
 
 
 def sync_zoho(services: Services, *, full: bool = False, owner: str | None = None,
@@ -49,7 +55,7 @@ def sync_zoho(services: Services, *, full: bool = False, owner: str | None = Non
         raise CrmSyncNotConfigured("The Zoho CRM sync is not configured: set ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET "
                                    "and ZOHO_REFRESH_TOKEN.")
     result = run_zoho_sync(services.engine, services.zoho, full=full, owner=owner, on_page=on_page)
-    metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status).inc()
+    metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status.value).inc()
     for name, module in result.modules.items():
         for outcome in COUNTED:
             count = getattr(module, outcome, 0)

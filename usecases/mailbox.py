@@ -20,7 +20,7 @@ from crm_store.models import (
     MutedContact,
     SharingPolicy,
 )
-from crm_store.sharing import effective_sharing, org_policy
+from crm_store.sharing import effective_sharing, user_policy_and_scope
 from crm_store.users import find_user_by_slack, normalise_email, user_profile
 from gmail.accounts import (
     ConnectOutcome,
@@ -257,7 +257,7 @@ def _load_status(session: Session, actor) -> tuple[MailboxStatus, GmailAccount |
         user = access.require_mail_integration(session, actor)
     except DomainError as refusal:
         return MailboxStatus(refusal=str(refusal)), None
-    policy = org_policy(session, actor.team_id)
+    policy = user_policy_and_scope(session, user, actor.team_id)[0]
     status = MailboxStatus(policy=policy.value, timezone=user.timezone,
                            shared_with=_shared_with(session, user.id, actor.team_id))
     account = access.own_mailbox(session, actor)
@@ -343,13 +343,10 @@ def ask_to_disconnect(services: Services, who: SlackActorRef) -> DisconnectPromp
 
 
 def disconnect_any(services: Services, account_id: int) -> str | None:
-    """Revoke the Google grant, delete credentials and stored email metadata, stop the jobs (F8).
-    Callers have decided the actor may do this."""
+    """Revoke the Google grant, delete credentials and stored email metadata (F8); with the rows gone, no job
+    leases the mailbox again. Callers have decided the actor may do this."""
     google, cipher, _, _ = services.require_gmail()
-    address = disconnect_mailbox(services.engine, cipher, google, account_id)
-    if address is not None:
-        services.mailbox_disconnected(account_id)
-    return address
+    return disconnect_mailbox(services.engine, cipher, google, account_id)
 
 
 def disconnect_own(services: Services, who: SlackActorRef, connection: str | None = None) -> str:

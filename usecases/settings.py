@@ -16,6 +16,7 @@ from crm_store.categories import contacts_for_address
 from crm_store.db import session_scope
 from crm_store.errors import DomainError, LabelsNeedMagnet
 from crm_store.mailboxes import (
+    MagnetChange,
     mute_contact,
     parse_clock,
     set_alert_destination,
@@ -29,7 +30,7 @@ from crm_store.mailboxes import (
     unshare_with,
 )
 from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
-from crm_store.sharing import Visibility, effective_sharing, org_policy
+from crm_store.sharing import Visibility, effective_sharing, mailbox_policy
 from crm_store.users import find_user_by_email
 from gmail.errors import GmailError
 from gmail.labels import ensure_labels
@@ -57,9 +58,10 @@ def change_magnet(services: Services, who: SlackActorRef, enabled: bool) -> Swit
         account = access.require_own_connected_mailbox(session, actor)
         changed = set_magnet(session, account, enabled)
         account_id = account.id
-    if "magnet_on" in changed:
+    if MagnetChange.MAGNET_ON in changed:
         services.request_sync(account_id)
-    return Switched(enabled, bool({"magnet_on", "magnet_off"} & set(changed)), labels_off="labels_off" in changed)
+    return Switched(enabled, bool({MagnetChange.MAGNET_ON, MagnetChange.MAGNET_OFF} & set(changed)),
+                    labels_off=MagnetChange.LABELS_OFF in changed)
 
 
 def create_labels_now(services: Services, account_id: int) -> list[str] | None:
@@ -104,7 +106,7 @@ class SharingView:
 
 
 def _sharing_view(session, account: GmailAccount) -> SharingView:
-    policy = org_policy(session, account.slack_team_id)
+    policy = mailbox_policy(session, account)
     depth = SharingDepth(account.sharing_depth) if account.sharing_depth else None
     return SharingView(effective_sharing(policy, account), depth, policy)
 
@@ -136,7 +138,7 @@ def setup_choices(services: Services, who: SlackActorRef) -> SetupChoices:
     """What the setup modal shows: the mailbox's current settings."""
     with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
-        return SetupChoices(account.email_address, org_policy(session, account.slack_team_id).value, account.sharing,
+        return SetupChoices(account.email_address, mailbox_policy(session, account).value, account.sharing,
                             account.sharing_depth, account.magnet_enabled, account.labels_enabled)
 
 
@@ -151,13 +153,13 @@ def save_setup(services: Services, who: SlackActorRef, *, sharing: Sharing | Non
         set_sharing(session, account, sharing, depth)
         changed = set_magnet(session, account, magnet)  # off also switches labels off
         labels_on = set_labels(session, account, labels) and labels
-        policy = org_policy(session, account.slack_team_id)
+        policy = mailbox_policy(session, account)
         saved = SetupChoices(account.email_address, policy.value, effective_sharing(policy, account).value,
                              account.sharing_depth, account.magnet_enabled, account.labels_enabled)
         account_id = account.id
     if labels_on:
         create_labels_now(services, account_id)
-    if "magnet_on" in changed or labels_on:
+    if MagnetChange.MAGNET_ON in changed or labels_on:
         services.request_sync(account_id)
     return saved
 
@@ -249,13 +251,13 @@ def change_alert_destination(services: Services, who: SlackActorRef,
         channel, members = _channel_for_alerts(services, who.team_id, who.user_id, choice)
         account = access.require_own_connected_mailbox(session, actor)
         set_alert_destination(session, account, channel.id)
-        sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+        sharing = effective_sharing(mailbox_policy(session, account), account)
         return AlertDestination(channel.id, _destination_caveat(session, account, channel, members), sharing)
 
 
 def _destination_caveat(session, account, channel, members: list[str]) -> ChannelCaveat | None:
     """SPEC §5: warn when alerts would go to the DM instead (the channel may see nothing)."""
-    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+    sharing = effective_sharing(mailbox_policy(session, account), account)
     if not channel.is_private:
         if access.unrelated_user_visibility(session, account) == Visibility.NONE:
             return ChannelCaveat.PUBLIC_GOES_TO_DM
@@ -354,7 +356,7 @@ def change_share(services: Services, who: SlackActorRef, colleague_slack_id: str
             raise NotACrmUserYet(colleague_slack_id)
         changed = share_with(session, owner, viewer) if shared else unshare_with(session, owner, viewer)
         account = access.own_mailbox(session, actor)
-        custom = account is not None and effective_sharing(org_policy(session, account.slack_team_id),
+        custom = account is not None and effective_sharing(mailbox_policy(session, account),
                                                            account) is Sharing.CUSTOM
         return ShareChange(colleague_slack_id, shared, changed, custom)
 

@@ -43,6 +43,8 @@ MAX_BATCH_MODIFY_IDS = 1000
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000
 
 _MESSAGE_ID = re.compile(r"^[0-9a-fA-F]{1,32}$")
+# A Gmail-compatible server whose ids are not hex (GmailEmulator(message_ids="urlsafe")): base64url characters.
+_URLSAFE_MESSAGE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 _TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 _FORMATS = ("minimal", "full", "raw", "metadata")
 
@@ -133,8 +135,8 @@ def _string_list(body: dict, name: str) -> list[str]:
     return value
 
 
-def _check_message_id(value: str, what: str = "id") -> None:
-    if not _MESSAGE_ID.match(value or ""):
+def _check_message_id(value: str, what: str = "id", urlsafe: bool = False) -> None:
+    if not (_URLSAFE_MESSAGE_ID if urlsafe else _MESSAGE_ID).match(value or ""):
         raise errors.invalid_argument(f"Invalid {what} value")
 
 
@@ -445,7 +447,7 @@ class GmailApi:
         return result
 
     def _message(self, mb: Mailbox, message_id: str) -> Message:
-        _check_message_id(message_id)
+        _check_message_id(message_id, urlsafe=self.emu.urlsafe_ids)
         message = mb.messages.get(message_id.lower())
         if message is None:
             raise errors.not_found()
@@ -492,7 +494,7 @@ class GmailApi:
         if len(ids) > MAX_BATCH_MODIFY_IDS:
             raise errors.invalid_argument(f"Number of ids cannot exceed {MAX_BATCH_MODIFY_IDS}")
         for message_id in ids:
-            _check_message_id(message_id)
+            _check_message_id(message_id, urlsafe=self.emu.urlsafe_ids)
         return [message_id.lower() for message_id in ids]
 
     def messages_batch_modify(self, mb: Mailbox, call: ApiCall) -> None:
@@ -550,7 +552,7 @@ class GmailApi:
         thread_id = meta.get("threadId")
         if not thread_id:
             return None
-        _check_message_id(thread_id, "thread_id")
+        _check_message_id(thread_id, "thread_id", urlsafe=self.emu.urlsafe_ids)
         thread_id = thread_id.lower()
         if thread_id not in mb.threads:
             raise errors.not_found()
@@ -616,7 +618,7 @@ class GmailApi:
 
     def _thread(self, mb: Mailbox, call: ApiCall) -> list[Message]:
         thread_id = call.path_params["id"]
-        _check_message_id(thread_id)
+        _check_message_id(thread_id, urlsafe=self.emu.urlsafe_ids)
         members = mb.thread_messages(thread_id.lower())
         if not members:
             raise errors.not_found()

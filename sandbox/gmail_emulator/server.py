@@ -238,6 +238,7 @@ class GmailEmulator(LoopbackService):
         access_token_lifetime: int = 3599,
         batch_limit: int = BATCH_LIMIT,
         deliver_local: bool = True,
+        message_ids: str = "hex",
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -246,6 +247,11 @@ class GmailEmulator(LoopbackService):
         self.history_retention: float | None = history_retention
         self.batch_limit = batch_limit
         self.deliver_local = deliver_local
+        if message_ids not in ("hex", "urlsafe"):
+            raise ValueError(f"message_ids must be 'hex' or 'urlsafe', not {message_ids!r}")
+        # "urlsafe": ids as a Gmail-compatible server may mint them, with '-' and '_' (Gmail's own are hex; a
+        # client must treat both as opaque strings).
+        self.urlsafe_ids = message_ids == "urlsafe"
         self.oauth = OAuthServer(access_token_lifetime)
         self.push = PushDispatcher(push_delay_seconds)
         self.api = GmailApi(self)
@@ -358,7 +364,10 @@ class GmailEmulator(LoopbackService):
 
     def _new_message_id(self) -> str:
         self._next_message_number += 1 + secrets.randbelow(16)
-        return f"{self._next_message_number:016x}"
+        number = f"{self._next_message_number:016x}"
+        if self.urlsafe_ids:
+            return f"{number[:6]}-{number[6:12]}_{number[12:]}"  # still unique and in order of arrival
+        return number
 
     def _resolve_labels(self, mb: Mailbox, labels: Iterable[str], create: bool = True) -> list[str]:
         result = []

@@ -50,6 +50,11 @@ BAD_SETTINGS = [
     ("METRICS_PORT", "metrics", "integer"),
     ("METRICS_TOKEN", "short", "16 characters"),
     ("SYNC_INTERVAL_SECONDS", "0", "greater than or equal to 1"),
+    ("DATABASE_URL", "crm-data.db", "not an SQLite or PostgreSQL URL"),
+    ("TOKEN_ENCRYPTION_KEYS", "not-a-fernet-key", "not a Fernet key"),
+    ("GMAIL_PUBSUB_TOPIC", "gmail-topic", "projects/<project id>/topics/<topic>"),
+    ("SLACK_ALLOWED_TEAM_IDS", "T0001,acme", "not a Slack workspace id"),
+    ("SLACK_BOT_TOKEN", "xoxp-1-user-token", "xoxb-"),
 ]
 
 
@@ -127,3 +132,64 @@ def test_no_public_url_warning_in_development_against_the_emulators(tmp_path):
                                   TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(), **MULTI_WORKSPACE, **loopback)
     assert not [line for line in lines if "PUBLIC_URL" in line], lines
     assert time.time()  # it started and stopped cleanly
+
+
+# A value each validated setting refuses; the test below fails when a setting gains validation without a row here.
+BAD_VALUE = {name: value for name, value, _ in BAD_SETTINGS} | {
+    "SLACK_APP_TOKEN": "xoxb-not-an-app-token",
+    "SLACK_ALLOWED_ENTERPRISE_ID": "T0001",
+    "PUBSUB_PUSH_SERVICE_ACCOUNT": "push service account",
+    "MAILMAGNET_FAILPOINTS": "no-such-point",
+}
+SECRETS = {"TOKEN_ENCRYPTION_KEYS", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "METRICS_TOKEN", "DATABASE_URL"}
+
+
+def validated_settings() -> dict[str, object]:
+    """Every setting that has a type other than text, a constraint or a validator: name -> its annotation."""
+    from typing import Optional
+
+    from pydantic import BeforeValidator
+
+    from bot.settings import Settings, blank_is_unset
+
+    validators = {f for d in Settings.__pydantic_decorators__.field_validators.values() for f in d.info.fields}
+    found = {}
+    for name, info in Settings.model_fields.items():
+        checks = [m for m in info.metadata if not (isinstance(m, BeforeValidator) and m.func is blank_is_unset)]
+        if name in validators or checks or info.annotation not in (str, Optional[str]):
+            found[name.upper()] = info.annotation
+    return found
+
+
+def bad_value(name: str, annotation) -> str:
+    if name in BAD_VALUE:
+        return BAD_VALUE[name]
+    if name.endswith(("_URL", "_URI")):
+        return "ftp://example.com/"
+    if annotation in (int, float):
+        return "-1"
+    raise AssertionError(f"add a value {name} refuses to BAD_VALUE")
+
+
+def test_each_validated_setting_fails_with_one_line_naming_it(monkeypatch, tmp_path):
+    """DEFAULT_TIMEZONE=Mars/Olympus, and the same for every other validated setting: what every command prints
+    (`mailmagnet: ` + this line), never pydantic's report, never a secret's value."""
+    from bot.settings import SettingsError, get_settings
+
+    settings = validated_settings()
+    assert len(settings) >= 40 and "DEFAULT_TIMEZONE" in settings  # the discovery works
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for key in list(os.environ):
+        if key.upper().startswith(SETTINGS_PREFIXES):
+            monkeypatch.delenv(key)
+    for name, annotation in sorted(settings.items()):
+        value = bad_value(name, annotation)
+        monkeypatch.setenv(name, value)
+        with pytest.raises(SettingsError) as refused:
+            get_settings()
+        monkeypatch.delenv(name)
+        line = str(refused.value)
+        assert "\n" not in line and line.startswith(f"setting {name}: "), (name, line)
+        assert "ValidationError" not in line and "input_value" not in line, line
+        if name in SECRETS:
+            assert value not in line, line

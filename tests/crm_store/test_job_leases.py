@@ -56,3 +56,41 @@ def test_concurrent_claims_from_separate_engines_never_both_win(database_url):
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def _dead_process_owner() -> str:
+    """The owner name a replica process had, once that process is gone."""
+    import subprocess
+    import sys
+
+    script = "from crm_store.leases import replica_owner; print(replica_owner())"
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          timeout=60).stdout.strip()
+
+
+def test_a_dead_replicas_leases_on_this_host_are_freed_at_once_a_live_ones_never(engine):
+    """A replica SIGKILLed while holding a mailbox and the Zoho sync: a replica on the same host takes both at once
+    instead of waiting a lease period (the Zoho lease is ten minutes); a live replica's leases stay its own, and so
+    does the lease of a process elsewhere (another host: it cannot be looked at)."""
+    from crm_store.leases import Job, claim, owner_is_dead, release_dead, replica_owner
+    from crm_store.models import GmailAccount
+    from crm_store.users import get_or_create_user
+
+    dead, alive, elsewhere = _dead_process_owner(), replica_owner(), "another-host:4242:123"
+    assert owner_is_dead(dead) and not owner_is_dead(alive) and not owner_is_dead(elsewhere)
+    with session_scope(engine) as session:
+        for index in range(3):
+            user = get_or_create_user(session, f"rep{index}@crm.example")
+            session.add(GmailAccount(crm_user_id=user.id, slack_team_id="T1", slack_user_id=f"U{index}",
+                                     email_address=f"rep{index}@gmail.example", magnet_enabled=True,
+                                     setup_done=True))
+    ids = []
+    for owner in (dead, alive, elsewhere):
+        ids += claim(engine, owner, Job.SYNC, limit=1, lease_seconds=600)
+    assert len(ids) == 3
+    assert claim_job(engine, "zoho-sync", dead, lease_seconds=600)
+
+    assert release_dead(engine) == 2  # the dead one's mailbox and its Zoho sync
+    assert claim(engine, "newcomer", Job.SYNC, limit=3, lease_seconds=600, force=True, account_ids=ids) == [ids[0]]
+    assert claim_job(engine, "zoho-sync", "newcomer", lease_seconds=600)
+    assert release_dead(engine) == 0

@@ -13,7 +13,8 @@ from crm_store.db import insert_once, session_scope
 from crm_store.explain import explain_sender
 from crm_store.models import Contact, CrmUser, GmailAccount, MailboxAlias
 from crm_store.organisation import OrganisationRole, organisation_roles
-from crm_store.records import ORGANISATION_ADDRESS, apply_records, ingest_records
+from crm_store.records import apply_records, ingest_records
+from crm_store.records.results import ORGANISATION_ADDRESS
 from crm_store.users import get_or_create_user
 from tests.factories import make_contact, make_deal
 

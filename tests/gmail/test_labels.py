@@ -15,68 +15,8 @@ from crm_store.mailboxes import set_labels
 from crm_store.models import GmailAccount
 from gmail.accounts import load_credentials
 from gmail.labels import LabelFiler
-
-USER = "rep@gmail.example"
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-CONTACTS = (
-    "email,secondary_email,first_name,external_id\n"
-    "closing@x.example,,Cleo,C1\n"
-    "open@x.example,,Otto,C2\n"
-    "customer@x.example,alias@y.example,Cora,C3\n"
-    "lost@x.example,,Lou,C4\n"
-    "nodeals@x.example,,Ned,C5\n"
-)
-DEALS = (
-    "name,contact_external_id,stage,closing_date,external_id\n"
-    "Closing,C1,Negotiation,2026-11-28,D1\n"
-    "Old win,C1,Closed Won,2025-01-01,D1b\n"
-    "Later,C2,Proposal,2027-03-01,D2\n"
-    "Won,C3,Closed Won,2026-01-01,D3\n"
-    "Lost,C4,Closed Lost,2026-11-10,D4\n"
-)
-NAMES = {"closing": "Deals Closing This Month", "open": "Open Deals", "customer": "Customers"}
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def labels_env(gmail_env):
-    import_contacts(gmail_env.engine, io.StringIO(CONTACTS), progress=False)
-    import_deals(gmail_env.engine, io.StringIO(DEALS), progress=False)
-    clock = Clock(NOW)
-    filer = LabelFiler(gmail_env.engine, StageRules(), LabelNames(), clock=clock)
-    account_id = gmail_env.connect(USER)
-    pipeline = gmail_env.pipeline(filer)
-    pipeline.clock = clock
-    pipeline.sync(account_id)  # cursor
-    with session_scope(gmail_env.engine) as session:
-        set_labels(session, session.get(GmailAccount, account_id), True)
-    pipeline.sync(account_id)  # empty backfill
-
-    def label_run():
-        account = gmail_env.account(account_id)
-        mailbox = gmail_env.service.mailbox(load_credentials(gmail_env.cipher, account, gmail_env.config))
-        pipeline.sync(account_id)
-        return filer.run(gmail_env.account(account_id), mailbox)
-
-    gmail_env.label_run = label_run
-    gmail_env.clock = clock
-    gmail_env.account_id = account_id
-    return gmail_env
-
-
-def mail(env, sender, **kwargs):
-    return env.emu.insert_message(USER, sender=sender, to=USER, subject="Hi", **kwargs)
-
-
-def names(env, gmail_id):
-    return env.emu.label_names(USER, gmail_id)
+from tests.support.labels import CONTACTS, DEALS, NAMES, USER, mail, names
+from tests.support.labels import labels_env  # noqa: F401 - fixtures
 
 
 def test_each_category_is_filed_with_precedence_and_inbox_removed(labels_env):
@@ -127,8 +67,8 @@ def test_second_run_changes_nothing_and_costs_one_history_call(labels_env):
 
 
 def test_backfill_files_the_inbox_within_the_lookback(gmail_env):
-    import_contacts(gmail_env.engine, io.StringIO(CONTACTS), progress=False)
-    import_deals(gmail_env.engine, io.StringIO(DEALS), progress=False)
+    import_contacts(gmail_env.engine, io.StringIO(CONTACTS))
+    import_deals(gmail_env.engine, io.StringIO(DEALS))
     account_id = gmail_env.connect(USER)
     filer = LabelFiler(gmail_env.engine, StageRules(), LabelNames())
     pipeline = gmail_env.pipeline(filer)
@@ -156,7 +96,7 @@ def test_crm_change_refiles_between_labels_never_back_to_inbox(labels_env):
         "name,contact_external_id,stage,closing_date,external_id\n"
         "Later,C2,Proposal,2026-11-25,D2\n"
         "Upsell,C3,Qualification,2027-05-01,D3b\n"
-        "Closing,C1,Closed Lost,2026-11-28,D1\n"), progress=False)
+        "Closing,C1,Closed Lost,2026-11-28,D1\n"))
     env.emu.reset_counters()
     result = env.label_run()
     assert names(env, otto) >= {"Deals Closing This Month"} and "Open Deals" not in names(env, otto)
@@ -175,7 +115,7 @@ def test_contact_losing_every_category_keeps_its_label(labels_env):
     otto = mail(env, "open@x.example")
     env.label_run()
     import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
-                                         "Later,C2,Closed Lost,2027-03-01,D2\n"), progress=False)
+                                         "Later,C2,Closed Lost,2027-03-01,D2\n"))
     env.label_run()
     assert "Open Deals" in names(env, otto) and "INBOX" not in names(env, otto)
 
@@ -194,9 +134,9 @@ def test_new_month_moves_mail_out_of_closing_this_month(labels_env):
 
 def test_new_month_moves_mail_into_closing_this_month_and_leaves_the_rest(labels_env):
     env = labels_env
-    import_contacts(env.engine, io.StringIO("email,first_name,external_id\ndec@x.example,Dee,C6\n"), progress=False)
+    import_contacts(env.engine, io.StringIO("email,first_name,external_id\ndec@x.example,Dee,C6\n"))
     import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
-                                         "December,C6,Proposal,2026-12-15,D6\n"), progress=False)
+                                         "December,C6,Proposal,2026-12-15,D6\n"))
     dee, cleo, cora, otto = (mail(env, a) for a in ("dec@x.example", "closing@x.example", "customer@x.example",
                                                     "open@x.example"))
     env.label_run()
@@ -216,11 +156,10 @@ def test_months_without_a_label_run_still_move_what_the_calendar_changed(labels_
     are closing; a deal closing in November only changed nothing between the two runs."""
     env = labels_env
     import_contacts(env.engine, io.StringIO("email,first_name,external_id\n"
-                                            "oct@x.example,Oc,C7\nnov@x.example,No,C8\ndec@x.example,De,C9\n"),
-                    progress=False)
+                                            "oct@x.example,Oc,C7\nnov@x.example,No,C8\ndec@x.example,De,C9\n"))
     import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
                                          "Oct,C7,Proposal,2026-10-25,D7\nNov,C8,Proposal,2026-11-10,D8\n"
-                                         "Dec,C9,Proposal,2026-12-24,D9\n"), progress=False)
+                                         "Dec,C9,Proposal,2026-12-24,D9\n"))
     env.clock.now = datetime(2026, 10, 20, 12, 0, tzinfo=timezone.utc)
     october, november, december = (mail(env, f"{m}@x.example") for m in ("oct", "nov", "dec"))
     env.label_run()
@@ -260,7 +199,7 @@ def test_a_deal_changed_after_another_mailbox_turned_the_month_still_moves_the_m
     env.clock.now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
     run(env.account_id)  # the month turns here first; Otto's deal closes in March: nothing moves
     import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
-                                         "Later,C2,Proposal,2026-12-18,D2\n"), progress=False)
+                                         "Later,C2,Proposal,2026-12-18,D2\n"))
     assert run(other).refiled == 1
     assert "Deals Closing This Month" in env.emu.label_names("other@gmail.example", theirs)
     assert run(env.account_id).refiled == 1

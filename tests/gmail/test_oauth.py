@@ -15,7 +15,7 @@ from bot.web import consent_failed
 from gmail.oauth import ConsentError, ConsentFailure, InvalidState
 from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
 from testsupport.consent import consent_redirect, query_of
-from tests.gmail.conftest import TEAM
+from tests.support.gmail import TEAM
 
 
 def finish(env, query):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from handlers.blocks.ids import ActionId, CallbackId
-from tests.handlers.conftest import account_of, shown_text
+from tests.support.slack import account_of, shown_text
 from testsupport.stack import REP, REP_GMAIL, authorize_url_in
 
 
@@ -93,7 +93,6 @@ def test_home_disconnect(stack, connected, jobs):
     view = click(stack, ActionId.HOME_DISCONNECT)
     assert account_of(stack) is None
     assert "Disconnected" in shown_text(view) and ActionId.HOME_CONNECT.value in action_ids(view)
-    assert len(jobs.asked("mailbox_disconnected")) == 1
 
 
 def test_home_opens_the_setup_modal(stack, connected):

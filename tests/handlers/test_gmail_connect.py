@@ -56,6 +56,7 @@ def test_the_consent_pages_fit_a_phone_and_lead_back_to_slack(stack):
     page = _Page(body)
     assert "width=device-width" in page.metas.get("viewport", "")
     assert page.links.get("Back to Slack") == f"slack://open?team={TEAM}"
+    assert page.links.get("Open Slack in the browser") == f"https://app.slack.com/client/{TEAM}"
 
     # A link used twice: the refusal page too.
     status, body = stack.follow_consent(authorize_url_in(post))

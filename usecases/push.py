@@ -1,0 +1,52 @@
+"""A Gmail Pub/Sub push: which of our mailboxes it asks to sync now.
+
+Pub/Sub sends one push per change, late and repeated: a mailbox whose stored cursor is already at or past the
+push's history id has been synced past that change, and the push is "coalesced". An envelope naming no mailbox
+of ours (or none at all) is "ignored". The scheduler runs the mailboxes returned (`Jobs.push_received`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from crm_store.db import session_scope
+from crm_store.models import AccountStatus, GmailAccount
+from gmail.push import already_synced, push_address
+
+
+class PushOutcome(StrEnum):
+    """What became of a Pub/Sub push (the `result` of `mailmagnet_push_notifications_total`)."""
+    ACCEPTED = "accepted"  # a sync was asked for
+    COALESCED = "coalesced"  # nothing new to read: a sync already passed that change
+    IGNORED = "ignored"  # names no mailbox of ours, or is not a push envelope at all
+    # Decided at the route, before the envelope is read:
+    REJECTED = "rejected"  # its token was refused: nothing of the body was read
+    UNVERIFIED = "unverified"  # its token could not be checked now (Pub/Sub delivers it again)
+    UNAVAILABLE = "unavailable"  # the database is away (Pub/Sub delivers it again)
+
+
+@dataclass
+class PushDecision:
+    outcome: PushOutcome
+    to_sync: list[int] = field(default_factory=list)
+
+
+def mailboxes_to_sync(engine: Engine, envelope: Any) -> PushDecision:
+    """The connected, MailMagnet-on mailboxes of the push's address whose cursor has not passed the push's history
+    id (one read)."""
+    push = push_address(envelope)
+    if push is None:
+        return PushDecision(PushOutcome.IGNORED)
+    with session_scope(engine) as session:
+        mailboxes = session.exec(select(GmailAccount.id, GmailAccount.history_id).where(
+            GmailAccount.email_address == push.address,
+            GmailAccount.status == AccountStatus.CONNECTED.value,
+            GmailAccount.magnet_enabled.is_(True))).all()
+    to_sync = [account_id for account_id, cursor in mailboxes if not already_synced(push, cursor)]
+    if to_sync:
+        return PushDecision(PushOutcome.ACCEPTED, to_sync)
+    return PushDecision(PushOutcome.COALESCED if mailboxes else PushOutcome.IGNORED)
