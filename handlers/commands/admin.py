@@ -1,4 +1,5 @@
-"""`/gmail admin status|grant|revoke|policy|link|allow|audit` (SPEC §1, §5): Slack workspace admins and CRM admins only."""
+"""`/gmail admin status|grant|revoke|policy|managers|link|allow|audit` (SPEC §1, §3, §5): Slack workspace admins
+and CRM admins only."""
 from __future__ import annotations
 
 from handlers.blocks.commands import Reply, message, usage
@@ -213,4 +214,5 @@ def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     return overview_reply(overview_use_cases.admin_overview(services, who))
 
 
-ACTIONS = {"status": status, "managers": managers, "grant": grant, "revoke": revoke, "policy": policy, "link": link, "allow": allow, "audit": audit}
+ACTIONS = {"status": status, "managers": managers, "grant": grant, "revoke": revoke, "policy": policy, "link": link,
+           "allow": allow, "audit": audit}

@@ -132,7 +132,8 @@ def test_users_grant_csv_grants_existing_crm_users_only_and_invites_linked_reps(
     # rep0 is linked (they used /gmail once); rep1 is not linked to Slack yet.
     ask(stack, "status", user=reps[0])
     path = tmp_path / "team.csv"
-    path.write_text("email,name\nrep0@crm.example,Rep 0\nREP1@crm.example,Rep 1\nghost@crm.example,Ghost\nnot-an-email,x\n")
+    path.write_text("email,name\nrep0@crm.example,Rep 0\nREP1@crm.example,Rep 1\nghost@crm.example,Ghost\n"
+                    "not-an-email,x\n")
     monkeypatch.setattr(cli, "_services", lambda: stack.services)
     before = crm_users(stack)
     assert cli.main(["users", "grant", "--csv", str(path)]) == 0
