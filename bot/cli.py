@@ -99,9 +99,9 @@ class ImportProgressBar:
 
 
 def cmd_import(args) -> int:
-    from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals
+    from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals, import_leads
 
-    importer = import_contacts if args.kind == "contacts" else import_deals
+    importer = {"contacts": import_contacts, "deals": import_deals, "leads": import_leads}[args.kind]
     engine = _store()
     bar = ImportProgressBar(args.kind)
     try:
@@ -273,6 +273,7 @@ def cmd_serve(args) -> int:
 def cmd_run_once(args) -> int:
     from bot.jobs import Jobs
     from crm_store.leases import Job
+    from gmail.sync import SyncStatus
 
     services = _services()
     services.require_gmail()
@@ -288,7 +289,7 @@ def cmd_run_once(args) -> int:
     for outcome in outcomes:
         sync = outcome.sync
         line = f"mailbox {outcome.account_id}: {sync.status if sync else 'failed'}"
-        if sync and sync.status == "synced":
+        if sync and sync.status is SyncStatus.SYNCED:
             line += f", {sync.new_messages} new, {outcome.alerts} alerts"
             if args.job == "labels":
                 filed = ", ".join(f"{n} → {label}" for label, n in outcome.filed.items()) or "nothing to file"
@@ -361,13 +362,14 @@ def cmd_crm_keys(args) -> int:
 
 
 def cmd_crm_sync(args) -> int:
+    from crm_sync.zoho_sync import ZohoSyncStatus
     from usecases.crm import sync_zoho
 
     try:
         result = sync_zoho(_services(), full=args.full)
     except DomainError as error:
         raise CliError(str(error))
-    if result.status == "failed":
+    if result.status is ZohoSyncStatus.FAILED:
         raise CliError(f"Zoho CRM sync {result.summary()}")
     print(f"Zoho CRM sync{' (full)' if args.full else ''}: {result.summary()}")
     for problem in result.problems[:20]:
@@ -463,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(func=cmd_db_upgrade)
 
     imp = sub.add_parser("import", help="import CRM data from CSV")
-    imp.add_argument("kind", choices=["contacts", "deals"])
+    imp.add_argument("kind", choices=["contacts", "deals", "leads"])
     imp.add_argument("file")
     imp.add_argument("--skip-invalid", action="store_true", help="import the good rows and report the bad ones")
     imp.set_defaults(func=cmd_import)

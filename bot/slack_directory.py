@@ -1,6 +1,7 @@
 """The use cases' view of Slack (usecases.context.SlackDirectory), on slack_sdk, with short caches.
 
-users.info is needed by every request and Slack rate-limits it, so answers are kept for a few minutes;
+users.info is needed for every unlinked sender and every admin decision, and Slack rate-limits it, so answers
+are kept for a few minutes (a linked sender's is refreshed in the background, off the reply's path);
 channel facts and members change more often and are kept briefly. auth.test (which workspace the single
 bot token belongs to) is asked once per process.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Generic, Hashable, TypeVar
 
 from slack_sdk.errors import SlackApiError
@@ -43,6 +45,12 @@ class TtlCache(Generic[V]):
                 self._items[key] = (now, value)
         return value
 
+    def peek(self, key: Hashable) -> V | None:
+        """The cached value, if fresh; never loads."""
+        with self._lock:
+            hit = self._items.get(key)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl else None
+
     def forget(self, key: Hashable) -> None:
         with self._lock:
             self._items.pop(key, None)
@@ -72,6 +80,7 @@ class SlackDirectory:
         self._bot_users: TtlCache[str | None] = TtlCache(3600.0)
         self._token_workspace: tuple[str | None, str | None] | None = None
         self._lock = threading.Lock()
+        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-directory")
 
     def _client(self, team_id: str):
         client = self.slack.for_team(team_id)
@@ -85,6 +94,16 @@ class SlackDirectory:
         # A failed users.info is not worth remembering: ask again next time.
         return self._users.get((team_id, user_id), lambda: self._load_user(team_id, user_id),
                                keep=lambda identity: identity.known)
+
+    def cached_user(self, team_id: str, user_id: str) -> SlackIdentity | None:
+        return self._users.peek((team_id, user_id))
+
+    def refresh_user(self, team_id: str, user_id: str) -> None:
+        """users.info in the background, into the cache: a linked user's profile kept current without a wait."""
+        try:
+            self._background.submit(self.user, team_id, user_id)
+        except RuntimeError:  # shutting down
+            pass
 
     def _load_user(self, team_id: str, user_id: str) -> SlackIdentity:
         try:

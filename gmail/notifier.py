@@ -38,6 +38,10 @@ class AlertView:
     snippet: str | None = None
     hidden_reason: str | None = None
     crm_details: bool = True
+    # A lead (SPEC §3): its status and owner instead of deals and label; None/False with the CRM details hidden.
+    is_lead: bool = False
+    lead_status: str | None = None
+    owner: str | None = None
 
     @property
     def metadata_payload(self) -> dict:

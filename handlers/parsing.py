@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
 
+from usecases.settings import ChannelChoice
 from usecases.values import InvalidInput, is_valid_address
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
@@ -63,27 +63,15 @@ def mentioned_user(word: str, topic: str) -> str:
     raise UsageError(f"`{shown(word)}` is not a mention of a Slack user (type `@` and pick someone).", topic)
 
 
-@dataclass(frozen=True)
-class ChannelRef:
-    """A channel as typed: its id when Slack sent one, else its name."""
-
-    id: str | None
-    name: str | None
-
-    @property
-    def label(self) -> str:
-        return f"<#{self.id}>" if self.id else f"#{self.name}"
-
-
-def channel_ref(word: str, topic: str) -> ChannelRef:
+def channel_choice(word: str, topic: str) -> ChannelChoice:
     match = _CHANNEL.match(word)
     if match:
-        return ChannelRef(match.group(1), match.group(2) or None)
+        return ChannelChoice(match.group(1), match.group(2) or None)
     if _CHANNEL_ID.match(word):
-        return ChannelRef(word, None)
+        return ChannelChoice(word, None)
     match = _CHANNEL_NAME.match(word.lower())
     if match:
-        return ChannelRef(None, match.group(1))
+        return ChannelChoice(None, match.group(1))
     raise UsageError(f"`{shown(word)}` is not a channel: use `dm` or `#channel`.", topic)
 
 

@@ -380,13 +380,6 @@ def workspace_crm_user(session: Session, team_id: str, slack_user_id: str) -> Cr
                                               CrmUser.slack_user_id == slack_user_id)).first()
 
 
-def crm_users_by_ids(session: Session, ids: Iterable[int]) -> dict[int, CrmUser]:
-    wanted = list(set(ids))
-    if not wanted:
-        return {}
-    return {u.id: u for u in session.exec(select(CrmUser).where(CrmUser.id.in_(wanted))).all()}
-
-
 # -- a contact's emails across mailboxes (SPEC F5, F7) ----------------------------------------------
 
 def mailboxes_visible_to(session: Session, actor: Actor, contact_id: int) -> list[tuple[GmailAccount, Visibility]]:

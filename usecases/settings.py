@@ -14,6 +14,7 @@ from crm_store.categories import contacts_for_address
 from crm_store.db import session_scope
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotAllowed
 from crm_store.mailboxes import (
+    MagnetChange,
     mute_contact,
     parse_clock,
     set_alert_destination,
@@ -34,7 +35,7 @@ from gmail.labels import ensure_labels
 from usecases import access
 from usecases.actors import SlackActorRef, identify, resolve
 from usecases.context import ChannelNotFound, Services
-from usecases.wording import escape, sharing_line
+from usecases.wording import clock, escape, sharing_line
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,13 @@ def change_magnet(services: Services, who: SlackActorRef, enabled: bool) -> str:
         account = access.require_own_connected_mailbox(session, actor)
         changed = set_magnet(session, account, enabled)
         account_id = account.id
-    if "magnet_on" in changed:
+    if MagnetChange.MAGNET_ON in changed:
         services.request_sync(account_id)
         return ("MailMagnet is *on*: you'll get an alert when a CRM contact writes to you "
                 "(to change where, `/gmail alerts dm|#channel`).")
-    if "magnet_off" in changed:
+    if MagnetChange.MAGNET_OFF in changed:
         return "MailMagnet is *off*." + (" Labels were switched off too, since they need MailMagnet."
-                                          if "labels_off" in changed else "")
+                                          if MagnetChange.LABELS_OFF in changed else "")
     return f"MailMagnet was already {'on' if enabled else 'off'}."
 
 
@@ -155,7 +156,7 @@ def save_setup(services: Services, who: SlackActorRef, *, sharing: Sharing | Non
         account_id = account.id
     if labels_on:
         create_labels_now(services, account_id)
-    if "magnet_on" in changed or labels_on:
+    if MagnetChange.MAGNET_ON in changed or labels_on:
         services.request_sync(account_id)
     return saved
 
@@ -262,11 +263,7 @@ def set_quiet(services: Services, who: SlackActorRef, start: str | None, end: st
         zone = user.timezone or services.config.default_timezone
     if first is None:
         return "Quiet hours are off: alerts arrive as emails do."
-    return f"Quiet hours set: no alerts between {start_clock(first)} and {start_clock(last)} ({zone})."
-
-
-def start_clock(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
+    return f"Quiet hours set: no alerts between {clock(first)} and {clock(last)} ({zone})."
 
 
 def change_digest(services: Services, who: SlackActorRef, enabled: bool) -> str:

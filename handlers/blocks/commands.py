@@ -34,6 +34,8 @@ USAGE_LINES: list[tuple[str, str]] = [
     ("labels", "`/gmail labels on|off` — file customer mail under Deals Closing This Month / Open Deals / "
                "Customers (needs MailMagnet on)"),
     ("alerts", "`/gmail alerts dm|#channel` — where MailMagnet alerts go"),
+    ("followups", "`/gmail followups on|off|<hours>` — a nudge when a customer email waits that many working "
+                  "hours for your reply (default on, 24)"),
     ("quiet", "`/gmail quiet 22:00-07:00|off` — hold alerts during these hours (your Slack time zone)"),
     ("digest", "`/gmail digest on|off` — one summary instead of an alert per email"),
     ("mute", "`/gmail mute <contact email>` · `/gmail unmute <contact email>` — no alerts for that contact"),

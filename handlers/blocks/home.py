@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from usecases.values import Sharing, SharingDepth, SharingPolicy
+from usecases.values import DM_CHANNEL, Sharing, SharingDepth, SharingPolicy
 from handlers.blocks.commands import status_extras, status_fields
 from handlers.blocks.contact import recent_emails_blocks
 from handlers.blocks.ids import ActionId
@@ -84,7 +84,7 @@ def _own_blocks(status, notice: str | None, recent) -> list:
         switches.append(_toggle(ActionId.HOME_LABELS, "labels", status.labels))
     if status.alert_channel:
         switches.append(ButtonElement(text="Send alerts to my DM", action_id=ActionId.HOME_ALERTS_DM.value,
-                                      value="dm"))
+                                      value=DM_CHANNEL))
     switches.append(ButtonElement(text="All settings…", action_id=ActionId.HOME_SETTINGS.value, value="settings"))
     blocks.append(ActionsBlock(block_id="home_switches", elements=switches))
     if not status.magnet:

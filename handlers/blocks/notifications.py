@@ -6,11 +6,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, M
 
 from usecases.values import MailboxIncident
 from handlers.blocks.ids import ActionId
-from handlers.blocks.wording import escape
-
-
-def _when(moment) -> str:
-    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment:%Y-%m-%d %H:%M} UTC>"
+from handlers.blocks.wording import escape, slack_date
 
 
 def admin_incident_dm(incident: MailboxIncident) -> tuple[str, list[dict]]:
@@ -21,7 +17,7 @@ def admin_incident_dm(incident: MailboxIncident) -> tuple[str, list[dict]]:
         head = (f":warning: *{rep}'s Gmail {escape(incident.mailbox)} lost its Google access.* Alerts and labels "
                 "are paused until they reconnect; they were asked to.")
     else:
-        since = f" since {_when(incident.since)}" if incident.since else ""
+        since = f" since {slack_date(incident.since)}" if incident.since else ""
         text = f"{rep}'s Gmail {escape(incident.mailbox)} has been failing{since}"
         head = (f":warning: *{rep}'s Gmail {escape(incident.mailbox)} has been failing{since}.* MailMagnet keeps "
                 "retrying; alerts and labels wait until it works again.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.blocks.commands import Reply, message, usage
 from handlers.blocks.wording import POLICY_TITLES, SHARING_HELP, escape
 from handlers.blocks.onboarding import grant_report
-from handlers.parsing import UsageError, channel_ref, email_address, mentioned_user, shown, since_moment, usergroup_id
+from handlers.parsing import UsageError, channel_choice, email_address, mentioned_user, shown, since_moment, usergroup_id
 from handlers.blocks.audit import audit_blocks
 from handlers.blocks.overview import overview_reply
 from usecases import admin as admin_use_cases
@@ -57,7 +57,7 @@ def _grant_members(services: Services, who: SlackActorRef, word: str) -> Reply:
     if group:
         source, shown_as = GrantSource(usergroup_id=group), f"<!subteam^{group}>"
     else:
-        channel = channel_ref(word, TOPIC)
+        channel = channel_choice(word, TOPIC)
         source = GrantSource(channel_id=channel.id, channel_name=channel.name)
         shown_as = f"<#{channel.id}>" if channel.id else f"#{escape(channel.name or '')}"
     try:

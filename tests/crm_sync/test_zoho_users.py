@@ -7,7 +7,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import CrmUser
 from crm_sync import run_zoho_sync
-from tests.crm_sync.conftest import CLIENT_ID, make_config
+from tests.support.zoho_sync import CLIENT_ID, make_config
 
 
 def roles(engine) -> dict[str, tuple[str | None, str | None]]:

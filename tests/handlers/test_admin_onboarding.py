@@ -9,7 +9,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import CrmUser
 from crm_store.users import find_user_by_email, user_profile
-from tests.handlers.conftest import ask, shown_text
+from tests.support.slack import ask, shown_text
 from testsupport.stack import TEAM
 
 OWNER = "U901OWN"  # a Slack workspace admin with no CRM user

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from crm_store.db import session_scope
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from sandbox.gmail_emulator import Fault
-from tests.handlers.conftest import ask, shown_text
+from tests.support.slack import ask, shown_text
 from testsupport.stack import REP, REP_EMAIL, REP_GMAIL, TEAM
 from usecases.overview import RepState, overview_for, tell_admins_of_incidents
 

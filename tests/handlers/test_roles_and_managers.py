@@ -13,8 +13,8 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import AuditSurface, CrmUser, RoleSharingPolicy
-from tests.handlers.conftest import account_of, ask, shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, audit_rows, contact_command, mail_from_jane, text_of
+from tests.support.slack import account_of, ask, shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE, audit_rows, contact_command, mail_from_jane, text_of
 from testsupport.stack import REP, REP_EMAIL, REP_GMAIL
 
 MANAGER, VP, PEER, BOSS = "U210MGR", "U220VPX", "U230PER", "U900ADM"

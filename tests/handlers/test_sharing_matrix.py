@@ -21,8 +21,8 @@ from slack_sdk.oauth.installation_store import Installation
 from crm_store.sharing import Visibility
 from handlers.blocks.ids import ActionId
 from sandbox.slack_emulator import SlackDriver
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import audit_rows, buttons, share
+from tests.support.slack import shown_text
+from tests.support.contact_world import audit_rows, buttons, share
 from testsupport.stack import SIGNING_SECRET, TEAM, start_stack
 
 OTHER_TEAM = "T0002"  # another workspace of the same organisation

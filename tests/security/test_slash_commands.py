@@ -15,8 +15,8 @@ from crm_store.models import CrmUser, MutedContact
 from handlers.commands.admin import ACTIONS as ADMIN_ACTIONS
 from handlers.commands.gmail import SUBCOMMANDS
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import account_of, shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
+from tests.support.slack import account_of, shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
 from testsupport.stack import REP, TEAM
 
 GUEST, FAR_ADMIN = "U404GST", "U2ADMIN"

@@ -18,7 +18,7 @@ from crm_store.db import session_scope
 from crm_store.models import CrmUser, GmailAccount, MailboxAlias, MutedContact, OrgSettings
 from crm_store.users import find_user_by_email, user_profile
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import REP, REP_EMAIL, REP_GMAIL, TEAM
 from usecases import access
 
