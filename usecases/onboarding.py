@@ -32,7 +32,9 @@ from usecases.context import ChannelNotFound, Services, SlackIdentity
 
 log = logging.getLogger(__name__)
 
-MAX_MEMBERS = 2_000  # a grant's fan-out (users.info each); larger teams are granted in parts or by CSV
+# A grant's fan-out: one users.info per member (cached; Slack rate-limits it to about a hundred a minute). Larger
+# teams are granted in parts or by CSV.
+MAX_MEMBERS = 500
 
 
 class SkipReason(StrEnum):
