@@ -146,3 +146,16 @@ def test_users_grant_csv_grants_existing_crm_users_only_and_invites_linked_reps(
     assert cli.main(["users", "grant", "--csv", str(path)]) == 0
     assert "0 granted, 2 already" in capsys.readouterr().out and len(invitations(stack, reps[0])) == 1
     assert cli.main(["users", "grant", "--csv", str(tmp_path / "missing.csv")]) != 0
+
+
+def test_a_group_larger_than_a_grant_takes_is_refused_whole(stack, monkeypatch):
+    from usecases import onboarding
+
+    monkeypatch.setattr(onboarding, "MAX_MEMBERS", 3)
+    reps = team_of(stack, 4)
+    stack.slack.add_user(TEAM, OWNER, email="owner@crm.example", is_admin=True)
+    group = stack.slack.add_usergroup(TEAM, "sales", reps)["id"]
+    refused = shown_text(ask(stack, f"admin grant {stack.driver.usergroup_mention(group)}", user=OWNER))
+    assert "4 members: a grant takes at most 3" in refused
+    assert not any(granted(stack, f"rep{i}@crm.example") for i in range(4))
+    assert all(invitations(stack, r) == [] for r in reps)
