@@ -16,6 +16,7 @@ from usecases.values import (
     GrantSource,
     GroupNotFound,
     ManagersSee,
+    NotAMember,
     Services,
     SharingPolicy,
     SlackActorRef,
@@ -65,6 +66,9 @@ def _grant_members(services: Services, who: SlackActorRef, word: str) -> Reply:
     except UsergroupNotFound:
         return message(f"I can't read the members of {shown_as}: it does not exist in this workspace, is disabled, "
                        "or MailMagnet lacks the `usergroups:read` permission (reinstall the app).")
+    except NotAMember:
+        return message(f"{shown_as} is a private channel you are not in: its members are not yours to see. Ask one "
+                       "of them, or use a user group.")
     except GroupNotFound:
         return message(f"I can't use the members of {shown_as}: MailMagnet is not in it, it does not exist, or "
                        "people outside your organisation are in it. Invite MailMagnet to the channel, or use a "

@@ -119,6 +119,10 @@ def test_grant_a_channel_skips_who_has_no_crm_user_and_refuses_channels_shared_o
     stack.slack.share_channel(TEAM, "C0SHARED1", ["T0OTHER"], external=True)
     refused = shown_text(ask(stack, "admin grant <#C0SHARED1|partners>", user=OWNER))
     assert "people outside your organisation" in refused
+    # A private channel the admin is not in: its members are not theirs to learn, even with the bot in it.
+    stack.slack.add_channel(TEAM, "G0SECRET1", "secret", members=[reps[1], reps[2], bot], is_private=True)
+    secret = shown_text(ask(stack, "admin grant <#G0SECRET1>", user=OWNER))
+    assert "a private channel you are not in" in secret and reps[1] not in secret
     stack.slack.add_channel(TEAM, "C0NOBOT01", "private-ish", members=[reps[0]], is_private=True)
     assert "MailMagnet is not in it" in shown_text(ask(stack, "admin grant <#C0NOBOT01>", user=OWNER))
 
