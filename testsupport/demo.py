@@ -375,17 +375,6 @@ def show_lead_and_followup(stack, alice_gmail: str) -> None:
     print(_indent(f"run again: {nudger.run(account)} more nudges (exactly one per unanswered thread)"))
 
 
-def main() -> int:
-    """Settings are checked first (one line naming a bad one, as every `mailmagnet` command does)."""
-    from bot.cli import run_with_settings
-
-    return run_with_settings(run_demo)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def show_admin_overview(stack, alice_gmail: str) -> None:
     """For admins (issue 20): a team onboarded with one command, the overview, an incident told once."""
     from crm_store.db import session_scope
@@ -402,14 +391,14 @@ def show_admin_overview(stack, alice_gmail: str) -> None:
              for name in team.values()])), source="csv")
         set_permissions(session, find_user_by_email(session, "bruno@mailmagnet.example"), is_admin=True)
     stack.slack.add_usergroup(TEAM, "sales", [*team, "U0CAROL"])
-    print("\n15. Bruno onboards the sales team at once: /gmail admin grant @sales")
+    print("\n17. Bruno onboards the sales team at once: /gmail admin grant @sales")
     print(_indent(_readable(_escaped_command(stack, "U0ADMIN", "admin grant @sales"))))
     print(_indent("DM to Dan: " + stack.slack.dms("U0DAN")[-1]["text"]))
     stack.gmail.revoke_access(alice_gmail)
     stack.gmail.expire_access_tokens(alice_gmail)
     stack.run("sync")
     stack.services.jobs.tell_admins()
-    print("\n16. Alice removes MailMagnet's access in her Google account; after the next sync Bruno is told once:")
+    print("\n18. Alice removes MailMagnet's access in her Google account; after the next sync Bruno is told once:")
     print(_indent("DM to Bruno: " + stack.slack.dms("U0ADMIN")[-1]["text"]))
     print("    Bruno: /gmail admin status")
     print(_indent(_command(stack, "U0ADMIN", "admin status")))
