@@ -14,7 +14,8 @@ from bot.manifest import load_manifest, manifest_problems, manifest_urls
 
 
 def mailmagnet(tmp_path, *args, **settings):
-    environment = {key: value for key, value in os.environ.items() if key not in ("PUBLIC_URL", "DATABASE_URL", "PYTHONPATH")}
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("PUBLIC_URL", "DATABASE_URL", "PYTHONPATH")}
     environment.update(DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}", **settings)
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path,
                           env=environment, timeout=120)
