@@ -157,6 +157,7 @@ def test_the_setting_and_disconnect_forget_it(rep):
     stack, clock = rep
     post = stack.command(REP, "followups 8")
     assert "8 working hours" in json.dumps(post)
+    assert "follow-ups on (8 working hours)" in json.dumps(stack.command(REP, "status"))
     customer_mail(stack)
     with session_scope(stack.engine) as session:
         # 8 working hours after Wednesday 10:00: Thursday 10:00.
