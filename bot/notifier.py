@@ -14,13 +14,19 @@ from slack_sdk.errors import SlackApiError
 from bot.slack_clients import SlackClients
 from bot.slack_failures import Failure, failure_of
 from crm_store.models import GmailAccount
-from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, MailboxIncident
 from gmail.followups import FollowupNudge
 from handlers.blocks.followups import followup_blocks, followup_metadata, followup_text
 from handlers.blocks.response_digest import digest_chart_png, digest_text
 from usecases.response_digest import ResponseDigest
 from handlers.blocks.alerts import alert_blocks, alert_metadata, alert_text, digest_blocks, digest_metadata
-from handlers.blocks.notifications import alerts_in_dm_notice, connected_dm, reconnect_dm
+from handlers.blocks.notifications import (
+    admin_incident_dm,
+    alerts_in_dm_notice,
+    connect_invitation_dm,
+    connected_dm,
+    reconnect_dm,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,14 @@ class SlackNotifier:
     def ask_to_reconnect(self, account: GmailAccount, reason: str) -> None:
         text, blocks = reconnect_dm(account.email_address, reason)
         self.dm(account.slack_team_id, account.slack_user_id, text, blocks)
+
+    def tell_admin(self, team_id: str, admin_user_id: str, incident: MailboxIncident) -> None:
+        text, blocks = admin_incident_dm(incident)
+        self.dm(team_id, admin_user_id, text, blocks)
+
+    def invite_to_connect(self, team_id: str, user_id: str, granted_by: str | None) -> bool:
+        text, blocks = connect_invitation_dm(granted_by)
+        return self.dm(team_id, user_id, text, blocks) is not None
 
     def alerts_go_to_dm(self, account: GmailAccount, channel: str, reason: str) -> None:
         text, blocks = alerts_in_dm_notice(channel, reason)

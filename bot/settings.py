@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     zoho_refresh_token: str | None = None
     zoho_accounts_url: Url = "https://accounts.zoho.com"
     zoho_api_url: OptionalUrl = None  # None: the api_domain Zoho's token endpoint names
+    # Roles and managers from Zoho's Users API (the grant needs ZohoCRM.users.READ); off: records only.
+    zoho_sync_users: bool = True
     crm_sync_interval_seconds: int = Field(300, ge=1)
 
     sync_interval_seconds: int = Field(60, ge=1)
@@ -167,6 +169,10 @@ class Settings(BaseSettings):
     # metadata, the Slack post) and the database work between, ~0.5 s at 150 ms a call: 25 pushes a second keep
     # ~14 busy, so 16 queued them in every burst; idle threads cost next to nothing.
     push_workers: int = Field(48, ge=1)
+    # Backpressure: push runs queued or running at once per replica. A push beyond it is recorded on the mailbox
+    # and the polling path takes it (many mailboxes per Gmail round trip), so an overload lengthens latency
+    # instead of growing a queue whose every entry holds a lease.
+    push_queue_limit: int = Field(96, ge=1)
     http_threads: int = Field(16, ge=2)
     # Slack listeners run here after their ack and wait on Gmail and Slack, not the CPU: more threads than
     # commands in flight, or an answer waits for a thread as long as for Gmail.

@@ -8,46 +8,22 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from enum import StrEnum
 from typing import Optional
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-
-class SharingPolicy(StrEnum):
-    """The organisation's policy; `choice` lets every rep pick their own."""
-
-    PRIVATE = "private"
-    PUBLIC = "public"
-    CUSTOM = "custom"
-    CHOICE = "choice"
-
-
-class Sharing(StrEnum):
-    PRIVATE = "private"
-    PUBLIC = "public"
-    CUSTOM = "custom"
-
-
-class SharingDepth(StrEnum):
-    """What colleagues see of a shared mailbox's emails (bodies: never)."""
-
-    METADATA = "metadata"
-    SUBJECT = "subject"
-    FULL = "full"
-
-
-class AccountStatus(StrEnum):
-    CONNECTED = "connected"
-    REVOKED = "revoked"  # Google said invalid_grant; the rep must reconnect
-
-
-class AlertStatus(StrEnum):
-    PENDING = "pending"  # recorded, not yet known to be in Slack
-    POSTED = "posted"
-    QUEUED_DIGEST = "queued_digest"
-    SKIPPED = "skipped"  # muted contact, or MailMagnet turned off before posting
+from crm_store.values import (  # noqa: F401 - the tables' enums, imported from here by most callers
+    DM_CHANNEL,
+    AccountStatus,
+    AlertStatus,
+    AuditSurface,
+    EnumText,
+    ManagersSee,
+    Sharing,
+    SharingDepth,
+    SharingPolicy,
+)
 
 
 def utcnow() -> datetime:
@@ -84,6 +60,25 @@ class CrmUser(SQLModel, table=True):
     slack_user_id: Optional[str] = Field(default=None, max_length=32)
     timezone: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # The CRM's role and reporting line (Zoho's `role` and `Reporting_To`, CSV `role`/`manager_email`, the
+    # ingest API): managers see their reports' customer email at the organisation's `managers_see` depth.
+    role: Optional[str] = Field(default=None, max_length=100, index=True)
+    manager_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
+    # The sharing policy an admin set for this one user (a `SharingPolicy` value); None: their role's, else
+    # the organisation's. The most specific wins.
+    sharing_policy: Optional[str] = Field(default=None, max_length=16)
+    # When this user was last DMed the Connect invitation of a grant (cleared when Mail Integration goes): a
+    # repeated grant sends none.
+    invited_at: Optional[datetime] = Field(default=None)
+
+
+class RoleSharingPolicy(SQLModel, table=True):
+    """The sharing policy an admin set for everyone with one CRM role (`/gmail admin policy role NAME …`)."""
+
+    __tablename__ = "role_sharing_policies"
+
+    role: str = Field(primary_key=True, max_length=100)
+    policy: str = Field(max_length=16)
 
 
 class Contact(SQLModel, table=True):
@@ -134,8 +129,9 @@ class OrgSettings(SQLModel, table=True):
     __tablename__ = "org_settings"
 
     team_id: str = Field(primary_key=True, max_length=32)
-    sharing_policy: str = Field(default=SharingPolicy.CHOICE.value, max_length=16)
+    sharing_policy: SharingPolicy = Field(default=SharingPolicy.CHOICE, sa_type=EnumText(SharingPolicy, 16))
     default_timezone: Optional[str] = Field(default=None, max_length=64)
+    managers_see: ManagersSee = Field(default=ManagersSee.NONE, sa_type=EnumText(ManagersSee, 16))
     # When the weekly response-time digest was last claimed for this workspace (SPEC §3 Follow-ups).
     response_digest_at: Optional[datetime] = Field(default=None)
 
@@ -178,12 +174,12 @@ class GmailAccount(SQLModel, table=True):
     slack_user_id: str = Field(max_length=32)
     # One Gmail address is connected to at most one CRM user (SPEC §1).
     email_address: str = Field(max_length=320, sa_column_kwargs={"unique": True})
-    status: str = Field(default=AccountStatus.CONNECTED.value, max_length=16)
+    status: AccountStatus = Field(default=AccountStatus.CONNECTED, sa_type=EnumText(AccountStatus, 16))
     encrypted_credentials: Optional[bytes] = Field(default=None, sa_type=sa.LargeBinary)
     connected_at: datetime = Field(default_factory=utcnow)
 
-    sharing: str = Field(default=Sharing.PRIVATE.value, max_length=16)
-    sharing_depth: str = Field(default=SharingDepth.METADATA.value, max_length=16)
+    sharing: Sharing = Field(default=Sharing.PRIVATE, sa_type=EnumText(Sharing, 16))
+    sharing_depth: SharingDepth = Field(default=SharingDepth.METADATA, sa_type=EnumText(SharingDepth, 16))
     setup_done: bool = Field(default=False)
 
     magnet_enabled: bool = Field(default=False)
@@ -221,6 +217,14 @@ class GmailAccount(SQLModel, table=True):
     watch_failures: int = Field(default=0)
     watch_retry_at: Optional[datetime] = Field(default=None)
     reconnect_notified_at: Optional[datetime] = Field(default=None)
+    # Since when the mailbox's runs fail (the first failure of the current streak); None when the last run worked.
+    failing_since: Optional[datetime] = Field(default=None)
+    # The admins were told of the current incident (access revoked, or failing for an hour): set by the one
+    # replica that claims the telling, cleared when the mailbox works again.
+    admins_notified_at: Optional[datetime] = Field(default=None)
+    # Gmail quota units this mailbox's work spent on `quota_day` (UTC date, ISO).
+    quota_day: Optional[str] = Field(default=None, max_length=10)
+    quota_units: int = Field(default=0)
 
     # Row lease: the replica working on this mailbox, until when.
     lease_owner: Optional[str] = Field(default=None, max_length=64)
@@ -279,8 +283,8 @@ class Alert(SQLModel, table=True):
     account_id: int = Field(foreign_key="gmail_accounts.id", index=True)
     gmail_id: str = Field(max_length=64)
     contact_id: int = Field(foreign_key="contacts.id")
-    channel: str = Field(max_length=32)
-    status: str = Field(default=AlertStatus.PENDING.value, max_length=16, index=True)
+    channel: str = Field(max_length=32)  # a Slack channel id, or DM_CHANNEL
+    status: AlertStatus = Field(default=AlertStatus.PENDING, sa_type=EnumText(AlertStatus, 16), index=True)
     slack_ts: Optional[str] = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
     # Set (and committed) just before posting: a crash after it means "look in Slack before posting again".
@@ -331,14 +335,6 @@ class EmailShare(SQLModel, table=True):
     viewer_user_id: int = Field(foreign_key="crm_users.id", primary_key=True)
 
 
-class AuditSurface(StrEnum):
-    CHANNEL_ALERT = "channel_alert"
-    CONTACT_VIEW = "contact_view"
-    EMAIL_DETAIL = "email_detail"
-    APP_HOME = "app_home"
-    SHORTCUT = "shortcut"
-
-
 class AuditLog(SQLModel, table=True):
     """One row per viewer per email of someone else's mailbox shown, per surface (SPEC §5). No content:
     who, whose mailbox, which contact, which message id, how much of it, where, when."""
@@ -359,7 +355,7 @@ class AuditLog(SQLModel, table=True):
     mailbox_address: str = Field(max_length=320)
     contact_id: Optional[int] = Field(default=None)
     gmail_id: Optional[str] = Field(default=None, max_length=64)
-    surface: str = Field(default=AuditSurface.CHANNEL_ALERT.value, max_length=32)
+    surface: AuditSurface = Field(default=AuditSurface.CHANNEL_ALERT, sa_type=EnumText(AuditSurface, 32))
     depth: Optional[str] = Field(default=None, max_length=16)
     channel_id: Optional[str] = Field(default=None, max_length=32)
     viewed_at: datetime = Field(default_factory=utcnow, index=True)
@@ -458,7 +454,7 @@ class ContactViewPage(SQLModel, table=True):
     slack_team_id: str = Field(max_length=32)
     slack_user_id: str = Field(max_length=32)
     contact_id: int
-    surface: str = Field(max_length=32)
+    surface: AuditSurface = Field(sa_type=EnumText(AuditSurface, 32))
     page_token: Optional[str] = Field(default=None, max_length=512)  # None: the first page
     page_offset: int = Field(default=0)
     shown: int = Field(default=0)  # emails the view has shown so far (numbering of the next page)

@@ -406,6 +406,19 @@ class ZohoClient:
         return RecordsPage(records, more, token, _zoho_time(info.get("page_token_expiry"), "page_token_expiry"),
                            _server_time(response))
 
+    def list_users(self, *, page: int = 1, per_page: int = 200) -> tuple[list[dict[str, Any]], bool]:
+        """One page of `GET /crm/v7/users?type=AllUsers` (needs the `ZohoCRM.users.READ` scope): the users and
+        whether more follow."""
+        response = self._send("GET", self._api("users"), params={"type": "AllUsers", "page": page,
+                                                                 "per_page": per_page})
+        if response.status_code in (204, 304):
+            return [], False
+        body = _listing_body(response, "users listing")
+        if not isinstance(body, dict):
+            raise ZohoBadAnswer("Zoho answered its users listing with JSON that is not an object")
+        data, info = _listing({"data": body.get("users"), "info": body.get("info")}, "users listing")
+        return [{**u, "id": _record_id(u.get("id"), "user")} for u in data], info.get("more_records", False)
+
     def get_record(self, module: str, record_id: str, *, extra: dict[str, str] | None = None) -> dict[str, Any] | None:
         """`GET /crm/v7/{module}/{id}`: the whole record, or None when Zoho has none (204). A converted lead is
         read with `converted=true`, and only this read carries its `$converted_detail`."""

@@ -61,6 +61,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -134,9 +135,16 @@ class ModuleResult:
     problems: list[SyncProblem] = field(default_factory=list)
 
 
+class ZohoSyncStatus(StrEnum):
+    """How a run ended (also the `result` of `mailmagnet_crm_sync_runs_total`)."""
+    SYNCED = "synced"
+    SKIPPED = "skipped"  # another replica holds the lease
+    FAILED = "failed"
+
+
 @dataclass
 class ZohoSyncResult:
-    status: str  # "synced" | "skipped" | "failed"
+    status: ZohoSyncStatus
     reason: str | None = None  # why skipped or failed
     full: bool = False
     modules: dict[str, ModuleResult] = field(default_factory=dict)
@@ -146,7 +154,7 @@ class ZohoSyncResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "synced"
+        return self.status is ZohoSyncStatus.SYNCED
 
     @property
     def pages(self) -> int:
@@ -162,14 +170,14 @@ class ZohoSyncResult:
 
     def summary(self) -> str:
         """One line for the CLI and the logs."""
-        if self.status == "skipped":
+        if self.status is ZohoSyncStatus.SKIPPED:
             return f"skipped: {self.reason}"
         parts = [f"{name.lower()}: {r.created} created, {r.updated} updated, {r.deleted} deleted, "
                  f"{r.skipped} skipped"
                  + (f" ({r.skipped_organisation} the organisation's own addresses)" if r.skipped_organisation else "")
                  for name, r in self.modules.items()]
         text = "; ".join(parts) or "nothing read"
-        return f"failed: {self.reason} ({text})" if self.status == "failed" else text
+        return f"failed: {self.reason} ({text})" if self.status is ZohoSyncStatus.FAILED else text
 
 
 def default_owner() -> str:
@@ -188,9 +196,9 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
     to crash between pages).
     """
     owner = owner or default_owner()
-    result = ZohoSyncResult(status="synced", full=full, started_at=clock())
+    result = ZohoSyncResult(status=ZohoSyncStatus.SYNCED, full=full, started_at=clock())
     if not claim_job(engine, LEASE_NAME, owner, lease_seconds=config.lease_seconds, now=clock()):
-        result.status, result.reason = "skipped", "another replica is syncing"
+        result.status, result.reason = ZohoSyncStatus.SKIPPED, "another replica is syncing"
         result.finished_at = clock()
         return result
     own_client = client is None
@@ -212,8 +220,10 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
                 start = started - ONE_SECOND if started is not None else clock() - timedelta(minutes=5)
                 run.start_deleted_stream(module, start)
         stream = None
+        if config.sync_users:
+            result.modules["Users"] = _sync_users(engine, client)
     except ZohoError as error:
-        result.status, result.reason = "failed", str(error)
+        result.status, result.reason = ZohoSyncStatus.FAILED, str(error)
         result.errors.append(str(error))
         log.warning("Zoho CRM sync failed (%s): %s", stream, error)
         if stream is not None and not isinstance(error, LeaseLost):
@@ -225,6 +235,28 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
             client.close()
         result.finished_at = clock()
     return result
+
+
+def _sync_users(engine: Engine, client: ZohoClient) -> ModuleResult:
+    """Roles and managers from the Users API (crm_sync/zoho_users.py). Its failure (a grant without the
+    `ZohoCRM.users.READ` scope, Zoho down) is this stream's problem only: contacts and deals are synced."""
+    from crm_sync.zoho_users import sync_zoho_users
+
+    outcome = ModuleResult("Users")
+    try:
+        applied = sync_zoho_users(engine, client)
+    except ZohoError as error:
+        if isinstance(error, LeaseLost):
+            raise
+        log.warning("Zoho users (roles and managers) not synced: %s", error)
+        outcome.problems.append(SyncProblem("Users", None, None, f"not read: {error}"))
+        return outcome
+    outcome.pages = 1
+    outcome.created, outcome.updated, outcome.unchanged = applied.created, applied.updated, applied.unchanged
+    for problem in applied.problems:
+        outcome.problems.append(SyncProblem("Users", None, problem.field, problem.reason))
+    outcome.skipped = len(applied.problems)
+    return outcome
 
 
 @dataclass

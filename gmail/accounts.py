@@ -65,6 +65,8 @@ def connect_mailbox(engine: Engine, cipher: TokenCipher, *, crm_user_id: int, te
             account.status = AccountStatus.CONNECTED.value
             account.reconnect_notified_at = None
             account.last_sync_error = None
+            account.failing_since = None
+            account.admins_notified_at = None
             account.slack_team_id, account.slack_user_id = team_id, slack_user_id
         session.add(account)
         session.flush()

@@ -41,6 +41,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "users.lookupByEmail": {"users:read.email"},
     "users.list": {"users:read"},
     "team.info": {"team:read"},
+    "usergroups.users.list": {"usergroups:read"},
+    "usergroups.list": {"usergroups:read"},
     "views.open": set(),
     "views.push": set(),
     "views.update": set(),
@@ -60,7 +62,7 @@ KNOWN_BOT_SCOPES = {
     "chat:write.customize", "chat:write.public", "commands", "groups:history", "groups:read", "groups:write",
     "files:read", "files:write", "im:history", "im:read", "im:write", "links:read", "links:write", "metadata.message:read", "mpim:history",
     "mpim:read", "mpim:write", "reactions:read", "reactions:write", "team:read", "users.profile:read",
-    "users:read", "users:read.email",
+    "users:read", "users:read.email", "usergroups:read",
 }
 EVENTS_WITHOUT_SCOPE = {"app_home_opened", "tokens_revoked", "app_uninstalled"}
 # Message events are delivered only with the history scope of their conversation type.

@@ -177,6 +177,7 @@ def run_bot_end_to_end(settings: Settings) -> None:
             show_contact_view_and_reply(stack, alice_gmail)
             show_zoho_deal_won(stack, alice_gmail)
             show_lead_and_followup(stack, alice_gmail)
+            show_admin_overview(stack, alice_gmail)
             print(f"\nGmail quota used by MailMagnet in this demo: {stack.gmail.quota_units(alice_gmail)} units; "
                   f"Slack Web API calls: {len(stack.slack.calls)}.")
         finally:
@@ -373,6 +374,42 @@ def show_lead_and_followup(stack, alice_gmail: str) -> None:
     print(_indent(f"DM to Alice: {nudge['text']} [{' | '.join(buttons)}]"))
     nudger.min_interval = timedelta(0)  # look again at once (the scheduler looks at most once a minute)
     print(_indent(f"run again: {nudger.run(account)} more nudges (exactly one per unanswered thread)"))
+
+
+def show_admin_overview(stack, alice_gmail: str) -> None:
+    """For admins (issue 20): a team onboarded with one command, the overview, an incident told once."""
+    from crm_store.db import session_scope
+    from crm_store.user_records import apply_user_records
+    from crm_store.users import find_user_by_email, set_permissions
+    from testsupport.stack import TEAM
+
+    team = {"U0DAN": "dan", "U0EVE": "eve", "U0FAY": "fay"}
+    for slack_id, name in team.items():
+        stack.slack.add_user(TEAM, slack_id, email=f"{name}@mailmagnet.example", real_name=name.title())
+    with session_scope(stack.engine) as session:  # `mailmagnet users import`: the CRM's users, roles, managers
+        apply_user_records(session, list(enumerate(
+            [{"email": f"{name}@mailmagnet.example", "role": "Sales Rep", "manager_email": "bruno@mailmagnet.example"}
+             for name in team.values()])), source="csv")
+        set_permissions(session, find_user_by_email(session, "bruno@mailmagnet.example"), is_admin=True)
+    stack.slack.add_usergroup(TEAM, "sales", [*team, "U0CAROL"])
+    print("\n17. Bruno onboards the sales team at once: /gmail admin grant @sales")
+    print(_indent(_readable(_escaped_command(stack, "U0ADMIN", "admin grant @sales"))))
+    print(_indent("DM to Dan: " + stack.slack.dms("U0DAN")[-1]["text"]))
+    stack.gmail.revoke_access(alice_gmail)
+    stack.gmail.expire_access_tokens(alice_gmail)
+    stack.run("sync")
+    stack.services.jobs.tell_admins()
+    print("\n18. Alice removes MailMagnet's access in her Google account; after the next sync Bruno is told once:")
+    print(_indent("DM to Bruno: " + stack.slack.dms("U0ADMIN")[-1]["text"]))
+    print("    Bruno: /gmail admin status")
+    print(_indent(_command(stack, "U0ADMIN", "admin status")))
+
+
+def _escaped_command(stack, user_id: str, text: str) -> dict:
+    """A command typed with a mention Slack escapes (`@sales` → `<!subteam^…|@sales>`)."""
+    response = stack.driver.slash_command(user_id, "/gmail", text, escape=True)
+    return stack.slack.wait_for(lambda: next(iter(stack.slack.response_url_posts(response.response_url)), None),
+                                timeout=15)
 
 
 def main() -> int:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import update
 
 from crm_store.db import session_scope
@@ -30,7 +31,7 @@ from gmail.errors import GmailError
 from gmail.followups import FollowupNudger, FollowupTracker, WorkingHours
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
-from gmail.sync import MailboxSync, SyncResult
+from gmail.sync import MailboxSync, SyncResult, SyncStatus
 from gmail.watch import is_watched, renew_watch, watch_due
 from telemetry import metrics
 from usecases.alerts import AlertAudiencePolicy
@@ -90,10 +91,10 @@ class MailboxRunner:
         try:
             if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
                 outcome.quiet = True  # the sync job polls on its own beat
-                outcome.sync = SyncResult(account_id, "quiet")
+                outcome.sync = SyncResult(account_id, SyncStatus.QUIET)
                 return outcome
             outcome.sync = self._run(account_id, job, first_page, outcome)
-            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
+            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status.value).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
         except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
             log.exception("%s run failed for mailbox %s", job.value, account_id)
@@ -110,7 +111,7 @@ class MailboxRunner:
             return opened  # gone, or not to be synced
         try:
             result = self.pipeline.pull(opened, first_page=first_page)
-            if result.status != "synced":
+            if result.status is not SyncStatus.SYNCED:
                 return result
             account, mailbox, now = opened.account, opened.mailbox, utcnow()
             outcome.watched = is_watched(account, now)
@@ -136,4 +137,6 @@ class MailboxRunner:
     def _record_error(self, account_id: int, error: str) -> None:
         with session_scope(self.services.engine) as session:
             session.execute(update(GmailAccount).where(GmailAccount.id == account_id)
-                            .values(last_sync_error=error[:500]).execution_options(synchronize_session=False))
+                            .values(last_sync_error=error[:500],
+                                    failing_since=sa.func.coalesce(GmailAccount.failing_since, utcnow()))
+                            .execution_options(synchronize_session=False))

@@ -13,26 +13,15 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from handlers.blocks.ids import AlertAction
 from usecases.values import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
-from handlers.blocks.wording import escape as _escape
+from handlers.blocks.wording import escape as _escape, slack_date
 
 MAX_DIGEST_ITEMS = 20
 
 
-class AlertAction:
-    VIEW_CONTACT = "alert_view_contact"
-    REPLY = "alert_reply"
-    OPEN_GMAIL = "alert_open_gmail"  # a link button: one id for all (action ids are unique per block only)
-    MUTE = "alert_mute_contact"
-
-
 def _who(view: AlertView) -> str:
     return f"{view.contact_name} ({view.company})" if view.company else view.contact_name
-
-
-def _when(view: AlertView) -> str:
-    epoch = int(view.received_at.timestamp())
-    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{view.received_at:%Y-%m-%d %H:%M} UTC>"
 
 
 def alert_text(view: AlertView) -> str:
@@ -60,7 +49,7 @@ def alert_blocks(view: AlertView) -> list[dict]:
     blocks = [
         SectionBlock(text=MarkdownTextObject(
             text=f":envelope_with_arrow: *New email from {'lead ' if view.is_lead else ''}{_escape(_who(view))}* "
-                 f"to <@{view.rep_user_id}> · {_when(view)}")),
+                 f"to <@{view.rep_user_id}> · {slack_date(view.received_at)}")),
         SectionBlock(fields=fields),
     ]
     if view.subject is not None:
@@ -92,7 +81,7 @@ def digest_blocks(views: list[AlertView]) -> tuple[str, list[dict]]:
     text = f"MailMagnet digest: {len(views)} email{'s' if len(views) != 1 else ''} from CRM contacts"
     blocks: list = [SectionBlock(text=MarkdownTextObject(text=f":mailbox_with_mail: *{text}*"))]
     for view in views[:MAX_DIGEST_ITEMS]:
-        line = f"• *{_escape(_who(view))}* · {_when(view)}"
+        line = f"• *{_escape(_who(view))}* · {slack_date(view.received_at)}"
         if view.is_lead:
             line += f" · lead, {_escape(view.lead_status or 'no status')}"
         elif view.crm_details and view.deal_context:

@@ -29,6 +29,7 @@ from usecases.contacts import (
     NoContact,
     RecentEmails,
 )
+from usecases.values import AuditSurface
 
 Reply = tuple[str, list[dict]]
 DEAL_ICONS = {"open": ":large_blue_circle:", "won": ":trophy:", "lost": ":x:"}
@@ -179,7 +180,7 @@ def more_emails_blocks(page: EmailPage) -> Reply:
 
 # -- several matches, none --------------------------------------------------------------------------
 
-def choices_blocks(choices: ContactChoices, surface: str) -> Reply:
+def choices_blocks(choices: ContactChoices, surface: AuditSurface) -> Reply:
     text = f"Several contacts match “{escape(_short(choices.query, 80))}”"
     blocks: list = [_section(f"Several contacts match “{escape(_short(choices.query, 80))}”: which one?")]
     for match in choices.matches:
@@ -187,7 +188,7 @@ def choices_blocks(choices: ContactChoices, surface: str) -> Reply:
         line += f"\n{escape(match.email)}"
         blocks.append(SectionBlock(block_id=f"pick_{match.id}", text=MarkdownTextObject(text=line),
                                    accessory=ButtonElement(text="Show", action_id=ActionId.CONTACT_PICK.value,
-                                                           value=json.dumps({"c": match.id, "s": surface}))))
+                                                           value=json.dumps({"c": match.id, "s": surface.value}))))
     if choices.more:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="More contacts match: add a word (or use their email) to narrow it down.")]))

@@ -4,11 +4,10 @@ from __future__ import annotations
 from handlers.blocks.followups import followups_setting_words
 from handlers.blocks.commands import Reply, disconnect_confirmation, message, status_report, usage
 from handlers.blocks.wording import POLICY_TITLES
-from handlers.parsing import UsageError, channel_ref, on_off, shown
+from handlers.parsing import UsageError, channel_choice, on_off, shown
 from usecases import mailbox as mailbox_use_cases
 from usecases import followups as followup_use_cases
 from usecases import settings as setting_use_cases
-from usecases.settings import ChannelChoice
 from usecases.values import NotConnected, Services, Sharing, SharingDepth, SlackActorRef
 
 SHARING_WORDS = {s.value for s in Sharing}
@@ -77,8 +76,7 @@ def alerts(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     if args[0].lower() in ("dm", "me", "direct"):
         choice = None
     else:
-        ref = channel_ref(args[0], "alerts")
-        choice = ChannelChoice(ref.id, ref.name)
+        choice = channel_choice(args[0], "alerts")
     return message(setting_use_cases.change_alert_destination(services, who, choice))
 
 

@@ -2,17 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
-
-
-def run_cli(database_url, *args, env=None):
-    environment = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          env=environment, timeout=120)
+from tests.support.cli import run_cli
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from crm_store.models import CategoryChange, Contact, CrmSyncCursor, CrmUser, De
 from crm_store.sources import crm_data_status
 from crm_sync import LEASE_NAME, SyncProblem, run_zoho_sync
 from sandbox.zoho_emulator import Fault
-from tests.crm_sync.conftest import make_config
+from tests.support.zoho_sync import make_config
 
 
 class Crash(Exception):

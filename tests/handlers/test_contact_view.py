@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from handlers.blocks.ids import ActionId, CallbackId
 from sandbox.gmail_emulator import Fault
-from tests.handlers.contact_world import (
+from tests.support.contact_world import (
     CONTACTS,
     DEALS,
     JANE,
@@ -23,7 +23,7 @@ from tests.handlers.contact_world import (
     open_values,
     text_of,
 )
-from tests.handlers.conftest import account_of, ask
+from tests.support.slack import account_of, ask
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, COLLEAGUE_GMAIL = "U200COL", "colleague@gmail.example"

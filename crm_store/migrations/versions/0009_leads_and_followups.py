@@ -3,14 +3,14 @@ for the rep's reply (thread id, contact, times — no content), each rep's follo
 workspace's weekly response-time digest was last sent
 
 Revision ID: 0009
-Revises: 0007 (the lead re-chains it after 0008)
+Revises: 0008
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
