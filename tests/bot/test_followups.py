@@ -196,3 +196,12 @@ def test_reply_from_the_nudge_answers_in_the_thread_and_clears_it(rep):
     stack.run("sync", REP_GMAIL)  # the sent reply is in the history the sync reads
     with session_scope(stack.engine) as session:
         assert session.exec(select(Followup)).one().answered_at is not None
+
+
+def test_none_for_a_muted_contact(rep):
+    stack, clock = rep
+    customer_mail(stack)
+    assert "Muted" in json.dumps(stack.command(REP, "mute jane@acme.example"))
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 0
+    stack.command(REP, "unmute jane@acme.example")
+    assert nudge_at(stack, clock, DUE + timedelta(hours=1)) == 1
