@@ -395,7 +395,8 @@ class Jobs:
         outcome = RunOutcome(account_id, job)
         try:
             failpoint("lease.held")
-            outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
+            outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync,
+                                      lease_owner=self.owner)
         finally:
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
                 if outcome.synced or job is Job.SYNC else None

@@ -86,6 +86,22 @@ def release_dead(engine: Engine, now: datetime | None = None) -> int:
     return freed
 
 
+class LeaseLost(Exception):
+    """The mailbox's lease is no longer this replica's (it expired and another took it): commit nothing."""
+
+
+def holds_lease(session, account_id: int, owner: str, now: datetime | None = None) -> bool:
+    """In the caller's transaction: whether `owner` still holds the mailbox's lease. The row stays locked until the
+    transaction ends (PostgreSQL), so no other replica can claim it between this check and the commit."""
+    now = now or utcnow()
+    row = session.execute(select(GmailAccount.lease_owner, GmailAccount.lease_expires_at)
+                          .where(GmailAccount.id == account_id).with_for_update()).first()
+    if row is None or row[0] != owner or row[1] is None:
+        return False
+    expires = row[1] if row[1].tzinfo is not None else row[1].replace(tzinfo=now.tzinfo)
+    return expires >= now
+
+
 class Job(StrEnum):
     SYNC = "sync"
     LABELS = "labels"
