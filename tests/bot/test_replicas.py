@@ -81,7 +81,7 @@ def test_a_replica_that_lost_its_lease_commits_nothing_the_holder_does_the_work_
     from crm_store.db import session_scope
     from crm_store.models import MailboxMessage, utcnow
     from sqlmodel import select
-    from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
+    from tests.support.alerts import CONTACTS, DEALS, alerts_in
     from testsupport.stack import REP
     from usecases.mailbox_run import MailboxRunner
 
