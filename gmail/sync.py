@@ -41,7 +41,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
-from crm_store.leases import LeaseLost, holds_lease
+from crm_store.leases import fence
 from telemetry.failpoints import failpoint
 from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
@@ -149,13 +149,6 @@ class OpenMailbox:
     token_before: str | None
     # The replica's lease owner when it runs under a lease: every commit checks the lease is still its own.
     lease_owner: str | None = None
-
-
-def fence(session: Session, account_id: int, lease_owner: str | None) -> None:
-    """Before a run under a lease commits: raise LeaseLost (rolling the transaction back) unless the lease is still
-    this replica's; the row stays locked to the commit, so no replica takes it over in between."""
-    if lease_owner is not None and not holds_lease(session, account_id, lease_owner):
-        raise LeaseLost(f"mailbox {account_id}: the lease is no longer {lease_owner}'s; nothing committed")
 
 
 def rep_timezone(session: Session, account: GmailAccount, default_tz: str) -> str:

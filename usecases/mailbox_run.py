@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlmodel import update
 
 from crm_store.db import session_scope
+from crm_store import leases
 from crm_store.leases import Job, LeaseLost
 from crm_store.models import GmailAccount, utcnow
 from gmail.errors import GmailError
@@ -93,7 +94,8 @@ class MailboxRunner:
                 outcome.quiet = True  # the sync job polls on its own beat
                 outcome.sync = SyncResult(account_id, SyncStatus.QUIET)
                 return outcome
-            outcome.sync = self._run(account_id, job, first_page, outcome, lease_owner)
+            with leases.running_under(lease_owner):  # every commit of the run checks the lease (fencing)
+                outcome.sync = self._run(account_id, job, first_page, outcome, lease_owner)
             metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status.value).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
         except LeaseLost as lost:  # fenced: this replica was too slow; the replica holding the lease does the work

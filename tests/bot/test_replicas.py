@@ -105,3 +105,32 @@ def test_a_replica_that_lost_its_lease_commits_nothing_the_holder_does_the_work_
     holder = runner.run(account_id, Job.SYNC, lease_owner="replica-b")
     assert holder.sync.status == "synced" and holder.sync.new_messages == 1
     assert len(alerts_in(live, live.slack.dm_channel("T0001", REP))) == 1
+
+
+def test_posting_and_filing_are_fenced_too(live):
+    """Found by the full run's random kills (duplicated alerts, writes done twice): a replica past its lease went on
+    posting the alerts it had loaded and recording its filings. The stamp before each post and the filing's record
+    now check the lease in their transaction."""
+    from datetime import timedelta
+
+    import pytest
+
+    from crm_store.models import utcnow
+    from usecases.mailbox_run import MailboxRunner
+
+    live.add_rep()
+    account_id = live.connect_with_magnet()
+    runner = MailboxRunner(live.services)
+    assert leases.claim(live.engine, "replica-a", Job.SYNC, limit=1, lease_seconds=60, force=True,
+                        account_ids=[account_id], now=utcnow() - timedelta(minutes=10)) == [account_id]
+    assert leases.claim(live.engine, "replica-b", Job.SYNC, limit=1, lease_seconds=60, force=True,
+                        account_ids=[account_id]) == [account_id]
+    with leases.running_under("replica-a"):
+        with pytest.raises(leases.LeaseLost):
+            runner.magnet._stamp(account_id, [])
+        with pytest.raises(leases.LeaseLost):
+            runner.filer._mark(account_id, [], None, utcnow())
+    with leases.running_under("replica-b"):
+        runner.magnet._stamp(account_id, [])
+        runner.filer._mark(account_id, [], None, utcnow())
+    runner.magnet._stamp(account_id, [])  # outside a leased run (a Slack action, a test): nothing to check
