@@ -12,7 +12,8 @@ arriving from Zoho, digests, latency on every emulated call. One fresh fleet (da
 - zoho_faults: Zoho failing 30% of calls while deals change stage.
 
 Each prints, per scenario: lost, duplicated, misfiled, unhandled, done_twice (all must be 0), messages, kills,
-settled_seconds, hits per failpoint. `incidents` is the sum of every counter over every scenario.
+settled_seconds, hits per failpoint, and `<scenario>_incidents`, the sum of its counters; `incidents` is the sum over
+every scenario.
 Not measured here (yet): Gmail's per-user rate limit during a backfill and a month turn, overload (see
 capacity.overload_*), and the 30-minute soak.
 """
@@ -77,6 +78,7 @@ def main() -> None:
     for name, outcome in results.items():
         for key, value in outcome.items():
             figures[f"{name}_{key}"] = value
+        figures[f"{name}_incidents"] = sum(outcome[c] for c in counters)
     figures["incidents"] = sum(outcome[c] for outcome in results.values() for c in counters)
     figures["kill_points_min_hits"] = min(results["kill_points"]["hits"][point] for point in POINTS)
     figures["replicas"] = REPLICAS

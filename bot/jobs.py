@@ -436,7 +436,8 @@ class Jobs:
         try:
             failpoint("lease.held")
             with metering.tally() as spent:  # this mailbox's Gmail units today (the admin overview)
-                outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
+                outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync,
+                                          lease_owner=self.owner)
         finally:
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
                 if outcome.synced or job is Job.SYNC else None

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -86,6 +88,44 @@ def release_dead(engine: Engine, now: datetime | None = None) -> int:
             .values(lease_owner=None, lease_expires_at=None).execution_options(synchronize_session=False)).rowcount
         freed += session.execute(sa.delete(table).where(table.c.owner.in_(dead))).rowcount
     return freed
+
+
+class LeaseLost(Exception):
+    """The mailbox's lease is no longer this replica's (it expired and another took it): commit nothing."""
+
+
+_run_lease: ContextVar[str | None] = ContextVar("mailbox_run_lease_owner", default=None)
+
+
+@contextmanager
+def running_under(owner: str | None) -> Iterator[None]:
+    """Mark this thread's mailbox run as holding the lease of `owner` (None: no lease), for `fence`."""
+    token = _run_lease.set(owner)
+    try:
+        yield
+    finally:
+        _run_lease.reset(token)
+
+
+def fence(session, account_id: int, owner: str | None = None) -> None:
+    """Before a run under a lease commits: raise LeaseLost (rolling the transaction back) unless the lease is still
+    this run's (`owner`, else the one `running_under` names; no lease: nothing to check). The row stays locked to
+    the commit, so no replica takes the mailbox over in between."""
+    owner = owner if owner is not None else _run_lease.get()
+    if owner is not None and not holds_lease(session, account_id, owner):
+        raise LeaseLost(f"mailbox {account_id}: the lease is no longer {owner}'s; nothing committed")
+
+
+def holds_lease(session, account_id: int, owner: str, now: datetime | None = None) -> bool:
+    """In the caller's transaction: whether `owner` still holds the mailbox's lease. The row stays locked until the
+    transaction ends (PostgreSQL), so no other replica can claim it between this check and the commit."""
+    now = now or utcnow()
+    row = session.execute(select(GmailAccount.lease_owner, GmailAccount.lease_expires_at)
+                          .where(GmailAccount.id == account_id).with_for_update()).first()
+    if row is None or row[0] != owner or row[1] is None:
+        return False
+    expires = row[1] if row[1].tzinfo is not None else row[1].replace(tzinfo=now.tzinfo)
+    return expires >= now
 
 
 class Job(StrEnum):

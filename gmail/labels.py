@@ -41,6 +41,7 @@ from sqlmodel import Session, select, update
 from crm_store.categories import Category, LabelNames, Month, StageRules, categorize_senders
 from crm_store import category_changes
 from crm_store.db import session_scope
+from crm_store.leases import fence
 from telemetry.failpoints import failpoint
 from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
@@ -425,6 +426,7 @@ class LabelFiler:
 
     def _mark(self, account_id: int, gmail_ids: list[str], category: Category | None, now: datetime) -> None:
         with session_scope(self.engine) as session:
+            fence(session, account_id)  # a run that lost its lease records nothing; the holder files again
             for start in range(0, len(gmail_ids), ADDRESS_CHUNK):
                 session.execute(
                     update(MailboxMessage)

@@ -24,6 +24,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
 from crm_store.db import session_scope
+from crm_store.leases import fence
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import DM_CHANNEL, Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
@@ -190,7 +191,7 @@ class MailMagnet:
                 channel, view, decision = self._view(account, alert, message, audiences, facts)
                 to_dm = alert.channel != DM_CHANNEL and channel != alert.channel
                 if to_dm or alert.attempted_at is None:
-                    self._stamp([alert.id], to_dm=to_dm)
+                    self._stamp(account.id, [alert.id], to_dm=to_dm)
                 ts = self.notifier.post_alert(account.slack_team_id, channel, view)
             except Exception as error:  # noqa: BLE001 - Slack down: the rest waits for the next run
                 log.warning("alert for mailbox %s not posted yet: %s", account.id, error)
@@ -231,7 +232,7 @@ class MailMagnet:
             by_channel.setdefault(channel, []).append((alert, view, decision))
         for channel, items in by_channel.items():
             for alert, _, _ in items:
-                self._stamp([alert.id], to_dm=alert.channel != DM_CHANNEL and channel != alert.channel)
+                self._stamp(account.id, [alert.id], to_dm=alert.channel != DM_CHANNEL and channel != alert.channel)
             try:
                 ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v, _ in items],
                                                digest_key=f"{account.id}:{items[0][0].id}")
@@ -346,12 +347,14 @@ class MailMagnet:
             except Exception:  # noqa: BLE001 - the alert is out; a failed audit write must not repost it
                 log.exception("audit of alert %s in mailbox %s failed", alert.gmail_id, account.id)
 
-    def _stamp(self, alert_ids: list[int], *, to_dm: bool = False) -> None:
-        """Committed before posting; `to_dm` records a move to the rep's DM so crash recovery looks there."""
+    def _stamp(self, account_id: int, alert_ids: list[int], *, to_dm: bool = False) -> None:
+        """Committed before posting; `to_dm` records a move to the rep's DM so crash recovery looks there. Fenced: a
+        run that lost its mailbox's lease posts nothing more (LeaseLost)."""
         values: dict[str, Any] = {"attempted_at": self.clock()}
         if to_dm:
             values["channel"] = DM_CHANNEL
         with session_scope(self.engine) as session:
+            fence(session, account_id)
             session.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(**values)
                             .execution_options(synchronize_session=False))
 

@@ -41,6 +41,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
+from crm_store.leases import fence
 from telemetry.failpoints import failpoint
 from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
@@ -121,6 +122,8 @@ class SyncStatus(StrEnum):
     GONE = "gone"  # the mailbox was deleted meanwhile
     # A scheduled label run with nothing to file and nothing to move: no Gmail call at all (usecases.mailbox_run).
     QUIET = "quiet"
+    # The replica's lease expired and another replica took the mailbox over: nothing of this run was committed.
+    LEASE_LOST = "lease_lost"
 
 
 @dataclass
@@ -144,6 +147,8 @@ class OpenMailbox:
     mailbox: MailboxClient
     credentials: object
     token_before: str | None
+    # The replica's lease owner when it runs under a lease: every commit checks the lease is still its own.
+    lease_owner: str | None = None
 
 
 def rep_timezone(session: Session, account: GmailAccount, default_tz: str) -> str:
@@ -186,7 +191,7 @@ class MailboxSync:
         finally:
             self.close(opened)
 
-    def open(self, account_id: int) -> "OpenMailbox | SyncResult":
+    def open(self, account_id: int, *, lease_owner: str | None = None) -> "OpenMailbox | SyncResult":
         """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
         ("gone", "skipped")."""
         with session_scope(self.engine) as session:
@@ -198,13 +203,13 @@ class MailboxSync:
                 return SyncResult(account_id, SyncStatus.SKIPPED)
             session.expunge(account)
         credentials = load_credentials(self.cipher, account, self.google)
-        return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token)
+        return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token, lease_owner)
 
     def pull(self, opened: "OpenMailbox", *, first_page: dict | None = None) -> SyncResult:
         """Read what is new since the cursor, record it and hand it to the subscribers. Gmail's errors are
         raised (`failed` says what they mean for the mailbox). `first_page`: Gmail's answer to the first
         history.list from the stored cursor, when the polling sweep already asked (it is not asked again)."""
-        result = self._sync(opened.account, opened.mailbox, first_page)
+        result = self._sync(opened.account, opened.mailbox, first_page, opened.lease_owner)
         if result.status is SyncStatus.SYNCED:
             opened.account.history_id = result.history_id  # the account as loaded, with the cursor it now has
         return result
@@ -231,7 +236,8 @@ class MailboxSync:
         """Every Inbox message received after `since` (messages.list, 5 units per page of 500)."""
         return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
-    def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None) -> SyncResult:
+    def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None,
+              lease_owner: str | None = None) -> SyncResult:
         result = SyncResult(account.id, SyncStatus.SYNCED)
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
@@ -279,11 +285,11 @@ class MailboxSync:
             chunk = new_ids[start:start + CHUNK]
             last = start + CHUNK >= len(new_ids)
             handed = self._process_chunk(account, mailbox, chunk, is_news, listed, fetched,
-                                         finish if last else None)
+                                         finish if last else None, lease_owner)
             if handed is None:
                 return SyncResult(account.id, SyncStatus.GONE)
             result.new_messages += handed
-        if not new_ids and not self._advance(account, finish):
+        if not new_ids and not self._advance(account, finish, lease_owner):
             return SyncResult(account.id, SyncStatus.GONE)
         result.history_id = cursor
         return result
@@ -325,7 +331,7 @@ class MailboxSync:
 
     def _process_chunk(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str],
                        is_news: Callable[[NewMessage], bool], listed: set[str], fetched_ids: set[str],
-                       finish: "_Finish | None") -> int | None:
+                       finish: "_Finish | None", lease_owner: str | None = None) -> int | None:
         with session_scope(self.engine) as session:
             known = self._stored(session, account.id, ids)
         unseen = [i for i in ids if i not in known]
@@ -336,6 +342,7 @@ class MailboxSync:
         alertable_ids = {m.gmail_id for m in messages if is_news(m)}
         try:
             with session_scope(self.engine) as session:
+                fence(session, account.id, lease_owner)
                 current = session.get(GmailAccount, account.id)
                 if current is None or current.status != AccountStatus.CONNECTED:
                     return None  # disconnected or revoked meanwhile: store nothing
@@ -421,12 +428,13 @@ class MailboxSync:
                                                          MailboxMessage.gmail_id.in_(listing[start:start + CHUNK]))
                             .values(in_inbox=True).execution_options(synchronize_session=False))
 
-    def _advance(self, account: GmailAccount, finish: "_Finish") -> bool:
+    def _advance(self, account: GmailAccount, finish: "_Finish", lease_owner: str | None = None) -> bool:
         """Nothing new to store: move the cursor in one statement (the common case, a thousand times a minute),
         or in one transaction with what changed in the Inbox."""
         now = self.clock()
         if finish.inbox_changes or finish.listing is not None or finish.sent_threads:
             with session_scope(self.engine) as session:
+                fence(session, account.id, lease_owner)
                 current = session.get(GmailAccount, account.id)
                 if current is None or current.status != AccountStatus.CONNECTED:
                     return False
@@ -437,6 +445,7 @@ class MailboxSync:
         if finish.backfill:
             values["backfill_done"] = True
         with session_scope(self.engine) as session:
+            fence(session, account.id, lease_owner)
             moved = bool(session.execute(
                 update(GmailAccount)
                 .where(GmailAccount.id == account.id, GmailAccount.status == AccountStatus.CONNECTED.value)

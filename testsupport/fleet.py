@@ -546,8 +546,8 @@ def wait_crm_loaded(fleet: Fleet, timeout: float = 60) -> None:
 def kill_at_points(fleet: Fleet, *, kills_per_point: int = 1, wait_seconds: float = 20.0,
                    points: tuple[str, ...] = POINTS) -> dict[str, int]:
     """Every replica armed at once, each with one point (`point=kill@k`, k = 1..2): when the failpoint kills it, it
-    is restarted armed with the next point still wanted; one not killed within `wait_seconds` of its start is
-    killed at a random moment instead (counted from when it answers /readyz), and its point goes back in the queue (tried up to three times). Returns
+    is restarted armed with the next point still wanted; one not killed within `wait_seconds` of answering /readyz
+    is killed at a random moment instead, and its point goes back in the queue (tried up to three times). Returns
     the kills that happened at each point."""
     killed: Counter = Counter()
     queue = [point for point in points for _ in range(kills_per_point)]

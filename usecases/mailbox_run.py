@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from sqlmodel import update
 
 from crm_store.db import session_scope
-from crm_store.leases import Job
+from crm_store import leases
+from crm_store.leases import Job, LeaseLost
 from crm_store.models import GmailAccount, utcnow
 from gmail.errors import GmailError
 from gmail.followups import FollowupNudger, FollowupTracker, WorkingHours
@@ -83,7 +84,7 @@ class MailboxRunner:
             )
 
     def run(self, account_id: int, job: Job, *, first_page: dict | None = None,
-            may_skip_sync: bool = False) -> RunOutcome:
+            may_skip_sync: bool = False, lease_owner: str | None = None) -> RunOutcome:
         """One run for one mailbox. A scheduled label run (`may_skip_sync`) with nothing to file and nothing to
         move makes no Gmail call at all; `run-once labels` always syncs first. Never raises."""
         outcome = RunOutcome(account_id, job)
@@ -93,9 +94,14 @@ class MailboxRunner:
                 outcome.quiet = True  # the sync job polls on its own beat
                 outcome.sync = SyncResult(account_id, SyncStatus.QUIET)
                 return outcome
-            outcome.sync = self._run(account_id, job, first_page, outcome)
+            with leases.running_under(lease_owner):  # every commit of the run checks the lease (fencing)
+                outcome.sync = self._run(account_id, job, first_page, outcome, lease_owner)
             metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status.value).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
+        except LeaseLost as lost:  # fenced: this replica was too slow; the replica holding the lease does the work
+            log.warning("%s run stopped: %s", job.value, lost)
+            outcome.sync = SyncResult(account_id, SyncStatus.LEASE_LOST)
+            metrics.SYNC_RUNS.labels(job=job.value, result=SyncStatus.LEASE_LOST.value).inc()
         except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
             log.exception("%s run failed for mailbox %s", job.value, account_id)
             outcome.error = f"{type(error).__name__}: {error}"
@@ -105,8 +111,9 @@ class MailboxRunner:
             metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
         return outcome
 
-    def _run(self, account_id: int, job: Job, first_page: dict | None, outcome: RunOutcome) -> SyncResult:
-        opened = self.pipeline.open(account_id)
+    def _run(self, account_id: int, job: Job, first_page: dict | None, outcome: RunOutcome,
+             lease_owner: str | None = None) -> SyncResult:
+        opened = self.pipeline.open(account_id, lease_owner=lease_owner)
         if isinstance(opened, SyncResult):
             return opened  # gone, or not to be synced
         try:

@@ -71,3 +71,66 @@ def test_a_dead_replicas_mailboxes_are_taken_over_after_its_leases_expire(live):
     finally:
         for jobs in two:
             jobs.stop()
+
+
+def test_a_replica_that_lost_its_lease_commits_nothing_the_holder_does_the_work_once(live):
+    """Fencing: replica A leased the mailbox, then stalled past its lease (a pause, a slow Gmail); B took it over.
+    A's run must store nothing and post nothing when it resumes; B's run stores the mail and posts its alert once."""
+    from datetime import timedelta
+
+    from crm_store.db import session_scope
+    from crm_store.models import MailboxMessage, utcnow
+    from sqlmodel import select
+    from tests.support.alerts import CONTACTS, DEALS, alerts_in
+    from testsupport.stack import REP
+    from usecases.mailbox_run import MailboxRunner
+
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    account_id = live.connect_with_magnet()
+    live.mail('"Jane Doe" <jane@acme.example>', "Renewal question")
+    runner = MailboxRunner(live.services)
+    long_ago = utcnow() - timedelta(minutes=10)
+    assert leases.claim(live.engine, "replica-a", Job.SYNC, limit=1, lease_seconds=60, force=True,
+                        account_ids=[account_id], now=long_ago) == [account_id]
+    assert leases.claim(live.engine, "replica-b", Job.SYNC, limit=1, lease_seconds=60, force=True,
+                        account_ids=[account_id]) == [account_id]  # A's lease expired: B holds it now
+
+    late = runner.run(account_id, Job.SYNC, lease_owner="replica-a")
+    assert late.sync.status == "lease_lost"
+    with session_scope(live.engine) as session:
+        assert session.exec(select(MailboxMessage).where(MailboxMessage.account_id == account_id)).all() == []
+    assert alerts_in(live, live.slack.dm_channel("T0001", REP)) == []
+
+    holder = runner.run(account_id, Job.SYNC, lease_owner="replica-b")
+    assert holder.sync.status == "synced" and holder.sync.new_messages == 1
+    assert len(alerts_in(live, live.slack.dm_channel("T0001", REP))) == 1
+
+
+def test_posting_and_filing_are_fenced_too(live):
+    """Found by the full run's random kills (duplicated alerts, writes done twice): a replica past its lease went on
+    posting the alerts it had loaded and recording its filings. The stamp before each post and the filing's record
+    now check the lease in their transaction."""
+    from datetime import timedelta
+
+    import pytest
+
+    from crm_store.models import utcnow
+    from usecases.mailbox_run import MailboxRunner
+
+    live.add_rep()
+    account_id = live.connect_with_magnet()
+    runner = MailboxRunner(live.services)
+    assert leases.claim(live.engine, "replica-a", Job.SYNC, limit=1, lease_seconds=60, force=True,
+                        account_ids=[account_id], now=utcnow() - timedelta(minutes=10)) == [account_id]
+    assert leases.claim(live.engine, "replica-b", Job.SYNC, limit=1, lease_seconds=60, force=True,
+                        account_ids=[account_id]) == [account_id]
+    with leases.running_under("replica-a"):
+        with pytest.raises(leases.LeaseLost):
+            runner.magnet._stamp(account_id, [])
+        with pytest.raises(leases.LeaseLost):
+            runner.filer._mark(account_id, [], None, utcnow())
+    with leases.running_under("replica-b"):
+        runner.magnet._stamp(account_id, [])
+        runner.filer._mark(account_id, [], None, utcnow())
+    runner.magnet._stamp(account_id, [])  # outside a leased run (a Slack action, a test): nothing to check
