@@ -14,7 +14,10 @@
   the request stays recorded and that run starts again when done: at most one pending sync per mailbox.
 - What a run does is `usecases.mailbox_run` (sync → post → file → renew the watch); what a push asks for is
   `usecases.push`; housekeeping, the refile trigger (every REFILE_CHECK_SECONDS) and the Zoho sync are
-  `usecases.upkeep`. This module keeps the leases, the threads and the timing.
+  `usecases.upkeep`; every INCIDENT_CHECK_SECONDS the admins are DMed of mailboxes newly revoked or failing for
+  an hour, once per incident whichever replica looks first (`usecases.overview.tell_admins_of_incidents`).
+  This module keeps the leases, the threads and the timing, and adds each run's Gmail units to the mailbox's
+  count of today when it hands the lease back.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from crm_store import leases
 from crm_store.db import session_scope
 from crm_store.leases import Job, Lease
 from crm_store.models import AccountStatus, GmailAccount, utcnow
+from gmail import metering
 from gmail.accounts import save_refreshed_credentials
 from gmail.sweep import HistorySweep, plan_poll
 from telemetry import metrics
@@ -40,7 +44,7 @@ from telemetry.log_context import in_job
 from usecases import upkeep
 from usecases.context import Services
 from usecases.mailbox_run import MailboxRunner, RunOutcome
-from usecases.push import mailboxes_to_sync
+from usecases.push import PushOutcome, mailboxes_to_sync
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 # The longest the dispatch loop sleeps without looking at the database.
 POLL_SECONDS = 1.0
 REFILE_CHECK_SECONDS = 5
+# How often a replica looks for mailbox incidents to tell the admins of (revoked, failing for an hour).
+INCIDENT_CHECK_SECONDS = 15
 DEAD_OWNER_CHECK_SECONDS = 2
 
 
@@ -63,6 +69,7 @@ class Jobs:
         self.owner = owner or leases.replica_owner()
         self.runner = MailboxRunner(services)
         self.magnet, self.pipeline = self.runner.magnet, self.runner.pipeline
+        self.nudger = self.runner.nudger  # follow-up nudges (tests drive its clock)
         # The polling sweep: quiet mailboxes polled many at a time (gmail/sweep.py).
         self.sweep = HistorySweep(services.gmail, concurrency=settings.sweep_concurrency) \
             if self.pipeline is not None else None
@@ -106,7 +113,11 @@ class Jobs:
         self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
         self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
         self._scheduler.every(1).hours.do(self.housekeeping)
+        # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
+        # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
+        self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
+        self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.tell_admins)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
         zoho = self.services.zoho
         if zoho is not None:
@@ -126,6 +137,17 @@ class Jobs:
 
     def _crm_sync(self):
         return upkeep.scheduled_crm_sync(self.services, owner=self.owner, stopping=self._stopping.is_set)
+
+    def tell_admins(self) -> int:
+        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
+        it runs on the scheduler's loop."""
+        from usecases.overview import tell_admins_of_incidents
+
+        try:
+            return tell_admins_of_incidents(self.services)
+        except Exception:  # noqa: BLE001 - the database or Slack: logged; the next check tries again
+            log.exception("could not tell the admins of mailbox incidents")
+            return 0
 
     def refile_changed(self) -> int:
         """Bring label runs forward after CRM category changes (`upkeep.RefileTrigger`); wakes the loop if any."""
@@ -410,9 +432,11 @@ class Jobs:
             self._will_ask.discard(account_id)  # from here on a push may come after its history.list
         again = False
         outcome = RunOutcome(account_id, job)
+        spent = metering.Tally()
         try:
             failpoint("lease.held")
-            outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
+            with metering.tally() as spent:  # this mailbox's Gmail units today (the admin overview)
+                outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
         finally:
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
                 if outcome.synced or job is Job.SYNC else None
@@ -420,7 +444,7 @@ class Jobs:
                 if job is Job.LABELS else None
             try:
                 again = leases.release(self.services.engine, self.owner, account_id,
-                                       next_sync_at=next_sync, next_label_at=next_label)
+                                       next_sync_at=next_sync, next_label_at=next_label, quota_units=spent.units)
             finally:
                 with self._lock:
                     self._active.discard(account_id)
@@ -516,16 +540,34 @@ class Jobs:
                 return
             wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
-    def push_received(self, envelope: Any) -> str:
+    def push_received(self, envelope: Any) -> PushOutcome:
         """A Gmail Pub/Sub push: sync the mailboxes it names now (`usecases.push` says which). Returns what became
         of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope naming no mailbox of ours)."""
         decision = mailboxes_to_sync(self.services.engine, envelope)
         for account_id in decision.to_sync:
             self.request_sync(account_id)
-        return decision.outcome.value
+        return decision.outcome
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)
+
+    # -- the weekly response-time digest ----------------------------------------------------------
+
+    def send_response_digests(self, *, force: bool = False) -> int:
+        """Send the digests that are due (usecases/response_digest.py); returns how many were sent."""
+        from usecases.response_digest import due_digests
+
+        sent = 0
+        try:
+            for digest in due_digests(self.services, self.clock(), force=force):
+                try:
+                    self.services.notifier.send_response_digest(digest)
+                    sent += 1
+                except Exception as error:  # noqa: BLE001 - one recipient's failure never stops the others
+                    log.warning("response-time digest to %s not sent: %s", digest.recipient_slack_id, error)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("response-time digests failed")
+        return sent
 
     # -- housekeeping ----------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ from telemetry import metrics
 from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
-from usecases.context import Services
+from usecases.push import PushOutcome
+from bot.services import BotServices
 from usecases.values import ConsentError, InvalidState
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ PUSH_BODY_LIMIT = 64 * 1024  # a Pub/Sub push envelope is a few hundred bytes
 def ingest_refusal(refused: IngestRefused) -> Response:
     """The CRM ingest API's answer to a request refused before its records were looked at (SPEC §6)."""
     status, message, headers = {
-        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts or /crm/v1/deals", {}),
+        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts, /crm/v1/deals or /crm/v1/users", {}),
         Refusal.UNAUTHORIZED: (401, "send Authorization: Bearer <key> with a key from "
                                     "`mailmagnet crm keys create NAME`",
                                {"WWW-Authenticate": 'Bearer realm="mailmagnet-crm"'}),
@@ -83,7 +84,7 @@ def slack_headers_well_formed(headers) -> bool:
                 and SLACK_SIGNATURE.match(headers.get("X-Slack-Signature", "")))
 
 
-def work_gauges(services: Services) -> metrics.WorkGauges:
+def work_gauges(services: BotServices) -> metrics.WorkGauges:
     """The gauges /metrics reads from the database when scraped."""
     jobs = services.jobs
     owner = jobs.owner if jobs is not None else None
@@ -92,13 +93,13 @@ def work_gauges(services: Services) -> metrics.WorkGauges:
                               jobs.requested_in_flight if jobs is not None else lambda: 0)
 
 
-def ops_gauges(services: Services) -> metrics.OpsGauges:
+def ops_gauges(services: BotServices) -> metrics.OpsGauges:
     """Mailboxes by state and how stale their syncs are, the CRM sync's age: read when /metrics is scraped."""
     return metrics.OpsGauges(lambda: work_state.mailbox_states(services.engine),
                              lambda: work_state.crm_sync_states(services.engine))
 
 
-def metrics_registry(services: Services):
+def metrics_registry(services: BotServices):
     return metrics.server_registry(work_gauges(services), ops_gauges(services))
 
 
@@ -114,7 +115,7 @@ def metrics_answer(registry, token: str | None, authorization: str | None) -> Re
     return Response(body, mimetype=None, content_type=content_type)
 
 
-def create_metrics_app(services: Services) -> Flask:
+def create_metrics_app(services: BotServices) -> Flask:
     """The METRICS_PORT listener: /metrics only (behind METRICS_TOKEN too, when both are set)."""
     web = Flask("mailmagnet-metrics")
     registry = metrics_registry(services)
@@ -154,7 +155,7 @@ def slack_request_kind(content_type: str | None, body: bytes) -> str:
     return "command" if any(field.startswith(b"command=") for field in body.split(b"&")) else "interactive"
 
 
-def create_web_app(services: Services, slack_app: App | None) -> Flask:
+def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
     web = Flask("mailmagnet")
     web.wsgi_app = with_request_id(web.wsgi_app)
     registry = metrics_registry(services)
@@ -207,14 +208,14 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
         except PushRefused as refused:
             # Nothing of the body is read: a refused push has no effect at all.
             log.warning("refused a Pub/Sub push: %s", refused.reason)
-            metrics.PUSH_NOTIFICATIONS.labels(result="rejected").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.REJECTED.value).inc()
             return Response("unauthorized" if refused.status == 401 else "forbidden", status=refused.status)
         except PushUnverifiable as error:
             log.warning("could not verify a Pub/Sub push (it will be delivered again): %s", error)
-            metrics.PUSH_NOTIFICATIONS.labels(result="unverified").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNVERIFIED.value).inc()
             return Response("try again later", status=503)
         if (request.content_length or 0) > PUSH_BODY_LIMIT:
-            metrics.PUSH_NOTIFICATIONS.labels(result="ignored").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.IGNORED.value).inc()
             return Response(status=204)
         try:
             envelope = json.loads(request.get_data(cache=False)[:PUSH_BODY_LIMIT] or b"null")
@@ -228,9 +229,9 @@ def create_web_app(services: Services, slack_app: App | None) -> Flask:
             # The database is away (restarting, failing over): Pub/Sub delivers a push again after a non-2xx.
             log.warning("Pub/Sub push not taken, the database is unavailable (it will be delivered again): %s",
                         type(error).__name__)
-            metrics.PUSH_NOTIFICATIONS.labels(result="unavailable").inc()
+            metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNAVAILABLE.value).inc()
             return Response("try again later", status=503)
-        metrics.PUSH_NOTIFICATIONS.labels(result=outcome).inc()
+        metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome).value).inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
 

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlmodel import Session, delete, update
 
 from crm_store import category_changes
 from crm_store.db import insert_once
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, PolicyFixed
+from crm_store.sharing import PolicyScope, policy_and_scope
 from crm_store.models import (
     Alert,
     AlertStatus,
@@ -40,11 +42,17 @@ def set_policy(session: Session, team_id: str, policy: SharingPolicy) -> OrgSett
 
 def set_sharing(session: Session, account: GmailAccount, sharing: Sharing | None,
                 depth: SharingDepth | None = None) -> GmailAccount:
-    policy = SharingPolicy(org_settings(session, account.slack_team_id).sharing_policy)
+    policy, scope = policy_and_scope(session, account)
     if sharing is not None and policy is not SharingPolicy.CHOICE and sharing.value != policy.value:
+        if scope is PolicyScope.ORGANISATION:
+            raise PolicyFixed(
+                f"Your organisation's sharing policy is {policy.value.capitalize()} for everyone; "
+                "an admin can change it with `/gmail admin policy choice`."
+            )
         raise PolicyFixed(
-            f"Your organisation's sharing policy is {policy.value.capitalize()} for everyone; "
-            "an admin can change it with `/gmail admin policy choice`."
+            f"An admin set your sharing to {policy.value.capitalize()} "
+            f"({'for you' if scope is PolicyScope.USER else 'for your role'}); they can let you choose with "
+            "`/gmail admin policy " + ("@you" if scope is PolicyScope.USER else "role <your role>") + " choice`."
         )
     if sharing is not None:
         account.sharing = sharing.value
@@ -55,16 +63,23 @@ def set_sharing(session: Session, account: GmailAccount, sharing: Sharing | None
     return account
 
 
-def set_magnet(session: Session, account: GmailAccount, enabled: bool, now: datetime | None = None) -> list[str]:
+class MagnetChange(StrEnum):
+    MAGNET_ON = "magnet_on"
+    MAGNET_OFF = "magnet_off"
+    LABELS_OFF = "labels_off"  # switching MailMagnet off switches labels off too
+
+
+def set_magnet(session: Session, account: GmailAccount, enabled: bool,
+               now: datetime | None = None) -> list[MagnetChange]:
     """Switch MailMagnet; switching it off also switches labels off (they need it). Returns what changed."""
-    changed = []
+    changed: list[MagnetChange] = []
     if enabled and not account.magnet_enabled:
         account.magnet_enabled = True
         account.magnet_enabled_at = now or utcnow()
         account.next_sync_at = None  # due at once
         # Start from "now": mail that arrived while MailMagnet was off is not news.
         account.history_id = None
-        changed.append("magnet_on")
+        changed.append(MagnetChange.MAGNET_ON)
     elif not enabled and account.magnet_enabled:
         account.magnet_enabled = False
         # Alerts not yet in Slack are dropped, not sent whenever MailMagnet comes back.
@@ -72,10 +87,10 @@ def set_magnet(session: Session, account: GmailAccount, enabled: bool, now: date
             Alert.account_id == account.id,
             Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value]))
             .values(status=AlertStatus.SKIPPED.value).execution_options(synchronize_session=False))
-        changed.append("magnet_off")
+        changed.append(MagnetChange.MAGNET_OFF)
         if account.labels_enabled:
             account.labels_enabled = False
-            changed.append("labels_off")
+            changed.append(MagnetChange.LABELS_OFF)
     account.setup_done = True
     session.add(account)
     return changed

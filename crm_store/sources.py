@@ -119,10 +119,6 @@ def read_crm_data_status(session: Session) -> CrmDataStatus:
     return CrmDataStatus(changes[0] if changes else None, changes, syncs)
 
 
-def last_crm_change(engine: Engine) -> CrmChange | None:
-    return crm_data_status(engine).last_change
-
-
 def _ago(seconds: float) -> str:
     seconds = max(0, int(seconds))
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):

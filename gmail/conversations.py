@@ -168,10 +168,6 @@ class Listed:
     page_length: int  # ids the page returned from its token
     next_token: str | None
 
-    @property
-    def has_more_after_candidates(self) -> bool:
-        return self.next_token is not None
-
     def advance(self, consumed: int) -> Cursor | None:
         """Where the mailbox continues after `consumed` of its candidates were shown; None: nothing more."""
         offset = self.cursor.offset + consumed

@@ -27,7 +27,7 @@ from crm_store.categories import Category, LabelNames, StageRules, deals_of, dec
 from crm_store.db import session_scope
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import Alert, AlertStatus, Contact, GmailAccount, MutedContact, utcnow
+from crm_store.models import DM_CHANNEL, Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata
@@ -36,7 +36,6 @@ from gmail.sync import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
-DM = "dm"
 
 
 def gmail_url(address: str, message: NewMessage | None, gmail_id: str) -> str:
@@ -72,13 +71,23 @@ class AlertFacts(NamedTuple):
     company: str | None
     label: str | None
     deal_context: str | None
+    # A lead (SPEC §3 Leads): its status and owner instead of deals and a label.
+    is_lead: bool = False
+    lead_status: str | None = None
+    owner: str | None = None
 
 
 def alert_facts(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,
                 labels: LabelNames) -> AlertFacts:
     contact = session.get(Contact, contact_id)
+    owner = session.get(CrmUser, contact.owner_id) if contact.owner_id else None
+    owner_name = (owner.name or owner.email) if owner else None
+    if contact.is_lead:  # a lead has no deals, so no label
+        return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, None, None,
+                          True, contact.lead_status, owner_name)
     label, context = deal_context(session, contact_id, at=at, tz=tz, rules=rules, labels=labels)
-    return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, label, context)
+    return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, label, context,
+                      owner=owner_name)
 
 
 class MailMagnet:
@@ -118,7 +127,7 @@ class MailMagnet:
             if sender.contact_id in muted:
                 continue
             alert = Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
-                          channel=account.alert_channel or DM,
+                          channel=account.alert_channel or DM_CHANNEL,
                           status=(AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING).value,
                           attempted_at=None if hold else batch.at)
             session.add(alert)
@@ -182,7 +191,7 @@ class MailMagnet:
                 continue
             try:
                 channel, view, decision = self._view(account, alert, message, audiences, facts)
-                to_dm = alert.channel != DM and channel != alert.channel
+                to_dm = alert.channel != DM_CHANNEL and channel != alert.channel
                 if to_dm or alert.attempted_at is None:
                     self._stamp([alert.id], to_dm=to_dm)
                 ts = self.notifier.post_alert(account.slack_team_id, channel, view)
@@ -225,7 +234,7 @@ class MailMagnet:
             by_channel.setdefault(channel, []).append((alert, view, decision))
         for channel, items in by_channel.items():
             for alert, _, _ in items:
-                self._stamp([alert.id], to_dm=alert.channel != DM and channel != alert.channel)
+                self._stamp([alert.id], to_dm=alert.channel != DM_CHANNEL and channel != alert.channel)
             try:
                 ts = self.notifier.post_digest(account.slack_team_id, channel, [v for _, v, _ in items],
                                                digest_key=f"{account.id}:{items[0][0].id}")
@@ -285,18 +294,18 @@ class MailMagnet:
 
     def _channel_id(self, account: GmailAccount, channel: str) -> str:
         """The channel's id, to read its history (the DM's takes a call to Slack the first time)."""
-        return self.notifier.alert_channel(account) if channel == DM else channel
+        return self.notifier.alert_channel(account) if channel == DM_CHANNEL else channel
 
     def _post_target(self, account: GmailAccount, channel: str) -> str:
         """Where to post into the channel: the DM without first asking Slack for its id."""
-        return self.notifier.dm_address(account) if channel == DM else channel
+        return self.notifier.dm_address(account) if channel == DM_CHANNEL else channel
 
     def _view(self, account: GmailAccount, alert: Alert, message: NewMessage, audiences: dict[str, Any],
               facts: "AlertFacts | None" = None) -> tuple[str, AlertView, AudienceDecision]:
         """The alert as its readers may see it, and where it goes: the chosen channel, or the rep's DM when
         that channel may see nothing of it (SPEC §5). `audiences` caches each channel's readers for one run."""
-        chosen = None if alert.channel == DM else alert.channel
-        key = chosen or DM
+        chosen = None if alert.channel == DM_CHANNEL else alert.channel
+        key = chosen or DM_CHANNEL
         if key not in audiences:
             audiences[key] = self.audience.channel_audience(account, chosen)
         decision = self.audience.decide(account, alert.contact_id, audiences[key])
@@ -328,6 +337,8 @@ class MailMagnet:
             gmail_url=gmail_url(account.email_address, message, alert.gmail_id),
             subject=message.subject if level.shows_subject else None,
             snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden, crm_details=crm,
+            is_lead=facts.is_lead and crm, lead_status=facts.lead_status if crm else None,
+            owner=facts.owner if crm else None,
         )
         return channel, view, decision
 
@@ -342,7 +353,7 @@ class MailMagnet:
         """Committed before posting; `to_dm` records a move to the rep's DM so crash recovery looks there."""
         values: dict[str, Any] = {"attempted_at": self.clock()}
         if to_dm:
-            values["channel"] = DM
+            values["channel"] = DM_CHANNEL
         with self.engine.begin() as connection:
             connection.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(**values))
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Protocol
 
@@ -92,6 +93,8 @@ class _Finish:
     inbox_changes: dict[str, bool]
     listing: list[str] | None
     since: datetime
+    # Threads the rep sent mail in (SENT in the history read): their follow-ups are answered.
+    sent_threads: set[str] = field(default_factory=set)
 
 
 def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> str:
@@ -109,10 +112,21 @@ class SyncSubscriber(Protocol):
         """After the commit: do the outside work (e.g. post alerts). Failures are retried later."""
 
 
+class SyncStatus(StrEnum):
+    """What one run did for one mailbox (also the `result` of `mailmagnet_sync_runs_total`)."""
+    SYNCED = "synced"
+    SKIPPED = "skipped"  # disconnected, MailMagnet off, or no credentials: nothing to read
+    REVOKED = "revoked"  # Google refused the token: the mailbox is marked disconnected
+    ERROR = "error"  # a Gmail error; the next run tries again
+    GONE = "gone"  # the mailbox was deleted meanwhile
+    # A scheduled label run with nothing to file and nothing to move: no Gmail call at all (usecases.mailbox_run).
+    QUIET = "quiet"
+
+
 @dataclass
 class SyncResult:
     account_id: int
-    status: str  # "synced", "skipped", "revoked", "error", "gone"
+    status: SyncStatus
     new_messages: int = 0
     initial: bool = False
     full_resync: bool = False
@@ -178,10 +192,10 @@ class MailboxSync:
         with session_scope(self.engine) as session:
             account = session.get(GmailAccount, account_id)
             if account is None:
-                return SyncResult(account_id, "gone")
+                return SyncResult(account_id, SyncStatus.GONE)
             if account.status != AccountStatus.CONNECTED or not account.magnet_enabled \
                     or not account.encrypted_credentials:
-                return SyncResult(account_id, "skipped")
+                return SyncResult(account_id, SyncStatus.SKIPPED)
             session.expunge(account)
         credentials = load_credentials(self.cipher, account, self.google)
         return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token)
@@ -191,7 +205,7 @@ class MailboxSync:
         raised (`failed` says what they mean for the mailbox). `first_page`: Gmail's answer to the first
         history.list from the stored cursor, when the polling sweep already asked (it is not asked again)."""
         result = self._sync(opened.account, opened.mailbox, first_page)
-        if result.status == "synced":
+        if result.status is SyncStatus.SYNCED:
             opened.account.history_id = result.history_id  # the account as loaded, with the cursor it now has
         return result
 
@@ -202,9 +216,9 @@ class MailboxSync:
         if isinstance(error, AccessRevoked):
             if mark_revoked(self.engine, account.id, str(error)) and self.on_revoked:
                 self.on_revoked(account, str(error))
-            return SyncResult(account.id, "revoked", error=str(error))
+            return SyncResult(account.id, SyncStatus.REVOKED, error=str(error))
         self._record_error(account.id, error)
-        return SyncResult(account.id, "error", error=str(error))
+        return SyncResult(account.id, SyncStatus.ERROR, error=str(error))
 
     def close(self, opened: "OpenMailbox") -> None:
         """Store the access token if the client refreshed it during the run."""
@@ -218,11 +232,12 @@ class MailboxSync:
         return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
     def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None) -> SyncResult:
-        result = SyncResult(account.id, "synced")
+        result = SyncResult(account.id, SyncStatus.SYNCED)
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
         new_ids: list[str] = []
         inbox_changes: dict[str, bool] = {}
+        sent_threads: set[str] = set()
         listing: list[str] | None = None  # the whole Inbox within the lookback, when this run lists it
         since = self.clock() - timedelta(days=self.config.lookback_days)
         if account.history_id is None:
@@ -236,6 +251,7 @@ class MailboxSync:
                                                   first=first_page):
                     new_ids.extend(page.added_ids)
                     inbox_changes.update(page.inbox_changes)  # a later change wins
+                    sent_threads.update(page.sent.values())
                     cursor = page.history_id
                 history_ids.update(new_ids)
             except HistoryExpired:
@@ -255,7 +271,7 @@ class MailboxSync:
                 new_ids.extend(listing)
             result.backfilled = len(listing)
         new_ids = list(dict.fromkeys(new_ids))  # once each, in arrival order
-        finish = _Finish(cursor, backfill, inbox_changes, listing, since)
+        finish = _Finish(cursor, backfill, inbox_changes, listing, since, sent_threads)
         listed = set(listing or ())
         fetched: set[str] = set()
 
@@ -265,10 +281,10 @@ class MailboxSync:
             handed = self._process_chunk(account, mailbox, chunk, is_news, listed, fetched,
                                          finish if last else None)
             if handed is None:
-                return SyncResult(account.id, "gone")
+                return SyncResult(account.id, SyncStatus.GONE)
             result.new_messages += handed
         if not new_ids and not self._advance(account, finish):
-            return SyncResult(account.id, "gone")
+            return SyncResult(account.id, SyncStatus.GONE)
         result.history_id = cursor
         return result
 
@@ -361,9 +377,16 @@ class MailboxSync:
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
         if finish.listing is not None:
             self._reconcile_inbox(session, account.id, finish.listing, finish.since)
+        if finish.sent_threads:
+            for subscriber in self.subscribers:
+                record_sent = getattr(subscriber, "record_sent", None)
+                if record_sent is not None:
+                    record_sent(session, account, finish.sent_threads, now)
         account.history_id = finish.cursor
         account.last_sync_at = now
         account.last_sync_error = None
+        account.failing_since = None  # a failing streak (and its incident) ends with a run that works
+        account.admins_notified_at = None
         if finish.backfill:
             account.backfill_done = True
         session.add(account)
@@ -402,14 +425,15 @@ class MailboxSync:
         """Nothing new to store: move the cursor in one statement (the common case, a thousand times a minute),
         or in one transaction with what changed in the Inbox."""
         now = self.clock()
-        if finish.inbox_changes or finish.listing is not None:
+        if finish.inbox_changes or finish.listing is not None or finish.sent_threads:
             with session_scope(self.engine) as session:
                 current = session.get(GmailAccount, account.id)
                 if current is None or current.status != AccountStatus.CONNECTED:
                     return False
                 self._finish_in(session, current, finish, now, set())
                 return True
-        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None}
+        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
+                        "failing_since": None, "admins_notified_at": None}
         if finish.backfill:
             values["backfill_done"] = True
         with session_scope(self.engine) as session:
@@ -427,7 +451,8 @@ class MailboxSync:
         with session_scope(self.engine) as session:
             session.execute(
                 update(GmailAccount).where(GmailAccount.id == account_id)
-                .values(last_sync_error=f"{kind}: {error}"[:500])
+                .values(last_sync_error=f"{kind}: {error}"[:500],
+                        failing_since=sa.func.coalesce(GmailAccount.failing_since, self.clock()))
             )
 
 

@@ -33,10 +33,6 @@ def message_id_in(text: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def looks_like_link(text: str) -> bool:
-    return "mail.google.com" in text or text.strip().startswith(("http://", "https://", "<http"))
-
-
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "an unknown time"
 

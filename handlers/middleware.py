@@ -23,7 +23,7 @@ from typing import Callable
 from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 
 from handlers import dedupe
-from handlers.blocks.alerts import AlertAction
+from handlers.blocks.ids import AlertAction
 from telemetry import metrics
 from usecases.actors import workspace_allowed
 from usecases.values import Services, SlackActorRef, WrongWorkspace

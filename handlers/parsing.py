@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
 
+from usecases.settings import ChannelChoice
 from usecases.values import InvalidInput, is_valid_address
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,30})(?:\|([^>]*))?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,30}$")
 _CHANNEL_NAME = re.compile(r"^#([a-z0-9][a-z0-9._\-]{0,79})$")
+_USERGROUP = re.compile(r"^<!subteam\^([A-Z0-9]{2,30})(?:\|([^>]*))?>$")
 _MAILTO = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$")
 _CLOCK_RANGE = re.compile(r"^(\d{1,2}(?::\d{2})?)\s*(?:-|–|to)\s*(\d{1,2}(?::\d{2})?)$")
 
@@ -62,28 +63,22 @@ def mentioned_user(word: str, topic: str) -> str:
     raise UsageError(f"`{shown(word)}` is not a mention of a Slack user (type `@` and pick someone).", topic)
 
 
-@dataclass(frozen=True)
-class ChannelRef:
-    """A channel as typed: its id when Slack sent one, else its name."""
-
-    id: str | None
-    name: str | None
-
-    @property
-    def label(self) -> str:
-        return f"<#{self.id}>" if self.id else f"#{self.name}"
-
-
-def channel_ref(word: str, topic: str) -> ChannelRef:
+def channel_choice(word: str, topic: str) -> ChannelChoice:
     match = _CHANNEL.match(word)
     if match:
-        return ChannelRef(match.group(1), match.group(2) or None)
+        return ChannelChoice(match.group(1), match.group(2) or None)
     if _CHANNEL_ID.match(word):
-        return ChannelRef(word, None)
+        return ChannelChoice(word, None)
     match = _CHANNEL_NAME.match(word.lower())
     if match:
-        return ChannelRef(None, match.group(1))
+        return ChannelChoice(None, match.group(1))
     raise UsageError(f"`{shown(word)}` is not a channel: use `dm` or `#channel`.", topic)
+
+
+def usergroup_id(word: str) -> str | None:
+    """The id of an escaped user group mention (`<!subteam^S123|@sales>`), else None."""
+    match = _USERGROUP.match(word)
+    return match.group(1) if match else None
 
 
 def email_address(word: str, topic: str) -> str:

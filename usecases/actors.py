@@ -54,10 +54,6 @@ class Actor:
         return self.kind is ActorKind.OPERATOR
 
     @property
-    def is_linked(self) -> bool:
-        return self.crm_user_id is not None
-
-    @property
     def workspace_admin(self) -> bool:
         """A Slack admin or owner: an admin for the users of their own workspace only."""
         return bool(self.kind is ActorKind.SLACK and self.identity and self.identity.is_workspace_admin)

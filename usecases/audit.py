@@ -74,7 +74,7 @@ class AuditRow:
     contact_id: int | None
     contact_name: str | None
     gmail_id: str | None
-    surface: str
+    surface: AuditSurface
     depth: str | None
     channel_id: str | None
 

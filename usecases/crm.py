@@ -33,7 +33,7 @@ def ingest(services: Services, kind: str, *, authorization: str | None, body: by
     try:
         result = ingest_request(services.engine, kind, authorization=authorization, body=body)
     except IngestRefused as refused:
-        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals") else "other",
+        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals", "users") else "other",
                                    result=refused.refusal.value).inc()
         raise
     if result.rejected:
@@ -55,7 +55,7 @@ def sync_zoho(services: Services, *, full: bool = False, owner: str | None = Non
         raise CrmSyncNotConfigured("The Zoho CRM sync is not configured: set ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET "
                                    "and ZOHO_REFRESH_TOKEN.")
     result = run_zoho_sync(services.engine, services.zoho, full=full, owner=owner, on_page=on_page)
-    metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status).inc()
+    metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status.value).inc()
     for name, module in result.modules.items():
         for outcome in COUNTED:
             count = getattr(module, outcome, 0)

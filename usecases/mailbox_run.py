@@ -21,15 +21,17 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import update
 
 from crm_store.db import session_scope
 from crm_store.leases import Job
 from crm_store.models import GmailAccount, utcnow
 from gmail.errors import GmailError
+from gmail.followups import FollowupNudger, FollowupTracker, WorkingHours
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
-from gmail.sync import MailboxSync, SyncResult
+from gmail.sync import MailboxSync, SyncResult, SyncStatus
 from gmail.watch import is_watched, renew_watch, watch_due
 from telemetry import metrics
 from usecases.alerts import AlertAudiencePolicy
@@ -67,11 +69,16 @@ class MailboxRunner:
                                  digest_interval=timedelta(minutes=settings.digest_interval_minutes))
         self.filer = LabelFiler(services.engine, services.rules, services.labels,
                                 default_tz=settings.default_timezone, lookback_days=settings.backfill_lookback_days)
+        # Follow-ups (SPEC §3): tracked in the sync's transaction, nudged after each run of the mailbox.
+        working_hours = WorkingHours.parse(services.config.followup_working_hours)
+        self.followups = FollowupTracker(working_hours, default_tz=settings.default_timezone)
+        self.nudger = FollowupNudger(services.engine, services.notifier, working_hours, services.rules,
+                                     default_tz=settings.default_timezone)
         self.pipeline: MailboxSync | None = None
         if services.gmail is not None and services.cipher is not None:
             self.pipeline = MailboxSync(
                 services.engine, services.gmail, services.cipher, services.google, services.sync_config,
-                services.rules, [self.magnet, self.filer], default_tz=settings.default_timezone,
+                services.rules, [self.magnet, self.filer, self.followups], default_tz=settings.default_timezone,
                 on_revoked=services.notifier.ask_to_reconnect,
             )
 
@@ -84,10 +91,10 @@ class MailboxRunner:
         try:
             if job is Job.LABELS and may_skip_sync and self.filer.quiet_run(account_id):
                 outcome.quiet = True  # the sync job polls on its own beat
-                outcome.sync = SyncResult(account_id, "quiet")
+                outcome.sync = SyncResult(account_id, SyncStatus.QUIET)
                 return outcome
             outcome.sync = self._run(account_id, job, first_page, outcome)
-            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status).inc()
+            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status.value).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
         except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
             log.exception("%s run failed for mailbox %s", job.value, account_id)
@@ -104,11 +111,15 @@ class MailboxRunner:
             return opened  # gone, or not to be synced
         try:
             result = self.pipeline.pull(opened, first_page=first_page)
-            if result.status != "synced":
+            if result.status is not SyncStatus.SYNCED:
                 return result
             account, mailbox, now = opened.account, opened.mailbox, utcnow()
             outcome.watched = is_watched(account, now)
             outcome.alerts += self.magnet.deliver_waiting(account, mailbox)
+            try:
+                self.nudger.run(account)
+            except Exception:  # noqa: BLE001 - a nudge that fails now is due again at the next run
+                log.exception("follow-up nudges of mailbox %s failed; they are retried", account.id)
             if job is Job.LABELS and account.labels_enabled:
                 filed = self.filer.run(account, mailbox)
                 outcome.filed, outcome.refiled = filed.filed, filed.refiled
@@ -126,4 +137,6 @@ class MailboxRunner:
     def _record_error(self, account_id: int, error: str) -> None:
         with session_scope(self.services.engine) as session:
             session.execute(update(GmailAccount).where(GmailAccount.id == account_id)
-                            .values(last_sync_error=error[:500]).execution_options(synchronize_session=False))
+                            .values(last_sync_error=error[:500],
+                                    failing_since=sa.func.coalesce(GmailAccount.failing_since, utcnow()))
+                            .execution_options(synchronize_session=False))

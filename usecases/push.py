@@ -18,9 +18,14 @@ from gmail.push import already_synced, push_address
 
 
 class PushOutcome(StrEnum):
+    """What became of a Pub/Sub push (the `result` of `mailmagnet_push_notifications_total`)."""
     ACCEPTED = "accepted"  # a sync was asked for
     COALESCED = "coalesced"  # nothing new to read: a sync already passed that change
-    IGNORED = "ignored"  # names no mailbox of ours
+    IGNORED = "ignored"  # names no mailbox of ours, or is not a push envelope at all
+    # Decided at the route, before the envelope is read:
+    REJECTED = "rejected"  # its token was refused: nothing of the body was read
+    UNVERIFIED = "unverified"  # its token could not be checked now (Pub/Sub delivers it again)
+    UNAVAILABLE = "unavailable"  # the database is away (Pub/Sub delivers it again)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from crm_store.categories import contacts_for_address
 from crm_store.db import session_scope
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotAllowed
 from crm_store.mailboxes import (
+    MagnetChange,
     mute_contact,
     parse_clock,
     set_alert_destination,
@@ -27,14 +28,14 @@ from crm_store.mailboxes import (
     unshare_with,
 )
 from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
-from crm_store.sharing import Visibility, effective_sharing, org_policy
+from crm_store.sharing import Visibility, effective_sharing, mailbox_policy
 from crm_store.users import find_user_by_email
 from gmail.errors import GmailError
 from gmail.labels import ensure_labels
 from usecases import access
 from usecases.actors import SlackActorRef, identify, resolve
 from usecases.context import ChannelNotFound, Services
-from usecases.wording import escape, sharing_line
+from usecases.wording import clock, escape, sharing_line
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,13 @@ def change_magnet(services: Services, who: SlackActorRef, enabled: bool) -> str:
         account = access.require_own_connected_mailbox(session, actor)
         changed = set_magnet(session, account, enabled)
         account_id = account.id
-    if "magnet_on" in changed:
+    if MagnetChange.MAGNET_ON in changed:
         services.request_sync(account_id)
         return ("MailMagnet is *on*: you'll get an alert when a CRM contact writes to you "
                 "(to change where, `/gmail alerts dm|#channel`).")
-    if "magnet_off" in changed:
+    if MagnetChange.MAGNET_OFF in changed:
         return "MailMagnet is *off*." + (" Labels were switched off too, since they need MailMagnet."
-                                          if "labels_off" in changed else "")
+                                          if MagnetChange.LABELS_OFF in changed else "")
     return f"MailMagnet was already {'on' if enabled else 'off'}."
 
 
@@ -104,7 +105,7 @@ def show_sharing(services: Services, who: SlackActorRef) -> SharingView:
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
         account = access.require_own_connected_mailbox(session, actor)
-        policy = org_policy(session, account.slack_team_id)
+        policy = mailbox_policy(session, account)
         return SharingView(sharing_line(effective_sharing(policy, account).value, account.sharing_depth), policy.value)
 
 
@@ -113,7 +114,7 @@ def change_sharing(services: Services, who: SlackActorRef, sharing: Sharing | No
     with session_scope(services.engine) as session:
         account = access.require_own_connected_mailbox(session, actor)
         set_sharing(session, account, sharing, depth)  # refuses a choice the organisation's policy does not allow
-        line = sharing_line(effective_sharing(org_policy(session, account.slack_team_id), account).value,
+        line = sharing_line(effective_sharing(mailbox_policy(session, account), account).value,
                             account.sharing_depth)
     return f"Sharing is now: {line}."
 
@@ -133,7 +134,7 @@ def setup_choices(services: Services, who: SlackActorRef) -> SetupChoices:
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
         account = access.require_own_connected_mailbox(session, actor)
-        return SetupChoices(account.email_address, org_policy(session, account.slack_team_id).value, account.sharing,
+        return SetupChoices(account.email_address, mailbox_policy(session, account).value, account.sharing,
                             account.sharing_depth, account.magnet_enabled, account.labels_enabled)
 
 
@@ -149,13 +150,13 @@ def save_setup(services: Services, who: SlackActorRef, *, sharing: Sharing | Non
         set_sharing(session, account, sharing, depth)
         changed = set_magnet(session, account, magnet)  # off also switches labels off
         labels_on = set_labels(session, account, labels) and labels
-        policy = org_policy(session, account.slack_team_id)
+        policy = mailbox_policy(session, account)
         saved = SetupChoices(account.email_address, policy.value, effective_sharing(policy, account).value,
                              account.sharing_depth, account.magnet_enabled, account.labels_enabled)
         account_id = account.id
     if labels_on:
         create_labels_now(services, account_id)
-    if "magnet_on" in changed or labels_on:
+    if MagnetChange.MAGNET_ON in changed or labels_on:
         services.request_sync(account_id)
     return saved
 
@@ -228,7 +229,7 @@ def change_alert_destination(services: Services, who: SlackActorRef, choice: Cha
 
 def _destination_warning(session, account, channel, members: list[str]) -> str | None:
     """SPEC §5: warn when alerts would go to the DM instead (the channel may see nothing)."""
-    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+    sharing = effective_sharing(mailbox_policy(session, account), account)
     if not channel.is_private:
         if access.unrelated_user_visibility(session, account) == Visibility.NONE:
             return ("It is a public channel that anyone in the workspace can read, and your sharing "
@@ -262,11 +263,7 @@ def set_quiet(services: Services, who: SlackActorRef, start: str | None, end: st
         zone = user.timezone or services.config.default_timezone
     if first is None:
         return "Quiet hours are off: alerts arrive as emails do."
-    return f"Quiet hours set: no alerts between {start_clock(first)} and {start_clock(last)} ({zone})."
-
-
-def start_clock(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
+    return f"Quiet hours set: no alerts between {clock(first)} and {clock(last)} ({zone})."
 
 
 def change_digest(services: Services, who: SlackActorRef, enabled: bool) -> str:
@@ -309,7 +306,7 @@ def change_share(services: Services, who: SlackActorRef, colleague_slack_id: str
                                "An admin can add them with `/gmail admin grant`.")
         changed = share_with(session, owner, viewer) if shared else unshare_with(session, owner, viewer)
         account = access.own_mailbox(session, actor)
-        custom = account is not None and effective_sharing(org_policy(session, account.slack_team_id),
+        custom = account is not None and effective_sharing(mailbox_policy(session, account),
                                                            account) is Sharing.CUSTOM
     if not shared:
         return (f"{mention} no longer sees your emails through a share." if changed

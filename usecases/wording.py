@@ -26,6 +26,11 @@ DEPTH_HELP = {
 }
 
 
+def clock(minute: int) -> str:
+    """Minutes after midnight as HH:MM (the inverse of `crm_store.mailboxes.parse_clock`)."""
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
 def escape(text: str | None) -> str:
     """Text from elsewhere (CRM data, an address, what a user typed) shown in mrkdwn: it can never
     mention anyone (`<!channel>`, `<@U…>`), link anywhere or break the formatting."""

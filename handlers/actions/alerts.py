@@ -13,7 +13,7 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 
 from handlers.actions.contact import modal_then
-from handlers.blocks.alerts import AlertAction
+from handlers.blocks.ids import AlertAction
 from handlers.blocks.compose import compose_view, loading_view, notice_view
 from handlers.blocks.contact import contact_view_blocks
 from usecases import alerts as alert_use_cases

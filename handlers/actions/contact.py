@@ -24,7 +24,8 @@ from usecases.values import AuditSurface, InvalidInput, Services, SlackActorRef
 
 log = logging.getLogger(__name__)
 
-SURFACES = {AuditSurface.CONTACT_VIEW.value: AuditSurface.CONTACT_VIEW, AuditSurface.SHORTCUT.value: AuditSurface.SHORTCUT}
+# The surfaces a contact pick may come from (the "s" of the button's value, written by `choices_blocks`).
+SURFACES = {surface.value: surface for surface in (AuditSurface.CONTACT_VIEW, AuditSurface.SHORTCUT)}
 
 
 def _value(body: dict) -> str:
@@ -66,7 +67,7 @@ def pick_contact(body: dict, respond: Respond, actor: SlackActorRef, services: S
     # The chosen contact replaces the list it was picked from.
     try:
         text, blocks = render(contact_use_cases.show_contact(services, actor, value.get("c"), surface),
-                              surface.value)
+                              surface)
     except Exception as error:  # noqa: BLE001 - a refusal or a failure replaces the list too
         text, blocks = notice(user_message(error))
     respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=True)

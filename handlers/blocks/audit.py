@@ -9,10 +9,12 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, M
 from handlers.blocks.ids import ActionId
 from handlers.blocks.wording import slack_date
 from usecases.audit import AuditPage, AuditRow
+from usecases.values import AuditSurface
 from handlers.blocks.wording import escape
 
-SURFACE_WORDS = {"contact_view": "in /contact", "email_detail": "opened in full", "app_home": "on the App Home",
-                 "shortcut": "through the message shortcut", "channel_alert": "in an alert"}
+SURFACE_WORDS = {AuditSurface.CONTACT_VIEW: "in /contact", AuditSurface.EMAIL_DETAIL: "opened in full",
+                 AuditSurface.APP_HOME: "on the App Home", AuditSurface.SHORTCUT: "through the message shortcut",
+                 AuditSurface.CHANNEL_ALERT: "in an alert"}
 ROWS_PER_SECTION = 5
 
 
@@ -33,7 +35,7 @@ def audit_line(row: AuditRow, reader_team: str | None) -> str:
     owner = (f"<@{row.mailbox_owner_slack_id}>'s mailbox ({escape(row.mailbox_address)})"
              if row.mailbox_owner_slack_id else f"{escape(row.mailbox_address)} (disconnected since)")
     where = SURFACE_WORDS.get(row.surface, escape(row.surface))
-    if row.surface == "channel_alert" and row.channel_id:
+    if row.surface == AuditSurface.CHANNEL_ALERT and row.channel_id:
         where += f" in <#{row.channel_id}>"
     contact = f" with {escape(row.contact_name)}" if row.contact_name else ""
     return (f"{slack_date(row.viewed_at)} · {viewer} saw an email{contact} from {owner} {where} · "

@@ -18,16 +18,16 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from handlers.blocks.ids import CallbackId
+from handlers.blocks.ids import COMPOSE_ACTIONS, CallbackId, ComposeField
 from usecases.compose import Draft, SentEmail
 from handlers.blocks.wording import escape
 
 COMPOSE_CALLBACK = CallbackId.COMPOSE_MODAL.value
 RECIPIENTS_SHOWN = 10  # a reply's To in the modal: these many, then how many more (a section holds 3,000 characters)
 LEGACY_REPLY_CALLBACK = "alert_reply_modal"  # modals opened by an older version of the alert's Reply
-TO_BLOCK, TO_ACTION = "compose_to", "to"
-SUBJECT_BLOCK, SUBJECT_ACTION = "reply_subject", "subject"
-BODY_BLOCK, BODY_ACTION = "reply_body", "body"
+TO_BLOCK, TO_ACTION = ComposeField.TO.value, COMPOSE_ACTIONS[ComposeField.TO]
+SUBJECT_BLOCK, SUBJECT_ACTION = ComposeField.SUBJECT.value, COMPOSE_ACTIONS[ComposeField.SUBJECT]
+BODY_BLOCK, BODY_ACTION = ComposeField.BODY.value, COMPOSE_ACTIONS[ComposeField.BODY]
 FIELD_BLOCKS = {"to": TO_BLOCK, "subject": SUBJECT_BLOCK, "body": BODY_BLOCK}
 
 

@@ -29,6 +29,7 @@ from usecases.contacts import (
     NoContact,
     RecentEmails,
 )
+from usecases.values import AuditSurface
 
 Reply = tuple[str, list[dict]]
 DEAL_ICONS = {"open": ":large_blue_circle:", "won": ":trophy:", "lost": ":x:"}
@@ -78,10 +79,16 @@ def card_blocks(card: ContactCard) -> list:
         details.append(f"*Phone:* {escape(card.phone)}")
     if card.owner:
         details.append(f"*Owner:* {escape(card.owner)}")
-    details.append(f"*Label:* {escape(card.category_label or 'none')}")
+    if card.is_lead:
+        details.append(f"*Lead status:* {escape(card.lead_status or 'none')}")
+    else:
+        details.append(f"*Label:* {escape(card.category_label or 'none')}")
     # A header is plain text: Slack shows it as typed, so it cannot mention anyone.
-    blocks: list = [HeaderBlock(text=card.name[:150]), _section("\n".join(details))]
-    if card.deals:
+    blocks: list = [HeaderBlock(text=(f"Lead: {card.name}" if card.is_lead else card.name)[:150]),
+                    _section("\n".join(details))]
+    if card.is_lead:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="A lead: no deals until it is converted.")]))
+    elif card.deals:
         lines = [f"{DEAL_ICONS.get(d.status, '')} *{escape(d.name)}* · {escape(d.stage)}"
                  + (f" · closing {d.closing_date}" if d.closing_date else "")
                  + (f" · {escape(d.amount)}" if d.amount else "") for d in card.deals[:20]]
@@ -173,7 +180,7 @@ def more_emails_blocks(page: EmailPage) -> Reply:
 
 # -- several matches, none --------------------------------------------------------------------------
 
-def choices_blocks(choices: ContactChoices, surface: str) -> Reply:
+def choices_blocks(choices: ContactChoices, surface: AuditSurface) -> Reply:
     text = f"Several contacts match “{escape(_short(choices.query, 80))}”"
     blocks: list = [_section(f"Several contacts match “{escape(_short(choices.query, 80))}”: which one?")]
     for match in choices.matches:
@@ -181,7 +188,7 @@ def choices_blocks(choices: ContactChoices, surface: str) -> Reply:
         line += f"\n{escape(match.email)}"
         blocks.append(SectionBlock(block_id=f"pick_{match.id}", text=MarkdownTextObject(text=line),
                                    accessory=ButtonElement(text="Show", action_id=ActionId.CONTACT_PICK.value,
-                                                           value=json.dumps({"c": match.id, "s": surface}))))
+                                                           value=json.dumps({"c": match.id, "s": surface.value}))))
     if choices.more:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="More contacts match: add a word (or use their email) to narrow it down.")]))

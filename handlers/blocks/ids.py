@@ -32,6 +32,16 @@ REPEATABLE_ACTIONS = frozenset({ActionId.CONNECT_AUTHENTICATE, ActionId.SETUP_OP
                                 ActionId.EMAIL_OPEN_GMAIL})
 
 
+class AlertAction(StrEnum):
+    """The buttons of a MailMagnet alert (and the Open buttons of a digest)."""
+    VIEW_CONTACT = "alert_view_contact"
+    REPLY = "alert_reply"
+    # A link button: `alert_open_gmail` on an alert, `alert_open_gmail_<message id>` on each digest line (action
+    # ids are unique per block only).
+    OPEN_GMAIL = "alert_open_gmail"
+    MUTE = "alert_mute_contact"
+
+
 class CallbackId(StrEnum):
     SETUP_MODAL = "gmail_setup"
     CONNECT_MODAL = "gmail_connect"
@@ -47,6 +57,16 @@ class SetupField(StrEnum):
     DEPTH = "setup_depth"
     FEATURES = "setup_features"
 
+
+class ComposeField(StrEnum):
+    """Block ids of the compose modal's inputs, each with its action id (`COMPOSE_ACTIONS`)."""
+
+    TO = "compose_to"
+    SUBJECT = "reply_subject"
+    BODY = "reply_body"
+
+
+COMPOSE_ACTIONS = {ComposeField.TO: "to", ComposeField.SUBJECT: "subject", ComposeField.BODY: "body"}
 
 SETUP_ACTION = "choice"
 FEATURE_MAGNET = "magnet"

@@ -10,6 +10,7 @@ from usecases.wording import (  # noqa: F401 - re-exported for the builders
     POLICY_TITLES,
     SHARING_HELP,
     SHARING_TITLES,
+    clock,
     escape,
     sharing_line,
 )
@@ -29,10 +30,6 @@ def slack_date(moment: datetime | None, never: str = "not yet") -> str:
         moment = moment.replace(tzinfo=timezone.utc)
     fallback = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-def clock(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def quiet_line(start: int | None, end: int | None, tz: str | None) -> str:

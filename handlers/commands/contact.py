@@ -18,12 +18,12 @@ from handlers.errors import user_message
 from handlers.parsing import contact_query
 from usecases import contacts as contact_use_cases
 from usecases.contacts import ContactChoices, ContactView, LookUp, NoContact
-from usecases.values import Services, SlackActorRef
+from usecases.values import AuditSurface, Services, SlackActorRef
 
 COMMAND = "/contact"
 
 
-def render(result: LookUp, surface: str) -> tuple[str, list[dict]]:
+def render(result: LookUp, surface: AuditSurface) -> tuple[str, list[dict]]:
     if isinstance(result, ContactView):
         return contact_view_blocks(result)
     if isinstance(result, ContactChoices):
@@ -49,4 +49,5 @@ def contact_command(body: dict, respond: Respond, actor: SlackActorRef, services
         text, blocks = usage()
         respond(text=text, blocks=blocks, response_type="ephemeral")
         return
-    answer_in_place(respond, query, lambda: render(contact_use_cases.look_up(services, actor, query), "contact_view"))
+    answer_in_place(respond, query, lambda: render(contact_use_cases.look_up(services, actor, query),
+                                                   AuditSurface.CONTACT_VIEW))

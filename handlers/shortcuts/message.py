@@ -7,7 +7,7 @@ from slack_bolt import Respond
 from handlers.commands.contact import answer_in_place, render
 from handlers.parsing import SCAN_LIMIT, addresses_in
 from usecases import contacts as contact_use_cases
-from usecases.values import Services, SlackActorRef
+from usecases.values import AuditSurface, Services, SlackActorRef
 
 
 def message_text(message: dict) -> str:
@@ -38,4 +38,4 @@ def show_contact_emails(body: dict, respond: Respond, actor: SlackActorRef, serv
     # The use case reads the message only once the clicker is known to be a CRM user (a guest costs nothing).
     answer_in_place(respond, "the addresses in that message", lambda: render(
         contact_use_cases.for_addresses(services, actor, lambda: addresses_in(message_text(message))),
-        "shortcut"))
+        AuditSurface.SHORTCUT))

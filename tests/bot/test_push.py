@@ -9,7 +9,7 @@ import pytest
 from crm_store.db import session_scope
 from crm_store.leases import Job
 from crm_store.models import GmailAccount
-from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
+from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from testsupport.stack import REP, REP_GMAIL, TEAM, start_stack
 from tests.signals import PUSHES_REJECTED, metrics, wait_for_count
 
@@ -206,7 +206,7 @@ def test_a_failing_watch_is_retried_with_backoff_not_after_every_sync(database_u
 
 def test_metrics_show_the_pushed_syncs_in_flight(pushing):
     from sandbox.gmail_emulator import Fault
-    from tests.bot.test_web_routes import scrape
+    from tests.support.web import scrape
 
     pushing.add_rep()
     pushing.connect_with_push()

@@ -21,11 +21,11 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import AuditLog, GmailAccount, MutedContact
-from handlers.blocks.alerts import AlertAction
+from handlers.blocks.ids import AlertAction
 from handlers.blocks.ids import ActionId
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import buttons, contact_command, ephemeral_of
+from tests.support.slack import shown_text
+from tests.support.contact_world import buttons, contact_command, ephemeral_of
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 CONTACTS = ("email,first_name,last_name,company,owner_email,external_id\n"
@@ -39,7 +39,7 @@ GUEST = "U404GST"
 FAR_ADMIN = "U2ADMIN"
 ATTACKERS = {"colleague": (TEAM, COLLEAGUE), "guest": (TEAM, GUEST), "other workspace's admin": (OTHER_TEAM, FAR_ADMIN)}
 
-ALERT_ACTIONS = {value for name, value in vars(AlertAction).items() if name.isupper()}
+ALERT_ACTIONS = {action.value for action in AlertAction}
 EVERY_ACTION_ID = {a.value for a in ActionId} | ALERT_ACTIONS
 
 
