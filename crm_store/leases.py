@@ -179,8 +179,8 @@ def claim_leases(engine: Engine, owner: str, job: Job, *, limit: int, lease_seco
         .with_for_update(skip_locked=True)
         .cte("picked")
     )
-    with session_scope(engine) as session:
-        rows = session.execute(
+    with engine.begin() as connection:  # Core: one statement, no ORM unit of work
+        rows = connection.execute(
             update(GmailAccount)
             .where(GmailAccount.id == picked.c.id, condition)
             # A sync request is consumed by the run that starts now; one arriving during it re-arms it.
@@ -267,8 +267,8 @@ def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: dateti
         values["next_sync_at"] = next_sync_at
     if next_label_at is not None:
         values["next_label_at"] = next_label_at
-    with session_scope(engine) as session:
-        row = session.execute(
+    with engine.begin() as connection:  # Core: one statement, no ORM unit of work
+        row = connection.execute(
             update(GmailAccount)
             .where(GmailAccount.id == account_id, GmailAccount.lease_owner == owner)
             .values(**values)

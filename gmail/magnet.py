@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
@@ -113,16 +114,18 @@ class MailMagnet:
         account = batch.account
         if not account.magnet_enabled:
             return
+        candidates = [(message, sender) for message in batch.messages
+                      if message.gmail_id in batch.alertable_ids and account.email_address not in message.from_addresses
+                      and (sender := batch.contact_of(message)) is not None]
+        if not candidates:
+            return  # no contact mail: nothing to read either
         muted = set(session.exec(select(MutedContact.contact_id).where(MutedContact.account_id == account.id)))
         local = batch.at.astimezone(ZoneInfo(batch.tz))
         hold = account.digest_enabled or in_quiet_hours(account, local.hour * 60 + local.minute)
         to_post: list[tuple[Alert, AlertFacts]] = []
         facts: dict[int, AlertFacts] = {}
-        for message in batch.messages:
-            if message.gmail_id not in batch.alertable_ids or account.email_address in message.from_addresses:
-                continue
-            sender = batch.contact_of(message)
-            if sender is None or sender.contact_id in muted:
+        for message, sender in candidates:
+            if sender.contact_id in muted:
                 continue
             alert = Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
                           channel=account.alert_channel or DM_CHANNEL,
@@ -150,10 +153,10 @@ class MailMagnet:
     def deliver_waiting(self, account: GmailAccount, mailbox: MailboxClient) -> int:
         """After a sync: retry alerts that could not be posted, and send a digest when one is due.
         One query when there is nothing waiting (the usual case)."""
-        with session_scope(self.engine) as session:
-            waiting = set(session.exec(select(Alert.status).where(
+        with self.engine.connect() as connection:
+            waiting = set(connection.execute(sa.select(Alert.status).where(
                 Alert.account_id == account.id,
-                Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()))
+                Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()).scalars())
         posted = 0
         if AlertStatus.PENDING.value in waiting:
             posted += self.post_pending(account, mailbox)
@@ -353,14 +356,12 @@ class MailMagnet:
         values: dict[str, Any] = {"attempted_at": self.clock()}
         if to_dm:
             values["channel"] = DM_CHANNEL
-        with session_scope(self.engine) as session:
-            fence(session, account_id)
-            session.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(**values)
-                            .execution_options(synchronize_session=False))
+        with self.engine.begin() as connection:
+            fence(connection, account_id)  # a run that lost its lease stamps nothing (crm_store.leases.fence)
+            connection.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(**values))
 
     def _finish(self, alert_id: int, status: AlertStatus, ts: str | None) -> None:
         """One statement; an alert gone meanwhile (mailbox disconnected) is left gone."""
-        with session_scope(self.engine) as session:
-            session.execute(update(Alert).where(Alert.id == alert_id).values(
-                status=status.value, slack_ts=ts, posted_at=self.clock() if status is AlertStatus.POSTED else None)
-                .execution_options(synchronize_session=False))
+        with self.engine.begin() as connection:
+            connection.execute(update(Alert).where(Alert.id == alert_id).values(
+                status=status.value, slack_ts=ts, posted_at=self.clock() if status is AlertStatus.POSTED else None))

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import select
 
-from crm_store.db import session_scope
 from crm_store.models import AccountStatus, GmailAccount
 from gmail.push import already_synced, push_address
 
@@ -41,8 +40,8 @@ def mailboxes_to_sync(engine: Engine, envelope: Any) -> PushDecision:
     push = push_address(envelope)
     if push is None:
         return PushDecision(PushOutcome.IGNORED)
-    with session_scope(engine) as session:
-        mailboxes = session.exec(select(GmailAccount.id, GmailAccount.history_id).where(
+    with engine.connect() as connection:  # Core: one read, no ORM session
+        mailboxes = connection.execute(sa.select(GmailAccount.id, GmailAccount.history_id).where(
             GmailAccount.email_address == push.address,
             GmailAccount.status == AccountStatus.CONNECTED.value,
             GmailAccount.magnet_enabled.is_(True))).all()
