@@ -1,0 +1,79 @@
+"""Red team, issue 16 (second round): ways in found by attacking the running stack from outside, each replayed
+through it (signed Slack requests from the emulator's driver, mail through the Gmail emulator, real HTTP).
+
+Each test asserts what must hold and is marked `xfail(strict=True)` while the product lets the attack through:
+when a fix lands, the test passes, strict xfail fails the run, and the mark comes off with the fix.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import select
+
+from crm_store.db import session_scope
+from crm_store.models import Contact
+from handlers.blocks.ids import ActionId
+from testsupport.stack import REP, start_stack
+
+JANE = "jane@acme.example"
+COLLEAGUE = "U0COLLEAGUE"
+BYSTANDER = "U0BYSTANDER"
+
+
+def _contact_id(stack, email: str = JANE) -> int:
+    with session_scope(stack.engine) as session:
+        return session.exec(select(Contact.id).where(Contact.email == email)).one()
+
+
+def _rep_sharing_publicly(stack) -> None:
+    stack.import_crm(f"email,first_name,last_name,company\n{JANE},Jane,Doe,Acme\n")
+    stack.add_rep()
+    stack.add_rep(COLLEAGUE, "colleague@crm.example", gmail=None)
+    stack.add_rep(BYSTANDER, "bystander@crm.example", gmail=None)
+    stack.connect()
+    stack.command(REP, "sharing public full")
+
+
+# -- a colleague: Open clicks hold every Slack listener thread -------------------------------------------------
+
+GMAIL_LATENCY_MS = 5000
+CLICKS = 40  # more than the default SLACK_LISTENER_THREADS (32)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="red team: Open (and Reply) call Gmail on the Slack listener thread with no "
+                                       "per-person limit (one_view_at_a_time guards /contact and Show more only), "
+                                       "so one colleague's clicks hold every listener thread and everyone else's "
+                                       "commands wait behind them")
+def test_a_colleagues_open_clicks_do_not_hold_everyone_elses_commands(database_url):
+    """THREATS "Bounded work" / "one user must not take the bot's threads away from others". A colleague who may
+    see the rep's mail (Public sharing) clicks Open on one of Jane's emails 40 times while the rep's Gmail is slow
+    (5 s a call: Gmail's own latency, or its per-user rate limit with retries). Each click waits for Gmail on one
+    of the 32 Slack listener threads, so a bystander's `/gmail help`, which needs no Gmail at all, is answered
+    only after the first round of the colleague's Opens has finished. `/contact` refuses a second view in
+    flight per person at once; Open has no such bound.
+
+    Asserted without timings: the bystander's answer must come while the colleague's Opens are all still
+    waiting on Gmail (no email detail filled in yet)."""
+    stack = start_stack(database_url)
+    try:
+        _rep_sharing_publicly(stack)
+        gmail_id = stack.mail(f"Jane Doe <{JANE}>", "Renewal")
+        value = json.dumps({"a": stack.account_id(), "g": gmail_id, "c": _contact_id(stack)})
+        stack.gmail.set_latency(GMAIL_LATENCY_MS, "gmail.users.messages.get")
+        for _ in range(CLICKS):
+            stack.driver.block_action(COLLEAGUE, ActionId.EMAIL_OPEN.value, value=value)
+        # Each click was acked before the driver returned: all of them are queued for a listener thread now.
+        response = stack.driver.slash_command(BYSTANDER, "/gmail", "help")
+        answer = stack.slack.wait_for(
+            lambda: next(iter(stack.slack.response_url_posts(response.response_url)), None), timeout=60)
+        details_filled = sum(c["method"] == "views.update" and "Renewal" in json.dumps(c["view"])
+                             for c in stack.slack.view_calls)
+
+        assert "/gmail" in json.dumps(answer)
+        assert details_filled == 0, (f"the bystander's /gmail help was answered only after {details_filled} of the "
+                                     "colleague's Opens had got their email from Gmail")
+    finally:
+        stack.gmail.set_latency(0, "gmail.users.messages.get")
+        stack.stop()
