@@ -77,3 +77,44 @@ def test_a_colleagues_open_clicks_do_not_hold_everyone_elses_commands(database_u
     finally:
         stack.gmail.set_latency(0, "gmail.users.messages.get")
         stack.stop()
+
+
+# -- a guest (no CRM user): a flood typed into MailMagnet's Messages tab --------------------------------------
+
+GUEST = "U0GUEST"
+DM_MESSAGES = 40
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="red team: the Messages tab answers every message.im with a chat.postMessage, "
+                                       "with no per-person limit and slack_sdk's 429 retries sleeping on the listener "
+                                       "threads: one guest's flood runs into Slack's per-channel rate hundreds of "
+                                       "times and delays everyone's commands")
+def test_a_guests_flood_in_the_messages_tab_stays_within_slacks_rate_and_holds_nobody(database_url):
+    """THREATS "Bounded work" (one user must not take the bot's threads or Slack rate away from others), played on
+    the new Messages tab (`message.im`). A Slack user with no CRM user at all — a guest, anyone in the workspace —
+    types 40 messages into MailMagnet's DM in a second (by hand, or with their own user token). Every one gets
+    its own `chat.postMessage` on a Slack listener thread; Slack takes about one post a second per channel
+    (short bursts tolerated, here 3), so the rest are answered 429 and slack_sdk's handler sleeps out each
+    Retry-After on the listener thread, up to three times per post. Measured with 150 messages: 484 posts
+    refused by Slack on that one DM and a bystander's `/gmail help` answered 17.8 s late (4.4 s late with 40).
+
+    What must hold: one person's messages get answers within Slack's rate for their DM (no post refused), and a
+    bystander's command is answered."""
+    stack = start_stack(database_url)
+    try:
+        stack.slack.add_user(stack.driver.team_id, GUEST, email="guest@partner.example", real_name="Guest")
+        stack.add_rep(BYSTANDER, "bystander@crm.example", gmail=None)
+        stack.slack.set_channel_post_rate(1.0, burst=3)
+        for number in range(DM_MESSAGES):
+            stack.driver.message_im(GUEST, f"help {number}")
+
+        response = stack.driver.slash_command(BYSTANDER, "/gmail", "help")
+        stack.slack.wait_for(lambda: next(iter(stack.slack.response_url_posts(response.response_url)), None),
+                             timeout=60)
+        refused = stack.slack.rate_limited_counts().get(stack.driver.dm_channel(GUEST), 0)
+
+        assert refused == 0, (f"Slack refused {refused} of MailMagnet's answers in the guest's DM before a "
+                              "bystander's /gmail help was answered")
+    finally:
+        stack.stop()
