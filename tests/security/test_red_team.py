@@ -14,7 +14,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import Contact
 from handlers.blocks.ids import ActionId
-from testsupport.stack import REP, start_stack
+from testsupport.stack import REP, REP_GMAIL, start_stack
 
 JANE = "jane@acme.example"
 COLLEAGUE = "U0COLLEAGUE"
@@ -116,5 +116,68 @@ def test_a_guests_flood_in_the_messages_tab_stays_within_slacks_rate_and_holds_n
 
         assert refused == 0, (f"Slack refused {refused} of MailMagnet's answers in the guest's DM before a "
                               "bystander's /gmail help was answered")
+    finally:
+        stack.stop()
+
+
+# -- what counts as "sent by the rep" ------------------------------------------------------------------------
+
+def _colleagues_contact_view(stack) -> str:
+    response = stack.driver.slash_command(COLLEAGUE, "/contact", JANE)
+    final = stack.slack.wait_for(lambda: [p for p in stack.slack.response_url_posts(response.response_url)
+                                          if p.get("replace_original")], timeout=20)[-1]
+    return json.dumps(final)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="red team: gmail.conversations.is_sent counts any message whose From is the "
+                                       "mailbox's address as sent, so the rep's unsent DRAFT to a contact is listed "
+                                       "to colleagues, subject and preview, as an email with that contact")
+def test_the_reps_unsent_draft_to_a_contact_is_not_shown_to_colleagues(database_url):
+    """THREATS "Scope by verified facts": a view lists a message only when its headers show the contact as the
+    counterparty — the From of a received message, a To/Cc of a *sent* one. A draft is neither: the rep wrote it
+    and has not sent it (label DRAFT, not SENT). `messages.list` returns drafts and the pre-filter's `from:me`
+    matches them, and `is_sent` takes "From is the mailbox's address" as sent, so with Public sharing (full) a
+    colleague's `/contact Jane` shows the rep's draft — "we could go to 40% off" — with its first words, as an
+    :outbox_tray: email the rep sent Jane (and Open shows it too, audited as a view of an email with Jane)."""
+    stack = start_stack(database_url)
+    try:
+        _rep_sharing_publicly(stack)
+        stack.gmail.insert_message(REP_GMAIL, sender=REP_GMAIL, to=JANE, label_ids=("DRAFT",),
+                                   subject="Thinking aloud: we could go to 40% off",
+                                   body="Not sure yet, need to ask my manager first")
+        stack.mail(f"Jane Doe <{JANE}>", "Renewal question")
+
+        seen = _colleagues_contact_view(stack)
+
+        assert "Renewal question" in seen  # Jane's real email is there: the view works
+        assert "40% off" not in seen and "ask my manager" not in seen
+    finally:
+        stack.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="red team: a received message whose From header claims the rep's own address "
+                                       "counts as sent by the rep (is_sent), so a stranger's spoofed email appears "
+                                       "in colleagues' contact views as an email the rep sent the contact")
+def test_a_strangers_email_spoofing_the_reps_address_is_not_listed_as_sent_by_the_rep(database_url):
+    """A stranger on the internet writes to the rep with `From: rep@gmail.example` (spoofed; it lands in the
+    Inbox, not in Sent) and `To: jane@acme.example`. `is_sent` trusts the From header, so the message's
+    counterparty becomes Jane: every colleague who may see the rep's mail finds, under Jane's contact, an
+    :outbox_tray: email "from the rep to Jane" with the stranger's subject and text. What must hold: a message
+    the mailbox received (no SENT label) is with whoever its From names, and the rep's own address is the
+    organisation's, never a contact's, so it is not in Jane's view."""
+    stack = start_stack(database_url)
+    try:
+        _rep_sharing_publicly(stack)
+        stack.gmail.insert_message(REP_GMAIL, sender=f"Your rep <{REP_GMAIL}>", to=JANE,
+                                   subject="Price change: wire the renewal to our new bank account",
+                                   body="IBAN XX00 STRANGER 0000")
+        stack.mail(f"Jane Doe <{JANE}>", "Renewal question")
+
+        seen = _colleagues_contact_view(stack)
+
+        assert "Renewal question" in seen
+        assert "new bank account" not in seen and "STRANGER" not in seen
     finally:
         stack.stop()
