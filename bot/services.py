@@ -42,7 +42,8 @@ def zoho_config(settings: Settings) -> ZohoConfig | None:
         return None
     return ZohoConfig(client_id=settings.zoho_client_id, client_secret=settings.zoho_client_secret or "",
                       refresh_token=settings.zoho_refresh_token or "", accounts_url=settings.zoho_accounts_url,
-                      api_url=settings.zoho_api_url, interval_seconds=settings.crm_sync_interval_seconds)
+                      api_url=settings.zoho_api_url, interval_seconds=settings.crm_sync_interval_seconds,
+                      sync_users=settings.zoho_sync_users)
 
 
 def use_case_config(settings: Settings) -> Config:
@@ -62,6 +63,7 @@ def use_case_config(settings: Settings) -> Config:
         allowed_enterprise_id=settings.slack_allowed_enterprise_id or None,
         multi_workspace=settings.multi_workspace,
         missing_gmail_settings=missing,
+        followup_working_hours=settings.followup_working_hours,
     )
 
 

@@ -14,7 +14,7 @@ from typing import Callable, Generic, Hashable, TypeVar
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_clients import SlackClients
-from usecases.context import ChannelInfo, ChannelNotFound, SlackIdentity
+from usecases.context import ChannelInfo, ChannelNotFound, SlackIdentity, UsergroupNotFound
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,17 @@ class SlackDirectory:
             raise
         bot = self.bot_user(team_id)
         return [m for m in members if m != bot]
+
+    def usergroup_members(self, team_id: str, usergroup_id: str) -> list[str]:
+        """Asked fresh each time: a grant must see the group as it is now."""
+        try:
+            answer = self._client(team_id).usergroups_users_list(usergroup=usergroup_id)
+        except (SlackApiError, ChannelNotFound) as error:
+            code = error.response.get("error") if isinstance(error, SlackApiError) else "no_token"
+            log.info("usergroups.users.list for %s failed: %s", usergroup_id, code)
+            raise UsergroupNotFound(code) from None
+        users = answer.get("users")
+        return [u for u in users if isinstance(u, str)] if isinstance(users, list) else []
 
     def bot_user(self, team_id: str) -> str | None:
         def load() -> str | None:

@@ -46,7 +46,7 @@ PUSH_BODY_LIMIT = 64 * 1024  # a Pub/Sub push envelope is a few hundred bytes
 def ingest_refusal(refused: IngestRefused) -> Response:
     """The CRM ingest API's answer to a request refused before its records were looked at (SPEC §6)."""
     status, message, headers = {
-        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts or /crm/v1/deals", {}),
+        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts, /crm/v1/deals or /crm/v1/users", {}),
         Refusal.UNAUTHORIZED: (401, "send Authorization: Bearer <key> with a key from "
                                     "`mailmagnet crm keys create NAME`",
                                {"WWW-Authenticate": 'Bearer realm="mailmagnet-crm"'}),

@@ -38,6 +38,15 @@ class SharingDepth(StrEnum):
     FULL = "full"
 
 
+class ManagersSee(StrEnum):
+    """How much of their reports' customer email managers see, whatever the reports' sharing (SPEC §1 Roles)."""
+
+    NONE = "none"
+    METADATA = "metadata"
+    SUBJECT = "subject"
+    FULL = "full"
+
+
 class AccountStatus(StrEnum):
     CONNECTED = "connected"
     REVOKED = "revoked"  # Google said invalid_grant; the rep must reconnect
@@ -84,6 +93,25 @@ class CrmUser(SQLModel, table=True):
     slack_user_id: Optional[str] = Field(default=None, max_length=32)
     timezone: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # The CRM's role and reporting line (Zoho's `role` and `Reporting_To`, CSV `role`/`manager_email`, the
+    # ingest API): managers see their reports' customer email at the organisation's `managers_see` depth.
+    role: Optional[str] = Field(default=None, max_length=100, index=True)
+    manager_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
+    # The sharing policy an admin set for this one user (a `SharingPolicy` value); None: their role's, else
+    # the organisation's. The most specific wins.
+    sharing_policy: Optional[str] = Field(default=None, max_length=16)
+    # When this user was last DMed the Connect invitation of a grant (cleared when Mail Integration goes): a
+    # repeated grant sends none.
+    invited_at: Optional[datetime] = Field(default=None)
+
+
+class RoleSharingPolicy(SQLModel, table=True):
+    """The sharing policy an admin set for everyone with one CRM role (`/gmail admin policy role NAME …`)."""
+
+    __tablename__ = "role_sharing_policies"
+
+    role: str = Field(primary_key=True, max_length=100)
+    policy: str = Field(max_length=16)
 
 
 class Contact(SQLModel, table=True):
@@ -99,6 +127,11 @@ class Contact(SQLModel, table=True):
     phone: Optional[str] = Field(default=None, max_length=64)
     owner_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
     external_id: Optional[str] = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
+    # A lead (SPEC §3 Leads) is a person the CRM has not made a contact yet: same row, same address rules, same
+    # sharing; it has no deals. Converting it turns the row into the contact, so its history (alerts, mutes,
+    # audit rows) stays with the person (`crm_store.leads`).
+    is_lead: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    lead_status: Optional[str] = Field(default=None, max_length=100)
     updated_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -131,6 +164,9 @@ class OrgSettings(SQLModel, table=True):
     team_id: str = Field(primary_key=True, max_length=32)
     sharing_policy: str = Field(default=SharingPolicy.CHOICE.value, max_length=16)
     default_timezone: Optional[str] = Field(default=None, max_length=64)
+    managers_see: str = Field(default=ManagersSee.NONE.value, max_length=16)
+    # When the weekly response-time digest was last claimed for this workspace (SPEC §3 Follow-ups).
+    response_digest_at: Optional[datetime] = Field(default=None)
 
 
 class CategoryChange(SQLModel, table=True):
@@ -189,6 +225,10 @@ class GmailAccount(SQLModel, table=True):
     quiet_start_minute: Optional[int] = Field(default=None)  # minutes after local midnight
     quiet_end_minute: Optional[int] = Field(default=None)
 
+    # Follow-ups (SPEC §3): on by default, after this many working hours without a reply.
+    followups_enabled: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    followup_hours: int = Field(default=24, sa_column_kwargs={"server_default": sa.text("24")})
+
     labels_enabled: bool = Field(default=False)
     labels_enabled_at: Optional[datetime] = Field(default=None)
     backfill_done: bool = Field(default=False)
@@ -210,6 +250,14 @@ class GmailAccount(SQLModel, table=True):
     watch_failures: int = Field(default=0)
     watch_retry_at: Optional[datetime] = Field(default=None)
     reconnect_notified_at: Optional[datetime] = Field(default=None)
+    # Since when the mailbox's runs fail (the first failure of the current streak); None when the last run worked.
+    failing_since: Optional[datetime] = Field(default=None)
+    # The admins were told of the current incident (access revoked, or failing for an hour): set by the one
+    # replica that claims the telling, cleared when the mailbox works again.
+    admins_notified_at: Optional[datetime] = Field(default=None)
+    # Gmail quota units this mailbox's work spent on `quota_day` (UTC date, ISO).
+    quota_day: Optional[str] = Field(default=None, max_length=10)
+    quota_units: int = Field(default=0)
 
     # Row lease: the replica working on this mailbox, until when.
     lease_owner: Optional[str] = Field(default=None, max_length=64)
@@ -275,6 +323,33 @@ class Alert(SQLModel, table=True):
     # Set (and committed) just before posting: a crash after it means "look in Slack before posting again".
     attempted_at: Optional[datetime] = Field(default=None)
     posted_at: Optional[datetime] = Field(default=None)
+
+
+class Followup(SQLModel, table=True):
+    """A customer thread waiting for the rep's reply (SPEC §3 Follow-ups): thread id, contact, times — no content.
+
+    Opened by the sync when a contact's email arrives in a thread with no open row; answered when the sync sees a
+    message the rep sent in that thread (SENT, in the history it reads anyway). Answered rows stay a week and a
+    half for the weekly response-time digest, then go; all go with the mailbox (disconnect)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        # The nudge job's look-up: open rows of a mailbox by due time.
+        sa.Index("ix_followups_account_due", "account_id", "answered_at", "due_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="gmail_accounts.id")
+    thread_id: str = Field(max_length=128)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    # The newest unanswered customer message: what Reply answers (an id, never content).
+    gmail_id: str = Field(max_length=64)
+    received_at: datetime  # the first unanswered customer message: how long the customer has waited
+    due_at: datetime  # received_at plus the rep's follow-up hours, counted in working hours of the rep's zone
+    answered_at: Optional[datetime] = Field(default=None)
+    nudged_at: Optional[datetime] = Field(default=None)
+    snoozed_until: Optional[datetime] = Field(default=None)
+    done_at: Optional[datetime] = Field(default=None)
 
 
 class MutedContact(SQLModel, table=True):

@@ -2,7 +2,9 @@
 
 One run, under the `zoho-sync` job lease (one replica at a time; another gets "skipped"):
 
-  Contacts: deleted records, then records modified since the cursor; then the same for Deals.
+  Contacts: deleted records, then records modified since the cursor; then the same for Leads, then Deals.
+  Leads are listed with `converted=both` (Zoho hides converted leads otherwise); a converted lead's contact id
+  comes from its single-record read (`$converted_detail`, not in listings): one call per conversion.
 
 Contacts come before deals (a deal's contact must exist). Within a module, deletes come first, so
 a contact deleted in Zoho frees its address for a new contact read in the same run.
@@ -79,11 +81,18 @@ from crm_sync.zoho_client import ZohoClient, parse_zoho_time
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "zoho-sync"
-MODULES = ("Contacts", "Deals")
-KINDS = {"Contacts": RecordKind.CONTACTS, "Deals": RecordKind.DEALS}
+# Leads after Contacts: a lead converted in Zoho is listed as a new contact first, which takes the lead over
+# (`crm_store.leads`); the converted lead read next then changes nothing, or moves the lead into the existing
+# contact it was converted to.
+MODULES = ("Contacts", "Leads", "Deals")
+KINDS = {"Contacts": RecordKind.CONTACTS, "Leads": RecordKind.LEADS, "Deals": RecordKind.DEALS}
+# Zoho hides converted leads from `GET /Leads` unless asked: the sync must see them to follow the conversion.
+LIST_PARAMS = {"Leads": {"converted": "both"}}
 FIELDS = {
     "Contacts": ("Email", "Secondary_Email", "First_Name", "Last_Name", "Account_Name", "Phone", "Owner",
                  "Modified_Time"),
+    "Leads": ("Email", "Secondary_Email", "First_Name", "Last_Name", "Company", "Phone", "Owner", "Lead_Status",
+              "Modified_Time"),
     "Deals": ("Deal_Name", "Stage", "Closing_Date", "Amount", "Contact_Name", "Owner", "Modified_Time"),
 }
 # The core's field names as Zoho calls them, for problems an admin reads.
@@ -92,6 +101,7 @@ ZOHO_FIELD = {
     "company": "Account_Name", "phone": "Phone", "owner_email": "Owner", "external_id": "id",
     "name": "Deal_Name", "stage": "Stage", "closing_date": "Closing_Date", "amount": "Amount",
     "contact_external_id": "Contact_Name", "contact_email": "Contact_Name",
+    "lead_status": "Lead_Status", "converted_contact_external_id": "$converted_detail",
 }
 TOKEN_MARGIN = timedelta(minutes=5)  # a page token this close to its expiry is not worth trying
 ONE_SECOND = timedelta(seconds=1)
@@ -202,6 +212,8 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
                 start = started - ONE_SECOND if started is not None else clock() - timedelta(minutes=5)
                 run.start_deleted_stream(module, start)
         stream = None
+        if config.sync_users:
+            result.modules["Users"] = _sync_users(engine, client)
     except ZohoError as error:
         result.status, result.reason = "failed", str(error)
         result.errors.append(str(error))
@@ -215,6 +227,28 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
             client.close()
         result.finished_at = clock()
     return result
+
+
+def _sync_users(engine: Engine, client: ZohoClient) -> ModuleResult:
+    """Roles and managers from the Users API (crm_sync/zoho_users.py). Its failure (a grant without the
+    `ZohoCRM.users.READ` scope, Zoho down) is this stream's problem only: contacts and deals are synced."""
+    from crm_sync.zoho_users import sync_zoho_users
+
+    outcome = ModuleResult("Users")
+    try:
+        applied = sync_zoho_users(engine, client)
+    except ZohoError as error:
+        if isinstance(error, LeaseLost):
+            raise
+        log.warning("Zoho users (roles and managers) not synced: %s", error)
+        outcome.problems.append(SyncProblem("Users", None, None, f"not read: {error}"))
+        return outcome
+    outcome.pages = 1
+    outcome.created, outcome.updated, outcome.unchanged = applied.created, applied.updated, applied.unchanged
+    for problem in applied.problems:
+        outcome.problems.append(SyncProblem("Users", None, problem.field, problem.reason))
+    outcome.skipped = len(applied.problems)
+    return outcome
 
 
 @dataclass
@@ -286,7 +320,23 @@ def _owner(zoho: dict[str, Any], record: dict[str, Any]) -> None:
     # An owner Zoho shows without an email (field permissions) leaves the stored owner as it is.
 
 
-MAPPERS = {"Contacts": contact_record, "Deals": deal_record}
+def lead_record(zoho: dict[str, Any]) -> dict[str, Any]:
+    """A Zoho lead as the import core's record (its conversion is read apart: `_Run.conversion_of`)."""
+    record: dict[str, Any] = {
+        "external_id": zoho.get("id"),
+        "email": zoho.get("Email"),
+        "secondary_email": zoho.get("Secondary_Email"),
+        "first_name": zoho.get("First_Name"),
+        "last_name": zoho.get("Last_Name"),
+        "company": zoho.get("Company"),
+        "phone": zoho.get("Phone"),
+        "lead_status": zoho.get("Lead_Status"),
+    }
+    _owner(zoho, record)
+    return record
+
+
+MAPPERS = {"Contacts": contact_record, "Leads": lead_record, "Deals": deal_record}
 
 
 class _Run:
@@ -381,7 +431,8 @@ class _Run:
         handed_out: set[str] = set()  # the page tokens Zoho gave in this run
         while True:
             try:
-                page = self.client.list_records(module, FIELDS[module], since=request_since, page_token=token)
+                page = self.client.list_records(module, FIELDS[module], since=request_since, page_token=token,
+                                                extra=LIST_PARAMS.get(module))
             except ZohoPageTokenInvalid:
                 if token is None:
                     raise
@@ -414,6 +465,10 @@ class _Run:
                 applied_at[zoho["id"]] = (modified, stamp)  # moved to the end: the newest
                 if before is not None and before[1] == stamp:
                     continue  # applied before, unchanged since
+                if module == "Leads" and zoho.get("$converted") is True:
+                    converted_to = self.conversion_of(zoho["id"])
+                    if converted_to is not None:
+                        record["converted_contact_external_id"] = converted_to
                 fresh.append(record)
                 ids.append(zoho["id"])
             cursor = self._advance(cursor, applied_at, newest, page, request_since)
@@ -425,6 +480,16 @@ class _Run:
                 return first_answer
             self._check_length(module, number)
             token = page.next_page_token
+
+    def conversion_of(self, lead_id: str) -> str | None:
+        """The id of the contact a converted lead became: `$converted_detail` comes only with the single-record
+        read (one call per conversion, never per listed lead)."""
+        lead = self.client.get_record("Leads", lead_id, extra={"converted": "true"})
+        detail = lead.get("$converted_detail") if lead else None
+        contact = detail.get("contact") if isinstance(detail, dict) else None
+        if isinstance(contact, dict):
+            contact = contact.get("id")
+        return str(contact) if isinstance(contact, (str, int)) and str(contact) else None
 
     def _advance(self, cursor: _Cursor, applied_at: dict[str, tuple[datetime | None, str]],
                  newest: datetime | None, page, request_since: datetime | None) -> _Cursor:

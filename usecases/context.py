@@ -41,6 +41,8 @@ class Config:
     missing_gmail_settings: tuple[str, ...] = ()
     # A mailbox that has not answered a contact view (or the App Home) by then is shown as unavailable.
     mailbox_view_timeout_seconds: float = 5.0
+    # Follow-ups count working hours of this day, Monday to Friday (FOLLOWUP_WORKING_HOURS).
+    followup_working_hours: str = "09:00-17:00"
 
     @property
     def label_interval_minutes(self) -> int:
@@ -90,6 +92,10 @@ class ChannelNotFound(DomainError):
     """The channel does not exist or the bot cannot see it."""
 
 
+class UsergroupNotFound(DomainError):
+    """The user group does not exist in that workspace, is disabled, or the bot may not read user groups."""
+
+
 class SlackDirectory(Protocol):
     """Slack, read-only: who a user is and what a channel is. Implemented in bot/ (cached)."""
 
@@ -103,6 +109,9 @@ class SlackDirectory(Protocol):
 
     def channel_members(self, team_id: str, channel_id: str) -> list[str]:
         """Slack user ids of a channel's people, the bot excluded."""
+
+    def usergroup_members(self, team_id: str, usergroup_id: str) -> list[str]:
+        """Slack user ids of a user group's members (usergroups.users.list). Raises UsergroupNotFound."""
 
     def workspace_of_token(self) -> tuple[str | None, str | None]:
         """(team id, enterprise id) of the single-workspace bot token (auth.test), or (None, None)."""
