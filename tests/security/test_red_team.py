@@ -230,3 +230,47 @@ def test_an_org_shared_public_channel_shows_no_more_than_the_other_workspaces_pe
         assert "Confidential renewal pricing" not in in_channel and "120k" not in in_channel
     finally:
         stack.stop()
+
+
+# -- a stranger's Reply-To: a line break in an encoded display name -------------------------------------------
+
+# "Evil\r\nBcc: boss@corp.example" as an RFC 2047 encoded word: legal on the wire, a line break once decoded.
+HOSTILE_REPLY_TO = "=?UTF-8?B?RXZpbA0KQmNjOiBib3NzQGNvcnAuZXhhbXBsZQ==?= <attacker@evil.example>"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="red team: a Reply-To whose encoded display name decodes to CR/LF reaches "
+                                       "EmailMessage as the To header, which raises ValueError outside the send's "
+                                       "error handling: an unhandled error, and the rep cannot answer that email")
+def test_a_reply_to_with_an_encoded_line_break_does_not_break_the_reply(database_url):
+    """A stranger on the internet (hostile headers): an email whose From is a contact (as anyone can write it)
+    and whose Reply-To's display name is an encoded word that decodes to "Evil\\r\\nBcc: boss@corp.example".
+    `parse_addresses` decodes it and `recipient_header` formats it back with the line break inside the quotes;
+    the header injection itself is stopped by the email package, which raises ValueError — but nothing catches
+    it: the rep's Send from the Reply modal ends in "Sorry, something went wrong on our side (reference …)",
+    an unhandled error in the log (SPEC §9 counts them: 0), and the rep cannot reply to that email from Slack.
+    What must hold: the reply goes to the address (the name cleaned), or the rep is told in a sentence why not."""
+    from handlers.blocks.compose import BODY_BLOCK, COMPOSE_CALLBACK, SUBJECT_BLOCK
+
+    stack = start_stack(database_url)
+    try:
+        stack.import_crm(f"email,first_name,last_name,company\n{JANE},Jane,Doe,Acme\n")
+        stack.add_rep()
+        stack.connect()
+        gmail_id = stack.mail(f"Jane Doe <{JANE}>", "Quote", extra_headers={"Reply-To": HOSTILE_REPLY_TO})
+        value = json.dumps({"a": stack.account_id(), "g": gmail_id, "c": _contact_id(stack)})
+
+        stack.driver.block_action(REP, ActionId.EMAIL_REPLY.value, value=value)
+        compose = stack.slack.wait_for(
+            lambda: [c["view"] for c in stack.slack.view_calls if c["method"] == "views.update"
+                     and c["view"].get("callback_id") == COMPOSE_CALLBACK and c["view"].get("submit")], timeout=20)[-1]
+        before = len(stack.slack.dms(REP))
+        stack.driver.view_submission(REP, compose, values={
+            SUBJECT_BLOCK: {"subject": {"type": "plain_text_input", "value": "Re: Quote"}},
+            BODY_BLOCK: {"body": {"type": "plain_text_input", "value": "Here is the quote."}}})
+        told = stack.slack.wait_for(lambda: stack.slack.dms(REP)[before:], timeout=20)[-1].get("text") or ""
+
+        assert "went wrong on our side" not in told, told
+        assert "Sent your reply" in told or stack.gmail.sent_messages(REP_GMAIL) == [], told
+    finally:
+        stack.stop()
