@@ -274,3 +274,43 @@ def test_a_reply_to_with_an_encoded_line_break_does_not_break_the_reply(database
         assert "Sent your reply" in told or stack.gmail.sent_messages(REP_GMAIL) == [], told
     finally:
         stack.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.xfail(strict=True, reason="red team: CRM names may hold line breaks (only NUL is refused), and /email "
+                                       "puts the contact's name in the To header: EmailMessage raises ValueError, "
+                                       "unhandled, and nobody can email that contact from Slack")
+def test_a_crm_name_with_a_line_break_does_not_break_email(database_url):
+    """Whoever writes CRM data (a CSV, the ingest API, a Zoho field): a contact whose first name holds a line break,
+    "Jane\\nBcc: boss@corp.example" (a quoted CSV field; `"\\n"` in JSON). The import takes it: names are checked
+    for NUL only. `/email jane@acme.example` opens the modal; Send formats the To header from the CRM name, and
+    the email package refuses the line break with a ValueError that nothing catches: "Sorry, something went wrong
+    on our side", an unhandled error (SPEC §9: 0), and no rep can email that contact from Slack. What must hold:
+    the email goes to Jane's address (the name cleaned), or the import refuses the name with the reason."""
+    from handlers.blocks.compose import BODY_BLOCK, SUBJECT_BLOCK, TO_ACTION, TO_BLOCK
+
+    stack = start_stack(database_url)
+    try:
+        from crm_store.csv_import import ImportRejected
+
+        try:
+            stack.import_crm(f'email,first_name,last_name,company\n{JANE},"Jane\nBcc: boss@corp.example",Doe,Acme\n')
+        except ImportRejected:
+            return  # the import refused the name: that holds too
+        stack.add_rep()
+        stack.connect()
+        before_views = len(stack.slack.view_calls)
+        stack.driver.slash_command(REP, "/email", JANE)
+        compose = stack.slack.wait_for(lambda: [c["view"] for c in stack.slack.view_calls[before_views:]
+                                                if c["method"] == "views.open"], timeout=20)[-1]
+        before = len(stack.slack.dms(REP))
+        stack.driver.view_submission(REP, compose, values={
+            TO_BLOCK: {TO_ACTION: {"type": "static_select", "selected_option": {"value": JANE}}},
+            SUBJECT_BLOCK: {"subject": {"type": "plain_text_input", "value": "Your quote"}},
+            BODY_BLOCK: {"body": {"type": "plain_text_input", "value": "Here is the quote."}}})
+        told = stack.slack.wait_for(lambda: stack.slack.dms(REP)[before:], timeout=20)[-1].get("text") or ""
+
+        assert "went wrong on our side" not in told, told
+        assert "Sent your email" in told, told
+    finally:
+        stack.stop()
