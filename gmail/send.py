@@ -33,9 +33,9 @@ class Original:
         """(name, address) to answer: the message's Reply-To, else its From (RFC 5322 §3.6.2)."""
         return parse_addresses(self.reply_to_header) or parse_addresses(self.from_header)
 
-    def is_with(self, contact: frozenset[str], mailbox_address: str) -> bool:
+    def is_with(self, contact: frozenset[str]) -> bool:
         """Whether this message is with the contact (gmail.conversations' rule, the same as every view's)."""
-        return is_with_contact(contact, mailbox_address=mailbox_address, label_ids=self.label_ids,
+        return is_with_contact(contact, label_ids=self.label_ids,
                                from_header=self.from_header, to_header=self.to_header, cc_header=self.cc_header)
 
 

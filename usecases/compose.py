@@ -176,7 +176,7 @@ def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_i
         original = original_of(mailbox, gmail_id)
     except GmailError as error:
         raise gmail_failure(error) from None
-    if not original.is_with(addresses, account.email_address):
+    if not original.is_with(addresses):
         raise NotAllowed(NOT_WITH_CONTACT)
     recipients = _reply_recipients(original)
     return Draft(account.id, account.email_address, subject=reply_subject(original.subject),

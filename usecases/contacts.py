@@ -356,7 +356,7 @@ def _fetch_mailbox(services: Services, mailbox: _Mailbox, query: str, addresses:
     copies = fetch_copies(client, listed.ids, with_subject=mailbox.level.shows_subject)
     save_refreshed_credentials(services.engine, cipher, mailbox.account.id, client.credentials, token_before)
     kept = frozenset(gmail_id for gmail_id, copy in copies.items()
-                     if copy is not None and copy.is_with(addresses, mailbox.account.email_address))
+                     if copy is not None and copy.is_with(addresses))
     return _Fetched(listed, copies, kept)
 
 
@@ -471,7 +471,7 @@ def _line(members: list[Member], contact_id: int) -> EmailLine:
     tags = list(dict.fromkeys(m.tag for m, _ in ordered))
     return EmailLine(
         ref=EmailRef(mailbox.account.id, copy.gmail_id, contact_id), mailboxes=tags, level=level,
-        sent=copy.sent_by(mailbox.account.email_address), received_at=copy.received_at,
+        sent=copy.sent_by(), received_at=copy.received_at,
         from_header=copy.from_header, to_header=copy.to_header, cc_header=copy.cc_header,
         subject=copy.subject if level.shows_subject else None,
         snippet=copy.snippet if level.shows_snippet else None,
@@ -549,7 +549,7 @@ def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetai
     except GmailError as error:
         raise gmail_failure(error) from None
     copy = copy_from_metadata(message, with_subject=level.shows_subject)
-    if not copy.is_with(addresses, account.email_address):
+    if not copy.is_with(addresses):
         # A forged or stale value, or a contact whose address has since become the organisation's: this view
         # opens (and audits) only a message that is with this contact.
         raise NotAllowed(NOT_WITH_CONTACT)
@@ -625,6 +625,6 @@ def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmai
     lines = []
     for gmail_id, contact in picked:
         copy = result.value.get(gmail_id)
-        if copy is not None and copy.is_with(matching[contact.id], account.email_address):
+        if copy is not None and copy.is_with(matching[contact.id]):
             lines.append(_line([(mailbox, copy)], contact.id))
     return RecentEmails(lines, {line.ref.contact_id: contacts[line.ref.contact_id] for line in lines})

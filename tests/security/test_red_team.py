@@ -130,16 +130,13 @@ def _colleagues_contact_view(stack) -> str:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="red team: gmail.conversations.is_sent counts any message whose From is the "
-                                       "mailbox's address as sent, so the rep's unsent DRAFT to a contact is listed "
-                                       "to colleagues, subject and preview, as an email with that contact")
 def test_the_reps_unsent_draft_to_a_contact_is_not_shown_to_colleagues(database_url):
     """THREATS "Scope by verified facts": a view lists a message only when its headers show the contact as the
     counterparty — the From of a received message, a To/Cc of a *sent* one. A draft is neither: the rep wrote it
     and has not sent it (label DRAFT, not SENT). `messages.list` returns drafts and the pre-filter's `from:me`
-    matches them, and `is_sent` takes "From is the mailbox's address" as sent, so with Public sharing (full) a
-    colleague's `/contact Jane` shows the rep's draft — "we could go to 40% off" — with its first words, as an
-    :outbox_tray: email the rep sent Jane (and Open shows it too, audited as a view of an email with Jane)."""
+    matches them; `is_sent` once took "From is the mailbox's address" as sent, so with Public sharing (full) a
+    colleague's `/contact Jane` showed the rep's draft — "we could go to 40% off" — with its first words, as an
+    :outbox_tray: email the rep sent Jane. Sent now means Gmail's SENT label, and a draft is with nobody."""
     stack = start_stack(database_url)
     try:
         _rep_sharing_publicly(stack)
@@ -157,13 +154,10 @@ def test_the_reps_unsent_draft_to_a_contact_is_not_shown_to_colleagues(database_
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="red team: a received message whose From header claims the rep's own address "
-                                       "counts as sent by the rep (is_sent), so a stranger's spoofed email appears "
-                                       "in colleagues' contact views as an email the rep sent the contact")
 def test_a_strangers_email_spoofing_the_reps_address_is_not_listed_as_sent_by_the_rep(database_url):
     """A stranger on the internet writes to the rep with `From: rep@gmail.example` (spoofed; it lands in the
-    Inbox, not in Sent) and `To: jane@acme.example`. `is_sent` trusts the From header, so the message's
-    counterparty becomes Jane: every colleague who may see the rep's mail finds, under Jane's contact, an
+    Inbox, not in Sent) and `To: jane@acme.example`. When `is_sent` trusted the From header, the message's
+    counterparty became Jane: every colleague who may see the rep's mail finds, under Jane's contact, an
     :outbox_tray: email "from the rep to Jane" with the stranger's subject and text. What must hold: a message
     the mailbox received (no SENT label) is with whoever its From names, and the rep's own address is the
     organisation's, never a contact's, so it is not in Jane's view."""
