@@ -184,10 +184,6 @@ OTHER_REP = "U0OTHERREP"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="red team: a public channel shared with another workspace of the organisation "
-                                       "(is_org_shared) gets what an unrelated CRM user of the mailbox's workspace may "
-                                       "see, but Public sharing covers that workspace only: the other workspace's "
-                                       "people read subjects and previews they may not see anywhere else")
 def test_an_org_shared_public_channel_shows_no_more_than_the_other_workspaces_people_may_see(database_url):
     """SPEC §5: "Channel alerts show only what every member of that channel may see", and Public sharing means
     "every CRM user in the workspace". In a multi-workspace organisation (TEAM and OTHER_TEAM served by one
