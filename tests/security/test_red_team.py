@@ -306,10 +306,6 @@ MATHTEXT_NAME = "$\\frac{1}{$ Mallory"  # matplotlib reads $…$ in a label as m
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="red team: rep names go to matplotlib tick labels unescaped; a Slack name with "
-                                       "'$…$' is parsed as mathtext, a malformed one raises ValueError, and the "
-                                       "weekly response-time digest of every admin and manager who has that rep is "
-                                       "lost for the week (it was claimed before the chart was drawn)")
 def test_a_reps_slack_name_does_not_stop_the_weekly_response_time_digest(database_url):
     """A colleague sets their Slack full name to `$\\frac{1}{$ Mallory` before MailMagnet first sees them (the
     name becomes their CRM user's name). The weekly digest (SPEC §3 Follow-ups) draws each rep's name as a
@@ -330,5 +326,8 @@ def test_a_reps_slack_name_does_not_stop_the_weekly_response_time_digest(databas
         sent = stack.services.jobs.send_response_digests(force=True)
 
         assert sent >= 1, "no weekly response-time digest was sent to the admin"
+        charts = [f for f in stack.slack.files() if f["name"] == "response-times.png"]
+        assert charts and charts[0]["content"].startswith(b"\x89PNG"), "the digest went out without its chart"
+        assert "Mallory" in charts[0]["initial_comment"]
     finally:
         stack.stop()
