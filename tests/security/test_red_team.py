@@ -86,10 +86,6 @@ DM_MESSAGES = 40
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="red team: the Messages tab answers every message.im with a chat.postMessage, "
-                                       "with no per-person limit and slack_sdk's 429 retries sleeping on the listener "
-                                       "threads: one guest's flood runs into Slack's per-channel rate hundreds of "
-                                       "times and delays everyone's commands")
 def test_a_guests_flood_in_the_messages_tab_stays_within_slacks_rate_and_holds_nobody(database_url):
     """THREATS "Bounded work" (one user must not take the bot's threads or Slack rate away from others), played on
     the new Messages tab (`message.im`). A Slack user with no CRM user at all — a guest, anyone in the workspace —
@@ -326,6 +322,9 @@ def test_a_reps_slack_name_does_not_stop_the_weekly_response_time_digest(databas
         sent = stack.services.jobs.send_response_digests(force=True)
 
         assert sent >= 1, "no weekly response-time digest was sent to the admin"
+        charts = [f for f in stack.slack.files() if f["name"] == "response-times.png"]
+        assert charts and charts[0]["content"].startswith(b"\x89PNG"), "the digest went out without its chart"
+        assert "Mallory" in charts[0]["initial_comment"]
         charts = [f for f in stack.slack.files() if f["name"] == "response-times.png"]
         assert charts and charts[0]["content"].startswith(b"\x89PNG"), "the digest went out without its chart"
         assert "Mallory" in charts[0]["initial_comment"]
