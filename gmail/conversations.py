@@ -28,7 +28,7 @@ from crm_store.contact_search import addresses_of
 from crm_store.models import Contact
 from crm_store.organisation import organisation_among
 from gmail.client import MailboxClient
-from gmail.messages import header_map
+from gmail.messages import header_map, is_gmail_id
 
 LIST_HEADERS = ("From", "To", "Cc", "Date", "Message-ID")
 SUBJECT_HEADER = "Subject"
@@ -147,7 +147,7 @@ def copy_from_metadata(message: dict[str, Any], *, with_subject: bool) -> EmailC
     headers = header_map(message.get("payload", {}))
     millis = int(message.get("internalDate") or 0)
     return EmailCopy(
-        gmail_id=message["id"], thread_id=message.get("threadId"),
+        gmail_id=message["id"], thread_id=message.get("threadId") if is_gmail_id(message.get("threadId")) else None,
         received_at=datetime.fromtimestamp(millis / 1000, tz=timezone.utc),
         label_ids=list(message.get("labelIds", [])),
         from_header=headers.get("from", ""), to_header=headers.get("to", ""), cc_header=headers.get("cc", ""),

@@ -41,7 +41,7 @@ from gmail.conversations import Cursor, EmailCopy, Listed, addresses_by_contact,
     copy_from_metadata, fetch_copies, list_candidates
 from gmail.errors import AccessRevoked, GmailError, InvalidRequest, NotFound
 from gmail.magnet import gmail_url
-from gmail.messages import body_text, header_map
+from gmail.messages import body_text, header_map, is_gmail_id
 from gmail.tokens import TokenKeyError
 from usecases import access, fanout
 from usecases.actors import Actor, SlackActorRef, resolve
@@ -135,18 +135,6 @@ class MailboxTag:
     address: str
     owner_slack_id: str
     own: bool
-
-
-GMAIL_ID_LIMIT = 64  # the store's gmail_id columns; Gmail's own ids are 16 characters
-
-
-def is_gmail_id(value: Any) -> bool:
-    """A Gmail message id as a button may carry one. Ids are opaque (Gmail's are hex, a Gmail-compatible server's
-    may hold '-' or '_'), so only the length and printable ASCII are checked here: what makes an id acceptable is
-    that the message is in a mailbox the actor may see and is with the contact, which the use case checks by
-    fetching it from that mailbox."""
-    return (isinstance(value, str) and 0 < len(value) <= GMAIL_ID_LIMIT and value.isascii() and value.isprintable()
-            and not any(c.isspace() for c in value))
 
 
 @dataclass(frozen=True)
