@@ -38,7 +38,7 @@ from gmail.send import (
     reply_subject,
     send_email as send_through_gmail,
 )
-from usecases import access
+from usecases import access, fanout
 from usecases.actors import Actor, SlackActorRef, resolve
 from usecases.contacts import (
     MATCH_LIMIT,
@@ -163,6 +163,7 @@ def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | N
         return Draft(account.id, account.email_address, recipients=recipients, more_contacts=len(found) > MATCH_LIMIT)
 
 
+@fanout.one_view_at_a_time
 def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any, contact_id: Any) -> Draft:
     """Reply to a message of the actor's own mailbox that is with the contact: to its Reply-To, else its From;
     subject "Re: …"."""
@@ -180,7 +181,8 @@ def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_i
         session.expunge(account)
     mailbox = services.mailbox_client(account)
     try:
-        original = original_of(mailbox, gmail_id)
+        with fanout.gmail_deadline(services, services.config.mailbox_view_timeout_seconds):
+            original = original_of(mailbox, gmail_id)
     except GmailError as error:
         raise gmail_failure(error) from None
     if not original.is_with(addresses):

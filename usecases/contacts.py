@@ -516,6 +516,7 @@ def gmail_failure(error: GmailError) -> DomainError:
     return DomainError("Gmail did not answer just now. Please try again in a moment.")
 
 
+@fanout.one_view_at_a_time
 def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetail:
     """"Open": the email at the viewer's depth; the owner also gets the plain-text body (live, never kept)."""
     ref = EmailRef.of(value)
@@ -529,11 +530,13 @@ def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetai
         session.expunge(account)
     client = services.mailbox_client(account)
     try:
-        if level == Visibility.OWNER:
-            message = client.get_message(ref.gmail_id, format="full")
-        else:
-            headers = ("From", "To", "Cc", "Date", "Message-ID") + (("Subject",) if level.shows_subject else ())
-            message = client.get_message(ref.gmail_id, format="metadata", headers=headers)
+        # On the Slack listener thread: one Open per person at a time (above), and no longer than a view's wait.
+        with fanout.gmail_deadline(services, services.config.mailbox_view_timeout_seconds):
+            if level == Visibility.OWNER:
+                message = client.get_message(ref.gmail_id, format="full")
+            else:
+                headers = ("From", "To", "Cc", "Date", "Message-ID") + (("Subject",) if level.shows_subject else ())
+                message = client.get_message(ref.gmail_id, format="metadata", headers=headers)
     except GmailError as error:
         raise gmail_failure(error) from None
     copy = copy_from_metadata(message, with_subject=level.shows_subject)

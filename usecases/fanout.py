@@ -5,8 +5,8 @@ connection (httplib2 is not thread-safe), so a view of five mailboxes costs five
 not five discovery builds.
 
 Everyone shares it, so no one person can take it from the others (THREATS "Bounded work"):
-- one view in flight per person (`one_view_at_a_time`): a second `/contact` or "Show more" while one is
-  being fetched is refused at once (`ViewInFlight`), before it reads anything, instead of sending another
+- one view in flight per person (`one_view_at_a_time`): a second `/contact`, "Show more", an email's Open or
+  Reply while one is being fetched is refused at once (`ViewInFlight`), before it reads anything, instead of sending another
   round of calls to every colleague's Gmail;
 - a share of the threads per person (`USER_SHARE`): a person's calls beyond it wait in that person's own
   queue, never in front of someone else's;
@@ -205,6 +205,13 @@ def one_view_at_a_time(view: Callable[..., T]) -> Callable[..., T]:
             return view(services, who, *args, **kwargs)
 
     return guarded
+
+
+def gmail_deadline(services: Services, seconds: float) -> AbstractContextManager:
+    """Gmail calls made on this thread inside the block give up `seconds` from now (`GmailService.deadline`): a
+    single email's Open or Reply, run on a Slack listener thread, holds it no longer than a view's fan-out would."""
+    gmail = services.gmail
+    return gmail.deadline(time.monotonic() + seconds) if gmail is not None else nullcontext()
 
 
 def shutdown(services: Services) -> None:

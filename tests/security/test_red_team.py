@@ -42,10 +42,6 @@ CLICKS = 40  # more than the default SLACK_LISTENER_THREADS (32)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.xfail(strict=True, reason="red team: Open (and Reply) call Gmail on the Slack listener thread with no "
-                                       "per-person limit (one_view_at_a_time guards /contact and Show more only), "
-                                       "so one colleague's clicks hold every listener thread and everyone else's "
-                                       "commands wait behind them")
 def test_a_colleagues_open_clicks_do_not_hold_everyone_elses_commands(database_url):
     """THREATS "Bounded work" / "one user must not take the bot's threads away from others". A colleague who may
     see the rep's mail (Public sharing) clicks Open on one of Jane's emails 40 times while the rep's Gmail is slow
@@ -322,9 +318,6 @@ def test_a_reps_slack_name_does_not_stop_the_weekly_response_time_digest(databas
         sent = stack.services.jobs.send_response_digests(force=True)
 
         assert sent >= 1, "no weekly response-time digest was sent to the admin"
-        charts = [f for f in stack.slack.files() if f["name"] == "response-times.png"]
-        assert charts and charts[0]["content"].startswith(b"\x89PNG"), "the digest went out without its chart"
-        assert "Mallory" in charts[0]["initial_comment"]
         charts = [f for f in stack.slack.files() if f["name"] == "response-times.png"]
         assert charts and charts[0]["content"].startswith(b"\x89PNG"), "the digest went out without its chart"
         assert "Mallory" in charts[0]["initial_comment"]
