@@ -3,8 +3,8 @@
 The tab stays writable (app.yaml `messages_tab_read_only_enabled: false`): it is where alerts and digests
 arrive, and people type "help" where the bot talks to them. MailMagnet keeps nothing of what is typed there
 and logs none of it; it answers "help" (and greetings) with the commands, anything else with one line saying
-where the commands are. One answer per DM every few seconds (usecases/throttle.py): a flood typed there gets
-one, the rest are dropped and counted (`mailmagnet_dm_answers_dropped_total`), so it never runs into Slack's
+where the commands are. Answers are throttled per DM (usecases/throttle.py: two at once, then one per 5 s): a
+flood typed there gets a couple, the rest are dropped and counted (`mailmagnet_dm_answers_dropped_total`), so it never runs into Slack's
 per-channel rate with retries sleeping on the listener threads.
 """
 from __future__ import annotations
