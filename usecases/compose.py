@@ -163,7 +163,7 @@ def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | N
         return Draft(account.id, account.email_address, recipients=recipients, more_contacts=len(found) > MATCH_LIMIT)
 
 
-@fanout.one_view_at_a_time
+@fanout.one_email_at_a_time
 def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any, contact_id: Any) -> Draft:
     """Reply to a message of the actor's own mailbox that is with the contact: to its Reply-To, else its From;
     subject "Re: …"."""

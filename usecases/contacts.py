@@ -516,7 +516,7 @@ def gmail_failure(error: GmailError) -> DomainError:
     return DomainError("Gmail did not answer just now. Please try again in a moment.")
 
 
-@fanout.one_view_at_a_time
+@fanout.one_email_at_a_time
 def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetail:
     """"Open": the email at the viewer's depth; the owner also gets the plain-text body (live, never kept)."""
     ref = EmailRef.of(value)
