@@ -143,8 +143,14 @@ class SlackNotifier:
         PNG through slack_sdk's `files_upload_v2` (getUploadURLExternal, the upload, completeUploadExternal)."""
         client = self._client(digest.team_id)
         channel = self._dm_channel(digest.team_id, digest.recipient_slack_id)
+        try:
+            chart = digest_chart_png(digest)
+        except Exception:  # noqa: BLE001 - a chart that cannot be drawn never takes the digest's text away
+            log.exception("response-time chart for %s not drawn; the digest goes out as text", digest.team_id)
+            return client.chat_postMessage(channel=channel, text=digest_text(digest), unfurl_links=False,
+                                           unfurl_media=False)["ts"]
         response = client.files_upload_v2(
-            channel=channel, file=digest_chart_png(digest), filename="response-times.png",
+            channel=channel, file=chart, filename="response-times.png",
             title=f"Customer response times {digest.since:%Y-%m-%d} to {digest.until:%Y-%m-%d}",
             alt_txt="Share of customer threads answered within 4 hours and within 24 hours, per rep",
             initial_comment=digest_text(digest))

@@ -28,12 +28,13 @@ from crm_store.contact_search import addresses_of
 from crm_store.models import Contact
 from crm_store.organisation import organisation_among
 from gmail.client import MailboxClient
-from gmail.messages import header_map
+from gmail.messages import header_map, is_gmail_id
 
 LIST_HEADERS = ("From", "To", "Cc", "Date", "Message-ID")
 SUBJECT_HEADER = "Subject"
 MAX_LIST = 500
 SENT_LABEL = "SENT"
+DRAFT_LABEL = "DRAFT"
 
 
 # -- which messages are with a contact -------------------------------------------------------------------
@@ -55,24 +56,28 @@ def contact_addresses(session: Session, contact: Contact) -> frozenset[str]:
     return addresses_by_contact(session, [contact])[contact.id]
 
 
-def is_sent(*, mailbox_address: str, label_ids: Iterable[str], from_header: str) -> bool:
-    """Sent by the mailbox: the SENT label, or its From is the mailbox's own address."""
-    return SENT_LABEL in set(label_ids or ()) or mailbox_address.strip().lower() in sender_addresses(from_header)
+def is_sent(label_ids: Iterable[str]) -> bool:
+    """Sent by the mailbox: Gmail's SENT label, which only mail that left it carries. Never the From header,
+    which anyone can write (a stranger's mail "From" the rep lands in the Inbox), and never a draft."""
+    labels = set(label_ids or ())
+    return SENT_LABEL in labels and DRAFT_LABEL not in labels
 
 
-def counterparties(*, mailbox_address: str, label_ids: Iterable[str], from_header: str, to_header: str,
+def counterparties(*, label_ids: Iterable[str], from_header: str, to_header: str,
                    cc_header: str) -> frozenset[str]:
     """Whom a message of this mailbox is with: the recipients (To, Cc) of one it sent, else the sender (From)
-    of one it received."""
-    if is_sent(mailbox_address=mailbox_address, label_ids=label_ids, from_header=from_header):
+    of one it received; nobody for a draft, which the rep has not sent to anyone yet."""
+    if DRAFT_LABEL in set(label_ids or ()):
+        return frozenset()
+    if is_sent(label_ids):
         return frozenset(address for header in (to_header, cc_header) for _, address in parse_addresses(header))
     return frozenset(sender_addresses(from_header))
 
 
-def is_with_contact(contact: frozenset[str], *, mailbox_address: str, label_ids: Iterable[str], from_header: str,
+def is_with_contact(contact: frozenset[str], *, label_ids: Iterable[str], from_header: str,
                     to_header: str, cc_header: str) -> bool:
     """`contact` comes from `contact_addresses` (the organisation's addresses already taken out)."""
-    return bool(contact & counterparties(mailbox_address=mailbox_address, label_ids=label_ids,
+    return bool(contact & counterparties(label_ids=label_ids,
                                          from_header=from_header, to_header=to_header, cc_header=cc_header))
 
 
@@ -130,11 +135,11 @@ class EmailCopy:
     snippet: str = ""
     message_id_header: str = ""
 
-    def sent_by(self, mailbox_address: str) -> bool:
-        return is_sent(mailbox_address=mailbox_address, label_ids=self.label_ids, from_header=self.from_header)
+    def sent_by(self) -> bool:
+        return is_sent(self.label_ids)
 
-    def is_with(self, contact: frozenset[str], mailbox_address: str) -> bool:
-        return is_with_contact(contact, mailbox_address=mailbox_address, label_ids=self.label_ids,
+    def is_with(self, contact: frozenset[str]) -> bool:
+        return is_with_contact(contact, label_ids=self.label_ids,
                                from_header=self.from_header, to_header=self.to_header, cc_header=self.cc_header)
 
 
@@ -142,7 +147,7 @@ def copy_from_metadata(message: dict[str, Any], *, with_subject: bool) -> EmailC
     headers = header_map(message.get("payload", {}))
     millis = int(message.get("internalDate") or 0)
     return EmailCopy(
-        gmail_id=message["id"], thread_id=message.get("threadId"),
+        gmail_id=message["id"], thread_id=message.get("threadId") if is_gmail_id(message.get("threadId")) else None,
         received_at=datetime.fromtimestamp(millis / 1000, tz=timezone.utc),
         label_ids=list(message.get("labelIds", [])),
         from_header=headers.get("from", ""), to_header=headers.get("to", ""), cc_header=headers.get("cc", ""),

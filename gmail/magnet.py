@@ -31,7 +31,7 @@ from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import DM_CHANNEL, Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
 from gmail.client import MailboxClient
-from gmail.messages import NewMessage, from_gmail_metadata
+from gmail.messages import NewMessage, from_gmail_metadata, is_gmail_id
 from gmail.notifier import AlertAudience, AlertView, AudienceDecision, Notifier
 from gmail.sync import SyncBatch, rep_timezone
 
@@ -40,8 +40,13 @@ log = logging.getLogger(__name__)
 
 
 def gmail_url(address: str, message: NewMessage | None, gmail_id: str) -> str:
-    target = (message.thread_id if message and message.thread_id else None) or gmail_id
-    return f"https://mail.google.com/mail/?authuser={quote(address)}#all/{target}"
+    """The link that opens the thread (else the message) in the rep's Gmail. Ids come from upstream: only a Gmail id
+    (messages.is_gmail_id) goes in, percent-quoted whole, so nothing of it can end the URL or the mrkdwn link
+    `<url|Open in Gmail>` it is put into; with none, the link opens the mailbox."""
+    thread_id = message.thread_id if message is not None else None
+    target = next((t for t in (thread_id, gmail_id) if is_gmail_id(t)), None)
+    mailbox = f"https://mail.google.com/mail/?authuser={quote(address, safe='@')}"
+    return f"{mailbox}#all/{quote(target, safe='')}" if target else mailbox
 
 
 def deal_context(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,

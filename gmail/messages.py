@@ -70,19 +70,34 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+GMAIL_ID_LIMIT = 64  # the store's gmail_id columns; Gmail's own ids are 16 characters
+
+
+def is_gmail_id(value: Any) -> bool:
+    """A message or thread id as Gmail (or a Gmail-compatible server, a hostile upstream) may send one, and as a
+    button may carry one. Ids are opaque (Gmail's are hex, a Gmail-compatible server's may hold '-' or '_'), so
+    only the length and printable ASCII without spaces are checked: what makes an id acceptable to show is that the
+    message is in a mailbox the actor may see, which the use cases check by fetching it."""
+    return (isinstance(value, str) and 0 < len(value) <= GMAIL_ID_LIMIT and value.isascii() and value.isprintable()
+            and not any(c.isspace() for c in value))
+
+
 def from_gmail_metadata(message: dict[str, Any]) -> NewMessage:
-    """A message from `messages.get(format=metadata)`. Only a missing id makes it unreadable (ValueError);
+    """A message from `messages.get(format=metadata)`. Only a missing or malformed id (over 64 characters, spaces,
+    controls) makes it unreadable (ValueError); a malformed thread id is dropped;
     any other odd field gets a neutral value (a From header that does not parse has no address)."""
     gmail_id = message.get("id") if isinstance(message, dict) else None
     if not isinstance(gmail_id, str) or not gmail_id:
         raise ValueError("a message without an id")
+    if not is_gmail_id(gmail_id):  # a hostile upstream: never stored, shown or put into a URL
+        raise ValueError("a message whose id is not a Gmail id")
     headers = header_map(message.get("payload"))
     from_header = headers.get("from", "")
     labels = message.get("labelIds")
     thread_id = message.get("threadId")
     return NewMessage(
         gmail_id=gmail_id,
-        thread_id=thread_id if isinstance(thread_id, str) else None,
+        thread_id=thread_id if is_gmail_id(thread_id) else None,
         from_header=from_header,
         from_addresses=[addr for _, addr in parse_addresses(from_header)],
         received_at=_received_at(message.get("internalDate")),

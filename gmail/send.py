@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
@@ -33,9 +34,9 @@ class Original:
         """(name, address) to answer: the message's Reply-To, else its From (RFC 5322 §3.6.2)."""
         return parse_addresses(self.reply_to_header) or parse_addresses(self.from_header)
 
-    def is_with(self, contact: frozenset[str], mailbox_address: str) -> bool:
+    def is_with(self, contact: frozenset[str]) -> bool:
         """Whether this message is with the contact (gmail.conversations' rule, the same as every view's)."""
-        return is_with_contact(contact, mailbox_address=mailbox_address, label_ids=self.label_ids,
+        return is_with_contact(contact, label_ids=self.label_ids,
                                from_header=self.from_header, to_header=self.to_header, cc_header=self.cc_header)
 
 
@@ -51,15 +52,47 @@ def reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
 
 
+# Line breaks and other control characters: a header value must stay on its line (a decoded RFC 2047 name from a
+# stranger's Reply-To, a CRM name from a CSV or Zoho may hold them; EmailMessage refuses them with ValueError).
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+class UnusableAddress(ValueError):
+    """An address that cannot be written into a header (control characters, no @, not encodable)."""
+
+    def __init__(self, address: str):
+        super().__init__(f"unusable address {address[:80]!r}")
+        self.address = address
+
+
+def one_line_name(name: str | None) -> str:
+    """A display name safe for a header: control characters (CR, LF, NUL, …) become spaces, runs of space one."""
+    return " ".join(_CONTROLS.sub(" ", name or "").split())
+
+
+def mail_address(name: str | None, address: str) -> str:
+    """`Name <address>` for a To header (email.utils.formataddr, the name on one line). Raises UnusableAddress when
+    the address itself cannot go into a header."""
+    if not address or _CONTROLS.search(address) or " " in address or "@" not in address:
+        raise UnusableAddress(address or "")
+    try:
+        return formataddr((one_line_name(name), address))
+    except ValueError:  # UnicodeEncodeError: formataddr takes ASCII addresses only
+        raise UnusableAddress(address) from None
+
+
 def recipient_header(recipients: list[tuple[str, str]]) -> str:
-    return ", ".join(formataddr((name, address)) for name, address in recipients)
+    return ", ".join(mail_address(name, address) for name, address in recipients)
 
 
 def compose(*, sender: str, to: str, subject: str, body: str, original: Original | None = None) -> str:
     """An RFC 5322 message, base64url-encoded as Gmail's `raw` wants it."""
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = to
+    try:
+        message["To"] = to
+    except ValueError:  # a caller's To that did not go through mail_address: never an unhandled error
+        raise UnusableAddress(to) from None
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)

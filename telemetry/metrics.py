@@ -24,6 +24,9 @@ PUSH_BACKPRESSURE = Counter("mailmagnet_push_backpressure_total",
                             "Sync requests not queued: covered by a queued run, or deferred to the polling sweep",
                             ["result"])
 SLACK_REQUESTS = Counter("mailmagnet_slack_requests_total", "Slack commands and interactions", ["kind", "name"])
+DM_ANSWERS_DROPPED = Counter("mailmagnet_dm_answers_dropped_total",
+                             "Messages typed in the app's Messages tab left unanswered: another answer went to that "
+                             "DM within the last few seconds (a flood gets one answer per interval)")
 SYNC_RUNS = Counter("mailmagnet_sync_runs_total", "Mailbox sync runs", ["job", "result"])
 SYNC_SECONDS = Histogram("mailmagnet_sync_seconds", "Duration of one mailbox run", ["job"],
                          buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))

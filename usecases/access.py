@@ -346,7 +346,8 @@ def crm_ids_of_members(session: Session, team_id: str, slack_ids: list[str]) -> 
 def alert_audience(session: Session, account: GmailAccount, contact_id: int,
                    audience: ChannelAudience) -> AudienceDecision:
     """SPEC §5, channels: a public channel is readable by the whole workspace, so it gets what an
-    unrelated CRM user may see and no CRM details; a private channel gets the least any member may
+    unrelated CRM user may see and no CRM details (nothing when it is shared with another workspace of the
+    organisation, whose readers Public sharing does not reach); a private channel gets the least any member may
     see, with CRM details only when every member is a CRM user. Nothing → the rep's DM."""
     if audience.is_dm:
         return AudienceDecision(Visibility.OWNER, True)
@@ -354,7 +355,13 @@ def alert_audience(session: Session, account: GmailAccount, contact_id: int,
         return AudienceDecision(Visibility.NONE, False, {}, audience.outside)
     members = [m for m in audience.member_crm_ids if m != account.crm_user_id]
     levels = visibility_for_users(session, account, contact_id, members)
-    if not audience.channel.is_private:
+    if not audience.channel.is_private and audience.channel.shared_with:
+        # Org-shared with other workspaces of the organisation: everyone there can read it without joining, and
+        # Public sharing stops at the mailbox's workspace, so the least such a reader may see is nothing.
+        level, crm_details, viewers = Visibility.NONE, False, {}
+        reason = ("it is a public channel shared with another workspace of your organisation, whose people your "
+                  "sharing setting does not let see your emails")
+    elif not audience.channel.is_private:
         level = unrelated_user_visibility(session, account)
         crm_details = False
         viewers = {m: level for m in members if m is not None}

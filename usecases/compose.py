@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from email.utils import formataddr
 from typing import Any
 
 from sqlmodel import Session
@@ -31,8 +30,15 @@ from gmail.config import GMAIL_SEND_SCOPE
 from gmail.conversations import contact_addresses
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, SendingLimitExceeded, SendingNotPermitted
 from gmail.magnet import gmail_url
-from gmail.send import original_of, recipient_header, reply_subject, send_email as send_through_gmail
-from usecases import access
+from gmail.send import (
+    UnusableAddress,
+    mail_address,
+    original_of,
+    recipient_header,
+    reply_subject,
+    send_email as send_through_gmail,
+)
+from usecases import access, fanout
 from usecases.actors import Actor, SlackActorRef, acting, resolve
 from usecases.contacts import (
     MATCH_LIMIT,
@@ -150,11 +156,13 @@ def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | N
         if not found:
             return NoContact(query, [ContactMatch(c.id, c.display_name, c.email, c.company)
                                      for c in closest_contacts(session, query)])
-        recipients = [Recipient(address, contact.id, formataddr((contact.display_name, address)))
-                      for contact in found[:MATCH_LIMIT] for address in addresses_of(contact)]
+        recipients = [Recipient(address, contact.id, label)
+                      for contact in found[:MATCH_LIMIT] for address in addresses_of(contact)
+                      if (label := _usable(contact.display_name, address)) is not None]
         return Draft(account.id, account.email_address, recipients=recipients, more_contacts=len(found) > MATCH_LIMIT)
 
 
+@fanout.one_email_at_a_time
 def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_id: Any, contact_id: Any) -> Draft:
     """Reply to a message of the actor's own mailbox that is with the contact: to its Reply-To, else its From;
     subject "Re: …"."""
@@ -171,21 +179,37 @@ def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_i
         session.expunge(account)
     mailbox = services.mailbox_client(account)
     try:
-        original = original_of(mailbox, gmail_id)
+        with fanout.gmail_deadline(services, services.config.mailbox_view_timeout_seconds):
+            original = original_of(mailbox, gmail_id)
     except GmailError as error:
         raise gmail_failure(error) from None
-    if not original.is_with(addresses, account.email_address):
+    if not original.is_with(addresses):
         raise NotAllowed(NOT_WITH_CONTACT)
     recipients = _reply_recipients(original)
     return Draft(account.id, account.email_address, subject=reply_subject(original.subject),
                  reply_to_gmail_id=gmail_id, reply_recipient=recipient_header(recipients),
-                 reply_labels=[formataddr(recipient) for recipient in recipients])
+                 reply_labels=[mail_address(name, address) for name, address in recipients])
+
+
+def _usable(name: str, address: str) -> str | None:
+    """`Name <address>` for the modal's list, or None for an address no header can carry."""
+    try:
+        return mail_address(name, address)
+    except UnusableAddress:
+        log.warning("a contact's address cannot be written into a To header; not offered")
+        return None
 
 
 def _reply_recipients(original) -> list[tuple[str, str]]:
     recipients = original.reply_recipients
     if not recipients:
         raise InvalidInput("That email has no address to reply to.")
+    for name, address in recipients:
+        try:
+            mail_address(name, address)
+        except UnusableAddress:
+            raise InvalidInput(f"That email asks for replies to an address MailMagnet cannot write into an email "
+                               f"({address[:80]!r}). Reply from Gmail.") from None
     if len(recipients) > REPLY_RECIPIENT_LIMIT:
         raise InvalidInput(f"That email asks for replies to {len(recipients)} addresses (its Reply-To). MailMagnet "
                            f"replies to at most {REPLY_RECIPIENT_LIMIT} at once: Reply from Gmail, where you see "
@@ -223,7 +247,10 @@ def _recipient(session: Session, outgoing: Outgoing) -> str:
     wanted = (outgoing.to or "").strip().lower()
     for contact in contacts.values():
         if wanted in addresses_of(contact):
-            return formataddr((contact.display_name, wanted))
+            try:
+                return mail_address(contact.display_name, wanted)
+            except UnusableAddress:
+                raise FieldErrors({"to": "That address cannot be written into an email: pick another."}) from None
     raise FieldErrors({"to": "Pick one of the contact's addresses."})
 
 
@@ -259,6 +286,9 @@ def send_email(services: Services, who: SlackActorRef, outgoing: Outgoing) -> Se
             to = recipient_header(_reply_recipients(original))
         sent = send_through_gmail(mailbox, sender=account.email_address, to=to, subject=subject, body=body,
                                   original=original)
+    except UnusableAddress as error:  # nothing was sent
+        raise SendingRefused(f"MailMagnet cannot write {error.address[:80]!r} into an email, so nothing was sent. "
+                             "Send it from Gmail.") from None
     except SendingLimitExceeded:
         raise SendingRefused(f"Gmail refused to send from {account.email_address}: the mailbox reached Gmail's "
                              "sending limit. Nothing was sent; Gmail lifts the limit within 24 hours.") from None

@@ -40,7 +40,7 @@ from gmail.conversations import Cursor, EmailCopy, Listed, addresses_by_contact,
     copy_from_metadata, fetch_copies, list_candidates
 from gmail.errors import AccessRevoked, GmailError, InvalidRequest, NotFound
 from gmail.magnet import gmail_url
-from gmail.messages import body_text, header_map
+from gmail.messages import body_text, header_map, is_gmail_id
 from gmail.tokens import TokenKeyError
 from usecases import access, fanout
 from usecases.actors import Actor, SlackActorRef, acting
@@ -134,18 +134,6 @@ class MailboxTag:
     address: str
     owner_slack_id: str
     own: bool
-
-
-GMAIL_ID_LIMIT = 64  # the store's gmail_id columns; Gmail's own ids are 16 characters
-
-
-def is_gmail_id(value: Any) -> bool:
-    """A Gmail message id as a button may carry one. Ids are opaque (Gmail's are hex, a Gmail-compatible server's
-    may hold '-' or '_'), so only the length and printable ASCII are checked here: what makes an id acceptable is
-    that the message is in a mailbox the actor may see and is with the contact, which the use case checks by
-    fetching it from that mailbox."""
-    return (isinstance(value, str) and 0 < len(value) <= GMAIL_ID_LIMIT and value.isascii() and value.isprintable()
-            and not any(c.isspace() for c in value))
 
 
 @dataclass(frozen=True)
@@ -338,7 +326,7 @@ def _fetch_mailbox(services: Services, mailbox: _Mailbox, query: str, addresses:
     copies = fetch_copies(client, listed.ids, with_subject=mailbox.level.shows_subject)
     save_refreshed_credentials(services.engine, cipher, mailbox.account.id, client.credentials, token_before)
     kept = frozenset(gmail_id for gmail_id, copy in copies.items()
-                     if copy is not None and copy.is_with(addresses, mailbox.account.email_address))
+                     if copy is not None and copy.is_with(addresses))
     return _Fetched(listed, copies, kept)
 
 
@@ -454,7 +442,7 @@ def _line(members: list[Member], contact_id: int) -> EmailLine:
     tags = list(dict.fromkeys(m.tag for m, _ in ordered))
     return EmailLine(
         ref=EmailRef(mailbox.account.id, copy.gmail_id, contact_id), mailboxes=tags, level=level,
-        sent=copy.sent_by(mailbox.account.email_address), received_at=copy.received_at,
+        sent=copy.sent_by(), received_at=copy.received_at,
         from_header=copy.from_header, to_header=copy.to_header, cc_header=copy.cc_header,
         subject=copy.subject if level.shows_subject else None,
         snippet=copy.snippet if level.shows_snippet else None,
@@ -511,6 +499,7 @@ def gmail_failure(error: GmailError) -> DomainError:
     return DomainError("Gmail did not answer just now. Please try again in a moment.")
 
 
+@fanout.one_email_at_a_time
 def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetail:
     """"Open": the email at the viewer's depth; the owner also gets the plain-text body (live, never kept)."""
     ref = EmailRef.of(value)
@@ -530,15 +519,17 @@ def _open_email(session: Session, services: Services, actor: Actor, ref: EmailRe
                 level: Visibility, addresses: frozenset[str], name: str) -> EmailDetail:
     client = services.mailbox_client(account)
     try:
-        if level == Visibility.OWNER:
-            message = client.get_message(ref.gmail_id, format="full")
-        else:
-            headers = ("From", "To", "Cc", "Date", "Message-ID") + (("Subject",) if level.shows_subject else ())
-            message = client.get_message(ref.gmail_id, format="metadata", headers=headers)
+        # On the Slack listener thread: one Open per person at a time (above), and no longer than a view's wait.
+        with fanout.gmail_deadline(services, services.config.mailbox_view_timeout_seconds):
+            if level == Visibility.OWNER:
+                message = client.get_message(ref.gmail_id, format="full")
+            else:
+                headers = ("From", "To", "Cc", "Date", "Message-ID") + (("Subject",) if level.shows_subject else ())
+                message = client.get_message(ref.gmail_id, format="metadata", headers=headers)
     except GmailError as error:
         raise gmail_failure(error) from None
     copy = copy_from_metadata(message, with_subject=level.shows_subject)
-    if not copy.is_with(addresses, account.email_address):
+    if not copy.is_with(addresses):
         # A forged or stale value, or a contact whose address has since become the organisation's: this view
         # opens (and audits) only a message that is with this contact.
         raise NotAllowed(NOT_WITH_CONTACT)
@@ -612,6 +603,6 @@ def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmai
     lines = []
     for gmail_id, contact in picked:
         copy = result.value.get(gmail_id)
-        if copy is not None and copy.is_with(matching[contact.id], account.email_address):
+        if copy is not None and copy.is_with(matching[contact.id]):
             lines.append(_line([(mailbox, copy)], contact.id))
     return RecentEmails(lines, {line.ref.contact_id: contacts[line.ref.contact_id] for line in lines})

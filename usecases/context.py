@@ -192,6 +192,8 @@ class Services:
     slack: SlackInstalls | None = None
     # The threads that read the rep's mailboxes for a contact view (usecases/fanout.py starts it on first use).
     mailbox_pool: FairPool | None = None
+    # Answers in the Messages tab, throttled per DM (usecases/throttle.py starts it on first use).
+    dm_answers: Any = None
 
     def require_gmail(self) -> tuple[GoogleConfig, TokenCipher, GmailService, GoogleConsent]:
         """The Gmail building blocks, or a clear refusal naming the missing settings."""

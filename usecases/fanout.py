@@ -7,7 +7,8 @@ not five discovery builds.
 Everyone shares it, so no one person can take it from the others (THREATS "Bounded work"):
 - one view in flight per person (`one_view_at_a_time`): a second `/contact` or "Show more" while one is
   being fetched is refused at once (`ViewInFlight`), before it reads anything, instead of sending another
-  round of calls to every colleague's Gmail;
+  round of calls to every colleague's Gmail; likewise one email's Open or Reply per person, in a slot of its
+  own (`one_email_at_a_time`), since those call Gmail on a Slack listener thread;
 - a share of the threads per person (`USER_SHARE`): a person's calls beyond it wait in that person's own
   queue, never in front of someone else's;
 - a deadline per call: when it passes, the calls still waiting are cancelled (they never run), and a
@@ -205,6 +206,26 @@ def one_view_at_a_time(view: Callable[..., T]) -> Callable[..., T]:
             return view(services, who, *args, **kwargs)
 
     return guarded
+
+
+def one_email_at_a_time(action: Callable[..., T]) -> Callable[..., T]:
+    """For a use case `action(services, who, …)` on one email (Open, Reply) that calls Gmail on the Slack listener
+    thread: while the person's previous one runs, a second is refused at once (ViewInFlight). Its own slot,
+    beside the person's view: opening an email while "Show more" loads is fine; forty Opens at once are not."""
+
+    @functools.wraps(action)
+    def guarded(services: Services, who: SlackActorRef, *args, **kwargs) -> T:
+        with _pool(services).one_view(("one email", person_of(who))):
+            return action(services, who, *args, **kwargs)
+
+    return guarded
+
+
+def gmail_deadline(services: Services, seconds: float) -> AbstractContextManager:
+    """Gmail calls made on this thread inside the block give up `seconds` from now (`GmailService.deadline`): a
+    single email's Open or Reply, run on a Slack listener thread, holds it no longer than a view's fan-out would."""
+    gmail = services.gmail
+    return gmail.deadline(time.monotonic() + seconds) if gmail is not None else nullcontext()
 
 
 def shutdown(services: Services) -> None:

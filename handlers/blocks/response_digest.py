@@ -66,7 +66,9 @@ def digest_chart_png(digest: ResponseDigest) -> bytes:
     for position, rep in zip(positions, reps):
         axes.text(101, position, f"median {_duration(rep.times.median_first_response)} · {rep.times.threads} threads",
                   va="center", fontsize=8)
-    axes.set_yticks(positions, labels=names)
+    # Names are people's own Slack names: plain text, never matplotlib mathtext ("$…$" would be parsed, and a
+    # malformed formula raises when the figure is drawn).
+    axes.set_yticks(positions, labels=names, parse_math=False)
     axes.invert_yaxis()
     axes.set_xlim(0, 140)
     axes.set_xticks([0, 25, 50, 75, 100])

@@ -239,17 +239,19 @@ def test_mail_where_the_contact_is_not_the_counterparty_is_neither_listed_nor_op
 
 
 def test_sent_mail_is_with_the_contact_it_went_to(stack):
-    """The rule's other half: a sent email (the SENT label, or From the mailbox's own address) is with the
-    contact it went to or copied; one the rep sent to someone else is not, whoever is named in it."""
+    """The rule's other half: a sent email (Gmail's SENT label, never the From header) is with the contact it went
+    to or copied; one the rep sent to someone else is not, whoever is named in it. Mail in the Inbox "From" the
+    mailbox's own address is received mail — anyone can write that From (test_red_team's spoofing stranger) — so
+    it is with whoever its From names: the rep, who is no contact."""
     colleague_and_rep(stack, "public")
     stack.gmail.insert_message(REP_GMAIL, sender=REP_GMAIL, to="Boss <boss@crm.example>", cc=JANE,
                                subject="Proposal copied to Jane", label_ids=["SENT"])
     stack.gmail.insert_message(REP_GMAIL, sender=f"Rep <{REP_GMAIL}>", to=JANE, subject="Proposal to Jane",
-                               label_ids=["INBOX"])  # filed by a filter: no SENT label, From is the mailbox
+                               label_ids=["INBOX"])  # no SENT label: received, whatever its From says
     stack.gmail.insert_message(REP_GMAIL, sender=REP_GMAIL, to="Friend <friend@home.example>",
                                subject=f"Gossip about {JANE} sent-77e1", label_ids=["SENT"])
     shown = shown_text(contact_command(stack, JANE, user=COLLEAGUE))
-    assert "Proposal copied to Jane" in shown and "Proposal to Jane" in shown
+    assert "Proposal copied to Jane" in shown and "Proposal to Jane" not in shown
     assert "sent-77e1" not in shown
 
 
