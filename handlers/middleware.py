@@ -25,6 +25,7 @@ from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 from handlers import dedupe
 from handlers.blocks.ids import AlertAction
 from telemetry import metrics
+from usecases import idempotency
 from usecases.actors import workspace_allowed
 from usecases.values import Services, SlackActorRef, WrongWorkspace
 
@@ -84,7 +85,7 @@ def drop_repeats(req: BoltRequest, body: dict, services: Services, next: Callabl
     # Socket Mode marks first deliveries as retry 0: only a real retry needs the look-up.
     if retry not in (None, "0") and key is not None:
         try:
-            if dedupe.seen(services, key):
+            if idempotency.seen(services, key):
                 log.info("dropping Slack's retry %s of %s %s", retry, kind, name)
                 return BoltResponse(status=200, body="")
         except Exception:
