@@ -59,7 +59,6 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from enum import StrEnum
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -75,99 +74,16 @@ from crm_store.records.results import RecordKind
 from crm_store.sources import ChangeSource
 from crm_sync.config import ZohoConfig
 from crm_sync.errors import LeaseLost, ZohoBadAnswer, ZohoError, ZohoPageTokenInvalid
-from crm_sync.zoho_client import ZohoClient, parse_zoho_time
+from crm_sync.zoho_answers import parse_zoho_time
+from crm_sync.zoho_client import ZohoClient
+from crm_sync.zoho_fields import FIELDS, KINDS, MAPPERS, MODULES, ZOHO_FIELD
+from crm_sync.zoho_results import ModuleResult, SyncProblem, ZohoSyncResult, ZohoSyncStatus
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "zoho-sync"
-MODULES = ("Contacts", "Deals")
-KINDS = {"Contacts": RecordKind.CONTACTS, "Deals": RecordKind.DEALS}
-FIELDS = {
-    "Contacts": ("Email", "Secondary_Email", "First_Name", "Last_Name", "Account_Name", "Phone", "Owner",
-                 "Modified_Time"),
-    "Deals": ("Deal_Name", "Stage", "Closing_Date", "Amount", "Contact_Name", "Owner", "Modified_Time"),
-}
-# The core's field names as Zoho calls them, for problems an admin reads.
-ZOHO_FIELD = {
-    "email": "Email", "secondary_email": "Secondary_Email", "first_name": "First_Name", "last_name": "Last_Name",
-    "company": "Account_Name", "phone": "Phone", "owner_email": "Owner", "external_id": "id",
-    "name": "Deal_Name", "stage": "Stage", "closing_date": "Closing_Date", "amount": "Amount",
-    "contact_external_id": "Contact_Name", "contact_email": "Contact_Name",
-}
 TOKEN_MARGIN = timedelta(minutes=5)  # a page token this close to its expiry is not worth trying
 ONE_SECOND = timedelta(seconds=1)
-
-
-@dataclass
-class SyncProblem:
-    module: str
-    record_id: str | None  # the Zoho id
-    field: str | None  # Zoho's field name
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.module} {self.record_id}" + (f" {self.field}" if self.field else "")
-        return f"{where}: {self.reason}"
-
-
-@dataclass
-class ModuleResult:
-    module: str
-    pages: int = 0  # pages of records read (empty answers included)
-    deleted_pages: int = 0
-    read: int = 0  # records Zoho handed out
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    skipped: int = 0
-    skipped_organisation: int = 0  # of the skipped, records whose address is the organisation's own
-    problems: list[SyncProblem] = field(default_factory=list)
-
-
-class ZohoSyncStatus(StrEnum):
-    """How a run ended (also the `result` of `mailmagnet_crm_sync_runs_total`)."""
-    SYNCED = "synced"
-    SKIPPED = "skipped"  # another replica holds the lease
-    FAILED = "failed"
-
-
-@dataclass
-class ZohoSyncResult:
-    status: ZohoSyncStatus
-    reason: str | None = None  # why skipped or failed
-    full: bool = False
-    modules: dict[str, ModuleResult] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status is ZohoSyncStatus.SYNCED
-
-    @property
-    def pages(self) -> int:
-        return sum(result.pages + result.deleted_pages for result in self.modules.values())
-
-    @property
-    def deletes(self) -> int:
-        return sum(result.deleted for result in self.modules.values())
-
-    @property
-    def problems(self) -> list[SyncProblem]:
-        return [problem for result in self.modules.values() for problem in result.problems]
-
-    def summary(self) -> str:
-        """One line for the CLI and the logs."""
-        if self.status is ZohoSyncStatus.SKIPPED:
-            return f"skipped: {self.reason}"
-        parts = [f"{name.lower()}: {r.created} created, {r.updated} updated, {r.deleted} deleted, "
-                 f"{r.skipped} skipped"
-                 + (f" ({r.skipped_organisation} the organisation's own addresses)" if r.skipped_organisation else "")
-                 for name, r in self.modules.items()]
-        text = "; ".join(parts) or "nothing read"
-        return f"failed: {self.reason} ({text})" if self.status is ZohoSyncStatus.FAILED else text
 
 
 def default_owner() -> str:
@@ -249,52 +165,6 @@ def _stamp(modified: datetime | None, record: dict[str, Any]) -> str:
 def _stamp_time(stamp: str) -> datetime | None:
     moment = stamp.split("#", 1)[0]
     return datetime.fromisoformat(moment) if moment else None
-
-
-def contact_record(zoho: dict[str, Any]) -> dict[str, Any]:
-    """A Zoho contact as the import core's record."""
-    record: dict[str, Any] = {
-        "external_id": zoho.get("id"),
-        "email": zoho.get("Email"),
-        "secondary_email": zoho.get("Secondary_Email"),
-        "first_name": zoho.get("First_Name"),
-        "last_name": zoho.get("Last_Name"),
-        "company": _lookup_name(zoho.get("Account_Name")),
-        "phone": zoho.get("Phone"),
-    }
-    _owner(zoho, record)
-    return record
-
-
-def deal_record(zoho: dict[str, Any]) -> dict[str, Any]:
-    """A Zoho deal as the import core's record."""
-    contact = zoho.get("Contact_Name")
-    record: dict[str, Any] = {
-        "external_id": zoho.get("id"),
-        "name": zoho.get("Deal_Name"),
-        "stage": zoho.get("Stage"),
-        "closing_date": zoho.get("Closing_Date"),
-        "amount": zoho.get("Amount"),
-        "contact_external_id": contact.get("id") if isinstance(contact, dict) else None,
-    }
-    _owner(zoho, record)
-    return record
-
-
-def _lookup_name(value: Any) -> Any:
-    return value.get("name") if isinstance(value, dict) else value
-
-
-def _owner(zoho: dict[str, Any], record: dict[str, Any]) -> None:
-    owner = zoho.get("Owner")
-    if owner is None:
-        record["owner_email"] = None
-    elif isinstance(owner, dict) and owner.get("email"):
-        record["owner_email"] = owner["email"]
-    # An owner Zoho shows without an email (field permissions) leaves the stored owner as it is.
-
-
-MAPPERS = {"Contacts": contact_record, "Deals": deal_record}
 
 
 class _Run:
@@ -406,24 +276,7 @@ class _Run:
             self.result.modules[module].pages += 1
             self.result.modules[module].read += len(page.records)
             first_answer = first_answer or page.server_time
-            fresh, ids = [], []
-            for zoho in page.records:
-                modified = parse_zoho_time(zoho.get("Modified_Time"))
-                ceiling = page.server_time or self.clock()
-                if modified is not None and modified > ceiling:
-                    modified = ceiling  # "modified" in the future: the cursor must not leap past what comes next
-                if modified is not None and (newest is None or modified > newest):
-                    newest = modified  # skipped records count for the boundary too
-                record = MAPPERS[module](zoho)
-                # Zoho's times are to the second: an edit in the second of an earlier read keeps its
-                # Modified_Time, so what was applied is recognised by its content too.
-                stamp = _stamp(modified, record)
-                before = applied_at.pop(zoho["id"], None)
-                applied_at[zoho["id"]] = (modified, stamp)  # moved to the end: the newest
-                if before is not None and before[1] == stamp:
-                    continue  # applied before, unchanged since
-                fresh.append(record)
-                ids.append(zoho["id"])
+            fresh, ids, newest = self._fresh_records(module, page, applied_at, newest)
             cursor = self._advance(cursor, applied_at, newest, page, request_since)
             applied = self._commit_page(stream, KINDS[module], fresh, cursor, complete=not page.more)
             self._count(module, ids, applied)
@@ -433,6 +286,30 @@ class _Run:
                 return first_answer
             self._check_length(module, number)
             token = page.next_page_token
+
+    def _fresh_records(self, module: str, page, applied_at: dict[str, tuple[datetime | None, str]],
+                       newest: datetime | None) -> tuple[list[dict], list[str], datetime | None]:
+        """The page's records as the core's, leaving out those applied before and unchanged since (`applied_at`
+        is updated); with their Zoho ids and the latest Modified_Time handed out so far."""
+        fresh, ids = [], []
+        for zoho in page.records:
+            modified = parse_zoho_time(zoho.get("Modified_Time"))
+            ceiling = page.server_time or self.clock()
+            if modified is not None and modified > ceiling:
+                modified = ceiling  # "modified" in the future: the cursor must not leap past what comes next
+            if modified is not None and (newest is None or modified > newest):
+                newest = modified  # skipped records count for the boundary too
+            record = MAPPERS[module](zoho)
+            # Zoho's times are to the second: an edit in the second of an earlier read keeps its
+            # Modified_Time, so what was applied is recognised by its content too.
+            stamp = _stamp(modified, record)
+            before = applied_at.pop(zoho["id"], None)
+            applied_at[zoho["id"]] = (modified, stamp)  # moved to the end: the newest
+            if before is not None and before[1] == stamp:
+                continue  # applied before, unchanged since
+            fresh.append(record)
+            ids.append(zoho["id"])
+        return fresh, ids, newest
 
     def _advance(self, cursor: _Cursor, applied_at: dict[str, tuple[datetime | None, str]],
                  newest: datetime | None, page, request_since: datetime | None) -> _Cursor:
