@@ -99,9 +99,9 @@ class ImportProgressBar:
 
 
 def cmd_import(args) -> int:
-    from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals
+    from crm_store.csv_import import ImportRejected, format_errors, import_contacts, import_deals, import_leads
 
-    importer = import_contacts if args.kind == "contacts" else import_deals
+    importer = {"contacts": import_contacts, "deals": import_deals, "leads": import_leads}[args.kind]
     engine = _store()
     bar = ImportProgressBar(args.kind)
     try:
@@ -151,12 +151,98 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_users_list(args) -> int:
+    """`mailmagnet users list [--json]`: the admin overview, for the whole organisation."""
+    from usecases.overview import overview_for
+
+    overview = overview_for(_services())
+    if args.json:
+        print(json.dumps([row.as_json() for row in overview.rows], ensure_ascii=False, indent=2))
+        return 0
+    header = ("EMAIL", "SLACK", "ROLE", "GRANTED", "STATE", "MAILBOX", "LAST SYNC", "UNITS TODAY", "ALERTS",
+              "LABELS", "LAST ERROR")
+    lines = [header]
+    for row in overview.rows:
+        since = f" since {row.failing_since:%Y-%m-%d %H:%M}" if row.failing_since else ""
+        lines.append((row.email, row.slack_user_id or "-", row.role or "-", "yes" if row.granted else "no",
+                      row.state.value, row.mailbox or "-",
+                      f"{row.last_sync_at:%Y-%m-%d %H:%M}" if row.last_sync_at else "-", str(row.quota_units_today),
+                      "on" if row.alerts_on else "off", "on" if row.labels_on else "off",
+                      (row.last_error or "")[:80] + (since if row.last_error else "")))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header) - 1)]
+    for line in lines:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1])
+    return 0
+
+
+def _grant_csv(args) -> int:
+    """`mailmagnet users grant --csv FILE`: every line's CRM user (by `email`) gets Mail Integration; reps linked
+    to Slack get one DM with a Connect button."""
+    from handlers.blocks.onboarding import grant_report_lines
+    from usecases.onboarding import grant_csv
+
+    if args.email or args.admin:
+        raise CliError("--csv FILE takes neither an EMAIL nor --admin")
+    try:
+        with open(args.csv, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise CliError(f"cannot read {args.csv}: {error.strerror or error}")
+    try:
+        report = grant_csv(_services(), text)
+    except DomainError as error:
+        raise CliError(f"{args.csv}: {error}")
+    for line in grant_report_lines(report):
+        print(line)
+    return 0
+
+
+def cmd_users_import(args) -> int:
+    """`mailmagnet users import FILE.csv`: roles and managers (columns email, role, manager_email; name)."""
+    import csv
+
+    from crm_store.db import session_scope
+    from crm_store.user_records import USER_FIELDS, apply_user_records
+
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = [(name or "").strip().lower() for name in reader.fieldnames or []]
+            if "email" not in columns:
+                raise CliError(f"{args.file}: the CSV needs an `email` column (and `role`, `manager_email`)")
+            unknown = [c for c in columns if c not in USER_FIELDS]
+            if unknown:
+                raise CliError(f"{args.file}: unknown column(s) {', '.join(unknown)}; a user has "
+                               f"{', '.join(USER_FIELDS)}")
+            records = [(line, {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k})
+                       for line, row in enumerate(reader, start=2)]
+    except OSError as error:
+        raise CliError(f"cannot read {args.file}: {error.strerror or error}")
+    with session_scope(_store()) as session:
+        result = apply_user_records(session, records, source="csv", detail=args.file.rsplit("/", 1)[-1])
+    if result.rejected:
+        for problem in result.problems:
+            print(f"line {problem.index}, {problem.field or 'record'}: {problem.reason}", file=sys.stderr)
+        raise CliError(f"{args.file}: {len({p.index for p in result.problems})} bad row(s); nothing was written")
+    print(f"users: {result.created} created, {result.updated} updated, {result.unchanged} unchanged")
+    return 0
+
+
 def cmd_users(args) -> int:
     from usecases.admin import grant_by_email, revoke_by_email
 
+    if args.action == "grant" and args.csv:
+        return _grant_csv(args)
+    if not args.email:
+        raise CliError("give an EMAIL (or, to grant, --csv FILE)")
     try:
         if args.action == "grant":
-            change = grant_by_email(_services(), args.email, admin=args.admin)
+            services = _services()
+            change = grant_by_email(services, args.email, admin=args.admin)
+            if change.mail_integration:
+                from usecases.onboarding import invite_granted
+
+                invite_granted(services, change.email, granted_by=None)
         else:
             change = revoke_by_email(_services(), args.email)
     except DomainError as error:
@@ -379,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(func=cmd_db_upgrade)
 
     imp = sub.add_parser("import", help="import CRM data from CSV")
-    imp.add_argument("kind", choices=["contacts", "deals"])
+    imp.add_argument("kind", choices=["contacts", "deals", "leads"])
     imp.add_argument("file")
     imp.add_argument("--skip-invalid", action="store_true", help="import the good rows and report the bad ones")
     imp.set_defaults(func=cmd_import)
@@ -395,13 +481,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     users = sub.add_parser("users", help="Mail Integration permission and admin flag")
     users_sub = users.add_subparsers(dest="action", required=True)
-    grant = users_sub.add_parser("grant", help="give the CRM user (created if missing) Mail Integration")
-    grant.add_argument("email")
+    grant = users_sub.add_parser("grant", help="give the CRM user (created if missing) Mail Integration, or with "
+                                              "--csv every existing CRM user listed in FILE (column email)")
+    grant.add_argument("email", nargs="?")
+    grant.add_argument("--csv", metavar="FILE", help="a CSV with an `email` column: grant each (never creates)")
     grant.add_argument("--admin", action="store_true", help="also make the user an admin")
     revoke = users_sub.add_parser("revoke", help="take Mail Integration and admin away")
     revoke.add_argument("email")
+    revoke.set_defaults(csv=None)
     for p in (grant, revoke):
         p.set_defaults(func=cmd_users)
+    listing = users_sub.add_parser("list", help="every rep: granted, connected / failing / revoked, last sync, "
+                                               "quota units today, alerts and labels")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_users_list)
+    importing = users_sub.add_parser("import", help="roles and managers from a CSV (email, role, manager_email)")
+    importing.add_argument("file")
+    importing.set_defaults(func=cmd_users_import)
 
     serve = sub.add_parser("serve", help="run the bot: HTTP routes, Slack listeners, scheduler")
     serve.add_argument("--socket-mode", action="store_true", help="receive Slack requests over Socket Mode")

@@ -14,7 +14,10 @@
   the request stays recorded and that run starts again when done: at most one pending sync per mailbox.
 - What a run does is `usecases.mailbox_run` (sync → post → file → renew the watch); what a push asks for is
   `usecases.push`; housekeeping, the refile trigger (every REFILE_CHECK_SECONDS) and the Zoho sync are
-  `usecases.upkeep`. This module keeps the leases, the threads and the timing.
+  `usecases.upkeep`; every INCIDENT_CHECK_SECONDS the admins are DMed of mailboxes newly revoked or failing for
+  an hour, once per incident whichever replica looks first (`usecases.overview.tell_admins_of_incidents`).
+  This module keeps the leases, the threads and the timing, and adds each run's Gmail units to the mailbox's
+  count of today when it hands the lease back.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from crm_store import leases
 from crm_store.db import session_scope
 from crm_store.leases import Job, Lease
 from crm_store.models import AccountStatus, GmailAccount, utcnow
+from gmail import metering
 from gmail.accounts import save_refreshed_credentials
 from gmail.sweep import HistorySweep, plan_poll
 from telemetry import metrics
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 # The longest the dispatch loop sleeps without looking at the database.
 POLL_SECONDS = 1.0
 REFILE_CHECK_SECONDS = 5
+# How often a replica looks for mailbox incidents to tell the admins of (revoked, failing for an hour).
+INCIDENT_CHECK_SECONDS = 15
 DEAD_OWNER_CHECK_SECONDS = 2
 
 
@@ -63,6 +69,7 @@ class Jobs:
         self.owner = owner or leases.replica_owner()
         self.runner = MailboxRunner(services)
         self.magnet, self.pipeline = self.runner.magnet, self.runner.pipeline
+        self.nudger = self.runner.nudger  # follow-up nudges (tests drive its clock)
         # The polling sweep: quiet mailboxes polled many at a time (gmail/sweep.py).
         self.sweep = HistorySweep(services.gmail, concurrency=settings.sweep_concurrency) \
             if self.pipeline is not None else None
@@ -77,6 +84,8 @@ class Jobs:
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="mailbox")
         # Pushes and setting changes: their own threads, so an alert never queues behind a polling cycle.
         self._push_pool = ThreadPoolExecutor(settings.push_workers, thread_name_prefix="push")
+        self.push_queue_limit = settings.push_queue_limit
+        self._push_load = 0  # runs queued or running on `_push_pool`
         self._sweeper = ThreadPoolExecutor(1, thread_name_prefix="sweep")
         self._sweep_run: Future | None = None
         self._pool_load = 0  # runs queued or running on `_pool`
@@ -86,6 +95,7 @@ class Jobs:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._active: set[int] = set()  # running now
+        self._will_ask: set[int] = set()  # queued runs that will ask Gmail for news when they start
         self._in_flight: dict[int, Future | None] = {}  # leased by this replica: queued or running
         self._requested: set = set()
         self.last_cycle: dict[str, str] = {}
@@ -103,7 +113,11 @@ class Jobs:
         self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
         self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
         self._scheduler.every(1).hours.do(self.housekeeping)
+        # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
+        # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
+        self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
+        self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.tell_admins)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
         zoho = self.services.zoho
         if zoho is not None:
@@ -123,6 +137,17 @@ class Jobs:
 
     def _crm_sync(self):
         return upkeep.scheduled_crm_sync(self.services, owner=self.owner, stopping=self._stopping.is_set)
+
+    def tell_admins(self) -> int:
+        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
+        it runs on the scheduler's loop."""
+        from usecases.overview import tell_admins_of_incidents
+
+        try:
+            return tell_admins_of_incidents(self.services)
+        except Exception:  # noqa: BLE001 - the database or Slack: logged; the next check tries again
+            log.exception("could not tell the admins of mailbox incidents")
+            return 0
 
     def refile_changed(self) -> int:
         """Bring label runs forward after CRM category changes (`upkeep.RefileTrigger`); wakes the loop if any."""
@@ -301,24 +326,37 @@ class Jobs:
         pool = pool or self._pool
         with self._lock:
             self._in_flight[lease.account_id] = None  # counted before it can finish
+            if first_page is None and not may_skip_sync:
+                self._will_ask.add(lease.account_id)  # queued, and will ask Gmail what is new when it starts
             if pool is self._pool:
                 self._pool_load += 1
+            elif pool is self._push_pool:
+                self._push_load += 1
         try:
             future = pool.submit(in_job(job.value, lease.account_id, self._work),  # its log lines name the run
                                  lease, job, first_page, may_skip_sync)
         except RuntimeError:  # the pool is shut down: hand the mailbox back
             with self._lock:
                 self._in_flight.pop(lease.account_id, None)
+                self._will_ask.discard(lease.account_id)
                 if pool is self._pool:
                     self._pool_load -= 1
+                elif pool is self._push_pool:
+                    self._push_load -= 1
             leases.release(self.services.engine, self.owner, lease.account_id)
             return None
         if pool is self._pool:
             future.add_done_callback(self._pool_task_done)
+        elif pool is self._push_pool:
+            future.add_done_callback(self._push_task_done)
         with self._lock:
             if lease.account_id in self._in_flight:  # not finished already
                 self._in_flight[lease.account_id] = future
         return future
+
+    def _push_task_done(self, _future) -> None:
+        with self._lock:
+            self._push_load -= 1
 
     def _pool_task_done(self, _future) -> None:
         with self._lock:
@@ -391,11 +429,14 @@ class Jobs:
         account_id = lease.account_id
         with self._lock:
             self._active.add(account_id)
+            self._will_ask.discard(account_id)  # from here on a push may come after its history.list
         again = False
         outcome = RunOutcome(account_id, job)
+        spent = metering.Tally()
         try:
             failpoint("lease.held")
-            outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
+            with metering.tally() as spent:  # this mailbox's Gmail units today (the admin overview)
+                outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync)
         finally:
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
                 if outcome.synced or job is Job.SYNC else None
@@ -403,7 +444,7 @@ class Jobs:
                 if job is Job.LABELS else None
             try:
                 again = leases.release(self.services.engine, self.owner, account_id,
-                                       next_sync_at=next_sync, next_label_at=next_label)
+                                       next_sync_at=next_sync, next_label_at=next_label, quota_units=spent.units)
             finally:
                 with self._lock:
                     self._active.discard(account_id)
@@ -437,9 +478,28 @@ class Jobs:
         The mailbox is leased first (due or not), so the dispatch loop cannot take the run from under the
         caller (`wait_for_requested` waits for it). Only when it is busy is a request recorded: the run
         holding it starts again when done (or, if it just ended, the loop sees the request within a second).
+        Backpressure: a run of the mailbox queued here and not started covers the request (nothing written); with
+        PUSH_QUEUE_LIMIT push runs already queued or running, the request is recorded and the polling sweep takes
+        it, so an overload makes pushes slower, never a queue that grows without bound.
         """
         if self.pipeline is None or self._stopping.is_set():
             leases.request_sync(self.services.engine, [account_id])
+            return False
+        with self._lock:
+            waiting_run = self._in_flight.get(account_id) if account_id in self._will_ask else None
+            overloaded = waiting_run is None and self._push_load >= self.push_queue_limit
+            if waiting_run is not None:
+                self._requested.add(waiting_run)
+        if waiting_run is not None:
+            # A run of this mailbox is queued here and will ask Gmail itself: it reads this push's news too.
+            metrics.PUSH_BACKPRESSURE.labels(result="coalesced").inc()
+            waiting_run.add_done_callback(self._forget_request)
+            return False
+        if overloaded:
+            # Backpressure: recorded on the mailbox; the dispatch loop's next sweep polls it with many others.
+            metrics.PUSH_BACKPRESSURE.labels(result="deferred").inc()
+            leases.request_sync(self.services.engine, [account_id])
+            self._wake.set()
             return False
         taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
                                     lease_seconds=self.lease_seconds, account_ids=[account_id])
@@ -490,6 +550,24 @@ class Jobs:
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)
+
+    # -- the weekly response-time digest ----------------------------------------------------------
+
+    def send_response_digests(self, *, force: bool = False) -> int:
+        """Send the digests that are due (usecases/response_digest.py); returns how many were sent."""
+        from usecases.response_digest import due_digests
+
+        sent = 0
+        try:
+            for digest in due_digests(self.services, self.clock(), force=force):
+                try:
+                    self.services.notifier.send_response_digest(digest)
+                    sent += 1
+                except Exception as error:  # noqa: BLE001 - one recipient's failure never stops the others
+                    log.warning("response-time digest to %s not sent: %s", digest.recipient_slack_id, error)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("response-time digests failed")
+        return sent
 
     # -- housekeeping ----------------------------------------------------------------------------
 

@@ -14,9 +14,19 @@ from slack_sdk.errors import SlackApiError
 from bot.slack_clients import SlackClients
 from bot.slack_failures import Failure, failure_of
 from crm_store.models import GmailAccount
-from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, MailboxIncident
+from gmail.followups import FollowupNudge
+from handlers.blocks.followups import followup_blocks, followup_metadata, followup_text
+from handlers.blocks.response_digest import digest_chart_png, digest_text
+from usecases.response_digest import ResponseDigest
 from handlers.blocks.alerts import alert_blocks, alert_metadata, alert_text, digest_blocks, digest_metadata
-from handlers.blocks.notifications import alerts_in_dm_notice, connected_dm, reconnect_dm
+from handlers.blocks.notifications import (
+    admin_incident_dm,
+    alerts_in_dm_notice,
+    connect_invitation_dm,
+    connected_dm,
+    reconnect_dm,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +81,14 @@ class SlackNotifier:
         text, blocks = reconnect_dm(account.email_address, reason)
         self.dm(account.slack_team_id, account.slack_user_id, text, blocks)
 
+    def tell_admin(self, team_id: str, admin_user_id: str, incident: MailboxIncident) -> None:
+        text, blocks = admin_incident_dm(incident)
+        self.dm(team_id, admin_user_id, text, blocks)
+
+    def invite_to_connect(self, team_id: str, user_id: str, granted_by: str | None) -> bool:
+        text, blocks = connect_invitation_dm(granted_by)
+        return self.dm(team_id, user_id, text, blocks) is not None
+
     def alerts_go_to_dm(self, account: GmailAccount, channel: str, reason: str) -> None:
         text, blocks = alerts_in_dm_notice(channel, reason)
         self.dm(account.slack_team_id, account.slack_user_id, text, blocks)
@@ -115,6 +133,22 @@ class SlackNotifier:
     def post_alert(self, team_id: str, channel: str, view: AlertView) -> str:
         return self._post_once(team_id, channel, text=alert_text(view), blocks=alert_blocks(view),
                                metadata=alert_metadata(view), unfurl_links=False, unfurl_media=False)
+
+    def post_followup(self, team_id: str, channel: str, nudge: FollowupNudge) -> str:
+        return self._post_once(team_id, channel, text=followup_text(nudge), blocks=followup_blocks(nudge),
+                               metadata=followup_metadata(nudge), unfurl_links=False, unfurl_media=False)
+
+    def send_response_digest(self, digest: ResponseDigest) -> str:
+        """The weekly response-time digest to one recipient's DM: the text as the file's comment, the chart as a
+        PNG through slack_sdk's `files_upload_v2` (getUploadURLExternal, the upload, completeUploadExternal)."""
+        client = self._client(digest.team_id)
+        channel = self._dm_channel(digest.team_id, digest.recipient_slack_id)
+        response = client.files_upload_v2(
+            channel=channel, file=digest_chart_png(digest), filename="response-times.png",
+            title=f"Customer response times {digest.since:%Y-%m-%d} to {digest.until:%Y-%m-%d}",
+            alt_txt="Share of customer threads answered within 4 hours and within 24 hours, per rep",
+            initial_comment=digest_text(digest))
+        return response["file"]["id"]
 
     def post_digest(self, team_id: str, channel: str, views: list[AlertView], digest_key: str) -> str:
         text, blocks = digest_blocks(views)

@@ -15,7 +15,7 @@ from bot.settings import Settings
 from bot.slack_app import create_slack_app, listener_pool
 from bot.web import create_metrics_app, create_web_app
 from crm_store.records.results import MAX_REQUEST_BYTES
-from usecases.context import Services
+from bot.services import BotServices
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class BotServer:
 
     def __init__(self, settings: Settings, *, host: str = "0.0.0.0", port: int | None = None,
                  socket_mode: bool = False, scheduler: bool = True, start_scheduler: bool = True,
-                 services: Services | None = None):
+                 services: BotServices | None = None):
         self.settings = settings
         cap_library_logs()
         self.services = services or build_services(settings)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
@@ -18,7 +19,15 @@ from usecases.context import Config, Services
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Services", "build_services", "google_config", "use_case_config"]
+__all__ = ["BotServices", "Services", "build_services", "google_config", "use_case_config"]
+
+
+@dataclass
+class BotServices(Services):
+    """The use cases' Services, plus what only bot/ reads: its settings and its Slack token source."""
+
+    settings: Settings | None = None
+    slack: SlackClients | None = None
 
 
 def google_config(settings: Settings) -> GoogleConfig | None:
@@ -42,7 +51,8 @@ def zoho_config(settings: Settings) -> ZohoConfig | None:
         return None
     return ZohoConfig(client_id=settings.zoho_client_id, client_secret=settings.zoho_client_secret or "",
                       refresh_token=settings.zoho_refresh_token or "", accounts_url=settings.zoho_accounts_url,
-                      api_url=settings.zoho_api_url, interval_seconds=settings.crm_sync_interval_seconds)
+                      api_url=settings.zoho_api_url, interval_seconds=settings.crm_sync_interval_seconds,
+                      sync_users=settings.zoho_sync_users)
 
 
 def use_case_config(settings: Settings) -> Config:
@@ -62,6 +72,7 @@ def use_case_config(settings: Settings) -> Config:
         allowed_enterprise_id=settings.slack_allowed_enterprise_id or None,
         multi_workspace=settings.multi_workspace,
         missing_gmail_settings=missing,
+        followup_working_hours=settings.followup_working_hours,
     )
 
 
@@ -79,13 +90,13 @@ def installation_store_for(settings: Settings, engine: Engine, cipher: TokenCiph
     return EncryptedInstallationStore(cipher, client_id=settings.slack_client_id, engine=engine)
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings) -> BotServices:
     engine = open_store(settings)
     rules, labels = category_config(settings)
     google = google_config(settings)
     cipher = TokenCipher(settings.encryption_key_list) if settings.token_encryption_keys else None
     slack = SlackClients(settings, installation_store_for(settings, engine, cipher))
-    services = Services(
+    services = BotServices(
         config=use_case_config(settings),
         engine=engine,
         rules=rules,
@@ -107,7 +118,7 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
-def warn_about_missing_settings(services: Services) -> None:
+def warn_about_missing_settings(services: BotServices) -> None:
     """What `serve` tells the operator at start-up (the CLI's one-shot commands stay quiet)."""
     if services.google is None:
         log.warning("GOOGLE_CLIENT_ID/GOOGLE_CLIENT_SECRET unset: Gmail features will refuse politely")

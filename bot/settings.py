@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     zoho_refresh_token: str | None = None
     zoho_accounts_url: Url = "https://accounts.zoho.com"
     zoho_api_url: OptionalUrl = None  # None: the api_domain Zoho's token endpoint names
+    # Roles and managers from Zoho's Users API (the grant needs ZohoCRM.users.READ); off: records only.
+    zoho_sync_users: bool = True
     crm_sync_interval_seconds: int = Field(300, ge=1)
 
     sync_interval_seconds: int = Field(60, ge=1)
@@ -167,6 +169,10 @@ class Settings(BaseSettings):
     # metadata, the Slack post) and the database work between, ~0.5 s at 150 ms a call: 25 pushes a second keep
     # ~14 busy, so 16 queued them in every burst; idle threads cost next to nothing.
     push_workers: int = Field(48, ge=1)
+    # Backpressure: push runs queued or running at once per replica. A push beyond it is recorded on the mailbox
+    # and the polling path takes it (many mailboxes per Gmail round trip), so an overload lengthens latency
+    # instead of growing a queue whose every entry holds a lease.
+    push_queue_limit: int = Field(96, ge=1)
     http_threads: int = Field(16, ge=2)
     # Slack listeners run here after their ack and wait on Gmail and Slack, not the CPU: more threads than
     # commands in flight, or an answer waits for a thread as long as for Gmail.
@@ -178,6 +184,8 @@ class Settings(BaseSettings):
     gmail_retry_base_seconds: float = Field(0.5, ge=0)
     lease_seconds: int = Field(120, ge=5)
     digest_interval_minutes: int = Field(60, ge=1)
+    # Follow-ups (SPEC §3): the working day, Monday to Friday in each rep's time zone, that follow-up hours count.
+    followup_working_hours: str = "09:00-17:00"
     # None: INFO for `serve`, WARNING for the one-shot commands (they print their own results).
     log_level: Annotated[str | None, BeforeValidator(blank_is_unset)] = None
     # `text` for a terminal; `json` (one object per line) for a log pipeline.
@@ -197,6 +205,20 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
         return value
+
+    @field_validator("followup_working_hours")
+    @classmethod
+    def _working_hours(cls, value: str) -> str:
+        from gmail.followups import WorkingHours
+
+        WorkingHours.parse(value)  # raises ValueError with the reason
+        return value.strip()
+
+    @property
+    def working_hours(self):
+        from gmail.followups import WorkingHours
+
+        return WorkingHours.parse(self.followup_working_hours)
 
     @field_validator("log_level")
     @classmethod

@@ -20,7 +20,7 @@ from crm_store.sqlite_gate import writes_first
 from telemetry.log_context import ContextCopyingExecutor
 from handlers import register_listeners
 from usecases.actors import workspace_allowed
-from usecases.context import Services
+from bot.services import BotServices
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class OrganisationOAuthFlow(OAuthFlow):
     """Bolt's install flow, refusing (before anything is stored) workspaces outside the organisation; the
     token Slack just issued to such a workspace is revoked at once."""
 
-    services: Services
+    services: BotServices
 
     def store_installation(self, request, installation):
         if not workspace_allowed(self.services, installation.team_id, installation.enterprise_id):
@@ -102,7 +102,7 @@ def listener_pool(settings) -> ThreadPoolExecutor:
                                   initializer=writes_first)
 
 
-def create_slack_app(services: Services, settings, *, socket_mode: bool = False,
+def create_slack_app(services: BotServices, settings, *, socket_mode: bool = False,
                      listener_executor: ThreadPoolExecutor | None = None) -> App:
     check_slack_settings(settings, socket_mode=socket_mode)
     common = dict(

@@ -100,6 +100,30 @@ class SlackClients:
         bot = self.installation_store.find_bot(enterprise_id=None, team_id=team_id)
         return bot.bot_token if bot else None
 
+    def forget_revoked_tokens(self, enterprise_id: str | None, team_id: str | None, *, bot: bool,
+                              user_ids: list[str]) -> bool:
+        """tokens_revoked, as Bolt's TokenRevocationListeners handles it: the revoked users' and the bot's."""
+        if self.installation_store is None:
+            return False
+        for user_id in user_ids:
+            self.installation_store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        if bot:
+            self.installation_store.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        self._forget_client(team_id)
+        return True
+
+    def forget_workspace(self, enterprise_id: str | None, team_id: str | None) -> bool:
+        """app_uninstalled: every token of the workspace."""
+        if self.installation_store is None:
+            return False
+        self.installation_store.delete_all(enterprise_id=enterprise_id, team_id=team_id)
+        self._forget_client(team_id)
+        return True
+
+    def _forget_client(self, team_id: str | None) -> None:
+        with self._lock:
+            self._clients.pop(team_id or "", None)
+
     def for_team(self, team_id: str) -> WebClient | None:
         token = self.bot_token(team_id)
         if token is None:

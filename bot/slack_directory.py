@@ -1,6 +1,7 @@
 """The use cases' view of Slack (usecases.context.SlackDirectory), on slack_sdk, with short caches.
 
-users.info is needed by every request and Slack rate-limits it, so answers are kept for a few minutes;
+users.info is needed for every unlinked sender and every admin decision, and Slack rate-limits it, so answers
+are kept for a few minutes (a linked sender's is refreshed in the background, off the reply's path);
 channel facts and members change more often and are kept briefly. auth.test (which workspace the single
 bot token belongs to) is asked once per process.
 """
@@ -9,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Generic, Hashable, TypeVar
 
 from slack_sdk.errors import SlackApiError
 
 from bot.slack_clients import SlackClients
-from usecases.context import ChannelInfo, ChannelNotFound, SlackIdentity
+from usecases.context import ChannelInfo, ChannelNotFound, SlackIdentity, UsergroupNotFound
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,12 @@ class TtlCache(Generic[V]):
             with self._lock:
                 self._items[key] = (now, value)
         return value
+
+    def peek(self, key: Hashable) -> V | None:
+        """The cached value, if fresh; never loads."""
+        with self._lock:
+            hit = self._items.get(key)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl else None
 
     def forget(self, key: Hashable) -> None:
         with self._lock:
@@ -72,6 +80,7 @@ class SlackDirectory:
         self._bot_users: TtlCache[str | None] = TtlCache(3600.0)
         self._token_workspace: tuple[str | None, str | None] | None = None
         self._lock = threading.Lock()
+        self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="slack-directory")
 
     def _client(self, team_id: str):
         client = self.slack.for_team(team_id)
@@ -85,6 +94,16 @@ class SlackDirectory:
         # A failed users.info is not worth remembering: ask again next time.
         return self._users.get((team_id, user_id), lambda: self._load_user(team_id, user_id),
                                keep=lambda identity: identity.known)
+
+    def cached_user(self, team_id: str, user_id: str) -> SlackIdentity | None:
+        return self._users.peek((team_id, user_id))
+
+    def refresh_user(self, team_id: str, user_id: str) -> None:
+        """users.info in the background, into the cache: a linked user's profile kept current without a wait."""
+        try:
+            self._background.submit(self.user, team_id, user_id)
+        except RuntimeError:  # shutting down
+            pass
 
     def _load_user(self, team_id: str, user_id: str) -> SlackIdentity:
         try:
@@ -169,6 +188,17 @@ class SlackDirectory:
             raise
         bot = self.bot_user(team_id)
         return [m for m in members if m != bot]
+
+    def usergroup_members(self, team_id: str, usergroup_id: str) -> list[str]:
+        """Asked fresh each time: a grant must see the group as it is now."""
+        try:
+            answer = self._client(team_id).usergroups_users_list(usergroup=usergroup_id)
+        except (SlackApiError, ChannelNotFound) as error:
+            code = error.response.get("error") if isinstance(error, SlackApiError) else "no_token"
+            log.info("usergroups.users.list for %s failed: %s", usergroup_id, code)
+            raise UsergroupNotFound(code) from None
+        users = answer.get("users")
+        return [u for u in users if isinstance(u, str)] if isinstance(users, list) else []
 
     def bot_user(self, team_id: str) -> str | None:
         def load() -> str | None:

@@ -23,8 +23,8 @@ from telemetry import metrics
 from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
-from usecases.context import Services
 from usecases.push import PushOutcome
+from bot.services import BotServices
 from usecases.values import ConsentError, InvalidState
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ PUSH_BODY_LIMIT = 64 * 1024  # a Pub/Sub push envelope is a few hundred bytes
 def ingest_refusal(refused: IngestRefused) -> Response:
     """The CRM ingest API's answer to a request refused before its records were looked at (SPEC §6)."""
     status, message, headers = {
-        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts or /crm/v1/deals", {}),
+        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts, /crm/v1/deals or /crm/v1/users", {}),
         Refusal.UNAUTHORIZED: (401, "send Authorization: Bearer <key> with a key from "
                                     "`mailmagnet crm keys create NAME`",
                                {"WWW-Authenticate": 'Bearer realm="mailmagnet-crm"'}),
@@ -84,7 +84,7 @@ def slack_headers_well_formed(headers) -> bool:
                 and SLACK_SIGNATURE.match(headers.get("X-Slack-Signature", "")))
 
 
-def work_gauges(services: Services) -> metrics.WorkGauges:
+def work_gauges(services: BotServices) -> metrics.WorkGauges:
     """The gauges /metrics reads from the database when scraped."""
     jobs = services.jobs
     owner = jobs.owner if jobs is not None else None
@@ -93,13 +93,13 @@ def work_gauges(services: Services) -> metrics.WorkGauges:
                               jobs.requested_in_flight if jobs is not None else lambda: 0)
 
 
-def ops_gauges(services: Services) -> metrics.OpsGauges:
+def ops_gauges(services: BotServices) -> metrics.OpsGauges:
     """Mailboxes by state and how stale their syncs are, the CRM sync's age: read when /metrics is scraped."""
     return metrics.OpsGauges(lambda: work_state.mailbox_states(services.engine),
                              lambda: work_state.crm_sync_states(services.engine))
 
 
-def metrics_registry(services: Services):
+def metrics_registry(services: BotServices):
     return metrics.server_registry(work_gauges(services), ops_gauges(services))
 
 
@@ -115,7 +115,7 @@ def metrics_answer(registry, token: str | None, authorization: str | None) -> Re
     return Response(body, mimetype=None, content_type=content_type)
 
 
-def create_metrics_app(services: Services) -> Flask:
+def create_metrics_app(services: BotServices) -> Flask:
     """The METRICS_PORT listener: /metrics only (behind METRICS_TOKEN too, when both are set)."""
     web = Flask("mailmagnet-metrics")
     registry = metrics_registry(services)
@@ -155,7 +155,7 @@ def slack_request_kind(content_type: str | None, body: bytes) -> str:
     return "command" if any(field.startswith(b"command=") for field in body.split(b"&")) else "interactive"
 
 
-def create_web_app(services: Services, slack_app: App | None) -> Flask:
+def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
     web = Flask("mailmagnet")
     web.wsgi_app = with_request_id(web.wsgi_app)
     registry = metrics_registry(services)

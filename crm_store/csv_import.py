@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine
 
 from crm_store.db import session_scope
 from crm_store.records import apply_records
-from crm_store.records.fields import CONTACT_FIELDS, DEAL_FIELDS
+from crm_store.records.fields import CONTACT_FIELDS, DEAL_FIELDS, LEAD_FIELDS
 from crm_store.records.progress import ProgressCallback
 from crm_store.records.results import IngestResult, RecordKind, RecordProblem, RecordsRejected
 from crm_store.sources import ChangeSource
@@ -59,10 +59,12 @@ __all__ = [
     "format_errors",
     "import_contacts",
     "import_deals",
+    "import_leads",
 ]
 
 CONTACT_COLUMNS = CONTACT_FIELDS
 DEAL_COLUMNS = DEAL_FIELDS
+LEAD_COLUMNS = LEAD_FIELDS
 
 
 
@@ -258,6 +260,14 @@ def import_contacts(
     """Import a contacts CSV file (a path or an open file); see `crm_store.records` for the rules.
     `progress(stage, done, total)` hears how far it has come (the CLI draws a bar from it)."""
     return _run_import(engine, path_or_file, RecordKind.CONTACTS, CONTACT_COLUMNS, [("email",)], skip_invalid, progress)
+
+
+def import_leads(
+    engine: Engine, path_or_file: Any, *, skip_invalid: bool = False, progress: ProgressCallback | None = None
+) -> ImportReport:
+    """Import a leads CSV file: the contacts' columns plus `lead_status` and `converted_contact_external_id`
+    (`crm_store.leads`)."""
+    return _run_import(engine, path_or_file, RecordKind.LEADS, LEAD_COLUMNS, [("email",)], skip_invalid, progress)
 
 
 def import_deals(

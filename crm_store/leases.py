@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Iterable
 
@@ -37,6 +37,8 @@ from sqlmodel import select, update
 
 from crm_store.db import session_scope
 from crm_store.models import AccountStatus, GmailAccount, JobLease, utcnow
+
+UNITS_PER_POLL = 2  # a polling sweep's history.list, at Google's published cost
 
 
 def process_start(pid: int) -> str | None:
@@ -205,11 +207,22 @@ def renew(engine: Engine, owner: str, account_ids: Iterable[int], lease_seconds:
         ).rowcount
 
 
+def quota_spent(units, now: datetime) -> dict:
+    """The columns that add `units` (a number or a bind parameter) to the mailbox's quota units of today (UTC),
+    starting the count again on a new day: part of a statement the caller makes anyway."""
+    today = now.astimezone(timezone.utc).date().isoformat()
+    return {"quota_day": today,
+            "quota_units": sa.case((GmailAccount.quota_day == today, GmailAccount.quota_units + units), else_=units)}
+
+
 def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: datetime | None = None,
-            next_label_at: datetime | None = None) -> bool:
-    """Give the mailbox back, saying when each job is next due. True when a sync was requested
-    meanwhile (a push arrived during the run), so the caller should start another one."""
+            next_label_at: datetime | None = None, quota_units: int = 0) -> bool:
+    """Give the mailbox back, saying when each job is next due (and adding the run's quota units to today's).
+    True when a sync was requested meanwhile (a push arrived during the run), so the caller should start
+    another one."""
     values: dict = {"lease_owner": None, "lease_expires_at": None}
+    if quota_units:
+        values.update(quota_spent(quota_units, utcnow()))
     if next_sync_at is not None:
         values["next_sync_at"] = next_sync_at
     if next_label_at is not None:
@@ -246,7 +259,10 @@ def release_polled(engine: Engine, owner: str, polled: list[Polled], now: dateti
         .where(table.c.id == sa.bindparam("b_id"), table.c.lease_owner == owner,
                table.c.status == AccountStatus.CONNECTED.value)
         .values(history_id=sa.bindparam("b_history"), next_sync_at=sa.bindparam("b_next"), last_sync_at=now,
-                last_sync_error=None, lease_owner=None, lease_expires_at=None)
+                last_sync_error=None, failing_since=None, admins_notified_at=None, lease_owner=None,
+                lease_expires_at=None,
+                # Each poll was one history.list, charged to its mailbox.
+                **quota_spent(UNITS_PER_POLL, now))
     )
     ids = [p.account_id for p in polled]
     with session_scope(engine) as session:

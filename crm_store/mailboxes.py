@@ -9,6 +9,7 @@ from sqlmodel import Session, delete, update
 from crm_store import category_changes
 from crm_store.db import insert_once
 from crm_store.errors import InvalidInput, LabelsNeedMagnet, PolicyFixed
+from crm_store.sharing import PolicyScope, policy_and_scope
 from crm_store.models import (
     Alert,
     AlertStatus,
@@ -41,11 +42,17 @@ def set_policy(session: Session, team_id: str, policy: SharingPolicy) -> OrgSett
 
 def set_sharing(session: Session, account: GmailAccount, sharing: Sharing | None,
                 depth: SharingDepth | None = None) -> GmailAccount:
-    policy = SharingPolicy(org_settings(session, account.slack_team_id).sharing_policy)
+    policy, scope = policy_and_scope(session, account)
     if sharing is not None and policy is not SharingPolicy.CHOICE and sharing.value != policy.value:
+        if scope is PolicyScope.ORGANISATION:
+            raise PolicyFixed(
+                f"Your organisation's sharing policy is {policy.value.capitalize()} for everyone; "
+                "an admin can change it with `/gmail admin policy choice`."
+            )
         raise PolicyFixed(
-            f"Your organisation's sharing policy is {policy.value.capitalize()} for everyone; "
-            "an admin can change it with `/gmail admin policy choice`."
+            f"An admin set your sharing to {policy.value.capitalize()} "
+            f"({'for you' if scope is PolicyScope.USER else 'for your role'}); they can let you choose with "
+            "`/gmail admin policy " + ("@you" if scope is PolicyScope.USER else "role <your role>") + " choice`."
         )
     if sharing is not None:
         account.sharing = sharing.value

@@ -14,20 +14,17 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from crm_store.values import (  # noqa: F401 - the tables' enums, imported from here by most callers
+    utcnow,
     DM_CHANNEL,
     AccountStatus,
     AlertStatus,
     AuditSurface,
     EnumText,
+    ManagersSee,
     Sharing,
     SharingDepth,
     SharingPolicy,
 )
-
-
-def utcnow() -> datetime:
-    """Aware UTC now: sqlmodel stores datetimes as UTC and refuses naive ones."""
-    return datetime.now(timezone.utc)
 
 
 class Profile(SQLModel, table=True):
@@ -59,6 +56,25 @@ class CrmUser(SQLModel, table=True):
     slack_user_id: Optional[str] = Field(default=None, max_length=32)
     timezone: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+    # The CRM's role and reporting line (Zoho's `role` and `Reporting_To`, CSV `role`/`manager_email`, the
+    # ingest API): managers see their reports' customer email at the organisation's `managers_see` depth.
+    role: Optional[str] = Field(default=None, max_length=100, index=True)
+    manager_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
+    # The sharing policy an admin set for this one user (a `SharingPolicy` value); None: their role's, else
+    # the organisation's. The most specific wins.
+    sharing_policy: Optional[str] = Field(default=None, max_length=16)
+    # When this user was last DMed the Connect invitation of a grant (cleared when Mail Integration goes): a
+    # repeated grant sends none.
+    invited_at: Optional[datetime] = Field(default=None)
+
+
+class RoleSharingPolicy(SQLModel, table=True):
+    """The sharing policy an admin set for everyone with one CRM role (`/gmail admin policy role NAME …`)."""
+
+    __tablename__ = "role_sharing_policies"
+
+    role: str = Field(primary_key=True, max_length=100)
+    policy: str = Field(max_length=16)
 
 
 class Contact(SQLModel, table=True):
@@ -74,6 +90,11 @@ class Contact(SQLModel, table=True):
     phone: Optional[str] = Field(default=None, max_length=64)
     owner_id: Optional[int] = Field(default=None, foreign_key="crm_users.id", index=True)
     external_id: Optional[str] = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
+    # A lead (SPEC §3 Leads) is a person the CRM has not made a contact yet: same row, same address rules, same
+    # sharing; it has no deals. Converting it turns the row into the contact, so its history (alerts, mutes,
+    # audit rows) stays with the person (`crm_store.leads`).
+    is_lead: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    lead_status: Optional[str] = Field(default=None, max_length=100)
     updated_at: datetime = Field(default_factory=utcnow)
 
     @property
@@ -106,6 +127,9 @@ class OrgSettings(SQLModel, table=True):
     team_id: str = Field(primary_key=True, max_length=32)
     sharing_policy: SharingPolicy = Field(default=SharingPolicy.CHOICE, sa_type=EnumText(SharingPolicy, 16))
     default_timezone: Optional[str] = Field(default=None, max_length=64)
+    managers_see: ManagersSee = Field(default=ManagersSee.NONE, sa_type=EnumText(ManagersSee, 16))
+    # When the weekly response-time digest was last claimed for this workspace (SPEC §3 Follow-ups).
+    response_digest_at: Optional[datetime] = Field(default=None)
 
 
 class CategoryChange(SQLModel, table=True):
@@ -164,6 +188,10 @@ class GmailAccount(SQLModel, table=True):
     quiet_start_minute: Optional[int] = Field(default=None)  # minutes after local midnight
     quiet_end_minute: Optional[int] = Field(default=None)
 
+    # Follow-ups (SPEC §3): on by default, after this many working hours without a reply.
+    followups_enabled: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    followup_hours: int = Field(default=24, sa_column_kwargs={"server_default": sa.text("24")})
+
     labels_enabled: bool = Field(default=False)
     labels_enabled_at: Optional[datetime] = Field(default=None)
     backfill_done: bool = Field(default=False)
@@ -185,6 +213,14 @@ class GmailAccount(SQLModel, table=True):
     watch_failures: int = Field(default=0)
     watch_retry_at: Optional[datetime] = Field(default=None)
     reconnect_notified_at: Optional[datetime] = Field(default=None)
+    # Since when the mailbox's runs fail (the first failure of the current streak); None when the last run worked.
+    failing_since: Optional[datetime] = Field(default=None)
+    # The admins were told of the current incident (access revoked, or failing for an hour): set by the one
+    # replica that claims the telling, cleared when the mailbox works again.
+    admins_notified_at: Optional[datetime] = Field(default=None)
+    # Gmail quota units this mailbox's work spent on `quota_day` (UTC date, ISO).
+    quota_day: Optional[str] = Field(default=None, max_length=10)
+    quota_units: int = Field(default=0)
 
     # Row lease: the replica working on this mailbox, until when.
     lease_owner: Optional[str] = Field(default=None, max_length=64)
@@ -252,6 +288,33 @@ class Alert(SQLModel, table=True):
     posted_at: Optional[datetime] = Field(default=None)
 
 
+class Followup(SQLModel, table=True):
+    """A customer thread waiting for the rep's reply (SPEC §3 Follow-ups): thread id, contact, times — no content.
+
+    Opened by the sync when a contact's email arrives in a thread with no open row; answered when the sync sees a
+    message the rep sent in that thread (SENT, in the history it reads anyway). Answered rows stay a week and a
+    half for the weekly response-time digest, then go; all go with the mailbox (disconnect)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        # The nudge job's look-up: open rows of a mailbox by due time.
+        sa.Index("ix_followups_account_due", "account_id", "answered_at", "due_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="gmail_accounts.id")
+    thread_id: str = Field(max_length=128)
+    contact_id: int = Field(foreign_key="contacts.id", index=True)
+    # The newest unanswered customer message: what Reply answers (an id, never content).
+    gmail_id: str = Field(max_length=64)
+    received_at: datetime  # the first unanswered customer message: how long the customer has waited
+    due_at: datetime  # received_at plus the rep's follow-up hours, counted in working hours of the rep's zone
+    answered_at: Optional[datetime] = Field(default=None)
+    nudged_at: Optional[datetime] = Field(default=None)
+    snoozed_until: Optional[datetime] = Field(default=None)
+    done_at: Optional[datetime] = Field(default=None)
+
+
 class MutedContact(SQLModel, table=True):
     __tablename__ = "muted_contacts"
 
@@ -305,76 +368,6 @@ class MailboxAlias(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class ProcessedSlackRequest(SQLModel, table=True):
-    """Idempotency keys for Slack requests with side effects (retries, double clicks)."""
-
-    __tablename__ = "processed_slack_requests"
-
-    key: str = Field(primary_key=True, max_length=200)
-    created_at: datetime = Field(default_factory=utcnow)
-
-
-class JobLease(SQLModel, table=True):
-    """A named job that one replica at a time may run (the Zoho CRM sync), until `expires_at`."""
-
-    __tablename__ = "job_leases"
-
-    name: str = Field(primary_key=True, max_length=64)
-    owner: str = Field(max_length=64)
-    expires_at: datetime
-
-
-class ApiKey(SQLModel, table=True):
-    """A key for the CRM ingest API. Only its SHA-256 is stored (see `crm_store.api_keys`)."""
-
-    __tablename__ = "api_keys"
-
-    id: Optional[int] = Field(default=None, primary_key=True)
-    name: str = Field(max_length=100, sa_column_kwargs={"unique": True})
-    key_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})  # hex SHA-256
-    key_prefix: str = Field(max_length=16)  # the first characters, to recognise a key in listings
-    created_at: datetime = Field(default_factory=utcnow)
-    last_used_at: Optional[datetime] = Field(default=None)
-    revoked_at: Optional[datetime] = Field(default=None)
-
-
-class CrmDataChange(SQLModel, table=True):
-    """When CRM data last changed through one source (csv, api, zoho) and kind, with that change's counts."""
-
-    __tablename__ = "crm_data_changes"
-
-    source: str = Field(primary_key=True, max_length=16)
-    kind: str = Field(primary_key=True, max_length=16)  # contacts | deals
-    changed_at: datetime = Field(index=True)
-    created: int = Field(default=0)
-    updated: int = Field(default=0)
-    deleted: int = Field(default=0)
-    detail: Optional[str] = Field(default=None, max_length=200)  # file name, API key name, …
-
-
-class CrmSyncCursor(SQLModel, table=True):
-    """Where an incremental CRM sync stream resumes (e.g. `zoho:Contacts`, `zoho:Contacts:deleted`).
-
-    Advanced in the transaction that commits each page, so a crash re-reads at most the page
-    that was not committed (see `crm_sync.zoho_sync`).
-    """
-
-    __tablename__ = "crm_sync_cursors"
-
-    name: str = Field(primary_key=True, max_length=64)
-    # Records modified after this instant are still to read (sent as If-Modified-Since).
-    since: Optional[datetime] = Field(default=None)
-    # JSON {record id: Modified_Time} of records already applied that a read from `since` returns again.
-    skip: Optional[str] = Field(default=None)
-    # A listing interrupted mid-way resumes from its page token while the token is valid.
-    page_token: Optional[str] = Field(default=None, max_length=500)
-    page_token_since: Optional[datetime] = Field(default=None)
-    page_token_expires_at: Optional[datetime] = Field(default=None)
-    last_success_at: Optional[datetime] = Field(default=None)
-    last_error: Optional[str] = Field(default=None, max_length=500)
-    updated_at: datetime = Field(default_factory=utcnow)
-
-
 class ContactViewPage(SQLModel, table=True):
     """Where a contact view's "Show more" continues in one mailbox: a Gmail page token and how far into that
     page the view got. Never content, never a message id; one row per (view, mailbox) that has more to show.
@@ -392,3 +385,13 @@ class ContactViewPage(SQLModel, table=True):
     page_offset: int = Field(default=0)
     shown: int = Field(default=0)  # emails the view has shown so far (numbering of the next page)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+# The service's own bookkeeping tables, imported from here like every table.
+from crm_store.bookkeeping import (  # noqa: E402,F401
+    ApiKey,
+    CrmDataChange,
+    CrmSyncCursor,
+    JobLease,
+    ProcessedSlackRequest,
+)

@@ -14,14 +14,22 @@ from sqlmodel import Session, select
 
 from crm_store.models import (
     Contact,
+    CrmUser,
     Deal,
     EmailShare,
     GmailAccount,
+    ManagersSee,
     OrgSettings,
+    RoleSharingPolicy,
     Sharing,
     SharingDepth,
     SharingPolicy,
 )
+
+# The longest reporting line followed (a cycle in the CRM's data stops there too).
+MAX_HIERARCHY_DEPTH = 20
+# The most reports a manager's look-up gathers (a whole organisation under one CEO fits).
+MAX_REPORTS = 50_000
 
 
 class Visibility(IntEnum):
@@ -52,6 +60,68 @@ class Visibility(IntEnum):
 def org_policy(session: Session, team_id: str) -> SharingPolicy:
     org = session.get(OrgSettings, team_id)
     return SharingPolicy(org.sharing_policy) if org else SharingPolicy.CHOICE
+
+
+class PolicyScope(IntEnum):
+    """Where a mailbox's sharing policy was set: the most specific wins."""
+
+    ORGANISATION = 0
+    ROLE = 1
+    USER = 2
+
+
+def policy_and_scope(session: Session, account: GmailAccount) -> tuple[SharingPolicy, PolicyScope]:
+    """The sharing policy that applies to this mailbox (SPEC §5): set for its rep, else for the rep's role, else
+    the organisation's (the mailbox's workspace's)."""
+    return user_policy_and_scope(session, session.get(CrmUser, account.crm_user_id), account.slack_team_id)
+
+
+def user_policy_and_scope(session: Session, user: CrmUser | None, team_id: str) -> tuple[SharingPolicy, PolicyScope]:
+    if user is not None and user.sharing_policy:
+        return SharingPolicy(user.sharing_policy), PolicyScope.USER
+    if user is not None and user.role:
+        rule = session.get(RoleSharingPolicy, user.role)
+        if rule is not None:
+            return SharingPolicy(rule.policy), PolicyScope.ROLE
+    return org_policy(session, team_id), PolicyScope.ORGANISATION
+
+
+def mailbox_policy(session: Session, account: GmailAccount) -> SharingPolicy:
+    return policy_and_scope(session, account)[0]
+
+
+def managers_see(session: Session, team_id: str) -> ManagersSee:
+    org = session.get(OrgSettings, team_id)
+    return ManagersSee(org.managers_see) if org is not None and org.managers_see else ManagersSee.NONE
+
+
+def managers_of(session: Session, user_id: int) -> list[int]:
+    """Everyone above this CRM user in the reporting line, nearest first (cycle-safe, bounded)."""
+    chain: list[int] = []
+    current = user_id
+    for _ in range(MAX_HIERARCHY_DEPTH):
+        manager = session.exec(select(CrmUser.manager_id).where(CrmUser.id == current)).first()
+        if manager is None or manager == user_id or manager in chain:
+            break
+        chain.append(manager)
+        current = manager
+    return chain
+
+
+def reports_of(session: Session, manager_id: int) -> set[int]:
+    """Everyone below this CRM user in the reporting line (their reports, their reports' reports…)."""
+    found: set[int] = set()
+    level = [manager_id]
+    for _ in range(MAX_HIERARCHY_DEPTH):
+        below = [uid for uid in session.exec(select(CrmUser.id).where(CrmUser.manager_id.in_(level))).all()
+                 if uid not in found and uid != manager_id]
+        if not below:
+            break
+        found.update(below)
+        if len(found) >= MAX_REPORTS:
+            break
+        level = below
+    return found
 
 
 def effective_sharing(policy: SharingPolicy, account: GmailAccount) -> Sharing:

@@ -88,6 +88,8 @@ def set_permissions(
         is_admin=current.is_admin if is_admin is None else is_admin,
     )
     user.profile_id = profile.id
+    if not profile.mail_integration:
+        user.invited_at = None  # a later grant invites them to connect again
     session.add(user)
     session.flush()
     return profile

@@ -2,12 +2,13 @@
 its text (`EnumText`), so the code compares members and the database keeps the VARCHARs the migrations made."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import StrEnum
 
 import sqlalchemy as sa
 
-__all__ = ["DM_CHANNEL", "AccountStatus", "AlertStatus", "AuditSurface", "EnumText", "Sharing", "SharingDepth",
-           "SharingPolicy"]
+__all__ = ["DM_CHANNEL", "AccountStatus", "AlertStatus", "AuditSurface", "EnumText", "ManagersSee", "Sharing", "SharingDepth",
+           "SharingPolicy", "utcnow"]
 
 
 class SharingPolicy(StrEnum):
@@ -28,6 +29,15 @@ class Sharing(StrEnum):
 class SharingDepth(StrEnum):
     """What colleagues see of a shared mailbox's emails (bodies: never)."""
 
+    METADATA = "metadata"
+    SUBJECT = "subject"
+    FULL = "full"
+
+
+class ManagersSee(StrEnum):
+    """How much of their reports' customer email managers see, whatever the reports' sharing (SPEC §1 Roles)."""
+
+    NONE = "none"
     METADATA = "metadata"
     SUBJECT = "subject"
     FULL = "full"
@@ -74,3 +84,8 @@ class EnumText(sa.TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else self.enum(value)
+
+
+def utcnow() -> datetime:
+    """Aware UTC now: sqlmodel stores datetimes as UTC and refuses naive ones."""
+    return datetime.now(timezone.utc)

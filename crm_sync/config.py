@@ -28,6 +28,9 @@ class ZohoConfig:
     # listing continues in the next run), and the bytes of one answer.
     max_pages_per_run: int = 2500
     max_answer_bytes: int = 4 * 1024 * 1024
+    # Roles and managers from the Users API (needs the ZohoCRM.users.READ scope in the grant). The assembly turns it
+    # on from ZOHO_SYNC_USERS (on by default); a config built by hand reads records only.
+    sync_users: bool = False
 
     def __post_init__(self) -> None:
         if not (self.client_id and self.client_secret and self.refresh_token):
@@ -53,4 +56,5 @@ class ZohoConfig:
             accounts_url=environ.get("ZOHO_ACCOUNTS_URL", "").strip() or DEFAULT_ACCOUNTS_URL,
             api_url=environ.get("ZOHO_API_URL", "").strip() or None,
             interval_seconds=int(interval) if interval else DEFAULT_INTERVAL_SECONDS,
+            sync_users=environ.get("ZOHO_SYNC_USERS", "true").strip().lower() not in ("0", "false", "no", "off"),
         )

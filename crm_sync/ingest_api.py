@@ -1,7 +1,8 @@
 """The CRM ingest API's request handling, independent of the web framework and of HTTP.
 
 `PUT /crm/v1/contacts` and `PUT /crm/v1/deals` take a JSON array of records (see
-`crm_store.records`), authenticated by `Authorization: Bearer <key>` (keys from
+`crm_store.records`), `PUT /crm/v1/users` users' roles and managers (`crm_store.user_records`),
+authenticated by `Authorization: Bearer <key>` (keys from
 `crm_store.api_keys`). The route reads at most `MAX_REQUEST_BYTES` of body, calls
 `ingest_request`, and turns what it returns or raises into the answer (`bot/web.py`):
 
@@ -24,8 +25,10 @@ from sqlalchemy.engine import Engine
 
 from crm_store.api_keys import verify_key
 from crm_store.records import ingest_records
-from crm_store.records.results import MAX_REQUEST_BYTES, IngestResult, RecordKind
+from crm_store.records.results import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES, IngestResult, RecordKind
 from crm_store.sources import ChangeSource
+from crm_store.user_records import KIND as USERS
+from crm_store.user_records import ingest_user_records
 
 __all__ = ["IngestRefused", "Refusal", "ingest_request"]
 
@@ -54,7 +57,7 @@ def bearer_key(authorization: str | None) -> str | None:
 def ingest_request(engine: Engine, kind: str, *, authorization: str | None, body: bytes) -> IngestResult:
     """Everything `PUT /crm/v1/{kind}` does, given the Authorization header and the raw body; raises
     `IngestRefused` for a request refused before its records are looked at."""
-    if kind not in {kind.value for kind in RecordKind}:
+    if kind not in {kind.value for kind in RecordKind} | {USERS}:
         raise IngestRefused(Refusal.UNKNOWN_KIND)
     key_name = verify_key(engine, bearer_key(authorization))
     if key_name is None:
@@ -65,4 +68,7 @@ def ingest_request(engine: Engine, kind: str, *, authorization: str | None, body
         records = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise IngestRefused(Refusal.NOT_JSON, str(error)) from None
+    if kind == USERS:  # roles and managers (SPEC §1 Roles)
+        return ingest_user_records(engine, records, source=ChangeSource.API.value, detail=f"key {key_name}",
+                                   max_records=MAX_RECORDS_PER_REQUEST)
     return ingest_records(engine, kind, records, source=ChangeSource.API.value, detail=f"key {key_name}")

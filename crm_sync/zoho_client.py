@@ -278,10 +278,12 @@ class ZohoClient:
 
     def list_records(self, module: str, fields: Sequence[str], *, since: datetime | None = None,
                      page_token: str | None = None, per_page: int | None = None,
-                     sort_by: str = "Modified_Time", sort_order: str = "asc") -> RecordsPage:
-        """One page of `GET /crm/v7/{module}`: records modified after `since` (If-Modified-Since), oldest first."""
+                     sort_by: str = "Modified_Time", sort_order: str = "asc",
+                     extra: dict[str, str] | None = None) -> RecordsPage:
+        """One page of `GET /crm/v7/{module}`: records modified after `since` (If-Modified-Since), oldest first.
+        `extra`: more query parameters (Leads: `converted=both`, or Zoho hides converted leads)."""
         params: dict[str, Any] = {"fields": ",".join(fields), "per_page": per_page or self.config.per_page,
-                                  "sort_by": sort_by, "sort_order": sort_order}
+                                  "sort_by": sort_by, "sort_order": sort_order, **(extra or {})}
         if page_token:
             params["page_token"] = page_token
         headers = {"If-Modified-Since": format_zoho_time(since)} if since is not None else {}
@@ -302,6 +304,28 @@ class ZohoClient:
             raise ZohoBadAnswer(f"Zoho answered its {module} listing with a next_page_token that is not a token")
         return RecordsPage(records, more, token, zoho_time(info.get("page_token_expiry"), "page_token_expiry"),
                            server_time(response))
+
+    def list_users(self, *, page: int = 1, per_page: int = 200) -> tuple[list[dict[str, Any]], bool]:
+        """One page of `GET /crm/v7/users?type=AllUsers` (needs the `ZohoCRM.users.READ` scope): the users and
+        whether more follow."""
+        response = self._send("GET", self._api("users"), params={"type": "AllUsers", "page": page,
+                                                                 "per_page": per_page})
+        if response.status_code in (204, 304):
+            return [], False
+        body = listing_body(response, "users listing")
+        if not isinstance(body, dict):
+            raise ZohoBadAnswer("Zoho answered its users listing with JSON that is not an object")
+        data, info = listing({"data": body.get("users"), "info": body.get("info")}, "users listing")
+        return [{**u, "id": record_id(u.get("id"), "user")} for u in data], info.get("more_records", False)
+
+    def get_record(self, module: str, record_id: str, *, extra: dict[str, str] | None = None) -> dict[str, Any] | None:
+        """`GET /crm/v7/{module}/{id}`: the whole record, or None when Zoho has none (204). A converted lead is
+        read with `converted=true`, and only this read carries its `$converted_detail`."""
+        response = self._send("GET", self._api(f"{module}/{record_id}"), params=dict(extra or {}))
+        if response.status_code in (204, 304):
+            return None
+        data, _ = listing(listing_body(response, f"{module} record"), f"{module} record")
+        return data[0] if data and isinstance(data[0], dict) else None
 
     def list_deleted(self, module: str, *, since: datetime | None = None, page: int = 1,
                      per_page: int | None = None, kind: str = "all") -> DeletedPage:

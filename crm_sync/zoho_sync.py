@@ -2,7 +2,9 @@
 
 One run, under the `zoho-sync` job lease (one replica at a time; another gets "skipped"):
 
-  Contacts: deleted records, then records modified since the cursor; then the same for Deals.
+  Contacts: deleted records, then records modified since the cursor; then the same for Leads, then Deals.
+  Leads are listed with `converted=both` (Zoho hides converted leads otherwise); a converted lead's contact id
+  comes from its single-record read (`$converted_detail`, not in listings): one call per conversion.
 
 Contacts come before deals (a deal's contact must exist). Within a module, deletes come first, so
 a contact deleted in Zoho frees its address for a new contact read in the same run.
@@ -76,7 +78,8 @@ from crm_sync.config import ZohoConfig
 from crm_sync.errors import LeaseLost, ZohoBadAnswer, ZohoError, ZohoPageTokenInvalid
 from crm_sync.zoho_answers import parse_zoho_time
 from crm_sync.zoho_client import ZohoClient
-from crm_sync.zoho_fields import FIELDS, KINDS, MAPPERS, MODULES, ZOHO_FIELD
+from crm_sync.zoho_cursor import Cursor, aware, stamp, stamp_time
+from crm_sync.zoho_fields import FIELDS, KINDS, LIST_PARAMS, MAPPERS, MODULES, ZOHO_FIELD
 from crm_sync.zoho_results import ModuleResult, SyncProblem, ZohoSyncResult, ZohoSyncStatus
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,8 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
                 start = started - ONE_SECOND if started is not None else clock() - timedelta(minutes=5)
                 run.start_deleted_stream(module, start)
         stream = None
+        if config.sync_users:
+            result.modules["Users"] = _sync_users(engine, client)
     except ZohoError as error:
         result.status, result.reason = ZohoSyncStatus.FAILED, str(error)
         result.errors.append(str(error))
@@ -141,30 +146,26 @@ def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,
     return result
 
 
-@dataclass
-class _Cursor:
-    since: datetime | None = None
-    skip: dict[str, str] = field(default_factory=dict)  # record id -> "Modified_Time#digest" of what was applied
-    page_token: str | None = None
-    page_token_since: datetime | None = None
-    page_token_expires_at: datetime | None = None
+def _sync_users(engine: Engine, client: ZohoClient) -> ModuleResult:
+    """Roles and managers from the Users API (crm_sync/zoho_users.py). Its failure (a grant without the
+    `ZohoCRM.users.READ` scope, Zoho down) is this stream's problem only: contacts and deals are synced."""
+    from crm_sync.zoho_users import sync_zoho_users
 
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def _stamp(modified: datetime | None, record: dict[str, Any]) -> str:
-    """What was applied of a record: its Modified_Time and a digest of the fields we keep."""
-    digest = hashlib.sha1(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{modified.isoformat() if modified else ''}#{digest}"
-
-
-def _stamp_time(stamp: str) -> datetime | None:
-    moment = stamp.split("#", 1)[0]
-    return datetime.fromisoformat(moment) if moment else None
+    outcome = ModuleResult("Users")
+    try:
+        applied = sync_zoho_users(engine, client)
+    except ZohoError as error:
+        if isinstance(error, LeaseLost):
+            raise
+        log.warning("Zoho users (roles and managers) not synced: %s", error)
+        outcome.problems.append(SyncProblem("Users", None, None, f"not read: {error}"))
+        return outcome
+    outcome.pages = 1
+    outcome.created, outcome.updated, outcome.unchanged = applied.created, applied.updated, applied.unchanged
+    for problem in applied.problems:
+        outcome.problems.append(SyncProblem("Users", None, problem.field, problem.reason))
+    outcome.skipped = len(applied.problems)
+    return outcome
 
 
 class _Run:
@@ -175,15 +176,15 @@ class _Run:
 
     # -- cursors --------------------------------------------------------------
 
-    def cursor(self, name: str) -> _Cursor | None:
+    def cursor(self, name: str) -> Cursor | None:
         with session_scope(self.engine) as session:
             row = session.get(CrmSyncCursor, name)
             if row is None:
                 return None
-            return _Cursor(_aware(row.since), json.loads(row.skip) if row.skip else {}, row.page_token,
-                           _aware(row.page_token_since), _aware(row.page_token_expires_at))
+            return Cursor(aware(row.since), json.loads(row.skip) if row.skip else {}, row.page_token,
+                           aware(row.page_token_since), aware(row.page_token_expires_at))
 
-    def _save(self, session: Session, name: str, cursor: _Cursor, *, success: bool = False) -> None:
+    def _save(self, session: Session, name: str, cursor: Cursor, *, success: bool = False) -> None:
         row = session.get(CrmSyncCursor, name) or CrmSyncCursor(name=name)
         row.since = cursor.since
         row.skip = json.dumps(cursor.skip, sort_keys=True) if cursor.skip else None
@@ -195,7 +196,7 @@ class _Run:
             row.last_success_at, row.last_error = self.clock(), None
         session.add(row)
 
-    def _commit_page(self, stream: str, kind: RecordKind, records: list[dict], cursor: _Cursor, *,
+    def _commit_page(self, stream: str, kind: RecordKind, records: list[dict], cursor: Cursor, *,
                      complete: bool):
         """Apply a page's records and move the stream's cursor, in one transaction, under the lease."""
         with session_scope(self.engine) as session:
@@ -219,7 +220,7 @@ class _Run:
 
     def start_deleted_stream(self, module: str, since: datetime | None) -> None:
         with session_scope(self.engine) as session:
-            self._save(session, f"zoho:{module}:deleted", _Cursor(since=since), success=True)
+            self._save(session, f"zoho:{module}:deleted", Cursor(since=since), success=True)
 
     def _count(self, module: str, ids: list[str], applied) -> None:
         if applied is None:
@@ -244,7 +245,7 @@ class _Run:
         """Read and apply the records modified since the cursor; returns Zoho's time at the first answer."""
         stream = f"zoho:{module}"
         stored = None if self.full else self.cursor(stream)
-        cursor = stored or _Cursor()
+        cursor = stored or Cursor()
         now = self.clock()
         token = cursor.page_token
         if token and (cursor.page_token_expires_at is None or cursor.page_token_expires_at - TOKEN_MARGIN <= now):
@@ -253,13 +254,14 @@ class _Run:
         first_answer: datetime | None = None
         # id -> (Modified_Time, stamp) of what is applied past the cursor's `since`, oldest first.
         applied_at: dict[str, tuple[datetime | None, str]] = {
-            record_id: (_stamp_time(stamp), stamp) for record_id, stamp in cursor.skip.items()}
+            record_id: (stamp_time(stamp), stamp) for record_id, stamp in cursor.skip.items()}
         newest: datetime | None = None  # the latest Modified_Time handed out in this run
         number = 0
         handed_out: set[str] = set()  # the page tokens Zoho gave in this run
         while True:
             try:
-                page = self.client.list_records(module, FIELDS[module], since=request_since, page_token=token)
+                page = self.client.list_records(module, FIELDS[module], since=request_since, page_token=token,
+                                                extra=LIST_PARAMS.get(module))
             except ZohoPageTokenInvalid:
                 if token is None:
                     raise
@@ -302,17 +304,31 @@ class _Run:
             record = MAPPERS[module](zoho)
             # Zoho's times are to the second: an edit in the second of an earlier read keeps its
             # Modified_Time, so what was applied is recognised by its content too.
-            stamp = _stamp(modified, record)
+            digest = stamp(modified, record)
             before = applied_at.pop(zoho["id"], None)
-            applied_at[zoho["id"]] = (modified, stamp)  # moved to the end: the newest
-            if before is not None and before[1] == stamp:
+            applied_at[zoho["id"]] = (modified, digest)  # moved to the end: the newest
+            if before is not None and before[1] == digest:
                 continue  # applied before, unchanged since
+            if module == "Leads" and zoho.get("$converted") is True:
+                converted_to = self.conversion_of(zoho["id"])
+                if converted_to is not None:
+                    record["converted_contact_external_id"] = converted_to
             fresh.append(record)
             ids.append(zoho["id"])
         return fresh, ids, newest
 
-    def _advance(self, cursor: _Cursor, applied_at: dict[str, tuple[datetime | None, str]],
-                 newest: datetime | None, page, request_since: datetime | None) -> _Cursor:
+    def conversion_of(self, lead_id: str) -> str | None:
+        """The id of the contact a converted lead became: `$converted_detail` comes only with the single-record
+        read (one call per conversion, never per listed lead)."""
+        lead = self.client.get_record("Leads", lead_id, extra={"converted": "true"})
+        detail = lead.get("$converted_detail") if lead else None
+        contact = detail.get("contact") if isinstance(detail, dict) else None
+        if isinstance(contact, dict):
+            contact = contact.get("id")
+        return str(contact) if isinstance(contact, (str, int)) and str(contact) else None
+
+    def _advance(self, cursor: Cursor, applied_at: dict[str, tuple[datetime | None, str]],
+                 newest: datetime | None, page, request_since: datetime | None) -> Cursor:
         """The cursor once this page is committed (module docstring). Forgets from `applied_at` what
         the new `since` covers, so each page costs what it read, not what the run read so far."""
         if newest is None:  # nothing handed out at all: where we were
@@ -330,9 +346,9 @@ class _Run:
                     break
                 del applied_at[record_id]
         if page.more:
-            return _Cursor(since, {}, page.next_page_token, request_since, page.page_token_expiry)
+            return Cursor(since, {}, page.next_page_token, request_since, page.page_token_expiry)
         # Once per listing, and exact even if a re-read after an expired page token broke the order.
-        return _Cursor(since, {record_id: stamp for record_id, (modified, stamp) in applied_at.items()
+        return Cursor(since, {record_id: stamp for record_id, (modified, stamp) in applied_at.items()
                                if modified is not None and (since is None or modified > since)})
 
     # -- deleted records ------------------------------------------------------
@@ -355,13 +371,13 @@ class _Run:
                 records.append({"external_id": item["id"], "deleted": True})
                 ids.append(item["id"])
             if page.more:
-                cursor = _Cursor(since=since)  # page numbers shift as deletes happen: move at the end
+                cursor = Cursor(since=since)  # page numbers shift as deletes happen: move at the end
             elif newest is None:
-                cursor = _Cursor(since=since)
+                cursor = Cursor(since=since)
             elif page.server_time is not None and page.server_time > newest:
-                cursor = _Cursor(since=newest)
+                cursor = Cursor(since=newest)
             else:
-                cursor = _Cursor(since=newest - ONE_SECOND)  # re-applying a delete is harmless
+                cursor = Cursor(since=newest - ONE_SECOND)  # re-applying a delete is harmless
             applied = self._commit_page(stream, KINDS[module], records, cursor, complete=not page.more)
             self._count(module, ids, applied)
             if self.on_page is not None:

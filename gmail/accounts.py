@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select, update
 
 from crm_store.db import session_scope
-from crm_store.models import AccountStatus, Alert, GmailAccount, MailboxMessage, MutedContact, utcnow
+from crm_store.models import AccountStatus, Alert, Followup, GmailAccount, MailboxMessage, MutedContact, utcnow
 from gmail.credentials import credentials_from_dict, credentials_to_dict
 from gmail.config import GoogleConfig
 from gmail.oauth import revoke_token
@@ -30,8 +30,9 @@ def account_for_user(session: Session, crm_user_id: int) -> GmailAccount | None:
 
 
 def _delete_mailbox_data(session: Session, account_id: int) -> None:
-    """Everything stored about the mailbox's email: ids, From addresses, alerts, mutes."""
+    """Everything stored about the mailbox's email: ids, From addresses, alerts, mutes, follow-ups."""
     session.execute(delete(Alert).where(Alert.account_id == account_id))
+    session.execute(delete(Followup).where(Followup.account_id == account_id))
     session.execute(delete(MailboxMessage).where(MailboxMessage.account_id == account_id))
     session.execute(delete(MutedContact).where(MutedContact.account_id == account_id))
 
@@ -64,6 +65,8 @@ def connect_mailbox(engine: Engine, cipher: TokenCipher, *, crm_user_id: int, te
             account.status = AccountStatus.CONNECTED.value
             account.reconnect_notified_at = None
             account.last_sync_error = None
+            account.failing_since = None
+            account.admins_notified_at = None
             account.slack_team_id, account.slack_user_id = team_id, slack_user_id
         session.add(account)
         session.flush()

@@ -238,15 +238,15 @@ class MailboxClient:
     def history_pages(self, start_history_id: str, *, label_id: str | None = "INBOX",
                       history_types: Iterable[str] = SYNC_HISTORY_TYPES,
                       page_size: int = 500, first: dict[str, Any] | None = None) -> Iterator[HistoryPage]:
-        """History since `start_history_id`. With `label_id` (INBOX), Gmail returns the records of messages that
-        carry the label or just had it added or removed: new Inbox mail and Inbox arrivals and departures.
-        `first`: the answer to the first page, already fetched (by the polling sweep)."""
+        """History since `start_history_id`, all of it (one call per page, whatever it holds), sorted by
+        `parse_history_page`: new mail with `label_id` (INBOX), that label's arrivals and departures, and the
+        owner's sent messages. `first`: the answer to the first page, already fetched (by the polling sweep)."""
         page_token = None
         while True:
             if first is not None:
                 response, first = first, None
             else:
-                params = history_params(start_history_id, label_id=label_id, history_types=history_types,
+                params = history_params(start_history_id, history_types=history_types,
                                         page_size=page_size, page_token=page_token)
                 response = self._execute(self._history.list(**params), during_history=True)
             page = parse_history_page(response, label_id)

@@ -26,7 +26,7 @@ from crm_store.categories import Category, LabelNames, StageRules, deals_of, dec
 from crm_store.db import session_scope
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import DM_CHANNEL, Alert, AlertStatus, Contact, GmailAccount, MutedContact, utcnow
+from crm_store.models import DM_CHANNEL, Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata
@@ -70,13 +70,23 @@ class AlertFacts(NamedTuple):
     company: str | None
     label: str | None
     deal_context: str | None
+    # A lead (SPEC §3 Leads): its status and owner instead of deals and a label.
+    is_lead: bool = False
+    lead_status: str | None = None
+    owner: str | None = None
 
 
 def alert_facts(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,
                 labels: LabelNames) -> AlertFacts:
     contact = session.get(Contact, contact_id)
+    owner = session.get(CrmUser, contact.owner_id) if contact.owner_id else None
+    owner_name = (owner.name or owner.email) if owner else None
+    if contact.is_lead:  # a lead has no deals, so no label
+        return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, None, None,
+                          True, contact.lead_status, owner_name)
     label, context = deal_context(session, contact_id, at=at, tz=tz, rules=rules, labels=labels)
-    return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, label, context)
+    return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, label, context,
+                      owner=owner_name)
 
 
 class MailMagnet:
@@ -324,6 +334,8 @@ class MailMagnet:
             gmail_url=gmail_url(account.email_address, message, alert.gmail_id),
             subject=message.subject if level.shows_subject else None,
             snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden, crm_details=crm,
+            is_lead=facts.is_lead and crm, lead_status=facts.lead_status if crm else None,
+            owner=facts.owner if crm else None,
         )
         return channel, view, decision
 

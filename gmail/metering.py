@@ -7,7 +7,10 @@ fails as a whole (no part answered) is counted apart, by kind.
 """
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 from google.auth.credentials import Credentials as GoogleCredentials
 from google.auth.exceptions import RefreshError
@@ -67,6 +70,27 @@ def mailbox_key(*https: Any) -> int | None:
     return None
 
 
+@dataclass
+class Tally:
+    """Quota units charged while it is the current tally (one mailbox's run, for the admin overview)."""
+
+    units: int = 0
+
+
+_TALLY: ContextVar[Tally | None] = ContextVar("mailmagnet_quota_tally", default=None)
+
+
+@contextmanager
+def tally() -> Iterator[Tally]:
+    """Count the quota units of the calls made on this thread within the block (a mailbox's run)."""
+    current = Tally()
+    token = _TALLY.set(current)
+    try:
+        yield current
+    finally:
+        _TALLY.reset(token)
+
+
 def record_call(method_id: str | None, error: BaseException | None = None, mailbox: int | None = None) -> None:
     method = method_id or "unknown"
     kind = None if error is None else error_kind(error)
@@ -74,6 +98,9 @@ def record_call(method_id: str | None, error: BaseException | None = None, mailb
     if _charged(error, kind):
         units = UNITS_PER_CALL.get(method, 0)
         metrics.GMAIL_QUOTA_UNITS.labels(method=method).inc(units)
+        counting = _TALLY.get()
+        if counting is not None:
+            counting.units += units
         if mailbox is not None:
             metrics.MAILBOX_UNIT_PEAKS.add(mailbox, units)
     if kind is not None:

@@ -38,6 +38,10 @@ class AlertView:
     snippet: str | None = None
     hidden_reason: str | None = None
     crm_details: bool = True
+    # A lead (SPEC §3): its status and owner instead of deals and label; None/False with the CRM details hidden.
+    is_lead: bool = False
+    lead_status: str | None = None
+    owner: str | None = None
 
     @property
     def metadata_payload(self) -> dict:
@@ -69,12 +73,30 @@ class AlertAudience(Protocol):
         """True once per chosen channel: tell the rep why its alerts come to the DM instead."""
 
 
+@dataclass(frozen=True)
+class MailboxIncident:
+    """What admins are told of a mailbox in trouble (SPEC §3 "For admins"): no content, only facts."""
+
+    mailbox: str
+    rep_slack_user_id: str
+    rep_email: str
+    revoked: bool  # Google revoked the access; else the mailbox has been failing since `since`
+    error: str | None
+    since: datetime | None
+
+
 class Notifier(Protocol):
     def mailbox_connected(self, account: GmailAccount, *, replaced_address: str | None) -> None:
         """DM the rep that the mailbox is connected and invite them to choose their settings."""
 
     def ask_to_reconnect(self, account: GmailAccount, reason: str) -> None:
         """DM the rep, once, that Google revoked access and they must reconnect."""
+
+    def tell_admin(self, team_id: str, admin_user_id: str, incident: MailboxIncident) -> None:
+        """DM an admin that a rep's mailbox lost its access or has been failing for a while."""
+
+    def invite_to_connect(self, team_id: str, user_id: str, granted_by: str | None) -> bool:
+        """DM a newly granted rep the Connect button; True when Slack took it."""
 
     def alerts_go_to_dm(self, account: GmailAccount, channel: str, reason: str) -> None:
         """DM the rep, once per channel, that alerts meant for `channel` come to the DM, and why."""

@@ -93,6 +93,8 @@ class _Finish:
     inbox_changes: dict[str, bool]
     listing: list[str] | None
     since: datetime
+    # Threads the rep sent mail in (SENT in the history read): their follow-ups are answered.
+    sent_threads: set[str] = field(default_factory=set)
 
 
 def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> str:
@@ -235,6 +237,7 @@ class MailboxSync:
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
         new_ids: list[str] = []
         inbox_changes: dict[str, bool] = {}
+        sent_threads: set[str] = set()
         listing: list[str] | None = None  # the whole Inbox within the lookback, when this run lists it
         since = self.clock() - timedelta(days=self.config.lookback_days)
         if account.history_id is None:
@@ -248,6 +251,7 @@ class MailboxSync:
                                                   first=first_page):
                     new_ids.extend(page.added_ids)
                     inbox_changes.update(page.inbox_changes)  # a later change wins
+                    sent_threads.update(page.sent.values())
                     cursor = page.history_id
                 history_ids.update(new_ids)
             except HistoryExpired:
@@ -267,7 +271,7 @@ class MailboxSync:
                 new_ids.extend(listing)
             result.backfilled = len(listing)
         new_ids = list(dict.fromkeys(new_ids))  # once each, in arrival order
-        finish = _Finish(cursor, backfill, inbox_changes, listing, since)
+        finish = _Finish(cursor, backfill, inbox_changes, listing, since, sent_threads)
         listed = set(listing or ())
         fetched: set[str] = set()
 
@@ -373,9 +377,16 @@ class MailboxSync:
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
         if finish.listing is not None:
             self._reconcile_inbox(session, account.id, finish.listing, finish.since)
+        if finish.sent_threads:
+            for subscriber in self.subscribers:
+                record_sent = getattr(subscriber, "record_sent", None)
+                if record_sent is not None:
+                    record_sent(session, account, finish.sent_threads, now)
         account.history_id = finish.cursor
         account.last_sync_at = now
         account.last_sync_error = None
+        account.failing_since = None  # a failing streak (and its incident) ends with a run that works
+        account.admins_notified_at = None
         if finish.backfill:
             account.backfill_done = True
         session.add(account)
@@ -414,14 +425,15 @@ class MailboxSync:
         """Nothing new to store: move the cursor in one statement (the common case, a thousand times a minute),
         or in one transaction with what changed in the Inbox."""
         now = self.clock()
-        if finish.inbox_changes or finish.listing is not None:
+        if finish.inbox_changes or finish.listing is not None or finish.sent_threads:
             with session_scope(self.engine) as session:
                 current = session.get(GmailAccount, account.id)
                 if current is None or current.status != AccountStatus.CONNECTED:
                     return False
                 self._finish_in(session, current, finish, now, set())
                 return True
-        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None}
+        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
+                        "failing_since": None, "admins_notified_at": None}
         if finish.backfill:
             values["backfill_done"] = True
         with session_scope(self.engine) as session:
@@ -439,7 +451,8 @@ class MailboxSync:
         with session_scope(self.engine) as session:
             session.execute(
                 update(GmailAccount).where(GmailAccount.id == account_id)
-                .values(last_sync_error=f"{kind}: {error}"[:500])
+                .values(last_sync_error=f"{kind}: {error}"[:500],
+                        failing_since=sa.func.coalesce(GmailAccount.failing_since, self.clock()))
             )
 
 

@@ -17,6 +17,7 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>$")
 _CHANNEL = re.compile(r"^<#([CG][A-Z0-9]{2,30})(?:\|([^>]*))?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,30}$")
 _CHANNEL_NAME = re.compile(r"^#([a-z0-9][a-z0-9._\-]{0,79})$")
+_USERGROUP = re.compile(r"^<!subteam\^([A-Z0-9]{2,30})(?:\|([^>]*))?>$")
 _MAILTO = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$")
 _CLOCK_RANGE = re.compile(r"^(\d{1,2}(?::\d{2})?)\s*(?:-|–|to)\s*(\d{1,2}(?::\d{2})?)$")
 
@@ -72,6 +73,12 @@ def channel_choice(word: str, topic: str) -> ChannelChoice:
     if match:
         return ChannelChoice(None, match.group(1))
     raise UsageError(f"`{shown(word)}` is not a channel: use `dm` or `#channel`.", topic)
+
+
+def usergroup_id(word: str) -> str | None:
+    """The id of an escaped user group mention (`<!subteam^S123|@sales>`), else None."""
+    match = _USERGROUP.match(word)
+    return match.group(1) if match else None
 
 
 def email_address(word: str, topic: str) -> str:

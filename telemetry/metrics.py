@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 GMAIL_CONNECTS = Counter("mailmagnet_gmail_connects_total", "Gmail consent callbacks", ["result"])
 PUSH_NOTIFICATIONS = Counter("mailmagnet_push_notifications_total", "Gmail Pub/Sub pushes", ["result"])
+PUSH_BACKPRESSURE = Counter("mailmagnet_push_backpressure_total",
+                            "Sync requests not queued: covered by a queued run, or deferred to the polling sweep",
+                            ["result"])
 SLACK_REQUESTS = Counter("mailmagnet_slack_requests_total", "Slack commands and interactions", ["kind", "name"])
 SYNC_RUNS = Counter("mailmagnet_sync_runs_total", "Mailbox sync runs", ["job", "result"])
 SYNC_SECONDS = Histogram("mailmagnet_sync_seconds", "Duration of one mailbox run", ["job"],

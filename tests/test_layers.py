@@ -182,6 +182,26 @@ def test_the_packages_checked_exist():
     assert set(MAY_IMPORT) == set(PRODUCT)
 
 
+def test_modules_import_no_test_module_or_conftest(tmp_path):
+    """Shared test helpers live in tests/support/ (or testsupport/): importing a test module runs it twice under
+    another name, and importing a conftest bypasses pytest's own loading of it."""
+    def offences(root: Path) -> list[str]:
+        return [f"{path.relative_to(root)} imports {name}" for package in ("tests", "testsupport", "benchmarks")
+                for path in modules(package, root) for name in sorted(imports_of(path, root))
+                if name.split(".")[-1].startswith("test_") or name.split(".")[-1] == "conftest"
+                or (top(name) == "tests" and any(part.startswith("test_") or part == "conftest"
+                                                 for part in name.split(".")[1:]))]
+
+    assert offences(ROOT) == []
+    planted = tmp_path / "tests" / "bot"
+    planted.mkdir(parents=True)
+    (planted / "test_x.py").write_text("from tests.gmail.test_sync import subscriber\nfrom .conftest import rep\n")
+    assert offences(tmp_path) == ["tests/bot/test_x.py imports tests.bot.conftest",
+                                  "tests/bot/test_x.py imports tests.bot.conftest.rep",
+                                  "tests/bot/test_x.py imports tests.gmail.test_sync",
+                                  "tests/bot/test_x.py imports tests.gmail.test_sync.subscriber"]
+
+
 def test_listeners_open_no_session_and_decide_no_permission():
     offences = []
     for path in modules("handlers"):

@@ -24,6 +24,7 @@ CODE_DIRS = ["bot", "handlers", "gmail", "crm_store"]  # what `serve` runs (not 
 # Where a method accepts one scope per conversation type, the scopes of every type MailMagnet uses are listed:
 # alerts go to public and private channels and to DMs.
 METHOD_SCOPES: dict[str, set[str]] = {
+    "files.upload.v2": {"files:write"},  # slack_sdk's files_upload_v2: getUploadURLExternal, completeUploadExternal
     "chat.postMessage": {"chat:write"},
     "chat.postEphemeral": {"chat:write"},
     "chat.update": {"chat:write"},
@@ -40,6 +41,8 @@ METHOD_SCOPES: dict[str, set[str]] = {
     "users.lookupByEmail": {"users:read.email"},
     "users.list": {"users:read"},
     "team.info": {"team:read"},
+    "usergroups.users.list": {"usergroups:read"},
+    "usergroups.list": {"usergroups:read"},
     "views.open": set(),
     "views.push": set(),
     "views.update": set(),
@@ -57,9 +60,9 @@ PLANNED_METHODS = ["conversations.history", "conversations.members", "chat.postM
 KNOWN_BOT_SCOPES = {
     "app_mentions:read", "channels:history", "channels:join", "channels:manage", "channels:read", "chat:write",
     "chat:write.customize", "chat:write.public", "commands", "groups:history", "groups:read", "groups:write",
-    "im:history", "im:read", "im:write", "links:read", "links:write", "metadata.message:read", "mpim:history",
+    "files:read", "files:write", "im:history", "im:read", "im:write", "links:read", "links:write", "metadata.message:read", "mpim:history",
     "mpim:read", "mpim:write", "reactions:read", "reactions:write", "team:read", "users.profile:read",
-    "users:read", "users:read.email",
+    "users:read", "users:read.email", "usergroups:read",
 }
 EVENTS_WITHOUT_SCOPE = {"app_home_opened", "tokens_revoked", "app_uninstalled"}
 # Message events are delivered only with the history scope of their conversation type.

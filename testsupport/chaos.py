@@ -1,21 +1,14 @@
-"""Reliability scenarios (SPEC §9), shared by the tests (small) and the reliability benchmark (full size).
-
-- `kill_scenario`: the real `mailmagnet serve` process is killed with SIGKILL at random moments
-  while mail arrives, and restarted; then every alert and label is checked.
-- `fault_scenario`: Gmail answers 429/403/500/503 or drops the connection on a fifth of calls
-  while mail arrives; then the faults stop and everything is checked.
-"""
+"""One `mailmagnet serve` process on one database with one connected mailbox (the SIGTERM test in
+tests/bot/test_shutdown.py). The SPEC §9 scenarios — replicas on PostgreSQL, kills at the failpoints, faults in
+flight — are testsupport/fleet.py's (tests/reliability, benchmarks/reliability.py)."""
 from __future__ import annotations
 
 import io
 import os
-import random
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 
 from cryptography.fernet import Fernet
 
@@ -23,7 +16,7 @@ from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import GmailAccount
 from gmail.tokens import TokenCipher
-from sandbox.gmail_emulator import Fault, GmailEmulator
+from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
 from testsupport.fleet import seed_mailboxes
 from testsupport.stack import free_port
@@ -34,19 +27,6 @@ CONTACTS = "email,first_name,external_id\n" + "".join(f"c{i}@customer.example,C{
 DEALS = "name,contact_external_id,stage,closing_date,external_id\n" + "".join(
     f"D{i},C{i},{'Closed Won' if i % 2 else 'Proposal'},2099-01-01,D{i}\n" for i in range(10))
 EXPECTED_LABEL = {i: ("Customers" if i % 2 else "Open Deals") for i in range(10)}
-
-
-@dataclass
-class Outcome:
-    messages: int
-    alerts_lost: int
-    alerts_duplicated: int
-    misfiled: int
-    kills: int = 0
-
-    def as_dict(self) -> dict:
-        return dict(messages=self.messages, alerts_lost=self.alerts_lost,
-                    alerts_duplicated=self.alerts_duplicated, misfiled=self.misfiled, kills=self.kills)
 
 
 class World:
@@ -112,12 +92,6 @@ class World:
     def settled(self) -> bool:
         return set(self.alerted()) >= set(self.sent) and not self.misfiled()
 
-    def outcome(self, kills: int = 0) -> Outcome:
-        alerted = self.alerted()
-        return Outcome(messages=len(self.sent), alerts_lost=len(set(self.sent) - set(alerted)),
-                       alerts_duplicated=sum(n - 1 for n in alerted.values() if n > 1),
-                       misfiled=len(self.misfiled()), kills=kills)
-
     def close(self) -> None:
         self.engine.dispose()
         self.gmail.stop()
@@ -128,57 +102,3 @@ def wait_settled(world: World, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not world.settled():
         time.sleep(0.2)
-
-
-def kill_scenario(database_url: str, *, kills: int, messages: int, seed: int = 7,
-                  settle_timeout: float = 60.0) -> Outcome:
-    rng = random.Random(seed)
-    world = World(database_url)
-    serve = world.start_serve()
-    try:
-        sent = 0
-        per_kill = max(1, messages // (kills + 1))
-        for _ in range(kills):
-            for _ in range(per_kill):
-                world.mail(sent)
-                sent += 1
-                time.sleep(rng.uniform(0.0, 0.05))
-            time.sleep(rng.uniform(0.2, 2.5))  # somewhere in a sync, an alert post or a label run
-            serve.send_signal(signal.SIGKILL)
-            serve.wait(timeout=10)
-            serve = world.start_serve()
-        while sent < messages:
-            world.mail(sent)
-            sent += 1
-        wait_settled(world, settle_timeout)
-        return world.outcome(kills)
-    finally:
-        serve.kill()
-        serve.wait(timeout=10)
-        world.close()
-
-
-def fault_scenario(database_url: str, *, messages: int, rate: float = 0.2, seed: int = 3,
-                   settle_timeout: float = 90.0) -> Outcome:
-    world = World(database_url)
-    statuses = (429, 403, 500, 503, "drop")
-    for index, status in enumerate(statuses):
-        world.gmail.add_fault(Fault(rate=rate / len(statuses), status=status, seed=seed + index))
-    serve = world.start_serve()
-    try:
-        rng = random.Random(seed)
-        for index in range(messages):
-            world.mail(index)
-            if rng.random() < 0.05:
-                time.sleep(0.05)
-        time.sleep(3)
-        world.gmail.clear_faults()
-        wait_settled(world, settle_timeout)
-        return world.outcome()
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
-        world.close()

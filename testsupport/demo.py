@@ -176,6 +176,8 @@ def run_bot_end_to_end(settings: Settings) -> None:
             print(_indent(_command(stack, REP, "status")))
             show_contact_view_and_reply(stack, alice_gmail)
             show_zoho_deal_won(stack, alice_gmail)
+            show_lead_and_followup(stack, alice_gmail)
+            show_admin_overview(stack, alice_gmail)
             print(f"\nGmail quota used by MailMagnet in this demo: {stack.gmail.quota_units(alice_gmail)} units; "
                   f"Slack Web API calls: {len(stack.slack.calls)}.")
         finally:
@@ -308,6 +310,105 @@ def show_zoho_deal_won(stack, alice_gmail: str) -> None:
         print(_indent(f"Ana's email is now under: {where()}"))
         print(_indent(crm_data_line(stack.services)))
         stack.services.zoho = None
+
+
+def show_lead_and_followup(stack, alice_gmail: str) -> None:
+    """SPEC §3: a lead's first email alerts (status, owner); converting it keeps its history; an unanswered
+    customer email gets one follow-up nudge in working hours."""
+    from datetime import timedelta
+
+    from crm_store.db import session_scope
+    from sqlmodel import select
+
+    from crm_store.models import Alert, Contact, GmailAccount
+    from crm_sync import ZohoConfig
+    from gmail.followups import WorkingHours
+    from sandbox.zoho_emulator import ZohoEmulator
+    from testsupport.stack import REP, TEAM
+    from usecases.crm import sync_zoho
+
+    dm = stack.slack.dm_channel(TEAM, REP)
+
+    def newest(event_type: str) -> dict:
+        return [m for m in stack.slack.messages(dm) if (m.get("metadata") or {}).get("event_type") == event_type][-1]
+
+    with ZohoEmulator() as zoho:
+        zoho.register_client("1000.DEMO", "demo-secret")
+        stack.services.zoho = ZohoConfig(client_id="1000.DEMO", client_secret="demo-secret",
+                                         refresh_token=zoho.issue_refresh_token("1000.DEMO"),
+                                         accounts_url=zoho.accounts_url, api_url=zoho.api_url)
+        pat = zoho.add_lead("pat.kim@zylker.example", first_name="Pat", last_name="Kim", company="Zylker",
+                            lead_status="Contacted", owner="alice@mailmagnet.example")
+        print("\n15. Zoho CRM: a lead, Pat Kim (Zylker, lead status Contacted); the CRM sync reads Leads too")
+        print(_indent(f"Zoho CRM sync: {sync_zoho(stack.services).summary()}"))
+        stack.mail("Pat Kim <pat.kim@zylker.example>", "Can we see a demo?", gmail=alice_gmail,
+                   date=datetime.now(timezone.utc) - timedelta(days=7))
+        stack.run("sync")
+        alert = newest("mailmagnet_alert")
+        fields = [f["text"] for b in alert["blocks"] if b.get("fields") for f in b["fields"]]
+        print(_indent(f"Pat writes; alert in Alice's DM: {alert['text']} | "
+                      + " | ".join(field.replace(chr(10), ": ") for field in fields)))
+        zoho.advance(2)
+        zoho.convert_lead(pat)
+        zoho.advance(2)
+        print("    In Zoho CRM the lead is converted into a contact. Next CRM sync:")
+        print(_indent(f"Zoho CRM sync: {sync_zoho(stack.services).summary()}"))
+        with session_scope(stack.engine) as session:
+            contact = session.exec(select(Contact).where(Contact.email == "pat.kim@zylker.example")).one()
+            alerts = session.exec(select(Alert).where(Alert.contact_id == contact.id)).all()
+            print(_indent(f"Pat is now {'a lead' if contact.is_lead else 'a contact'} (same record), "
+                          f"with {len(alerts)} alert in their history"))
+        stack.services.zoho = None
+
+    print("\n16. Nobody answered Pat's email of a week ago: after 24 working hours, one follow-up nudge")
+    with session_scope(stack.engine) as session:
+        account = session.exec(select(GmailAccount).where(GmailAccount.email_address == alice_gmail)).one()
+        session.expunge(account)
+    nudger = stack.services.jobs.nudger
+    moment = WorkingHours.parse(stack.services.config.followup_working_hours).add(
+        datetime.now(timezone.utc), 0.1, "UTC")  # the next working moment (a weekday, 09:00-17:00)
+    nudger.clock = lambda: moment
+    nudger.run(account)
+    nudge = newest("mailmagnet_followup")
+    buttons = [e["text"]["text"] for b in nudge["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    print(_indent(f"DM to Alice: {nudge['text']} [{' | '.join(buttons)}]"))
+    print(_indent(f"run again: {nudger.run(account)} more nudges (exactly one per unanswered thread)"))
+
+
+def show_admin_overview(stack, alice_gmail: str) -> None:
+    """For admins (issue 20): a team onboarded with one command, the overview, an incident told once."""
+    from crm_store.db import session_scope
+    from crm_store.user_records import apply_user_records
+    from crm_store.users import find_user_by_email, set_permissions
+    from testsupport.stack import TEAM
+
+    team = {"U0DAN": "dan", "U0EVE": "eve", "U0FAY": "fay"}
+    for slack_id, name in team.items():
+        stack.slack.add_user(TEAM, slack_id, email=f"{name}@mailmagnet.example", real_name=name.title())
+    with session_scope(stack.engine) as session:  # `mailmagnet users import`: the CRM's users, roles, managers
+        apply_user_records(session, list(enumerate(
+            [{"email": f"{name}@mailmagnet.example", "role": "Sales Rep", "manager_email": "bruno@mailmagnet.example"}
+             for name in team.values()])), source="csv")
+        set_permissions(session, find_user_by_email(session, "bruno@mailmagnet.example"), is_admin=True)
+    stack.slack.add_usergroup(TEAM, "sales", [*team, "U0CAROL"])
+    print("\n17. Bruno onboards the sales team at once: /gmail admin grant @sales")
+    print(_indent(_readable(_escaped_command(stack, "U0ADMIN", "admin grant @sales"))))
+    print(_indent("DM to Dan: " + stack.slack.dms("U0DAN")[-1]["text"]))
+    stack.gmail.revoke_access(alice_gmail)
+    stack.gmail.expire_access_tokens(alice_gmail)
+    stack.run("sync")
+    stack.services.jobs.tell_admins()
+    print("\n18. Alice removes MailMagnet's access in her Google account; after the next sync Bruno is told once:")
+    print(_indent("DM to Bruno: " + stack.slack.dms("U0ADMIN")[-1]["text"]))
+    print("    Bruno: /gmail admin status")
+    print(_indent(_command(stack, "U0ADMIN", "admin status")))
+
+
+def _escaped_command(stack, user_id: str, text: str) -> dict:
+    """A command typed with a mention Slack escapes (`@sales` → `<!subteam^…|@sales>`)."""
+    response = stack.driver.slash_command(user_id, "/gmail", text, escape=True)
+    return stack.slack.wait_for(lambda: next(iter(stack.slack.response_url_posts(response.response_url)), None),
+                                timeout=15)
 
 
 def main() -> int:

@@ -33,8 +33,27 @@ from crm_store.errors import (
     NotLinked,
     PermissionRequired,
 )
-from crm_store.models import AccountStatus, Contact, CrmUser, Deal, EmailShare, GmailAccount, Profile, Sharing
-from crm_store.sharing import Visibility, custom_allowed_users, effective_sharing, org_policy
+from crm_store.models import (
+    AccountStatus,
+    Contact,
+    CrmUser,
+    Deal,
+    EmailShare,
+    GmailAccount,
+    ManagersSee,
+    OrgSettings,
+    Profile,
+    Sharing,
+)
+from crm_store.sharing import (
+    Visibility,
+    custom_allowed_users,
+    effective_sharing,
+    managers_of,
+    managers_see,
+    mailbox_policy,
+    reports_of,
+)
 from crm_store.users import normalise_email, user_has_address, user_profile
 from gmail.notifier import AudienceDecision
 from usecases.actors import Actor, workspace_allowed
@@ -107,6 +126,14 @@ def require_crm_user(session: Session, actor: Actor) -> CrmUser:
 def require_admin(actor: Actor) -> None:
     if not actor.is_any_admin:
         raise AdminOnly(ADMIN_ONLY)
+
+
+def require_crm_admin(actor: Actor) -> None:
+    """What spans the organisation's workspaces (roles' policies): a CRM admin or the operator only."""
+    require_admin(actor)
+    if not (actor.is_operator or actor.crm_admin):
+        raise NotAllowed("Roles are the organisation's, across its Slack workspaces: only a MailMagnet (CRM) admin "
+                         "sets a role's sharing policy. You can set your workspace's policy or one user's.")
 
 
 def _is_crm_admin(session: Session, user: CrmUser) -> bool:
@@ -229,7 +256,7 @@ def visibility_for_users(session: Session, account: GmailAccount, contact_id: in
     if account.status != AccountStatus.CONNECTED:
         # A disconnected or revoked mailbox's emails are no longer associated with anyone (F8).
         return {viewer: Visibility.NONE for viewer in viewers}
-    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+    sharing = effective_sharing(mailbox_policy(session, account), account)
     depth = Visibility.of_depth(account.sharing_depth)
     workspace_users: set[int] = set()
     if sharing is Sharing.PUBLIC:
@@ -249,7 +276,26 @@ def visibility_for_users(session: Session, account: GmailAccount, contact_id: in
             result[viewer] = depth if viewer in workspace_users else Visibility.NONE
         else:
             result[viewer] = depth if viewer in custom else Visibility.NONE
+    _managers_see_reports(session, account, contact_id, result)
     return result
+
+
+def _managers_see_reports(session: Session, account: GmailAccount, contact_id: int | None,
+                          result: dict[int | None, Visibility]) -> None:
+    """SPEC §1 Roles: with the organisation's `managers_see` on, everyone above the rep in the reporting line sees
+    the rep's emails with a contact at that depth, whatever the rep's sharing (more, if the sharing gives more).
+    Only emails with a contact: `contact_id` None (mail with nobody of the CRM) stays the owner's alone, and every
+    surface lists a message under a contact only on its verified headers."""
+    if contact_id is None:
+        return
+    see = managers_see(session, account.slack_team_id)
+    if see is ManagersSee.NONE:
+        return
+    level = Visibility.of_depth(see.value)
+    above = set(managers_of(session, account.crm_user_id))
+    for viewer, current in result.items():
+        if viewer in above and current < level:
+            result[viewer] = level
 
 
 def visibility(session: Session, account: GmailAccount, contact_id: int | None, viewer_id: int | None) -> Visibility:
@@ -260,7 +306,7 @@ def unrelated_user_visibility(session: Session, account: GmailAccount) -> Visibi
     """What any CRM user of the mailbox's workspace may see with no relationship to the contact."""
     if account.status != AccountStatus.CONNECTED:
         return Visibility.NONE
-    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+    sharing = effective_sharing(mailbox_policy(session, account), account)
     return Visibility.of_depth(account.sharing_depth) if sharing is Sharing.PUBLIC else Visibility.NONE
 
 
@@ -339,7 +385,8 @@ def workspace_crm_user(session: Session, team_id: str, slack_user_id: str) -> Cr
 def mailboxes_visible_to(session: Session, actor: Actor, contact_id: int) -> list[tuple[GmailAccount, Visibility]]:
     """Every connected mailbox whose emails with this contact the actor may see, with how much (the actor's own
     at OWNER). Candidates are the mailboxes any rule could open — their own, their workspace's (Public), those
-    shared with them, and all of them when the actor owns the contact or one of its deals (Custom) — and each
+    shared with them, their reports' (managers' visibility), and all of them when the actor owns the contact or one
+    of its deals (Custom) — and each
     is decided by `visibility_for_users`, like every other surface. Admins get nothing more."""
     if actor.crm_user_id is None:
         return []
@@ -355,6 +402,11 @@ def mailboxes_visible_to(session: Session, actor: Actor, contact_id: int) -> lis
         candidates = [GmailAccount.crm_user_id == viewer.id, GmailAccount.crm_user_id.in_(sharers)]
         if viewer.slack_team_id:
             candidates.append(GmailAccount.slack_team_id == viewer.slack_team_id)
+        if session.exec(select(OrgSettings.team_id).where(
+                OrgSettings.managers_see != ManagersSee.NONE.value)).first() is not None:
+            reports = reports_of(session, viewer.id)
+            if reports:
+                candidates.append(GmailAccount.crm_user_id.in_(reports))
         query = query.where(or_(*candidates))
     visible = []
     for account in session.exec(query.order_by(GmailAccount.id)).all():
@@ -373,6 +425,28 @@ def email_visibility(session: Session, actor: Actor, account_id, contact_id) -> 
     if level == Visibility.NONE:
         raise NotAllowed(f"<@{account.slack_user_id}>'s sharing settings do not let you see that email.")
     return account, level
+
+
+# -- the admin overview (SPEC §3 "For admins") -------------------------------------------------------
+
+def admin_scope(actor: Actor) -> str | None:
+    """Whose reps an admin sees in the overview: None for everyone (a CRM admin, the operator), else the Slack
+    workspace a Slack workspace admin administers."""
+    require_admin(actor)
+    if actor.is_operator or actor.crm_admin:
+        return None
+    return actor.team_id or ""
+
+
+def admins_to_tell(session: Session, team_id: str) -> list[tuple[str, str]]:
+    """Who is DMed of a mailbox's incident: the CRM admins linked in its workspace, else (none there) the CRM
+    admins linked in other workspaces of the organisation, who administer everywhere. Slack workspace admins
+    are not listed anywhere we can read without users.list; they see the state in `/gmail admin status`."""
+    linked = session.exec(
+        select(CrmUser.slack_team_id, CrmUser.slack_user_id).join(Profile, Profile.id == CrmUser.profile_id)
+        .where(Profile.is_admin.is_(True), CrmUser.slack_user_id.is_not(None)).order_by(CrmUser.id)).all()
+    here = [(t, u) for t, u in linked if t == team_id]
+    return here or [(t, u) for t, u in linked]
 
 
 # -- the audit log (SPEC §5) ------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from sqlmodel import select
 from crm_store.addresses import is_valid_address
 from crm_store.db import insert_once, session_scope
 from crm_store.errors import InvalidInput, NotAllowed, NotFoundError
-from crm_store.mailboxes import set_policy
-from crm_store.sharing import org_policy
-from crm_store.models import CrmUser, GmailAccount, MailboxAlias, SharingPolicy
+from crm_store.mailboxes import org_settings, set_policy
+from crm_store.sharing import managers_see, org_policy
+from crm_store.models import CrmUser, GmailAccount, MailboxAlias, ManagersSee, RoleSharingPolicy, SharingPolicy
 from crm_store.users import (
     find_user_by_email,
     find_user_by_slack,
@@ -227,6 +227,77 @@ def change_policy(services: Services, who: SlackActorRef, policy: SharingPolicy)
     with session_scope(services.engine) as session:
         set_policy(session, who.team_id, policy)
     return policy
+
+
+@dataclass(frozen=True)
+class PolicyOverview:
+    organisation: SharingPolicy
+    roles: list[tuple[str, SharingPolicy]]
+    users: list[tuple[str, str | None, SharingPolicy]]  # (CRM email, Slack user id in this workspace, policy)
+    managers_see: ManagersSee
+
+
+def policy_overview(services: Services, who: SlackActorRef) -> PolicyOverview:
+    """`/gmail admin policy`: the policies that apply, most specific last."""
+    actor = resolve(services, who)
+    access.require_admin(actor)
+    with session_scope(services.engine) as session:
+        roles = [(r.role, SharingPolicy(r.policy)) for r in
+                 session.exec(select(RoleSharingPolicy).order_by(RoleSharingPolicy.role)).all()]
+        users = [(u.email, u.slack_user_id if u.slack_team_id == who.team_id else None, SharingPolicy(u.sharing_policy))
+                 for u in session.exec(select(CrmUser).where(CrmUser.sharing_policy.is_not(None))
+                                       .order_by(CrmUser.email).limit(50)).all()]
+        return PolicyOverview(org_policy(session, who.team_id), roles, users, managers_see(session, who.team_id))
+
+
+def change_role_policy(services: Services, who: SlackActorRef, role: str,
+                       policy: SharingPolicy | None) -> tuple[str, int]:
+    """The sharing policy of everyone with this CRM role (None: back to the organisation's). Roles are the
+    organisation's, across its workspaces, so only a CRM admin sets them. Returns (role, how many hold it)."""
+    actor = resolve(services, who)
+    access.require_crm_admin(actor)
+    role = " ".join(role.split())[:100]
+    with session_scope(services.engine) as session:
+        holders = len(session.exec(select(CrmUser.id).where(CrmUser.role == role)).all())
+        if policy is not None and holders == 0:
+            raise NotFoundError(f"No CRM user has the role “{escape(role)}”. Roles come from the CRM data "
+                                "(`mailmagnet users import`, the ingest API, the Zoho sync).")
+        rule = session.get(RoleSharingPolicy, role)
+        if policy is None:
+            if rule is not None:
+                session.delete(rule)
+        elif rule is None:
+            insert_once(session, RoleSharingPolicy, role=role, policy=policy.value)
+            rule = session.get(RoleSharingPolicy, role)
+            rule.policy = policy.value
+        else:
+            rule.policy = policy.value
+            session.add(rule)
+    return role, holders
+
+
+def change_user_policy(services: Services, who: SlackActorRef, target_slack_id: str,
+                       policy: SharingPolicy | None) -> str:
+    """The sharing policy of one user (None: back to their role's, else the organisation's). Returns their email."""
+    actor = resolve(services, who)
+    access.require_admin(actor)
+    with session_scope(services.engine) as session:
+        user = find_user_by_slack(session, who.team_id, target_slack_id)
+        if user is None:
+            raise InvalidInput(f"<@{target_slack_id}> is not a CRM user yet: `/gmail admin grant` them first.")
+        access.require_admin_over(session, actor, user)
+        user.sharing_policy = policy.value if policy is not None else None
+        session.add(user)
+        return user.email
+
+
+def change_managers_see(services: Services, who: SlackActorRef, depth: ManagersSee) -> ManagersSee:
+    """How much of their reports' customer email managers see in the admin's workspace (SPEC §1 Roles)."""
+    actor = resolve(services, who)
+    access.require_admin(actor)
+    with session_scope(services.engine) as session:
+        org_settings(session, who.team_id).managers_see = depth.value
+    return depth
 
 
 # -- the CLI: the operator, by email ------------------------------------------------------------------

@@ -80,6 +80,8 @@ class ContactCard:
     owner: str | None
     category_label: str | None
     deals: list[DealLine] = field(default_factory=list)
+    is_lead: bool = False  # a lead (SPEC §3): no deals, its lead status instead
+    lead_status: str | None = None
 
 
 def contact_card(session: Session, services: Services, contact: Contact, tz: str) -> ContactCard:
@@ -94,6 +96,7 @@ def contact_card(session: Session, services: Services, contact: Contact, tz: str
         deals=[DealLine(d.name, d.stage, d.closing_date.isoformat() if d.closing_date else None,
                         str(d.amount) if d.amount is not None else None, services.rules.kind(d.stage).value)
                for d in deals],
+        is_lead=contact.is_lead, lead_status=contact.lead_status,
     )
 
 

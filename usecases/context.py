@@ -8,7 +8,7 @@ conversations.info) that `bot/` implements with slack_sdk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -21,6 +21,9 @@ from gmail.config import GoogleConfig, SyncConfig
 from gmail.notifier import Notifier
 from gmail.oauth import GoogleConsent
 from gmail.tokens import TokenCipher
+
+if TYPE_CHECKING:
+    from usecases.fanout import FairPool
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class Config:
     missing_gmail_settings: tuple[str, ...] = ()
     # A mailbox that has not answered a contact view (or the App Home) by then is shown as unavailable.
     mailbox_view_timeout_seconds: float = 5.0
+    # Follow-ups count working hours of this day, Monday to Friday (FOLLOWUP_WORKING_HOURS).
+    followup_working_hours: str = "09:00-17:00"
 
     @property
     def label_interval_minutes(self) -> int:
@@ -90,10 +95,20 @@ class ChannelNotFound(DomainError):
     """The channel does not exist or the bot cannot see it."""
 
 
+class UsergroupNotFound(DomainError):
+    """The user group does not exist in that workspace, is disabled, or the bot may not read user groups."""
+
+
 class SlackDirectory(Protocol):
     """Slack, read-only: who a user is and what a channel is. Implemented in bot/ (cached)."""
 
     def user(self, team_id: str, user_id: str) -> SlackIdentity: ...
+
+    def cached_user(self, team_id: str, user_id: str) -> SlackIdentity | None:
+        """What users.info said lately, without asking Slack; None when nothing fresh is kept."""
+
+    def refresh_user(self, team_id: str, user_id: str) -> None:
+        """Ask users.info in the background, so that `cached_user` knows next time."""
 
     def channel(self, team_id: str, channel_id: str) -> ChannelInfo:
         """Raises ChannelNotFound when the bot cannot see it."""
@@ -104,16 +119,53 @@ class SlackDirectory(Protocol):
     def channel_members(self, team_id: str, channel_id: str) -> list[str]:
         """Slack user ids of a channel's people, the bot excluded."""
 
+    def usergroup_members(self, team_id: str, usergroup_id: str) -> list[str]:
+        """Slack user ids of a user group's members (usergroups.users.list). Raises UsergroupNotFound."""
+
     def workspace_of_token(self) -> tuple[str | None, str | None]:
         """(team id, enterprise id) of the single-workspace bot token (auth.test), or (None, None)."""
 
+    def clear(self) -> None:
+        """Forget everything cached (a workspace's tokens were revoked or the app uninstalled)."""
 
-class SchedulerHooks(Protocol):
-    """What the use cases ask of the scheduler (optional: tests and the CLI run without one)."""
 
-    def request_sync(self, account_id: int) -> bool: ...
+class SlackInstalls(Protocol):
+    """Which workspaces installed the app and their tokens (bot/'s SlackClients, on slack_sdk's installation
+    store): what Slack's lifecycle events make us forget. With one configured token there is nothing to forget."""
+
+    def forget_revoked_tokens(self, enterprise_id: str | None, team_id: str | None, *, bot: bool,
+                              user_ids: list[str]) -> bool:
+        """Delete what Slack revoked; False when tokens are configured rather than stored."""
+
+    def forget_workspace(self, enterprise_id: str | None, team_id: str | None) -> bool:
+        """Delete every token of an uninstalled workspace; False when tokens are configured rather than stored."""
+
+
+class JobsPort(Protocol):
+    """The scheduler (bot/jobs.py), as the use cases, the web routes and the loopback stack call it. Optional:
+    tests and the CLI run without one."""
+
+    owner: str  # this replica's name on the leases it holds
+
+    def request_sync(self, account_id: int) -> bool:
+        """Sync a mailbox now (a rep asked, or it was just connected); False when it is already running."""
 
     def mailbox_connected(self, account: Any) -> None: ...
+
+    def push_received(self, envelope: Any) -> str:
+        """A Gmail Pub/Sub push: record it and wake the mailbox's sync; returns the outcome for the metric."""
+
+    def health(self) -> dict[str, Any]: ...
+
+    def requested_in_flight(self) -> int: ...
+
+    def wait_for_requested(self, timeout: float = 30.0) -> None: ...
+
+    def run_once(self, job: Any, account_email: str | None = None) -> list[Any]: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class GmailNotConfigured(DomainError):
@@ -135,13 +187,11 @@ class Services:
     consent: GoogleConsent | None = None
     sync_config: SyncConfig = field(default_factory=SyncConfig)
     notifier: Notifier | None = None
-    jobs: SchedulerHooks | None = None
+    jobs: JobsPort | None = None
     zoho: ZohoConfig | None = None  # the Zoho CRM sync, when configured
-    # bot/'s own pieces, opaque to the use cases (which read `config`): its settings, and its Slack token
-    # source (SlackClients, with the installation store).
-    settings: Any = None
-    slack: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    slack: SlackInstalls | None = None
+    # The threads that read the rep's mailboxes for a contact view (usecases/fanout.py starts it on first use).
+    mailbox_pool: FairPool | None = None
 
     def require_gmail(self) -> tuple[GoogleConfig, TokenCipher, GmailService, GoogleConsent]:
         """The Gmail building blocks, or a clear refusal naming the missing settings."""

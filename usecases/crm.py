@@ -34,7 +34,7 @@ def ingest(services: Services, kind: str, *, authorization: str | None, body: by
     try:
         result = ingest_request(services.engine, kind, authorization=authorization, body=body)
     except IngestRefused as refused:
-        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals") else "other",
+        metrics.CRM_RECORDS.labels(source="api", kind=kind if kind in ("contacts", "deals", "users") else "other",
                                    result=refused.refusal.value).inc()
         raise
     if result.rejected:

@@ -39,7 +39,6 @@ MAILBOX_THREADS = 16
 # A person's calls running at once: a view of up to this many mailboxes is one round trip, and two people
 # with large views still leave threads for a third.
 USER_SHARE = 8
-POOL_KEY = "mailbox_view_pool"
 _lock = threading.Lock()
 
 T = TypeVar("T")
@@ -159,13 +158,13 @@ def person_of(who: Actor | SlackActorRef) -> Person:
 
 def _pool(services: Services) -> FairPool:
     with _lock:
-        pool = services.extras.get(POOL_KEY)
+        pool = services.mailbox_pool
         if pool is None:
             def within(deadline: float) -> AbstractContextManager:
                 gmail = services.gmail
                 return gmail.deadline(deadline) if gmail is not None else nullcontext()
 
-            pool = services.extras[POOL_KEY] = FairPool(MAILBOX_THREADS, USER_SHARE, within)
+            pool = services.mailbox_pool = FairPool(MAILBOX_THREADS, USER_SHARE, within)
         return pool
 
 
@@ -210,6 +209,6 @@ def one_view_at_a_time(view: Callable[..., T]) -> Callable[..., T]:
 
 def shutdown(services: Services) -> None:
     with _lock:
-        pool = services.extras.pop(POOL_KEY, None)
+        pool, services.mailbox_pool = services.mailbox_pool, None
     if pool is not None:
         pool.shutdown()

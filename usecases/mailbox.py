@@ -20,7 +20,7 @@ from crm_store.models import (
     MutedContact,
     SharingPolicy,
 )
-from crm_store.sharing import effective_sharing, org_policy
+from crm_store.sharing import effective_sharing, user_policy_and_scope
 from crm_store.users import find_user_by_slack, normalise_email, user_profile
 from gmail.accounts import (
     ConnectOutcome,
@@ -258,7 +258,7 @@ def _load_status(session: Session, actor) -> tuple[MailboxStatus, GmailAccount |
         user = access.require_mail_integration(session, actor)
     except DomainError as refusal:
         return MailboxStatus(refusal=str(refusal)), None
-    policy = org_policy(session, actor.team_id)
+    policy = user_policy_and_scope(session, user, actor.team_id)[0]
     status = MailboxStatus(policy=policy.value, timezone=user.timezone,
                            shared_with=_shared_with(session, user.id, actor.team_id))
     account = access.own_mailbox(session, actor)

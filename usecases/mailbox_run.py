@@ -21,12 +21,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import update
 
 from crm_store.db import session_scope
 from crm_store.leases import Job
 from crm_store.models import GmailAccount, utcnow
 from gmail.errors import GmailError
+from gmail.followups import FollowupNudger, FollowupTracker, WorkingHours
 from gmail.labels import LabelFiler
 from gmail.magnet import MailMagnet
 from gmail.sync import MailboxSync, SyncResult, SyncStatus
@@ -67,11 +69,16 @@ class MailboxRunner:
                                  digest_interval=timedelta(minutes=settings.digest_interval_minutes))
         self.filer = LabelFiler(services.engine, services.rules, services.labels,
                                 default_tz=settings.default_timezone, lookback_days=settings.backfill_lookback_days)
+        # Follow-ups (SPEC §3): tracked in the sync's transaction, nudged after each run of the mailbox.
+        working_hours = WorkingHours.parse(services.config.followup_working_hours)
+        self.followups = FollowupTracker(working_hours, default_tz=settings.default_timezone)
+        self.nudger = FollowupNudger(services.engine, services.notifier, working_hours, services.rules,
+                                     default_tz=settings.default_timezone)
         self.pipeline: MailboxSync | None = None
         if services.gmail is not None and services.cipher is not None:
             self.pipeline = MailboxSync(
                 services.engine, services.gmail, services.cipher, services.google, services.sync_config,
-                services.rules, [self.magnet, self.filer], default_tz=settings.default_timezone,
+                services.rules, [self.magnet, self.filer, self.followups], default_tz=settings.default_timezone,
                 on_revoked=services.notifier.ask_to_reconnect,
             )
 
@@ -109,6 +116,10 @@ class MailboxRunner:
             account, mailbox, now = opened.account, opened.mailbox, utcnow()
             outcome.watched = is_watched(account, now)
             outcome.alerts += self.magnet.deliver_waiting(account, mailbox)
+            try:
+                self.nudger.run(account)
+            except Exception:  # noqa: BLE001 - a nudge that fails now is due again at the next run
+                log.exception("follow-up nudges of mailbox %s failed; they are retried", account.id)
             if job is Job.LABELS and account.labels_enabled:
                 filed = self.filer.run(account, mailbox)
                 outcome.filed, outcome.refiled = filed.filed, filed.refiled
@@ -126,4 +137,6 @@ class MailboxRunner:
     def _record_error(self, account_id: int, error: str) -> None:
         with session_scope(self.services.engine) as session:
             session.execute(update(GmailAccount).where(GmailAccount.id == account_id)
-                            .values(last_sync_error=error[:500]).execution_options(synchronize_session=False))
+                            .values(last_sync_error=error[:500],
+                                    failing_since=sa.func.coalesce(GmailAccount.failing_since, utcnow()))
+                            .execution_options(synchronize_session=False))

@@ -28,7 +28,7 @@ from crm_store.mailboxes import (
     unshare_with,
 )
 from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
-from crm_store.sharing import Visibility, effective_sharing, org_policy
+from crm_store.sharing import Visibility, effective_sharing, mailbox_policy
 from crm_store.users import find_user_by_email
 from gmail.errors import GmailError
 from gmail.label_ids import ensure_labels
@@ -105,7 +105,7 @@ def show_sharing(services: Services, who: SlackActorRef) -> SharingView:
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
         account = access.require_own_connected_mailbox(session, actor)
-        policy = org_policy(session, account.slack_team_id)
+        policy = mailbox_policy(session, account)
         return SharingView(sharing_line(effective_sharing(policy, account).value, account.sharing_depth), policy.value)
 
 
@@ -114,7 +114,7 @@ def change_sharing(services: Services, who: SlackActorRef, sharing: Sharing | No
     with session_scope(services.engine) as session:
         account = access.require_own_connected_mailbox(session, actor)
         set_sharing(session, account, sharing, depth)  # refuses a choice the organisation's policy does not allow
-        line = sharing_line(effective_sharing(org_policy(session, account.slack_team_id), account).value,
+        line = sharing_line(effective_sharing(mailbox_policy(session, account), account).value,
                             account.sharing_depth)
     return f"Sharing is now: {line}."
 
@@ -134,7 +134,7 @@ def setup_choices(services: Services, who: SlackActorRef) -> SetupChoices:
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
         account = access.require_own_connected_mailbox(session, actor)
-        return SetupChoices(account.email_address, org_policy(session, account.slack_team_id).value, account.sharing,
+        return SetupChoices(account.email_address, mailbox_policy(session, account).value, account.sharing,
                             account.sharing_depth, account.magnet_enabled, account.labels_enabled)
 
 
@@ -150,7 +150,7 @@ def save_setup(services: Services, who: SlackActorRef, *, sharing: Sharing | Non
         set_sharing(session, account, sharing, depth)
         changed = set_magnet(session, account, magnet)  # off also switches labels off
         labels_on = set_labels(session, account, labels) and labels
-        policy = org_policy(session, account.slack_team_id)
+        policy = mailbox_policy(session, account)
         saved = SetupChoices(account.email_address, policy.value, effective_sharing(policy, account).value,
                              account.sharing_depth, account.magnet_enabled, account.labels_enabled)
         account_id = account.id
@@ -229,7 +229,7 @@ def change_alert_destination(services: Services, who: SlackActorRef, choice: Cha
 
 def _destination_warning(session, account, channel, members: list[str]) -> str | None:
     """SPEC §5: warn when alerts would go to the DM instead (the channel may see nothing)."""
-    sharing = effective_sharing(org_policy(session, account.slack_team_id), account)
+    sharing = effective_sharing(mailbox_policy(session, account), account)
     if not channel.is_private:
         if access.unrelated_user_visibility(session, account) == Visibility.NONE:
             return ("It is a public channel that anyone in the workspace can read, and your sharing "
@@ -306,7 +306,7 @@ def change_share(services: Services, who: SlackActorRef, colleague_slack_id: str
                                "An admin can add them with `/gmail admin grant`.")
         changed = share_with(session, owner, viewer) if shared else unshare_with(session, owner, viewer)
         account = access.own_mailbox(session, actor)
-        custom = account is not None and effective_sharing(org_policy(session, account.slack_team_id),
+        custom = account is not None and effective_sharing(mailbox_policy(session, account),
                                                            account) is Sharing.CUSTOM
     if not shared:
         return (f"{mention} no longer sees your emails through a share." if changed

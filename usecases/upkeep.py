@@ -27,6 +27,7 @@ from crm_store.models import (
     GmailOAuthState,
     utcnow,
 )
+from gmail.followups import forget_old as forget_old_followups
 from gmail.sync import delete_old_messages
 from telemetry import metrics
 from usecases.context import Services
@@ -53,6 +54,7 @@ def housekeeping(services: Services, now: datetime | None = None) -> int:
             session.execute(CategoryChange.__table__.delete())
         else:
             session.execute(CategoryChange.__table__.delete().where(CategoryChange.id <= oldest))
+        forget_old_followups(session, now)  # answered or done ones the weekly digest no longer needs
     deleted = delete_old_messages(engine, lookback_days=services.settings.backfill_lookback_days, now=now)
     if deleted:
         log.info("housekeeping: %s stored messages past the lookback deleted", deleted)

@@ -16,8 +16,12 @@ from crm_store.errors import (  # noqa: F401
     PolicyFixed,
     WrongWorkspace,
 )
-from crm_store.models import DM_CHANNEL, AuditSurface, Sharing, SharingDepth, SharingPolicy  # noqa: F401
+from crm_store.models import DM_CHANNEL, AuditSurface, ManagersSee, Sharing, SharingDepth, SharingPolicy  # noqa: F401
 from gmail.oauth import ConsentError, InvalidState  # noqa: F401
 from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
-from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView  # noqa: F401
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, MailboxIncident  # noqa: F401
+from usecases.overview import RepRow, RepState, TeamOverview  # noqa: F401,E402
+from usecases.onboarding import GrantReport, GrantSource, GroupNotFound, SkipReason  # noqa: F401,E402
+from usecases.context import UsergroupNotFound  # noqa: F401,E402
+from gmail.followups import FollowupNudge  # noqa: F401

@@ -90,7 +90,7 @@ from sqlmodel import Session
 
 from crm_store.records.batch import Batch, Where
 from crm_store.records.bulk import retrying
-from crm_store.records.contacts import apply_contacts
+from crm_store.records.contacts import apply_contacts, apply_leads
 from crm_store.records.deals import apply_deals
 from crm_store.records.progress import ProgressCallback, ProgressTracker
 from crm_store.records.results import (
@@ -107,6 +107,7 @@ __all__ = ["apply_records", "ingest_records"]
 _APPLY: dict[RecordKind, Callable[[Session, Sequence[Any], Batch], None]] = {
     RecordKind.CONTACTS: apply_contacts,
     RecordKind.DEALS: apply_deals,
+    RecordKind.LEADS: apply_leads,
 }
 
 

@@ -10,17 +10,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from crm_store.models import Alert, AuditLog, CategoryChange, Contact, Deal, MutedContact
+from crm_store import category_changes
+from crm_store import leads as lead_store
+from crm_store.models import Alert, AuditLog, CategoryChange, Contact, Deal, Followup, MutedContact
 from crm_store.organisation import organisation_roles
 from crm_store.records.batch import Batch, Row
 from crm_store.records.bulk import Upsert, WritePlan, chunks, in_every_query_plan, load_rows, write_batch
 from crm_store.records.fields import quote
 from crm_store.records.results import ORGANISATION_ADDRESS, RecordProblem
 
-__all__ = ["apply_contacts"]
+__all__ = ["apply_contacts", "apply_leads"]
 
 _CONTACT_COLUMNS = ("email", "secondary_email", "first_name", "last_name", "company", "phone", "owner_id",
-                    "external_id")
+                    "external_id", "is_lead", "lead_status")
 
 
 class _OrganisationCheck:
@@ -52,15 +54,21 @@ def _describe_contact(contact: sa.Row) -> str:
     return f"the contact with external_id {quote(contact.external_id)}" if contact.external_id else "another contact"
 
 
-def apply_contacts(session: Session, records: Sequence[Any], batch: Batch) -> None:
+def apply_leads(session: Session, records: Sequence[Any], batch: Batch) -> None:
+    """Leads: the same rows and rules as contacts (`crm_store.leads`)."""
+    apply_contacts(session, records, batch, leads=True)
+
+
+def apply_contacts(session: Session, records: Sequence[Any], batch: Batch, *, leads: bool = False) -> None:
     rows = _checked_rows(session, records, batch)
     connection = session.connection()
     in_every_query_plan(connection)
+    conversions = _plan_conversions(connection, rows, batch) if leads else []
     existing = load_rows(connection, Contact.__table__, ("id", *_CONTACT_COLUMNS), [
         (("external_id",), {row.external_id for row in rows if row.external_id}),
         (("email", "secondary_email"), {address for row in rows for _, address in row.addresses()}),
     ])
-    _match(rows, existing, batch)
+    _match(rows, existing, batch, leads)
     _check_addresses_held_once(rows, existing, batch)
 
     def delete(connection: Connection, contact_ids: list[int]) -> set[int]:
@@ -72,12 +80,52 @@ def apply_contacts(session: Session, records: Sequence[Any], batch: Batch) -> No
                 if (after["email"], after["secondary_email"]) != (before["email"], before["secondary_email"])
                 } - set(plan.deletes)
 
-    write_batch(session, batch, Upsert(Contact.__table__, _CONTACT_COLUMNS, _wanted, _current, delete, touched),
+    def wanted(row: Row) -> dict[str, Any]:
+        values = _wanted(row)
+        values["is_lead"] = leads  # a contact record on a lead's row converts it
+        if not leads:
+            values["lead_status"] = None
+        return values
+
+    write_batch(session, batch, Upsert(Contact.__table__, _CONTACT_COLUMNS, wanted, _current, delete, touched),
                 rows, existing)
+    _apply_conversions(connection, conversions, batch)
+
+
+def _plan_conversions(connection: Connection, rows: list[Row], batch: Batch) -> list[tuple[Row, Any]]:
+    """Converted lead records leave `rows`: each is applied on its own after the batch (`crm_store.leads`)."""
+    planned = []
+    for row in [row for row in rows if not row.deleted and row.values.get("converted_contact_external_id")]:
+        rows.remove(row)
+
+        def fail(column: str, reason: str, row: Row = row) -> None:
+            batch.fail(row, column, reason)
+        plan = lead_store.plan_conversion(connection, row.external_id, row.email,
+                                          row.values["converted_contact_external_id"], fail)
+        if plan is not None:
+            planned.append((row, plan))
+    return planned
+
+
+def _apply_conversions(connection: Connection, conversions: list[tuple[Row, Any]], batch: Batch) -> None:
+    changed: set[int] = set()
+    for row, plan in conversions:
+        if not row.ok:
+            continue
+        outcome, touched = lead_store.apply_conversion(connection, plan)
+        changed |= touched
+        if outcome == "updated":
+            batch.result.updated += 1
+        else:
+            batch.result.unchanged += 1
+    if changed:
+        batch.result.changed_contact_ids |= changed
+        category_changes.record(connection, changed)
 
 
 def _wanted(row: Row) -> dict[str, Any]:
-    wanted = {name: value for name, value in row.values.items() if name != "owner_email"}
+    wanted = {name: value for name, value in row.values.items()
+              if name not in ("owner_email", "converted_contact_external_id")}
     if wanted.get("external_id") is None:
         wanted.pop("external_id", None)  # an external_id is never cleared
     return wanted
@@ -110,7 +158,7 @@ def _checked_rows(session: Session, records: Sequence[Any], batch: Batch) -> lis
     return rows
 
 
-def _match(rows: list[Row], existing: dict[int, sa.Row], batch: Batch) -> None:
+def _match(rows: list[Row], existing: dict[int, sa.Row], batch: Batch, leads: bool = False) -> None:
     """Which contact each record deletes, then which one each other record updates (`row.target`): a contact
     deleted in the batch no longer owns its address, so a new contact may take it."""
     by_external = {contact.external_id: contact for contact in existing.values() if contact.external_id}
@@ -138,23 +186,33 @@ def _match(rows: list[Row], existing: dict[int, sa.Row], batch: Batch) -> None:
                 continue
         else:
             target = owner_of_email
+        if target is not None and target.is_lead != leads:
+            target = None  # a contact's delete never removes a lead, nor a lead's a contact
         row.target = target.id if target is not None else None
         claim(row, "external_id" if row.external_id else "email")
     doomed = {row.target for row in rows if row.deleted and row.ok and row.target is not None}
     for row in rows:
         if not row.deleted:
-            _match_upsert(row, by_external, by_email, doomed, batch, claim)
+            _match_upsert(row, by_external, by_email, doomed, batch, claim, leads)
 
 
 def _match_upsert(row: Row, by_external: dict[str, sa.Row], by_email: dict[str, sa.Row], doomed: set[int],
-                  batch: Batch, claim) -> None:
+                  batch: Batch, claim, leads: bool = False) -> None:
     owner_of_email = by_email.get(row.email)
     if owner_of_email is not None and owner_of_email.id in doomed:
         owner_of_email = None
     key_column = "email"
+    if leads and owner_of_email is not None and not owner_of_email.is_lead:
+        batch.fail(row, "email", f"email {quote(row.email)} is already a contact's: a lead and a contact never "
+                                 "share an address")
+        return
     if row.external_id and row.external_id in by_external:
         key_column = "external_id"
         target = by_external[row.external_id]
+        if target.is_lead != leads:
+            batch.fail(row, "external_id", f"external_id {quote(row.external_id)} is a "
+                                           f"{'contact' if leads else 'lead'}'s: leads and contacts share one id space")
+            return
         if owner_of_email is not None and owner_of_email.id != target.id:
             batch.fail(row, "email", f"email {quote(row.email)} already belongs to a different contact than "
                                      f"external_id {quote(row.external_id)}"
@@ -162,7 +220,9 @@ def _match_upsert(row: Row, by_external: dict[str, sa.Row], by_email: dict[str, 
             return
         row.target = target.id
     elif owner_of_email is not None:
-        if row.external_id and owner_of_email.external_id:
+        if not leads and owner_of_email.is_lead:
+            pass  # the contact takes over the lead with its address: converted (crm_store.leads)
+        elif row.external_id and owner_of_email.external_id:
             batch.fail(row, "external_id", f"email {quote(row.email)} already belongs to "
                                            f"{_describe_contact(owner_of_email)}")
             return
@@ -221,6 +281,7 @@ def _delete_contacts(connection: Connection, contact_ids: list[int], existing: d
     for chunk in chunks(contact_ids):
         deals += connection.execute(sa.delete(Deal.__table__).where(Deal.__table__.c.contact_id.in_(chunk))).rowcount
         connection.execute(sa.delete(Alert.__table__).where(Alert.__table__.c.contact_id.in_(chunk)))
+        connection.execute(sa.delete(Followup.__table__).where(Followup.__table__.c.contact_id.in_(chunk)))
         connection.execute(sa.delete(MutedContact.__table__).where(MutedContact.__table__.c.contact_id.in_(chunk)))
         connection.execute(sa.delete(CategoryChange.__table__).where(CategoryChange.__table__.c.contact_id.in_(chunk)))
         connection.execute(sa.update(AuditLog.__table__).where(AuditLog.__table__.c.contact_id.in_(chunk))

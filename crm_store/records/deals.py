@@ -77,7 +77,7 @@ def _find_contacts(connection: Connection, rows: list[Row], batch: Batch) -> Non
     """The contact of each record (`row.contact_id`): already in the CRM. A delete that names no known contact
     deletes nothing."""
     naming = [row for row in rows if not (row.deleted and row.external_id)]
-    contacts = load_rows(connection, Contact.__table__, ("id", "email", "secondary_email", "external_id"), [
+    contacts = load_rows(connection, Contact.__table__, ("id", "email", "secondary_email", "external_id", "is_lead"), [
         (("external_id",), {row.values["contact_external_id"] for row in naming
                             if row.values.get("contact_external_id")}),
         (("email", "secondary_email"), {row.values["contact_email"] for row in naming
@@ -120,6 +120,10 @@ def _find_contact(row: Row, by_external: dict[str, sa.Row], by_email: dict[str, 
             batch.fail(row, "contact_email", f"{quote(email_ref)} is not the email of the contact with "
                                              f"external_id {quote(external_ref)}")
             return
+    if (from_external or from_email).is_lead and not row.deleted:
+        batch.fail(row, "contact_external_id" if from_external else "contact_email",
+                   "names a lead: leads have no deals (convert the lead to a contact first)")
+        return
     row.contact_id = (from_external or from_email).id
 
 

@@ -18,11 +18,14 @@ from pydantic_core import PydanticCustomError
 from crm_store.records.results import RecordKind, RecordProblem
 from crm_store.users import normalise_email
 
-__all__ = ["CONTACT_FIELDS", "DEAL_FIELDS", "ContactRecord", "DealRecord", "check_record", "normalise_amount", "quote"]
+__all__ = ["CONTACT_FIELDS", "DEAL_FIELDS", "LEAD_FIELDS", "ContactRecord", "DealRecord", "LeadRecord", "check_record",
+           "normalise_amount", "quote"]
 
 CONTACT_FIELDS = (
     "email", "secondary_email", "first_name", "last_name", "company", "phone", "owner_email", "external_id",
 )
+# A lead has the contact's fields plus its status and, once converted, the contact it became (`crm_store.leads`).
+LEAD_FIELDS = CONTACT_FIELDS + ("lead_status", "converted_contact_external_id")
 DEAL_FIELDS = (
     "name", "contact_email", "contact_external_id", "stage", "closing_date", "amount", "owner_email", "external_id",
 )
@@ -32,7 +35,7 @@ _MAX_LENGTH = {
     "email": 320, "secondary_email": 320, "owner_email": 320, "contact_email": 320,
     "first_name": 200, "last_name": 200, "company": 300, "phone": 64,
     "external_id": 128, "contact_external_id": 128,
-    "name": 300, "stage": 100,
+    "name": 300, "stage": 100, "lead_status": 100, "converted_contact_external_id": 128,
     "closing_date": 100, "amount": 100,
 }
 
@@ -171,8 +174,13 @@ class DealRecord(BaseModel):
     deleted: StrictBool = False
 
 
-_MODELS = {RecordKind.CONTACTS: ContactRecord, RecordKind.DEALS: DealRecord}
-_FIELDS = {RecordKind.CONTACTS: CONTACT_FIELDS, RecordKind.DEALS: DEAL_FIELDS}
+class LeadRecord(ContactRecord):
+    lead_status: _text_field("lead_status") = None
+    converted_contact_external_id: _text_field("converted_contact_external_id") = None
+
+
+_MODELS = {RecordKind.CONTACTS: ContactRecord, RecordKind.DEALS: DealRecord, RecordKind.LEADS: LeadRecord}
+_FIELDS = {RecordKind.CONTACTS: CONTACT_FIELDS, RecordKind.DEALS: DEAL_FIELDS, RecordKind.LEADS: LEAD_FIELDS}
 
 
 def normalise_amount(amount: Any) -> Decimal | None:
@@ -196,7 +204,7 @@ def check_record(kind: RecordKind, raw: Any, pos: int) -> tuple[dict[str, Any], 
     def missing(name: str) -> bool:
         return name not in erred and _blank(data.get(name))
 
-    required = _contact_required if kind is RecordKind.CONTACTS else _deal_required
+    required = _deal_required if kind is RecordKind.DEALS else _contact_required
     problems.extend(RecordProblem(pos, name, reason) for name, reason in required(checked.deleted, missing, data))
     if len(problems) > 1:
         order = {name: number for number, name in enumerate(_FIELDS[kind])}

@@ -20,6 +20,7 @@ __all__ = [
 class RecordKind(StrEnum):
     CONTACTS = "contacts"
     DEALS = "deals"
+    LEADS = "leads"  # contact rows with a lead status (crm_store.leads)
 
 
 # The ingest API's request-size guard: records per request, and bytes of JSON the route should read at most

@@ -1,7 +1,8 @@
 """Block actions: buttons and selects in messages and in the App Home. ACTIONS is their one table."""
 from __future__ import annotations
 
-from handlers.actions import alerts, audit, connection, contact, home, setup
+from handlers.actions import alerts, audit, connection, contact, followups, home, setup
+from handlers.blocks.followups import FollowupAction
 from handlers.blocks.ids import ActionId, AlertAction
 from handlers.routes import Acking, Route
 
@@ -22,4 +23,8 @@ ACTIONS: tuple[Route, ...] = (
     Route(ActionId.EMAIL_REPLY.value, contact.reply_to_email),
     Route(ActionId.EMAIL_OPEN_GMAIL.value, contact.open_in_gmail, Acking.LINK),
     Route(ActionId.AUDIT_OLDER.value, audit.older),
+    Route(FollowupAction.REPLY, followups.reply),
+    Route(FollowupAction.SNOOZE, followups.snooze),
+    Route(FollowupAction.DONE, followups.done),
+    Route(FollowupAction.OPEN_GMAIL, followups.open_gmail, Acking.LINK),
 )

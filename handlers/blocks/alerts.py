@@ -27,7 +27,7 @@ def _who(view: AlertView) -> str:
 def alert_text(view: AlertView) -> str:
     """Notification text: never the subject, which may not be everyone's to read on a lock screen. Slack renders
     it too (notifications, some clients), so the contact's CRM name and company are escaped like the blocks."""
-    return f"New email from {_escape(_who(view))}"
+    return f"New email from {'lead ' if view.is_lead else ''}{_escape(_who(view))}"
 
 
 def alert_blocks(view: AlertView) -> list[dict]:
@@ -36,14 +36,20 @@ def alert_blocks(view: AlertView) -> list[dict]:
         MarkdownTextObject(text=f"*Contact*\n{contact}"),
         MarkdownTextObject(text=f"*Company*\n{_escape(view.company or '—')}"),
     ]
-    if view.crm_details:
+    if view.is_lead:
+        fields += [
+            MarkdownTextObject(text=f"*Lead status*\n{_escape(view.lead_status or '—')}"),
+            MarkdownTextObject(text=f"*Owner*\n{_escape(view.owner or '—')}"),
+        ]
+    elif view.crm_details:
         fields += [
             MarkdownTextObject(text=f"*Deals*\n{_escape(view.deal_context or '—')}"),
             MarkdownTextObject(text=f"*Label*\n{_escape(view.category_label or 'none')}"),
         ]
     blocks = [
         SectionBlock(text=MarkdownTextObject(
-            text=f":envelope_with_arrow: *New email from {_escape(_who(view))}* to <@{view.rep_user_id}> · {slack_date(view.received_at)}")),
+            text=f":envelope_with_arrow: *New email from {'lead ' if view.is_lead else ''}{_escape(_who(view))}* "
+                 f"to <@{view.rep_user_id}> · {slack_date(view.received_at)}")),
         SectionBlock(fields=fields),
     ]
     if view.subject is not None:
@@ -76,7 +82,9 @@ def digest_blocks(views: list[AlertView]) -> tuple[str, list[dict]]:
     blocks: list = [SectionBlock(text=MarkdownTextObject(text=f":mailbox_with_mail: *{text}*"))]
     for view in views[:MAX_DIGEST_ITEMS]:
         line = f"• *{_escape(_who(view))}* · {slack_date(view.received_at)}"
-        if view.crm_details and view.deal_context:
+        if view.is_lead:
+            line += f" · lead, {_escape(view.lead_status or 'no status')}"
+        elif view.crm_details and view.deal_context:
             line += f" · {_escape(view.deal_context)}"
         if view.subject is not None:
             line += f"\n   _{_escape(view.subject or '(no subject)')}_"

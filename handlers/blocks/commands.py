@@ -34,15 +34,19 @@ USAGE_LINES: list[tuple[str, str]] = [
     ("labels", "`/gmail labels on|off` — file customer mail under Deals Closing This Month / Open Deals / "
                "Customers (needs MailMagnet on)"),
     ("alerts", "`/gmail alerts dm|#channel` — where MailMagnet alerts go"),
+    ("followups", "`/gmail followups on|off|<hours>` — a nudge when a customer email waits that many working "
+                  "hours for your reply (default on, 24)"),
     ("quiet", "`/gmail quiet 22:00-07:00|off` — hold alerts during these hours (your Slack time zone)"),
     ("digest", "`/gmail digest on|off` — one summary instead of an alert per email"),
     ("mute", "`/gmail mute <contact email>` · `/gmail unmute <contact email>` — no alerts for that contact"),
     ("share", "`/gmail share @user` · `/gmail unshare @user` — a colleague who may see your emails under "
               "Custom sharing"),
     ("why", "`/gmail why <sender email or Gmail link>` — why an email is (not) under a label"),
-    ("admin", "`/gmail admin grant @user` · `admin revoke @user` · `admin policy private|public|custom|choice` · "
-              "`admin link @user <crm email>` · `admin allow @user <gmail address>` · "
-              "`admin audit [@user] [since]` — admins only"),
+    ("admin", "`/gmail admin status` — every rep's connection · `/gmail admin grant @user` (or `@usergroup`, "
+              "`#channel`: everyone in it with a CRM user) · `admin revoke @user` · "
+              "`admin policy [role <name>|@user] private|public|custom|choice` · "
+              "`admin managers none|metadata|subject|full` · `admin link @user <crm email>` · "
+              "`admin allow @user <gmail address>` · `admin audit [@user] [since]` — admins only"),
     ("contact", "`/contact <email or name>` — a contact's card and the emails with them you may see · "
                 "`/email <contact>` — write to a contact from your Gmail"),
     ("help", "`/gmail help` — this list"),

@@ -79,10 +79,16 @@ def card_blocks(card: ContactCard) -> list:
         details.append(f"*Phone:* {escape(card.phone)}")
     if card.owner:
         details.append(f"*Owner:* {escape(card.owner)}")
-    details.append(f"*Label:* {escape(card.category_label or 'none')}")
+    if card.is_lead:
+        details.append(f"*Lead status:* {escape(card.lead_status or 'none')}")
+    else:
+        details.append(f"*Label:* {escape(card.category_label or 'none')}")
     # A header is plain text: Slack shows it as typed, so it cannot mention anyone.
-    blocks: list = [HeaderBlock(text=card.name[:150]), _section("\n".join(details))]
-    if card.deals:
+    blocks: list = [HeaderBlock(text=(f"Lead: {card.name}" if card.is_lead else card.name)[:150]),
+                    _section("\n".join(details))]
+    if card.is_lead:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="A lead: no deals until it is converted.")]))
+    elif card.deals:
         lines = [f"{DEAL_ICONS.get(d.status, '')} *{escape(d.name)}* · {escape(d.stage)}"
                  + (f" · closing {d.closing_date}" if d.closing_date else "")
                  + (f" · {escape(d.amount)}" if d.amount else "") for d in card.deals[:20]]

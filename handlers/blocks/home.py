@@ -19,6 +19,7 @@ from usecases.values import DM_CHANNEL, Sharing, SharingDepth, SharingPolicy
 from handlers.blocks.commands import status_extras, status_fields
 from handlers.blocks.contact import recent_emails_blocks
 from handlers.blocks.ids import ActionId
+from handlers.blocks.overview import overview_blocks
 from handlers.blocks.wording import DEPTH_HELP, DEPTH_TITLES, SHARING_TITLES, escape
 
 HOME_SHARING_OPTIONS = {s.value: Option(value=s.value, label=SHARING_TITLES[s.value]) for s in Sharing}
@@ -32,14 +33,23 @@ def _toggle(action: ActionId, label: str, on: bool) -> ButtonElement:
                          value="off" if on else "on", style=None if on else "primary")
 
 
-def home_view(status, notice: str | None = None, recent=None) -> dict:
-    """`recent`: the rep's latest emails from CRM contacts (usecases.contacts.RecentEmails), when known."""
+def home_view(status, notice: str | None = None, recent=None, team=None) -> dict:
+    """`recent`: the rep's latest emails from CRM contacts (usecases.contacts.RecentEmails), when known; `team`:
+    the admin overview (usecases.overview.TeamOverview) for an admin, shown below their own mailbox."""
+    blocks = [b if isinstance(b, dict) else b.to_dict() for b in _own_blocks(status, notice, recent)]
+    if team is not None:
+        admin = [DividerBlock().to_dict(), *overview_blocks(team, max_sections=20)]
+        blocks = blocks[:100 - len(admin)] + admin
+    return View(type="home", blocks=blocks[:100]).to_dict()
+
+
+def _own_blocks(status, notice: str | None, recent) -> list:
     blocks: list = [HeaderBlock(text="MailMagnet")]
     if notice:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":information_source: {escape(notice)[:2900]}")))
     if status.refusal:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=status.refusal[:3000])))
-        return View(type="home", blocks=blocks).to_dict()
+        return blocks
     if not status.has_mailbox:
         blocks += [
             SectionBlock(text=MarkdownTextObject(
@@ -50,7 +60,7 @@ def home_view(status, notice: str | None = None, recent=None) -> dict:
                               style="primary"),
             ]),
         ]
-        return View(type="home", blocks=blocks).to_dict()
+        return blocks
 
     blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f) for f in status_fields(status)]))
     extras = status_extras(status)
@@ -97,4 +107,4 @@ def home_view(status, notice: str | None = None, recent=None) -> dict:
         text="Alerts to a channel: `/gmail alerts #channel` · quiet hours: `/gmail quiet 22:00-07:00` · "
              "digest: `/gmail digest on` · `/gmail help` for everything")]))
     blocks += recent_emails_blocks(recent)
-    return View(type="home", blocks=blocks[:100]).to_dict()
+    return blocks

@@ -42,6 +42,7 @@ def _table() -> dict[str, Subcommand]:
         "sharing": mailbox.sharing,
         "magnet": mailbox.magnet,
         "labels": mailbox.labels,
+        "followups": mailbox.followups,
         "alerts": mailbox.alerts,
         "quiet": noise.quiet,
         "digest": noise.digest,

@@ -1,10 +1,12 @@
 """`/gmail status|disconnect|sharing|magnet|labels|alerts`: the rep's own mailbox and its settings."""
 from __future__ import annotations
 
+from handlers.blocks.followups import followups_setting_words
 from handlers.blocks.commands import Reply, disconnect_confirmation, message, status_report, usage
 from handlers.blocks.wording import POLICY_TITLES
 from handlers.parsing import UsageError, channel_choice, on_off, shown
 from usecases import mailbox as mailbox_use_cases
+from usecases import followups as followup_use_cases
 from usecases import settings as setting_use_cases
 from usecases.values import NotConnected, Services, Sharing, SharingDepth, SlackActorRef
 
@@ -76,3 +78,17 @@ def alerts(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     else:
         choice = channel_choice(args[0], "alerts")
     return message(setting_use_cases.change_alert_destination(services, who, choice))
+
+
+def followups(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
+    """`/gmail followups on|off|<hours>`."""
+    setting_use_cases.require_gmail_features(services, who)
+    if len(args) == 1 and args[0].isascii() and args[0].isdigit() and len(args[0]) <= 4:
+        setting = followup_use_cases.change_followups(services, who, hours=int(args[0]))
+    else:
+        try:
+            enabled = on_off(args, "followups")
+        except UsageError:
+            raise UsageError("`/gmail followups` takes `on`, `off` or a number of working hours.", "followups") from None
+        setting = followup_use_cases.change_followups(services, who, enabled=enabled)
+    return message(followups_setting_words(setting.enabled, setting.hours, setting.working_hours))

@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 from handlers.blocks.home import home_view
 from usecases import contacts as contact_use_cases
 from usecases import mailbox as mailbox_use_cases
+from usecases import overview as overview_use_cases
 from usecases.values import Services, SlackActorRef
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,9 @@ log = logging.getLogger(__name__)
 def publish_home(services: Services, who: SlackActorRef, client: WebClient, notice: str | None = None) -> None:
     status = mailbox_use_cases.status(services, who)
     recent = contact_use_cases.recent_customer_emails(services, who) if status.connected else None
+    team = overview_use_cases.overview_if_admin(services, who)
     try:
-        client.views_publish(user_id=who.user_id, view=home_view(status, notice, recent))
+        client.views_publish(user_id=who.user_id, view=home_view(status, notice, recent, team))
     except SlackApiError as error:
         # Home tab disabled in the app config, user gone…: nothing the user could act on.
         log.warning("views.publish for %s failed: %s", who.user_id, error.response.get("error"))

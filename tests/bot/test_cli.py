@@ -2,17 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
-
-
-def run_cli(database_url, *args, env=None):
-    environment = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True,
-                          env=environment, timeout=120)
+from tests.support.cli import run_cli
 
 
 @pytest.fixture
@@ -113,6 +107,21 @@ def test_emulators_command_serves_both_emulators_until_stopped(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+
+
+def test_import_leads(database_url, tmp_path):
+    leads = tmp_path / "leads.csv"
+    leads.write_text(
+        "email,first_name,company,lead_status,external_id,owner_email\n"
+        "pat@prospect.example,Pat,Zylker,Contacted,L1,alice@crm.example\n"
+        "alice@crm.example,Alice,Us,New,L2,\n"
+    )
+    result = run_cli(database_url, "import", "leads", str(leads))
+    assert result.returncode == 0, result.stderr
+    # The owner's own address is never a lead: skipped and reported, the other row imported.
+    assert "leads: 1 created" in result.stdout and "1 skipped" in result.stdout
+    out = json.loads(run_cli(database_url, "explain", "pat@prospect.example", "--json").stdout)
+    assert out["contact"] is not None and out["category"] is None
 
 
 def test_import_draws_a_progress_bar_on_stderr_only_for_large_files(engine, crm_files, capsys):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.bot.test_alerts import CONTACTS, DEALS
+from tests.support.alerts import CONTACTS, DEALS
 from testsupport.stack import REP_GMAIL
 
 

@@ -2,30 +2,16 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from gmail.accounts import load_credentials
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount
-from tests.bot.test_alerts import CONTACTS, DEALS
+from tests.support.alerts import CONTACTS, DEALS
 from testsupport.stack import REP_GMAIL
+from tests.support.privacy import database_bytes
 
 SUBJECT = "Confidential-subject-7f3a"
 BODY = "Secret-body-preview-91c2"
-
-
-def database_bytes(stack, database_url) -> bytes:
-    if database_url.startswith("sqlite"):
-        path = database_url.removeprefix("sqlite:///")
-        stack.engine.dispose()
-        return b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))
-    dump = []
-    with stack.engine.connect() as connection:
-        tables = [r[0] for r in connection.exec_driver_sql(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
-        for table in tables:
-            dump.extend(str(row) for row in connection.exec_driver_sql(f'SELECT * FROM "{table}"'))
-    return "\n".join(dump).encode()
 
 
 def test_nothing_secret_is_stored_or_logged(live, database_url, caplog):

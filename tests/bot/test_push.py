@@ -9,7 +9,7 @@ import pytest
 from crm_store.db import session_scope
 from crm_store.leases import Job
 from crm_store.models import GmailAccount
-from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
+from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from testsupport.stack import REP, REP_GMAIL, TEAM, start_stack
 from tests.signals import PUSHES_REJECTED, metrics, wait_for_count
 
@@ -206,7 +206,7 @@ def test_a_failing_watch_is_retried_with_backoff_not_after_every_sync(database_u
 
 def test_metrics_show_the_pushed_syncs_in_flight(pushing):
     from sandbox.gmail_emulator import Fault
-    from tests.bot.test_web_routes import scrape
+    from tests.support.web import scrape
 
     pushing.add_rep()
     pushing.connect_with_push()
@@ -218,6 +218,46 @@ def test_metrics_show_the_pushed_syncs_in_flight(pushing):
     assert pushing.slack.wait_for(lambda: scrape(pushing)[gauge] == 1, timeout=10)
     pushing.services.jobs.wait_for_requested(timeout=30)
     assert scrape(pushing)[gauge] == 0
+
+
+def test_pushes_beyond_the_queue_limit_go_to_the_polling_sweep_and_a_queued_run_covers_a_push(database_url):
+    """Backpressure: with PUSH_QUEUE_LIMIT push runs queued or running, a further push is recorded on its mailbox
+    and the polling sweep takes it (the queue never grows past the limit); a push for a mailbox whose run is queued
+    and has not asked Gmail yet is covered by that run, with nothing written. Every alert still arrives, once."""
+    stack = start_stack(database_url, scheduler=True, sync_interval_seconds=3600, label_interval_seconds=3600,
+                        push_workers=1, push_queue_limit=2)
+    try:
+        reps = [(REP, REP_GMAIL), ("U200TWO", "two@gmail.example"), ("U300THREE", "three@gmail.example")]
+        for index, (user, gmail) in enumerate(reps):
+            if index:
+                stack.add_rep(user, f"rep{index}@crm.example", gmail=gmail)
+            else:
+                stack.add_rep()
+        stack.import_crm(CONTACTS, DEALS)
+        ids = [stack.connect_with_magnet(user, gmail) for user, gmail in reps]
+        stack.services.jobs.wait_for_requested()
+        for _, gmail in reps:
+            stack.mail("jane@acme.example", f"For {gmail}", gmail=gmail)
+        stack.gmail.set_latency(500, "gmail.users.history.list")  # the first run holds the one push thread
+
+        def requested(account_id: int) -> bool:
+            with session_scope(stack.engine) as session:
+                return session.get(GmailAccount, account_id).sync_requested
+
+        jobs = stack.services.jobs
+        assert jobs.request_sync(ids[0])  # runs
+        assert jobs.request_sync(ids[1])  # queued: the queue's second place
+        assert not jobs.request_sync(ids[1])  # covered by the queued run
+        assert not requested(ids[1])
+        assert not jobs.request_sync(ids[2])  # the queue is full: recorded for the sweep
+        assert requested(ids[2])
+        for user, _ in reps:
+            dm = stack.slack.dm_channel(TEAM, user)
+            stack.slack.wait_for(lambda: alerts_in(stack, dm), timeout=20)
+        jobs.wait_for_requested()
+        assert [len(alerts_in(stack, stack.slack.dm_channel(TEAM, user))) for user, _ in reps] == [1, 1, 1]
+    finally:
+        stack.stop()
 
 
 def test_a_push_while_the_database_is_away_is_answered_503_for_redelivery_not_a_500(query_token_pushing,

@@ -20,7 +20,7 @@ import pytest
 
 from crm_store.leases import Job
 from crm_store.models import utcnow
-from tests.bot.test_alerts import CONTACTS, DEALS
+from tests.support.alerts import CONTACTS, DEALS
 
 TICK = 0.05  # seconds of the stepped clock between two dispatch steps
 

@@ -14,7 +14,7 @@ from crm_store.db import session_scope
 from crm_store.models import Alert, AuditLog, CrmUser, GmailAccount, MutedContact
 from crm_store.users import find_user_by_email, user_profile
 from testsupport.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import GOOGLE_CLIENT_ID, REP, REP_EMAIL, REP_GMAIL, TEAM, authorize_url_in, http_get
 from tests.signals import MALFORMED_SIGNATURES, metrics, wait_for_count
 

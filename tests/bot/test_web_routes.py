@@ -7,14 +7,9 @@ from datetime import timedelta
 import pytest
 
 from crm_store.models import utcnow
-from tests.bot.test_alerts import CONTACTS, DEALS
+from tests.support.alerts import CONTACTS, DEALS
 from testsupport.stack import http_get
-
-
-def scrape(live) -> dict[str, float]:
-    body = live.scrape()
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
-            if line and not line.startswith("#")}
+from tests.support.web import scrape
 
 
 def test_healthz_reports_database_and_scheduler(live):

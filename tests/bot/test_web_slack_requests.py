@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import ProcessedSlackRequest
-from tests.handlers.conftest import JobsRecorder, account_of, ask
+from tests.support.slack import JobsRecorder, account_of, ask
 from testsupport.stack import REP
 from tests.signals import (ANSWERED_COMMANDS, MALFORMED_SIGNATURES, REPEAT_DROPPED, RETRY_DROPPED,
                            capture_request_logs, metrics, wait_for_count, wait_for_log)

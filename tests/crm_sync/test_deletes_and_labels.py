@@ -4,8 +4,8 @@ address is no longer filed."""
 from __future__ import annotations
 
 from crm_store.records import ingest_records
-from tests.gmail.conftest import gmail_env  # noqa: F401  (fixture)
-from tests.gmail.test_labels import NAMES, labels_env, mail, names  # noqa: F401  (fixture)
+from tests.support.gmail import gmail_env  # noqa: F401  (fixture)
+from tests.support.labels import NAMES, labels_env, mail, names  # noqa: F401  (fixture)
 
 
 def test_a_deleted_contacts_filed_mail_keeps_its_label(labels_env):  # noqa: F811

@@ -83,3 +83,23 @@ def test_keys_size_and_json_are_checked_first(engine):
     assert refusal(engine, "widgets", json.dumps(CONTACTS).encode(), bearer) is Refusal.UNKNOWN_KIND
     # An unknown kind is refused before the key is looked at, a bad body only after.
     assert refusal(engine, "contacts", b"[{", None) is Refusal.UNAUTHORIZED
+
+
+def test_leads_are_an_ingest_kind_and_refused_without_a_key_or_on_an_organisation_address(engine):
+    key = create_key(engine, "zapier")
+    lead = {"external_id": "L-1", "email": "pat@prospect.example", "lead_status": "New",
+            "owner_email": "rep@sales.example"}
+    assert refusal(engine, "leads", json.dumps([lead]).encode(), None) is Refusal.UNAUTHORIZED
+    own = put(engine, "leads", [dict(lead, email="rep@sales.example")], key)
+    assert own.rejected and own.as_json()["problems"][0]["field"] == "email"
+    assert count(engine, Contact) == 0
+    created = put(engine, "leads", [lead], key)
+    assert (created.rejected, created.kind, created.created) == (False, "leads", 1)
+    with session_scope(engine) as session:
+        pat = session.exec(select(Contact)).one()
+        assert pat.is_lead and pat.lead_status == "New"
+    converted = put(engine, "leads", [dict(lead, converted_contact_external_id="C-9")], key)
+    assert not converted.rejected and converted.updated == 1
+    with session_scope(engine) as session:
+        pat = session.exec(select(Contact)).one()
+        assert not pat.is_lead and pat.external_id == "C-9"

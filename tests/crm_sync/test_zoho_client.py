@@ -13,7 +13,7 @@ from crm_sync import (
     ZohoTemporaryError,
 )
 from sandbox.zoho_emulator import Fault
-from tests.crm_sync.conftest import START, make_config
+from tests.support.zoho_sync import START, make_config
 
 FIELDS = ("Email", "Modified_Time")
 

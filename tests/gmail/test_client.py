@@ -7,7 +7,7 @@ from gmail.accounts import load_credentials
 from gmail.client import GmailService
 from gmail.errors import GmailTemporaryError, HistoryExpired, InvalidRequest
 from sandbox.gmail_emulator import Fault
-from tests.gmail.conftest import google_config
+from tests.support.gmail import google_config
 
 USER = "ann@gmail.example"
 

@@ -11,7 +11,7 @@ from gmail.client import GmailService
 from gmail.config import RetryPolicy
 from gmail.errors import DeadlinePassed, GmailTemporaryError
 from sandbox.gmail_emulator import Fault
-from tests.gmail.conftest import google_config
+from tests.support.gmail import google_config
 
 USER = "ann@gmail.example"
 

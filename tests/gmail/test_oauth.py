@@ -14,7 +14,7 @@ from gmail.accounts import disconnect_mailbox, load_credentials
 from gmail.oauth import ConsentError, InvalidState
 from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
 from testsupport.consent import consent_redirect, query_of
-from tests.gmail.conftest import TEAM
+from tests.support.gmail import TEAM
 
 
 def finish(env, query):

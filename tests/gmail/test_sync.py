@@ -9,7 +9,7 @@ from crm_store.db import session_scope
 from crm_store.mailboxes import set_labels
 from crm_store.models import AccountStatus, GmailAccount, MailboxMessage
 from sandbox.gmail_emulator import Fault
-from tests.gmail.conftest import RecordingSubscriber
+from tests.support.gmail import RecordingSubscriber
 
 USER = "ann@gmail.example"
 

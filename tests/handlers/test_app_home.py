@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from handlers.blocks.ids import ActionId, CallbackId
-from tests.handlers.conftest import account_of, shown_text
+from tests.support.slack import account_of, shown_text
 from testsupport.stack import REP, REP_GMAIL, authorize_url_in
 
 

@@ -13,9 +13,9 @@ from crm_store.errors import AdminOnly
 from crm_store.models import AuditLog, GmailAccount
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from handlers.blocks.ids import ActionId
-from tests.bot.test_cli import run_cli
-from tests.handlers.conftest import ask, shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, buttons, contact_command, mail_from_jane
+from tests.support.cli import run_cli
+from tests.support.slack import ask, shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE, buttons, contact_command, mail_from_jane
 from testsupport.stack import REP, REP_GMAIL, TEAM
 from usecases.actors import OPERATOR, Actor, ActorKind
 from usecases.audit import AuditQuery, read_audit

@@ -8,11 +8,11 @@ import json
 from crm_store.db import session_scope
 from crm_store.models import AccountStatus, GmailAccount
 from gmail.config import GMAIL_MODIFY_SCOPE
-from handlers.blocks.compose import BODY_BLOCK, COMPOSE_CALLBACK, SUBJECT_BLOCK, TO_BLOCK, TO_ACTION
+from handlers.blocks.compose import BODY_BLOCK, COMPOSE_CALLBACK, SUBJECT_BLOCK, TO_BLOCK
 from handlers.blocks.ids import ActionId
 from sandbox.gmail_emulator import Fault
-from tests.handlers.conftest import account_of, shown_text
-from tests.handlers.contact_world import (
+from tests.support.slack import account_of, shown_text
+from tests.support.contact_world import (
     CONTACTS,
     DEALS,
     JANE,
@@ -24,6 +24,7 @@ from tests.handlers.contact_world import (
     open_values,
 )
 from testsupport.stack import REP, REP_GMAIL, TEAM
+from tests.support.compose import dm_texts, reply_from_detail, submit
 
 COLLEAGUE = "U200COL"
 
@@ -40,24 +41,6 @@ def email_command(stack, text: str, user: str = REP):
 
     result = stack.slack.wait_for(answered, timeout=15)[-1]
     return result.get("view") or result
-
-
-def values(*, to: str | None = None, subject: str = "", body: str = "") -> dict:
-    state = {SUBJECT_BLOCK: {"subject": {"type": "plain_text_input", "value": subject}},
-             BODY_BLOCK: {"body": {"type": "plain_text_input", "value": body}}}
-    if to is not None:
-        state[TO_BLOCK] = {TO_ACTION: {"type": "static_select", "selected_option": {"value": to}}}
-    return state
-
-
-def submit(stack, view: dict, user: str = REP, **fields):
-    response = stack.driver.view_submission(user, view, values=values(**fields))
-    assert response.status == 200
-    return response.json
-
-
-def dm_texts(stack, user: str = REP) -> list[str]:
-    return [shown_text(m) for m in stack.slack.dms(user)]
 
 
 def test_email_command_validates_inside_the_modal_then_sends_to_the_chosen_address(stack, connected):
@@ -90,15 +73,6 @@ def test_email_command_for_several_contacts_offers_all_their_addresses(stack, co
     answer = email_command(stack, "Nobody Atall")
     assert "No CRM contact matches" in shown_text(answer)
     assert "/email <contact" in shown_text(email_command(stack, ""))
-
-
-def reply_from_detail(stack, user: str, value: dict, detail: dict) -> dict:
-    """Click Reply inside the detail modal; returns the compose modal pushed on top of it."""
-    before = len(stack.slack.view_calls)
-    response = stack.driver.block_action(user, ActionId.EMAIL_REPLY.value, value=json.dumps(value), view=detail)
-    assert response.status == 200
-    return stack.slack.wait_for(lambda: [c for c in stack.slack.view_calls[before:]
-                                         if c["method"] == "views.update"], timeout=15)[-1]["view"]
 
 
 def test_a_reply_from_the_detail_reaches_the_reply_to_threaded(stack, connected):

@@ -7,8 +7,8 @@ import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.handlers.contact_world import CONTACTS, DEALS, mail_from_jane
-from tests.handlers.test_gmail_fuzz import TRICKY, database_url, random_char  # noqa: F401 - the SQLite-only fixture
+from tests.support.contact_world import CONTACTS, DEALS, mail_from_jane
+from tests.support.fuzz import TRICKY, database_url, random_char  # noqa: F401 - the SQLite-only fixture
 from testsupport.stack import REP
 
 TEXTS = 150

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from handlers.blocks.ids import ActionId, CallbackId
 from sandbox.gmail_emulator import Fault
-from tests.handlers.contact_world import (
+from tests.support.contact_world import (
     CONTACTS,
     DEALS,
     JANE,
@@ -23,7 +23,7 @@ from tests.handlers.contact_world import (
     open_values,
     text_of,
 )
-from tests.handlers.conftest import account_of, ask
+from tests.support.slack import account_of, ask
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, COLLEAGUE_GMAIL = "U200COL", "colleague@gmail.example"
@@ -234,3 +234,18 @@ def test_the_app_home_lists_the_reps_own_recent_customer_emails(live):
     value = buttons(home, ActionId.EMAIL_OPEN.value)[0]["value"]
     detail = open_email(live, REP, value, view=home)
     assert "Preview of the latest." in text_of(detail) and buttons(detail, ActionId.EMAIL_REPLY.value)
+
+
+def test_contact_finds_a_lead_and_shows_its_status_not_deals(stack, connected):
+    import io
+
+    from crm_store.csv_import import import_leads
+
+    import_leads(stack.engine, io.StringIO("email,first_name,company,lead_status,owner_email\n"
+                                           "pat@prospect.example,Pat,Zylker,Contacted,owner@crm.example\n"))
+    stack.mail("Pat <pat@prospect.example>", "Interested in a pilot")
+    post = contact_command(stack, "pat@prospect.example")
+    shown = text_of(post)
+    for expected in ("Lead: Pat", "Zylker", "Contacted", "owner@crm.example", "Interested in a pilot"):
+        assert expected in shown, expected
+    assert "Label" not in shown and "No deals yet" not in shown

@@ -1,7 +1,7 @@
 """What a rep types in MailMagnet's Messages tab (the DM where alerts arrive) is answered, never met with silence."""
 from __future__ import annotations
 
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import REP, TEAM
 
 

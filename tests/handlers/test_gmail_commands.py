@@ -8,7 +8,7 @@ from crm_store.mailboxes import set_policy
 from crm_store.models import EmailShare, MutedContact, SharingPolicy
 from sandbox.gmail_emulator import Fault
 from tests.factories import make_contact
-from tests.handlers.conftest import account_of, ask, shown_text
+from tests.support.slack import account_of, ask, shown_text
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE = "U200COL"

@@ -13,7 +13,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount, MailboxMessage
 from handlers.blocks.ids import ActionId
-from tests.handlers.conftest import account_of, ask, shown_text
+from tests.support.slack import account_of, ask, shown_text
 from testsupport.stack import (
     GOOGLE_CLIENT_ID,
     GOOGLE_CLIENT_SECRET,

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 from testsupport.stack import REP, TEAM
+from tests.support.fuzz import TRICKY, random_char
+from tests.support.fuzz import database_url  # noqa: F401 - fixtures
 
 ADMIN = "U900ADM"
 TEXTS = 1000
@@ -22,19 +22,6 @@ SEED = 20240611
 WORDS = ["connect", "disconnect", "status", "sharing", "magnet", "labels", "alerts", "quiet", "digest", "mute",
          "unmute", "share", "unshare", "admin", "help", "grant", "revoke", "policy", "link", "on", "off", "dm",
          "private", "public", "custom", "choice", "metadata", "subject", "full", "why"]
-TRICKY = [
-    "'; DROP TABLE crm_users; --", "\" OR 1=1 --", "%", "_", "\\", "`rm -rf /`", "“quoted”", "'single'", '"double"',
-    "<!channel>", "<!here>", "<!subteam^S123|@team>", "<@U100REP|rep>", "<@U900ADM>", "<@W0ENTERPRISE1>",
-    "<@U0NOBODY99|ghost>", "<#C0SALES01|sales>", "<#C0NOPE0001>", "#general", "#", "@", "@bob",
-    "<mailto:jane@acme.example|jane@acme.example>", "jane@acme.example", "x@y", "<https://mail.google.com/|x>",
-    "22:00-07:00", "25:99-1", "-", "–", "\t", "\n", "Ünïcödé", "✉️📬🚀", "עברית", "العربية", "中文字符",
-    "\u200b", "\u202e", "e\u0301", "\ufeff", "💩" * 50, "null", "None", "0", "-1", "9" * 40,
-]
-
-
-def random_char(rng: random.Random, low: int, high: int) -> str:
-    code = rng.randint(low, high)
-    return chr(code) if not 0xD800 <= code <= 0xDFFF else "?"  # Slack sends UTF-8: no lone surrogates
 
 
 def random_text(rng: random.Random) -> str:
@@ -48,13 +35,6 @@ def random_text(rng: random.Random) -> str:
     for _ in range(rng.randint(0, 4)):
         parts.append(rng.choice(WORDS + TRICKY + TRICKY))
     return rng.choice([" ", "  ", "\t"]).join(parts)
-
-
-@pytest.fixture
-def database_url(tmp_path, sqlite_template):
-    path = tmp_path / "fuzz.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
 
 
 def test_random_texts_each_get_an_ephemeral_reply_and_no_exception(stack, caplog):

@@ -6,7 +6,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import CrmUser, OrgSettings
 from crm_store.users import find_user_by_email, user_profile
-from tests.handlers.conftest import account_of, ask, shown_text
+from tests.support.slack import account_of, ask, shown_text
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 ADMIN = "U900ADM"

@@ -17,7 +17,7 @@ from handlers.events import EVENTS
 from handlers.shortcuts import SHORTCUTS
 from handlers.views import VIEWS
 from sandbox.slack_emulator.driver import DriverResponse, SlackDriver
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import REP, SIGNING_SECRET
 from tests.signals import REPEAT_DROPPED, capture_request_logs, wait_for_log
 

@@ -9,9 +9,9 @@ import pytest
 
 from handlers.blocks.compose import COMPOSE_CALLBACK
 from handlers.blocks.ids import ActionId
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, contact_command, ephemeral_of, open_email, open_values
-from tests.handlers.test_compose import dm_texts, reply_from_detail, submit
+from tests.support.slack import shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE, contact_command, ephemeral_of, open_email, open_values
+from tests.support.compose import dm_texts, reply_from_detail, submit
 from testsupport.stack import REP, REP_GMAIL, TEAM, start_stack
 from usecases.contacts import STALE_BUTTON
 

@@ -9,7 +9,7 @@ from handlers.blocks.ids import (
     CallbackId,
     SetupField,
 )
-from tests.handlers.conftest import account_of, shown_text
+from tests.support.slack import account_of, shown_text
 from testsupport.stack import REP, REP_GMAIL, authorize_url_in
 
 

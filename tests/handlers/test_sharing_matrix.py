@@ -1,4 +1,5 @@
-"""SPEC §5 as a matrix: every organisation policy × every depth × every relationship to the mailbox and the contact,
+"""SPEC §5 as a matrix: every organisation policy × every depth × every relationship to the mailbox and the contact
+(the reps' manager, their manager's manager, a peer and a report among them, managers seeing at metadata depth),
 on every surface that shows emails — `/contact`, the email detail, channel alerts (private and public channels)
 and the App Home. Nobody sees more than allowed, everyone sees what they should, and every view of someone
 else's email is audited exactly once per surface.
@@ -20,8 +21,8 @@ from slack_sdk.oauth.installation_store import Installation
 from crm_store.sharing import Visibility
 from handlers.blocks.ids import ActionId
 from sandbox.slack_emulator import SlackDriver
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import audit_rows, buttons, share
+from tests.support.slack import shown_text
+from tests.support.contact_world import audit_rows, buttons, share
 from testsupport.stack import SIGNING_SECRET, TEAM, start_stack
 
 OTHER_TEAM = "T0002"  # another workspace of the same organisation
@@ -57,6 +58,7 @@ class Viewer:
     team: str = TEAM
     related: bool = False  # contact owner, deal owner or explicitly shared with (Custom)
     crm_admin: bool = False
+    above_reps: bool = False  # the reps' manager, or their manager's manager (SPEC §1 Roles)
 
 
 VIEWERS = [
@@ -68,7 +70,16 @@ VIEWERS = [
     Viewer("non-CRM Slack user", "U2NOCR", None),
     Viewer("other workspace, unrelated", "U3FAR1", "far@crm.example", team=OTHER_TEAM),
     Viewer("other workspace, deal owner", "U3FAR2", "fardealer@crm.example", team=OTHER_TEAM, related=True),
+    # The reps report to a manager, who reports to a VP in the other workspace; someone reports to rep A. The reps
+    # are one another's peers. Managers see their reports' customer mail at MANAGERS_SEE whatever the sharing.
+    Viewer("manager", "U2MNGR", "manager@crm.example", above_reps=True),
+    Viewer("manager's manager, other workspace", "U3VPXX", "vp@crm.example", team=OTHER_TEAM, above_reps=True),
+    Viewer("report of rep A", "U2RPRT", "report@crm.example"),
 ]
+MANAGERS_SEE = "metadata"
+REPORTING_LINE = {"repa@crm.example": "manager@crm.example", "repb@crm.example": "manager@crm.example",
+                  "repc@crm.example": "manager@crm.example", "manager@crm.example": "vp@crm.example",
+                  "report@crm.example": "repa@crm.example"}
 LEVELS = {"metadata": Visibility.METADATA, "subject": Visibility.SUBJECT, "full": Visibility.FULL}
 
 
@@ -86,11 +97,15 @@ def expected(policy: str, rep: Rep, viewer: Viewer | Rep) -> Visibility:
     if viewer.email is None:
         return Visibility.NONE
     sharing = sharing_of(policy, rep)
+    level = Visibility.NONE
     if sharing == "public" and viewer.team == TEAM:
-        return LEVELS[rep.depth]
+        level = LEVELS[rep.depth]
     if sharing == "custom" and viewer.related:
-        return LEVELS[rep.depth]
-    return Visibility.NONE
+        level = LEVELS[rep.depth]
+    # Managers' visibility applies on top, in any workspace, to mail with a contact (all of this matrix's mail).
+    if getattr(viewer, "above_reps", False):
+        level = max(level, LEVELS[MANAGERS_SEE])
+    return level
 
 
 def check_shows(text: str, rep: Rep, level: Visibility, *, body: bool, who: str) -> None:
@@ -135,10 +150,26 @@ def world(database_url):
                           team=viewer.team)
     for rep in REPS:
         share(stack, rep.email, "friend@crm.example")
+    _reporting_line(stack)
     yield stack, drivers
     for driver in drivers.values():
         driver.close()
     stack.stop()
+
+
+def _reporting_line(stack) -> None:
+    from sqlmodel import select
+
+    from crm_store.db import session_scope
+    from crm_store.mailboxes import org_settings
+    from crm_store.models import CrmUser
+
+    with session_scope(stack.engine) as session:
+        users = {u.email: u for u in session.exec(select(CrmUser)).all()}
+        for email, manager in REPORTING_LINE.items():
+            users[email].manager_id = users[manager].id
+            session.add(users[email])
+        org_settings(session, TEAM).managers_see = MANAGERS_SEE  # the reps' workspace
 
 
 def contact_view(stack, driver, user: str) -> dict:

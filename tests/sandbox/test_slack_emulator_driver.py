@@ -6,14 +6,10 @@ respond() and views.*, so they also show the round trip a real bot makes.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 import time
 from http.client import HTTPConnection
 from urllib.parse import urlsplit
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from slack_bolt import App
@@ -24,6 +20,7 @@ from slack_sdk.oauth.state_store import FileOAuthStateStore
 from slack_sdk import WebClient
 
 from sandbox.slack_emulator import SlackDriver, SlackEmulator
+from tests.support.wsgi import serving
 
 SIGNING_SECRET = "emulator-signing-secret"
 
@@ -53,15 +50,6 @@ ALERT_BLOCKS = [
         ],
     },
 ]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
 
 
 def build_app(emu: SlackEmulator, seen: dict) -> App:
@@ -129,19 +117,6 @@ def emu():
 @pytest.fixture
 def seen():
     return {}
-
-
-@contextlib.contextmanager
-def serving(wsgi_app):
-    """Serve a WSGI callable on a loopback port; yields the base URL."""
-    server = make_server("127.0.0.1", 0, wsgi_app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

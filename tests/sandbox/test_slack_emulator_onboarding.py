@@ -16,7 +16,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from sandbox.slack_emulator import Fault, SlackDriver, SlackEmulator
-from tests.sandbox.test_slack_emulator_driver import serving
+from tests.support.wsgi import serving
 
 SIGNING_SECRET = "onboarding-signing-secret"
 

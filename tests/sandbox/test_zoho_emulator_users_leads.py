@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from sandbox.zoho_emulator import Fault, ZohoEmulator
-from tests.sandbox.test_zoho_emulator import CLIENT_ID, CLIENT_SECRET, START, get, grant
+from tests.support.zoho_emulator import CLIENT_ID, CLIENT_SECRET, START, get, grant
 
 LEAD_FIELDS = "Email,Secondary_Email,First_Name,Last_Name,Company,Phone,Lead_Status,Owner,Modified_Time"
 USERS_SCOPE = "ZohoCRM.modules.ALL,ZohoCRM.users.READ"

@@ -11,8 +11,8 @@ import pytest
 
 from handlers.blocks.ids import ActionId
 from testsupport.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, audit_rows, contact_command, mail_from_jane
+from tests.support.slack import shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE, audit_rows, contact_command, mail_from_jane
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, ADMIN, FAR_ADMIN, OUTSIDER = "U200COL", "U900ADM", "U2ADMIN", "U6ADMIN"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, mail_from_jane
+from tests.support.slack import shown_text
+from tests.support.contact_world import CONTACTS, DEALS, mail_from_jane
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 GUEST, FAR_ADMIN = "U404GST", "U2ADMIN"

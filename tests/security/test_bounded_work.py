@@ -15,7 +15,7 @@ from email.message import EmailMessage
 import pytest
 
 from handlers.blocks.ids import ActionId, CallbackId
-from tests.handlers.contact_world import (
+from tests.support.contact_world import (
     CONTACTS,
     DEALS,
     JANE,
@@ -29,7 +29,7 @@ from tests.handlers.contact_world import (
     open_values,
     text_of,
 )
-from tests.handlers.conftest import connected, rep  # noqa: F401 - fixtures
+from tests.support.slack import connected, rep  # noqa: F401 - fixtures
 from testsupport.stack import REP, REP_GMAIL, TEAM
 from usecases.contacts import BODY_LIMIT
 

@@ -24,8 +24,8 @@ from crm_store.models import AuditLog, GmailAccount, MutedContact
 from handlers.blocks.ids import AlertAction
 from handlers.blocks.ids import ActionId
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import buttons, contact_command, ephemeral_of
+from tests.support.slack import shown_text
+from tests.support.contact_world import buttons, contact_command, ephemeral_of
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 CONTACTS = ("email,first_name,last_name,company,owner_email,external_id\n"

@@ -23,8 +23,8 @@ from crm_store.db import insert_once, session_scope
 from crm_store.models import Alert, AlertStatus, Contact, CrmUser, MailboxMessage
 from crm_store.users import get_or_create_user
 from handlers.blocks.ids import ActionId
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import (
+from tests.support.slack import shown_text
+from tests.support.contact_world import (
     CONTACTS,
     DEALS,
     JANE,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 from handlers.blocks.ids import ActionId, CallbackId
-from tests.bot.test_crm_ingest_route import put
-from tests.handlers.contact_world import buttons, click, contact_command, ephemeral_of, open_email, open_values
-from tests.handlers.conftest import shown_text
+from tests.support.ingest import put
+from tests.support.contact_world import buttons, click, contact_command, ephemeral_of, open_email, open_values
+from tests.support.slack import shown_text
 from testsupport.stack import REP, REP_GMAIL, TEAM
 from tests.security.slack_rendering import escaped_twice_shown, hostile_markup_shown
 from usecases.crm import create_api_key

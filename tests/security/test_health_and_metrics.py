@@ -4,7 +4,7 @@ alerts, contact views and commands in it — even to whoever holds the metrics t
 tested with the hostile inputs; /metrics without the token in tests/security/test_metrics_access.py.)"""
 from __future__ import annotations
 
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, contact_command, mail_from_jane
+from tests.support.contact_world import CONTACTS, DEALS, JANE, contact_command, mail_from_jane
 from testsupport.stack import METRICS_TOKEN, REP, REP_EMAIL, REP_GMAIL, TEAM, http_get
 
 COLLEAGUE = "U200COL"

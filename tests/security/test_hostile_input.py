@@ -10,9 +10,9 @@ import socket
 import pytest
 
 from handlers.blocks.ids import ActionId
-from tests.bot.test_crm_ingest_route import crm_counts, put
-from tests.handlers.conftest import connected, rep, shown_text  # noqa: F401 - fixtures
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, contact_command, ephemeral_of, open_email, open_values
+from tests.support.ingest import crm_counts, put
+from tests.support.slack import connected, rep, shown_text  # noqa: F401 - fixtures
+from tests.support.contact_world import CONTACTS, DEALS, JANE, contact_command, ephemeral_of, open_email, open_values
 from testsupport.stack import REP, REP_GMAIL, http_get
 from usecases.crm import create_api_key
 

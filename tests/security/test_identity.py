@@ -15,7 +15,7 @@ from crm_store.db import session_scope
 from crm_store.models import AccountStatus, AuditLog, CrmUser, GmailAccount
 from crm_store.users import find_user_by_email, user_profile
 from testsupport.stack import OTHER_TEAM, authorize_url_in, start_org_stack
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import GOOGLE_CLIENT_ID, REP, REP_GMAIL, TEAM
 
 # jane is owned by owner@crm.example: the CSV makes that CRM user, linked to nobody yet (a rep who has not

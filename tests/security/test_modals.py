@@ -14,8 +14,8 @@ from handlers.blocks.compose import (BODY_BLOCK, COMPOSE_CALLBACK, LEGACY_REPLY_
                                      TO_BLOCK)
 from handlers.blocks.ids import FEATURE_LABELS, FEATURE_MAGNET, SETUP_ACTION, CallbackId, SetupField
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import account_of
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
+from tests.support.slack import account_of
+from tests.support.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE, GUEST, FAR_ADMIN = "U200COL", "U404GST", "U2ADMIN"

@@ -14,11 +14,11 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import Contact, CrmUser
 from sandbox.zoho_emulator import ZohoEmulator
-from tests.bot.test_alerts import alerts_in
-from tests.bot.test_cli import run_cli
-from tests.bot.test_crm_ingest_route import metric, put
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import contact_command
+from tests.support.alerts import alerts_in
+from tests.support.cli import run_cli
+from tests.support.ingest import metric, put
+from tests.support.slack import shown_text
+from tests.support.contact_world import contact_command
 from testsupport.stack import REP, REP_EMAIL, REP_GMAIL, TEAM, start_stack
 from usecases.crm import create_api_key, sync_zoho
 

@@ -16,7 +16,7 @@ import pytest
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount, utcnow
 from sandbox.gmail_emulator.oidc import OidcSigner, push_claims
-from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
+from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from testsupport.stack import PUSH_SERVICE_ACCOUNT, REP, REP_GMAIL, TEAM, start_stack
 
 TOPIC = "projects/mailmagnet-test/topics/gmail"

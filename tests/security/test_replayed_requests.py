@@ -12,8 +12,8 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import MutedContact
 from handlers.blocks.compose import BODY_BLOCK, SUBJECT_BLOCK, TO_ACTION, TO_BLOCK
-from tests.handlers.conftest import account_of, shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE
+from tests.support.slack import account_of, shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE
 from testsupport.stack import REP, REP_GMAIL, TEAM
 from tests.signals import REPEAT_DROPPED, capture_request_logs, log_lines, wait_for_log
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 from crm_store.db import session_scope
 from crm_store.models import AuditLog, GmailAccount
 from testsupport.stack import OTHER_TEAM, OUTSIDER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 CONTACTS = ("email,first_name,last_name,company,external_id,owner_email\n"

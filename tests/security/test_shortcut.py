@@ -8,8 +8,8 @@ import pytest
 
 from handlers.blocks.ids import CallbackId
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, audit_rows, mail_from_jane
+from tests.support.slack import shown_text
+from tests.support.contact_world import CONTACTS, DEALS, audit_rows, mail_from_jane
 from testsupport.stack import REP, TEAM
 
 GUEST, COLLEAGUE, OWNER, FAR_ADMIN = "U404GST", "U200COL", "U300OWN", "U2ADMIN"

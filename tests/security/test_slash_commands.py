@@ -15,8 +15,8 @@ from crm_store.models import CrmUser, MutedContact
 from handlers.commands.admin import ACTIONS as ADMIN_ACTIONS
 from handlers.commands.gmail import SUBCOMMANDS
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import account_of, shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
+from tests.support.slack import account_of, shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
 from testsupport.stack import REP, TEAM
 
 GUEST, FAR_ADMIN = "U404GST", "U2ADMIN"
@@ -48,6 +48,10 @@ COMMANDS = {
     f"/gmail admin link <@{GUEST}> rep@crm.example": ADMIN_ONLY,
     f"/gmail admin allow <@{GUEST}> guest@gmail.example": ADMIN_ONLY,
     "/gmail admin audit": ADMIN_ONLY,
+    "/gmail admin status": ADMIN_ONLY,
+    "/gmail admin managers full": ADMIN_ONLY,
+    "/gmail admin grant <!subteam^S0SALES|@sales>": ADMIN_ONLY,
+    "/gmail admin policy role Sales Rep public": ADMIN_ONLY,
     f"/contact {JANE}": CRM_USERS_ONLY,
     "/contact doe": CRM_USERS_ONLY,
     f"/email {JANE}": CRM_USERS_ONLY,

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from handlers.blocks.ids import ActionId
-from tests.handlers.conftest import shown_text
-from tests.handlers.contact_world import CONTACTS, DEALS, JANE, buttons, contact_command, ephemeral_of, open_email
+from tests.support.slack import shown_text
+from tests.support.contact_world import CONTACTS, DEALS, JANE, buttons, contact_command, ephemeral_of, open_email
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 COLLEAGUE = "U200COL"

@@ -18,7 +18,7 @@ from crm_store.db import session_scope
 from crm_store.models import CrmUser, GmailAccount, MailboxAlias, MutedContact, OrgSettings
 from crm_store.users import find_user_by_email, user_profile
 from testsupport.stack import OTHER_TEAM, start_org_stack
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import REP, REP_EMAIL, REP_GMAIL, TEAM
 from usecases import access
 
@@ -69,69 +69,83 @@ LINKED = Allowed("is now linked to the CRM user")
 MAY_CONNECT = Allowed("may now connect the Gmail rep.alias@gmail.example")
 POLICY_PUBLIC = Allowed("Sharing policy: *Public*")
 REVOKED = Allowed("no longer has the Mail Integration permission")
+OVERVIEW = Allowed("Team overview")
+MANAGERS_SUBJECT = Allowed("Managers (and their managers) now see their reports' emails")
 
 # Destructive actions come last: each actor's row runs in this order on one organisation.
-ACTIONS = ("status", "view_contact", "mute", "reply", "link_self_to_rep", "link_newcomer", "allow_for_rep",
-           "policy", "revoke_rep")
+ACTIONS = ("status", "view_contact", "mute", "reply", "admin_status", "link_self_to_rep", "link_newcomer",
+           "allow_for_rep", "policy", "managers", "revoke_rep")
 EXPECTED: dict[tuple[str, str], Allowed | Refused] = {
     ("rep", "status"): STATUS,
     ("rep", "view_contact"): CARD,
     ("rep", "mute"): MUTED,
     ("rep", "reply"): COMPOSE_FORM,
+    ("rep", "admin_status"): ADMIN_ONLY,
     ("rep", "link_self_to_rep"): ADMIN_ONLY,
     ("rep", "link_newcomer"): ADMIN_ONLY,
     ("rep", "allow_for_rep"): ADMIN_ONLY,
     ("rep", "policy"): ADMIN_ONLY,
+    ("rep", "managers"): ADMIN_ONLY,
     ("rep", "revoke_rep"): ADMIN_ONLY,
 
     ("other_rep", "status"): NO_MAILBOX_STATUS,
     ("other_rep", "view_contact"): CARD,
     ("other_rep", "mute"): ONLY_THE_OWNER,
     ("other_rep", "reply"): ONLY_THE_OWNER,
+    ("other_rep", "admin_status"): ADMIN_ONLY,
     ("other_rep", "link_self_to_rep"): ADMIN_ONLY,
     ("other_rep", "link_newcomer"): ADMIN_ONLY,
     ("other_rep", "allow_for_rep"): ADMIN_ONLY,
     ("other_rep", "policy"): ADMIN_ONLY,
+    ("other_rep", "managers"): ADMIN_ONLY,
     ("other_rep", "revoke_rep"): ADMIN_ONLY,
 
     ("workspace_admin", "status"): NOT_LINKED,
     ("workspace_admin", "view_contact"): CRM_USERS_ONLY,
     ("workspace_admin", "mute"): ONLY_THE_OWNER,
     ("workspace_admin", "reply"): ONLY_THE_OWNER,
+    ("workspace_admin", "admin_status"): OVERVIEW,
     ("workspace_admin", "link_self_to_rep"): LINK_NEEDS_PROOF,
     ("workspace_admin", "link_newcomer"): LINK_NEEDS_PROOF,
     ("workspace_admin", "allow_for_rep"): MAY_CONNECT,
     ("workspace_admin", "policy"): POLICY_PUBLIC,
+    ("workspace_admin", "managers"): MANAGERS_SUBJECT,
     ("workspace_admin", "revoke_rep"): REVOKED,
 
     ("other_workspace_admin", "status"): NOT_LINKED,
     ("other_workspace_admin", "view_contact"): CRM_USERS_ONLY,
     ("other_workspace_admin", "mute"): ONLY_THE_OWNER,
     ("other_workspace_admin", "reply"): ONLY_THE_OWNER,
+    ("other_workspace_admin", "admin_status"): OVERVIEW,
     ("other_workspace_admin", "link_self_to_rep"): LINK_NEEDS_PROOF,
     ("other_workspace_admin", "link_newcomer"): LINK_NEEDS_PROOF,
     ("other_workspace_admin", "allow_for_rep"): NOT_A_CRM_USER_HERE,
     ("other_workspace_admin", "policy"): POLICY_PUBLIC,
+    ("other_workspace_admin", "managers"): MANAGERS_SUBJECT,
     ("other_workspace_admin", "revoke_rep"): NOTHING_TO_REVOKE,
 
     ("crm_admin", "status"): NO_MAILBOX_STATUS,
     ("crm_admin", "view_contact"): CARD,
     ("crm_admin", "mute"): ONLY_THE_OWNER,
     ("crm_admin", "reply"): ONLY_THE_OWNER,
+    ("crm_admin", "admin_status"): OVERVIEW,
     ("crm_admin", "link_self_to_rep"): MAILBOX_KEEPS_ITS_REP,
     ("crm_admin", "link_newcomer"): LINKED,
     ("crm_admin", "allow_for_rep"): NOT_A_CRM_USER_HERE,
     ("crm_admin", "policy"): POLICY_PUBLIC,
+    ("crm_admin", "managers"): MANAGERS_SUBJECT,
     ("crm_admin", "revoke_rep"): NOTHING_TO_REVOKE,
 
     ("non_crm_user", "status"): NOT_LINKED,
     ("non_crm_user", "view_contact"): CRM_USERS_ONLY,
     ("non_crm_user", "mute"): ONLY_THE_OWNER,
     ("non_crm_user", "reply"): ONLY_THE_OWNER,
+    ("non_crm_user", "admin_status"): ADMIN_ONLY,
     ("non_crm_user", "link_self_to_rep"): ADMIN_ONLY,
     ("non_crm_user", "link_newcomer"): ADMIN_ONLY,
     ("non_crm_user", "allow_for_rep"): ADMIN_ONLY,
     ("non_crm_user", "policy"): ADMIN_ONLY,
+    ("non_crm_user", "managers"): ADMIN_ONLY,
     ("non_crm_user", "revoke_rep"): ADMIN_ONLY,
 }
 UNHANDLED = "something went wrong on our side"
@@ -167,7 +181,8 @@ def state(stack) -> dict:
             "rep_mailbox": account.status if account else None,
             "mutes": len(session.exec(select(MutedContact)).all()),
             "aliases": sorted(a.address for a in session.exec(select(MailboxAlias)).all()),
-            "policies": sorted((o.team_id, o.sharing_policy) for o in session.exec(select(OrgSettings)).all()),
+            "policies": sorted((o.team_id, o.sharing_policy, o.managers_see)
+                               for o in session.exec(select(OrgSettings)).all()),
             "links": sorted((u.email, u.slack_team_id, u.slack_user_id) for u in session.exec(select(CrmUser)).all()),
             "sent": len(stack.gmail.sent_messages(REP_GMAIL)),
         }
@@ -218,6 +233,10 @@ def attempt(stack, actor: str, action: str) -> str:
         return command(stack, team, user, f"admin allow <@{REP}> rep.alias@gmail.example")
     if action == "policy":
         return command(stack, team, user, "admin policy public")
+    if action == "admin_status":
+        return command(stack, team, user, "admin status")
+    if action == "managers":
+        return command(stack, team, user, "admin managers subject")
     if action == "revoke_rep":
         return command(stack, team, user, f"admin revoke <@{REP}>")
     raise AssertionError(action)
@@ -244,7 +263,7 @@ def test_permission_matrix(org, actor, caplog):
         after = state(org)
         if isinstance(expected, Refused):
             assert after == before, (actor, action, "a refusal changed something", text)
-        elif action in ("status", "view_contact"):
+        elif action in ("status", "view_contact", "admin_status"):
             assert after == before  # reading changes nothing
         elif action == "mute":
             assert after["mutes"] == before["mutes"] + 1
@@ -256,6 +275,8 @@ def test_permission_matrix(org, actor, caplog):
             assert after["aliases"] == sorted(before["aliases"] + ["rep.alias@gmail.example"])
         elif action == "policy":
             assert after["policies"] != before["policies"] and after["rep_link"] == before["rep_link"]
+        elif action == "managers":
+            assert after["policies"] != before["policies"] and after["links"] == before["links"]
         elif action == "revoke_rep":
             assert not after["rep_mail_integration"] and after["rep_mailbox"] is None
         else:

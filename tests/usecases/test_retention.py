@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import MailboxMessage, utcnow
-from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
+from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 OLD = timedelta(days=45)  # the lookback is 30 days

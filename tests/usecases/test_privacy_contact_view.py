@@ -11,8 +11,8 @@ from crm_store.models import GmailAccount
 from gmail.accounts import load_credentials
 from handlers.blocks.compose import BODY_BLOCK, SUBJECT_BLOCK, TO_BLOCK, TO_ACTION
 from handlers.blocks.ids import ActionId
-from tests.bot.test_privacy import database_bytes
-from tests.handlers.contact_world import (
+from tests.support.privacy import database_bytes
+from tests.support.contact_world import (
     CONTACTS,
     DEALS,
     JANE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.bot.test_alerts import CONTACTS, DEALS, alerts_in
+from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 LABELS = {"Deals Closing This Month", "Open Deals", "Customers"}

@@ -9,7 +9,7 @@ from crm_store.db import session_scope
 from crm_store.mailboxes import share_with
 from crm_store.models import AuditLog, CrmUser
 from handlers.blocks.ids import ActionId
-from tests.handlers.conftest import shown_text
+from tests.support.slack import shown_text
 from testsupport.stack import REP, REP_GMAIL
 
 CONTACTS = (

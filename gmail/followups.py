@@ -1,0 +1,256 @@
+"""Follow-ups (SPEC §3): a customer email left unanswered gets one nudge in the rep's DM.
+
+Tracking costs no Gmail call. The sync reads the mailbox's history anyway; it hands this subscriber
+
+- the new Inbox messages it fetched (metadata, with their thread ids): an email from a CRM contact opens a
+  follow-up for its thread, unless one is open already (then it only moves Reply to the newest message);
+- the messages the rep sent, straight from the same history records (`messagesAdded` with SENT carry the
+  message's id and thread id, so nothing is fetched): the thread's open follow-up is answered.
+
+A follow-up is due after the rep's follow-up hours counted in *working hours* of the rep's time zone
+(`WorkingHours`, a setting: 09:00-17:00, Monday to Friday by default). The nudge job (`FollowupNudger`, run
+after each sync of the mailbox) posts each due one once, only inside working hours (so never on a weekend),
+outside the rep's quiet hours and never for a muted contact. Snooze 1 day hides it for 24 hours and lets it be
+nudged once more; Done closes it; a reply sent from Gmail (or through MailMagnet's Reply) answers it.
+
+Exactly once: a nudge is claimed by a conditional update of `nudged_at` before it is posted, so two replicas
+never both post it; when Slack refuses, the claim is released and the next run tries again. A crash between
+posting and that run's end loses nothing but may, rarely, leave a claimed nudge unposted: at most one nudge,
+never two.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Callable, Iterable, Protocol
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select, update
+
+from crm_store.categories import StageRules, decide_category, deals_of
+from crm_store.db import session_scope
+from crm_store.mailboxes import in_quiet_hours
+from crm_store.models import Contact, Followup, GmailAccount, MutedContact, utcnow
+from gmail.magnet import gmail_url
+from gmail.sync import SyncBatch, rep_timezone
+
+log = logging.getLogger(__name__)
+
+SNOOZE = timedelta(days=1)
+# Answered follow-ups are kept this long for the weekly response-time digest, then deleted by housekeeping.
+KEEP_ANSWERED = timedelta(days=10)
+MAX_HOURS = 24 * 30  # `/gmail followups <hours>`: 1 to a month of working hours
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """The working day, in each rep's own time zone; `weekdays` 0 = Monday."""
+
+    start: time = time(9, 0)
+    end: time = time(17, 0)
+    weekdays: frozenset[int] = frozenset(range(5))
+
+    @classmethod
+    def parse(cls, text: str) -> "WorkingHours":
+        """`HH:MM-HH:MM` (Monday to Friday). Raises ValueError with a reason."""
+        try:
+            start_text, end_text = text.strip().split("-")
+            start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
+        except ValueError:
+            raise ValueError("expected HH:MM-HH:MM, e.g. 09:00-17:00") from None
+        if start >= end:
+            raise ValueError("the working day must end after it starts (no overnight shifts)")
+        return cls(start, end)
+
+    def contains(self, moment: datetime, tz: str) -> bool:
+        local = moment.astimezone(ZoneInfo(tz))
+        return local.weekday() in self.weekdays and self.start <= local.time().replace(tzinfo=None) < self.end
+
+    def add(self, moment: datetime, hours: float, tz: str) -> datetime:
+        """`moment` plus `hours` of working time in zone `tz` (time outside working hours does not count)."""
+        zone = ZoneInfo(tz)
+        local = moment.astimezone(zone)
+        left = timedelta(hours=hours)
+        day = local.date()
+        for _ in range(3700):  # ten years of days: the loop always ends long before
+            if day.weekday() in self.weekdays:
+                opens = datetime.combine(day, self.start, zone)
+                closes = datetime.combine(day, self.end, zone)
+                begin = max(opens, local)
+                if begin < closes:
+                    if begin + left <= closes:
+                        return (begin + left).astimezone(moment.tzinfo)
+                    left -= closes - begin
+            day += timedelta(days=1)
+        raise ValueError("no working hours at all")
+
+
+# -- tracking (a sync subscriber) ---------------------------------------------------------------------------
+
+
+class FollowupTracker:
+    """Opens follow-ups for contacts' emails and answers them from the rep's sent mail, in the sync's transaction."""
+
+    def __init__(self, working_hours: WorkingHours, *, default_tz: str = "UTC"):
+        self.working_hours = working_hours
+        self.default_tz = default_tz
+
+    def record(self, session: Session, batch: SyncBatch) -> None:
+        # Tracked whether the rep wants nudges or not: the weekly response-time digest counts every rep.
+        account = batch.account
+        own = account.email_address.lower()
+        for message in batch.messages:
+            if message.gmail_id not in batch.alertable_ids or not message.thread_id or not message.in_inbox:
+                continue  # old mail (first run, resync), or not in the Inbox: nothing is waiting on the rep
+            if "SENT" in message.label_ids or own in message.from_addresses:
+                continue
+            found = batch.contact_of(message)
+            if found is None or found.contact_id is None:
+                continue
+            self._open(session, account, message.thread_id[:128], found.contact_id, message.gmail_id,
+                       message.received_at, batch.tz)
+
+    def _open(self, session: Session, account: GmailAccount, thread_id: str, contact_id: int, gmail_id: str,
+              received_at: datetime, tz: str) -> None:
+        current = session.exec(select(Followup).where(
+            Followup.account_id == account.id, Followup.thread_id == thread_id,
+            Followup.answered_at.is_(None), Followup.done_at.is_(None))).first()
+        if current is not None:
+            if received_at >= _aware(current.received_at):
+                current.gmail_id = gmail_id  # Reply answers the newest; the wait counts from the first
+                session.add(current)
+            return
+        due = self.working_hours.add(received_at, account.followup_hours, tz)
+        session.add(Followup(account_id=account.id, thread_id=thread_id, contact_id=contact_id, gmail_id=gmail_id,
+                             received_at=received_at, due_at=due))
+
+    def record_sent(self, session: Session, account: GmailAccount, sent_threads: Iterable[str], at: datetime) -> int:
+        """The rep sent mail in these threads (seen in the history the sync read): their follow-ups are answered.
+        `at` is when the sync saw it (the history carries no time; a sync interval at most after the send)."""
+        threads = sorted({thread[:128] for thread in sent_threads if thread})
+        answered = 0
+        for start in range(0, len(threads), 400):
+            answered += session.execute(
+                update(Followup).where(Followup.account_id == account.id,
+                                       Followup.thread_id.in_(threads[start:start + 400]),
+                                       Followup.answered_at.is_(None))
+                .values(answered_at=at).execution_options(synchronize_session=False)).rowcount
+        return answered
+
+    def deliver(self, batch: SyncBatch, mailbox) -> None:
+        """Nothing leaves the database here: nudges are the nudge job's."""
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive (they are stored as UTC)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+# -- nudging ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FollowupNudge:
+    """What a nudge says (facts; the words are the Slack surface's)."""
+
+    followup_id: int
+    account_id: int
+    rep_user_id: str
+    contact_name: str
+    contact_email: str
+    company: str | None
+    is_lead: bool
+    deal_name: str | None
+    deal_stage: str | None
+    received_at: datetime
+    waited: timedelta
+    gmail_url: str
+
+
+class FollowupNotifier(Protocol):
+    def dm_address(self, account: GmailAccount) -> str:
+        """What to post to for the rep's DM with the bot."""
+
+    def post_followup(self, team_id: str, channel: str, nudge: FollowupNudge) -> str:
+        """Post one nudge to the rep's DM; returns its ts."""
+
+
+class FollowupNudger:
+    def __init__(self, engine: Engine, notifier: FollowupNotifier, working_hours: WorkingHours, rules: StageRules,
+                 *, default_tz: str = "UTC", clock: Callable[[], datetime] = utcnow):
+        self.engine = engine
+        self.notifier = notifier
+        self.working_hours = working_hours
+        self.rules = rules
+        self.default_tz = default_tz
+        self.clock = clock
+
+    def run(self, account: GmailAccount) -> int:
+        """Post the mailbox's due nudges now, when the rep may be nudged now; returns how many were posted."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            current = session.get(GmailAccount, account.id)
+            if current is None or not current.followups_enabled:
+                return 0
+            tz = rep_timezone(session, current, self.default_tz)
+            local = now.astimezone(ZoneInfo(tz))
+            if not self.working_hours.contains(now, tz) or in_quiet_hours(current, local.hour * 60 + local.minute):
+                return 0
+            muted = sa.select(MutedContact.contact_id).where(MutedContact.account_id == account.id)
+            due = list(session.exec(select(Followup).where(
+                Followup.account_id == account.id, Followup.answered_at.is_(None), Followup.done_at.is_(None),
+                Followup.nudged_at.is_(None), Followup.due_at <= now,
+                sa.or_(Followup.snoozed_until.is_(None), Followup.snoozed_until <= now),
+                Followup.contact_id.not_in(muted)).order_by(Followup.due_at).limit(20)))
+            nudges = [self._nudge(session, current, row, now, tz) for row in due]
+            channel = self.notifier.dm_address(current)
+            team = current.slack_team_id
+        posted = 0
+        for nudge in nudges:
+            if not self._claim(nudge.followup_id, now):
+                continue  # another replica has it
+            try:
+                self.notifier.post_followup(team, channel, nudge)
+            except Exception as error:  # noqa: BLE001 - Slack down: the nudge waits for the next run
+                log.warning("follow-up %s of mailbox %s not posted yet: %s", nudge.followup_id, account.id, error)
+                self._release(nudge.followup_id)
+                continue
+            posted += 1
+        return posted
+
+    def _nudge(self, session: Session, account: GmailAccount, row: Followup, now: datetime, tz: str) -> FollowupNudge:
+        contact = session.get(Contact, row.contact_id)
+        deal_name = deal_stage = None
+        if not contact.is_lead:
+            decision = decide_category(deals_of(session, contact.id), at=now, tz=tz, rules=self.rules)
+            if decision.deciding:  # open deals first (SPEC §3), else the won one
+                deal_name, deal_stage = decision.deciding[0].name, decision.deciding[0].stage
+        received = _aware(row.received_at)
+        return FollowupNudge(
+            followup_id=row.id, account_id=account.id, rep_user_id=account.slack_user_id,
+            contact_name=contact.display_name, contact_email=contact.email, company=contact.company,
+            is_lead=contact.is_lead, deal_name=deal_name, deal_stage=deal_stage, received_at=received,
+            waited=now - received,
+            gmail_url=gmail_url(account.email_address, None, row.thread_id))
+
+    def _claim(self, followup_id: int, now: datetime) -> bool:
+        with session_scope(self.engine) as session:
+            return bool(session.execute(update(Followup).where(
+                Followup.id == followup_id, Followup.nudged_at.is_(None), Followup.answered_at.is_(None),
+                Followup.done_at.is_(None)).values(nudged_at=now).execution_options(synchronize_session=False)
+            ).rowcount)
+
+    def _release(self, followup_id: int) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(update(Followup).where(Followup.id == followup_id).values(nudged_at=None)
+                            .execution_options(synchronize_session=False))
+
+
+def forget_old(session: Session, now: datetime) -> int:
+    """Housekeeping: answered or done follow-ups older than the digest needs."""
+    edge = now - KEEP_ANSWERED
+    return session.execute(sa.delete(Followup).where(
+        sa.or_(Followup.answered_at < edge, Followup.done_at < edge))).rowcount

@@ -1,0 +1,173 @@
+"""Follow-ups end to end (SPEC §3), through the Gmail and Slack emulators and the real bot: a customer email
+left unanswered for the rep's working hours gets exactly one nudge — none on a weekend, none in quiet hours,
+none after a reply sent from Gmail, one again after a snooze — and only the mailbox's owner acts on it.
+
+The nudge job runs on a test clock (the scheduler's own `nudger.clock`); the mail carries fixed dates, so the
+test means the same whatever day it runs."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlmodel import select
+
+from crm_store.db import session_scope
+from crm_store.models import Followup
+from handlers.blocks.followups import FOLLOWUP_EVENT_TYPE, FollowupAction
+from tests.bot.test_alerts import CONTACTS, DEALS
+from testsupport.stack import REP, REP_GMAIL, TEAM
+
+WEDNESDAY_10 = datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc)
+# 24 working hours (09:00-17:00 UTC, Monday to Friday) after Wednesday 10:00: Monday 10:00.
+DUE = datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc)
+COLLEAGUE = "U300COL"
+
+
+class Clock:
+    def __init__(self):
+        self.now = WEDNESDAY_10
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def rep(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    clock = Clock()
+    live.services.jobs.nudger.clock = clock
+    return live, clock
+
+
+def nudges(stack) -> list[dict]:
+    dm = stack.slack.dm_channel(TEAM, REP)
+    return [m for m in stack.slack.messages(dm) if (m.get("metadata") or {}).get("event_type") == FOLLOWUP_EVENT_TYPE]
+
+
+def nudge_at(stack, clock, moment) -> int:
+    clock.now = moment
+    return stack.services.jobs.nudger.run(_account(stack))
+
+
+def _account(stack):
+    from crm_store.models import GmailAccount
+
+    with session_scope(stack.engine) as session:
+        account = session.get(GmailAccount, stack.account_id())
+        session.expunge(account)
+        return account
+
+
+def customer_mail(stack, subject="Renewal question"):
+    gmail_id = stack.mail('"Jane Doe" <jane@acme.example>', subject, date=WEDNESDAY_10)
+    stack.run("sync", REP_GMAIL)
+    return gmail_id
+
+
+def test_an_unanswered_customer_email_gets_exactly_one_nudge_on_the_next_working_day(rep):
+    stack, clock = rep
+    customer_mail(stack)
+    with session_scope(stack.engine) as session:
+        row = session.exec(select(Followup)).one()
+        assert row.due_at.replace(tzinfo=timezone.utc) == DUE
+        # Times and ids only: no subject, no snippet, no address of the message.
+        assert {"subject", "snippet", "body", "from_address"}.isdisjoint(Followup.model_fields)
+    assert nudge_at(stack, clock, DUE - timedelta(hours=1)) == 0  # Monday 09:00: not yet
+    assert nudge_at(stack, clock, datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)) == 0  # a Saturday
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 1
+    assert nudge_at(stack, clock, DUE + timedelta(hours=2)) == 0  # exactly one
+    [posted] = nudges(stack)
+    shown = json.dumps(posted["blocks"])
+    assert "Jane Doe (Acme)" in posted["text"] and "Acme renewal" in shown and "days" in posted["text"]
+    assert "Renewal question" not in shown and "Renewal question" not in posted["text"]  # no content
+
+
+def test_none_on_a_weekend_even_when_due_and_none_in_quiet_hours(rep):
+    stack, clock = rep
+    customer_mail(stack)
+    stack.update_mailbox(quiet_start_minute=10 * 60, quiet_end_minute=11 * 60)
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 0  # Monday 10:30: quiet hours
+    stack.update_mailbox(quiet_start_minute=None, quiet_end_minute=None)
+    assert nudge_at(stack, clock, datetime(2026, 12, 12, 10, 0, tzinfo=timezone.utc)) == 0  # next Saturday
+    assert nudge_at(stack, clock, datetime(2026, 12, 14, 9, 30, tzinfo=timezone.utc)) == 1  # Monday after
+
+
+def test_a_reply_sent_from_gmail_clears_it(rep):
+    stack, clock = rep
+    gmail_id = customer_mail(stack)
+    thread = stack.gmail.message(REP_GMAIL, gmail_id)["threadId"]
+    before = dict(stack.gmail.call_counts(REP_GMAIL))
+    stack.gmail.insert_message(REP_GMAIL, sender=REP_GMAIL, to="jane@acme.example", subject="Re: Renewal question",
+                               label_ids=["SENT"], thread_id=thread, date=WEDNESDAY_10 + timedelta(hours=1))
+    stack.run("sync", REP_GMAIL)
+    calls = {name: count - before.get(name, 0) for name, count in stack.gmail.call_counts(REP_GMAIL).items()
+             if count != before.get(name, 0)}
+    assert calls == {"gmail.users.history.list": 1}  # the reply is seen in the history alone
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 0
+    with session_scope(stack.engine) as session:
+        assert session.exec(select(Followup)).one().answered_at is not None
+
+
+def test_snooze_brings_it_back_once_and_done_ends_it_and_only_the_owner_may_click(rep):
+    stack, clock = rep
+    customer_mail(stack)
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 1
+    [posted] = nudges(stack)
+    snooze = next(e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]
+                  if e["action_id"] == FollowupAction.SNOOZE)
+
+    # A colleague (with a CRM user) clicks the rep's nudge, and forges another value: refused, nothing changes.
+    stack.add_rep(COLLEAGUE, "colleague@sales.example", gmail=None)
+    for value in (snooze["value"], json.dumps({"f": 1, "a": 999}), "not json"):
+        response = stack.driver.block_action(COLLEAGUE, FollowupAction.SNOOZE, value=value, message=posted)
+        assert response.status == 200
+    with session_scope(stack.engine) as session:
+        row = session.exec(select(Followup)).one()
+        assert row.snoozed_until is None and row.nudged_at is not None
+
+    response = stack.driver.block_action(REP, FollowupAction.SNOOZE, value=snooze["value"], message=posted)
+    assert response.status == 200
+    stack.slack.wait_for(lambda: _snoozed(stack), timeout=10)
+    until = _snoozed(stack)
+    assert nudge_at(stack, clock, until - timedelta(minutes=1)) == 0
+    assert nudge_at(stack, clock, until + timedelta(minutes=1)) == 1  # one again after the snooze
+    assert nudge_at(stack, clock, until + timedelta(hours=1)) == 0
+
+    done = next(e for b in nudges(stack)[-1]["blocks"] if b["type"] == "actions" for e in b["elements"]
+                if e["action_id"] == FollowupAction.DONE)
+    stack.driver.block_action(REP, FollowupAction.DONE, value=done["value"], message=nudges(stack)[-1])
+    stack.slack.wait_for(lambda: _done(stack), timeout=10)
+
+
+def _snoozed(stack):
+    with session_scope(stack.engine) as session:
+        row = session.exec(select(Followup)).one()
+        return row.snoozed_until.replace(tzinfo=timezone.utc) if row.snoozed_until else None
+
+
+def _done(stack):
+    with session_scope(stack.engine) as session:
+        return session.exec(select(Followup)).one().done_at is not None
+
+
+def test_the_setting_and_disconnect_forget_it(rep):
+    stack, clock = rep
+    post = stack.command(REP, "followups 8")
+    assert "8 working hours" in json.dumps(post)
+    customer_mail(stack)
+    with session_scope(stack.engine) as session:
+        # 8 working hours after Wednesday 10:00: Thursday 10:00.
+        assert session.exec(select(Followup)).one().due_at.replace(tzinfo=timezone.utc) == \
+            datetime(2026, 12, 3, 10, 0, tzinfo=timezone.utc)
+    assert "off" in json.dumps(stack.command(REP, "followups off"))
+    assert nudge_at(stack, clock, DUE) == 0
+    usage = json.dumps(stack.command(REP, "followups soon"))
+    assert "/gmail followups on|off|&lt;hours&gt;" in usage or "/gmail followups on|off|<hours>" in usage
+    from usecases.mailbox import disconnect_any
+
+    disconnect_any(stack.services, stack.account_id())  # what Disconnect's confirmation runs
+    with session_scope(stack.engine) as session:
+        assert session.exec(select(Followup)).all() == []
