@@ -6,7 +6,7 @@ import io
 import json
 
 from crm_store.csv_import import import_leads
-from tests.bot.test_alerts import alerts_in
+from tests.support.alerts import alerts_in
 from tests.bot.test_push import TOPIC, pushing  # noqa: F401 - the push-mode stack fixture
 from testsupport.stack import REP, TEAM
 

@@ -12,7 +12,7 @@ from crm_store.db import session_scope
 from crm_store.models import Contact, Followup, GmailAccount, OrgSettings
 from crm_store.response_times import response_times
 from handlers.blocks.response_digest import CHART_WIDTH_PX, chart_height_px
-from tests.bot.test_alerts import CONTACTS, DEALS
+from tests.support.alerts import CONTACTS, DEALS
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 OTHER, OTHER_EMAIL, OTHER_GMAIL = "U400TWO", "two@sales.example", "two@gmail.example"
