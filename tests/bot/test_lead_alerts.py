@@ -7,7 +7,7 @@ import json
 
 from crm_store.csv_import import import_leads
 from tests.support.alerts import alerts_in
-from tests.bot.test_push import TOPIC, pushing  # noqa: F401 - the push-mode stack fixture
+from tests.support.push import TOPIC, pushing  # noqa: F401 - the push-mode stack fixture
 from testsupport.stack import REP, TEAM
 
 LEADS = (
