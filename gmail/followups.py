@@ -21,6 +21,7 @@ never two.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Callable, Iterable, Protocol
@@ -40,6 +41,7 @@ from gmail.sync import SyncBatch, rep_timezone
 log = logging.getLogger(__name__)
 
 SNOOZE = timedelta(days=1)
+CHECK_INTERVAL = timedelta(minutes=1)
 # Answered follow-ups are kept this long for the weekly response-time digest, then deleted by housekeeping.
 KEEP_ANSWERED = timedelta(days=10)
 MAX_HOURS = 24 * 30  # `/gmail followups <hours>`: 1 to a month of working hours
@@ -187,10 +189,20 @@ class FollowupNudger:
         self.rules = rules
         self.default_tz = default_tz
         self.clock = clock
+        # When each mailbox was last looked at: a mailbox synced on every push is checked at most once a minute,
+        # so the push path pays for follow-ups once a minute, not per alert (follow-ups are due in hours).
+        self.min_interval = CHECK_INTERVAL
+        self._checked: dict[int, datetime] = {}
+        self._lock = threading.Lock()
 
     def run(self, account: GmailAccount) -> int:
         """Post the mailbox's due nudges now, when the rep may be nudged now; returns how many were posted."""
         now = self.clock()
+        with self._lock:
+            last = self._checked.get(account.id)
+            if last is not None and timedelta(0) <= now - last < self.min_interval:
+                return 0
+            self._checked[account.id] = now
         with session_scope(self.engine) as session:
             current = session.get(GmailAccount, account.id)
             if current is None or not current.followups_enabled:

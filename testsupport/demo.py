@@ -372,6 +372,7 @@ def show_lead_and_followup(stack, alice_gmail: str) -> None:
     nudge = newest("mailmagnet_followup")
     buttons = [e["text"]["text"] for b in nudge["blocks"] if b["type"] == "actions" for e in b["elements"]]
     print(_indent(f"DM to Alice: {nudge['text']} [{' | '.join(buttons)}]"))
+    nudger.min_interval = timedelta(0)  # look again at once (the scheduler looks at most once a minute)
     print(_indent(f"run again: {nudger.run(account)} more nudges (exactly one per unanswered thread)"))
 
 

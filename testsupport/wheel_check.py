@@ -137,7 +137,8 @@ def check_dev_commands_refuse(bin_dir: Path, place: Path) -> str:
                                 capture_output=True, text=True, timeout=60)
         lines = result.stderr.strip().splitlines()
         if result.returncode != 1 or len(lines) != 1 or "source checkout" not in lines[0]:
-            raise CheckFailed(f"mailmagnet {command} from the wheel: exit {result.returncode}, {result.stderr[-500:]!r}")
+            raise CheckFailed(f"mailmagnet {command} from the wheel: exit {result.returncode}, "
+                              f"{result.stderr[-500:]!r}")
     return "demo, emulators, bench: one line each (they need a source checkout)"
 
 

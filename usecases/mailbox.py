@@ -214,6 +214,8 @@ class MailboxStatus:
     labels_in_gmail: bool = False  # the three labels exist in the rep's Gmail
     alert_channel: str | None = None  # None: the rep's DM
     digest: bool = False
+    followups: bool = True  # follow-up nudges (SPEC §3), after `followup_hours` working hours
+    followup_hours: int = 24
     quiet_start: int | None = None  # minutes after local midnight
     quiet_end: int | None = None
     timezone: str | None = None
@@ -276,6 +278,7 @@ def _load_status(session: Session, actor) -> tuple[MailboxStatus, GmailAccount |
     status.labels_in_gmail = labels_created_in_gmail(account)
     status.alert_channel = account.alert_channel
     status.digest = account.digest_enabled
+    status.followups, status.followup_hours = account.followups_enabled, account.followup_hours
     status.quiet_start, status.quiet_end = account.quiet_start_minute, account.quiet_end_minute
     status.last_sync_at = account.last_sync_at
     status.last_sync_error = account.last_sync_error

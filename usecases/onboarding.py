@@ -32,7 +32,9 @@ from usecases.context import ChannelNotFound, Services, SlackIdentity
 
 log = logging.getLogger(__name__)
 
-MAX_MEMBERS = 2_000  # a grant's fan-out (users.info each); larger teams are granted in parts or by CSV
+# A grant's fan-out: one users.info per member (cached; Slack rate-limits it to about a hundred a minute). Larger
+# teams are granted in parts or by CSV.
+MAX_MEMBERS = 500
 
 
 class SkipReason(StrEnum):
@@ -75,7 +77,11 @@ class GrantSource:
     channel_name: str | None = None
 
 
-def _members(services: Services, team_id: str, source: GrantSource) -> list[str]:
+class NotAMember(DomainError):
+    """A private channel the admin is not in: its members are not theirs to learn."""
+
+
+def _members(services: Services, team_id: str, source: GrantSource, actor_slack_id: str) -> list[str]:
     directory = services.directory
     if directory is None:
         raise InvalidInput("This MailMagnet server has no Slack connection to list members with.")
@@ -91,14 +97,17 @@ def _members(services: Services, team_id: str, source: GrantSource) -> list[str]
     if access.channel_outside_organisation(services, channel):
         # People of another organisation are in it: their membership proves nothing about ours.
         raise GroupNotFound(f"<#{channel_id}>")
-    return directory.channel_members(team_id, channel_id)
+    members = directory.channel_members(team_id, channel_id)
+    if channel.is_private and actor_slack_id not in members:
+        raise NotAMember(f"<#{channel_id}>")
+    return members
 
 
 def grant_members(services: Services, who: SlackActorRef, source: GrantSource) -> GrantReport:
     """Mail Integration for every member of a user group or channel of the admin's workspace who has a CRM user."""
     actor = resolve(services, who)
     access.require_admin(actor)
-    members = list(dict.fromkeys(_members(services, who.team_id, source)))
+    members = list(dict.fromkeys(_members(services, who.team_id, source, who.user_id)))
     if len(members) > MAX_MEMBERS:
         raise InvalidInput(f"{len(members)} members: a grant takes at most {MAX_MEMBERS}. Grant smaller groups, "
                            "or use `mailmagnet users grant --csv FILE`.")

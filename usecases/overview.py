@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, or_, select, update
 
 from crm_store.db import session_scope
@@ -83,49 +84,43 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
-def quota_today(account: GmailAccount, today: date | None = None) -> int:
-    today = today or utcnow().date()
-    return account.quota_units if account.quota_day == today.isoformat() else 0
-
-
-def rep_state(granted: bool, account: GmailAccount | None) -> RepState:
-    if account is not None:
-        if account.status == AccountStatus.REVOKED:
-            return RepState.REVOKED
-        return RepState.FAILING if account.failing_since is not None or account.last_sync_error else RepState.CONNECTED
-    return RepState.NEVER_CONNECTED if granted else RepState.NOT_GRANTED
-
-
 def overview_rows(session: Session, workspace: str | None) -> list[RepRow]:
-    """Every CRM user that is a rep or could become one: linked to Slack (in `workspace`, when given) or granted."""
-    query = select(CrmUser, Profile).join(Profile, Profile.id == CrmUser.profile_id)
+    """Every CRM user that is a rep or could become one: linked to Slack (in `workspace`, when given) or granted.
+    One statement of plain columns (10,000 reps: no ORM object each)."""
+    manager = aliased(CrmUser)
+    query = (select(CrmUser.email, CrmUser.name, CrmUser.slack_team_id, CrmUser.slack_user_id, CrmUser.role,
+                    manager.email, Profile.mail_integration, Profile.is_admin, GmailAccount.email_address,
+                    GmailAccount.status, GmailAccount.last_sync_error, GmailAccount.failing_since,
+                    GmailAccount.last_sync_at, GmailAccount.quota_day, GmailAccount.quota_units,
+                    GmailAccount.magnet_enabled, GmailAccount.labels_enabled)
+             .join(Profile, Profile.id == CrmUser.profile_id)
+             .outerjoin(manager, manager.id == CrmUser.manager_id)
+             .outerjoin(GmailAccount, GmailAccount.crm_user_id == CrmUser.id))
     if workspace is not None:
         query = query.where(CrmUser.slack_team_id == workspace)
     else:
         query = query.where(or_(CrmUser.slack_user_id.is_not(None), Profile.mail_integration.is_(True)))
-    pairs = session.exec(query.order_by(CrmUser.email)).all()
-    ids = [user.id for user, _ in pairs]
-    accounts = {a.crm_user_id: a for a in session.exec(
-        select(GmailAccount).where(GmailAccount.crm_user_id.in_(ids))).all()} if ids else {}
-    manager_ids = {user.manager_id for user, _ in pairs if user.manager_id is not None}
-    managers = dict(session.exec(select(CrmUser.id, CrmUser.email).where(CrmUser.id.in_(manager_ids))).all()) \
-        if manager_ids else {}
-    today = utcnow().date()
+    today = utcnow().date().isoformat()
     rows = []
-    for user, profile in pairs:
-        account = accounts.get(user.id)
-        state = rep_state(profile.mail_integration, account)
+    for (email, name, team, slack_user, role, manager_email, granted, admin, mailbox, status, error, failing_since,
+         last_sync_at, quota_day, quota_units, magnet, labels) in session.exec(query.order_by(CrmUser.email)).all():
+        state = _state(granted, mailbox is not None, status, failing_since, error)
         rows.append(RepRow(
-            email=user.email, name=user.name, slack_team_id=user.slack_team_id, slack_user_id=user.slack_user_id,
-            role=user.role, manager_email=managers.get(user.manager_id), granted=profile.mail_integration,
-            admin=profile.is_admin, state=state,
-            mailbox=account.email_address if account else None,
-            last_error=account.last_sync_error if account and state in (RepState.FAILING, RepState.REVOKED) else None,
-            failing_since=account.failing_since if account else None,
-            last_sync_at=account.last_sync_at if account else None,
-            quota_units_today=quota_today(account, today) if account else 0,
-            alerts_on=bool(account and account.magnet_enabled), labels_on=bool(account and account.labels_enabled)))
+            email=email, name=name, slack_team_id=team, slack_user_id=slack_user, role=role,
+            manager_email=manager_email, granted=granted, admin=admin, state=state, mailbox=mailbox,
+            last_error=error if state in (RepState.FAILING, RepState.REVOKED) else None,
+            failing_since=failing_since, last_sync_at=last_sync_at,
+            quota_units_today=(quota_units or 0) if quota_day == today else 0,
+            alerts_on=bool(magnet), labels_on=bool(labels)))
     return rows
+
+
+def _state(granted: bool, has_mailbox: bool, status: str | None, failing_since, error: str | None) -> RepState:
+    if has_mailbox:
+        if status == AccountStatus.REVOKED:
+            return RepState.REVOKED
+        return RepState.FAILING if failing_since is not None or error else RepState.CONNECTED
+    return RepState.NEVER_CONNECTED if granted else RepState.NOT_GRANTED
 
 
 def admin_overview(services: Services, who: SlackActorRef) -> TeamOverview:

@@ -2,7 +2,7 @@
 admins for every rep, once a week per workspace.
 
 Who gets it: every CRM admin linked to a Slack user of the workspace sees every rep with a mailbox there; a CRM
-user whose reports (`crm_users.manager_id`, when the store has managers) have mailboxes sees those reports. A
+user whose direct reports (`crm_users.manager_id`) have mailboxes there sees those reports. A
 recipient with no rep to report on gets nothing. The week is the seven days before the run; the workspace's
 digest is claimed (`org_settings.response_digest_at`, a conditional update) before anything is sent, so of
 several replicas one sends it, once.
@@ -71,21 +71,18 @@ def digests_for_team(session: Session, team_id: str, now: datetime) -> list[Resp
     for admin in admins:
         digests.append(ResponseDigest(team_id, admin.slack_user_id, True, since, now,
                                       sorted(lines.values(), key=lambda line: line.name.lower())))
-    manager_of = getattr(CrmUser, "manager_id", None)  # managers, once the store has them (SPEC §1)
-    if manager_of is not None:
-        by_manager: dict[int, list[RepLine]] = {}
-        for _, user in reps:
-            manager_id = getattr(user, "manager_id", None)
-            if manager_id is not None:
-                by_manager.setdefault(manager_id, []).append(lines[user.id])
-        already = {digest.recipient_slack_id for digest in digests}
-        for manager_id, team_lines in by_manager.items():
-            manager = session.get(CrmUser, manager_id)
-            if manager is None or manager.slack_team_id != team_id or not manager.slack_user_id \
-                    or manager.slack_user_id in already:
-                continue  # an admin already sees everyone
-            digests.append(ResponseDigest(team_id, manager.slack_user_id, False, since, now,
-                                          sorted(team_lines, key=lambda line: line.name.lower())))
+    by_manager: dict[int, list[RepLine]] = {}  # managers (SPEC §1): their direct reports
+    for _, user in reps:
+        if user.manager_id is not None:
+            by_manager.setdefault(user.manager_id, []).append(lines[user.id])
+    already = {digest.recipient_slack_id for digest in digests}
+    for manager_id, team_lines in by_manager.items():
+        manager = session.get(CrmUser, manager_id)
+        if manager is None or manager.slack_team_id != team_id or not manager.slack_user_id \
+                or manager.slack_user_id in already:
+            continue  # not linked in this workspace, or an admin who already sees everyone
+        digests.append(ResponseDigest(team_id, manager.slack_user_id, False, since, now,
+                                      sorted(team_lines, key=lambda line: line.name.lower())))
     return digests
 
 

@@ -22,6 +22,6 @@ from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
 from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, MailboxIncident  # noqa: F401
 from usecases.overview import RepRow, RepState, TeamOverview  # noqa: F401,E402
-from usecases.onboarding import GrantReport, GrantSource, GroupNotFound, SkipReason  # noqa: F401,E402
+from usecases.onboarding import GrantReport, GrantSource, GroupNotFound, NotAMember, SkipReason  # noqa: F401,E402
 from usecases.context import UsergroupNotFound  # noqa: F401,E402
 from gmail.followups import FollowupNudge  # noqa: F401

@@ -132,6 +132,10 @@ def status_fields(status) -> list[str]:
 
 def status_extras(status) -> str | None:
     extras = [escape(status.crm_data)] if getattr(status, "crm_data", None) else []
+    if getattr(status, "followups", False):
+        extras.append(f"follow-ups on ({status.followup_hours} working hours)")
+    elif hasattr(status, "followups"):
+        extras.append("follow-ups off")
     if status.muted_contacts:
         extras.append(f"{status.muted_contacts} muted contact{'s' if status.muted_contacts != 1 else ''}")
     if status.shared_with:

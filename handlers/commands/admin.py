@@ -1,4 +1,5 @@
-"""`/gmail admin status|grant|revoke|policy|link|allow|audit` (SPEC §1, §5): Slack workspace admins and CRM admins only."""
+"""`/gmail admin status|grant|revoke|policy|managers|link|allow|audit` (SPEC §1, §3, §5): Slack workspace admins
+and CRM admins only."""
 from __future__ import annotations
 
 from handlers.blocks.commands import Reply, message, usage
@@ -15,6 +16,7 @@ from usecases.values import (
     GrantSource,
     GroupNotFound,
     ManagersSee,
+    NotAMember,
     Services,
     SharingPolicy,
     SlackActorRef,
@@ -64,6 +66,9 @@ def _grant_members(services: Services, who: SlackActorRef, word: str) -> Reply:
     except UsergroupNotFound:
         return message(f"I can't read the members of {shown_as}: it does not exist in this workspace, is disabled, "
                        "or MailMagnet lacks the `usergroups:read` permission (reinstall the app).")
+    except NotAMember:
+        return message(f"{shown_as} is a private channel you are not in: its members are not yours to see. Ask one "
+                       "of them, or use a user group.")
     except GroupNotFound:
         return message(f"I can't use the members of {shown_as}: MailMagnet is not in it, it does not exist, or "
                        "people outside your organisation are in it. Invite MailMagnet to the channel, or use a "
@@ -213,4 +218,5 @@ def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     return overview_reply(overview_use_cases.admin_overview(services, who))
 
 
-ACTIONS = {"status": status, "managers": managers, "grant": grant, "revoke": revoke, "policy": policy, "link": link, "allow": allow, "audit": audit}
+ACTIONS = {"status": status, "managers": managers, "grant": grant, "revoke": revoke, "policy": policy, "link": link,
+           "allow": allow, "audit": audit}

@@ -1,4 +1,5 @@
-"""`mailmagnet --version` and `mailmagnet manifest`: the Slack app manifest with this deployment's URLs (issue 19)."""
+"""`mailmagnet --version` and `mailmagnet manifest`: the Slack app manifest with this deployment's URLs (issue 19);
+`demo`, `emulators` and `bench` outside a source checkout: one line saying where they run."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ from bot.manifest import load_manifest, manifest_problems, manifest_urls
 
 
 def mailmagnet(tmp_path, *args, **settings):
-    environment = {key: value for key, value in os.environ.items() if key not in ("PUBLIC_URL", "DATABASE_URL")}
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("PUBLIC_URL", "DATABASE_URL", "PYTHONPATH")}
     environment.update(DATABASE_URL=f"sqlite:///{tmp_path / 'cli.db'}", **settings)
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path,
                           env=environment, timeout=120)
@@ -64,3 +66,13 @@ def test_a_url_slack_would_refuse_is_one_line_naming_it(tmp_path, url):
 def test_the_default_loopback_public_url_is_refused(tmp_path):
     result = mailmagnet(tmp_path, "manifest")
     assert result.returncode == 1 and "https://" in result.stderr and "PUBLIC_URL" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["demo", "emulators", "bench"])
+def test_dev_only_commands_outside_a_checkout_say_where_they_run(tmp_path, command):
+    # cwd is not the checkout and nothing puts it on the path: as from the installed wheel, the emulators, the
+    # harness and the benchmarks are not importable.
+    result = mailmagnet(tmp_path, command)
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"mailmagnet: `{command}` runs from the root of a source checkout"), line

@@ -158,6 +158,7 @@ def test_the_setting_and_disconnect_forget_it(rep):
     stack, clock = rep
     post = stack.command(REP, "followups 8")
     assert "8 working hours" in json.dumps(post)
+    assert "follow-ups on (8 working hours)" in json.dumps(stack.command(REP, "status"))
     customer_mail(stack)
     with session_scope(stack.engine) as session:
         # 8 working hours after Wednesday 10:00: Thursday 10:00.
@@ -172,3 +173,36 @@ def test_the_setting_and_disconnect_forget_it(rep):
     disconnect_any(stack.services, stack.account_id())  # what Disconnect's confirmation runs
     with session_scope(stack.engine) as session:
         assert session.exec(select(Followup)).all() == []
+
+
+def test_reply_from_the_nudge_answers_in_the_thread_and_clears_it(rep):
+    stack, clock = rep
+    gmail_id = customer_mail(stack)
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 1
+    [posted] = nudges(stack)
+    reply = next(e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]
+                 if e["action_id"] == FollowupAction.REPLY)
+    views_before, sent_before = len(stack.slack.view_calls), len(stack.gmail.sent_messages(REP_GMAIL))
+    stack.driver.block_action(REP, FollowupAction.REPLY, value=reply["value"], message=posted)
+    modal = stack.slack.wait_for(lambda: [v for v in stack.slack.view_calls[views_before:]
+                                          if v["method"] == "views.update"] or None, timeout=15)[-1]["view"]
+    subject = next(b for b in modal["blocks"] if b.get("block_id") == "reply_subject")
+    values = {"reply_subject": {"subject": {"type": "plain_text_input",
+                                            "value": subject["element"].get("initial_value", "")}},
+              "reply_body": {"body": {"type": "plain_text_input", "value": "Sorry for the wait!"}}}
+    assert stack.driver.view_submission(REP, modal, values=values).status == 200
+    sent = stack.slack.wait_for(lambda: stack.gmail.sent_messages(REP_GMAIL)[sent_before:] or None, timeout=15)[-1]
+    assert sent["subject"] == "Re: Renewal question" and "jane@acme.example" in sent["to"]
+    assert sent["threadId"] == stack.gmail.message(REP_GMAIL, gmail_id)["threadId"]  # threaded
+    stack.run("sync", REP_GMAIL)  # the sent reply is in the history the sync reads
+    with session_scope(stack.engine) as session:
+        assert session.exec(select(Followup)).one().answered_at is not None
+
+
+def test_none_for_a_muted_contact(rep):
+    stack, clock = rep
+    customer_mail(stack)
+    assert "Muted" in json.dumps(stack.command(REP, "mute jane@acme.example"))
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 0
+    stack.command(REP, "unmute jane@acme.example")
+    assert nudge_at(stack, clock, DUE + timedelta(hours=1)) == 1

@@ -6,9 +6,23 @@ import io
 import json
 
 from crm_store.csv_import import import_leads
+import pytest
+
 from tests.support.alerts import alerts_in
-from tests.support.push import TOPIC, pushing  # noqa: F401 - the push-mode stack fixture
-from testsupport.stack import REP, TEAM
+from testsupport.stack import REP, TEAM, start_stack
+
+TOPIC = "projects/mailmagnet-test/topics/gmail"
+
+
+@pytest.fixture
+def pushing(database_url):
+    """Push mode as Google runs it: an authenticated push subscription (OIDC token), polling an hour away."""
+    stack = start_stack(database_url, scheduler=True, gmail_pubsub_topic=TOPIC,
+                        sync_interval_seconds=3600, label_interval_seconds=3600)
+    stack.subscribe_push(TOPIC)
+    yield stack
+    stack.stop()
+
 
 LEADS = (
     "email,first_name,last_name,company,lead_status,external_id,owner_email\n"
@@ -16,7 +30,7 @@ LEADS = (
 )
 
 
-def test_a_leads_first_email_alerts_on_the_push_path_with_status_and_owner(pushing):  # noqa: F811
+def test_a_leads_first_email_alerts_on_the_push_path_with_status_and_owner(pushing):
     pushing.add_rep()
     import_leads(pushing.engine, io.StringIO(LEADS))
     pushing.connect_with_push()

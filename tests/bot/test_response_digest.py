@@ -86,3 +86,28 @@ def test_response_times_count_only_the_week(engine):
         found = response_times(session, [account.id], NOW - timedelta(days=7), NOW)[account.id]
     assert (found.threads, found.answered, found.within_4h, found.within_24h) == (3, 2, 1, 2)
     assert found.median_first_response == timedelta(hours=3.5)
+
+
+def test_a_manager_gets_the_digest_of_their_reports_only(live):
+    manager, manager_email = "U500MGR", "max@sales.example"
+    live.add_rep(admin=False)
+    live.add_rep(OTHER, OTHER_EMAIL, gmail=OTHER_GMAIL)
+    live.add_rep(manager, manager_email, gmail=None)
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    live.connect_with_magnet(OTHER, OTHER_GMAIL)
+    seed(live, REP_GMAIL, ONE)
+    seed(live, OTHER_GMAIL, TWO)
+    from crm_store.models import CrmUser
+
+    with session_scope(live.engine) as session:  # the rep reports to the manager; the other rep does not
+        boss = session.exec(select(CrmUser).where(CrmUser.email == manager_email)).one()
+        rep = session.exec(select(CrmUser).where(CrmUser.slack_user_id == REP)).one()
+        rep.manager_id = boss.id
+        session.add(rep)
+
+    assert live.services.jobs.send_response_digests(force=True) == 1  # no admin here: the manager only
+    [chart] = live.slack.files(live.slack.dm_channel(TEAM, manager))
+    assert png_size(chart["content"]) == (CHART_WIDTH_PX, chart_height_px(1))
+    assert "(your team)" in chart["initial_comment"] and "5 customer threads" in chart["initial_comment"]
+    assert "2 customer threads" not in chart["initial_comment"]  # not their report

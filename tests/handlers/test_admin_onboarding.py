@@ -119,6 +119,10 @@ def test_grant_a_channel_skips_who_has_no_crm_user_and_refuses_channels_shared_o
     stack.slack.share_channel(TEAM, "C0SHARED1", ["T0OTHER"], external=True)
     refused = shown_text(ask(stack, "admin grant <#C0SHARED1|partners>", user=OWNER))
     assert "people outside your organisation" in refused
+    # A private channel the admin is not in: its members are not theirs to learn, even with the bot in it.
+    stack.slack.add_channel(TEAM, "G0SECRET1", "secret", members=[reps[1], reps[2], bot], is_private=True)
+    secret = shown_text(ask(stack, "admin grant <#G0SECRET1>", user=OWNER))
+    assert "a private channel you are not in" in secret and reps[1] not in secret
     stack.slack.add_channel(TEAM, "C0NOBOT01", "private-ish", members=[reps[0]], is_private=True)
     assert "MailMagnet is not in it" in shown_text(ask(stack, "admin grant <#C0NOBOT01>", user=OWNER))
 
@@ -132,7 +136,8 @@ def test_users_grant_csv_grants_existing_crm_users_only_and_invites_linked_reps(
     # rep0 is linked (they used /gmail once); rep1 is not linked to Slack yet.
     ask(stack, "status", user=reps[0])
     path = tmp_path / "team.csv"
-    path.write_text("email,name\nrep0@crm.example,Rep 0\nREP1@crm.example,Rep 1\nghost@crm.example,Ghost\nnot-an-email,x\n")
+    path.write_text("email,name\nrep0@crm.example,Rep 0\nREP1@crm.example,Rep 1\nghost@crm.example,Ghost\n"
+                    "not-an-email,x\n")
     monkeypatch.setattr(cli, "_services", lambda: stack.services)
     before = crm_users(stack)
     assert cli.main(["users", "grant", "--csv", str(path)]) == 0
@@ -145,3 +150,16 @@ def test_users_grant_csv_grants_existing_crm_users_only_and_invites_linked_reps(
     assert cli.main(["users", "grant", "--csv", str(path)]) == 0
     assert "0 granted, 2 already" in capsys.readouterr().out and len(invitations(stack, reps[0])) == 1
     assert cli.main(["users", "grant", "--csv", str(tmp_path / "missing.csv")]) != 0
+
+
+def test_a_group_larger_than_a_grant_takes_is_refused_whole(stack, monkeypatch):
+    from usecases import onboarding
+
+    monkeypatch.setattr(onboarding, "MAX_MEMBERS", 3)
+    reps = team_of(stack, 4)
+    stack.slack.add_user(TEAM, OWNER, email="owner@crm.example", is_admin=True)
+    group = stack.slack.add_usergroup(TEAM, "sales", reps)["id"]
+    refused = shown_text(ask(stack, f"admin grant {stack.driver.usergroup_mention(group)}", user=OWNER))
+    assert "4 members: a grant takes at most 3" in refused
+    assert not any(granted(stack, f"rep{i}@crm.example") for i in range(4))
+    assert all(invitations(stack, r) == [] for r in reps)

@@ -6,10 +6,8 @@ import json
 import threading
 from datetime import datetime, timedelta, timezone
 
-from sqlmodel import select
 
 from crm_store.db import session_scope
-from crm_store.models import GmailAccount
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from sandbox.gmail_emulator import Fault
 from tests.support.slack import ask, shown_text

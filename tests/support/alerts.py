@@ -15,4 +15,5 @@ DEALS = (
 
 
 def alerts_in(stack, channel):
-    return [m for m in stack.slack.messages(channel) if (m.get("metadata") or {}).get("event_type") == "mailmagnet_alert"]
+    return [m for m in stack.slack.messages(channel)
+            if (m.get("metadata") or {}).get("event_type") == "mailmagnet_alert"]
