@@ -13,6 +13,7 @@ from bot.logs import cap_library_logs
 from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
 from bot.slack_app import create_slack_app, listener_pool
+from bot.slack_directory import SlackDirectory
 from bot.web import create_metrics_app, create_web_app
 from crm_store.records.results import MAX_REQUEST_BYTES
 from bot.services import BotServices
@@ -123,6 +124,8 @@ class BotServer:
         from usecases.fanout import shutdown as stop_mailbox_views
 
         stop_mailbox_views(self.services)
+        if isinstance(self.services.directory, SlackDirectory):
+            self.services.directory.close()
         # Listeners still running finish on their own; idle threads end (and their Gmail connections close).
         self._listeners.shutdown(wait=False)
 

@@ -95,6 +95,10 @@ class SlackDirectory:
         return self._users.get((team_id, user_id), lambda: self._load_user(team_id, user_id),
                                keep=lambda identity: identity.known)
 
+    def close(self) -> None:
+        """Stop the background look-ups (the server stops): queued ones are dropped, idle threads end."""
+        self._background.shutdown(wait=False, cancel_futures=True)
+
     def cached_user(self, team_id: str, user_id: str) -> SlackIdentity | None:
         return self._users.peek((team_id, user_id))
 

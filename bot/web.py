@@ -25,7 +25,7 @@ from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
 from usecases.push import PushOutcome
 from bot.services import BotServices
-from usecases.values import ConsentError, InvalidState
+from usecases.values import ConsentError, ConsentFailure, InvalidState
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,24 @@ def page(title: str, message: str, status: int, team_id: str | None = None) -> R
                        back=html.escape(back_to_slack(team_id), quote=True),
                        web=html.escape(slack_in_the_browser(team_id), quote=True))
     return Response(body, status=status, mimetype="text/html")
+
+
+CONSENT_FAILED = {
+    ConsentFailure.NO_STATE: "The sign-in response has no state. Run /gmail connect again.",
+    ConsentFailure.UNKNOWN_STATE: "This sign-in link is not one MailMagnet issued. Run /gmail connect again.",
+    ConsentFailure.STATE_USED: "This sign-in link was already used. Run /gmail connect again.",
+    ConsentFailure.STATE_EXPIRED: "This sign-in link expired (links last 10 minutes). Run /gmail connect again.",
+    ConsentFailure.NO_CODE: "Google sent no authorization code. Run /gmail connect again.",
+    ConsentFailure.EXCHANGE_REFUSED: "Google refused the sign-in. Run /gmail connect again.",
+}
+
+
+def consent_failed(error: ConsentError) -> str:
+    """The consent page's sentence (plain text: `page` escapes it for HTML)."""
+    if error.failure is ConsentFailure.NOT_GRANTED:
+        why = "you declined" if error.google_error == "access_denied" else error.google_error
+        return f"Google access was not granted ({why}). Run /gmail connect to try again."
+    return CONSENT_FAILED.get(error.failure) or str(error) or "Run /gmail connect again."
 
 
 def slack_headers_well_formed(headers) -> bool:
@@ -191,7 +209,7 @@ def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
         except ConsentError as error:
             metrics.GMAIL_CONNECTS.labels(result="refused").inc()
             refused = isinstance(error, (InvalidState, mailbox_use_cases.ConnectRefused))
-            return page("Gmail was not connected", str(error), 403 if refused else 400)
+            return page("Gmail was not connected", consent_failed(error), 403 if refused else 400)
         except Exception as error:  # noqa: BLE001 - the rep sees a page, never a traceback
             log.exception("Gmail connection failed")
             metrics.GMAIL_CONNECTS.labels(result="error").inc()

@@ -7,6 +7,7 @@ exchanges the code.
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 import os
 import secrets
 from dataclasses import dataclass
@@ -30,8 +31,26 @@ STATE_TTL = timedelta(minutes=10)
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
+class ConsentFailure(StrEnum):
+    """Why a consent callback cannot complete (the web route words it)."""
+
+    NO_STATE = "no_state"
+    UNKNOWN_STATE = "unknown_state"  # forged, or not ours
+    STATE_USED = "state_used"  # replayed
+    STATE_EXPIRED = "state_expired"
+    NOT_GRANTED = "not_granted"  # Google's `error` (access_denied: the rep declined)
+    NO_CODE = "no_code"
+    EXCHANGE_REFUSED = "exchange_refused"
+    NOT_KEPT = "not_kept"  # the use case would not keep it (its message says why)
+
+
 class ConsentError(Exception):
-    """The callback cannot complete: the message is safe to show the rep."""
+    """The callback cannot complete: `failure` says why; `google_error` is Google's error code, if it sent one."""
+
+    def __init__(self, message: str = "", *, failure: ConsentFailure = ConsentFailure.NOT_KEPT,
+                 google_error: str | None = None):
+        super().__init__(message)
+        self.failure, self.google_error = failure, google_error
 
 
 class InvalidState(ConsentError):
@@ -100,32 +119,29 @@ class GoogleConsent:
             ).rowcount
             record = session.get(GmailOAuthState, state)
             if record is None:
-                raise InvalidState("This sign-in link is not one MailMagnet issued. Run /gmail connect again.")
+                raise InvalidState(failure=ConsentFailure.UNKNOWN_STATE)
             if not claimed:
-                raise InvalidState("This sign-in link was already used. Run /gmail connect again.")
+                raise InvalidState(failure=ConsentFailure.STATE_USED)
             if now - record.created_at > STATE_TTL:
-                raise InvalidState("This sign-in link expired (links last 10 minutes). Run /gmail connect again.")
+                raise InvalidState(failure=ConsentFailure.STATE_EXPIRED)
             session.expunge(record)
             return record
 
     def complete(self, state: str | None, code: str | None, error: str | None = None) -> ConsentResult:
         """Check the state, then exchange the code (with the stored PKCE verifier) for credentials."""
         if not state:
-            raise InvalidState("The sign-in response has no state. Run /gmail connect again.")
+            raise InvalidState(failure=ConsentFailure.NO_STATE)
         record = self._consume_state(state)
         if error:
-            raise ConsentError(
-                "Google access was not granted" + (" (you declined)" if error == "access_denied" else f" ({error})")
-                + ". Run /gmail connect to try again."
-            )
+            raise ConsentError(failure=ConsentFailure.NOT_GRANTED, google_error=error[:100])
         if not code:
-            raise ConsentError("Google sent no authorization code. Run /gmail connect again.")
+            raise ConsentError(failure=ConsentFailure.NO_CODE)
         flow = self._flow(state=state, code_verifier=record.code_verifier)
         try:
             flow.fetch_token(code=code)
         except (OAuth2Error, ValueError, OSError) as failure:
             log.warning("token exchange failed: %s", failure)
-            raise ConsentError("Google refused the sign-in. Run /gmail connect again.") from None
+            raise ConsentError(failure=ConsentFailure.EXCHANGE_REFUSED) from None
         return ConsentResult(record.slack_team_id, record.slack_user_id, flow.credentials)
 
 

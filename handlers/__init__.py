@@ -15,7 +15,7 @@ def register_listeners(app: App, services) -> None:
     from handlers.commands import COMMANDS
     from handlers.errors import register_error_handler
     from handlers.events import EVENTS
-    from handlers.middleware import drop_repeats, identify_actor, mark_verified, provide, serve_allowed_workspaces
+    from handlers.middleware import drop_repeats, mark_verified, provide, serve_allowed_workspaces
     from handlers.request_logs import tag_request_logs
     from handlers.routes import register_routes
     from handlers.shortcuts import SHORTCUTS
@@ -28,5 +28,4 @@ def register_listeners(app: App, services) -> None:
     app.use(provide(services))
     app.use(serve_allowed_workspaces)
     app.use(drop_repeats)
-    app.use(identify_actor)
     register_routes(app, commands=COMMANDS, actions=ACTIONS, views=VIEWS, events=EVENTS, shortcuts=SHORTCUTS)

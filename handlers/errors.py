@@ -9,6 +9,7 @@ import uuid
 from slack_bolt import App
 
 from handlers.blocks.contact import STILL_LOOKING
+from handlers.blocks.refusals import refusal_text
 from usecases.fanout import ViewInFlight
 from usecases.values import DomainError
 
@@ -19,7 +20,7 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, ViewInFlight):  # a fact without words of its own
         return STILL_LOOKING
     if isinstance(error, DomainError):
-        return str(error)
+        return refusal_text(error)
     reference = uuid.uuid4().hex[:10]
     log.error("unhandled error (reference %s): %s", reference, error, exc_info=error)
     return (f"Sorry, something went wrong on our side (reference `{reference}`). Please try again; "

@@ -3,11 +3,11 @@
 Global middleware, in order, after Bolt's own signature check:
 - `mark_verified`: the request passed Bolt's checks (the error handler acts only on such requests).
 - `serve_allowed_workspaces`: a request from a workspace this deployment does not serve is answered
-  with a clear message and goes no further (SPEC §1).
+  with a clear message and goes no further (SPEC §1); the sender of any other is put in the listener's
+  context (`context["actor"]`, a `SlackActorRef`, admitted: the use cases do not check the workspace again).
 - `drop_repeats`: a Slack retry of a request already processed is acked and dropped at once. It only
   reads, so the ack never waits for a database writer.
-- `identify_actor`: puts who sent the request (`context["actor"]`, a `SlackActorRef`) into the listener's
-  context; the use case resolves the actor (Slack profile, CRM user) after the ack.
+The use case resolves the actor (CRM user, Slack profile) after the ack.
 `provide` runs first: it puts the use cases' building blocks in the context (`context["services"]`).
 Bolt passes context keys to listeners and middleware that name them (`actor`, `services`).
 
@@ -24,12 +24,14 @@ from slack_bolt import Ack, BoltContext, BoltRequest, BoltResponse
 
 from handlers import dedupe
 from handlers.blocks.ids import AlertAction
+from handlers.blocks.refusals import OTHER_ORGANISATION
 from telemetry import metrics
 from usecases import idempotency
-from usecases.actors import workspace_allowed
-from usecases.values import Services, SlackActorRef, WrongWorkspace
+from usecases.actors import admit
+from usecases.values import Services
 
 log = logging.getLogger(__name__)
+
 
 def request_kind(body: dict) -> tuple[str, str]:
     """(kind, name) of a request, for metrics and logs."""
@@ -63,16 +65,19 @@ def provide(services: Services) -> Callable:
 
 
 def serve_allowed_workspaces(context: BoltContext, body: dict, services: Services, next: Callable[[], None]):
-    team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id")
-    if workspace_allowed(services, team_id, context.enterprise_id):
+    """The one workspace check of a request: an admitted sender becomes `context["actor"]` (a SlackActorRef the
+    use cases do not check again); any other request is answered here and goes no further."""
+    team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id") or ""
+    user_id = context.user_id or (body.get("user") or {}).get("id") or body.get("user_id") or ""
+    actor = admit(services, team_id, user_id, context.enterprise_id)
+    if actor is not None:
+        context["actor"] = actor
         return next()
     kind, name = request_kind(body)
     log.warning("refused %s %s from workspace %s (not one this deployment serves)", kind, name, team_id)
     metrics.SLACK_REQUESTS.labels(kind="refused_workspace", name=kind).inc()
     if kind == "command":
-        message = str(WrongWorkspace("This MailMagnet serves another organisation's Slack workspace, so it "
-                                     "does nothing here. Ask your Slack admin which apps your workspace uses."))
-        return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": message}),
+        return BoltResponse(status=200, body=json.dumps({"response_type": "ephemeral", "text": OTHER_ORGANISATION}),
                             headers={"content-type": ["application/json"]})
     return BoltResponse(status=200, body="")
 
@@ -90,13 +95,6 @@ def drop_repeats(req: BoltRequest, body: dict, services: Services, next: Callabl
                 return BoltResponse(status=200, body="")
         except Exception:
             log.warning("could not look up %s %s; the listener decides", kind, name, exc_info=True)
-    return next()
-
-
-def identify_actor(context: BoltContext, body: dict, next: Callable[[], None]):
-    team_id = context.team_id or (body.get("team") or {}).get("id") or body.get("team_id") or ""
-    user_id = context.user_id or (body.get("user") or {}).get("id") or body.get("user_id") or ""
-    context["actor"] = SlackActorRef(team_id, user_id, context.enterprise_id)
     return next()
 
 

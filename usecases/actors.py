@@ -1,18 +1,20 @@
 """Who is acting (SPEC §1): a Slack user resolved to a CRM user, the operator at the CLI, or a job.
 
-A Slack request names its sender as (enterprise, team, user) ids. `resolve` checks the workspace is one
-this deployment serves, asks Slack who the user is (users.info, cached by bot/), and finds the CRM user
-linked to them — linking by email the first time, when the Slack profile's email (confirmed by Slack, read
-in the request's own workspace) is the email or secondary email of a CRM user not linked to anyone yet.
-The result is a plain, immutable `Actor`: ids and flags, never an ORM object, so it can cross threads and
-sessions.
+A Slack request names its sender as (enterprise, team, user) ids. `acting` (and `resolve`) checks the
+workspace is one this deployment serves — unless the Slack middleware already admitted the request
+(`admit`) — and finds the CRM user linked to the sender. A linked sender is known from the stored link: Slack
+is asked who they are (users.info, cached by bot/) only when a decision needs their Slack profile (a
+workspace admin's rights). An unlinked sender is looked up at once: linking by email the first time, when
+the Slack profile's email (confirmed by Slack, read in the request's own workspace) is the email or
+secondary email of a CRM user not linked to anyone yet. The result is a plain `Actor`: ids and flags, never
+an ORM object, so it can cross threads and sessions.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlmodel import Session
 
@@ -31,11 +33,12 @@ class ActorKind(StrEnum):
 
 @dataclass(frozen=True)
 class SlackActorRef:
-    """Who a verified Slack request says sent it."""
+    """Who a verified Slack request says sent it. `admitted`: its workspace was checked already (`admit`)."""
 
     team_id: str
     user_id: str
     enterprise_id: str | None = None
+    admitted: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,19 @@ class Actor:
     kind: ActorKind
     team_id: str | None = None
     slack_user_id: str | None = None
-    identity: SlackIdentity | None = None
+    identity: SlackIdentity | None = None  # read through `slack_profile`: it may not be looked up yet
     crm_user_id: int | None = None
     crm_email: str | None = None
     mail_integration: bool = False
     crm_admin: bool = False  # the CRM profile's admin flag: an admin of the whole organisation
+    # A linked Slack user's profile, looked up (users.info) the first time a decision reads it.
+    look_up_identity: Callable[[], SlackIdentity] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def slack_profile(self) -> SlackIdentity | None:
+        if self.identity is None and self.look_up_identity is not None:
+            object.__setattr__(self, "identity", self.look_up_identity())
+        return self.identity
 
     @property
     def is_operator(self) -> bool:
@@ -56,7 +67,10 @@ class Actor:
     @property
     def workspace_admin(self) -> bool:
         """A Slack admin or owner: an admin for the users of their own workspace only."""
-        return bool(self.kind is ActorKind.SLACK and self.identity and self.identity.is_workspace_admin)
+        if self.kind is not ActorKind.SLACK:
+            return False
+        profile = self.slack_profile
+        return bool(profile and profile.is_workspace_admin)
 
     @property
     def is_any_admin(self) -> bool:
@@ -64,7 +78,8 @@ class Actor:
 
     @property
     def slack_email(self) -> str | None:
-        return self.identity.email if self.identity else None
+        profile = self.slack_profile
+        return profile.email if profile else None
 
 
 OPERATOR = Actor(ActorKind.OPERATOR, crm_admin=True, mail_integration=False)
@@ -90,8 +105,15 @@ def workspace_allowed(services: Services, team_id: str | None, enterprise_id: st
 
 def check_workspace(services: Services, team_id: str | None, enterprise_id: str | None) -> None:
     if not workspace_allowed(services, team_id, enterprise_id):
-        raise WrongWorkspace("This MailMagnet serves another organisation's Slack workspace, so it does "
-                             "nothing here. Ask your Slack admin which apps your workspace uses.")
+        raise WrongWorkspace()  # handlers/blocks/refusals.py says it
+
+
+def admit(services: Services, team_id: str, user_id: str, enterprise_id: str | None) -> SlackActorRef | None:
+    """The Slack middleware's one workspace check: the sender of a request this deployment serves, marked as
+    checked (the use cases do not check again), or None."""
+    if not workspace_allowed(services, team_id, enterprise_id):
+        return None
+    return SlackActorRef(team_id, user_id, enterprise_id, admitted=True)
 
 
 def identify(services: Services, ref: SlackActorRef) -> SlackIdentity:
@@ -102,21 +124,19 @@ def identify(services: Services, ref: SlackActorRef) -> SlackIdentity:
 
 
 def resolve(services: Services, ref: SlackActorRef) -> Actor:
-    """The actor behind a Slack request: workspace checked, Slack profile read, CRM user linked."""
-    check_workspace(services, ref.team_id, ref.enterprise_id)
-    identity = identify(services, ref)  # before the transaction: no Slack call while holding the database
-    with session_scope(services.engine) as session:
-        return resolve_in(session, identity)
+    """The actor behind a Slack request, in a transaction of its own (see `acting` for a whole request's)."""
+    with acting(services, ref) as (_, actor):
+        return actor
 
 
 @contextmanager
 def acting(services: Services, ref: SlackActorRef) -> Iterator[tuple[Session, Actor]]:
-    """One transaction for a whole request: the actor is resolved in it and the use case reads (and writes)
-    in it too, instead of a transaction of its own per step."""
-    check_workspace(services, ref.team_id, ref.enterprise_id)
-    identity = identify(services, ref)  # before the transaction: no Slack call while holding the database
+    """One session for a whole request: the actor is resolved in it and the use case reads (and writes) in it
+    too, instead of a session of its own per step. Committed when the block ends, rolled back if it raises."""
+    if not ref.admitted:
+        check_workspace(services, ref.team_id, ref.enterprise_id)
     with session_scope(services.engine) as session:
-        yield session, resolve_in(session, identity)
+        yield session, resolve_in(session, services, ref)
 
 
 def crm_users_proven_by(session: Session, identity: SlackIdentity) -> list[CrmUser]:
@@ -139,22 +159,40 @@ def unlinked_user_proven_by(session: Session, identity: SlackIdentity) -> CrmUse
     return None
 
 
-def resolve_in(session: Session, identity: SlackIdentity) -> Actor:
-    user = find_user_by_slack(session, identity.team_id, identity.user_id)
-    if user is None:
-        candidate = unlinked_user_proven_by(session, identity)
-        if candidate is not None:
-            user = link_slack_user(session, candidate, team_id=identity.team_id,
-                                   slack_user_id=identity.user_id, timezone=identity.tz)
-    if user is None:
+def resolve_in(session: Session, services: Services, ref: SlackActorRef) -> Actor:
+    user = find_user_by_slack(session, ref.team_id, ref.user_id)
+    if user is not None:
+        return _linked(session, services, ref, user)
+    session.commit()  # no Slack call inside an open transaction
+    identity = identify(services, ref)
+    candidate = unlinked_user_proven_by(session, identity)
+    if candidate is None:
         return Actor(ActorKind.SLACK, identity.team_id, identity.user_id, identity)
-    changed = False
-    if identity.tz and user.timezone != identity.tz:
-        user.timezone, changed = identity.tz, True
-    if identity.name and not user.name:
-        user.name, changed = identity.name, True
-    if changed:
-        session.add(user)
+    user = link_slack_user(session, candidate, team_id=identity.team_id, slack_user_id=identity.user_id,
+                           timezone=identity.tz)
+    session.commit()  # the link stands on its proof, whatever the request then does
+    return _linked(session, services, ref, user, identity)
+
+
+def _linked(session: Session, services: Services, ref: SlackActorRef, user: CrmUser,
+            identity: SlackIdentity | None = None) -> Actor:
+    """A linked sender: the stored link is the proof. Their Slack profile (time zone, name, admin flag) comes
+    from the directory's cache; when none is kept, it is refreshed in the background and looked up now only
+    if a decision reads it."""
+    directory = services.directory
+    if identity is None and directory is not None:
+        identity = directory.cached_user(ref.team_id, ref.user_id)
+        if identity is None:
+            directory.refresh_user(ref.team_id, ref.user_id)
+    if identity is not None and identity.known:
+        changed = False
+        if identity.tz and user.timezone != identity.tz:
+            user.timezone, changed = identity.tz, True
+        if identity.name and not user.name:
+            user.name, changed = identity.name, True
+        if changed:
+            session.add(user)
     profile = user_profile(session, user)
-    return Actor(ActorKind.SLACK, identity.team_id, identity.user_id, identity, crm_user_id=user.id,
-                 crm_email=user.email, mail_integration=profile.mail_integration, crm_admin=profile.is_admin)
+    return Actor(ActorKind.SLACK, ref.team_id, ref.user_id, identity, crm_user_id=user.id, crm_email=user.email,
+                 mail_integration=profile.mail_integration, crm_admin=profile.is_admin,
+                 look_up_identity=None if identity is not None else (lambda: identify(services, ref)))

@@ -18,7 +18,7 @@ from crm_store.models import Alert, AuditSurface, Contact, GmailAccount
 from gmail.notifier import AudienceDecision
 from usecases import access, compose, contacts
 from usecases.access import ChannelAudience
-from usecases.actors import SlackActorRef, resolve
+from usecases.actors import SlackActorRef, acting
 from usecases.audit import record_views
 from usecases.compose import Draft
 from usecases.contacts import ContactView
@@ -90,8 +90,7 @@ def _alert(session, ref: AlertRef) -> Alert:
 def contact_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> ContactView:
     """"View contact": the alert's contact as `/contact` shows it (card, and the emails the clicker may see), for
     CRM users of the organisation."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         access.require_crm_user(session, actor)
         alert = _alert(session, ref)
         if session.get(Contact, alert.contact_id) is None:
@@ -102,8 +101,7 @@ def contact_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) ->
 
 def mute_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> tuple[str, str]:
     """"Mute contact": only the mailbox owner; returns (contact name, contact email)."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         account = access.require_mailbox_owner(session, actor, ref.account_id)
         alert = _alert(session, ref)
         contact = session.get(Contact, alert.contact_id)
@@ -116,8 +114,7 @@ def mute_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> tu
 def start_reply(services: Services, who: SlackActorRef, ref: AlertRef) -> Draft:
     """"Reply": the alert's own message, for its mailbox owner only; the compose modal of usecases/compose.py
     (recipient: the message's Reply-To, else its From — SPEC F6)."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         access.require_mailbox_owner(session, actor, ref.account_id)
         _alert(session, ref)
     return compose.start_reply(services, who, ref.account_id, ref.gmail_id, ref.contact_id)

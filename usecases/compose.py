@@ -33,7 +33,7 @@ from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, Sending
 from gmail.magnet import gmail_url
 from gmail.send import original_of, recipient_header, reply_subject, send_email as send_through_gmail
 from usecases import access
-from usecases.actors import Actor, SlackActorRef, resolve
+from usecases.actors import Actor, SlackActorRef, acting, resolve
 from usecases.contacts import (
     MATCH_LIMIT,
     NOT_WITH_CONTACT,
@@ -143,8 +143,7 @@ def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | N
     if not query:
         raise InvalidInput("Tell me whom to write to: `/email jane@acme.example` or `/email Jane Doe`.")
     services.require_gmail()
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         access.require_crm_user(session, actor)
         account = _sending_mailbox(services, session, actor, _own_account_id(session, actor))
         found = search_contacts(session, query, limit=MATCH_LIMIT + 1)
@@ -163,8 +162,7 @@ def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_i
         raise InvalidInput(STALE_BUTTON)
     if not isinstance(contact_id, int):
         raise InvalidInput(STALE_BUTTON)
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         account = _sending_mailbox(services, session, actor, account_id)
         contact = session.get(Contact, contact_id)
         if contact is None:

@@ -32,7 +32,6 @@ from sqlmodel import Session, or_, select
 from crm_store.categories import deals_of, decide_category
 from crm_store.contact_search import closest_contacts, search_contacts
 from crm_store.contact_view_pages import MailboxCursor, SavedView, load_view, new_view_id, save_view
-from crm_store.db import session_scope
 from crm_store.errors import DomainError, InvalidInput, NotAllowed, NotFoundError
 from crm_store.models import AccountStatus, AuditSurface, Contact, CrmUser, GmailAccount, MailboxMessage, utcnow
 from crm_store.sharing import Visibility
@@ -44,7 +43,7 @@ from gmail.magnet import gmail_url
 from gmail.messages import body_text, header_map
 from gmail.tokens import TokenKeyError
 from usecases import access, fanout
-from usecases.actors import Actor, SlackActorRef, resolve
+from usecases.actors import Actor, SlackActorRef, acting
 from usecases.audit import record_views
 from usecases.context import Services
 
@@ -208,40 +207,33 @@ LookUp = ContactView | ContactChoices | NoContact
 
 # -- finding a contact --------------------------------------------------------------------------------
 
-def _viewer(services: Services, who: SlackActorRef) -> Actor:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
-        access.require_crm_user(session, actor)
-    return actor
-
-
 @fanout.one_view_at_a_time
 def look_up(services: Services, who: SlackActorRef, text: str,
             surface: AuditSurface = AuditSurface.CONTACT_VIEW) -> LookUp:
-    """`/contact <email or name>`: one match → the card and emails; several → a choice; none → the closest names."""
+    """`/contact <email or name>`: one match → the card and emails; several → a choice; none → the closest names.
+    One session for the whole request, from the viewer's check to the audit rows."""
     query = " ".join(text.split())[:200]
     if not query:
         raise InvalidInput("Tell me whom to look up: `/contact jane@acme.example` or `/contact Jane Doe`.")
-    actor = _viewer(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
+        viewer = access.require_crm_user(session, actor)
         found = search_contacts(session, query, limit=MATCH_LIMIT + 1)
         if not found:
             return NoContact(query, [_match(c) for c in closest_contacts(session, query)])
         if len(found) > 1:
             return ContactChoices(query, [_match(c) for c in found[:MATCH_LIMIT]], more=len(found) > MATCH_LIMIT)
-        contact_id = found[0].id
-    return _contact_view(services, actor, contact_id, surface)
+        return _contact_view(session, services, actor, viewer, found[0], surface)
 
 
 @fanout.one_view_at_a_time
 def for_addresses(services: Services, who: SlackActorRef, addresses: Callable[[], Iterable[str]]) -> LookUp:
     """The message shortcut: the contacts among the addresses a Slack message mentions. `addresses` is called
     only once the viewer is known to be a CRM user: reading a message costs CPU a guest must not spend."""
-    actor = _viewer(services, who)
-    wanted = list(dict.fromkeys(a.strip().lower() for a in addresses() if a and a.strip()))[:20]
-    if not wanted:
-        raise InvalidInput("That message mentions no email address, so there is no contact to show.")
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
+        viewer = access.require_crm_user(session, actor)
+        wanted = list(dict.fromkeys(a.strip().lower() for a in addresses() if a and a.strip()))[:20]
+        if not wanted:
+            raise InvalidInput("That message mentions no email address, so there is no contact to show.")
         found: dict[int, Contact] = {}
         for address in wanted:
             for contact in search_contacts(session, address, limit=MATCH_LIMIT):
@@ -252,8 +244,7 @@ def for_addresses(services: Services, who: SlackActorRef, addresses: Callable[[]
         if len(found) > 1:
             matches = [_match(c) for c in found.values()]
             return ContactChoices(", ".join(wanted), matches[:MATCH_LIMIT], more=len(matches) > MATCH_LIMIT)
-        contact_id = next(iter(found))
-    return _contact_view(services, actor, contact_id, AuditSurface.SHORTCUT)
+        return _contact_view(session, services, actor, viewer, next(iter(found.values())), AuditSurface.SHORTCUT)
 
 
 @fanout.one_view_at_a_time
@@ -262,18 +253,25 @@ def show_contact(services: Services, who: SlackActorRef, contact_id: Any,
     """A contact picked from a list (or named by an alert): any CRM user may see any contact's card."""
     if not isinstance(contact_id, int):
         raise InvalidInput(STALE_BUTTON)
-    actor = _viewer(services, who)
-    return _contact_view(services, actor, contact_id, surface)
-
-
-def _contact_view(services: Services, actor: Actor, contact_id: int, surface: AuditSurface) -> ContactView:
-    with session_scope(services.engine) as session:
-        user = access.require_crm_user(session, actor)
+    with acting(services, who) as (session, actor):
+        viewer = access.require_crm_user(session, actor)
         contact = session.get(Contact, contact_id)
         if contact is None:
             raise NotFoundError("That contact is no longer in the CRM.")
-        card = contact_card(session, services, contact, user.timezone or services.config.default_timezone)
-    emails = _first_page(services, actor, contact_id, surface)
+        return _contact_view(session, services, actor, viewer, contact, surface)
+
+
+def _contact_view(session: Session, services: Services, actor: Actor, viewer: CrmUser, contact: Contact,
+                  surface: AuditSurface) -> ContactView:
+    """Callers have checked the viewer is a CRM user (`access.require_crm_user`)."""
+    card = contact_card(session, services, contact, viewer.timezone or services.config.default_timezone)
+    visible = access.mailboxes_visible_to(session, actor, contact.id)
+    for account, _ in visible:
+        session.expunge(account)
+    mailboxes = [_Mailbox(account, level, Cursor()) for account, level in visible]
+    page = EmailPage(contact.id, contact.display_name, mailboxes=len(mailboxes))
+    emails = _fill_page(session, services, actor, page, mailboxes, contact_addresses(session, contact), surface,
+                        view_id=None, shown=0)
     return ContactView(card, emails)
 
 
@@ -300,29 +298,14 @@ class _Fetched:
     kept: frozenset[str]  # the candidates whose headers show they are with the contact
 
 
-def _first_page(services: Services, actor: Actor, contact_id: int, surface: AuditSurface) -> EmailPage:
-    with session_scope(services.engine) as session:
-        contact = session.get(Contact, contact_id)
-        if contact is None:
-            raise NotFoundError("That contact is no longer in the CRM.")
-        visible = access.mailboxes_visible_to(session, actor, contact_id)
-        for account, _ in visible:
-            session.expunge(account)
-        addresses = contact_addresses(session, contact)
-        name = contact.display_name
-    mailboxes = [_Mailbox(account, level, Cursor()) for account, level in visible]
-    page = EmailPage(contact_id, name, mailboxes=len(mailboxes))
-    return _fill_page(services, actor, page, mailboxes, addresses, surface, view_id=None, shown=0)
-
-
 @fanout.one_view_at_a_time
 def more_emails(services: Services, who: SlackActorRef, view_id: Any) -> EmailPage:
     """"Show more": the next page of the same view, for the person it was shown to; each mailbox is asked again
     whether the viewer may still see it (a disconnected or re-shared mailbox drops out)."""
     if not isinstance(view_id, str) or not 0 < len(view_id) <= 32:
         raise InvalidInput(STALE_BUTTON)
-    actor = _viewer(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
+        access.require_crm_user(session, actor)
         saved = load_view(session, view_id)
         if saved is None:
             raise NotFoundError("Those emails are no longer listed here: run `/contact` again.")
@@ -339,10 +322,9 @@ def more_emails(services: Services, who: SlackActorRef, view_id: Any) -> EmailPa
                 account, level = visible[account_id]
                 session.expunge(account)
                 mailboxes.append(_Mailbox(account, level, Cursor(cursor.token, cursor.offset)))
-        addresses = contact_addresses(session, contact)
         page = EmailPage(contact.id, contact.display_name, first_number=saved.shown + 1, mailboxes=len(mailboxes))
-    return _fill_page(services, actor, page, mailboxes, addresses, AuditSurface(saved.surface), view_id=view_id,
-                      shown=saved.shown)
+        return _fill_page(session, services, actor, page, mailboxes, contact_addresses(session, contact),
+                          AuditSurface(saved.surface), view_id=view_id, shown=saved.shown)
 
 
 def _fetch_mailbox(services: Services, mailbox: _Mailbox, query: str, addresses: frozenset[str]) -> _Fetched:
@@ -374,17 +356,19 @@ def _message_key(mailbox_id: int, copy: EmailCopy) -> str:
     return f"mid:{header}" if header else f"gid:{mailbox_id}:{copy.gmail_id}"
 
 
-def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: list[_Mailbox], addresses: frozenset[str],
-               surface: AuditSurface, *, view_id: str | None, shown: int) -> EmailPage:
+def _fill_page(session: Session, services: Services, actor: Actor, page: EmailPage, mailboxes: list[_Mailbox],
+               addresses: frozenset[str], surface: AuditSurface, *, view_id: str | None, shown: int) -> EmailPage:
+    """The mailboxes' next emails with the contact, fetched in parallel with the request's transaction ended
+    (its session stays open: the audit rows and the view's cursors are written in it afterwards)."""
     query = contact_query(addresses)
     if not mailboxes or query is None:
         if view_id:  # nothing left to continue: the view's rows go
-            with session_scope(services.engine) as session:
-                save_view(session, SavedView(view_id, "", "", page.contact_id, surface.value, 0, {}))
+            save_view(session, SavedView(view_id, "", "", page.contact_id, surface.value, 0, {}))
         return page
     if services.gmail is None:
         page.note = "Gmail is not set up on this MailMagnet server, so no emails can be shown."
         return page
+    session.commit()  # nothing held in the database while the mailboxes answer
     outcomes = fanout.run_all(services, actor,
                               {m.account.id: (lambda m=m: _fetch_mailbox(services, m, query, addresses))
                                for m in mailboxes},
@@ -407,15 +391,14 @@ def _fill_page(services: Services, actor: Actor, page: EmailPage, mailboxes: lis
         following = result.listed.advance(consumed[account_id])
         if following is not None:
             cursors[account_id] = MailboxCursor(following.token, following.offset)
-    with session_scope(services.engine) as session:
-        _audit(session, actor, page.contact_id, groups, surface)
-        if cursors:
-            view_id = view_id or new_view_id()
-            save_view(session, SavedView(view_id, actor.team_id or "", actor.slack_user_id or "", page.contact_id,
-                                         surface.value, shown + len(page.lines), cursors))
-            page.more_id = view_id
-        elif view_id:
-            save_view(session, SavedView(view_id, "", "", page.contact_id, surface.value, 0, {}))
+    _audit(session, actor, page.contact_id, groups, surface)
+    if cursors:
+        view_id = view_id or new_view_id()
+        save_view(session, SavedView(view_id, actor.team_id or "", actor.slack_user_id or "", page.contact_id,
+                                     surface.value, shown + len(page.lines), cursors))
+        page.more_id = view_id
+    elif view_id:
+        save_view(session, SavedView(view_id, "", "", page.contact_id, surface.value, 0, {}))
     return page
 
 
@@ -531,14 +514,20 @@ def gmail_failure(error: GmailError) -> DomainError:
 def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetail:
     """"Open": the email at the viewer's depth; the owner also gets the plain-text body (live, never kept)."""
     ref = EmailRef.of(value)
-    actor = _viewer(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
+        access.require_crm_user(session, actor)
         account, level = access.email_visibility(session, actor, ref.account_id, ref.contact_id)
         contact = session.get(Contact, ref.contact_id)
         if contact is None:
             raise NotFoundError("That contact is no longer in the CRM.")
         addresses, name = contact_addresses(session, contact), contact.display_name
         session.expunge(account)
+        session.commit()  # nothing held in the database while Gmail answers
+        return _open_email(session, services, actor, ref, account, level, addresses, name)
+
+
+def _open_email(session: Session, services: Services, actor: Actor, ref: EmailRef, account: GmailAccount,
+                level: Visibility, addresses: frozenset[str], name: str) -> EmailDetail:
     client = services.mailbox_client(account)
     try:
         if level == Visibility.OWNER:
@@ -563,9 +552,8 @@ def open_email(services: Services, who: SlackActorRef, value: Any) -> EmailDetai
         detail.subject = header_map(message.get("payload") or {}).get("subject", "")
         detail.gmail_url = gmail_url(account.email_address, None, copy.thread_id or copy.gmail_id)
     else:
-        with session_scope(services.engine) as session:
-            record_views(session, account, contact_id=ref.contact_id, views=[(actor.crm_user_id, ref.gmail_id, level)],
-                         surface=AuditSurface.EMAIL_DETAIL)
+        record_views(session, account, contact_id=ref.contact_id, views=[(actor.crm_user_id, ref.gmail_id, level)],
+                     surface=AuditSurface.EMAIL_DETAIL)
     return detail
 
 
@@ -584,8 +572,7 @@ def recent_customer_emails(services: Services, who: SlackActorRef) -> RecentEmai
     id, sender, time), their subjects and snippets fetched live, each shown only when its headers show it is
     with the contact (as every contact view checks). Only the owner's own mailbox: colleagues' emails are
     reached through `/contact`, where sharing and the audit apply."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         account = access.own_mailbox(session, actor)
         if account is None or account.status != AccountStatus.CONNECTED or services.gmail is None:
             return RecentEmails()

@@ -35,7 +35,7 @@ from usecases.context import Services
 
 log = logging.getLogger(__name__)
 
-MAILBOX_THREADS = 16
+MAILBOX_THREADS = 32
 # A person's calls running at once: a view of up to this many mailboxes is one round trip, and two people
 # with large views still leave threads for a third.
 USER_SHARE = 8

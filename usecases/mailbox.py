@@ -36,7 +36,7 @@ from gmail.label_ids import labels_created_in_gmail
 from gmail.oauth import ConsentError, revoke_token
 from gmail.tokens import TokenKeyError
 from usecases import access
-from usecases.actors import SlackActorRef, acting, resolve, workspace_allowed
+from usecases.actors import SlackActorRef, acting, workspace_allowed
 from usecases.context import Services
 from usecases.crm import crm_data_line
 
@@ -58,8 +58,7 @@ class ConnectLink:
 def start_connect(services: Services, who: SlackActorRef) -> ConnectLink:
     """An Authenticate link bound to this Slack user (state, PKCE, 10 minutes, single use)."""
     _, _, _, consent = services.require_gmail()
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         user = access.require_mail_integration(session, actor)
         account = access.own_mailbox(session, actor)
         address = account.email_address if account else None
@@ -337,8 +336,7 @@ class DisconnectPrompt:
 
 def ask_to_disconnect(services: Services, who: SlackActorRef) -> DisconnectPrompt:
     """The confirmation question. Deleting one's own data needs no permission; with no mailbox, F10 applies."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         access.require_linked(session, actor)
         account = access.own_mailbox(session, actor)
         if account is None:
@@ -358,8 +356,7 @@ def disconnect_own(services: Services, who: SlackActorRef, connection: str | Non
     """Disconnect the actor's own mailbox (the connection `connection` names, when given)."""
     services.require_gmail()
     gone = NotConnected("That mailbox is no longer connected: there is nothing to disconnect.")
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         access.require_linked(session, actor)
         account = access.own_mailbox(session, actor)
         if account is None or (connection is not None and mailbox_token(account) != connection):

@@ -3,16 +3,18 @@ control, explicit shares (SPEC F2–F4, §3, §5). Shared by slash commands, the
 
 Each use case resolves the actor, checks Mail Integration (F10) and that the mailbox is theirs,
 applies the rule (crm_store), commits, then asks the scheduler for work the change makes due.
-It returns the sentence the rep reads, or a small result.
+It returns what changed as a small result (handlers/blocks/settings.py words it); a refusal that names
+something (a channel, a contact, a colleague) is a DomainError carrying it and a `Reason`.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from enum import StrEnum
 
 from crm_store.categories import contacts_for_address
 from crm_store.db import session_scope
-from crm_store.errors import InvalidInput, LabelsNeedMagnet, NotAllowed
+from crm_store.errors import DomainError, LabelsNeedMagnet
 from crm_store.mailboxes import (
     MagnetChange,
     mute_contact,
@@ -33,27 +35,33 @@ from crm_store.users import find_user_by_email
 from gmail.errors import GmailError
 from gmail.label_ids import ensure_labels
 from usecases import access
-from usecases.actors import SlackActorRef, identify, resolve
+from usecases.actors import SlackActorRef, acting, identify
 from usecases.context import ChannelNotFound, Services
-from usecases.wording import clock, escape, sharing_line
 
 log = logging.getLogger(__name__)
 
 
-def change_magnet(services: Services, who: SlackActorRef, enabled: bool) -> str:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+@dataclass(frozen=True)
+class Switched:
+    """A feature switched on or off: `changed` False when it already was; `labels_off` when switching
+    MailMagnet off took the labels with it; `labels_created` (labels on): the names created in Gmail, or None
+    when Gmail did not answer (the first label run creates them)."""
+
+    enabled: bool
+    changed: bool
+    labels_off: bool = False
+    labels_created: tuple[str, ...] | None = ()
+
+
+def change_magnet(services: Services, who: SlackActorRef, enabled: bool) -> Switched:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         changed = set_magnet(session, account, enabled)
         account_id = account.id
     if MagnetChange.MAGNET_ON in changed:
         services.request_sync(account_id)
-        return ("MailMagnet is *on*: you'll get an alert when a CRM contact writes to you "
-                "(to change where, `/gmail alerts dm|#channel`).")
-    if MagnetChange.MAGNET_OFF in changed:
-        return "MailMagnet is *off*." + (" Labels were switched off too, since they need MailMagnet."
-                                          if MagnetChange.LABELS_OFF in changed else "")
-    return f"MailMagnet was already {'on' if enabled else 'off'}."
+    return Switched(enabled, bool({MagnetChange.MAGNET_ON, MagnetChange.MAGNET_OFF} & set(changed)),
+                    labels_off=MagnetChange.LABELS_OFF in changed)
 
 
 def create_labels_now(services: Services, account_id: int) -> list[str] | None:
@@ -72,51 +80,48 @@ def create_labels_now(services: Services, account_id: int) -> list[str] | None:
     return created
 
 
-def change_labels(services: Services, who: SlackActorRef, enabled: bool) -> str:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+def change_labels(services: Services, who: SlackActorRef, enabled: bool) -> Switched:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         changed = set_labels(session, account, enabled)  # F4: refuses while MailMagnet is off
         account_id = account.id
     if changed and enabled:
         created = create_labels_now(services, account_id)
         services.request_sync(account_id)
-        where = ("Gmail did not answer just now, so the labels will be created at the first label run"
-                 if created is None else "the three labels are in your Gmail" +
-                 (f" (created: {', '.join(created)})" if created else ""))
-        return ("Labels are *on*: customer mail in your Inbox is filed under Deals Closing This Month, Open Deals "
-                f"and Customers (recent Inbox mail first, then every new email); {where}.")
-    if changed:
-        return "Labels are *off*. Mail already filed stays where it is."
-    return f"Labels were already {'on' if enabled else 'off'}."
+        return Switched(True, True, labels_created=None if created is None else tuple(created))
+    return Switched(enabled, changed)
 
 
 @dataclass(frozen=True)
 class SharingView:
-    line: str
-    policy: str
+    """The rep's effective sharing, its depth, and the organisation's policy."""
+
+    sharing: Sharing
+    depth: SharingDepth | None
+    policy: SharingPolicy
 
     @property
     def policy_fixed(self) -> bool:
-        return self.policy != SharingPolicy.CHOICE.value
+        return self.policy is not SharingPolicy.CHOICE
+
+
+def _sharing_view(session, account: GmailAccount) -> SharingView:
+    policy = mailbox_policy(session, account)
+    depth = SharingDepth(account.sharing_depth) if account.sharing_depth else None
+    return SharingView(effective_sharing(policy, account), depth, policy)
 
 
 def show_sharing(services: Services, who: SlackActorRef) -> SharingView:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
-        account = access.require_own_connected_mailbox(session, actor)
-        policy = mailbox_policy(session, account)
-        return SharingView(sharing_line(effective_sharing(policy, account).value, account.sharing_depth), policy.value)
+    with acting(services, who) as (session, actor):
+        return _sharing_view(session, access.require_own_connected_mailbox(session, actor))
 
 
-def change_sharing(services: Services, who: SlackActorRef, sharing: Sharing | None, depth: SharingDepth | None) -> str:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+def change_sharing(services: Services, who: SlackActorRef, sharing: Sharing | None,
+                   depth: SharingDepth | None) -> SharingView:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         set_sharing(session, account, sharing, depth)  # refuses a choice the organisation's policy does not allow
-        line = sharing_line(effective_sharing(mailbox_policy(session, account), account).value,
-                            account.sharing_depth)
-    return f"Sharing is now: {line}."
+        return _sharing_view(session, account)
 
 
 @dataclass(frozen=True)
@@ -131,8 +136,7 @@ class SetupChoices:
 
 def setup_choices(services: Services, who: SlackActorRef) -> SetupChoices:
     """What the setup modal shows: the mailbox's current settings."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         return SetupChoices(account.email_address, mailbox_policy(session, account).value, account.sharing,
                             account.sharing_depth, account.magnet_enabled, account.labels_enabled)
@@ -144,8 +148,7 @@ def save_setup(services: Services, who: SlackActorRef, *, sharing: Sharing | Non
     if labels and not magnet:
         raise LabelsNeedMagnet("Labels file the mail MailMagnet picks up: tick MailMagnet alerts too, or untick "
                                "Label your email.")
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         set_sharing(session, account, sharing, depth)
         changed = set_magnet(session, account, magnet)  # off also switches labels off
@@ -170,131 +173,179 @@ class ChannelChoice:
     id: str | None
     name: str | None
 
-    @property
-    def label(self) -> str:
-        return f"<#{self.id}>" if self.id else f"#{escape(self.name or '')}"
+
+class ChannelRefusal(StrEnum):
+    NO_DESTINATION = "no_destination"  # this server posts alerts to DMs only
+    NOT_FOUND = "not_found"
+    CANNOT_SEE = "cannot_see"
+    DIRECT = "direct"
+    ARCHIVED = "archived"
+    OUTSIDE = "outside"  # shared with another organisation
+    BOT_NOT_MEMBER = "bot_not_member"
+    REP_NOT_MEMBER = "rep_not_member"  # a private channel the rep is not in
 
 
-BOT_MENTION = "@MailMagnet"
+class AlertChannelRefused(DomainError):
+    """Alerts cannot go to that channel: why, which channel (as typed, or its id once known), and for OUTSIDE
+    the reason access.channel_outside_organisation gave."""
+
+    def __init__(self, reason: ChannelRefusal, channel: ChannelChoice, outside: str | None = None):
+        super().__init__("")
+        self.reason, self.channel, self.outside = reason, channel, outside
 
 
 def _channel_for_alerts(services: Services, team_id: str, rep_slack_id: str, choice: ChannelChoice):
     directory = services.directory
     if directory is None:
-        raise InvalidInput("Alerts can only go to your DM on this server.")
-    invite = (f"invite {BOT_MENTION} to {choice.label} first (`/invite {BOT_MENTION}` in that channel), then run "
-              "this again")
+        raise AlertChannelRefused(ChannelRefusal.NO_DESTINATION, choice)
     channel_id = choice.id or directory.find_channel(team_id, choice.name or "")
     if channel_id is None:
-        raise InvalidInput(f"I can't find {choice.label}. If it is a private channel, {invite}.")
+        raise AlertChannelRefused(ChannelRefusal.NOT_FOUND, choice)
     try:
         channel = directory.channel(team_id, channel_id)
     except ChannelNotFound:
-        raise InvalidInput(f"I can't see {choice.label}: {invite}.") from None
-    label = f"<#{channel.id}>"
+        raise AlertChannelRefused(ChannelRefusal.CANNOT_SEE, choice) from None
+    known = ChannelChoice(channel.id, channel.name)
     if channel.is_direct:
-        raise InvalidInput("That is a direct message: use `/gmail alerts dm` for alerts in your DM with MailMagnet.")
+        raise AlertChannelRefused(ChannelRefusal.DIRECT, known)
     if channel.is_archived:
-        raise InvalidInput(f"{label} is archived: choose another channel.")
+        raise AlertChannelRefused(ChannelRefusal.ARCHIVED, known)
     outside = access.channel_outside_organisation(services, channel)
     if outside:
-        raise NotAllowed(f"MailMagnet never posts about your mailbox in {label}: {outside}. Choose a channel only "
-                         "your organisation is in, or `/gmail alerts dm`.")
+        raise AlertChannelRefused(ChannelRefusal.OUTSIDE, known, outside)
     if not channel.bot_is_member:
-        raise InvalidInput(f"MailMagnet is not in {label}: {invite}.")
+        raise AlertChannelRefused(ChannelRefusal.BOT_NOT_MEMBER, known)
     members = directory.channel_members(team_id, channel.id)
     if channel.is_private and rep_slack_id not in members:
-        raise NotAllowed(f"You are not a member of {label}: alerts about your mailbox can only go to private "
-                         "channels you are in.")
+        raise AlertChannelRefused(ChannelRefusal.REP_NOT_MEMBER, known)
     return channel, members
 
 
-def change_alert_destination(services: Services, who: SlackActorRef, choice: ChannelChoice | None) -> str:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:  # the rights first, before asking Slack
-        access.require_own_connected_mailbox(session, actor)
-    if choice is None:
-        with session_scope(services.engine) as session:
-            set_alert_destination(session, access.require_own_connected_mailbox(session, actor), None)
-        return "MailMagnet alerts now go to your DM with MailMagnet."
-    channel, members = _channel_for_alerts(services, who.team_id, who.user_id, choice)
-    with session_scope(services.engine) as session:
+class ChannelCaveat(StrEnum):
+    """What the rep should know about the channel they chose (SPEC §5)."""
+
+    PUBLIC_GOES_TO_DM = "public_goes_to_dm"  # a public channel, and the sharing does not let everyone see
+    PUBLIC_NO_DEALS = "public_no_deals"  # a public channel: name and company only
+    OUTSIDER_GOES_TO_DM = "outsider_goes_to_dm"  # someone in it is not a CRM user
+    PRIVATE_SHARING_GOES_TO_DM = "private_sharing_goes_to_dm"
+    CUSTOM_SHARING_PER_CONTACT = "custom_sharing_per_contact"
+
+
+@dataclass(frozen=True)
+class AlertDestination:
+    """Where alerts go now: the rep's DM (channel_id None) or a channel, with what the rep should know."""
+
+    channel_id: str | None
+    caveat: ChannelCaveat | None = None
+    sharing: Sharing | None = None
+
+
+def change_alert_destination(services: Services, who: SlackActorRef,
+                             choice: ChannelChoice | None) -> AlertDestination:
+    with acting(services, who) as (session, actor):  # the rights first, before asking Slack
+        account = access.require_own_connected_mailbox(session, actor)
+        if choice is None:
+            set_alert_destination(session, account, None)
+            return AlertDestination(None)
+        session.commit()  # nothing held in the database while Slack answers
+        channel, members = _channel_for_alerts(services, who.team_id, who.user_id, choice)
         account = access.require_own_connected_mailbox(session, actor)
         set_alert_destination(session, account, channel.id)
-        warning = _destination_warning(session, account, channel, members)
-    text = (f"MailMagnet alerts now go to <#{channel.id}>. Everyone who can read it sees them, so each alert shows "
-            "only what all of them may see of your emails.")
-    return text + (f"\n:warning: {warning}" if warning else "")
+        sharing = effective_sharing(mailbox_policy(session, account), account)
+        return AlertDestination(channel.id, _destination_caveat(session, account, channel, members), sharing)
 
 
-def _destination_warning(session, account, channel, members: list[str]) -> str | None:
+def _destination_caveat(session, account, channel, members: list[str]) -> ChannelCaveat | None:
     """SPEC §5: warn when alerts would go to the DM instead (the channel may see nothing)."""
     sharing = effective_sharing(mailbox_policy(session, account), account)
     if not channel.is_private:
         if access.unrelated_user_visibility(session, account) == Visibility.NONE:
-            return ("It is a public channel that anyone in the workspace can read, and your sharing "
-                    f"({sharing.value}) does not let everyone see your emails: alerts will come to your DM instead. "
-                    "With `/gmail sharing public` they would be posted there (contact name and company only, no "
-                    "deal details, since anyone may read it).")
-        return "It is a public channel: alerts there show the contact's name and company, never deal details."
+            return ChannelCaveat.PUBLIC_GOES_TO_DM
+        return ChannelCaveat.PUBLIC_NO_DEALS
     crm_ids = access.crm_ids_of_members(session, account.slack_team_id,
                                         [m for m in members if m != account.slack_user_id])
     if None in crm_ids:
-        return ("Someone in that channel is not a CRM user of your organisation, so alerts will come to your DM "
-                "instead.")
+        return ChannelCaveat.OUTSIDER_GOES_TO_DM
     if sharing is Sharing.PRIVATE:
-        return "Your sharing is Private, so alerts will come to your DM instead (`/gmail sharing` to change it)."
+        return ChannelCaveat.PRIVATE_SHARING_GOES_TO_DM
     if sharing is Sharing.CUSTOM:
-        return ("Your sharing is Custom: an alert is posted there only when everyone in the channel may see "
-                "your emails with that contact; the others come to your DM.")
+        return ChannelCaveat.CUSTOM_SHARING_PER_CONTACT
     return None
 
 
 # -- noise control and explicit shares --------------------------------------------------------------
 
-def set_quiet(services: Services, who: SlackActorRef, start: str | None, end: str | None) -> str:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+@dataclass(frozen=True)
+class QuietHours:
+    """Quiet hours as minutes after midnight in `zone`; None: off."""
+
+    start: int | None
+    end: int | None
+    zone: str
+
+
+def set_quiet(services: Services, who: SlackActorRef, start: str | None, end: str | None) -> QuietHours:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         first = parse_clock(start) if start is not None else None
         last = parse_clock(end) if end is not None else None
         set_quiet_hours(session, account, first, last)
         user = access.require_linked(session, actor)
-        zone = user.timezone or services.config.default_timezone
-    if first is None:
-        return "Quiet hours are off: alerts arrive as emails do."
-    return f"Quiet hours set: no alerts between {clock(first)} and {clock(last)} ({zone})."
+        return QuietHours(first, last, user.timezone or services.config.default_timezone)
 
 
-def change_digest(services: Services, who: SlackActorRef, enabled: bool) -> str:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+def change_digest(services: Services, who: SlackActorRef, enabled: bool) -> Switched:
+    with acting(services, who) as (session, actor):
         set_digest(session, access.require_own_connected_mailbox(session, actor), enabled)
-    return ("Digest is *on*: MailMagnet batches your alerts into a summary instead of one message per email."
-            if enabled else "Digest is *off*: one alert per email.")
+    return Switched(enabled, True)
 
 
-def change_mute(services: Services, who: SlackActorRef, address: str, muted: bool) -> str:
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+class NotAContact(DomainError):
+    """Mute/unmute named an address that is no CRM contact's."""
+
+    def __init__(self, address: str):
+        super().__init__("")
+        self.address = address
+
+
+@dataclass(frozen=True)
+class MuteChange:
+    contact_name: str
+    muted: bool
+    changed: bool
+
+
+def change_mute(services: Services, who: SlackActorRef, address: str, muted: bool) -> MuteChange:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         contacts = contacts_for_address(session, address)
         if not contacts:
-            raise InvalidInput(f"{escape(address)} is not a CRM contact, so MailMagnet sends no alerts for it anyway.")
+            raise NotAContact(address)
         contact = contacts[0]
         changed = mute_contact(session, account, contact.id) if muted else unmute_contact(session, account, contact.id)
-        name = escape(contact.display_name)
-    if muted:
-        return f"Muted {name}: no more alerts for their emails." if changed else f"{name} was already muted."
-    return f"Unmuted {name}: their emails alert you again." if changed else f"{name} was not muted."
+        return MuteChange(contact.display_name, muted, changed)
 
 
-def change_share(services: Services, who: SlackActorRef, colleague_slack_id: str, shared: bool) -> str:
+class NotACrmUserYet(DomainError):
+    """A share named a colleague who is no CRM user."""
+
+    def __init__(self, slack_user_id: str):
+        super().__init__("")
+        self.slack_user_id = slack_user_id
+
+
+@dataclass(frozen=True)
+class ShareChange:
+    colleague: str  # their Slack user id
+    shared: bool
+    changed: bool
+    custom: bool  # the rep's sharing is Custom: a share matters only then
+
+
+def change_share(services: Services, who: SlackActorRef, colleague_slack_id: str, shared: bool) -> ShareChange:
     """Share (or stop sharing) one's emails with a colleague of the same workspace (Custom sharing)."""
-    actor = resolve(services, who)
     colleague = identify(services, SlackActorRef(who.team_id, colleague_slack_id, who.enterprise_id))
-    mention = f"<@{colleague_slack_id}>"
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         owner = access.require_mail_integration(session, actor)
         viewer = access.workspace_crm_user(session, who.team_id, colleague_slack_id)
         if viewer is None and colleague.email and not colleague.is_bot:
@@ -302,23 +353,15 @@ def change_share(services: Services, who: SlackActorRef, colleague_slack_id: str
             # Only an unlinked CRM user with that address is them; one linked elsewhere is somebody else.
             viewer = candidate if candidate is not None and candidate.slack_user_id is None else None
         if viewer is None:
-            raise InvalidInput(f"{mention} is not a CRM user yet, so they see no emails in MailMagnet. "
-                               "An admin can add them with `/gmail admin grant`.")
+            raise NotACrmUserYet(colleague_slack_id)
         changed = share_with(session, owner, viewer) if shared else unshare_with(session, owner, viewer)
         account = access.own_mailbox(session, actor)
         custom = account is not None and effective_sharing(mailbox_policy(session, account),
                                                            account) is Sharing.CUSTOM
-    if not shared:
-        return (f"{mention} no longer sees your emails through a share." if changed
-                else f"You had not shared your emails with {mention}.")
-    text = f"{mention} may now see your emails with CRM contacts." if changed else f"{mention} already could."
-    if not custom:
-        text += " This applies while your sharing is *Custom* (`/gmail sharing custom`)."
-    return text
+        return ShareChange(colleague_slack_id, shared, changed, custom)
 
 
 def require_gmail_features(services: Services, who: SlackActorRef) -> None:
     """F10 before anything else: without Mail Integration the refusal, not a usage message."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         access.require_mail_integration(session, actor)

@@ -17,7 +17,7 @@ from crm_store.errors import (  # noqa: F401
     WrongWorkspace,
 )
 from crm_store.models import DM_CHANNEL, AuditSurface, ManagersSee, Sharing, SharingDepth, SharingPolicy  # noqa: F401
-from gmail.oauth import ConsentError, InvalidState  # noqa: F401
+from gmail.oauth import ConsentError, ConsentFailure, InvalidState  # noqa: F401
 from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
 from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, MailboxIncident  # noqa: F401

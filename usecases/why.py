@@ -13,14 +13,13 @@ from crm_store.models import GmailAccount, utcnow
 from gmail.sync import rep_timezone
 from gmail.why import WhyAnswer, explain_for_mailbox
 from usecases import access
-from usecases.actors import SlackActorRef, resolve
+from usecases.actors import SlackActorRef, acting
 from usecases.context import Services
 
 
 def why(services: Services, who: SlackActorRef, query: str) -> WhyAnswer:
     """For the rep's own mailbox: the category, the deals that decided it, and what happened to the email."""
-    actor = resolve(services, who)
-    with session_scope(services.engine) as session:
+    with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         tz = rep_timezone(session, account, services.config.default_timezone)
         session.expunge(account)

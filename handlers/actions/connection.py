@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from slack_bolt import Ack, Respond
 
+from handlers.blocks.refusals import refusal_text
 from usecases import idempotency
 from handlers.blocks.commands import connect_prompt, disconnected_notice, message
 from usecases import mailbox as mailbox_use_cases
@@ -38,7 +39,7 @@ def confirm_disconnect(body: dict, respond: Respond, actor: SlackActorRef, servi
     try:
         text = disconnected_notice(mailbox_use_cases.disconnect_own(services, who, connection))
     except DomainError as refusal:
-        text = str(refusal)
+        text = refusal_text(refusal)
     _replace(respond, text)
 
 

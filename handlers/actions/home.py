@@ -5,8 +5,10 @@ from typing import Callable
 
 from slack_sdk import WebClient
 
+from handlers.blocks.refusals import refusal_text
 from usecases import idempotency
 from handlers.actions.setup import setup_view
+from handlers.blocks import settings as setting_words
 from handlers.blocks.commands import disconnected_notice
 from handlers.blocks.ids import ActionId
 from handlers.blocks.setup import connect_modal
@@ -60,13 +62,16 @@ CHANGES: dict[ActionId, Change] = {
     ActionId.HOME_CONNECT: _open_connect,
     ActionId.HOME_SETTINGS: _open_settings,
     ActionId.HOME_DISCONNECT: _disconnect,
-    ActionId.HOME_MAGNET: lambda s, who, c, body: setting_use_cases.change_magnet(s, who, _state(_chosen(body))),
-    ActionId.HOME_LABELS: lambda s, who, c, body: setting_use_cases.change_labels(s, who, _state(_chosen(body))),
-    ActionId.HOME_SHARING: lambda s, who, c, body: setting_use_cases.change_sharing(
-        s, who, _enum(Sharing, _chosen(body)), None),
-    ActionId.HOME_DEPTH: lambda s, who, c, body: setting_use_cases.change_sharing(
-        s, who, None, _enum(SharingDepth, _chosen(body))),
-    ActionId.HOME_ALERTS_DM: lambda s, who, c, body: setting_use_cases.change_alert_destination(s, who, None),
+    ActionId.HOME_MAGNET: lambda s, who, c, body: setting_words.magnet_changed(
+        setting_use_cases.change_magnet(s, who, _state(_chosen(body)))),
+    ActionId.HOME_LABELS: lambda s, who, c, body: setting_words.labels_changed(
+        setting_use_cases.change_labels(s, who, _state(_chosen(body)))),
+    ActionId.HOME_SHARING: lambda s, who, c, body: setting_words.sharing_changed(
+        setting_use_cases.change_sharing(s, who, _enum(Sharing, _chosen(body)), None)),
+    ActionId.HOME_DEPTH: lambda s, who, c, body: setting_words.sharing_changed(
+        setting_use_cases.change_sharing(s, who, None, _enum(SharingDepth, _chosen(body)))),
+    ActionId.HOME_ALERTS_DM: lambda s, who, c, body: setting_words.alert_destination_changed(
+        setting_use_cases.change_alert_destination(s, who, None)),
 }
 # These open a modal and leave the tab as it is (unless they fail).
 OPENS_MODAL = {ActionId.HOME_CONNECT, ActionId.HOME_SETTINGS}
@@ -78,7 +83,7 @@ def home_control(body: dict, client: WebClient, actor: SlackActorRef, services: 
     try:
         notice = CHANGES[action_id](services, actor, client, body)
     except DomainError as refusal:
-        notice = str(refusal)
+        notice = refusal_text(refusal)
     else:
         if action_id in OPENS_MODAL:
             return

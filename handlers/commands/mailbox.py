@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from handlers.blocks.followups import followups_setting_words
 from handlers.blocks.commands import Reply, disconnect_confirmation, message, status_report, usage
-from handlers.blocks.wording import POLICY_TITLES
+from handlers.blocks import settings as setting_words
 from handlers.parsing import UsageError, channel_choice, on_off, shown
 from usecases import mailbox as mailbox_use_cases
 from usecases import followups as followup_use_cases
@@ -50,23 +50,18 @@ def sharing(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
         else:
             raise UsageError(f"`{shown(word)}` is not a sharing option here.", "sharing")
     if choice is None and depth is None:
-        view = setting_use_cases.show_sharing(services, who)
-        lines = [f"Your sharing: {view.line}."]
-        if view.policy_fixed:
-            lines.append(f"Your organisation set *{POLICY_TITLES[view.policy]}* for everyone; you can still choose "
-                         "how much colleagues see (`metadata`, `subject` or `full`).")
-        return usage("\n".join(lines), "sharing")
-    return message(setting_use_cases.change_sharing(services, who, choice, depth))
+        return usage(setting_words.sharing_shown(setting_use_cases.show_sharing(services, who)), "sharing")
+    return message(setting_words.sharing_changed(setting_use_cases.change_sharing(services, who, choice, depth)))
 
 
 def magnet(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     setting_use_cases.require_gmail_features(services, who)
-    return message(setting_use_cases.change_magnet(services, who, on_off(args, "magnet")))
+    return message(setting_words.magnet_changed(setting_use_cases.change_magnet(services, who, on_off(args, "magnet"))))
 
 
 def labels(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     setting_use_cases.require_gmail_features(services, who)
-    return message(setting_use_cases.change_labels(services, who, on_off(args, "labels")))
+    return message(setting_words.labels_changed(setting_use_cases.change_labels(services, who, on_off(args, "labels"))))
 
 
 def alerts(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
@@ -77,7 +72,8 @@ def alerts(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
         choice = None
     else:
         choice = channel_choice(args[0], "alerts")
-    return message(setting_use_cases.change_alert_destination(services, who, choice))
+    return message(setting_words.alert_destination_changed(
+        setting_use_cases.change_alert_destination(services, who, choice)))
 
 
 def followups(services: Services, who: SlackActorRef, args: list[str]) -> Reply:

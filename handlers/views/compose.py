@@ -6,6 +6,7 @@ from __future__ import annotations
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
+from handlers.blocks.refusals import refusal_text
 from handlers.blocks.compose import field_errors, sent_message, submitted
 from usecases import compose
 from usecases.compose import FieldErrors, Outgoing
@@ -26,7 +27,7 @@ def send_email(ack: Ack, view: dict, client: WebClient, actor: SlackActorRef, se
         ack(response_action="errors", errors=field_errors(invalid.errors, view))
         return
     except DomainError as refusal:
-        ack(response_action="errors", errors=field_errors({"body": str(refusal)}, view))
+        ack(response_action="errors", errors=field_errors({"body": refusal_text(refusal)}, view))
         return
     ack()
     sent = compose.send_email(services, actor, outgoing)  # a refusal from Gmail reaches the DM (once)

@@ -8,6 +8,7 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from handlers.blocks.refusals import refusal_text
 from handlers.blocks.ids import FEATURE_LABELS, FEATURE_MAGNET, SETUP_ACTION, SetupField
 from handlers.blocks.setup import settings_saved
 from handlers.home.tab import publish_home
@@ -55,7 +56,7 @@ def setup_submitted(ack: Ack, view: dict, client: WebClient, actor: SlackActorRe
         saved = setting_use_cases.save_setup(services, actor, sharing=sharing, depth=depth,
                                              magnet=FEATURE_MAGNET in features, labels=FEATURE_LABELS in features)
     except DomainError as refusal:
-        ack(response_action="errors", errors={_field_for(refusal, values): str(refusal)[:150]})
+        ack(response_action="errors", errors={_field_for(refusal, values): refusal_text(refusal)[:150]})
         return
     ack()
     origin = _metadata(view)

@@ -11,7 +11,8 @@ from cryptography.fernet import Fernet
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount, GmailOAuthState
 from gmail.accounts import disconnect_mailbox, load_credentials
-from gmail.oauth import ConsentError, InvalidState
+from bot.web import consent_failed
+from gmail.oauth import ConsentError, ConsentFailure, InvalidState
 from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
 from testsupport.consent import consent_redirect, query_of
 from tests.support.gmail import TEAM
@@ -36,17 +37,23 @@ def test_forged_replayed_and_expired_state_are_refused(gmail_env):
     gmail_env.emu.add_user("ann@gmail.example")
     gmail_env.add_crm_user("U1", "ann@crm.example", allow="ann@gmail.example")
     query = gmail_env.consent_redirect("U1", "ann@gmail.example")
-    with pytest.raises(InvalidState, match="not one MailMagnet issued"):
+    with pytest.raises(InvalidState) as forged:
         finish(gmail_env, {**query, "state": "forged-" + query["state"]})
+    assert forged.value.failure is ConsentFailure.UNKNOWN_STATE
+    assert "not one MailMagnet issued" in consent_failed(forged.value)
     finish(gmail_env, query)
-    with pytest.raises(InvalidState, match="already used"):
+    with pytest.raises(InvalidState) as replayed:
         finish(gmail_env, query)
+    assert replayed.value.failure is ConsentFailure.STATE_USED
+    assert "already used" in consent_failed(replayed.value)
     late = gmail_env.consent_redirect("U1", "ann@gmail.example")
     with session_scope(gmail_env.engine) as session:
         record = session.get(GmailOAuthState, late["state"])
         record.created_at = record.created_at - timedelta(minutes=11)
-    with pytest.raises(InvalidState, match="expired"):
+    with pytest.raises(InvalidState) as expired:
         finish(gmail_env, late)
+    assert expired.value.failure is ConsentFailure.STATE_EXPIRED
+    assert "expired" in consent_failed(expired.value)
 
 
 def test_wrong_pkce_verifier_is_refused_by_google(gmail_env):
@@ -55,8 +62,10 @@ def test_wrong_pkce_verifier_is_refused_by_google(gmail_env):
     query = gmail_env.consent_redirect("U1", "ann@gmail.example")
     with session_scope(gmail_env.engine) as session:
         session.get(GmailOAuthState, query["state"]).code_verifier = "x" * 64
-    with pytest.raises(ConsentError, match="Google refused"):
+    with pytest.raises(ConsentError) as refused:
         finish(gmail_env, query)
+    assert refused.value.failure is ConsentFailure.EXCHANGE_REFUSED
+    assert "Google refused" in consent_failed(refused.value)
     with session_scope(gmail_env.engine) as session:
         assert session.exec(sa.select(sa.func.count()).select_from(GmailAccount)).one()[0] == 0
 
@@ -65,11 +74,14 @@ def test_declined_consent_and_lost_permission_keep_nothing(gmail_env):
     gmail_env.emu.add_user("ann@gmail.example")
     gmail_env.add_crm_user("U1", "ann@crm.example", allow="ann@gmail.example")
     denied = consent_redirect(gmail_env.emu, gmail_env.consent.authorization_url(TEAM, "U1"), None)
-    with pytest.raises(ConsentError, match="declined"):
+    with pytest.raises(ConsentError) as declined:
         finish(gmail_env, query_of(denied))
+    assert (declined.value.failure, declined.value.google_error) == (ConsentFailure.NOT_GRANTED, "access_denied")
+    assert "you declined" in consent_failed(declined.value)
     gmail_env.add_crm_user("U1", "ann@crm.example", mail=False, allow="ann@gmail.example")
-    with pytest.raises(ConsentError, match="Mail Integration"):
+    with pytest.raises(ConsentError) as kept_nothing:
         finish(gmail_env, gmail_env.consent_redirect("U1", "ann@gmail.example"))
+    assert "Mail Integration" in consent_failed(kept_nothing.value)
     with session_scope(gmail_env.engine) as session:
         assert session.exec(sa.select(sa.func.count()).select_from(GmailAccount)).one()[0] == 0
 

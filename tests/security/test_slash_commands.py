@@ -37,6 +37,7 @@ COMMANDS = {
     "/gmail alerts dm": NOT_LINKED,
     "/gmail quiet 22:00-07:00": NOT_LINKED,
     "/gmail digest on": NOT_LINKED,
+    "/gmail followups 8": NOT_LINKED,
     f"/gmail mute {JANE}": NOT_LINKED,
     f"/gmail unmute {JANE}": NOT_LINKED,
     f"/gmail share <@{REP}>": NOT_LINKED,
