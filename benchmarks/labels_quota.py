@@ -39,7 +39,8 @@ from crm_store.categories import Category, LabelNames, StageRules, categorize_se
 from crm_store.csv_import import import_deals
 from crm_store.db import session_scope
 from crm_store.models import CategoryChange, GmailAccount, MailboxMessage
-from gmail.client import MailboxClient, credentials_from_dict
+from gmail.client import MailboxClient
+from gmail.credentials import credentials_from_dict
 from gmail.labels import BATCH_MODIFY_THRESHOLD
 from gmail.messages import from_gmail_metadata
 from testsupport.stack import GOOGLE_CLIENT_ID, REP_GMAIL, start_stack

@@ -362,7 +362,7 @@ def cmd_crm_keys(args) -> int:
 
 
 def cmd_crm_sync(args) -> int:
-    from crm_sync.zoho_sync import ZohoSyncStatus
+    from crm_sync.zoho_results import ZohoSyncStatus
     from usecases.crm import sync_zoho
 
     try:

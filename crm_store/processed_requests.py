@@ -1,27 +1,22 @@
 """Idempotency keys of requests with side effects (Slack retries, replays, double clicks).
 
 A key is claimed with one INSERT … ON CONFLICT DO NOTHING: of two identical requests, exactly one wins,
-on any replica. Keys are kept a day (Slack retries within minutes).
+on any replica. Keys are kept a day (Slack retries within minutes); the housekeeping job deletes older ones.
 """
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from crm_store.models import ProcessedSlackRequest, utcnow
 
 KEEP_FOR = timedelta(days=1)
-PRUNE_EVERY_SECONDS = 600.0
 MAX_KEY = 200
-
-_prune_lock = threading.Lock()
-_last_prune: dict[str, float] = {}
 
 
 def _fit(key: str) -> str:
@@ -60,13 +55,7 @@ def seen(engine: Engine, key: str) -> bool:
         return connection.execute(select(table.c.key).where(table.c.key == _fit(key))).first() is not None
 
 
-def prune(engine: Engine) -> None:
-    """Forget old keys, at most every PRUNE_EVERY_SECONDS per database and process."""
-    url = str(engine.url)
-    with _prune_lock:
-        if time.monotonic() - _last_prune.get(url, float("-inf")) < PRUNE_EVERY_SECONDS:
-            return
-        _last_prune[url] = time.monotonic()
+def delete_expired(session: Session, now: datetime) -> None:
+    """Forget keys older than KEEP_FOR (the housekeeping job, `usecases.upkeep`, the one place that prunes)."""
     table = ProcessedSlackRequest.__table__
-    with engine.begin() as connection:
-        connection.execute(delete(table).where(table.c.created_at < utcnow() - KEEP_FOR))
+    session.execute(delete(table).where(table.c.created_at < now - KEEP_FOR))

@@ -2,12 +2,13 @@
 its text (`EnumText`), so the code compares members and the database keeps the VARCHARs the migrations made."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from enum import StrEnum
 
 import sqlalchemy as sa
 
 __all__ = ["DM_CHANNEL", "AccountStatus", "AlertStatus", "AuditSurface", "EnumText", "ManagersSee", "Sharing", "SharingDepth",
-           "SharingPolicy"]
+           "SharingPolicy", "utcnow"]
 
 
 class SharingPolicy(StrEnum):
@@ -83,3 +84,8 @@ class EnumText(sa.TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else self.enum(value)
+
+
+def utcnow() -> datetime:
+    """Aware UTC now: sqlmodel stores datetimes as UTC and refuses naive ones."""
+    return datetime.now(timezone.utc)

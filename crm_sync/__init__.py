@@ -17,7 +17,8 @@ from crm_sync.errors import (
     ZohoTemporaryError,
 )
 from crm_sync.zoho_client import ZohoClient
-from crm_sync.zoho_sync import LEASE_NAME, ModuleResult, SyncProblem, ZohoSyncResult, run_zoho_sync
+from crm_sync.zoho_results import ModuleResult, SyncProblem, ZohoSyncResult
+from crm_sync.zoho_sync import LEASE_NAME, run_zoho_sync
 
 __all__ = [
     "LEASE_NAME",

@@ -24,15 +24,13 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import random
 import re
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
 import requests
@@ -47,6 +45,19 @@ from crm_sync.errors import (
     ZohoTemporaryError,
 )
 
+from crm_sync.zoho_answers import (
+    Answer,
+    DeletedPage,
+    RecordsPage,
+    answer_body,
+    format_zoho_time,
+    listing,
+    listing_body,
+    record_id,
+    server_time,
+    zoho_time,
+)
+
 log = logging.getLogger(__name__)
 
 API_VERSION = "v7"
@@ -54,57 +65,6 @@ TOKEN_MARGIN_SECONDS = 60
 READ_CHUNK = 64 * 1024
 # Zoho's API hosts, one per data centre (www.zohoapis.com, .eu, .in, .com.au, .com.cn, .jp, .ca, .sa, .uk).
 ZOHO_API_HOST = re.compile(r"(?:[a-z0-9-]+\.)*zohoapis\.(?:com|eu|in|com\.au|com\.cn|jp|ca|sa|uk)")
-
-
-def parse_zoho_time(value: str | None) -> datetime | None:
-    """Zoho's ISO 8601 timestamps (`2026-11-20T17:30:05+05:30`) as aware UTC datetimes."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def format_zoho_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat(timespec="seconds")
-
-
-def _zoho_time(value: Any, what: str) -> datetime | None:
-    """A date-time field of an answer; anything else is a broken answer."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ZohoBadAnswer(f"Zoho answered a {what} that is not a date-time: {str(value)[:40]!r}")
-    try:
-        return parse_zoho_time(value)
-    except ValueError:
-        raise ZohoBadAnswer(f"Zoho answered a {what} that is not a date-time: {value[:40]!r}") from None
-
-
-def _record_id(value: Any, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        raise ZohoBadAnswer(f"Zoho answered a {what} whose id is not an id: {str(value)[:40]!r}")
-    return str(value)
-
-
-def _listing(body: Any, what: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The `data` and `info` of a listing, checked for the types Zoho documents."""
-    if not isinstance(body, dict):
-        raise ZohoBadAnswer(f"Zoho answered its {what} with JSON that is not an object")
-    data = body.get("data")
-    info = body.get("info")
-    if data is None:
-        data = []
-    if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
-        raise ZohoBadAnswer(f"Zoho answered its {what} with `data` that is not a list of records")
-    if info is None:
-        info = {}
-    if not isinstance(info, dict):
-        raise ZohoBadAnswer(f"Zoho answered its {what} with `info` that is not an object")
-    if not isinstance(info.get("more_records", False), bool):
-        raise ZohoBadAnswer(f"Zoho answered its {what} with `more_records` that is not true or false")
-    return data, info
 
 
 def _is_loopback(host: str) -> bool:
@@ -139,67 +99,6 @@ def api_root(api_domain: Any) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-@dataclass
-class Answer:
-    """An HTTP answer, its body read up to the client's cap."""
-
-    status_code: int
-    headers: Mapping[str, str]
-    content: bytes
-    reason: str = ""
-
-
-@dataclass
-class RecordsPage:
-    records: list[dict[str, Any]]
-    more: bool
-    next_page_token: str | None
-    page_token_expiry: datetime | None
-    server_time: datetime | None  # the Date header: Zoho's clock, to the second
-
-
-@dataclass
-class DeletedPage:
-    records: list[dict[str, Any]]
-    more: bool
-    server_time: datetime | None
-
-
-def _server_time(response: Answer) -> datetime | None:
-    value = response.headers.get("Date")
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _decoded(response: Answer) -> Any:
-    """The answer's JSON; ValueError when it is not JSON (nesting deeper than Python recurses included)."""
-    try:
-        return json.loads(response.content) if response.content else None
-    except (ValueError, RecursionError):
-        raise ValueError("not JSON") from None
-
-
-def _body(response: Answer) -> dict[str, Any]:
-    """An error's or the token endpoint's JSON object, or {} (what we read of it is checked where used)."""
-    try:
-        body = _decoded(response)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _listing_body(response: Answer, what: str) -> Any:
-    try:
-        return _decoded(response)
-    except ValueError:
-        raise ZohoBadAnswer(f"Zoho answered its {what} with something that is not JSON") from None
-
-
 class ZohoClient:
     """One per sync run (requests' Session is not meant to be shared between threads)."""
 
@@ -227,7 +126,7 @@ class ZohoClient:
         form = {"grant_type": "refresh_token", "client_id": self.config.client_id,
                 "client_secret": self.config.client_secret, "refresh_token": self.config.refresh_token}
         response = self._send("POST", self.config.token_url, data=form, authorized=False)
-        body = _body(response)
+        body = answer_body(response)
         error = body.get("error")
         if error == "invalid_code":
             raise ZohoAuthError("Zoho refused the refresh token (invalid_code: revoked, or from another data "
@@ -298,7 +197,7 @@ class ZohoClient:
             status = response.status_code
             if status < 400:
                 return response
-            body = _body(response)
+            body = answer_body(response)
             code = body.get("code")
             if status == 401 and authorized and code in ("INVALID_TOKEN", "AUTHENTICATION_FAILURE", None):
                 if refreshed:
@@ -340,7 +239,7 @@ class ZohoClient:
                 except (TypeError, ValueError):
                     when = None
                 if when is not None:
-                    now = _server_time(response) or datetime.now(timezone.utc)
+                    now = server_time(response) or datetime.now(timezone.utc)
                     return max(0.0, (when - now).total_seconds())
         details = body.get("details") if isinstance(body.get("details"), dict) else {}
         if isinstance(details.get("retry_after"), (int, float)) and not isinstance(details.get("retry_after"), bool):
@@ -354,7 +253,7 @@ class ZohoClient:
             if value > 1e11:  # epoch milliseconds
                 value /= 1000
             if value > 1e9:  # epoch seconds
-                now = _server_time(response) or datetime.now(timezone.utc)
+                now = server_time(response) or datetime.now(timezone.utc)
                 return max(0.0, value - now.timestamp())
             return max(0.0, value)
         return None
@@ -390,12 +289,12 @@ class ZohoClient:
         headers = {"If-Modified-Since": format_zoho_time(since)} if since is not None else {}
         response = self._send("GET", self._api(module), params=params, headers=headers)
         if response.status_code in (204, 304):
-            return RecordsPage([], False, None, None, _server_time(response))
-        data, info = _listing(_listing_body(response, f"{module} listing"), f"{module} listing")
+            return RecordsPage([], False, None, None, server_time(response))
+        data, info = listing(listing_body(response, f"{module} listing"), f"{module} listing")
         records = []
         for item in data:
-            record = {**item, "id": _record_id(item.get("id"), f"{module} record")}
-            _zoho_time(record.get("Modified_Time"), f"{module} record's Modified_Time")
+            record = {**item, "id": record_id(item.get("id"), f"{module} record")}
+            zoho_time(record.get("Modified_Time"), f"{module} record's Modified_Time")
             records.append(record)
         more = info.get("more_records", False)
         token = info.get("next_page_token") if more else None
@@ -403,8 +302,8 @@ class ZohoClient:
             raise ZohoRequestError("Zoho said more records follow but gave no next_page_token", status=200)
         if token is not None and (not isinstance(token, str) or len(token) > 1024 or not token.isprintable()):
             raise ZohoBadAnswer(f"Zoho answered its {module} listing with a next_page_token that is not a token")
-        return RecordsPage(records, more, token, _zoho_time(info.get("page_token_expiry"), "page_token_expiry"),
-                           _server_time(response))
+        return RecordsPage(records, more, token, zoho_time(info.get("page_token_expiry"), "page_token_expiry"),
+                           server_time(response))
 
     def list_users(self, *, page: int = 1, per_page: int = 200) -> tuple[list[dict[str, Any]], bool]:
         """One page of `GET /crm/v7/users?type=AllUsers` (needs the `ZohoCRM.users.READ` scope): the users and
@@ -413,11 +312,11 @@ class ZohoClient:
                                                                  "per_page": per_page})
         if response.status_code in (204, 304):
             return [], False
-        body = _listing_body(response, "users listing")
+        body = listing_body(response, "users listing")
         if not isinstance(body, dict):
             raise ZohoBadAnswer("Zoho answered its users listing with JSON that is not an object")
-        data, info = _listing({"data": body.get("users"), "info": body.get("info")}, "users listing")
-        return [{**u, "id": _record_id(u.get("id"), "user")} for u in data], info.get("more_records", False)
+        data, info = listing({"data": body.get("users"), "info": body.get("info")}, "users listing")
+        return [{**u, "id": record_id(u.get("id"), "user")} for u in data], info.get("more_records", False)
 
     def get_record(self, module: str, record_id: str, *, extra: dict[str, str] | None = None) -> dict[str, Any] | None:
         """`GET /crm/v7/{module}/{id}`: the whole record, or None when Zoho has none (204). A converted lead is
@@ -425,7 +324,7 @@ class ZohoClient:
         response = self._send("GET", self._api(f"{module}/{record_id}"), params=dict(extra or {}))
         if response.status_code in (204, 304):
             return None
-        data, _ = _listing(_listing_body(response, f"{module} record"), f"{module} record")
+        data, _ = listing(listing_body(response, f"{module} record"), f"{module} record")
         return data[0] if data and isinstance(data[0], dict) else None
 
     def list_deleted(self, module: str, *, since: datetime | None = None, page: int = 1,
@@ -435,12 +334,12 @@ class ZohoClient:
         headers = {"If-Modified-Since": format_zoho_time(since)} if since is not None else {}
         response = self._send("GET", self._api(f"{module}/deleted"), params=params, headers=headers)
         if response.status_code in (204, 304):
-            return DeletedPage([], False, _server_time(response))
+            return DeletedPage([], False, server_time(response))
         what = f"deleted {module} listing"
-        data, info = _listing(_listing_body(response, what), what)
+        data, info = listing(listing_body(response, what), what)
         records = []
         for item in data:
-            record = {**item, "id": _record_id(item.get("id"), f"deleted {module} record")}
-            _zoho_time(record.get("deleted_time"), f"deleted {module} record's deleted_time")
+            record = {**item, "id": record_id(item.get("id"), f"deleted {module} record")}
+            zoho_time(record.get("deleted_time"), f"deleted {module} record's deleted_time")
             records.append(record)
-        return DeletedPage(records, info.get("more_records", False), _server_time(response))
+        return DeletedPage(records, info.get("more_records", False), server_time(response))

@@ -61,7 +61,6 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass, field
-from enum import StrEnum
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -77,107 +76,17 @@ from crm_store.records.results import RecordKind
 from crm_store.sources import ChangeSource
 from crm_sync.config import ZohoConfig
 from crm_sync.errors import LeaseLost, ZohoBadAnswer, ZohoError, ZohoPageTokenInvalid
-from crm_sync.zoho_client import ZohoClient, parse_zoho_time
+from crm_sync.zoho_answers import parse_zoho_time
+from crm_sync.zoho_client import ZohoClient
+from crm_sync.zoho_cursor import Cursor, aware, stamp, stamp_time
+from crm_sync.zoho_fields import FIELDS, KINDS, LIST_PARAMS, MAPPERS, MODULES, ZOHO_FIELD
+from crm_sync.zoho_results import ModuleResult, SyncProblem, ZohoSyncResult, ZohoSyncStatus
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "zoho-sync"
-# Leads after Contacts: a lead converted in Zoho is listed as a new contact first, which takes the lead over
-# (`crm_store.leads`); the converted lead read next then changes nothing, or moves the lead into the existing
-# contact it was converted to.
-MODULES = ("Contacts", "Leads", "Deals")
-KINDS = {"Contacts": RecordKind.CONTACTS, "Leads": RecordKind.LEADS, "Deals": RecordKind.DEALS}
-# Zoho hides converted leads from `GET /Leads` unless asked: the sync must see them to follow the conversion.
-LIST_PARAMS = {"Leads": {"converted": "both"}}
-FIELDS = {
-    "Contacts": ("Email", "Secondary_Email", "First_Name", "Last_Name", "Account_Name", "Phone", "Owner",
-                 "Modified_Time"),
-    "Leads": ("Email", "Secondary_Email", "First_Name", "Last_Name", "Company", "Phone", "Owner", "Lead_Status",
-              "Modified_Time"),
-    "Deals": ("Deal_Name", "Stage", "Closing_Date", "Amount", "Contact_Name", "Owner", "Modified_Time"),
-}
-# The core's field names as Zoho calls them, for problems an admin reads.
-ZOHO_FIELD = {
-    "email": "Email", "secondary_email": "Secondary_Email", "first_name": "First_Name", "last_name": "Last_Name",
-    "company": "Account_Name", "phone": "Phone", "owner_email": "Owner", "external_id": "id",
-    "name": "Deal_Name", "stage": "Stage", "closing_date": "Closing_Date", "amount": "Amount",
-    "contact_external_id": "Contact_Name", "contact_email": "Contact_Name",
-    "lead_status": "Lead_Status", "converted_contact_external_id": "$converted_detail",
-}
 TOKEN_MARGIN = timedelta(minutes=5)  # a page token this close to its expiry is not worth trying
 ONE_SECOND = timedelta(seconds=1)
-
-
-@dataclass
-class SyncProblem:
-    module: str
-    record_id: str | None  # the Zoho id
-    field: str | None  # Zoho's field name
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.module} {self.record_id}" + (f" {self.field}" if self.field else "")
-        return f"{where}: {self.reason}"
-
-
-@dataclass
-class ModuleResult:
-    module: str
-    pages: int = 0  # pages of records read (empty answers included)
-    deleted_pages: int = 0
-    read: int = 0  # records Zoho handed out
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    skipped: int = 0
-    skipped_organisation: int = 0  # of the skipped, records whose address is the organisation's own
-    problems: list[SyncProblem] = field(default_factory=list)
-
-
-class ZohoSyncStatus(StrEnum):
-    """How a run ended (also the `result` of `mailmagnet_crm_sync_runs_total`)."""
-    SYNCED = "synced"
-    SKIPPED = "skipped"  # another replica holds the lease
-    FAILED = "failed"
-
-
-@dataclass
-class ZohoSyncResult:
-    status: ZohoSyncStatus
-    reason: str | None = None  # why skipped or failed
-    full: bool = False
-    modules: dict[str, ModuleResult] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status is ZohoSyncStatus.SYNCED
-
-    @property
-    def pages(self) -> int:
-        return sum(result.pages + result.deleted_pages for result in self.modules.values())
-
-    @property
-    def deletes(self) -> int:
-        return sum(result.deleted for result in self.modules.values())
-
-    @property
-    def problems(self) -> list[SyncProblem]:
-        return [problem for result in self.modules.values() for problem in result.problems]
-
-    def summary(self) -> str:
-        """One line for the CLI and the logs."""
-        if self.status is ZohoSyncStatus.SKIPPED:
-            return f"skipped: {self.reason}"
-        parts = [f"{name.lower()}: {r.created} created, {r.updated} updated, {r.deleted} deleted, "
-                 f"{r.skipped} skipped"
-                 + (f" ({r.skipped_organisation} the organisation's own addresses)" if r.skipped_organisation else "")
-                 for name, r in self.modules.items()]
-        text = "; ".join(parts) or "nothing read"
-        return f"failed: {self.reason} ({text})" if self.status is ZohoSyncStatus.FAILED else text
 
 
 def default_owner() -> str:
@@ -259,94 +168,6 @@ def _sync_users(engine: Engine, client: ZohoClient) -> ModuleResult:
     return outcome
 
 
-@dataclass
-class _Cursor:
-    since: datetime | None = None
-    skip: dict[str, str] = field(default_factory=dict)  # record id -> "Modified_Time#digest" of what was applied
-    page_token: str | None = None
-    page_token_since: datetime | None = None
-    page_token_expires_at: datetime | None = None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def _stamp(modified: datetime | None, record: dict[str, Any]) -> str:
-    """What was applied of a record: its Modified_Time and a digest of the fields we keep."""
-    digest = hashlib.sha1(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return f"{modified.isoformat() if modified else ''}#{digest}"
-
-
-def _stamp_time(stamp: str) -> datetime | None:
-    moment = stamp.split("#", 1)[0]
-    return datetime.fromisoformat(moment) if moment else None
-
-
-def contact_record(zoho: dict[str, Any]) -> dict[str, Any]:
-    """A Zoho contact as the import core's record."""
-    record: dict[str, Any] = {
-        "external_id": zoho.get("id"),
-        "email": zoho.get("Email"),
-        "secondary_email": zoho.get("Secondary_Email"),
-        "first_name": zoho.get("First_Name"),
-        "last_name": zoho.get("Last_Name"),
-        "company": _lookup_name(zoho.get("Account_Name")),
-        "phone": zoho.get("Phone"),
-    }
-    _owner(zoho, record)
-    return record
-
-
-def deal_record(zoho: dict[str, Any]) -> dict[str, Any]:
-    """A Zoho deal as the import core's record."""
-    contact = zoho.get("Contact_Name")
-    record: dict[str, Any] = {
-        "external_id": zoho.get("id"),
-        "name": zoho.get("Deal_Name"),
-        "stage": zoho.get("Stage"),
-        "closing_date": zoho.get("Closing_Date"),
-        "amount": zoho.get("Amount"),
-        "contact_external_id": contact.get("id") if isinstance(contact, dict) else None,
-    }
-    _owner(zoho, record)
-    return record
-
-
-def _lookup_name(value: Any) -> Any:
-    return value.get("name") if isinstance(value, dict) else value
-
-
-def _owner(zoho: dict[str, Any], record: dict[str, Any]) -> None:
-    owner = zoho.get("Owner")
-    if owner is None:
-        record["owner_email"] = None
-    elif isinstance(owner, dict) and owner.get("email"):
-        record["owner_email"] = owner["email"]
-    # An owner Zoho shows without an email (field permissions) leaves the stored owner as it is.
-
-
-def lead_record(zoho: dict[str, Any]) -> dict[str, Any]:
-    """A Zoho lead as the import core's record (its conversion is read apart: `_Run.conversion_of`)."""
-    record: dict[str, Any] = {
-        "external_id": zoho.get("id"),
-        "email": zoho.get("Email"),
-        "secondary_email": zoho.get("Secondary_Email"),
-        "first_name": zoho.get("First_Name"),
-        "last_name": zoho.get("Last_Name"),
-        "company": zoho.get("Company"),
-        "phone": zoho.get("Phone"),
-        "lead_status": zoho.get("Lead_Status"),
-    }
-    _owner(zoho, record)
-    return record
-
-
-MAPPERS = {"Contacts": contact_record, "Leads": lead_record, "Deals": deal_record}
-
-
 class _Run:
     def __init__(self, engine: Engine, config: ZohoConfig, client: ZohoClient, owner: str,
                  clock: Callable[[], datetime], full: bool, on_page: Callable | None, result: ZohoSyncResult):
@@ -355,15 +176,15 @@ class _Run:
 
     # -- cursors --------------------------------------------------------------
 
-    def cursor(self, name: str) -> _Cursor | None:
+    def cursor(self, name: str) -> Cursor | None:
         with session_scope(self.engine) as session:
             row = session.get(CrmSyncCursor, name)
             if row is None:
                 return None
-            return _Cursor(_aware(row.since), json.loads(row.skip) if row.skip else {}, row.page_token,
-                           _aware(row.page_token_since), _aware(row.page_token_expires_at))
+            return Cursor(aware(row.since), json.loads(row.skip) if row.skip else {}, row.page_token,
+                           aware(row.page_token_since), aware(row.page_token_expires_at))
 
-    def _save(self, session: Session, name: str, cursor: _Cursor, *, success: bool = False) -> None:
+    def _save(self, session: Session, name: str, cursor: Cursor, *, success: bool = False) -> None:
         row = session.get(CrmSyncCursor, name) or CrmSyncCursor(name=name)
         row.since = cursor.since
         row.skip = json.dumps(cursor.skip, sort_keys=True) if cursor.skip else None
@@ -375,7 +196,7 @@ class _Run:
             row.last_success_at, row.last_error = self.clock(), None
         session.add(row)
 
-    def _commit_page(self, stream: str, kind: RecordKind, records: list[dict], cursor: _Cursor, *,
+    def _commit_page(self, stream: str, kind: RecordKind, records: list[dict], cursor: Cursor, *,
                      complete: bool):
         """Apply a page's records and move the stream's cursor, in one transaction, under the lease."""
         with session_scope(self.engine) as session:
@@ -399,7 +220,7 @@ class _Run:
 
     def start_deleted_stream(self, module: str, since: datetime | None) -> None:
         with session_scope(self.engine) as session:
-            self._save(session, f"zoho:{module}:deleted", _Cursor(since=since), success=True)
+            self._save(session, f"zoho:{module}:deleted", Cursor(since=since), success=True)
 
     def _count(self, module: str, ids: list[str], applied) -> None:
         if applied is None:
@@ -424,7 +245,7 @@ class _Run:
         """Read and apply the records modified since the cursor; returns Zoho's time at the first answer."""
         stream = f"zoho:{module}"
         stored = None if self.full else self.cursor(stream)
-        cursor = stored or _Cursor()
+        cursor = stored or Cursor()
         now = self.clock()
         token = cursor.page_token
         if token and (cursor.page_token_expires_at is None or cursor.page_token_expires_at - TOKEN_MARGIN <= now):
@@ -433,7 +254,7 @@ class _Run:
         first_answer: datetime | None = None
         # id -> (Modified_Time, stamp) of what is applied past the cursor's `since`, oldest first.
         applied_at: dict[str, tuple[datetime | None, str]] = {
-            record_id: (_stamp_time(stamp), stamp) for record_id, stamp in cursor.skip.items()}
+            record_id: (stamp_time(stamp), stamp) for record_id, stamp in cursor.skip.items()}
         newest: datetime | None = None  # the latest Modified_Time handed out in this run
         number = 0
         handed_out: set[str] = set()  # the page tokens Zoho gave in this run
@@ -457,28 +278,7 @@ class _Run:
             self.result.modules[module].pages += 1
             self.result.modules[module].read += len(page.records)
             first_answer = first_answer or page.server_time
-            fresh, ids = [], []
-            for zoho in page.records:
-                modified = parse_zoho_time(zoho.get("Modified_Time"))
-                ceiling = page.server_time or self.clock()
-                if modified is not None and modified > ceiling:
-                    modified = ceiling  # "modified" in the future: the cursor must not leap past what comes next
-                if modified is not None and (newest is None or modified > newest):
-                    newest = modified  # skipped records count for the boundary too
-                record = MAPPERS[module](zoho)
-                # Zoho's times are to the second: an edit in the second of an earlier read keeps its
-                # Modified_Time, so what was applied is recognised by its content too.
-                stamp = _stamp(modified, record)
-                before = applied_at.pop(zoho["id"], None)
-                applied_at[zoho["id"]] = (modified, stamp)  # moved to the end: the newest
-                if before is not None and before[1] == stamp:
-                    continue  # applied before, unchanged since
-                if module == "Leads" and zoho.get("$converted") is True:
-                    converted_to = self.conversion_of(zoho["id"])
-                    if converted_to is not None:
-                        record["converted_contact_external_id"] = converted_to
-                fresh.append(record)
-                ids.append(zoho["id"])
+            fresh, ids, newest = self._fresh_records(module, page, applied_at, newest)
             cursor = self._advance(cursor, applied_at, newest, page, request_since)
             applied = self._commit_page(stream, KINDS[module], fresh, cursor, complete=not page.more)
             self._count(module, ids, applied)
@@ -488,6 +288,34 @@ class _Run:
                 return first_answer
             self._check_length(module, number)
             token = page.next_page_token
+
+    def _fresh_records(self, module: str, page, applied_at: dict[str, tuple[datetime | None, str]],
+                       newest: datetime | None) -> tuple[list[dict], list[str], datetime | None]:
+        """The page's records as the core's, leaving out those applied before and unchanged since (`applied_at`
+        is updated); with their Zoho ids and the latest Modified_Time handed out so far."""
+        fresh, ids = [], []
+        for zoho in page.records:
+            modified = parse_zoho_time(zoho.get("Modified_Time"))
+            ceiling = page.server_time or self.clock()
+            if modified is not None and modified > ceiling:
+                modified = ceiling  # "modified" in the future: the cursor must not leap past what comes next
+            if modified is not None and (newest is None or modified > newest):
+                newest = modified  # skipped records count for the boundary too
+            record = MAPPERS[module](zoho)
+            # Zoho's times are to the second: an edit in the second of an earlier read keeps its
+            # Modified_Time, so what was applied is recognised by its content too.
+            digest = stamp(modified, record)
+            before = applied_at.pop(zoho["id"], None)
+            applied_at[zoho["id"]] = (modified, digest)  # moved to the end: the newest
+            if before is not None and before[1] == digest:
+                continue  # applied before, unchanged since
+            if module == "Leads" and zoho.get("$converted") is True:
+                converted_to = self.conversion_of(zoho["id"])
+                if converted_to is not None:
+                    record["converted_contact_external_id"] = converted_to
+            fresh.append(record)
+            ids.append(zoho["id"])
+        return fresh, ids, newest
 
     def conversion_of(self, lead_id: str) -> str | None:
         """The id of the contact a converted lead became: `$converted_detail` comes only with the single-record
@@ -499,8 +327,8 @@ class _Run:
             contact = contact.get("id")
         return str(contact) if isinstance(contact, (str, int)) and str(contact) else None
 
-    def _advance(self, cursor: _Cursor, applied_at: dict[str, tuple[datetime | None, str]],
-                 newest: datetime | None, page, request_since: datetime | None) -> _Cursor:
+    def _advance(self, cursor: Cursor, applied_at: dict[str, tuple[datetime | None, str]],
+                 newest: datetime | None, page, request_since: datetime | None) -> Cursor:
         """The cursor once this page is committed (module docstring). Forgets from `applied_at` what
         the new `since` covers, so each page costs what it read, not what the run read so far."""
         if newest is None:  # nothing handed out at all: where we were
@@ -518,9 +346,9 @@ class _Run:
                     break
                 del applied_at[record_id]
         if page.more:
-            return _Cursor(since, {}, page.next_page_token, request_since, page.page_token_expiry)
+            return Cursor(since, {}, page.next_page_token, request_since, page.page_token_expiry)
         # Once per listing, and exact even if a re-read after an expired page token broke the order.
-        return _Cursor(since, {record_id: stamp for record_id, (modified, stamp) in applied_at.items()
+        return Cursor(since, {record_id: stamp for record_id, (modified, stamp) in applied_at.items()
                                if modified is not None and (since is None or modified > since)})
 
     # -- deleted records ------------------------------------------------------
@@ -543,13 +371,13 @@ class _Run:
                 records.append({"external_id": item["id"], "deleted": True})
                 ids.append(item["id"])
             if page.more:
-                cursor = _Cursor(since=since)  # page numbers shift as deletes happen: move at the end
+                cursor = Cursor(since=since)  # page numbers shift as deletes happen: move at the end
             elif newest is None:
-                cursor = _Cursor(since=since)
+                cursor = Cursor(since=since)
             elif page.server_time is not None and page.server_time > newest:
-                cursor = _Cursor(since=newest)
+                cursor = Cursor(since=newest)
             else:
-                cursor = _Cursor(since=newest - ONE_SECOND)  # re-applying a delete is harmless
+                cursor = Cursor(since=newest - ONE_SECOND)  # re-applying a delete is harmless
             applied = self._commit_page(stream, KINDS[module], records, cursor, complete=not page.more)
             self._count(module, ids, applied)
             if self.on_page is not None:

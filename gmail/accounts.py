@@ -10,7 +10,7 @@ from sqlmodel import Session, delete, select, update
 
 from crm_store.db import session_scope
 from crm_store.models import AccountStatus, Alert, Followup, GmailAccount, MailboxMessage, MutedContact, utcnow
-from gmail.client import credentials_from_dict, credentials_to_dict
+from gmail.credentials import credentials_from_dict, credentials_to_dict
 from gmail.config import GoogleConfig
 from gmail.oauth import revoke_token
 from gmail.tokens import TokenCipher

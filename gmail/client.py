@@ -12,7 +12,7 @@ import random
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import google_auth_httplib2
@@ -23,42 +23,12 @@ from googleapiclient.discovery import build
 from gmail.config import METADATA_HEADERS, GoogleConfig, RetryPolicy
 from gmail.errors import DeadlinePassed, GmailError, GmailTemporaryError, NotFound, SendingLimitExceeded, \
     SendThrottled, translate, translate_send
+from gmail.history import SYNC_HISTORY_TYPES, HistoryPage, history_params, parse_history_page
 from gmail.metering import MeteredBatch, MeteredRequest
 
 log = logging.getLogger(__name__)
 
 BATCH_MODIFY_LIMIT = 1000
-
-
-def credentials_from_dict(data: dict[str, Any], config: GoogleConfig) -> Credentials:
-    from datetime import datetime
-
-    expiry = datetime.fromisoformat(data["expiry"]).replace(tzinfo=None) if data.get("expiry") else None
-    return Credentials(
-        token=data.get("token"),
-        refresh_token=data.get("refresh_token"),
-        token_uri=config.token_uri,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        scopes=data.get("scopes") or list(config.scopes),
-        expiry=expiry,  # google-auth compares naive UTC datetimes
-    )
-
-
-def credentials_to_dict(credentials: Credentials) -> dict[str, Any]:
-    return {
-        "token": credentials.token,
-        "refresh_token": credentials.refresh_token,
-        "expiry": credentials.expiry.isoformat() if credentials.expiry else None,
-        # What Google granted (it may be less than what was asked for), so a refresh never asks for more.
-        "scopes": _scope_list(getattr(credentials, "granted_scopes", None) or credentials.scopes),
-    }
-
-
-def _scope_list(scopes) -> list[str]:
-    if isinstance(scopes, str):
-        return scopes.split()
-    return list(scopes or [])
 
 
 @dataclass(frozen=True)
@@ -138,65 +108,6 @@ def socket_timeout(http: httplib2.Http, seconds: float) -> None:
         connection.timeout = seconds
         if getattr(connection, "sock", None) is not None:
             connection.sock.settimeout(seconds)
-
-
-@dataclass
-class HistoryPage:
-    added_ids: list[str]
-    history_id: str
-    next_page_token: str | None
-    # Messages that left (False) or came back to (True) the Inbox, last change wins; from labelsRemoved /
-    # labelsAdded records, which the same history.list call returns (no extra quota).
-    inbox_changes: dict[str, bool] = field(default_factory=dict)
-    # Messages the owner sent (messagesAdded with SENT): message id -> thread id, from the records themselves
-    # (follow-ups: a reply clears the thread's follow-up without fetching anything).
-    sent: dict[str, str] = field(default_factory=dict)
-
-
-# What the sync asks history.list for: new mail, and Inbox membership changes of any message.
-SYNC_HISTORY_TYPES = ("messageAdded", "labelAdded", "labelRemoved")
-
-
-def history_params(start_history_id: str, *, label_id: str | None = None,
-                   history_types: Iterable[str] = SYNC_HISTORY_TYPES, page_size: int = 500,
-                   page_token: str | None = None) -> dict[str, Any]:
-    """The arguments of one users.history.list call, the same for the pipeline and the polling sweep."""
-    params: dict[str, Any] = dict(userId="me", startHistoryId=start_history_id, historyTypes=list(history_types),
-                                  maxResults=page_size)
-    if label_id:
-        params["labelId"] = label_id
-    if page_token:
-        params["pageToken"] = page_token
-    return params
-
-
-def parse_history_page(response: dict[str, Any], label_id: str | None = "INBOX", *,
-                       server_filtered: bool = False) -> HistoryPage:
-    """`added`: new messages with `label_id` (None: all); `inbox_changes`: that label added or removed; `sent`:
-    the owner's sent messages. The sync asks Gmail for the whole history (no `labelId`), which costs the same
-    call, and sorts it here, so the rep's sent mail is seen too. With `server_filtered` (the request named the
-    label), a message Gmail lists without labels counts as having it."""
-    added: list[str] = []
-    changes: dict[str, bool] = {}
-    sent: dict[str, str] = {}
-    for record in response.get("history", []):
-        for item in record.get("messagesAdded", []):
-            message = item.get("message", {})
-            labels = message.get("labelIds", [label_id] if server_filtered else [])
-            if label_id is None or label_id in labels:
-                added.append(message["id"])
-            if "SENT" in labels and isinstance(message.get("threadId"), str):
-                sent[message["id"]] = message["threadId"]
-        if label_id is None:
-            continue
-        for key, inside in (("labelsAdded", True), ("labelsRemoved", False)):
-            for item in record.get(key, []):
-                if label_id in item.get("labelIds", []):
-                    message_id = item.get("message", {}).get("id")
-                    if message_id:
-                        changes.pop(message_id, None)
-                        changes[message_id] = inside
-    return HistoryPage(added, response["historyId"], response.get("nextPageToken"), changes, sent)
 
 
 class MailboxClient:

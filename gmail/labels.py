@@ -1,10 +1,8 @@
 """Filing customer mail into the three labels (SPEC F4, §4).
 
-- The three labels are created (or found, in any case) when labelling is switched on: the use case calls
-  `ensure_labels` at once, and the first label run after labels were switched on checks them before anything
-  else. Their ids are cached on the mailbox (`labels_created_in_gmail` reads that for /gmail status); a cached
-  id that is missing, null or empty counts as missing, and one Gmail refuses (the rep deleted the label) is
-  looked up again, so no call is spent on a label id that cannot work.
+- The three labels are created (or found, in any case) when labelling is switched on (`gmail.label_ids`), and
+  the first label run after that checks them before anything else. A cached id that is missing, null or empty
+  counts as missing, and one Gmail refuses (the rep deleted the label) is looked up again.
 - Which messages a label run decides (`needs_filing`): new Inbox mail from contacts (marked by the sync
   pipeline's `record`); when labels are switched on, every unfiled Inbox message within the lookback, whether
   or not MailMagnet saw it before (the backfill's listing hands over the stored ones too); and unfiled Inbox
@@ -26,7 +24,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import defaultdict
@@ -46,6 +43,7 @@ from telemetry.failpoints import failpoint
 from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import InvalidRequest, NotFound
+from gmail.label_ids import cached_label_ids, ensure_labels
 from gmail.sync import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
@@ -66,53 +64,6 @@ class FilingResult:
     @property
     def changed(self) -> bool:
         return bool(self.filed or self.refiled or self.labels_created)
-
-
-def cached_label_ids(raw: Any) -> dict[str, str]:
-    """The usable label ids of a mailbox's cache (category key -> Gmail label id): a missing, null or empty id,
-    or a cache that is not a JSON object, counts as missing."""
-    try:
-        data = json.loads(raw) if isinstance(raw, str) and raw else {}
-    except ValueError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {c.value: data[c.value] for c in Category if isinstance(data.get(c.value), str) and data[c.value].strip()}
-
-
-def labels_created_in_gmail(account: GmailAccount) -> bool:
-    """For /gmail status: the three labels exist in the rep's Gmail (as far as the last look at Gmail knows)."""
-    return len(cached_label_ids(account.label_ids)) == len(Category)
-
-
-def ensure_labels(engine: Engine, labels: LabelNames, account_id: int, mailbox: MailboxClient,
-                  created: list[str] | None = None) -> dict[str, str]:
-    """Find the three labels in the rep's Gmail (any case), create the missing ones, cache their ids; returns
-    category key -> Gmail label id. One `labels.list` (1 unit), plus 5 units per label created. Names of the
-    labels created are appended to `created`."""
-    existing = {label["name"].lower(): label["id"] for label in mailbox.list_labels()}
-    ids: dict[str, str] = {}
-    for category in Category:
-        name = labels.name_for(category)
-        label_id = existing.get(name.lower())
-        if label_id is None:
-            try:
-                label_id = mailbox.create_label(name)["id"]
-                if created is not None:
-                    created.append(name)
-            except InvalidRequest:
-                # 409: created meanwhile (another client, a retried call): take it from a fresh list.
-                label_id = {l["name"].lower(): l["id"] for l in mailbox.list_labels()}.get(name.lower())
-                if label_id is None:
-                    raise
-        ids[category.value] = label_id
-    with session_scope(engine) as session:
-        current = session.get(GmailAccount, account_id)
-        if current is not None:
-            current.label_ids = json.dumps(ids)
-            current.label_ids_checked_at = utcnow()  # the clock `labels_enabled_at` is written with
-            session.add(current)
-    return ids
 
 
 class LabelFiler:

@@ -32,7 +32,8 @@ from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
 from googleapiclient.http import HttpError
 
-from gmail.client import GmailService, history_params
+from gmail.client import GmailService
+from gmail.history import history_params
 from gmail.errors import translate
 from gmail.metering import MeteredBatch
 

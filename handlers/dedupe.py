@@ -22,24 +22,13 @@ log = logging.getLogger(__name__)
 DOUBLE_CLICK_WINDOW = timedelta(seconds=3)
 
 
-def claim(services: Services, key: str, *, window: timedelta | None = None) -> bool:
-    return idempotency.claim(services, key, window=window)
-
-
-def seen(services: Services, key: str) -> bool:
-    return idempotency.seen(services, key)
-
-
 def first_delivery(services: Services, body: dict) -> bool:
     """Claim the request (and, for a click, the element) before its side effects: False for a repeat."""
     key = request_key(body)
-    if key is not None and not claim(services, key):
+    if key is not None and not idempotency.claim(services, key):
         return False
     click = click_key(body)
-    if click is not None and not claim(services, click, window=DOUBLE_CLICK_WINDOW):
-        return False
-    idempotency.prune(services)
-    return True
+    return click is None or idempotency.claim(services, click, window=DOUBLE_CLICK_WINDOW)
 
 
 def request_key(body: dict) -> str | None:

@@ -26,6 +26,7 @@ from handlers import dedupe
 from handlers.blocks.ids import AlertAction
 from handlers.blocks.refusals import OTHER_ORGANISATION
 from telemetry import metrics
+from usecases import idempotency
 from usecases.actors import admit
 from usecases.values import Services
 
@@ -89,7 +90,7 @@ def drop_repeats(req: BoltRequest, body: dict, services: Services, next: Callabl
     # Socket Mode marks first deliveries as retry 0: only a real retry needs the look-up.
     if retry not in (None, "0") and key is not None:
         try:
-            if dedupe.seen(services, key):
+            if idempotency.seen(services, key):
                 log.info("dropping Slack's retry %s of %s %s", retry, kind, name)
                 return BoltResponse(status=200, body="")
         except Exception:

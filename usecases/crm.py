@@ -13,7 +13,8 @@ from crm_store.errors import DomainError, InvalidInput
 from crm_store.sources import crm_data_status, describe_last_change, read_crm_data_status
 from crm_store.records.results import IngestResult
 from crm_sync.ingest_api import IngestRefused, ingest_request
-from crm_sync.zoho_sync import ZohoSyncResult, run_zoho_sync
+from crm_sync.zoho_results import ZohoSyncResult
+from crm_sync.zoho_sync import run_zoho_sync
 from telemetry import metrics
 from usecases.context import Services
 

@@ -14,6 +14,3 @@ def claim(services: Services, key: str, *, window: timedelta | None = None) -> b
 def seen(services: Services, key: str) -> bool:
     return processed_requests.seen(services.engine, key)
 
-
-def prune(services: Services) -> None:
-    processed_requests.prune(services.engine)

@@ -32,7 +32,7 @@ from gmail.accounts import (
 )
 from gmail.config import GMAIL_MODIFY_SCOPE, GMAIL_SEND_SCOPE
 from gmail.errors import AccessRevoked, GmailError
-from gmail.labels import labels_created_in_gmail
+from gmail.label_ids import labels_created_in_gmail
 from gmail.oauth import ConsentError, revoke_token
 from gmail.tokens import TokenKeyError
 from usecases import access

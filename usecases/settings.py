@@ -33,7 +33,7 @@ from crm_store.models import GmailAccount, Sharing, SharingDepth, SharingPolicy
 from crm_store.sharing import Visibility, effective_sharing, mailbox_policy
 from crm_store.users import find_user_by_email
 from gmail.errors import GmailError
-from gmail.labels import ensure_labels
+from gmail.label_ids import ensure_labels
 from usecases import access
 from usecases.actors import SlackActorRef, acting, identify
 from usecases.context import ChannelNotFound, Services

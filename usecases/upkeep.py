@@ -17,7 +17,7 @@ from typing import Callable
 
 from sqlmodel import select
 
-from crm_store import category_changes
+from crm_store import category_changes, processed_requests
 from crm_store.db import session_scope
 from crm_store.models import (
     Alert,
@@ -25,7 +25,6 @@ from crm_store.models import (
     CategoryChange,
     GmailAccount,
     GmailOAuthState,
-    ProcessedSlackRequest,
     utcnow,
 )
 from gmail.followups import forget_old as forget_old_followups
@@ -42,8 +41,7 @@ def housekeeping(services: Services, now: datetime | None = None) -> int:
     now = now or utcnow()
     engine = services.engine
     with session_scope(engine) as session:
-        session.execute(ProcessedSlackRequest.__table__.delete().where(
-            ProcessedSlackRequest.created_at < now - timedelta(days=1)))
+        processed_requests.delete_expired(session, now)
         session.execute(GmailOAuthState.__table__.delete().where(
             GmailOAuthState.created_at < now - timedelta(hours=1)))
         session.execute(Alert.__table__.delete().where(

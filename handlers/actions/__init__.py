@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from handlers.actions import alerts, audit, connection, contact, followups, home, setup
-from handlers.blocks.alerts import AlertAction
-from handlers.blocks.followups import FollowupAction
-from handlers.blocks.ids import ActionId
+from handlers.blocks.ids import ActionId, AlertAction, FollowupAction
 from handlers.routes import Acking, Route
 
 ACTIONS: tuple[Route, ...] = (

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from slack_bolt import Ack, Respond
 
-from handlers import dedupe
 from handlers.blocks.refusals import refusal_text
+from usecases import idempotency
 from handlers.blocks.commands import connect_prompt, disconnected_notice, message
 from usecases import mailbox as mailbox_use_cases
 from usecases.values import DomainError, InvalidInput, Services, SlackActorRef
@@ -34,7 +34,7 @@ def confirm_disconnect(body: dict, respond: Respond, actor: SlackActorRef, servi
     # One confirmation disconnects once, however often (and however fast) it is clicked — by its rep: the key
     # names the clicker, so someone else's click on it (refused below) cannot use it up.
     who = actor
-    if not dedupe.claim(services, f"disconnect:{who.team_id}:{who.user_id}:{token}"):
+    if not idempotency.claim(services, f"disconnect:{who.team_id}:{who.user_id}:{token}"):
         return
     try:
         text = disconnected_notice(mailbox_use_cases.disconnect_own(services, who, connection))

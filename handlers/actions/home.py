@@ -5,8 +5,8 @@ from typing import Callable
 
 from slack_sdk import WebClient
 
-from handlers import dedupe
 from handlers.blocks.refusals import refusal_text
+from usecases import idempotency
 from handlers.actions.setup import setup_view
 from handlers.blocks import settings as setting_words
 from handlers.blocks.commands import disconnected_notice
@@ -53,7 +53,7 @@ def _open_settings(services: Services, who: SlackActorRef, client: WebClient, bo
 def _disconnect(services: Services, who: SlackActorRef, client: WebClient, body: dict) -> str | None:
     view = body.get("view") or {}
     # Once per home view and clicker: someone else's click on this view (refused) cannot use up the rep's.
-    if not dedupe.claim(services, f"home-disconnect:{who.team_id}:{who.user_id}:{view.get('id')}:{view.get('hash')}"):
+    if not idempotency.claim(services, f"home-disconnect:{who.team_id}:{who.user_id}:{view.get('id')}:{view.get('hash')}"):
         return None
     return disconnected_notice(mailbox_use_cases.disconnect_own(services, who, _chosen(body)))
 

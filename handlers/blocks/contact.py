@@ -98,10 +98,6 @@ def card_blocks(card: ContactCard) -> list:
     return blocks
 
 
-def contact_card_blocks(card: ContactCard) -> Reply:
-    return f"Contact: {escape(card.name)}", [b.to_dict() for b in card_blocks(card)]
-
-
 # -- the emails -------------------------------------------------------------------------------------
 
 def _mailbox(tag: MailboxTag) -> str:

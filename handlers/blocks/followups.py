@@ -6,17 +6,11 @@ from datetime import timedelta
 
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, MarkdownTextObject, SectionBlock
 
+from handlers.blocks.ids import FollowupAction
 from handlers.blocks.wording import escape
 from usecases.values import FollowupNudge
 
 FOLLOWUP_EVENT_TYPE = "mailmagnet_followup"
-
-
-class FollowupAction:
-    REPLY = "followup_reply"
-    SNOOZE = "followup_snooze"
-    DONE = "followup_done"
-    OPEN_GMAIL = "followup_open_gmail"
 
 
 def waited_words(waited: timedelta) -> str:

@@ -42,6 +42,14 @@ class AlertAction(StrEnum):
     MUTE = "alert_mute_contact"
 
 
+class FollowupAction(StrEnum):
+    """The buttons of a follow-up nudge on unanswered customer mail."""
+    REPLY = "followup_reply"
+    SNOOZE = "followup_snooze"
+    DONE = "followup_done"
+    OPEN_GMAIL = "followup_open_gmail"
+
+
 class CallbackId(StrEnum):
     SETUP_MODAL = "gmail_setup"
     CONNECT_MODAL = "gmail_connect"

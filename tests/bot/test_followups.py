@@ -14,7 +14,8 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.models import Followup
-from handlers.blocks.followups import FOLLOWUP_EVENT_TYPE, FollowupAction
+from handlers.blocks.followups import FOLLOWUP_EVENT_TYPE
+from handlers.blocks.ids import FollowupAction
 from tests.support.alerts import CONTACTS, DEALS
 from testsupport.stack import REP, REP_GMAIL, TEAM
 

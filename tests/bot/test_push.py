@@ -12,19 +12,9 @@ from crm_store.models import GmailAccount
 from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from testsupport.stack import REP, REP_GMAIL, TEAM, start_stack
 from tests.signals import PUSHES_REJECTED, metrics, wait_for_count
+from tests.support.push import TOPIC, pushing  # noqa: F401 - the push-mode stack fixture
 
-TOPIC = "projects/mailmagnet-test/topics/gmail"
 TOKEN = "push-verification-secret"
-
-
-@pytest.fixture
-def pushing(database_url):
-    """Push mode as Google runs it: an authenticated push subscription (OIDC token)."""
-    stack = start_stack(database_url, scheduler=True, gmail_pubsub_topic=TOPIC,
-                        sync_interval_seconds=3600, label_interval_seconds=3600)
-    stack.subscribe_push(TOPIC)
-    yield stack
-    stack.stop()
 
 
 @pytest.fixture

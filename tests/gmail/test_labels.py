@@ -247,7 +247,7 @@ def test_a_broken_cached_label_id_is_treated_as_missing(labels_env, broken):
 
 
 def test_ensure_labels_creates_or_finds_the_three_labels_and_says_so(labels_env):
-    from gmail.labels import labels_created_in_gmail
+    from gmail.label_ids import labels_created_in_gmail
 
     env = labels_env
     env.emu.create_label(USER, "OPEN DEALS")

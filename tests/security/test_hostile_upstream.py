@@ -17,7 +17,7 @@ from crm_store.db import session_scope
 from crm_store.models import Contact, CrmSyncCursor
 from crm_store.sources import crm_data_status
 from crm_sync import ZohoClient, run_zoho_sync
-from crm_sync.zoho_client import parse_zoho_time
+from crm_sync.zoho_answers import parse_zoho_time
 from sandbox.zoho_emulator import Fault
 from tests.support.zoho_sync import client_for, config, make_config, sleeps, zoho  # noqa: F401 - fixtures
 
