@@ -35,8 +35,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
-from crm_store.categories import Category, LabelNames, Month, StageRules, categorize_senders
 from crm_store import category_changes
+from crm_store.categories import Category, LabelNames, Month, StageRules, categorize_senders
 from crm_store.db import session_scope
 from crm_store.leases import fence
 from telemetry.failpoints import failpoint
@@ -379,14 +379,11 @@ class LabelFiler:
         with session_scope(self.engine) as session:
             fence(session, account_id)  # a run that lost its lease records nothing; the holder files again
             for start in range(0, len(gmail_ids), ADDRESS_CHUNK):
-                session.execute(
-                    update(MailboxMessage)
-                    .where(MailboxMessage.account_id == account_id,
-                           MailboxMessage.gmail_id.in_(gmail_ids[start:start + ADDRESS_CHUNK]))
-                    .values(needs_filing=False, filed_category=category.value if category else None,
-                            filed_at=now if category else None)
-                    .execution_options(synchronize_session=False)
-                )
+                session.execute(update(MailboxMessage).where(
+                    MailboxMessage.account_id == account_id,
+                    MailboxMessage.gmail_id.in_(gmail_ids[start:start + ADDRESS_CHUNK]),
+                ).values(needs_filing=False, filed_category=category.value if category else None,
+                         filed_at=now if category else None).execution_options(synchronize_session=False))
 
 
 def _labels_checked(account: GmailAccount) -> bool:

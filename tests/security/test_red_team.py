@@ -7,12 +7,13 @@ when a fix lands, the test passes, strict xfail fails the run, and the mark come
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlmodel import select
 
 from crm_store.db import session_scope
-from crm_store.models import Contact
+from crm_store.models import Contact, CrmUser
 from handlers.blocks.ids import ActionId
 from testsupport.stack import REP, REP_GMAIL, start_stack
 
@@ -297,6 +298,19 @@ def test_a_crm_name_with_a_line_break_does_not_break_email(database_url):
 MATHTEXT_NAME = "$\\frac{1}{$ Mallory"  # matplotlib reads $…$ in a label as mathtext, and this one does not parse
 
 
+def _wait_for_crm_name(stack, email: str, name: str, timeout: float = 20.0) -> None:
+    """A linked rep's Slack profile is refreshed in the background after a request, and the CRM user takes its
+    name at a later request (usecases.actors._linked): ask again until it has."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(stack.engine) as session:
+            if session.exec(select(CrmUser.name).where(CrmUser.email == email)).first() == name:
+                return
+        stack.driver.slash_command(REP, "/gmail", "status")
+        time.sleep(0.2)
+    raise AssertionError(f"the CRM user {email} never took the Slack name {name!r}")
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_reps_slack_name_does_not_stop_the_weekly_response_time_digest(database_url):
     """A colleague sets their Slack full name to `$\\frac{1}{$ Mallory` before MailMagnet first sees them (the
@@ -313,7 +327,8 @@ def test_a_reps_slack_name_does_not_stop_the_weekly_response_time_digest(databas
         stack.add_rep("U0ADMIN", "boss@crm.example", gmail=None, admin=True)
         stack.add_rep()
         stack.slack.add_user(TEAM, REP, email="rep@crm.example", real_name=MATHTEXT_NAME)
-        stack.connect()  # the rep's first request: their CRM user takes the Slack name
+        stack.connect()  # the rep's first request; a later one gives their CRM user the Slack name
+        _wait_for_crm_name(stack, "rep@crm.example", MATHTEXT_NAME)
 
         sent = stack.services.jobs.send_response_digests(force=True)
 
