@@ -140,6 +140,8 @@ BAD_VALUE = {name: value for name, value, _ in BAD_SETTINGS} | {
     "SLACK_ALLOWED_ENTERPRISE_ID": "T0001",
     "PUBSUB_PUSH_SERVICE_ACCOUNT": "push service account",
     "MAILMAGNET_FAILPOINTS": "no-such-point",
+    "FOLLOWUP_WORKING_HOURS": "17:00-09:00",  # overnight shifts are refused
+    "ZOHO_SYNC_USERS": "sometimes",
 }
 SECRETS = {"TOKEN_ENCRYPTION_KEYS", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "METRICS_TOKEN", "DATABASE_URL"}
 
