@@ -134,7 +134,7 @@ class MailMagnet:
                 continue
             alert = Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
                           channel=account.alert_channel or DM_CHANNEL,
-                          status=(AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING).value,
+                          status=AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING,
                           attempted_at=None if hold else batch.at)
             session.add(alert)
             if not hold:
