@@ -57,8 +57,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -69,7 +67,7 @@ from sqlmodel import Session
 
 from crm_store.db import session_scope
 from telemetry.failpoints import failpoint
-from crm_store.leases import claim_job, release_job, renew_job_in
+from crm_store.leases import claim_job, release_job, renew_job_in, replica_owner
 from crm_store.models import CrmSyncCursor, utcnow
 from crm_store.records import apply_records
 from crm_store.records.results import RecordKind
@@ -90,7 +88,8 @@ ONE_SECOND = timedelta(seconds=1)
 
 
 def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:64]
+    """This process (`host:pid:start`, so a replica on this host can tell whether it is alive) and one sync."""
+    return replica_owner(f":{uuid.uuid4().hex[:8]}")
 
 
 def run_zoho_sync(engine: Engine, config: ZohoConfig, *, full: bool = False,

@@ -94,3 +94,16 @@ def test_a_dead_replicas_leases_on_this_host_are_freed_at_once_a_live_ones_never
     assert claim(engine, "newcomer", Job.SYNC, limit=3, lease_seconds=600, force=True, account_ids=ids) == [ids[0]]
     assert claim_job(engine, "zoho-sync", "newcomer", lease_seconds=600)
     assert release_dead(engine) == 0
+
+
+def test_a_running_cli_zoho_sync_is_never_taken_for_a_dead_process(engine):
+    """`mailmagnet crm sync zoho` names its lease itself (crm_sync.zoho_sync.default_owner). A `serve` on the same
+    host frees the leases of dead processes every two seconds: the CLI's lease, held by this live process, stays."""
+    from crm_store.leases import owner_is_dead, release_dead
+    from crm_sync.zoho_sync import LEASE_NAME, default_owner
+
+    owner = default_owner()
+    assert not owner_is_dead(owner)
+    assert claim_job(engine, LEASE_NAME, owner, lease_seconds=600)
+    assert release_dead(engine) == 0
+    assert job_holder(engine, LEASE_NAME) == owner
