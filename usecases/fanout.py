@@ -196,16 +196,22 @@ def run_all(services: Services, actor: Actor, calls: dict[Any, Callable[[], T]],
     return outcomes
 
 
+def _one_at_a_time(use_case: Callable[..., T], slot_of: Callable[[SlackActorRef], Any]) -> Callable[..., T]:
+    """`use_case(services, who, …)` run only while `slot_of(who)` is free in the pool; else ViewInFlight at once."""
+
+    @functools.wraps(use_case)
+    def guarded(services: Services, who: SlackActorRef, *args, **kwargs) -> T:
+        with _pool(services).one_view(slot_of(who)):
+            return use_case(services, who, *args, **kwargs)
+
+    return guarded
+
+
 def one_view_at_a_time(view: Callable[..., T]) -> Callable[..., T]:
     """For a use case `view(services, who, …)` someone waits for in Slack: while their previous one runs, a
     second is refused at once (ViewInFlight), before it reads anything."""
 
-    @functools.wraps(view)
-    def guarded(services: Services, who: SlackActorRef, *args, **kwargs) -> T:
-        with _pool(services).one_view(person_of(who)):
-            return view(services, who, *args, **kwargs)
-
-    return guarded
+    return _one_at_a_time(view, person_of)
 
 
 def one_email_at_a_time(action: Callable[..., T]) -> Callable[..., T]:
@@ -213,12 +219,7 @@ def one_email_at_a_time(action: Callable[..., T]) -> Callable[..., T]:
     thread: while the person's previous one runs, a second is refused at once (ViewInFlight). Its own slot,
     beside the person's view: opening an email while "Show more" loads is fine; forty Opens at once are not."""
 
-    @functools.wraps(action)
-    def guarded(services: Services, who: SlackActorRef, *args, **kwargs) -> T:
-        with _pool(services).one_view(("one email", person_of(who))):
-            return action(services, who, *args, **kwargs)
-
-    return guarded
+    return _one_at_a_time(action, lambda who: ("one email", person_of(who)))
 
 
 def gmail_deadline(services: Services, seconds: float) -> AbstractContextManager:

@@ -1,25 +1,11 @@
 """The Zoho CRM sync's client configured against the Zoho emulator, with its sleeps recorded instead of slept."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from crm_sync import ZohoClient, ZohoConfig
 from sandbox.zoho_emulator import ZohoEmulator
-
-
-CLIENT_ID = "1000.SYNCTESTS"
-CLIENT_SECRET = "sync-tests-secret"
-START = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def zoho():
-    with ZohoEmulator() as emulator:
-        emulator.register_client(CLIENT_ID, CLIENT_SECRET)
-        emulator.set_time(START)
-        yield emulator
+from tests.support.zoho_emulator import CLIENT_ID, CLIENT_SECRET, START, zoho  # noqa: F401 - the emulator fixture
 
 
 def make_config(zoho: ZohoEmulator, **overrides) -> ZohoConfig:
