@@ -29,7 +29,7 @@ _ADDRESS_RE = re.compile(rf"^{_ATOM}+@{_ATOM}+\.{_ATOM}+$")
 # Python cost per message after the database) gives exactly what this match does; anything else goes to it.
 _PLAIN_WORD = r"[A-Za-z0-9'_-]+"
 _PLAIN_ADDRESS = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-_PLAIN_FROM = re.compile(rf"(?:(?P<name>{_PLAIN_WORD}(?: {_PLAIN_WORD})*) *<(?P<named>{_PLAIN_ADDRESS})>"
+_PLAIN_FROM = re.compile(rf"(?:(?P<name>{_PLAIN_WORD}(?: {_PLAIN_WORD})*) {{0,8}}<(?P<named>{_PLAIN_ADDRESS})>"
                          rf"|<(?P<bracketed>{_PLAIN_ADDRESS})>|(?P<bare>{_PLAIN_ADDRESS}))")
 
 
