@@ -110,6 +110,8 @@ class BotServer:
             self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        # Pushes answered past capacity and still waiting: taken now (a stopping scheduler records them).
+        self.web_app.extensions["push_intake"].drain(timeout=5)
         if self._metrics_server is not None:
             running = self._metrics_thread is not None and self._metrics_thread.is_alive()
             try:

@@ -24,6 +24,7 @@ from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
 from usecases import mailbox as mailbox_use_cases
 from usecases.push import PushOutcome
+from bot.push_intake import PushIntake
 from bot.services import BotServices
 from usecases.values import ConsentError, ConsentFailure, InvalidState
 
@@ -179,6 +180,7 @@ def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
     registry = metrics_registry(services)
     settings = services.settings
     verifier = push_verifier(settings)
+    intake = web.extensions["push_intake"] = PushIntake(lambda envelope: services.jobs.push_received(envelope))
     slack_handler = SlackRequestHandler(slack_app) if slack_app is not None else None
 
     def slack() -> Response:
@@ -242,14 +244,14 @@ def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
         if services.jobs is None:
             return Response(status=204)
         try:
-            outcome = services.jobs.push_received(envelope)
+            outcome = intake.submit(envelope)  # None: still waiting to be taken, answered before (overload)
         except DBAPIError as error:
             # The database is away (restarting, failing over): Pub/Sub delivers a push again after a non-2xx.
             log.warning("Pub/Sub push not taken, the database is unavailable (it will be delivered again): %s",
                         type(error).__name__)
             metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNAVAILABLE.value).inc()
             return Response("try again later", status=503)
-        metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome).value).inc()
+        metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome or PushOutcome.QUEUED).value).inc()
         # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
         return Response(status=204)
 
