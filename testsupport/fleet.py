@@ -252,13 +252,15 @@ class Fleet:
         log.close()
         replica.incarnations[replica.process.pid] = application_name
 
-    def start_all(self, timeout: float = 60) -> None:
+    # Starting is importing the app and answering /readyz: seconds on a quiet machine, but one process among
+    # forty runnable ones on two cores was seen needing over a minute (a start, not a result, being timed).
+    def start_all(self, timeout: float = 180) -> None:
         for replica in self.replicas:
             self.start(replica)
         for replica in self.replicas:
             self.wait_ready(replica, timeout)
 
-    def wait_ready(self, replica: Replica, timeout: float = 60) -> None:
+    def wait_ready(self, replica: Replica, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.readyz(replica) == 200:
