@@ -12,6 +12,8 @@ ANSWER_WITHIN_SECONDS:
   taken. Waiting pushes of the same mailbox are one (the newest history id stands for them all), so what waits is
   bounded by the number of mailboxes, and the more pushes wait, the fewer reads and writes each costs. Only a push
   answered that way and not yet taken is lost if the process dies, and the polling sweep still finds its mail.
+- At most `max_held` web threads wait for the intake at once (half of HTTP_THREADS): past that a push is answered
+  at once, so Slack's requests always find a thread.
 - More than MAX_WAITING mailboxes waiting (an address flood from a holder of the push credentials): the push is
   taken on the web thread, the old way.
 """
@@ -53,9 +55,11 @@ class _Waiting:
 
 class PushIntake:
     def __init__(self, take: Callable[[Any], PushOutcome], *, threads: int = INTAKE_THREADS,
-                 answer_within: float = ANSWER_WITHIN_SECONDS, max_waiting: int = MAX_WAITING):
+                 answer_within: float = ANSWER_WITHIN_SECONDS, max_held: int = 8, max_waiting: int = MAX_WAITING):
         self._take = take
         self.answer_within = answer_within
+        self.max_held = max_held
+        self._held = 0  # web threads waiting for their push to be taken
         self.max_waiting = max_waiting
         self._waiting: dict[str, _Waiting] = {}
         self._order: deque[str] = deque()
@@ -80,9 +84,18 @@ class PushIntake:
                 self._order.append(push.address)
                 self._start()
                 self._cond.notify()
+            hold = waiting is not None and self._held < self.max_held
+            if hold:
+                self._held += 1
         if waiting is None:
             return self._take(envelope)
-        if not waiting.taken.wait(self.answer_within):
+        try:
+            taken = hold and waiting.taken.wait(self.answer_within)
+        finally:
+            if hold:
+                with self._cond:
+                    self._held -= 1
+        if not taken:
             waiting.answered_early = True
             return None
         if waiting.error is not None:

@@ -180,7 +180,8 @@ def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
     registry = metrics_registry(services)
     settings = services.settings
     verifier = push_verifier(settings)
-    intake = web.extensions["push_intake"] = PushIntake(lambda envelope: services.jobs.push_received(envelope))
+    intake = web.extensions["push_intake"] = PushIntake(lambda envelope: services.jobs.push_received(envelope),
+                                                         max_held=max(1, settings.http_threads // 2))
     slack_handler = SlackRequestHandler(slack_app) if slack_app is not None else None
 
     def slack() -> Response:

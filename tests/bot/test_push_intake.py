@@ -128,3 +128,22 @@ def test_drain_takes_the_pushes_still_waiting():
     assert intake.drain(timeout=10)
     assert sorted(history_id_of(t) for t in gate.taken) == [1, 2, 3]
     assert intake.submit(envelope("d@gmail.example", 4)) is PushOutcome.ACCEPTED  # after a drain: taken inline
+
+
+def test_past_the_web_threads_it_may_hold_a_push_is_answered_at_once():
+    """Waitress's threads serve Slack too: at most `max_held` of them wait for the intake; the next push is
+    answered without waiting (and still taken later)."""
+    gate = Gate()
+    gate.open.clear()
+    intake = PushIntake(gate, threads=1, answer_within=60, max_held=1)
+    held = threading.Thread(target=intake.submit, args=(envelope("a@gmail.example", 1),), daemon=True)
+    held.start()  # holds the one web thread allowed to wait (and, being taken, the intake's thread)
+    assert gate.entered.acquire(timeout=10)
+    answered: list = []
+    second = threading.Thread(target=lambda: answered.append(intake.submit(envelope("b@gmail.example", 2))))
+    second.start()
+    second.join(timeout=20)  # far below the 60 s it would wait if it were held
+    assert not second.is_alive() and answered == [None]
+    gate.open.set()
+    assert intake.drain(timeout=10)
+    assert sorted(history_id_of(t) for t in gate.taken) == [1, 2]
