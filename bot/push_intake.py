@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from contextvars import copy_context
 from typing import Any, Callable
 
 from gmail.push import Push, push_address
@@ -39,6 +40,7 @@ class _Waiting:
 
     def __init__(self, push: Push, envelope: Any):
         self.push, self.envelope = push, envelope
+        self.context = copy_context()  # the request's log context (telemetry/log_context.py), for its lines
         self.taken = threading.Event()
         self.outcome: PushOutcome | None = None
         self.error: BaseException | None = None
@@ -123,7 +125,7 @@ class PushIntake:
                 waiting = self._waiting.pop(self._order.popleft())
                 self._busy += 1
             try:
-                waiting.outcome = self._take(waiting.envelope)
+                waiting.outcome = waiting.context.run(self._take, waiting.envelope)
             except Exception as error:  # noqa: BLE001 - handed to the web thread waiting for it
                 waiting.error = error
                 if waiting.answered_early:

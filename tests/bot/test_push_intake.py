@@ -147,3 +147,13 @@ def test_past_the_web_threads_it_may_hold_a_push_is_answered_at_once():
     gate.open.set()
     assert intake.drain(timeout=10)
     assert sorted(history_id_of(t) for t in gate.taken) == [1, 2]
+
+
+def test_a_push_is_taken_with_the_log_context_of_the_request_that_brought_it():
+    from telemetry.log_context import current, log_context
+
+    seen: list = []
+    intake = PushIntake(lambda body: seen.append(dict(current())) or PushOutcome.ACCEPTED)
+    with log_context(request_id="push-request-1"):
+        assert intake.submit(envelope("a@gmail.example", 1)) is PushOutcome.ACCEPTED
+    assert seen == [{"request_id": "push-request-1"}]
