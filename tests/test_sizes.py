@@ -27,7 +27,6 @@ MODULES_OVER = {
 }
 FUNCTIONS_OVER = {
     "bot/cli.py:build_parser",  # the argparse table (assembly)
-    "bot/web.py:create_web_app",  # items 8 and 9: the routes (house)
     "handlers/blocks/home.py:_own_blocks",  # item 3 (house)
     "usecases/mailbox.py:finish_connect",  # item 2 (house)
     "testsupport/demo.py:run_bot_end_to_end",  # the demo script (infra)
