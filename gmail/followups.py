@@ -36,7 +36,7 @@ from crm_store.db import session_scope
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import Contact, Followup, GmailAccount, MutedContact, utcnow
 from gmail.magnet import gmail_url
-from gmail.sync import SyncBatch, rep_timezone
+from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, Mailbo
 from gmail.client import MailboxClient
 from gmail.errors import InvalidRequest, NotFound
 from gmail.label_ids import cached_label_ids, ensure_labels
-from gmail.sync import SyncBatch, rep_timezone
+from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 

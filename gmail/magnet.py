@@ -33,7 +33,7 @@ from crm_store.sharing import Visibility
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata, is_gmail_id
 from gmail.notifier import AlertAudience, AlertView, AudienceDecision, Notifier
-from gmail.sync import SyncBatch, rep_timezone
+from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import StrEnum
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -42,47 +41,20 @@ from sqlmodel import Session, select, update
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
 from crm_store.leases import fence
-from telemetry.failpoints import failpoint
-from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
+from crm_store.models import AccountStatus, GmailAccount, MailboxMessage, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
 from gmail.config import GoogleConfig, SyncConfig
+from gmail.inbox_state import apply_inbox_changes, reconcile_inbox
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, HistoryExpired
 from gmail.messages import NewMessage, from_gmail_metadata
+from gmail.sync_batch import OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone
+from telemetry.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
 # Messages stored and handed over per transaction during a large catch-up.
 CHUNK = 500
-# A listing "after:" a moment may miss messages received around it: within this margin a stored message the
-# listing does not name is "unknown", not "out of the Inbox".
-LISTING_MARGIN = timedelta(hours=1)
-# Retention keeps a day more than the lookback, so the listing of a full resync never names a deleted row.
-RETENTION_MARGIN = timedelta(days=1)
-
-
-@dataclass
-class SyncBatch:
-    """New messages of one mailbox, with what the pipeline already knows about their senders."""
-
-    account: GmailAccount
-    messages: list[NewMessage]
-    alertable_ids: set[str]
-    senders: dict[str, SenderCategory]
-    tz: str
-    at: datetime
-    # Messages stored by an earlier run, not yet filed, that a listing of the Inbox just named (backfill, full
-    # resync): gmail id -> stored From address (its category is in `senders` too). Never alerted again.
-    known_in_inbox: dict[str, str] = field(default_factory=dict)
-    # What each subscriber's `record` left for its `deliver` (by subscriber), read in the same transaction.
-    outbox: dict[str, object] = field(default_factory=dict)
-
-    def contact_of(self, message: NewMessage) -> SenderCategory | None:
-        for address in message.from_addresses:
-            found = self.senders.get(address)
-            if found is not None and found.is_contact:
-                return found
-        return None
 
 
 @dataclass
@@ -103,61 +75,6 @@ def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> s
     files by), else the first."""
     best = strongest(senders[a] for a in message.from_addresses if a in senders)
     return best.address if best is not None else (message.from_address or "")
-
-
-class SyncSubscriber(Protocol):
-    def record(self, session: Session, batch: SyncBatch) -> None:
-        """Write what this subscriber owes for these messages, in the pipeline's transaction."""
-
-    def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
-        """After the commit: do the outside work (e.g. post alerts). Failures are retried later."""
-
-
-class SyncStatus(StrEnum):
-    """What one run did for one mailbox (also the `result` of `mailmagnet_sync_runs_total`)."""
-    SYNCED = "synced"
-    SKIPPED = "skipped"  # disconnected, MailMagnet off, or no credentials: nothing to read
-    REVOKED = "revoked"  # Google refused the token: the mailbox is marked disconnected
-    ERROR = "error"  # a Gmail error; the next run tries again
-    GONE = "gone"  # the mailbox was deleted meanwhile
-    # A scheduled label run with nothing to file and nothing to move: no Gmail call at all (usecases.mailbox_run).
-    QUIET = "quiet"
-    # The replica's lease expired and another replica took the mailbox over: nothing of this run was committed.
-    LEASE_LOST = "lease_lost"
-
-
-@dataclass
-class SyncResult:
-    account_id: int
-    status: SyncStatus
-    new_messages: int = 0
-    initial: bool = False
-    full_resync: bool = False
-    backfilled: int = 0
-    error: str | None = None
-    history_id: str | None = None
-    delivered: list[str] = field(default_factory=list)
-
-
-@dataclass
-class OpenMailbox:
-    """A mailbox being worked on: its row as loaded, and a Gmail client on its credentials."""
-
-    account: GmailAccount
-    mailbox: MailboxClient
-    credentials: object
-    token_before: str | None
-    # The replica's lease owner when it runs under a lease: every commit checks the lease is still its own.
-    lease_owner: str | None = None
-
-
-def rep_timezone(session: Session, account: GmailAccount, default_tz: str) -> str:
-    """The rep's Slack time zone, else the workspace default, else the configured default."""
-    user = session.get(CrmUser, account.crm_user_id)
-    if user is not None and user.timezone:
-        return user.timezone
-    org = session.get(OrgSettings, account.slack_team_id)
-    return (org.default_timezone if org and org.default_timezone else None) or default_tz
 
 
 class MailboxSync:
@@ -380,10 +297,10 @@ class MailboxSync:
                    fetched_ids: set[str]) -> None:
         """With the cursor, in one transaction: where stored messages are now (Inbox or not)."""
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
-        self._apply_inbox_changes(session, account.id,
+        apply_inbox_changes(session, account.id,
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
         if finish.listing is not None:
-            self._reconcile_inbox(session, account.id, finish.listing, finish.since)
+            reconcile_inbox(session, account.id, finish.listing, finish.since)
         if finish.sent_threads:
             for subscriber in self.subscribers:
                 record_sent = getattr(subscriber, "record_sent", None)
@@ -398,35 +315,6 @@ class MailboxSync:
             account.backfill_done = True
         session.add(account)
         failpoint("sync.cursor_transaction")
-
-    @staticmethod
-    def _apply_inbox_changes(session: Session, account_id: int, changes: dict[str, bool]) -> None:
-        """Archived, moved or brought back to the Inbox since the last run (only unfiled rows matter)."""
-        for state in (True, False):
-            ids = [gmail_id for gmail_id, inside in changes.items() if inside is state]
-            for start in range(0, len(ids), CHUNK):
-                session.execute(
-                    update(MailboxMessage)
-                    .where(MailboxMessage.account_id == account_id, MailboxMessage.filed_category.is_(None),
-                           MailboxMessage.gmail_id.in_(ids[start:start + CHUNK]))
-                    .values(in_inbox=state).execution_options(synchronize_session=False))
-
-    @staticmethod
-    def _reconcile_inbox(session: Session, account_id: int, listing: list[str], since: datetime) -> None:
-        """A listing of the Inbox after `since` replaces what the history said about unfiled messages (the
-        history may have had a gap: MailMagnet off, an expired history id). Older ones become unknown."""
-        edge = since + LISTING_MARGIN
-        unfiled = sa.and_(MailboxMessage.account_id == account_id, MailboxMessage.filed_category.is_(None))
-        session.execute(update(MailboxMessage).where(unfiled, MailboxMessage.received_at < edge,
-                                                     MailboxMessage.in_inbox.is_not(None))
-                        .values(in_inbox=None).execution_options(synchronize_session=False))
-        session.execute(update(MailboxMessage).where(unfiled, MailboxMessage.received_at >= edge,
-                                                     MailboxMessage.in_inbox.is_not(False))
-                        .values(in_inbox=False).execution_options(synchronize_session=False))
-        for start in range(0, len(listing), CHUNK):
-            session.execute(update(MailboxMessage).where(unfiled,
-                                                         MailboxMessage.gmail_id.in_(listing[start:start + CHUNK]))
-                            .values(in_inbox=True).execution_options(synchronize_session=False))
 
     def _advance(self, account: GmailAccount, finish: "_Finish", lease_owner: str | None = None) -> bool:
         """Nothing new to store: move the cursor in one statement (the common case, a thousand times a minute),
@@ -463,51 +351,3 @@ class MailboxSync:
                 .values(last_sync_error=f"{kind}: {error}"[:500],
                         failing_since=sa.func.coalesce(GmailAccount.failing_since, self.clock()))
             )
-
-
-# -- retention ---------------------------------------------------------------------------------------------
-
-RETENTION_BATCH_ROWS = 5_000
-RETENTION_MAX_BATCHES = 40
-
-
-def delete_old_messages(engine: Engine, *, lookback_days: int, now: datetime | None = None,
-                        batch_rows: int = RETENTION_BATCH_ROWS, max_batches: int = RETENTION_MAX_BATCHES) -> int:
-    """Housekeeping: delete stored messages nothing needs any more, so a mailbox's rows stay proportional to its
-    recent mail. Returns how many were deleted.
-
-    Deleted: messages from non-contacts (no contact's primary or secondary email) received before the lookback
-    (plus a day), unfiled and not waiting to be filed. Kept: filed messages (moved between labels when their
-    contact's category changes), messages waiting for the label run, contacts' messages (`/gmail why` lists
-    them), and everything within the lookback: a backfill or a full resync lists the Inbox within the lookback
-    and must find each message it names stored, or it would hand it over (and alert it) again; older messages are
-    never listed again, and history.list never returns a message twice. Mail that becomes a contact's later is
-    filed only within the lookback, so nothing older is needed for that either.
-
-    In batches of `batch_rows` found through the received-time index, each its own short transaction, at most
-    `max_batches` per call (the next housekeeping goes on)."""
-    now = now or utcnow()
-    cutoff = now - timedelta(days=lookback_days) - RETENTION_MARGIN
-    message = MailboxMessage
-    from_contact = sa.or_(sa.exists().where(Contact.email == message.from_address),
-                          sa.exists().where(Contact.secondary_email == message.from_address))
-    # Walks the received-time index in order (the index of rows to file holds only `needs_filing` ones, so it can
-    # never serve `IS NOT TRUE`; before it was partial, `= false` made SQLite walk the whole flag index and sort).
-    deletable = sa.and_(message.received_at < cutoff, message.filed_category.is_(None),
-                        message.needs_filing.is_not(True), sa.not_(from_contact))
-    deleted = 0
-    resume: datetime | None = None
-    for _ in range(max_batches):
-        with session_scope(engine) as session:
-            query = select(message.id, message.received_at).where(deletable)
-            if resume is not None:
-                query = query.where(message.received_at >= resume)  # what was kept before it is not looked at again
-            rows = session.exec(query.order_by(message.received_at, message.id).limit(batch_rows)).all()
-            if rows:
-                session.execute(sa.delete(message).where(message.id.in_([row[0] for row in rows]))
-                                .execution_options(synchronize_session=False))
-        deleted += len(rows)
-        if len(rows) < batch_rows:
-            break
-        resume = rows[-1][1]
-    return deleted
