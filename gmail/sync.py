@@ -40,8 +40,8 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
-from crm_store.leases import fence
-from crm_store.models import AccountStatus, GmailAccount, MailboxMessage, utcnow
+from crm_store.leases import fence, fenced_status
+from crm_store.models import AccountStatus, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
 from gmail.config import GoogleConfig, SyncConfig
@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 
 # Messages stored and handed over per transaction during a large catch-up.
 CHUNK = 500
+# Up to this many new ids from the history are fetched without first looking whether they are stored: they are
+# new but after a crash, and the sync's transaction skips a stored one anyway.
+FEW = 20
 
 
 @dataclass
@@ -75,6 +78,28 @@ def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> s
     files by), else the first."""
     best = strongest(senders[a] for a in message.from_addresses if a in senders)
     return best.address if best is not None else (message.from_address or "")
+
+
+def _cursor_values(finish: _Finish, now: datetime) -> dict:
+    """The mailbox's columns a good sync writes with its cursor."""
+    values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
+                    # A failing streak (and its incident) ends with a run that works.
+                    "failing_since": None, "admins_notified_at": None}
+    if finish.backfill:
+        values["backfill_done"] = True
+    return values
+
+
+def _store_new(session: Session, rows: list[dict]) -> set[str]:
+    """INSERT the messages not stored yet, in one statement; the Gmail ids it stored."""
+    if not rows:
+        return set()
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = MailboxMessage.__table__
+    return set(session.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(
+        index_elements=["account_id", "gmail_id"]).returning(table.c.gmail_id)).scalars())
 
 
 class MailboxSync:
@@ -111,22 +136,28 @@ class MailboxSync:
     def open(self, account_id: int, *, lease_owner: str | None = None) -> "OpenMailbox | SyncResult":
         """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
         ("gone", "skipped")."""
-        with session_scope(self.engine) as session:
-            account = session.get(GmailAccount, account_id)
-            if account is None:
+        with session_scope(self.engine) as session:  # one read: the mailbox, and the time zones it may use
+            row = session.execute(
+                sa.select(GmailAccount, CrmUser.timezone, OrgSettings.default_timezone)
+                .outerjoin(CrmUser, CrmUser.id == GmailAccount.crm_user_id)
+                .outerjoin(OrgSettings, OrgSettings.team_id == GmailAccount.slack_team_id)
+                .where(GmailAccount.id == account_id)).first()
+            if row is None:
                 return SyncResult(account_id, SyncStatus.GONE)
+            account, rep_tz, team_tz = row
             if account.status != AccountStatus.CONNECTED or not account.magnet_enabled \
                     or not account.encrypted_credentials:
                 return SyncResult(account_id, SyncStatus.SKIPPED)
             session.expunge(account)
         credentials = load_credentials(self.cipher, account, self.google)
-        return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token, lease_owner)
+        return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token, lease_owner,
+                           rep_tz or team_tz or self.default_tz)  # as rep_timezone says
 
     def pull(self, opened: "OpenMailbox", *, first_page: dict | None = None) -> SyncResult:
         """Read what is new since the cursor, record it and hand it to the subscribers. Gmail's errors are
         raised (`failed` says what they mean for the mailbox). `first_page`: Gmail's answer to the first
         history.list from the stored cursor, when the polling sweep already asked (it is not asked again)."""
-        result = self._sync(opened.account, opened.mailbox, first_page, opened.lease_owner)
+        result = self._sync(opened.account, opened.mailbox, first_page, opened.lease_owner, opened.tz)
         if result.status is SyncStatus.SYNCED:
             opened.account.history_id = result.history_id  # the account as loaded, with the cursor it now has
         return result
@@ -154,7 +185,7 @@ class MailboxSync:
         return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
     def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None,
-              lease_owner: str | None = None) -> SyncResult:
+              lease_owner: str | None = None, tz: str | None = None) -> SyncResult:
         result = SyncResult(account.id, SyncStatus.SYNCED)
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
@@ -202,7 +233,7 @@ class MailboxSync:
             chunk = new_ids[start:start + CHUNK]
             last = start + CHUNK >= len(new_ids)
             handed = self._process_chunk(account, mailbox, chunk, is_news, listed, fetched,
-                                         finish if last else None, lease_owner)
+                                         finish if last else None, lease_owner, tz)
             if handed is None:
                 return SyncResult(account.id, SyncStatus.GONE)
             result.new_messages += handed
@@ -248,9 +279,11 @@ class MailboxSync:
 
     def _process_chunk(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str],
                        is_news: Callable[[NewMessage], bool], listed: set[str], fetched_ids: set[str],
-                       finish: "_Finish | None", lease_owner: str | None = None) -> int | None:
-        with session_scope(self.engine) as session:
-            known = self._stored(session, account.id, ids)
+                       finish: "_Finish | None", lease_owner: str | None = None, tz: str | None = None) -> int | None:
+        known: set[str] = set()
+        if listed or len(ids) > FEW:  # a few new ids from the history are new; fetching one twice costs less
+            with session_scope(self.engine) as session:
+                known = self._stored(session, account.id, ids)
         unseen = [i for i in ids if i not in known]
         fetched = mailbox.get_metadata(unseen, batch_size=self.config.batch_size) if unseen else {}
         fetched_ids.update(unseen)
@@ -259,29 +292,25 @@ class MailboxSync:
         alertable_ids = {m.gmail_id for m in messages if is_news(m)}
         try:
             with session_scope(self.engine) as session:
-                fence(session, account.id, lease_owner)
-                current = session.get(GmailAccount, account.id)
-                if current is None or current.status != AccountStatus.CONNECTED:
+                # The lease and the status in one read (the mailbox as `open` loaded it serves the rest).
+                if fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
                     return None  # disconnected or revoked meanwhile: store nothing
-                tz = rep_timezone(session, current, self.default_tz)
-                # Another run may have stored some of these since we looked (never with the lease, but cheap).
-                still_unseen = set(m.gmail_id for m in messages) - self._stored(
-                    session, account.id, [m.gmail_id for m in messages])
-                messages = [m for m in messages if m.gmail_id in still_unseen]
-                known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed
-                                                                             and i not in still_unseen])
+                tz = tz or rep_timezone(session, account, self.default_tz)
+                # Listed, stored before and not filed (not the ones this transaction stores).
+                known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed])
                 addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
                 senders = categorize_senders(session, addresses - {""}, at=now, tz=tz, rules=self.rules)
-                for message in messages:
-                    session.add(MailboxMessage(account_id=account.id, gmail_id=message.gmail_id,
-                                               from_address=_stored_sender(message, senders)[:320],
-                                               received_at=message.received_at, in_inbox=message.in_inbox))
-                session.flush()
-                batch = SyncBatch(current, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
+                # Another run may have stored some of these since we looked (never with the lease, but cheap):
+                # the insert skips them and says which it stored.
+                still_unseen = _store_new(session, [
+                    {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
+                     "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox} for m in messages])
+                messages = [m for m in messages if m.gmail_id in still_unseen]
+                batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
                 for subscriber in self.subscribers:
                     subscriber.record(session, batch)
                 if finish is not None:
-                    self._finish_in(session, current, finish, now, fetched_ids)
+                    self._finish_in(session, account, finish, now, fetched_ids)
         except IntegrityError:
             log.info("mailbox %s vanished during sync", account.id)
             return None
@@ -306,14 +335,10 @@ class MailboxSync:
                 record_sent = getattr(subscriber, "record_sent", None)
                 if record_sent is not None:
                     record_sent(session, account, finish.sent_threads, now)
-        account.history_id = finish.cursor
-        account.last_sync_at = now
-        account.last_sync_error = None
-        account.failing_since = None  # a failing streak (and its incident) ends with a run that works
-        account.admins_notified_at = None
-        if finish.backfill:
-            account.backfill_done = True
-        session.add(account)
+        session.execute(update(GmailAccount).where(GmailAccount.id == account.id)
+                        .values(**_cursor_values(finish, now)).execution_options(synchronize_session=False))
+        account.history_id, account.last_sync_at = finish.cursor, now
+        account.backfill_done = account.backfill_done or finish.backfill
         failpoint("sync.cursor_transaction")
 
     def _advance(self, account: GmailAccount, finish: "_Finish", lease_owner: str | None = None) -> bool:
@@ -322,22 +347,16 @@ class MailboxSync:
         now = self.clock()
         if finish.inbox_changes or finish.listing is not None or finish.sent_threads:
             with session_scope(self.engine) as session:
-                fence(session, account.id, lease_owner)
-                current = session.get(GmailAccount, account.id)
-                if current is None or current.status != AccountStatus.CONNECTED:
+                if fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
                     return False
-                self._finish_in(session, current, finish, now, set())
+                self._finish_in(session, account, finish, now, set())
                 return True
-        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
-                        "failing_since": None, "admins_notified_at": None}
-        if finish.backfill:
-            values["backfill_done"] = True
         with session_scope(self.engine) as session:
             fence(session, account.id, lease_owner)
             moved = bool(session.execute(
                 update(GmailAccount)
                 .where(GmailAccount.id == account.id, GmailAccount.status == AccountStatus.CONNECTED.value)
-                .values(**values)
+                .values(**_cursor_values(finish, now))
                 .execution_options(synchronize_session=False)
             ).rowcount)
             failpoint("sync.cursor_transaction")

@@ -84,6 +84,7 @@ class OpenMailbox:
     token_before: str | None
     # The replica's lease owner when it runs under a lease: every commit checks the lease is still its own.
     lease_owner: str | None = None
+    tz: str | None = None  # the rep's time zone (`rep_timezone`), read with the mailbox
 
 
 def rep_timezone(session: Session, account: GmailAccount, default_tz: str) -> str:
