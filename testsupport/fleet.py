@@ -206,6 +206,7 @@ class Fleet:
             self.slack.add_user(TEAM, user_id, email=address.replace("gmail.example", "crm.example"))
         self.sent: dict[tuple[str, str], str | None] = {}  # (mailbox, gmail id) -> contact address (None: stranger)
         self.replicas = [Replica(f"r{i + 1}", free_port()) for i in range(replicas)]
+        self.crm_changes: list[tuple[float, str, str]] = []  # (when, contact, category it moved to)
         self.kills = 0
         self._generation = 0
         self._traffic: threading.Thread | None = None
@@ -251,13 +252,15 @@ class Fleet:
         log.close()
         replica.incarnations[replica.process.pid] = application_name
 
-    def start_all(self, timeout: float = 60) -> None:
+    # Starting is importing the app and answering /readyz: seconds on a quiet machine, but one process among
+    # forty runnable ones on two cores was seen needing over a minute (a start, not a result, being timed).
+    def start_all(self, timeout: float = 180) -> None:
         for replica in self.replicas:
             self.start(replica)
         for replica in self.replicas:
             self.wait_ready(replica, timeout)
 
-    def wait_ready(self, replica: Replica, timeout: float = 60) -> None:
+    def wait_ready(self, replica: Replica, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.readyz(replica) == 200:
@@ -361,6 +364,7 @@ class Fleet:
         kind = self.rng.choice([k for k in STAGES if k != self.category[contact]])
         self.zoho.edit_record("Deals", self.deals[contact], Stage=STAGES[kind], Closing_Date=self._closing(kind))
         self.category[contact] = kind
+        self.crm_changes.append((round(time.time(), 2), contact, kind))
 
     def toggle_quiet_hours(self, quiet: bool) -> None:
         """The digest mailboxes' reps open or close their quiet hours: alerts queue, then go out as a digest."""
@@ -425,6 +429,10 @@ class Fleet:
         return seen
 
     def misfiled(self) -> list[tuple[str, str]]:
+        return [(mailbox, gmail_id) for mailbox, gmail_id, _ in self.misfiled_details()]
+
+    def misfiled_details(self) -> list[tuple[str, str, str]]:
+        """(mailbox, gmail id, what is wrong: the contact, the label wanted, the labels Gmail has)."""
         ours = set(LABELS.values())
         wrong = []
         for (mailbox, gmail_id), contact in self.sent.items():
@@ -434,8 +442,28 @@ class Fleet:
             else:
                 right = labels & ours == {LABELS[self.category[contact]]} and "INBOX" not in labels
             if not right:
-                wrong.append((mailbox, gmail_id))
+                wanted = LABELS[self.category[contact]] if contact else "INBOX only"
+                changes = [change for change in self.crm_changes if change[1] == contact][-3:]
+                wrong.append((mailbox, gmail_id, f"from {contact or 'a stranger'}: wanted {wanted}, "
+                                                 f"has {sorted(labels)}; last CRM changes {changes}"))
         return wrong
+
+    def stored_state(self, mailbox: str, gmail_id: str) -> dict:
+        """What the product's database says of one message (to say why it is misfiled)."""
+        account_id = self.mailboxes[mailbox][0]
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.text(
+                "SELECT from_address, filed_category, filed_at, needs_filing, in_inbox FROM mailbox_messages "
+                "WHERE account_id = :a AND gmail_id = :g"), {"a": account_id, "g": gmail_id}).mappings().first()
+            account = connection.execute(sa.text(
+                "SELECT * FROM gmail_accounts WHERE id = :a"), {"a": account_id}).mappings().first()
+            deals = connection.execute(sa.text(
+                "SELECT d.stage, d.closing_date, d.updated_at FROM deals d JOIN contacts c ON c.id = d.contact_id "
+                "WHERE c.email = :f"), {"f": row["from_address"] if row else ""}).all() if row else []
+        keep = ("history_id", "next_label_run_at", "labels_enabled", "lease_owner", "lease_expires_at",
+                "last_label_run_at", "label_cursor")
+        return {"message": dict(row) if row else None, "deals": [tuple(d) for d in deals],
+                "account": {k: v for k, v in (account or {}).items() if k in keep or "label" in k}}
 
     def lost_and_duplicated(self) -> tuple[int, int]:
         alerted = self.alerted()
@@ -497,9 +525,12 @@ class Fleet:
         unhandled, unhandled_samples = self.unhandled()
         twice, twice_samples = self.done_twice()
         hits = read_hits(self.hit_log)
+        misfiled_samples = [f"misfiled {mailbox} {gmail_id}: {why}; stored: {self.stored_state(mailbox, gmail_id)}"
+                            for mailbox, gmail_id, why in self.misfiled_details()[:5]]
         return Outcome(messages=len(self.sent), lost=lost, duplicated=duplicated, misfiled=len(self.misfiled()),
                        unhandled=unhandled, done_twice=twice, hits={p: hits.get(p, 0) for p in POINTS},
-                       kills=self.kills, settled_seconds=settled_in, notes=unhandled_samples + twice_samples)
+                       kills=self.kills, settled_seconds=settled_in, 
+                       notes=unhandled_samples + twice_samples + misfiled_samples)
 
     # -- faults ------------------------------------------------------------------------------
 
