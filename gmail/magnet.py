@@ -338,7 +338,7 @@ class MailMagnet:
             connection.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(**values))
 
     def _finish(self, alert_id: int, status: AlertStatus, ts: str | None) -> None:
-        """Record an alert's result: in a mailbox run, with the run's last transaction (`gmail.alert_results`); else now."""
+        """Record an alert's result: in a mailbox run, with its last transaction (`gmail.alert_results`); else now."""
         row = {"b_id": alert_id, "b_status": status.value, "b_ts": ts,
                "b_posted": self.clock() if status is AlertStatus.POSTED else None}
         run = current_run()
