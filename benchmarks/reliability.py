@@ -1,5 +1,5 @@
 """reliability.*: SPEC §9 at full size — three real `serve` replicas on a PostgreSQL cluster of their own
-(testsupport/pgcluster.py, testsupport/fleet.py), mail, pushes and Slack commands spread across them, CRM changes
+(testsupport/pgcluster.py, testsupport/fleet.py, testsupport/scenarios.py), mail, pushes and Slack commands spread across them, CRM changes
 arriving from Zoho, digests, latency on every emulated call. One fresh fleet (database) per scenario:
 
 - kill_points: every failpoint armed in turn on the replicas (`point=kill@1..2`), twice per point, each point hit
@@ -23,7 +23,7 @@ import sys
 import time
 
 from benchmarks.common import emit
-from testsupport.fleet import (
+from testsupport.scenarios import (
     POINTS,
     Fleet,
     faults_in_flight,
