@@ -152,6 +152,9 @@ class Fleet(FleetChecks):
             self.slack.add_user(TEAM, user_id, email=address.replace("gmail.example", "crm.example"))
         self.sent: dict[tuple[str, str], str | None] = {}  # (mailbox, gmail id) -> contact address (None: stranger)
         self.filed: dict[tuple[str, str], str | None] = {}  # the same for mail already there: filed, never alerted
+        self.crm_lock = threading.Lock()  # held by a CRM change in Zoho, and by a month turn (scenarios.py)
+        self.crm_changed_at: dict[str, float] = {}  # contact -> when its deal last changed in Zoho (monotonic)
+        self.crm_frozen: set[str] = set()  # contacts whose deals no longer change (a month turn must move them alone)
         self.replicas = [Replica(f"r{i + 1}", free_port()) for i in range(replicas)]
         self.kills = 0
         self._generation = 0
@@ -304,10 +307,15 @@ class Fleet(FleetChecks):
 
     def change_crm(self) -> None:
         """A deal changes stage (or closing date) in Zoho: its contact's mail moves to another label."""
-        contact = self.rng.choice(self.contacts)
-        kind = self.rng.choice([k for k in STAGES if k != self.category[contact]])
-        self.zoho.edit_record("Deals", self.deals[contact], Stage=STAGES[kind], Closing_Date=self._closing(kind))
-        self.category[contact] = kind
+        with self.crm_lock:
+            changeable = [c for c in self.contacts if c not in self.crm_frozen]
+            if not changeable:
+                return
+            contact = self.rng.choice(changeable)
+            kind = self.rng.choice([k for k in STAGES if k != self.category[contact]])
+            self.zoho.edit_record("Deals", self.deals[contact], Stage=STAGES[kind], Closing_Date=self._closing(kind))
+            self.category[contact] = kind
+            self.crm_changed_at[contact] = time.monotonic()
 
     def toggle_quiet_hours(self, quiet: bool) -> None:
         """The digest mailboxes' reps open or close their quiet hours: alerts queue, then go out as a digest."""

@@ -58,10 +58,13 @@ class FleetChecks:
                         seen[(mailbox, gmail_id)] += 1
         return seen
 
-    def misfiled(self) -> list[tuple[str, str]]:
+    def misfiled(self, keys=None) -> list[tuple[str, str]]:
+        """Messages (all, or those of `keys`) whose labels are not what SPEC §4 says for the CRM as it stands."""
         ours = set(LABELS.values())
         wrong = []
-        for (mailbox, gmail_id), contact in [*self.sent.items(), *self.filed.items()]:
+        messages = {**self.sent, **self.filed}  # a copy: the traffic thread may add meanwhile
+        for mailbox, gmail_id in (messages if keys is None else keys):
+            contact = messages[(mailbox, gmail_id)]
             labels = self.gmail.label_names(mailbox, gmail_id)
             if contact is None:
                 right = "INBOX" in labels and not labels & ours
@@ -78,6 +81,12 @@ class FleetChecks:
         duplicated = sum(count - 1 for count in alerted.values() if count > 1)
         duplicated += sum(1 for key in alerted if key not in expected)  # an alert for a stranger's or old mail
         return lost, duplicated
+
+    def unsettled(self, keys) -> int:
+        """How many of these messages still lack their alert (contact mail) or their right labels."""
+        alerted = self.alerted()
+        unalerted = sum(1 for key in keys if self.sent.get(key) is not None and key not in alerted)
+        return unalerted + len(self.misfiled(keys))
 
     def settled(self) -> bool:
         lost, _ = self.lost_and_duplicated()

@@ -13,8 +13,10 @@ from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 
 def seed_mailboxes(engine: Engine, cipher, emulator, client_id: str, count: int, *, team_id: str = "T0001",
                    prefix: str = "rep", magnet: bool = True, labels: bool = False,
-                   synced: bool = True) -> list[int]:
-    """`count` reps with a connected mailbox each (tokens issued by the emulator, stored encrypted)."""
+                   synced: bool = True, backfill_done: bool | None = None) -> list[int]:
+    """`count` reps with a connected mailbox each (tokens issued by the emulator, stored encrypted). With labels on,
+    the Inbox counts as already filed unless `backfill_done` is False (a mailbox just connected: the first sync
+    lists the Inbox and files it)."""
     ids = []
     now = datetime.now(timezone.utc)
     with session_scope(engine) as session:
@@ -33,7 +35,8 @@ def seed_mailboxes(engine: Engine, cipher, emulator, client_id: str, count: int,
                 crm_user_id=user.id, slack_team_id=team_id, slack_user_id=user.slack_user_id,
                 email_address=address, encrypted_credentials=cipher.encrypt(credentials),
                 magnet_enabled=magnet, magnet_enabled_at=now if magnet else None,
-                labels_enabled=labels, labels_enabled_at=now if labels else None, backfill_done=labels,
+                labels_enabled=labels, labels_enabled_at=now if labels else None,
+                backfill_done=labels if backfill_done is None else backfill_done,
                 history_id=str(emulator.history_id(address)) if synced else None, setup_done=True)
             session.add(account)
             session.flush()

@@ -2,15 +2,22 @@
 saw; the fleet's `outcome()` judges them. Used by tests/reliability/ (small) and benchmarks/reliability.py (full)."""
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 
+import sqlalchemy as sa
+
+from gmail.tokens import TokenCipher
 from sandbox.zoho_emulator.faults import Fault as ZohoFault
 from telemetry.failpoints import POINTS
-from testsupport.fleet import Fleet, Replica
+from testsupport.fleet import CLIENT_ID, LABELS, TEAM, Fleet, Replica
+from testsupport.mailboxes import seed_mailboxes
 
 __all__ = ["POINTS", "Fleet", "wait_crm_loaded", "kill_at_points", "random_kills", "faults_in_flight",
-           "zoho_failing", "postgres_restart"]
+           "zoho_failing", "postgres_restart", "connect_with_full_inbox", "month_turn",
+           "rate_limited_backfill_and_month_turn", "overload"]
 
 
 def wait_crm_loaded(fleet: Fleet, timeout: float = 60) -> None:
@@ -121,3 +128,133 @@ def postgres_restart(fleet: Fleet, *, down_seconds: float = 3.0, timeout: float 
             back[replica.name] = back.get(replica.name, False) or fleet.readyz(replica) == 200
         time.sleep(0.2)
     return {"readyz_503_while_down": all(went_503.values()), "readyz_200_after": all(back.values())}
+
+
+def connect_with_full_inbox(fleet: Fleet, *, messages: int, contact_share: float = 0.7, name: str = "new") -> str:
+    """A rep connects a mailbox whose Inbox already holds `messages` messages (labels on, backfill not done): the
+    first sync lists the Inbox and files the contacts' mail; none of it is news, so none may be alerted."""
+    address = f"{name}0@gmail.example"
+    fleet.gmail.add_user(address)
+    senders = [fleet.rng.choice(fleet.contacts) if fleet.rng.random() < contact_share else None
+               for _ in range(messages)]
+    ids = fleet.gmail.add_messages_bulk(address, [
+        {"sender": f"Sender <{contact or f'old{i}@elsewhere.example'}>", "to": address, "subject": f"Old {i}",
+         "body": "Hello"} for i, contact in enumerate(senders)])
+    for gmail_id, contact in zip(ids, senders):
+        fleet.filed[(address, gmail_id)] = contact
+    [account_id] = seed_mailboxes(fleet.engine, TokenCipher([fleet.key]), fleet.gmail, CLIENT_ID, 1, prefix=name,
+                                  labels=True, backfill_done=False)
+    user_id = f"U{name.upper()}{0:05d}"
+    fleet.slack.add_user(TEAM, user_id, email=address.replace("gmail.example", "crm.example"))
+    fleet.mailboxes = {**fleet.mailboxes, address: (account_id, user_id)}  # a new dict: the traffic reads it
+    return address
+
+
+def month_turn(fleet: Fleet, *, opening: int = 2, quiet_seconds: float = 6.0, timeout: float = 120.0) -> dict:
+    """The month turns under the running fleet. The clock cannot move, so the calendar moves for the deals
+    instead, as the product sees it: in the store (not in Zoho, so no CRM change is recorded), the deals closing
+    this month move into the previous month (their mail leaves "Closing This Month" for "Open Deals") and a few
+    open deals move into this month (the other way), and every mailbox's last label run is recorded as last
+    month's. Only the month turn itself (`last_label_month`) can tell a label run to look again: the traffic
+    changes these contacts' deals no more.
+
+    A mailbox's record is changed only while no replica holds its lease, so a run already under way cannot write
+    this month over it. Contacts whose deal changed in Zoho within `quiet_seconds` are left out (the CRM sync
+    may still write Zoho's date over the store's)."""
+    today = datetime.now(timezone.utc).date()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=15)
+    with fleet.crm_lock:
+        time.sleep(quiet_seconds)  # Zoho changes already made reach the store first
+        settled = [c for c in fleet.contacts if time.monotonic() - fleet.crm_changed_at.get(c, -1e9) > quiet_seconds]
+        closing = [c for c in settled if fleet.category[c] == "closing"]
+        newly = [c for c in settled if fleet.category[c] == "open"][:opening]
+        with fleet.engine.begin() as connection:
+            for contacts, day in ((closing, last_month), (newly, today)):
+                for contact in contacts:
+                    moved = connection.execute(sa.text("UPDATE deals SET closing_date = :d WHERE external_id = :x"),
+                                               {"d": day, "x": fleet.deals[contact]}).rowcount
+                    assert moved == 1, f"no deal {fleet.deals[contact]} in the store for {contact}"
+        fleet.crm_frozen.update(closing + newly)  # no CRM change may move their mail: only the month turn
+        for contact in closing:
+            fleet.category[contact] = "open"
+        for contact in newly:
+            fleet.category[contact] = "closing"
+    # What the turn must move: the turned contacts' mail already filed under last month's label.
+    before = {contact: LABELS["closing" if contact in closing else "open"] for contact in closing + newly}
+    turning = [(mailbox, gmail_id) for (mailbox, gmail_id), contact in {**fleet.sent, **fleet.filed}.items()
+               if contact in before and before[contact] in fleet.gmail.label_names(mailbox, gmail_id)]
+    pending = {account_id for account_id, _ in fleet.mailboxes.values()}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        with fleet.engine.begin() as connection:
+            done = connection.execute(sa.text(
+                "UPDATE gmail_accounts SET last_label_month = :m WHERE id = ANY(:ids) AND "
+                "(lease_owner IS NULL OR lease_expires_at < now()) RETURNING id"),
+                {"m": last_month.strftime("%Y-%m"), "ids": sorted(pending)}).scalars().all()
+        pending -= set(done)
+        time.sleep(0.05)
+    return {"month_turn_contacts": len(closing) + len(newly), "month_turn_filed": len(turning),
+            "month_turn_mailboxes_not_turned": len(pending)}
+
+
+def rate_limited_backfill_and_month_turn(fleet: Fleet, *, inbox: int, units_per_second: float = 250.0,
+                                         seconds: float = 20.0, timeout: float = 300.0) -> dict:
+    """Gmail's per-user rate limit on (`units_per_second` quota units a second per mailbox, 429
+    rateLimitExceeded beyond) while a mailbox with a large Inbox is connected and backfilled and the month turns
+    for every mailbox. The 429s must stop once the work is done: `answered_429_after` counts those served in the
+    `seconds` after the fleet settled, with the traffic paused (polling alone stays far under the limit, so any
+    429 then is a retry that never ends)."""
+    fleet.gmail.set_user_rate_limit(units_per_second)
+    address = connect_with_full_inbox(fleet, messages=inbox)
+    time.sleep(2)  # the backfill under way
+    figures = month_turn(fleet)
+    started = time.monotonic()
+    keys = list({**fleet.sent, **fleet.filed})
+    figures["settled_after_turn_seconds"] = None  # not within `timeout`
+    while time.monotonic() - started < timeout:
+        if not fleet.unsettled(keys):
+            figures["settled_after_turn_seconds"] = round(time.monotonic() - started, 1)
+            break
+        time.sleep(1)
+    with fleet.crm_lock:  # the traffic paused: what is left is polling, and any retry the product still makes
+        before = sum(fleet.gmail.rate_limited_counts().values())
+        time.sleep(seconds)
+        counts = fleet.gmail.rate_limited_counts()
+    with fleet.engine.connect() as connection:
+        figures["backfill_done"] = bool(connection.execute(sa.text(
+            "SELECT backfill_done FROM gmail_accounts WHERE email_address = :a"), {"a": address}).scalar())
+    return {**figures, "answered_429": sum(counts.values()), "answered_429_backfill_mailbox": counts.get(address, 0),
+            "answered_429_after": sum(counts.values()) - before, "backfill_messages": inbox}
+
+
+def overload(fleet: Fleet, *, per_second: float, seconds: float, senders: int = 4, timeout: float = 300.0) -> dict:
+    """Mail at `per_second` (on top of the traffic) for `seconds`, from `senders` threads, each message pushed to
+    a replica at random; then the normal traffic alone. `drain_seconds`: from the end of the burst until
+    every message sent until then is alerted and filed (None: not within `timeout`)."""
+    stop = threading.Event()
+
+    def send() -> None:
+        while not stop.is_set():
+            fleet.push(fleet.mail(stranger=fleet.rng.random() < 0.1))
+            stop.wait(fleet.rng.expovariate(per_second / senders))
+
+    before = len(fleet.sent)
+    threads = [threading.Thread(target=send, name=f"overload-{i}", daemon=True) for i in range(senders)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    burst = time.monotonic() - started
+    keys = list(dict(fleet.sent))
+    ended = time.monotonic()
+    drained = None
+    while time.monotonic() - ended < timeout:
+        if not fleet.unsettled(keys):
+            drained = round(time.monotonic() - ended, 1)
+            break
+        time.sleep(0.5)
+    return {"offered_per_second": per_second, "burst_seconds": round(burst, 1),
+            "sent_per_second": round((len(keys) - before) / burst, 1), "drain_seconds": drained}
