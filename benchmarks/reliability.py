@@ -11,10 +11,11 @@ arriving from Zoho, digests, latency on every emulated call. One fresh fleet (da
 - postgres_restart: PostgreSQL stopped for 5 s under the running fleet, then started (/readyz 503 meanwhile);
 - zoho_faults: Zoho failing 30% of calls while deals change stage;
 - rate_limit: Gmail's per-user rate limit on (250 quota units a second per mailbox, Gmail's own figure; 429
-  rateLimitExceeded beyond) while a mailbox with 1,500 messages in its Inbox is connected and backfilled and the
-  month turns for every mailbox (testsupport/scenarios.py `month_turn`: the closing dates move in the store, the
-  clock cannot); the old mail must be filed and never alerted, the 429s must stop once the work is done
-  (`rate_limit_answered_429_after`: those served in the 20 s after it settled, the traffic paused);
+  rateLimitExceeded beyond, then 403 userRateLimitExceeded from the month turn on) while a mailbox with 1,500
+  messages in its Inbox is connected and backfilled and the month turns for every mailbox
+  (testsupport/scenarios.py `month_turn`: the closing dates move in the store, the clock cannot); the old mail must
+  be filed and never alerted, the refusals must stop once the work is done (`rate_limit_refused_after`: those in
+  the 20 s after it settled, the traffic paused);
 - overload: mail at twice the capacity for 60 s on top of the traffic, from 4 threads, then the traffic alone;
   `overload_drain_seconds` from the end of the burst until every message is alerted and filed. Twice the
   capacity is twice `capacity.first_failing_rate` of the last capacity run in benchmarks/results.json (the first

@@ -199,14 +199,17 @@ def month_turn(fleet: Fleet, *, opening: int = 2, quiet_seconds: float = 6.0, ti
 
 def rate_limited_backfill_and_month_turn(fleet: Fleet, *, inbox: int, units_per_second: float = 250.0,
                                          seconds: float = 20.0, timeout: float = 300.0) -> dict:
-    """Gmail's per-user rate limit on (`units_per_second` quota units a second per mailbox, 429
-    rateLimitExceeded beyond) while a mailbox with a large Inbox is connected and backfilled and the month turns
-    for every mailbox. The 429s must stop once the work is done: `answered_429_after` counts those served in the
-    `seconds` after the fleet settled, with the traffic paused (polling alone stays far under the limit, so any
-    429 then is a retry that never ends)."""
+    """Gmail's per-user rate limit on (`units_per_second` quota units a second per mailbox; beyond, 429
+    rateLimitExceeded, and from the month turn on 403 userRateLimitExceeded: Google documents both) while a
+    mailbox with a large Inbox is connected and backfilled and the month turns for every mailbox. `refused`
+    counts the calls the limit refused (`refused_403` those after the turn); they must stop once the work is
+    done: `refused_after` counts those in the `seconds` after the fleet settled, with the traffic paused (polling
+    alone stays far under the limit, so a refusal then is a retry that never ends)."""
     fleet.gmail.set_user_rate_limit(units_per_second)
     address = connect_with_full_inbox(fleet, messages=inbox)
     time.sleep(2)  # the backfill under way
+    refused_429 = sum(fleet.gmail.rate_limited_counts().values())
+    fleet.gmail.set_user_rate_limit(units_per_second, answer=403)
     figures = month_turn(fleet)
     started = time.monotonic()
     keys = list({**fleet.sent, **fleet.filed})
@@ -223,8 +226,10 @@ def rate_limited_backfill_and_month_turn(fleet: Fleet, *, inbox: int, units_per_
     with fleet.engine.connect() as connection:
         figures["backfill_done"] = bool(connection.execute(sa.text(
             "SELECT backfill_done FROM gmail_accounts WHERE email_address = :a"), {"a": address}).scalar())
-    return {**figures, "answered_429": sum(counts.values()), "answered_429_backfill_mailbox": counts.get(address, 0),
-            "answered_429_after": sum(counts.values()) - before, "backfill_messages": inbox}
+    refused = sum(counts.values())
+    return {**figures, "refused": refused, "refused_403": refused - refused_429,
+            "refused_backfill_mailbox": counts.get(address, 0), "refused_after": refused - before,
+            "backfill_messages": inbox}
 
 
 def overload(fleet: Fleet, *, per_second: float, seconds: float, senders: int = 4, timeout: float = 300.0) -> dict:
