@@ -146,7 +146,7 @@ class LabelFiler:
             changed_addresses = self._changed_addresses(session, current, last_change, month)
             pending = list(session.exec(select(
                 MailboxMessage.gmail_id, MailboxMessage.from_address, MailboxMessage.in_inbox,
-                MailboxMessage.filed_category).where(
+                MailboxMessage.filed_category, MailboxMessage.filed_at).where(
                 MailboxMessage.account_id == account.id, MailboxMessage.needs_filing.is_(True))).all())
 
         if pending:
@@ -194,18 +194,21 @@ class LabelFiler:
         ).rowcount
 
     def _file_pending(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str],
-                      pending: list[tuple[str, str, bool | None, str | None]], now: datetime, tz: str,
-                      result: FilingResult) -> dict[str, str]:
+                      pending: list[tuple[str, str, bool | None, str | None, datetime | None]], now: datetime,
+                      tz: str, result: FilingResult) -> dict[str, str]:
         """File what waits in the Inbox, leave what left it; messages of unknown state are asked about first.
 
         A message is marked with the label it is about to get before Gmail is asked (`filed_category` set, still
-        `needs_filing`): if the run dies in between, the next one finishes that filing as intended instead of
-        taking our own removal of INBOX for the rep's archiving."""
+        `needs_filing`; a refile marks it the same way): if the run dies in between, the next one finishes that
+        filing as intended, whatever Gmail got, instead of taking our own removal of INBOX for the rep's
+        archiving, or the stored old label for the one Gmail shows. A refile's mark (`filed_at` kept from the
+        first filing) also takes our other labels off and leaves the Inbox alone."""
         interrupted: dict[Category, list[str]] = defaultdict(list)
+        interrupted_refiles: dict[Category, list[str]] = defaultdict(list)
         waiting: list[tuple[str, str, bool | None]] = []
-        for gmail_id, address, inside, intended in pending:
+        for gmail_id, address, inside, intended, filed_at in pending:
             if intended:
-                interrupted[Category(intended)].append(gmail_id)
+                (interrupted_refiles if filed_at else interrupted)[Category(intended)].append(gmail_id)
             else:
                 waiting.append((gmail_id, address, inside))
         unknown = [gmail_id for gmail_id, _, inside in waiting if inside is None]
@@ -230,19 +233,29 @@ class LabelFiler:
             label_ids = self._apply(account, mailbox, label_ids, ids, add=category, remove_inbox=True, result=result)
             self._mark(account.id, ids, category, now)
             result.filed[self.labels.name_for(category)] = len(ids)
+        for category, ids in interrupted_refiles.items():
+            others = tuple(other for other in Category if other is not category)
+            label_ids = self._apply(account, mailbox, label_ids, ids, add=category, remove=others, result=result)
+            self._mark(account.id, ids, category, now)
+            result.refiled += len(ids)
         if unfiled:
             self._mark(account.id, unfiled, None, now)
             result.unfiled_no_category = len(unfiled)
         return label_ids
 
     def _intend(self, account_id: int, gmail_ids: list[str], category: Category) -> None:
+        """Mark the label these messages are about to get, before Gmail is asked (see `_file_pending`); a refile's
+        mark also hands them back to the label run, which finishes it if this run dies."""
+        if not gmail_ids:
+            return
         with session_scope(self.engine) as session:
+            fence(session, account_id)  # a run that lost its lease marks nothing: the holder decides
             for start in range(0, len(gmail_ids), ADDRESS_CHUNK):
                 session.execute(
                     update(MailboxMessage)
                     .where(MailboxMessage.account_id == account_id,
                            MailboxMessage.gmail_id.in_(gmail_ids[start:start + ADDRESS_CHUNK]))
-                    .values(filed_category=category.value)
+                    .values(filed_category=category.value, needs_filing=True)
                     .execution_options(synchronize_session=False))
 
     def _inbox_states(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str]) -> dict[str, bool]:
@@ -338,7 +351,8 @@ class LabelFiler:
                     if new is not None and new.value != filed:
                         moves[(filed, new)].append(gmail_id)
         for (old, new), ids in moves.items():
-            label_ids = self._apply(account, mailbox, label_ids, ids, add=new, remove=Category(old), result=result)
+            self._intend(account.id, ids, new)
+            label_ids = self._apply(account, mailbox, label_ids, ids, add=new, remove=(Category(old),), result=result)
             self._mark(account.id, ids, new, now)
             result.refiled += len(ids)
         return label_ids
@@ -349,14 +363,14 @@ class LabelFiler:
         return {address: item.category for address, item in found.items()}
 
     def _apply(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str], ids: list[str], *,
-               add: Category, remove: Category | None = None, remove_inbox: bool = False,
+               add: Category, remove: tuple[Category, ...] = (), remove_inbox: bool = False,
                result: FilingResult) -> dict[str, str]:
         """Add one of our labels (and remove INBOX or our old label), retrying once with fresh label ids
         when Gmail no longer knows one (the rep deleted it)."""
         for attempt in range(2):
             if len(label_ids) < len(Category):  # a label id missing, null or empty: look them up first
                 label_ids = ensure_labels(self.engine, self.labels, account.id, mailbox, result.labels_created)
-            removing = (["INBOX"] if remove_inbox else []) + ([label_ids[remove.value]] if remove else [])
+            removing = (["INBOX"] if remove_inbox else []) + [label_ids[category.value] for category in remove]
             try:
                 if len(ids) > BATCH_MODIFY_THRESHOLD:
                     mailbox.batch_modify(ids, add=[label_ids[add.value]], remove=removing)

@@ -42,7 +42,8 @@ class Outcome:
 
 class FleetChecks:
     """The checks, on the fleet's attributes: `sent` (mail that must be alerted and filed), `filed` (mail that was
-    there before and must only be filed), `category`, `mailboxes`, `gmail`, `slack`, `engine`, `replicas`."""
+    there before and must only be filed), `category`, `crm_changes`, `mailboxes`, `gmail`, `slack`, `engine`,
+    `replicas`."""
 
     def alerted(self) -> Counter:
         """(mailbox, gmail id) -> how many posts in the rep's DM carry it (alerts and digests)."""
@@ -60,6 +61,10 @@ class FleetChecks:
 
     def misfiled(self, keys=None) -> list[tuple[str, str]]:
         """Messages (all, or those of `keys`) whose labels are not what SPEC §4 says for the CRM as it stands."""
+        return [(mailbox, gmail_id) for mailbox, gmail_id, _ in self.misfiled_details(keys)]
+
+    def misfiled_details(self, keys=None) -> list[tuple[str, str, str]]:
+        """(mailbox, gmail id, what is wrong: the contact, the label wanted, the labels Gmail has)."""
         ours = set(LABELS.values())
         wrong = []
         messages = {**self.sent, **self.filed}  # a copy: the traffic thread may add meanwhile
@@ -71,8 +76,28 @@ class FleetChecks:
             else:
                 right = labels & ours == {LABELS[self.category[contact]]} and "INBOX" not in labels
             if not right:
-                wrong.append((mailbox, gmail_id))
+                wanted = LABELS[self.category[contact]] if contact else "INBOX only"
+                changes = [change for change in self.crm_changes if change[1] == contact][-3:]
+                wrong.append((mailbox, gmail_id, f"from {contact or 'a stranger'}: wanted {wanted}, "
+                                                 f"has {sorted(labels)}; last CRM changes {changes}"))
         return wrong
+
+    def stored_state(self, mailbox: str, gmail_id: str) -> dict:
+        """What the product's database says of one message (to say why it is misfiled)."""
+        account_id = self.mailboxes[mailbox][0]
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.text(
+                "SELECT from_address, filed_category, filed_at, needs_filing, in_inbox FROM mailbox_messages "
+                "WHERE account_id = :a AND gmail_id = :g"), {"a": account_id, "g": gmail_id}).mappings().first()
+            account = connection.execute(sa.text(
+                "SELECT * FROM gmail_accounts WHERE id = :a"), {"a": account_id}).mappings().first()
+            deals = connection.execute(sa.text(
+                "SELECT d.stage, d.closing_date, d.updated_at FROM deals d JOIN contacts c ON c.id = d.contact_id "
+                "WHERE c.email = :f"), {"f": row["from_address"] if row else ""}).all() if row else []
+        keep = ("history_id", "next_label_run_at", "labels_enabled", "lease_owner", "lease_expires_at",
+                "last_label_run_at", "label_cursor")
+        return {"message": dict(row) if row else None, "deals": [tuple(d) for d in deals],
+                "account": {k: v for k, v in (account or {}).items() if k in keep or "label" in k}}
 
     def lost_and_duplicated(self) -> tuple[int, int]:
         alerted = self.alerted()
@@ -140,7 +165,10 @@ class FleetChecks:
         unhandled, unhandled_samples = self.unhandled()
         twice, twice_samples = self.done_twice()
         hits = read_hits(self.hit_log)
+        misfiled_samples = [f"misfiled {mailbox} {gmail_id}: {why}; stored: {self.stored_state(mailbox, gmail_id)}"
+                            for mailbox, gmail_id, why in self.misfiled_details()[:5]]
         return Outcome(messages=len(self.sent), lost=lost, duplicated=duplicated, misfiled=len(self.misfiled()),
                        unhandled=unhandled, done_twice=twice, hits={p: hits.get(p, 0) for p in POINTS},
-                       kills=self.kills, settled_seconds=settled_in, notes=unhandled_samples + twice_samples)
+                       kills=self.kills, settled_seconds=settled_in,
+                       notes=unhandled_samples + twice_samples + misfiled_samples)
 

@@ -165,7 +165,8 @@ def month_turn(fleet: Fleet, *, opening: int = 2, quiet_seconds: float = 6.0, ti
     last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=15)
     with fleet.crm_lock:
         time.sleep(quiet_seconds)  # Zoho changes already made reach the store first
-        settled = [c for c in fleet.contacts if time.monotonic() - fleet.crm_changed_at.get(c, -1e9) > quiet_seconds]
+        recent = {contact for at, contact, _ in fleet.crm_changes if time.time() - at <= quiet_seconds}
+        settled = [c for c in fleet.contacts if c not in recent]
         closing = [c for c in settled if fleet.category[c] == "closing"]
         newly = [c for c in settled if fleet.category[c] == "open"][:opening]
         with fleet.engine.begin() as connection:
@@ -198,27 +199,38 @@ def month_turn(fleet: Fleet, *, opening: int = 2, quiet_seconds: float = 6.0, ti
 
 
 def rate_limited_backfill_and_month_turn(fleet: Fleet, *, inbox: int, units_per_second: float = 250.0,
-                                         seconds: float = 20.0, timeout: float = 300.0) -> dict:
+                                         turn_after: float = 0.0, seconds: float = 20.0,
+                                         timeout: float = 300.0) -> dict:
     """Gmail's per-user rate limit on (`units_per_second` quota units a second per mailbox; beyond, 429
     rateLimitExceeded, and from the month turn on 403 userRateLimitExceeded: Google documents both) while a
-    mailbox with a large Inbox is connected and backfilled and the month turns for every mailbox. `refused`
+    mailbox with a large Inbox is connected and backfilled and the month turns for every mailbox (`turn_after`
+    seconds after the limit first refused a call: more mail filed before the turn, more to move). `refused`
     counts the calls the limit refused (`refused_403` those after the turn); they must stop once the work is
     done: `refused_after` counts those in the `seconds` after the fleet settled, with the traffic paused (polling
     alone stays far under the limit, so a refusal then is a retry that never ends)."""
     fleet.gmail.set_user_rate_limit(units_per_second)
     address = connect_with_full_inbox(fleet, messages=inbox)
-    time.sleep(2)  # the backfill under way
+    deadline = time.monotonic() + 60
+    while not fleet.gmail.rate_limited_counts() and time.monotonic() < deadline:
+        time.sleep(0.1)  # until the backfill runs into the limit
+    time.sleep(turn_after)
     refused_429 = sum(fleet.gmail.rate_limited_counts().values())
     fleet.gmail.set_user_rate_limit(units_per_second, answer=403)
     figures = month_turn(fleet)
     started = time.monotonic()
     keys = list({**fleet.sent, **fleet.filed})
     figures["settled_after_turn_seconds"] = None  # not within `timeout`
+    figures["unsettled_every_10s"] = []  # how many of them still lack their alert or label, every 10 s
     while time.monotonic() - started < timeout:
-        if not fleet.unsettled(keys):
+        left = fleet.unsettled(keys)
+        if len(figures["unsettled_every_10s"]) <= (time.monotonic() - started) // 10:
+            figures["unsettled_every_10s"].append(left)
+        if not left:
             figures["settled_after_turn_seconds"] = round(time.monotonic() - started, 1)
             break
         time.sleep(1)
+    else:
+        figures["unsettled_samples"] = [why for _, _, why in fleet.misfiled_details(keys)[:3]]
     with fleet.crm_lock:  # the traffic paused: what is left is polling, and any retry the product still makes
         before = sum(fleet.gmail.rate_limited_counts().values())
         time.sleep(seconds)
@@ -232,10 +244,14 @@ def rate_limited_backfill_and_month_turn(fleet: Fleet, *, inbox: int, units_per_
             "backfill_messages": inbox}
 
 
-def overload(fleet: Fleet, *, per_second: float, seconds: float, senders: int = 4, timeout: float = 300.0) -> dict:
-    """Mail at `per_second` (on top of the traffic) for `seconds`, from `senders` threads, each message pushed to
-    a replica at random; then the normal traffic alone. `drain_seconds`: from the end of the burst until
-    every message sent until then is alerted and filed (None: not within `timeout`)."""
+def overload(fleet: Fleet, *, per_second: float, seconds: float, senders: int | None = None,
+             timeout: float = 300.0) -> dict:
+    """Mail at `per_second` (on top of the traffic) for `seconds`, from `senders` threads (one for every 2 a
+    second by default: a sender waits for its push's answer, and a slow fleet must not slow the arrivals down
+    with it), each message pushed to a replica at random; then the normal traffic alone. `drain_seconds`: from
+    the end of the burst until every message sent until then is alerted and filed (None: not within `timeout`);
+    `sent_per_second` what the senders managed."""
+    senders = senders or int(per_second // 2) + 1
     stop = threading.Event()
 
     def send() -> None:
