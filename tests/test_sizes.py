@@ -22,7 +22,6 @@ MODULES_OVER = {
     "usecases/contacts.py",  # items 2 and 3: one session per request, the words to handlers/blocks (house)
     "usecases/access.py",  # roles and managers (admin20) on top of the permission decisions
     "testsupport/demo.py",  # the demo script (infra, leads20)
-    "testsupport/fleet.py",  # the reliability scenarios (fleet, infra)
 }
 FUNCTIONS_OVER = {
     "bot/cli.py:build_parser",  # the argparse table (assembly)
