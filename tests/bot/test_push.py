@@ -273,13 +273,15 @@ def test_past_capacity_a_push_is_answered_before_it_is_taken_and_its_alert_still
     the web thread is free and Pub/Sub's deadline is met; it waits in memory and is taken later, its alert posted."""
     import threading
 
+    from bot.routes import EXTENSION
+
     stack = query_token_pushing
     stack.add_rep()
     stack.import_crm(CONTACTS, DEALS)
     stack.connect_with_push()
     jobs = stack.services.jobs
     jobs.wait_for_requested()
-    monkeypatch.setattr(stack.server.web_app.extensions["push_intake"], "answer_within", 0.2)
+    monkeypatch.setattr(stack.server.web_app.extensions[EXTENSION].push_intake, "answer_within", 0.2)
     release = threading.Event()
     take = jobs.push_received
     monkeypatch.setattr(jobs, "push_received", lambda body: release.wait(60) and take(body))
