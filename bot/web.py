@@ -56,7 +56,7 @@ def flask_app(name: str, routes: tuple[WebRoute, ...], shared: Served) -> Flask:
 
 def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
     intake = PushIntake(lambda envelope: services.jobs.push_received(envelope),
-                        max_held=max(1, services.settings.http_threads // 2))
+                        threads=services.settings.http_threads, max_held=max(1, services.settings.http_threads // 2))
     shared = Served(services, SlackRequestHandler(slack_app) if slack_app is not None else None,
                     gmail.push_verifier(services.settings), metrics.metrics_registry(services), intake)
     web = flask_app("mailmagnet", ROUTES, shared)
