@@ -10,8 +10,9 @@ ANSWER_WITHIN_SECONDS:
   or recorded, 503 when the database is away (Pub/Sub delivers it again).
 - Past capacity the answer comes after ANSWER_WITHIN_SECONDS at most, while the push waits here, in memory, to be
   taken. Waiting pushes of the same mailbox are one (the newest history id stands for them all), so what waits is
-  bounded by the number of mailboxes, and the more pushes wait, the fewer reads and writes each costs. Only a push
-  answered that way and not yet taken is lost if the process dies, and the polling sweep still finds its mail.
+  bounded by the number of mailboxes, and the more pushes wait, the fewer reads and writes each costs. Such a push
+  is answered 503, not acknowledged (bot/routes/gmail.py): if the process dies before taking it, Pub/Sub delivers
+  it again after its push backoff, and nothing rests on memory alone.
 - At most `max_held` web threads wait for the intake at once (half of HTTP_THREADS): past that a push is answered
   at once, so Slack's requests always find a thread.
 - More than MAX_WAITING mailboxes waiting (an address flood from a holder of the push credentials): the push is
@@ -131,7 +132,7 @@ class PushIntake:
             except Exception as error:  # noqa: BLE001 - handed to the web thread waiting for it
                 waiting.error = error
                 if waiting.answered_early:
-                    log.warning("a push already answered was not taken (%s); the polling sweep finds its mail",
+                    log.warning("a push answered early was not taken (%s); Pub/Sub delivers it again",
                                 type(error).__name__)
             finally:
                 with self._cond:

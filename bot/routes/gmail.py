@@ -120,6 +120,13 @@ def gmail_push() -> Response:
                     type(error).__name__)
         metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNAVAILABLE.value).inc()
         return Response("try again later", status=503)
-    metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome or PushOutcome.QUEUED).value).inc()
+    if outcome is None:
+        # Past capacity: the push waits in this process's memory, to be taken. It is not acknowledged, so a crash
+        # before it is taken loses nothing: Pub/Sub delivers it again later, with its push backoff (which is also
+        # how a push endpoint tells Pub/Sub to slow down). The later delivery folds into the waiting one, or costs
+        # one history.list once it was taken.
+        metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.QUEUED.value).inc()
+        return Response("taken later", status=503)
+    metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome).value).inc()
     # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
     return Response(status=204)
