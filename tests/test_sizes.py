@@ -21,11 +21,9 @@ MODULES_OVER = {
     "usecases/contacts.py",  # items 2 and 3: one session per request, the words to handlers/blocks (house)
     "usecases/access.py",  # roles and managers (admin20) on top of the permission decisions
     "testsupport/demo.py",  # the demo script (infra, leads20)
-    "testsupport/fleet.py",  # the reliability scenarios (fleet, infra)
 }
 FUNCTIONS_OVER = {
     "bot/cli.py:build_parser",  # the argparse table (assembly)
-    "bot/web.py:create_web_app",  # items 8 and 9: the routes (house)
     "handlers/blocks/home.py:_own_blocks",  # item 3 (house)
     "usecases/mailbox.py:finish_connect",  # item 2 (house)
     "testsupport/demo.py:run_bot_end_to_end",  # the demo script (infra)
