@@ -17,7 +17,9 @@
   `usecases.upkeep`; every INCIDENT_CHECK_SECONDS the admins are DMed of mailboxes newly revoked or failing for
   an hour, once per incident whichever replica looks first (`usecases.overview.tell_admins_of_incidents`).
   This module keeps the leases, the threads and the timing, and adds each run's Gmail units to the mailbox's
-  count of today when it hands the lease back.
+  count of today when it hands the lease back, with the run's alert results in the same transaction.
+- Built on three parts with their own reasons to change: syncs asked for by the web side and their backpressure
+  (bot/sync_requests.py), the polling sweep (bot/polling.py), the periodic jobs (bot/periodic.py).
 """
 from __future__ import annotations
 
@@ -32,21 +34,22 @@ from typing import Any, Callable
 import schedule
 from sqlmodel import select
 
+from bot.periodic import PeriodicJobs
+from bot.polling import PollingSweeps
+from bot.sync_requests import SyncRequests
 from crm_store import leases
 from crm_store.db import session_scope
 from crm_store.leases import Job, Lease
 from crm_store.models import AccountStatus, GmailAccount, utcnow
 from gmail import metering
-from gmail.accounts import save_refreshed_credentials
 from gmail.alert_results import write_alert_results
-from gmail.sweep import HistorySweep, plan_poll
+from gmail.sweep import HistorySweep
 from telemetry import metrics
 from telemetry.failpoints import failpoint
 from telemetry.log_context import in_job
 from usecases import upkeep
 from usecases.context import Services
 from usecases.mailbox_run import MailboxRunner, RunOutcome
-from usecases.push import PushOutcome, mailboxes_to_sync
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ DEAD_OWNER_CHECK_SECONDS = 2
 __all__ = ["Jobs", "RunOutcome"]
 
 
-class Jobs:
+class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
     def __init__(self, services: Services, *, owner: str | None = None, clock: Callable[[], datetime] = utcnow):
         self.services = services
         self.clock = clock  # when things are due and leased (tests drive the cadence with a clock of their own)
@@ -127,36 +130,6 @@ class Jobs:
             self.start_crm_sync()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
-
-    def start_crm_sync(self) -> bool:
-        """Start a Zoho CRM sync unless one is running here (another replica's run holds the database lease:
-        this one then ends at once, "skipped")."""
-        with self._lock:
-            if self._stopping.is_set() or (self._crm_run is not None and not self._crm_run.done()):
-                return False
-            self._crm_run = self._crm_pool.submit(in_job("crm_sync", None, self._crm_sync))
-        return True
-
-    def _crm_sync(self):
-        return upkeep.scheduled_crm_sync(self.services, owner=self.owner, stopping=self._stopping.is_set)
-
-    def tell_admins(self) -> int:
-        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
-        it runs on the scheduler's loop."""
-        from usecases.overview import tell_admins_of_incidents
-
-        try:
-            return tell_admins_of_incidents(self.services)
-        except Exception:  # noqa: BLE001 - the database or Slack: logged; the next check tries again
-            log.exception("could not tell the admins of mailbox incidents")
-            return 0
-
-    def refile_changed(self) -> int:
-        """Bring label runs forward after CRM category changes (`upkeep.RefileTrigger`); wakes the loop if any."""
-        brought = self._refile.check()
-        if brought:
-            self._wake.set()
-        return brought
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
@@ -253,75 +226,6 @@ class Jobs:
         if wait_seconds <= 0:
             return 0.05  # due, yet not claimable this instant (a lease just expiring): do not spin
         return min(POLL_SECONDS, wait_seconds)
-
-    def _start_sweep(self, taken: list[Lease]) -> None:
-        with self._lock:
-            for lease in taken:
-                self._in_flight[lease.account_id] = None
-        try:
-            future = self._sweeper.submit(in_job("poll_sweep", None, self._sweep_chunk), taken)
-        except RuntimeError:  # shutting down
-            for lease in taken:
-                with self._lock:
-                    self._in_flight.pop(lease.account_id, None)
-                leases.release(self.services.engine, self.owner, lease.account_id)
-            return
-        with self._lock:
-            self._sweep_run = future
-
-    def _sweep_chunk(self, taken: list[Lease]) -> None:
-        """Poll a chunk of leased mailboxes. As each batch of answers comes in, its quiet mailboxes are handed
-        back in one statement and its busy ones go to the pipeline: no mailbox is held longer than its batch."""
-        by_id = {lease.account_id: lease for lease in taken}
-        started = time.monotonic()
-        try:
-            plan = plan_poll(self.services.engine, self.services.cipher, self.services.google, list(by_id),
-                             now=self.clock(), watch_topic=self.services.settings.gmail_pubsub_topic)
-        except Exception:  # noqa: BLE001 - the sweep failing must not strand its mailboxes
-            log.exception("polling sweep failed; its mailboxes are synced one by one")
-            for lease in taken:
-                self._submit(lease, Job.SYNC)
-            return
-        # The worker pool, not the push threads: a first sync or a thousand watches to renew must never make a
-        # push wait in a queue.
-        for account_id in plan.full:
-            self._submit(by_id[account_id], Job.SYNC)
-
-        def finish(part) -> None:
-            for account_id, credentials in part.refreshed.items():
-                save_refreshed_credentials(self.services.engine, self.services.cipher, account_id, credentials, None)
-            for account_id, first_page in part.busy.items():
-                self._submit(by_id[account_id], Job.SYNC, first_page=first_page)
-            polled = [leases.Polled(account_id, history_id,
-                                    leases.next_run_at(by_id[account_id].sync_due, by_id[account_id].claimed_at,
-                                                       self._poll_interval(account_id in plan.watched)))
-                      for account_id, history_id in part.quiet.items()]
-            try:
-                again = leases.release_polled(self.services.engine, self.owner, polled, self.clock())
-            finally:
-                with self._lock:
-                    for item in polled:
-                        self._in_flight.pop(item.account_id, None)
-            metrics.SYNC_RUNS.labels(job=Job.SYNC.value, result="synced").inc(len(polled))
-            for account_id in again:
-                if not self._stopping.is_set():
-                    self.request_sync(account_id)  # a push arrived while the sweep held the mailbox
-
-        try:
-            if plan.targets:
-                self.sweep.poll(plan.targets, on_batch=finish)
-        except Exception:  # noqa: BLE001 - a mailbox this sweep still holds is synced on its own
-            log.exception("polling sweep failed part way")
-            with self._lock:
-                stranded = [i for i in by_id if i in self._in_flight and self._in_flight[i] is None]
-            for account_id in stranded:
-                self._submit(by_id[account_id], Job.SYNC)
-        finally:
-            metrics.SWEEP_SECONDS.observe(time.monotonic() - started)
-            self._wake.set()
-
-    def _poll_interval(self, watched: bool) -> timedelta:
-        return max(self.push_poll_interval, self.sync_interval) if watched else self.sync_interval
 
     def _submit(self, lease: Lease, job: Job, *, first_page: dict | None = None, pool=None,
                 may_skip_sync: bool = False) -> Future | None:
@@ -474,107 +378,3 @@ class Jobs:
         with self._lock:
             held = list(self._in_flight)
         leases.renew(self.services.engine, self.owner, held, self.lease_seconds)
-
-    # -- requests from the web side --------------------------------------------------------------
-
-    def request_sync(self, account_id: int) -> bool:
-        """Sync one mailbox as soon as possible; True if this replica started it now.
-
-        The mailbox is leased first (due or not), so the dispatch loop cannot take the run from under the
-        caller (`wait_for_requested` waits for it). Only when it is busy is a request recorded: the run
-        holding it starts again when done (or, if it just ended, the loop sees the request within a second).
-        Backpressure: a run of the mailbox queued here and not started covers the request (nothing written); with
-        PUSH_QUEUE_LIMIT push runs already queued or running, the request is recorded and the polling sweep takes
-        it, so an overload makes pushes slower, never a queue that grows without bound.
-        """
-        if self.pipeline is None or self._stopping.is_set():
-            leases.request_sync(self.services.engine, [account_id])
-            return False
-        with self._lock:
-            waiting_run = self._in_flight.get(account_id) if account_id in self._will_ask else None
-            overloaded = waiting_run is None and self._push_load >= self.push_queue_limit
-            if waiting_run is not None:
-                self._requested.add(waiting_run)
-        if waiting_run is not None:
-            # A run of this mailbox is queued here and will ask Gmail itself: it reads this push's news too.
-            metrics.PUSH_BACKPRESSURE.labels(result="coalesced").inc()
-            waiting_run.add_done_callback(self._forget_request)
-            return False
-        if overloaded:
-            # Backpressure: recorded on the mailbox; the dispatch loop's next sweep polls it with many others.
-            metrics.PUSH_BACKPRESSURE.labels(result="deferred").inc()
-            leases.request_sync(self.services.engine, [account_id])
-            self._wake.set()
-            return False
-        taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
-                                    lease_seconds=self.lease_seconds, account_ids=[account_id])
-        if not taken:
-            leases.request_sync(self.services.engine, [account_id])
-            with self._lock:
-                running = self._in_flight.get(account_id)  # ours: whoever waits for this waits for that run
-                if running is not None:
-                    self._requested.add(running)
-            if running is not None:
-                running.add_done_callback(self._forget_request)
-            self._wake.set()
-            return False
-        future = self._submit(taken[0], Job.SYNC, pool=self._push_pool)
-        if future is None:
-            return False
-        with self._lock:
-            self._requested.add(future)
-        future.add_done_callback(self._forget_request)
-        return True
-
-    def requested_in_flight(self) -> int:
-        """Syncs started (or waited for) by `request_sync` that have not finished: for /metrics."""
-        with self._lock:
-            return len(self._requested)
-
-    def _forget_request(self, future) -> None:
-        with self._lock:
-            self._requested.discard(future)
-
-    def wait_for_requested(self, timeout: float = 30.0) -> None:
-        """Wait until the syncs started by `request_sync` (pushes, setting changes) are done."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                pending = list(self._requested)
-            if not pending:
-                return
-            wait(pending, timeout=max(0.0, deadline - time.monotonic()))
-
-    def push_received(self, envelope: Any) -> PushOutcome:
-        """A Gmail Pub/Sub push: sync the mailboxes it names now (`usecases.push` says which). Returns what became
-        of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope naming no mailbox of ours)."""
-        decision = mailboxes_to_sync(self.services.engine, envelope)
-        for account_id in decision.to_sync:
-            self.request_sync(account_id)
-        return decision.outcome
-
-    def mailbox_connected(self, account: GmailAccount) -> None:
-        self.request_sync(account.id)
-
-    # -- the weekly response-time digest ----------------------------------------------------------
-
-    def send_response_digests(self, *, force: bool = False) -> int:
-        """Send the digests that are due (usecases/response_digest.py); returns how many were sent."""
-        from usecases.response_digest import due_digests
-
-        sent = 0
-        try:
-            for digest in due_digests(self.services, self.clock(), force=force):
-                try:
-                    self.services.notifier.send_response_digest(digest)
-                    sent += 1
-                except Exception as error:  # noqa: BLE001 - one recipient's failure never stops the others
-                    log.warning("response-time digest to %s not sent: %s", digest.recipient_slack_id, error)
-        except Exception:  # noqa: BLE001 - the next check tries again
-            log.exception("response-time digests failed")
-        return sent
-
-    # -- housekeeping ----------------------------------------------------------------------------
-
-    def housekeeping(self) -> None:
-        upkeep.housekeeping(self.services)

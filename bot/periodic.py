@@ -1,0 +1,64 @@
+"""The scheduler's periodic jobs besides mailbox runs (bot/jobs.py's `Jobs` is built on this): the Zoho CRM sync on
+its own thread, telling admins of mailbox incidents, bringing label runs forward after CRM changes, the weekly
+response-time digests, housekeeping. What each does is in usecases/ (`upkeep`, `overview`, `response_digest`);
+here is only when and on which thread, and that none of them ever stops the scheduler's loop.
+"""
+from __future__ import annotations
+
+import logging
+
+from telemetry.log_context import in_job
+from usecases import upkeep
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicJobs:
+    def start_crm_sync(self) -> bool:
+        """Start a Zoho CRM sync unless one is running here (another replica's run holds the database lease:
+        this one then ends at once, "skipped")."""
+        with self._lock:
+            if self._stopping.is_set() or (self._crm_run is not None and not self._crm_run.done()):
+                return False
+            self._crm_run = self._crm_pool.submit(in_job("crm_sync", None, self._crm_sync))
+        return True
+
+    def _crm_sync(self):
+        return upkeep.scheduled_crm_sync(self.services, owner=self.owner, stopping=self._stopping.is_set)
+
+    def tell_admins(self) -> int:
+        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
+        it runs on the scheduler's loop."""
+        from usecases.overview import tell_admins_of_incidents
+
+        try:
+            return tell_admins_of_incidents(self.services)
+        except Exception:  # noqa: BLE001 - the database or Slack: logged; the next check tries again
+            log.exception("could not tell the admins of mailbox incidents")
+            return 0
+
+    def refile_changed(self) -> int:
+        """Bring label runs forward after CRM category changes (`upkeep.RefileTrigger`); wakes the loop if any."""
+        brought = self._refile.check()
+        if brought:
+            self._wake.set()
+        return brought
+
+    def send_response_digests(self, *, force: bool = False) -> int:
+        """Send the digests that are due (usecases/response_digest.py); returns how many were sent."""
+        from usecases.response_digest import due_digests
+
+        sent = 0
+        try:
+            for digest in due_digests(self.services, self.clock(), force=force):
+                try:
+                    self.services.notifier.send_response_digest(digest)
+                    sent += 1
+                except Exception as error:  # noqa: BLE001 - one recipient's failure never stops the others
+                    log.warning("response-time digest to %s not sent: %s", digest.recipient_slack_id, error)
+        except Exception:  # noqa: BLE001 - the next check tries again
+            log.exception("response-time digests failed")
+        return sent
+
+    def housekeeping(self) -> None:
+        upkeep.housekeeping(self.services)

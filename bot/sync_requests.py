@@ -1,0 +1,98 @@
+"""Syncs asked for from the web side (bot/jobs.py's `Jobs` is built on this): a Gmail push, a mailbox connected, a
+setting changed. What a push asks for is `usecases.push`; this says when it runs, with what backpressure.
+
+Uses the scheduler's state (`Jobs`): its lock, the mailboxes in flight and those whose queued run will ask Gmail
+itself, the push pool's load and limit, and `_submit`.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import wait
+from typing import Any
+
+from crm_store import leases
+from crm_store.leases import Job
+from crm_store.models import GmailAccount
+from telemetry import metrics
+from usecases.push import PushOutcome, mailboxes_to_sync
+
+
+class SyncRequests:
+    def request_sync(self, account_id: int) -> bool:
+        """Sync one mailbox as soon as possible; True if this replica started it now.
+
+        The mailbox is leased first (due or not), so the dispatch loop cannot take the run from under the
+        caller (`wait_for_requested` waits for it). Only when it is busy is a request recorded: the run
+        holding it starts again when done (or, if it just ended, the loop sees the request within a second).
+        Backpressure: a run of the mailbox queued here and not started covers the request (nothing written); with
+        PUSH_QUEUE_LIMIT push runs already queued or running, the request is recorded and the polling sweep takes
+        it, so an overload makes pushes slower, never a queue that grows without bound.
+        """
+        if self.pipeline is None or self._stopping.is_set():
+            leases.request_sync(self.services.engine, [account_id])
+            return False
+        with self._lock:
+            waiting_run = self._in_flight.get(account_id) if account_id in self._will_ask else None
+            overloaded = waiting_run is None and self._push_load >= self.push_queue_limit
+            if waiting_run is not None:
+                self._requested.add(waiting_run)
+        if waiting_run is not None:
+            # A run of this mailbox is queued here and will ask Gmail itself: it reads this push's news too.
+            metrics.PUSH_BACKPRESSURE.labels(result="coalesced").inc()
+            waiting_run.add_done_callback(self._forget_request)
+            return False
+        if overloaded:
+            # Backpressure: recorded on the mailbox; the dispatch loop's next sweep polls it with many others.
+            metrics.PUSH_BACKPRESSURE.labels(result="deferred").inc()
+            leases.request_sync(self.services.engine, [account_id])
+            self._wake.set()
+            return False
+        taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
+                                    lease_seconds=self.lease_seconds, account_ids=[account_id])
+        if not taken:
+            leases.request_sync(self.services.engine, [account_id])
+            with self._lock:
+                running = self._in_flight.get(account_id)  # ours: whoever waits for this waits for that run
+                if running is not None:
+                    self._requested.add(running)
+            if running is not None:
+                running.add_done_callback(self._forget_request)
+            self._wake.set()
+            return False
+        future = self._submit(taken[0], Job.SYNC, pool=self._push_pool)
+        if future is None:
+            return False
+        with self._lock:
+            self._requested.add(future)
+        future.add_done_callback(self._forget_request)
+        return True
+
+    def requested_in_flight(self) -> int:
+        """Syncs started (or waited for) by `request_sync` that have not finished: for /metrics."""
+        with self._lock:
+            return len(self._requested)
+
+    def _forget_request(self, future) -> None:
+        with self._lock:
+            self._requested.discard(future)
+
+    def wait_for_requested(self, timeout: float = 30.0) -> None:
+        """Wait until the syncs started by `request_sync` (pushes, setting changes) are done."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                pending = list(self._requested)
+            if not pending:
+                return
+            wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+
+    def push_received(self, envelope: Any) -> PushOutcome:
+        """A Gmail Pub/Sub push: sync the mailboxes it names now (`usecases.push` says which). Returns what became
+        of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope naming no mailbox of ours)."""
+        decision = mailboxes_to_sync(self.services.engine, envelope)
+        for account_id in decision.to_sync:
+            self.request_sync(account_id)
+        return decision.outcome
+
+    def mailbox_connected(self, account: GmailAccount) -> None:
+        self.request_sync(account.id)
