@@ -19,6 +19,7 @@ from crm_store.db import migrations_current
 from crm_store.records.results import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
 from crm_sync.ingest_api import IngestRefused, Refusal
 from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
+from handlers.blocks.refusals import connect_refused_text
 from telemetry import metrics
 from telemetry.log_context import log_context, new_id
 from usecases import crm as crm_use_cases
@@ -91,6 +92,8 @@ CONSENT_FAILED = {
 
 def consent_failed(error: ConsentError) -> str:
     """The consent page's sentence (plain text: `page` escapes it for HTML)."""
+    if isinstance(error, mailbox_use_cases.ConnectRefused):
+        return connect_refused_text(error)
     if error.failure is ConsentFailure.NOT_GRANTED:
         why = "you declined" if error.google_error == "access_denied" else error.google_error
         return f"Google access was not granted ({why}). Run /gmail connect to try again."

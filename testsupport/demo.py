@@ -284,7 +284,8 @@ def show_zoho_deal_won(stack, alice_gmail: str) -> None:
 
     from crm_sync import ZohoConfig
     from sandbox.zoho_emulator import ZohoEmulator
-    from usecases.crm import crm_data_line, sync_zoho
+    from handlers.blocks.crm_data import crm_data_line
+    from usecases.crm import crm_data_state, sync_zoho
 
     with ZohoEmulator() as zoho:
         zoho.register_client("1000.DEMO", "demo-secret")
@@ -308,7 +309,7 @@ def show_zoho_deal_won(stack, alice_gmail: str) -> None:
         print(_indent(f"Zoho CRM sync: {sync_zoho(stack.services).summary()}"))
         stack.run("labels")
         print(_indent(f"Ana's email is now under: {where()}"))
-        print(_indent(crm_data_line(stack.services)))
+        print(_indent(crm_data_line(crm_data_state(stack.services))))
         stack.services.zoho = None
 
 
