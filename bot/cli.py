@@ -146,17 +146,17 @@ def cmd_explain(args) -> int:
         answer = explain(_services(), args.sender, at=at, tz=tz, account_email=args.account)
     except DomainError as error:
         raise CliError(_refused(error))
-    from handlers.blocks.why import filing_line
+    from handlers.blocks.why import explanation_text, filing_line
 
     explanation = answer.explanation
     messages = None if answer.messages is None else [filing_line(status) for status in answer.messages]
     if args.json:
-        document = explanation.to_json()
+        document = {**explanation.to_json(), "reason": explanation_text(explanation)}
         if messages is not None:
             document["messages"] = messages
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
-        print(f"{explanation.label or 'not filed'}: {explanation.reason}")
+        print(f"{explanation.label or 'not filed'}: {explanation_text(explanation)}")
         for line in messages or []:
             print(f"  {line}")
     return 0

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from crm_store.addresses import parse_addresses
 from crm_store.categories import Category, LabelNames, StageRules
 from crm_store.db import session_scope
-from crm_store.explain import Explanation, explain_sender
+from crm_store.explain import Explanation, Reason, explain_sender
 from crm_store.models import CategoryChange, Contact, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import NotFound
@@ -149,13 +149,11 @@ def _explain_message(session: Session, account: GmailAccount, gmail_id: str, *, 
         try:
             message = from_gmail_metadata(mailbox.get_message(gmail_id))
         except NotFound:
-            explanation = Explanation(gmail_id, None, None, None, None, None,
-                                      "There is no email with that id in your mailbox.")
+            explanation = Explanation(gmail_id, None, None, None, None, None, Reason.NO_SUCH_EMAIL)
             return WhyAnswer(explanation)
         sender, in_inbox, received = message.from_header, message.in_inbox, message.received_at
     else:
-        explanation = Explanation(gmail_id, None, None, None, None, None,
-                                  "MailMagnet has no record of that email in your mailbox.")
+        explanation = Explanation(gmail_id, None, None, None, None, None, Reason.NO_RECORD)
         return WhyAnswer(explanation)
     if not parse_addresses(sender):
         sender = sender or gmail_id

@@ -64,6 +64,7 @@ def show_categories(settings: Settings) -> None:
     from crm_store.csv_import import import_contacts, import_deals
     from crm_store.db import create_db_engine, session_scope, upgrade_database
     from crm_store.explain import explain_sender
+    from handlers.blocks.why import explanation_text
 
     tz = settings.default_timezone
     now = datetime.now(timezone.utc)
@@ -84,7 +85,7 @@ def show_categories(settings: Settings) -> None:
         with session_scope(engine) as session:
             for sender in DEMO_SENDERS:
                 explanation = explain_sender(session, sender, at=now, tz=tz, rules=rules, labels=labels)
-                print(f"  {sender}\n    -> {explanation.label or '(no label)'}\n       {explanation.reason}\n")
+                print(f"  {sender}\n    -> {explanation.label or '(no label)'}\n       {explanation_text(explanation)}\n")
         engine.dispose()
 
 

@@ -8,7 +8,8 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.errors import NotFoundError
-from crm_store.explain import Explanation, explain_sender
+from crm_store.categories import Category, CategoryDecision, LabelNames  # noqa: F401 - for the surfaces
+from crm_store.explain import Explanation, Reason, explain_sender  # noqa: F401 - Reason: for the surfaces
 from crm_store.models import GmailAccount, utcnow
 from gmail.sync_batch import rep_timezone
 from gmail.why import Filing, FilingStatus, WhyAnswer, explain_for_mailbox  # noqa: F401 - the surfaces word them
