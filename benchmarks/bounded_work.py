@@ -76,7 +76,7 @@ def open_conversion() -> dict:
     """Our CPU per shape on the payload Gmail's format=full returns."""
     from gmail.messages import body_text
     from sandbox.gmail_emulator.mime import parse_raw, payload_of
-    from usecases.contacts import BODY_LIMIT
+    from usecases.email_detail import BODY_LIMIT
 
     by_shape = {}
     for shape in HOSTILE_HTML:

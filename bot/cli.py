@@ -40,6 +40,14 @@ def check_timezone(tz: str) -> str:
     return tz
 
 
+def _refused(error) -> str:
+    """A use case's refusal, in the words Slack shows (handlers/blocks/refusals.py): the CLI writes its own text
+    for what only an operator reads, and borrows the surface's sentences for the use cases' refusals."""
+    from handlers.blocks.refusals import refusal_text
+
+    return refusal_text(error)
+
+
 def _settings():
     from bot.settings import SettingsError, get_settings
 
@@ -137,15 +145,18 @@ def cmd_explain(args) -> int:
     try:
         answer = explain(_services(), args.sender, at=at, tz=tz, account_email=args.account)
     except DomainError as error:
-        raise CliError(str(error))
-    explanation, messages = answer.explanation, answer.messages
+        raise CliError(_refused(error))
+    from handlers.blocks.why import explanation_text, filing_line
+
+    explanation = answer.explanation
+    messages = None if answer.messages is None else [filing_line(status) for status in answer.messages]
     if args.json:
-        document = explanation.to_json()
+        document = {**explanation.to_json(), "reason": explanation_text(explanation)}
         if messages is not None:
             document["messages"] = messages
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
-        print(f"{explanation.label or 'not filed'}: {explanation.reason}")
+        print(f"{explanation.label or 'not filed'}: {explanation_text(explanation)}")
         for line in messages or []:
             print(f"  {line}")
     return 0
@@ -191,7 +202,7 @@ def _grant_csv(args) -> int:
     try:
         report = grant_csv(_services(), text)
     except DomainError as error:
-        raise CliError(f"{args.csv}: {error}")
+        raise CliError(f"{args.csv}: {_refused(error)}")
     for line in grant_report_lines(report):
         print(line)
     return 0
@@ -246,7 +257,7 @@ def cmd_users(args) -> int:
         else:
             change = revoke_by_email(_services(), args.email)
     except DomainError as error:
-        raise CliError(str(error))
+        raise CliError(_refused(error))
     print(f"{change.email}: profile {change.profile} (Mail Integration: {'yes' if change.mail_integration else 'no'}, "
           f"admin: {'yes' if change.admin else 'no'})")
     if change.disconnected:
@@ -357,7 +368,7 @@ def cmd_crm_keys(args) -> int:
             revoke_api_key(_services(), args.name)
             print(f"API key {args.name!r} revoked")
     except DomainError as error:
-        raise CliError(str(error))
+        raise CliError(_refused(error))
     return 0
 
 
@@ -368,7 +379,7 @@ def cmd_crm_sync(args) -> int:
     try:
         result = sync_zoho(_services(), full=args.full)
     except DomainError as error:
-        raise CliError(str(error))
+        raise CliError(_refused(error))
     if result.status is ZohoSyncStatus.FAILED:
         raise CliError(f"Zoho CRM sync {result.summary()}")
     print(f"Zoho CRM sync{' (full)' if args.full else ''}: {result.summary()}")
@@ -399,7 +410,7 @@ def cmd_audit(args) -> int:
     try:
         page = read_audit(_services(), OPERATOR, query)
     except DomainError as error:
-        raise CliError(str(error))
+        raise CliError(_refused(error))
     if args.json:
         print(json.dumps({"rows": [row.to_json() for row in page.rows], "older_than": page.older_than},
                          ensure_ascii=False, indent=2))
@@ -570,6 +581,9 @@ def run_with_settings(command, quiet: str = "WARNING") -> int:
     except KeyboardInterrupt:
         print("mailmagnet: interrupted", file=sys.stderr)
         return 130
+    except DomainError as error:  # a use case's refusal that no command caught: its words, not its name
+        print(f"mailmagnet: {_refused(error)}", file=sys.stderr)
+        return 1
     except Exception as error:  # noqa: BLE001 - the contract is one line, never a traceback
         logging.getLogger("mailmagnet").debug("unexpected error", exc_info=True)
         print(f"mailmagnet: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select, update
 
 from crm_store.db import session_scope
-from crm_store.errors import InvalidInput
+from crm_store.errors import InvalidInput, StoreRefusal
 from crm_store.models import ApiKey, utcnow
 
 KEY_PREFIX = "mm_"
@@ -58,7 +58,7 @@ def _hash(key: str) -> str:
 def _check_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 100 or any(ch.isspace() for ch in name):
-        raise InvalidInput("A key name is 1 to 100 characters without spaces, e.g. zapier or hubspot-webhook.")
+        raise InvalidInput(StoreRefusal.KEY_NAME_INVALID)
     return name
 
 
@@ -72,7 +72,7 @@ def create_key(engine: Engine, name: str) -> str:
         with session_scope(engine) as session:
             current = session.exec(select(ApiKey).where(ApiKey.name == name)).first()
             if current is not None and current.revoked_at is None:
-                raise KeyNameTaken(f"A key named {name} exists already; revoke it first to replace it.")
+                raise KeyNameTaken(StoreRefusal.KEY_NAME_TAKEN, name=name)
             if current is None:
                 session.add(ApiKey(name=name, **values))
             else:
@@ -80,7 +80,7 @@ def create_key(engine: Engine, name: str) -> str:
                     setattr(current, field, value)
                 session.add(current)
     except IntegrityError:  # created by someone else meanwhile
-        raise KeyNameTaken(f"A key named {name} exists already; revoke it first to replace it.") from None
+        raise KeyNameTaken(StoreRefusal.KEY_NAME_TAKEN, name=name) from None
     return plaintext
 
 

@@ -1,9 +1,34 @@
-"""Domain errors: each carries a message that is safe and useful to show the user as is."""
+"""Domain errors: a refusal or failure as facts. The kind (the class) says what sort of refusal it is, `refusal`
+(an enum of the layer that refuses) which one, and `facts` what it names; `handlers/blocks/refusals.py` words it
+for Slack. None of them carries a sentence."""
 from __future__ import annotations
+
+from enum import Enum, StrEnum
+from typing import Any
 
 
 class DomainError(Exception):
-    """A refusal or failure the user can act on; handlers show `str(error)` ephemerally."""
+    """A refusal or failure the user can act on; handlers show `refusal_text(error)` ephemerally.
+
+    `DomainError(Refusal.X, name=value, …)`: `str(error)` is the refusal's name, for logs. A bare string is still
+    accepted for messages meant for operators only (the CLI), never for what a Slack user reads."""
+
+    def __init__(self, refusal: Enum | str | None = None, /, **facts: Any):
+        self.refusal = refusal if isinstance(refusal, Enum) else None
+        self.facts = facts
+        super().__init__(refusal.value if isinstance(refusal, Enum) else (refusal or ""))
+
+
+class StoreRefusal(StrEnum):
+    """The store's own refusals (the facts each names, beside it); `handlers/blocks/refusals.py` words them."""
+
+    POLICY_FIXED = "policy_fixed"  # policy: SharingPolicy, scope: PolicyScope (where it was set)
+    LABELS_NEED_MAGNET = "labels_need_magnet"
+    NOT_A_TIME = "not_a_time"  # text
+    QUIET_HOURS_NEED_TWO_TIMES = "quiet_hours_need_two_times"
+    OWN_EMAILS_ALWAYS_VISIBLE = "own_emails_always_visible"
+    KEY_NAME_INVALID = "key_name_invalid"  # an ingest API key's name (the operator's)
+    KEY_NAME_TAKEN = "key_name_taken"  # name
 
 
 class NotLinked(DomainError):

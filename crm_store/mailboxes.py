@@ -8,8 +8,8 @@ from sqlmodel import Session, delete, update
 
 from crm_store import category_changes
 from crm_store.db import insert_once
-from crm_store.errors import InvalidInput, LabelsNeedMagnet, PolicyFixed
-from crm_store.sharing import PolicyScope, policy_and_scope
+from crm_store.errors import InvalidInput, LabelsNeedMagnet, PolicyFixed, StoreRefusal
+from crm_store.sharing import policy_and_scope
 from crm_store.models import (
     Alert,
     AlertStatus,
@@ -44,16 +44,7 @@ def set_sharing(session: Session, account: GmailAccount, sharing: Sharing | None
                 depth: SharingDepth | None = None) -> GmailAccount:
     policy, scope = policy_and_scope(session, account)
     if sharing is not None and policy is not SharingPolicy.CHOICE and sharing.value != policy.value:
-        if scope is PolicyScope.ORGANISATION:
-            raise PolicyFixed(
-                f"Your organisation's sharing policy is {policy.value.capitalize()} for everyone; "
-                "an admin can change it with `/gmail admin policy choice`."
-            )
-        raise PolicyFixed(
-            f"An admin set your sharing to {policy.value.capitalize()} "
-            f"({'for you' if scope is PolicyScope.USER else 'for your role'}); they can let you choose with "
-            "`/gmail admin policy " + ("@you" if scope is PolicyScope.USER else "role <your role>") + " choice`."
-        )
+        raise PolicyFixed(StoreRefusal.POLICY_FIXED, policy=policy, scope=scope)
     if sharing is not None:
         account.sharing = sharing.value
     if depth is not None:
@@ -99,10 +90,7 @@ def set_magnet(session: Session, account: GmailAccount, enabled: bool,
 def set_labels(session: Session, account: GmailAccount, enabled: bool, now: datetime | None = None) -> bool:
     """Switch filing into labels. Returns True when something changed."""
     if enabled and not account.magnet_enabled:
-        raise LabelsNeedMagnet(
-            "Labels file the mail MailMagnet picks up, so MailMagnet must be on first: "
-            "run `/gmail magnet on`, then `/gmail labels on`."
-        )
+        raise LabelsNeedMagnet(StoreRefusal.LABELS_NEED_MAGNET)
     if enabled == account.labels_enabled:
         return False
     account.labels_enabled = enabled
@@ -135,15 +123,15 @@ def parse_clock(value: str) -> int:
         hours, _, minutes = value.strip().partition(":")
         h, m = int(hours), int(minutes or 0)
     except ValueError:
-        raise InvalidInput(f"“{value}” is not a time of day; use HH:MM, e.g. 22:00") from None
+        raise InvalidInput(StoreRefusal.NOT_A_TIME, text=value) from None
     if not (0 <= h <= 23 and 0 <= m <= 59):
-        raise InvalidInput(f"“{value}” is not a time of day; use HH:MM, e.g. 22:00")
+        raise InvalidInput(StoreRefusal.NOT_A_TIME, text=value)
     return h * 60 + m
 
 
 def set_quiet_hours(session: Session, account: GmailAccount, start: int | None, end: int | None) -> None:
     if (start is None) != (end is None) or (start is not None and start == end):
-        raise InvalidInput("Quiet hours need a start and a different end, e.g. `22:00-07:00`.")
+        raise InvalidInput(StoreRefusal.QUIET_HOURS_NEED_TWO_TIMES)
     account.quiet_start_minute, account.quiet_end_minute = start, end
     session.add(account)
 
@@ -168,7 +156,7 @@ def unmute_contact(session: Session, account: GmailAccount, contact_id: int) -> 
 
 def share_with(session: Session, owner: CrmUser, viewer: CrmUser) -> bool:
     if owner.id == viewer.id:
-        raise InvalidInput("Your own emails are always visible to you.")
+        raise InvalidInput(StoreRefusal.OWN_EMAILS_ALWAYS_VISIBLE)
     return insert_once(session, EmailShare, owner_user_id=owner.id, viewer_user_id=viewer.id)
 
 

@@ -2,8 +2,8 @@
 
 Every import that changes something (CSV import, ingest API request, page of a Zoho CRM sync)
 upserts one row per (source, kind) in the transaction that writes the change, so the row never
-claims a change that was rolled back. `crm_data_status` answers "CRM data last changed 5 minutes
-ago (Zoho CRM sync)" for `/gmail status` and the App Home, with the state of each sync stream.
+claims a change that was rolled back. `crm_data_status` says when CRM data last changed and through which source
+(`/gmail status` and the App Home word it), with the state of each sync stream.
 """
 from __future__ import annotations
 
@@ -117,21 +117,3 @@ def read_crm_data_status(session: Session) -> CrmDataStatus:
     syncs = [SyncStreamState(row.name, _aware(row.since), _aware(row.last_success_at), row.last_error)
              for row in cursors]
     return CrmDataStatus(changes[0] if changes else None, changes, syncs)
-
-
-def _ago(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
-
-
-def describe_last_change(change: CrmChange | None, now: datetime | None = None) -> str:
-    """`CRM data last changed 5 minutes ago (Zoho CRM sync)`, as `/gmail status` shows it."""
-    if change is None:
-        return "CRM data has not been imported yet"
-    now = now or utcnow()
-    return f"CRM data last changed {_ago((now - change.changed_at).total_seconds())} ({change.source_name})"
-

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from crm_store.models import GmailAccount
@@ -48,6 +49,17 @@ class AlertView:
         return {"account_id": self.account_id, "gmail_id": self.gmail_id}
 
 
+class ClosedChannel(StrEnum):
+    """Why a channel may see nothing of an email (the alert then goes to the rep's DM); the Slack surface words it."""
+
+    SLACK_CONNECT = "slack_connect"  # shared with another organisation
+    UNSERVED_WORKSPACE = "unserved_workspace"  # shared with a workspace this deployment does not serve
+    ORG_SHARED_PUBLIC = "org_shared_public"  # public, shared with another workspace of the organisation
+    PUBLIC = "public"  # public, and the sharing does not reach everyone in the workspace
+    NOT_A_CRM_USER = "not_a_crm_user"  # private, with someone who is not a CRM user
+    SHARING_EXCLUDES_MEMBER = "sharing_excludes_member"  # private, someone the sharing does not reach
+
+
 @dataclass
 class AudienceDecision:
     """How much of one email a channel may be shown, and whose views that makes."""
@@ -55,7 +67,7 @@ class AudienceDecision:
     level: Visibility
     crm_details: bool  # deals, label, contact email: only when everyone who can read it is a CRM user
     viewers: dict[int, Visibility] = field(default_factory=dict)  # CRM users other than the owner
-    reason: str | None = None  # why the channel may see nothing (the alert then goes to the rep's DM)
+    reason: ClosedChannel | None = None  # why the channel may see nothing (the alert then goes to the rep's DM)
 
 
 class AlertAudience(Protocol):

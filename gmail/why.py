@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import re
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,7 +14,7 @@ from sqlmodel import Session, select
 from crm_store.addresses import parse_addresses
 from crm_store.categories import Category, LabelNames, StageRules
 from crm_store.db import session_scope
-from crm_store.explain import Explanation, explain_sender
+from crm_store.explain import Explanation, Reason, explain_sender
 from crm_store.models import CategoryChange, Contact, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import NotFound
@@ -22,10 +24,40 @@ from gmail.messages import from_gmail_metadata
 _MESSAGE_ID = re.compile(r"(?:^|[/#])([0-9a-f]{16})/?$", re.IGNORECASE)
 
 
+class Filing(StrEnum):
+    """Whether and when an email was filed, or why not (the rules in gmail/labels.py); the facts of each are
+    `FilingStatus`'s fields named beside it."""
+
+    FILED = "filed"  # label, at: when it was filed
+    BEING_FILED = "being_filed"  # label: the last label run stopped halfway
+    LABELS_OFF = "labels_off"
+    LEFT_ALONE = "left_alone"  # its sender has no label category
+    NOT_IN_INBOX = "not_in_inbox"
+    WAITING = "waiting"  # for the next label run (interval_minutes, last_run)
+    BEFORE_LABELS = "before_labels"  # at: received, before labels were switched on (since); lookback_days
+    BACKFILL_PENDING = "backfill_pending"  # lookback_days, the next label run
+    TOO_OLD = "too_old"  # at: received, more than lookback_days ago
+    CRM_CHANGED = "crm_changed"  # the sender's CRM record changed: the next label run
+    NOT_SEEN_YET = "not_seen_yet"  # the next sync picks it up
+    NOT_FILED = "not_filed"  # it had no category (or had left the Inbox) when last looked at
+
+
+@dataclass(frozen=True)
+class FilingStatus:
+    filing: Filing
+    label: str | None = None
+    at: datetime | None = None
+    since: datetime | None = None
+    lookback_days: int = 0
+    interval_minutes: int = 0
+    last_run: datetime | None = None
+    email_of: datetime | None = None  # for one of a sender's emails: when it arrived
+
+
 @dataclass
 class WhyAnswer:
     explanation: Explanation
-    message_status: list[str] = field(default_factory=list)
+    message_status: list[FilingStatus] = field(default_factory=list)
 
 
 def message_id_in(text: str) -> str | None:
@@ -33,52 +65,40 @@ def message_id_in(text: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def _when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "an unknown time"
-
-
 def filing_status(account: GmailAccount, row: MailboxMessage | None, category: Category | None, labels: LabelNames,
                   *, lookback_days: int, label_interval_minutes: int, in_inbox: bool | None = None,
                   received_at: datetime | None = None, now: datetime | None = None,
-                  change_pending: bool = False) -> str:
+                  change_pending: bool = False) -> FilingStatus:
     """Whether and when this message was filed, or the reason it was not (the rules in gmail/labels.py).
     `in_inbox`/`received_at`: what Gmail says of a message MailMagnet has no row for; `change_pending`: the
     sender's CRM record changed after this mailbox's last label run."""
-    if row is not None and row.filed_category and not row.needs_filing:
-        current = labels.name_for(Category(row.filed_category))
-        return f"This email was filed under {current} on {_when(row.filed_at)}."
     if row is not None and row.filed_category:
-        return (f"It is being filed under {labels.name_for(Category(row.filed_category))}: the last label run "
-                "stopped halfway, the next one finishes it.")
+        label = labels.name_for(Category(row.filed_category))
+        if row.needs_filing:
+            return FilingStatus(Filing.BEING_FILED, label=label)
+        return FilingStatus(Filing.FILED, label=label, at=row.filed_at)
     if not account.labels_enabled:
-        return "Labels are off for your mailbox, so nothing is filed (`/gmail labels on`)."
+        return FilingStatus(Filing.LABELS_OFF)
     if category is None:
-        return "MailMagnet left it where it was."
-    next_run = (f"the next label run (every {label_interval_minutes} minutes; "
-                f"last run {_when(account.last_label_run_at)})")
+        return FilingStatus(Filing.LEFT_ALONE)
+    run = dict(interval_minutes=label_interval_minutes, last_run=account.last_label_run_at, lookback_days=lookback_days)
     inside = row.in_inbox if row is not None else in_inbox
     if inside is False:
-        return "It is not in the Inbox (it was archived or moved before it was filed), and only Inbox mail is filed."
+        return FilingStatus(Filing.NOT_IN_INBOX, **run)
     if row is not None and row.needs_filing:
-        return f"It is waiting for {next_run}."
+        return FilingStatus(Filing.WAITING, **run)
     received = row.received_at if row is not None else received_at
     lookback = timedelta(days=lookback_days)
     enabled = account.labels_enabled_at
     if received is not None and enabled is not None and received < enabled - lookback:
-        return (f"It arrived on {_when(received)}, before labels were switched on ({_when(enabled)}); "
-                f"only new mail and the last {lookback_days} days of the Inbox are filed.")
+        return FilingStatus(Filing.BEFORE_LABELS, at=received, since=enabled, **run)
     if not account.backfill_done:
-        return (f"Labels were just switched on: it is filed with the rest of your Inbox of the last {lookback_days} "
-                f"days at {next_run}.")
+        return FilingStatus(Filing.BACKFILL_PENDING, **run)
     if received is not None and received < (now or utcnow()) - lookback:
-        return (f"It arrived on {_when(received)}, more than {lookback_days} days ago, and its sender had no label "
-                "category when it was last checked; older mail is not filed later.")
+        return FilingStatus(Filing.TOO_OLD, at=received, **run)
     if change_pending:
-        return f"Its sender's CRM record changed after the last label run; it is filed at {next_run}."
-    if row is None:
-        return "MailMagnet has not seen it yet: the next sync picks it up within a minute."
-    return ("It was not filed when the label run last looked at it (its sender had no label category then, or it "
-            "had left the Inbox); it is filed when its sender's CRM record changes.")
+        return FilingStatus(Filing.CRM_CHANGED, **run)
+    return FilingStatus(Filing.NOT_SEEN_YET if row is None else Filing.NOT_FILED, **run)
 
 
 def change_pending(session: Session, account: GmailAccount, address: str | None) -> bool:
@@ -112,7 +132,7 @@ def explain_for_mailbox(engine: Engine, account: GmailAccount, query: str, *, ma
                 status = filing_status(account, row, explanation.category, labels, lookback_days=lookback_days,
                                        label_interval_minutes=label_interval_minutes, now=at,
                                        change_pending=pending)
-                answer.message_status.append(f"Email of {_when(row.received_at)}: {status}")
+                answer.message_status.append(dataclasses.replace(status, email_of=row.received_at))
         return answer
 
 
@@ -129,13 +149,11 @@ def _explain_message(session: Session, account: GmailAccount, gmail_id: str, *, 
         try:
             message = from_gmail_metadata(mailbox.get_message(gmail_id))
         except NotFound:
-            explanation = Explanation(gmail_id, None, None, None, None, None,
-                                      "There is no email with that id in your mailbox.")
+            explanation = Explanation(gmail_id, None, None, None, None, None, Reason.NO_SUCH_EMAIL)
             return WhyAnswer(explanation)
         sender, in_inbox, received = message.from_header, message.in_inbox, message.received_at
     else:
-        explanation = Explanation(gmail_id, None, None, None, None, None,
-                                  "MailMagnet has no record of that email in your mailbox.")
+        explanation = Explanation(gmail_id, None, None, None, None, None, Reason.NO_RECORD)
         return WhyAnswer(explanation)
     if not parse_addresses(sender):
         sender = sender or gmail_id

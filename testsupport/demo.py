@@ -64,6 +64,7 @@ def show_categories(settings: Settings) -> None:
     from crm_store.csv_import import import_contacts, import_deals
     from crm_store.db import create_db_engine, session_scope, upgrade_database
     from crm_store.explain import explain_sender
+    from handlers.blocks.why import explanation_text
 
     tz = settings.default_timezone
     now = datetime.now(timezone.utc)
@@ -84,7 +85,7 @@ def show_categories(settings: Settings) -> None:
         with session_scope(engine) as session:
             for sender in DEMO_SENDERS:
                 explanation = explain_sender(session, sender, at=now, tz=tz, rules=rules, labels=labels)
-                print(f"  {sender}\n    -> {explanation.label or '(no label)'}\n       {explanation.reason}\n")
+                print(f"  {sender}\n    -> {explanation.label or '(no label)'}\n       {explanation_text(explanation)}\n")
         engine.dispose()
 
 
@@ -284,7 +285,8 @@ def show_zoho_deal_won(stack, alice_gmail: str) -> None:
 
     from crm_sync import ZohoConfig
     from sandbox.zoho_emulator import ZohoEmulator
-    from usecases.crm import crm_data_line, sync_zoho
+    from handlers.blocks.crm_data import crm_data_line
+    from usecases.crm import crm_data_state, sync_zoho
 
     with ZohoEmulator() as zoho:
         zoho.register_client("1000.DEMO", "demo-secret")
@@ -308,7 +310,7 @@ def show_zoho_deal_won(stack, alice_gmail: str) -> None:
         print(_indent(f"Zoho CRM sync: {sync_zoho(stack.services).summary()}"))
         stack.run("labels")
         print(_indent(f"Ana's email is now under: {where()}"))
-        print(_indent(crm_data_line(stack.services)))
+        print(_indent(crm_data_line(crm_data_state(stack.services))))
         stack.services.zoho = None
 
 

@@ -16,19 +16,20 @@ from crm_store.errors import InvalidInput, NotAllowed
 from crm_store.mailboxes import mute_contact
 from crm_store.models import Alert, AuditSurface, Contact, GmailAccount
 from gmail.notifier import AudienceDecision
-from usecases import access, compose, contacts
-from usecases.access import ChannelAudience
+from usecases import access, compose, contact_emails, contacts, visibility
+from usecases.visibility import ChannelAudience
 from usecases.actors import SlackActorRef, acting
 from usecases.audit import record_views
 from usecases.compose import Draft
 from usecases.contacts import ContactView
 from usecases.context import ChannelInfo, ChannelNotFound, Services
+from usecases.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
 
 class AlertAudiencePolicy:
-    """gmail.notifier.AlertAudience on the access rules of usecases/access.py."""
+    """gmail.notifier.AlertAudience on the sharing rules of usecases/visibility.py."""
 
     def __init__(self, services: Services):
         self.services = services
@@ -45,15 +46,15 @@ class AlertAudiencePolicy:
             # Gone, or the bot was removed: nobody there may be shown anything (the alert goes to the DM).
             return ChannelAudience(ChannelInfo(channel_id, channel_id, is_private=True), (None,))
         with session_scope(self.services.engine) as session:
-            crm_ids = access.crm_ids_of_members(session, account.slack_team_id, members)
-        return ChannelAudience(channel, crm_ids, access.channel_outside_organisation(self.services, channel))
+            crm_ids = visibility.crm_ids_of_members(session, account.slack_team_id, members)
+        return ChannelAudience(channel, crm_ids, visibility.channel_outside_organisation(self.services, channel))
 
     def decide(self, account: GmailAccount, contact_id: int, audience: ChannelAudience) -> AudienceDecision:
         if audience.is_dm:
-            return access.alert_audience(None, account, contact_id, audience)  # the rep's own DM: no read
+            return visibility.alert_audience(None, account, contact_id, audience)  # the rep's own DM: no read
         with session_scope(self.services.engine) as session:
             current = session.get(GmailAccount, account.id) or account
-            return access.alert_audience(session, current, contact_id, audience)
+            return visibility.alert_audience(session, current, contact_id, audience)
 
     def record_views(self, account: GmailAccount, gmail_id: str, contact_id: int, decision: AudienceDecision,
                      channel_id: str) -> None:
@@ -75,7 +76,7 @@ class AlertAudiencePolicy:
 # -- the alert's buttons ----------------------------------------------------------------------------------
 
 # An alert's buttons name what an email's buttons name: the mailbox, the Gmail message and the contact.
-AlertRef = contacts.EmailRef
+AlertRef = contact_emails.EmailRef
 
 
 def _alert(session, ref: AlertRef) -> Alert:
@@ -83,7 +84,7 @@ def _alert(session, ref: AlertRef) -> Alert:
     alert = session.exec(select(Alert).where(Alert.account_id == ref.account_id,
                                              Alert.gmail_id == ref.gmail_id)).first()
     if alert is None or alert.contact_id != ref.contact_id:
-        raise NotAllowed(contacts.STALE_BUTTON)
+        raise NotAllowed(Refusal.STALE_BUTTON)
     return alert
 
 
@@ -94,7 +95,7 @@ def contact_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) ->
         access.require_crm_user(session, actor)
         alert = _alert(session, ref)
         if session.get(Contact, alert.contact_id) is None:
-            raise NotAllowed("That contact is no longer in the CRM.")
+            raise NotAllowed(Refusal.CONTACT_GONE)
         contact_id = alert.contact_id
     return contacts.show_contact(services, who, contact_id)
 
@@ -106,7 +107,7 @@ def mute_from_alert(services: Services, who: SlackActorRef, ref: AlertRef) -> tu
         alert = _alert(session, ref)
         contact = session.get(Contact, alert.contact_id)
         if contact is None:
-            raise NotAllowed("That contact is no longer in the CRM.")
+            raise NotAllowed(Refusal.CONTACT_GONE)
         mute_contact(session, account, contact.id)
         return contact.display_name, contact.email
 

@@ -17,7 +17,7 @@ from crm_store.db import session_scope
 from crm_store.models import AuditLog, AuditSurface, Contact, CrmUser, GmailAccount, utcnow
 from crm_store.sharing import Visibility
 from usecases import access
-from usecases.actors import Actor, ActorKind, SlackActorRef, resolve
+from usecases.actors import Actor, ActorKind, SlackActorRef, acting
 from usecases.context import Services
 from usecases.mailbox import allowed_addresses
 
@@ -99,50 +99,55 @@ MAX_AUDIT_PAGE = 200
 def read_audit(services: Services, actor: Actor, query: AuditQuery) -> AuditPage:
     """Newest first. A CRM admin (and the operator) reads every row; a Slack workspace admin the rows whose
     viewer is linked in their workspace or whose mailbox is one of their workspace's (`access.audit_scope`)."""
-    limit = max(1, min(MAX_AUDIT_PAGE, query.limit))
     with session_scope(services.engine) as session:
-        workspace = access.audit_scope(session, actor)
-        statement = (select(AuditLog, CrmUser, GmailAccount, Contact)
-                     .join(CrmUser, CrmUser.id == AuditLog.viewer_user_id)
-                     .join(GmailAccount, GmailAccount.id == AuditLog.account_id, isouter=True)
-                     .join(Contact, Contact.id == AuditLog.contact_id, isouter=True))
-        if workspace is not None:
-            statement = statement.where(or_(CrmUser.slack_team_id == workspace,
-                                            AuditLog.viewer_slack_team_id == workspace,
-                                            GmailAccount.slack_team_id == workspace))
-        if query.viewer_email:
-            statement = statement.where(CrmUser.email == query.viewer_email.strip().lower())
-        if query.mailbox_email:
-            statement = statement.where(AuditLog.mailbox_address == query.mailbox_email.strip().lower())
-        if query.slack_user_id:
-            looked = (AuditLog.viewer_slack_team_id == actor.team_id) & (AuditLog.viewer_slack_user_id
-                                                                        == query.slack_user_id)
-            person = session.exec(select(CrmUser).where(CrmUser.slack_team_id == actor.team_id,
-                                                        CrmUser.slack_user_id == query.slack_user_id)).first()
-            if person is None:
-                statement = statement.where(looked)
-            else:
-                statement = statement.where(or_(looked, AuditLog.viewer_user_id == person.id,
-                                                GmailAccount.crm_user_id == person.id,
-                                                AuditLog.mailbox_address.in_(sorted(allowed_addresses(session,
-                                                                                                      person)))))
-        if query.since is not None:
-            statement = statement.where(AuditLog.viewed_at >= query.since)
-        if query.before_id is not None:
-            statement = statement.where(AuditLog.id < query.before_id)
-        found = session.exec(statement.order_by(AuditLog.id.desc()).limit(limit + 1)).all()
-        rows = [AuditRow(log.id, log.viewed_at, viewer.email, log.viewer_slack_user_id, log.viewer_slack_team_id,
-                         log.mailbox_address, account.slack_user_id if account else None,
-                         account.slack_team_id if account else None, log.contact_id,
-                         contact.display_name if contact else None, log.gmail_id, log.surface, log.depth,
-                         log.channel_id)
-                for log, viewer, account, contact in found[:limit]]
+        return _read_audit(session, actor, query)
+
+
+def _read_audit(session: Session, actor: Actor, query: AuditQuery) -> AuditPage:
+    limit = max(1, min(MAX_AUDIT_PAGE, query.limit))
+    workspace = access.audit_scope(session, actor)
+    statement = (select(AuditLog, CrmUser, GmailAccount, Contact)
+                 .join(CrmUser, CrmUser.id == AuditLog.viewer_user_id)
+                 .join(GmailAccount, GmailAccount.id == AuditLog.account_id, isouter=True)
+                 .join(Contact, Contact.id == AuditLog.contact_id, isouter=True))
+    if workspace is not None:
+        statement = statement.where(or_(CrmUser.slack_team_id == workspace,
+                                        AuditLog.viewer_slack_team_id == workspace,
+                                        GmailAccount.slack_team_id == workspace))
+    if query.viewer_email:
+        statement = statement.where(CrmUser.email == query.viewer_email.strip().lower())
+    if query.mailbox_email:
+        statement = statement.where(AuditLog.mailbox_address == query.mailbox_email.strip().lower())
+    if query.slack_user_id:
+        looked = (AuditLog.viewer_slack_team_id == actor.team_id) & (AuditLog.viewer_slack_user_id
+                                                                    == query.slack_user_id)
+        person = session.exec(select(CrmUser).where(CrmUser.slack_team_id == actor.team_id,
+                                                    CrmUser.slack_user_id == query.slack_user_id)).first()
+        if person is None:
+            statement = statement.where(looked)
+        else:
+            statement = statement.where(or_(looked, AuditLog.viewer_user_id == person.id,
+                                            GmailAccount.crm_user_id == person.id,
+                                            AuditLog.mailbox_address.in_(sorted(allowed_addresses(session,
+                                                                                                  person)))))
+    if query.since is not None:
+        statement = statement.where(AuditLog.viewed_at >= query.since)
+    if query.before_id is not None:
+        statement = statement.where(AuditLog.id < query.before_id)
+    found = session.exec(statement.order_by(AuditLog.id.desc()).limit(limit + 1)).all()
+    rows = [AuditRow(log.id, log.viewed_at, viewer.email, log.viewer_slack_user_id, log.viewer_slack_team_id,
+                     log.mailbox_address, account.slack_user_id if account else None,
+                     account.slack_team_id if account else None, log.contact_id,
+                     contact.display_name if contact else None, log.gmail_id, log.surface, log.depth,
+                     log.channel_id)
+            for log, viewer, account, contact in found[:limit]]
     return AuditPage(rows, rows[-1].id if len(found) > limit else None, workspace,
                      actor.team_id if actor.kind is ActorKind.SLACK else None)
 
 
 def audit_for_slack(services: Services, who: SlackActorRef, slack_user_id: str | None, since: datetime | None,
                     before_id: int | None = None) -> AuditPage:
-    """`/gmail admin audit [@user] [since]`: admins only."""
-    return read_audit(services, resolve(services, who),
-                      AuditQuery(slack_user_id=slack_user_id, since=since, before_id=before_id, limit=15))
+    """`/gmail admin audit [@user] [since]`: admins only. One session for the request, the actor's too."""
+    with acting(services, who) as (session, actor):
+        return _read_audit(session, actor, AuditQuery(slack_user_id=slack_user_id, since=since, before_id=before_id,
+                                                      limit=15))

@@ -30,6 +30,7 @@ from gmail.config import GMAIL_SEND_SCOPE
 from gmail.conversations import contact_addresses
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, SendingLimitExceeded, SendingNotPermitted
 from gmail.magnet import gmail_url
+from gmail.messages import is_gmail_id
 from gmail.send import (
     UnusableAddress,
     mail_address,
@@ -40,16 +41,10 @@ from gmail.send import (
 )
 from usecases import access, fanout
 from usecases.actors import Actor, SlackActorRef, acting, resolve
-from usecases.contacts import (
-    MATCH_LIMIT,
-    NOT_WITH_CONTACT,
-    STALE_BUTTON,
-    ContactMatch,
-    NoContact,
-    gmail_failure,
-    is_gmail_id,
-)
+from usecases.contacts import MATCH_LIMIT, ContactMatch, NoContact
+from usecases.email_detail import gmail_failure
 from usecases.context import Services
+from usecases.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +60,9 @@ class SendingRefused(DomainError):
 
 
 class FieldErrors(InvalidInput):
-    """Input the modal shows next to its fields: {"to" | "subject" | "body": message}."""
+    """Input the modal shows next to its fields: {"to" | "subject" | "body": why}."""
 
-    def __init__(self, errors: dict[str, str]):
+    def __init__(self, errors: dict[str, Refusal]):
         super().__init__("; ".join(errors.values()))
         self.errors = errors
 
@@ -120,17 +115,14 @@ class SentEmail:
 
 
 def _reconnect_to_send(address: str) -> SendingRefused:
-    return SendingRefused(f"MailMagnet may not send from {address} yet: when you connected, Google did not grant "
-                          "it “send email on your behalf”. Reconnect with `/gmail connect` and leave that box "
-                          "ticked; reading and alerts keep working meanwhile.")
+    return SendingRefused(Refusal.SENDING_NOT_GRANTED, address=address)
 
 
 def _sending_mailbox(services: Services, session: Session, actor: Actor, account_id: Any) -> GmailAccount:
     """The actor's own mailbox, connected, with a grant that covers sending."""
     account = access.require_mailbox_owner(session, actor, account_id)
     if account.status != AccountStatus.CONNECTED:
-        raise NotConnected(f"Google no longer lets MailMagnet use {account.email_address}. Run `/gmail connect` "
-                           "to reconnect, then send again.")
+        raise NotConnected(Refusal.MAILBOX_REVOKED_FOR_SENDING, address=account.email_address)
     _, cipher, _, _ = services.require_gmail()
     if GMAIL_SEND_SCOPE not in granted_scopes(cipher, account):
         raise _reconnect_to_send(account.email_address)
@@ -147,7 +139,7 @@ def start_email(services: Services, who: SlackActorRef, query: str) -> Draft | N
     """`/email <contact>`: a new email from the rep's own Gmail to one of the matching contacts' addresses."""
     query = " ".join(query.split())[:200]
     if not query:
-        raise InvalidInput("Tell me whom to write to: `/email jane@acme.example` or `/email Jane Doe`.")
+        raise InvalidInput(Refusal.WHOM_TO_WRITE_TO)
     services.require_gmail()
     with acting(services, who) as (session, actor):
         access.require_crm_user(session, actor)
@@ -167,14 +159,14 @@ def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_i
     """Reply to a message of the actor's own mailbox that is with the contact: to its Reply-To, else its From;
     subject "Re: …"."""
     if not is_gmail_id(gmail_id):
-        raise InvalidInput(STALE_BUTTON)
+        raise InvalidInput(Refusal.STALE_BUTTON)
     if not isinstance(contact_id, int):
-        raise InvalidInput(STALE_BUTTON)
+        raise InvalidInput(Refusal.STALE_BUTTON)
     with acting(services, who) as (session, actor):
         account = _sending_mailbox(services, session, actor, account_id)
         contact = session.get(Contact, contact_id)
         if contact is None:
-            raise NotFoundError("That contact is no longer in the CRM.")
+            raise NotFoundError(Refusal.CONTACT_GONE)
         addresses = contact_addresses(session, contact)
         session.expunge(account)
     mailbox = services.mailbox_client(account)
@@ -184,7 +176,7 @@ def start_reply(services: Services, who: SlackActorRef, account_id: Any, gmail_i
     except GmailError as error:
         raise gmail_failure(error) from None
     if not original.is_with(addresses):
-        raise NotAllowed(NOT_WITH_CONTACT)
+        raise NotAllowed(Refusal.NOT_WITH_CONTACT)
     recipients = _reply_recipients(original)
     return Draft(account.id, account.email_address, subject=reply_subject(original.subject),
                  reply_to_gmail_id=gmail_id, reply_recipient=recipient_header(recipients),
@@ -203,38 +195,35 @@ def _usable(name: str, address: str) -> str | None:
 def _reply_recipients(original) -> list[tuple[str, str]]:
     recipients = original.reply_recipients
     if not recipients:
-        raise InvalidInput("That email has no address to reply to.")
+        raise InvalidInput(Refusal.NO_REPLY_ADDRESS)
     for name, address in recipients:
         try:
             mail_address(name, address)
         except UnusableAddress:
-            raise InvalidInput(f"That email asks for replies to an address MailMagnet cannot write into an email "
-                               f"({address[:80]!r}). Reply from Gmail.") from None
+            raise InvalidInput(Refusal.UNWRITABLE_REPLY_ADDRESS, address=address) from None
     if len(recipients) > REPLY_RECIPIENT_LIMIT:
-        raise InvalidInput(f"That email asks for replies to {len(recipients)} addresses (its Reply-To). MailMagnet "
-                           f"replies to at most {REPLY_RECIPIENT_LIMIT} at once: Reply from Gmail, where you see "
-                           "every address.")
+        raise InvalidInput(Refusal.TOO_MANY_REPLY_ADDRESSES, count=len(recipients), limit=REPLY_RECIPIENT_LIMIT)
     return recipients
 
 
 # -- sending ------------------------------------------------------------------------------------------
 
 def _check_fields(outgoing: Outgoing) -> tuple[str, str]:
-    errors: dict[str, str] = {}
+    errors: dict[str, Refusal] = {}
     subject = (outgoing.subject or "").strip()
     body = outgoing.body or ""
     if not subject and outgoing.reply_to_gmail_id is None:
-        errors["subject"] = "Add a subject."
+        errors["subject"] = Refusal.NO_SUBJECT
     elif len(subject) > SUBJECT_LIMIT:
-        errors["subject"] = f"Keep the subject under {SUBJECT_LIMIT} characters."
+        errors["subject"] = Refusal.SUBJECT_TOO_LONG
     elif any(c in subject for c in "\r\n\x00"):
-        errors["subject"] = "The subject must be one line."
+        errors["subject"] = Refusal.SUBJECT_NOT_ONE_LINE
     if not body.strip():
-        errors["body"] = "Write a message first."
+        errors["body"] = Refusal.NO_MESSAGE
     elif len(body) > BODY_LIMIT:
-        errors["body"] = f"Keep the message under {BODY_LIMIT:,} characters."
+        errors["body"] = Refusal.MESSAGE_TOO_LONG
     if outgoing.reply_to_gmail_id is None and not outgoing.to:
-        errors["to"] = "Pick whom to send it to."
+        errors["to"] = Refusal.NO_RECIPIENT
     if errors:
         raise FieldErrors(errors)
     return subject, body
@@ -250,14 +239,14 @@ def _recipient(session: Session, outgoing: Outgoing) -> str:
             try:
                 return mail_address(contact.display_name, wanted)
             except UnusableAddress:
-                raise FieldErrors({"to": "That address cannot be written into an email: pick another."}) from None
-    raise FieldErrors({"to": "Pick one of the contact's addresses."})
+                raise FieldErrors({"to": Refusal.UNWRITABLE_RECIPIENT}) from None
+    raise FieldErrors({"to": Refusal.RECIPIENT_NOT_OFFERED})
 
 
 def _prepare(services: Services, actor: Actor, outgoing: Outgoing) -> tuple[GmailAccount, str | None, str, str]:
     subject, body = _check_fields(outgoing)
     if outgoing.reply_to_gmail_id is not None and not is_gmail_id(outgoing.reply_to_gmail_id):
-        raise InvalidInput(STALE_BUTTON)
+        raise InvalidInput(Refusal.STALE_BUTTON)
     with session_scope(services.engine) as session:
         account = _sending_mailbox(services, session, actor, outgoing.account_id)
         to = _recipient(session, outgoing) if outgoing.reply_to_gmail_id is None else None
@@ -287,21 +276,17 @@ def send_email(services: Services, who: SlackActorRef, outgoing: Outgoing) -> Se
         sent = send_through_gmail(mailbox, sender=account.email_address, to=to, subject=subject, body=body,
                                   original=original)
     except UnusableAddress as error:  # nothing was sent
-        raise SendingRefused(f"MailMagnet cannot write {error.address[:80]!r} into an email, so nothing was sent. "
-                             "Send it from Gmail.") from None
+        raise SendingRefused(Refusal.UNWRITABLE_ADDRESS_NOT_SENT, address=error.address) from None
     except SendingLimitExceeded:
-        raise SendingRefused(f"Gmail refused to send from {account.email_address}: the mailbox reached Gmail's "
-                             "sending limit. Nothing was sent; Gmail lifts the limit within 24 hours.") from None
+        raise SendingRefused(Refusal.SENDING_LIMIT_REACHED, address=account.email_address) from None
     except SendingNotPermitted:
         raise _reconnect_to_send(account.email_address) from None
     except AccessRevoked:
-        raise SendingRefused(f"Google refused MailMagnet's access to {account.email_address}, so nothing was "
-                             "sent. Reconnect with `/gmail connect`.") from None
+        raise SendingRefused(Refusal.ACCESS_REFUSED_NOTHING_SENT, address=account.email_address) from None
     except GmailTemporaryError:
-        raise SendingRefused("Gmail did not confirm the email. It may or may not have gone out: look in your Sent "
-                             "folder before sending it again.") from None
+        raise SendingRefused(Refusal.SENDING_UNCONFIRMED) from None
     except GmailError:
-        raise SendingRefused("Gmail refused to send this email.") from None
+        raise SendingRefused(Refusal.SENDING_REFUSED) from None
     finally:
         save_refreshed_credentials(services.engine, cipher, account.id, mailbox.credentials, token_before)
     log.info("mailbox %s sent an email%s", account.id, " (a reply)" if original is not None else "")

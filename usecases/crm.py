@@ -4,19 +4,21 @@ after a CSV import."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable
 
 from sqlmodel import Session
 
 from crm_store import api_keys
 from crm_store.errors import DomainError, InvalidInput
-from crm_store.sources import crm_data_status, describe_last_change, read_crm_data_status
+from crm_store.sources import CrmChange, crm_data_status, read_crm_data_status
 from crm_store.records.results import IngestResult
 from crm_sync.ingest_api import IngestRefused, ingest_request
 from crm_sync.zoho_results import ZohoSyncResult
 from crm_sync.zoho_sync import run_zoho_sync
 from telemetry import metrics
 from usecases.context import Services
+from usecases.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,7 @@ def sync_zoho(services: Services, *, full: bool = False, owner: str | None = Non
     the database lease that keeps it to one replica at a time. `on_page` runs after each committed page;
     an exception it raises stops the run there (a replica shutting down)."""
     if services.zoho is None:
-        raise CrmSyncNotConfigured("The Zoho CRM sync is not configured: set ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET "
-                                   "and ZOHO_REFRESH_TOKEN.")
+        raise CrmSyncNotConfigured(Refusal.ZOHO_NOT_CONFIGURED)
     result = run_zoho_sync(services.engine, services.zoho, full=full, owner=owner, on_page=on_page)
     metrics.CRM_SYNC_RUNS.labels(source="zoho", result=result.status.value).inc()
     for name, module in result.modules.items():
@@ -76,12 +77,15 @@ def revoke_api_key(services: Services, name: str) -> None:
         raise InvalidInput(f"no active API key named {name!r}")
 
 
-def crm_data_line(services: Services, session: Session | None = None) -> str:
-    """`CRM data last changed 5 minutes ago (Zoho CRM sync)`, plus a failing sync, for status surfaces;
-    read in `session` when the caller has one open."""
+@dataclass(frozen=True)
+class CrmDataState:
+    """When CRM data last changed and through which source, and the last Zoho CRM sync's failure (when it failed)."""
+
+    last_change: CrmChange | None
+    zoho_error: str | None = None
+
+
+def crm_data_state(services: Services, session: Session | None = None) -> CrmDataState:
+    """For status surfaces; read in `session` when the caller has one open."""
     state = crm_data_status(services.engine) if session is None else read_crm_data_status(session)
-    line = describe_last_change(state.last_change)
-    error = state.sync_error("zoho") if services.zoho is not None else None
-    if error:
-        line += f"; the last Zoho CRM sync failed: {error[:200]}"
-    return line
+    return CrmDataState(state.last_change, state.sync_error("zoho") if services.zoho is not None else None)

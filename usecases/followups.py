@@ -17,8 +17,8 @@ from gmail.followups import MAX_HOURS, SNOOZE
 from usecases import access, compose
 from usecases.actors import SlackActorRef, resolve
 from usecases.compose import Draft
-from usecases.contacts import STALE_BUTTON
 from usecases.context import Services
+from usecases.refusals import Refusal
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def change_followups(services: Services, who: SlackActorRef, *, enabled: bool | 
                      hours: int | None = None) -> FollowupSetting:
     """`/gmail followups on|off|<hours>`: hours turn follow-ups on with that delay."""
     if hours is not None and not (isinstance(hours, int) and 1 <= hours <= MAX_HOURS):
-        raise InvalidInput(f"Follow-up hours go from 1 to {MAX_HOURS}.")
+        raise InvalidInput(Refusal.FOLLOWUP_HOURS, limit=MAX_HOURS)
     actor = resolve(services, who)
     with session_scope(services.engine) as session:
         account = access.require_own_connected_mailbox(session, actor)
@@ -53,7 +53,7 @@ class FollowupRef:
     @classmethod
     def of(cls, value: Any) -> "FollowupRef":
         if not isinstance(value, dict) or not isinstance(value.get("f"), int) or not isinstance(value.get("a"), int):
-            raise InvalidInput(STALE_BUTTON)
+            raise InvalidInput(Refusal.STALE_BUTTON)
         return cls(value["f"], value["a"])
 
 
@@ -62,7 +62,7 @@ def _owned(session: Session, services: Services, who: SlackActorRef, ref: Follow
     account = access.require_mailbox_owner(session, actor, ref.account_id)
     followup = session.get(Followup, ref.followup_id)
     if followup is None or followup.account_id != account.id:
-        raise NotAllowed(STALE_BUTTON)
+        raise NotAllowed(Refusal.STALE_BUTTON)
     return account, followup
 
 

@@ -5,6 +5,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
@@ -30,7 +31,7 @@ from gmail.accounts import (
     mark_revoked,
     save_refreshed_credentials,
 )
-from gmail.config import GMAIL_MODIFY_SCOPE, GMAIL_SEND_SCOPE
+from gmail.config import GMAIL_MODIFY_SCOPE
 from gmail.errors import AccessRevoked, GmailError
 from gmail.label_ids import labels_created_in_gmail
 from gmail.oauth import ConsentError, revoke_token
@@ -38,13 +39,10 @@ from gmail.tokens import TokenKeyError
 from usecases import access
 from usecases.actors import SlackActorRef, acting, workspace_allowed
 from usecases.context import Services
-from usecases.crm import crm_data_line
+from usecases.crm import CrmDataState, crm_data_state
+from usecases.refusals import Person, Refusal
 
 log = logging.getLogger(__name__)
-
-SCOPE_NAMES = {GMAIL_MODIFY_SCOPE: "read and organise your mail (gmail.modify)",
-               GMAIL_SEND_SCOPE: "send mail as you (gmail.send)"}
-
 
 # -- connect ----------------------------------------------------------------------------------------
 
@@ -69,8 +67,12 @@ def start_connect(services: Services, who: SlackActorRef) -> ConnectLink:
 
 
 class ConnectRefused(ConsentError):
-    """The consent completed at Google but MailMagnet will not keep it (the grant revoked unless that would
-    end someone's live connection)."""
+    """The consent completed at Google but MailMagnet will not keep it: `refusal` and `facts` say why. The grant
+    was revoked at Google, unless that would have ended the live connection of `kept_address`."""
+
+    def __init__(self, refusal: Refusal, facts: dict, kept_address: str | None):
+        super().__init__(refusal.value)
+        self.refusal, self.facts, self.kept_address = refusal, facts, kept_address
 
 
 def allowed_addresses(session: Session, user: CrmUser) -> set[str]:
@@ -113,7 +115,7 @@ class _Consent:
                     log.warning("getProfile failed after consent: %s", failure)
         return self._address
 
-    def refuse(self, reason: str) -> ConnectRefused:
+    def refuse(self, refusal: Refusal, **facts) -> ConnectRefused:
         """Refuse the consent. Google keeps one grant per account and app, and revoking any of its tokens ends
         all of it, so revoking a consent by an account that is connected already would disconnect that live
         mailbox — someone else's, or the rep's own. Then nothing is revoked (this consent's tokens are simply
@@ -121,11 +123,10 @@ class _Consent:
         live = _live_mailbox(self.services, self.address())
         if live is not None:
             log.info("consent refused without revoking: %s backs the live mailbox %s", live.email_address, live.id)
-            return ConnectRefused(f"{reason} Nothing changed for {live.email_address}, which stays connected to "
-                                  "MailMagnet as it was.")
+            return ConnectRefused(refusal, facts, live.email_address)
         google, _, _, _ = self.services.require_gmail()
         revoke_token(google, self.credentials.refresh_token or self.credentials.token)
-        return ConnectRefused(f"{reason} The access you gave was revoked at Google.")
+        return ConnectRefused(refusal, facts, None)
 
 
 def finish_connect(services: Services, *, state: str | None, code: str | None,
@@ -144,47 +145,37 @@ def finish_connect(services: Services, *, state: str | None, code: str | None,
     refuse = finished.refuse
 
     if not workspace_allowed(services, result.slack_team_id, None):
-        raise refuse("This MailMagnet serves another organisation's Slack workspace, so it did not keep your "
-                     "Google access.")
+        raise refuse(Refusal.CONSENT_FROM_ANOTHER_ORGANISATION)
     granted = set(credentials.granted_scopes or [])
     missing = [scope for scope in google.scopes if scope not in granted]
     if missing:
-        wanted = "; ".join(SCOPE_NAMES.get(s, s) for s in missing)
-        raise refuse(f"Google did not grant everything MailMagnet needs — missing: {wanted}. MailMagnet did not "
-                     "keep the access it was given. Run /gmail connect again and leave every box ticked on "
-                     "Google's page.")
+        raise refuse(Refusal.CONSENT_SCOPES_MISSING, scopes=tuple(missing))
     with session_scope(services.engine) as session:
         user = find_user_by_slack(session, result.slack_team_id, result.slack_user_id)
         if user is None or not user_profile(session, user).mail_integration:
-            raise refuse("Your CRM profile no longer has the Mail Integration permission, so MailMagnet did "
-                         "not keep access to your Gmail.")
+            raise refuse(Refusal.CONSENT_WITHOUT_MAIL_INTEGRATION)
         crm_user_id, crm_email = user.id, user.email
         allowed = allowed_addresses(session, user)
     address = finished.address()
     if address is None:
-        raise refuse("Google granted access but Gmail did not answer. Run /gmail connect again.")
+        raise refuse(Refusal.CONSENT_UNANSWERED)
     live = _live_mailbox(services, address)
     if address not in allowed:
         if live is not None and live.crm_user_id != crm_user_id:
             # Someone followed another user's link with their own, connected, account: nothing of theirs moves.
-            raise refuse(f"You signed in to Google as {address}, which is already connected to MailMagnet. This "
-                         "sign-in link was made for another Slack user, so it connected nothing.")
-        raise refuse(f"You signed in to Google as {address}, but MailMagnet connects only your own mailbox "
-                     f"({', '.join(sorted(allowed))}). Sign in with that account, or ask an admin to allow "
-                     f"{address} for you with `/gmail admin allow @you {address}`.")
+            raise refuse(Refusal.CONSENT_ON_ANOTHERS_LINK, address=address)
+        raise refuse(Refusal.CONSENT_NOT_OWN_MAILBOX, address=address, allowed=tuple(sorted(allowed)))
     with session_scope(services.engine) as session:
         taken = session.exec(select(GmailAccount).where(GmailAccount.email_address == address,
                                                         GmailAccount.crm_user_id != crm_user_id)).first()
     if taken is not None:
-        raise refuse(f"{address} is already connected to MailMagnet by another user; one mailbox can be "
-                     "connected only once.")
+        raise refuse(Refusal.MAILBOX_TAKEN, address=address)
     try:
         outcome = connect_mailbox(services.engine, cipher, crm_user_id=crm_user_id, team_id=result.slack_team_id,
                                   slack_user_id=result.slack_user_id, email_address=address,
                                   credentials=credentials)
     except IntegrityError:
-        raise refuse(f"{address} was connected by another user at the same moment; one mailbox can be "
-                     "connected only once.") from None
+        raise refuse(Refusal.MAILBOX_TAKEN_MEANWHILE, address=address) from None
     log.info("mailbox %s connected for CRM user %s (%s)", outcome.account.id, crm_user_id, crm_email)
     if services.notifier is not None:
         services.notifier.mailbox_connected(outcome.account, replaced_address=outcome.replaced_address)
@@ -199,7 +190,7 @@ def finish_connect(services: Services, *, state: str | None, code: str | None,
 class MailboxStatus:
     """Everything the status surfaces need; `refusal` is set when the rep may not use Gmail features."""
 
-    refusal: str | None = None
+    refusal: DomainError | None = None  # why, as handlers/blocks/refusals.py words it
     account_id: int | None = None
     mailbox_token: str | None = None  # names this connection (for the disconnect confirmation)
     address: str | None = None
@@ -222,9 +213,9 @@ class MailboxStatus:
     last_sync_error: str | None = None
     last_label_run_at: datetime | None = None
     muted_contacts: int = 0
-    shared_with: list[str] = field(default_factory=list)  # Slack mentions or emails
-    live_check: str | None = None  # filled by /gmail status after asking Gmail
-    crm_data: str | None = None  # when CRM data last changed, and from where
+    shared_with: list[Person] = field(default_factory=list)
+    live_check: LiveCheck | None = None  # filled by /gmail status after asking Gmail
+    crm_data: CrmDataState | None = None  # when CRM data last changed, and from where
 
     @property
     def has_mailbox(self) -> bool:
@@ -245,12 +236,13 @@ def mailbox_token(account: GmailAccount) -> str:
     return f"{account.id}.{int(connected_at.timestamp() * 1_000_000)}"
 
 
-def _shared_with(session: Session, user_id: int, team_id: str | None) -> list[str]:
+def _shared_with(session: Session, user_id: int, team_id: str | None) -> list[Person]:
     viewers = session.exec(
         select(CrmUser).join(EmailShare, EmailShare.viewer_user_id == CrmUser.id)
         .where(EmailShare.owner_user_id == user_id).order_by(CrmUser.email)
     ).all()
-    return [f"<@{v.slack_user_id}>" if v.slack_user_id and v.slack_team_id == team_id else v.email for v in viewers]
+    return [Person(v.slack_user_id if v.slack_user_id and v.slack_team_id == team_id else None, v.email)
+            for v in viewers]
 
 
 def _load_status(session: Session, actor) -> tuple[MailboxStatus, GmailAccount | None]:
@@ -258,7 +250,7 @@ def _load_status(session: Session, actor) -> tuple[MailboxStatus, GmailAccount |
     try:
         user = access.require_mail_integration(session, actor)
     except DomainError as refusal:
-        return MailboxStatus(refusal=str(refusal)), None
+        return MailboxStatus(refusal=refusal), None
     policy = user_policy_and_scope(session, user, actor.team_id)[0]
     status = MailboxStatus(policy=policy.value, timezone=user.timezone,
                            shared_with=_shared_with(session, user.id, actor.team_id))
@@ -294,17 +286,33 @@ def status(services: Services, who: SlackActorRef, *, live: bool = False) -> Mai
     with acting(services, who) as (session, actor):
         report, account = _load_status(session, actor)
         if report.refusal is None:
-            report.crm_data = crm_data_line(services, session)
+            report.crm_data = crm_data_state(services, session)
     if live and report.connected and services.gmail is not None:
         report.live_check = check_connection(services, account)
     return report
 
 
-def check_connection(services: Services, account: GmailAccount) -> str:
-    """One getProfile call (1 quota unit) for a connected mailbox; the answer is a line for the rep to read."""
+class Connection(StrEnum):
+    """What Gmail answered when `/gmail status` asked (`check_connection`)."""
+
+    WORKING = "working"
+    NOT_CONNECTED = "not_connected"  # no credentials stored
+    REFUSED = "refused"  # Google refused the access just now (the mailbox is marked revoked)
+    KEY_UNREADABLE = "key_unreadable"  # TOKEN_ENCRYPTION_KEYS cannot decrypt the stored credentials
+    NO_ANSWER = "no_answer"  # temporary
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    connection: Connection
+    messages: int | None = None  # the mailbox's message count, when Gmail said
+
+
+def check_connection(services: Services, account: GmailAccount) -> LiveCheck:
+    """One getProfile call (1 quota unit) for a connected mailbox."""
     google, cipher, gmail, _ = services.require_gmail()
     if not account.encrypted_credentials:
-        return "not connected"
+        return LiveCheck(Connection.NOT_CONNECTED)
     try:
         credentials = load_credentials(cipher, account, google)
         token_before = credentials.token
@@ -315,15 +323,15 @@ def check_connection(services: Services, account: GmailAccount) -> str:
         # Same path as the sync job: flip once, and only the caller that flipped asks the rep to reconnect.
         if mark_revoked(services.engine, account.id, str(refused)) and services.notifier is not None:
             services.notifier.ask_to_reconnect(account, str(refused))
-        return "Google refused MailMagnet's access just now: reconnect with `/gmail connect`"
+        return LiveCheck(Connection.REFUSED)
     except TokenKeyError:
         log.warning("credentials of mailbox %s cannot be decrypted with TOKEN_ENCRYPTION_KEYS", account.id)
-        return "MailMagnet cannot read its stored key for this mailbox (ask your admin about TOKEN_ENCRYPTION_KEYS)"
+        return LiveCheck(Connection.KEY_UNREADABLE)
     except GmailError as failure:
         log.info("status check of mailbox %s failed: %s", account.id, failure)
-        return "Gmail did not answer just now (temporary); MailMagnet will keep trying"
+        return LiveCheck(Connection.NO_ANSWER)
     total = profile.get("messagesTotal")
-    return "working — Gmail answered just now" + (f" ({total:,} messages)" if isinstance(total, int) else "")
+    return LiveCheck(Connection.WORKING, total if isinstance(total, int) else None)
 
 
 # -- disconnect -------------------------------------------------------------------------------------
@@ -341,7 +349,7 @@ def ask_to_disconnect(services: Services, who: SlackActorRef) -> DisconnectPromp
         account = access.own_mailbox(session, actor)
         if account is None:
             access.require_mail_integration(session, actor)
-            raise NotConnected("You have no Gmail connected, so there is nothing to disconnect.")
+            raise NotConnected(Refusal.NOTHING_TO_DISCONNECT)
         return DisconnectPrompt(account.email_address, f"{mailbox_token(account)}:{secrets.token_urlsafe(9)}")
 
 
@@ -355,7 +363,7 @@ def disconnect_any(services: Services, account_id: int) -> str | None:
 def disconnect_own(services: Services, who: SlackActorRef, connection: str | None = None) -> str:
     """Disconnect the actor's own mailbox (the connection `connection` names, when given)."""
     services.require_gmail()
-    gone = NotConnected("That mailbox is no longer connected: there is nothing to disconnect.")
+    gone = NotConnected(Refusal.DISCONNECTED_ALREADY)
     with acting(services, who) as (session, actor):
         access.require_linked(session, actor)
         account = access.own_mailbox(session, actor)

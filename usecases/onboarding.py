@@ -26,9 +26,10 @@ from crm_store.errors import DomainError, InvalidInput
 from crm_store.models import CrmUser, GmailAccount, utcnow
 from crm_store.users import find_user_by_email, find_user_by_slack, link_slack_user, normalise_email, \
     set_permissions, user_profile
-from usecases import access
+from usecases import access, visibility
 from usecases.actors import OPERATOR, Actor, SlackActorRef, crm_users_proven_by, resolve
 from usecases.context import ChannelNotFound, Services, SlackIdentity
+from usecases.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -84,22 +85,22 @@ class NotAMember(DomainError):
 def _members(services: Services, team_id: str, source: GrantSource, actor_slack_id: str) -> list[str]:
     directory = services.directory
     if directory is None:
-        raise InvalidInput("This MailMagnet server has no Slack connection to list members with.")
+        raise InvalidInput(Refusal.NO_SLACK_CONNECTION)
     if source.usergroup_id is not None:
         return directory.usergroup_members(team_id, source.usergroup_id)
     channel_id = source.channel_id or directory.find_channel(team_id, source.channel_name or "")
     if channel_id is None:
-        raise GroupNotFound(f"#{source.channel_name}")
+        raise GroupNotFound(channel_name=source.channel_name)
     try:
         channel = directory.channel(team_id, channel_id)
     except ChannelNotFound:
-        raise GroupNotFound(f"<#{channel_id}>") from None
-    if access.channel_outside_organisation(services, channel):
+        raise GroupNotFound(channel_id=channel_id) from None
+    if visibility.channel_outside_organisation(services, channel):
         # People of another organisation are in it: their membership proves nothing about ours.
-        raise GroupNotFound(f"<#{channel_id}>")
+        raise GroupNotFound(channel_id=channel_id)
     members = directory.channel_members(team_id, channel_id)
     if channel.is_private and actor_slack_id not in members:
-        raise NotAMember(f"<#{channel_id}>")
+        raise NotAMember(channel_id=channel_id)
     return members
 
 
@@ -109,8 +110,7 @@ def grant_members(services: Services, who: SlackActorRef, source: GrantSource) -
     access.require_admin(actor)
     members = list(dict.fromkeys(_members(services, who.team_id, source, who.user_id)))
     if len(members) > MAX_MEMBERS:
-        raise InvalidInput(f"{len(members)} members: a grant takes at most {MAX_MEMBERS}. Grant smaller groups, "
-                           "or use `mailmagnet users grant --csv FILE`.")
+        raise InvalidInput(Refusal.TOO_MANY_MEMBERS, members=len(members), limit=MAX_MEMBERS)
     report = GrantReport(members=len(members))
     for slack_id in members:
         identity = services.directory.user(who.team_id, slack_id)
@@ -202,7 +202,7 @@ def grant_csv(services: Services, text: str, actor: Actor = OPERATOR) -> GrantRe
     reader = csv.DictReader(io.StringIO(text))
     fields = [name.strip().lower() for name in reader.fieldnames or []]
     if "email" not in fields:
-        raise InvalidInput("the CSV needs an `email` column")
+        raise InvalidInput(Refusal.CSV_WITHOUT_EMAIL_COLUMN)
     report = GrantReport()
     for line, row in enumerate(reader, start=2):
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}

@@ -34,9 +34,11 @@ from crm_store.sharing import Visibility, effective_sharing, mailbox_policy
 from crm_store.users import find_user_by_email
 from gmail.errors import GmailError
 from gmail.label_ids import ensure_labels
-from usecases import access
+from gmail.notifier import ClosedChannel
+from usecases import access, visibility
 from usecases.actors import SlackActorRef, acting, identify
 from usecases.context import ChannelNotFound, Services
+from usecases.refusals import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +148,7 @@ def save_setup(services: Services, who: SlackActorRef, *, sharing: Sharing | Non
                magnet: bool, labels: bool) -> SetupChoices:
     """The setup modal's choices applied together (all or nothing)."""
     if labels and not magnet:
-        raise LabelsNeedMagnet("Labels file the mail MailMagnet picks up: tick MailMagnet alerts too, or untick "
-                               "Label your email.")
+        raise LabelsNeedMagnet(Refusal.LABELS_NEED_MAGNET_TICKED)
     with acting(services, who) as (session, actor):
         account = access.require_own_connected_mailbox(session, actor)
         set_sharing(session, account, sharing, depth)
@@ -187,9 +188,9 @@ class ChannelRefusal(StrEnum):
 
 class AlertChannelRefused(DomainError):
     """Alerts cannot go to that channel: why, which channel (as typed, or its id once known), and for OUTSIDE
-    the reason access.channel_outside_organisation gave."""
+    the reason visibility.channel_outside_organisation gave."""
 
-    def __init__(self, reason: ChannelRefusal, channel: ChannelChoice, outside: str | None = None):
+    def __init__(self, reason: ChannelRefusal, channel: ChannelChoice, outside: ClosedChannel | None = None):
         super().__init__("")
         self.reason, self.channel, self.outside = reason, channel, outside
 
@@ -210,7 +211,7 @@ def _channel_for_alerts(services: Services, team_id: str, rep_slack_id: str, cho
         raise AlertChannelRefused(ChannelRefusal.DIRECT, known)
     if channel.is_archived:
         raise AlertChannelRefused(ChannelRefusal.ARCHIVED, known)
-    outside = access.channel_outside_organisation(services, channel)
+    outside = visibility.channel_outside_organisation(services, channel)
     if outside:
         raise AlertChannelRefused(ChannelRefusal.OUTSIDE, known, outside)
     if not channel.bot_is_member:
@@ -259,10 +260,10 @@ def _destination_caveat(session, account, channel, members: list[str]) -> Channe
     """SPEC §5: warn when alerts would go to the DM instead (the channel may see nothing)."""
     sharing = effective_sharing(mailbox_policy(session, account), account)
     if not channel.is_private:
-        if access.unrelated_user_visibility(session, account) == Visibility.NONE:
+        if visibility.unrelated_user_visibility(session, account) == Visibility.NONE:
             return ChannelCaveat.PUBLIC_GOES_TO_DM
         return ChannelCaveat.PUBLIC_NO_DEALS
-    crm_ids = access.crm_ids_of_members(session, account.slack_team_id,
+    crm_ids = visibility.crm_ids_of_members(session, account.slack_team_id,
                                         [m for m in members if m != account.slack_user_id])
     if None in crm_ids:
         return ChannelCaveat.OUTSIDER_GOES_TO_DM

@@ -14,14 +14,18 @@ from crm_store.errors import (  # noqa: F401
     NotLinked,
     PermissionRequired,
     PolicyFixed,
+    StoreRefusal,
     WrongWorkspace,
 )
 from crm_store.models import DM_CHANNEL, AuditSurface, ManagersSee, Sharing, SharingDepth, SharingPolicy  # noqa: F401
 from gmail.oauth import ConsentError, ConsentFailure, InvalidState  # noqa: F401
 from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
-from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, MailboxIncident  # noqa: F401
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, ClosedChannel, MailboxIncident  # noqa: F401
 from usecases.overview import RepRow, RepState, TeamOverview  # noqa: F401,E402
 from usecases.onboarding import GrantReport, GrantSource, GroupNotFound, NotAMember, SkipReason  # noqa: F401,E402
 from usecases.context import UsergroupNotFound  # noqa: F401,E402
 from gmail.followups import FollowupNudge  # noqa: F401
+from usecases.refusals import Person, Refusal  # noqa: F401
+from gmail.config import GMAIL_MODIFY_SCOPE, GMAIL_SEND_SCOPE  # noqa: F401
+from crm_store.sharing import PolicyScope  # noqa: F401

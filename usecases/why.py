@@ -8,13 +8,15 @@ from sqlmodel import select
 
 from crm_store.db import session_scope
 from crm_store.errors import NotFoundError
-from crm_store.explain import Explanation, explain_sender
+from crm_store.categories import Category, CategoryDecision, LabelNames  # noqa: F401 - for the surfaces
+from crm_store.explain import Explanation, Reason, explain_sender  # noqa: F401 - Reason: for the surfaces
 from crm_store.models import GmailAccount, utcnow
 from gmail.sync_batch import rep_timezone
-from gmail.why import WhyAnswer, explain_for_mailbox
+from gmail.why import Filing, FilingStatus, WhyAnswer, explain_for_mailbox  # noqa: F401 - the surfaces word them
 from usecases import access
 from usecases.actors import SlackActorRef, acting
 from usecases.context import Services
+from usecases.refusals import Refusal
 
 
 def why(services: Services, who: SlackActorRef, query: str) -> WhyAnswer:
@@ -32,7 +34,7 @@ def why(services: Services, who: SlackActorRef, query: str) -> WhyAnswer:
 @dataclass(frozen=True)
 class CliExplanation:
     explanation: Explanation
-    messages: list[str] | None
+    messages: list[FilingStatus] | None
 
 
 def explain(services: Services, sender: str, *, at: datetime, tz: str, account_email: str | None = None) -> CliExplanation:
@@ -46,7 +48,7 @@ def explain(services: Services, sender: str, *, at: datetime, tz: str, account_e
         account = session.exec(select(GmailAccount).where(
             GmailAccount.email_address == account_email.strip().lower())).first()
         if account is None:
-            raise NotFoundError(f"no connected mailbox {account_email}")
+            raise NotFoundError(Refusal.NO_SUCH_MAILBOX, address=account_email)
         session.expunge(account)
     answer = explain_for_mailbox(services.engine, account, sender, mailbox=None, at=at, tz=tz, rules=services.rules,
                                  labels=services.labels, lookback_days=services.config.backfill_lookback_days,

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.routes import served
 from gmail.push_auth import OidcPushVerifier, PushRefused, PushUnverifiable, QueryTokenVerifier
+from handlers.blocks.refusals import connect_refused_text
 from telemetry import metrics
 from usecases import mailbox as mailbox_use_cases
 from usecases.push import PushOutcome
@@ -58,6 +59,8 @@ def page(title: str, message: str, status: int, team_id: str | None = None) -> R
 
 def consent_failed(error: ConsentError) -> str:
     """The consent page's sentence (plain text: `page` escapes it for HTML)."""
+    if isinstance(error, mailbox_use_cases.ConnectRefused):
+        return connect_refused_text(error)
     if error.failure is ConsentFailure.NOT_GRANTED:
         why = "you declined" if error.google_error == "access_denied" else error.google_error
         return f"Google access was not granted ({why}). Run /gmail connect to try again."

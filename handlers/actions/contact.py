@@ -19,8 +19,9 @@ from handlers.commands.contact import render
 from handlers.errors import user_message
 from usecases import compose
 from usecases import contacts as contact_use_cases
-from usecases.contacts import EmailRef
-from usecases.values import AuditSurface, InvalidInput, Services, SlackActorRef
+from usecases import contact_emails, email_detail
+from usecases.contact_emails import EmailRef
+from usecases.values import AuditSurface, InvalidInput, Refusal, Services, SlackActorRef
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def modal_then(client: WebClient, body: dict, loading: dict, build: Callable[[],
 def pick_contact(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
     value = _json_value(body)
     if not isinstance(value, dict) or value.get("s") not in SURFACES:
-        raise InvalidInput(contact_use_cases.STALE_BUTTON)
+        raise InvalidInput(Refusal.STALE_BUTTON)
     surface = SURFACES[value["s"]]
     # The chosen contact replaces the list it was picked from.
     try:
@@ -74,7 +75,7 @@ def pick_contact(body: dict, respond: Respond, actor: SlackActorRef, services: S
 
 
 def show_more(body: dict, respond: Respond, actor: SlackActorRef, services: Services):
-    page = contact_use_cases.more_emails(services, actor, _value(body))
+    page = contact_emails.more_emails(services, actor, _value(body))
     text, blocks = more_emails_blocks(page)
     respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
@@ -82,7 +83,7 @@ def show_more(body: dict, respond: Respond, actor: SlackActorRef, services: Serv
 def open_email(body: dict, client: WebClient, actor: SlackActorRef, services: Services):
     value = _json_value(body)
     modal_then(client, body, loading_detail(),
-               lambda: email_detail_view(contact_use_cases.open_email(services, actor, value)),
+               lambda: email_detail_view(email_detail.open_email(services, actor, value)),
                detail_notice)
 
 

@@ -10,16 +10,19 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from handlers.blocks.crm_data import crm_data_line
 from handlers.blocks.ids import ActionId
 from handlers.blocks.wording import (
     POLICY_TITLES,
     alerts_line,
     escape,
     on_off,
+    person,
     quiet_line,
     sharing_line,
     slack_date,
 )
+from usecases.mailbox import Connection, LiveCheck
 
 Reply = tuple[str, list[dict]]
 
@@ -104,10 +107,27 @@ def connect_prompt(url: str, address: str | None = None) -> Reply:
     return "Connect your Gmail: " + url, [b.to_dict() for b in blocks]
 
 
+LIVE_CHECKS = {
+    Connection.NOT_CONNECTED: "not connected",
+    Connection.REFUSED: "Google refused MailMagnet's access just now: reconnect with `/gmail connect`",
+    Connection.KEY_UNREADABLE: ("MailMagnet cannot read its stored key for this mailbox (ask your admin about "
+                                "TOKEN_ENCRYPTION_KEYS)"),
+    Connection.NO_ANSWER: "Gmail did not answer just now (temporary); MailMagnet will keep trying",
+}
+
+
+def live_check_line(check: LiveCheck) -> str:
+    """What Gmail answered `/gmail status` just now."""
+    if check.connection is Connection.WORKING:
+        return "working — Gmail answered just now" + (f" ({check.messages:,} messages)"
+                                                      if check.messages is not None else "")
+    return LIVE_CHECKS[check.connection]
+
+
 def status_fields(status) -> list[str]:
     """The ten facts of a connected mailbox, shared by /gmail status and the App Home."""
     if status.connected:
-        connection = "Connected" + (f": {status.live_check}" if status.live_check else "")
+        connection = "Connected" + (f": {live_check_line(status.live_check)}" if status.live_check else "")
     else:
         connection = ":warning: Google access was revoked — run `/gmail connect` to reconnect"
     sharing = sharing_line(status.sharing, status.depth)
@@ -131,7 +151,7 @@ def status_fields(status) -> list[str]:
 
 
 def status_extras(status) -> str | None:
-    extras = [escape(status.crm_data)] if getattr(status, "crm_data", None) else []
+    extras = [escape(crm_data_line(status.crm_data))] if getattr(status, "crm_data", None) else []
     if getattr(status, "followups", False):
         extras.append(f"follow-ups on ({status.followup_hours} working hours)")
     elif hasattr(status, "followups"):
@@ -139,7 +159,7 @@ def status_extras(status) -> str | None:
     if status.muted_contacts:
         extras.append(f"{status.muted_contacts} muted contact{'s' if status.muted_contacts != 1 else ''}")
     if status.shared_with:
-        extras.append("shared with " + ", ".join(status.shared_with[:10]))
+        extras.append("shared with " + ", ".join(person(p) for p in status.shared_with[:10]))
     return " · ".join(extras) or None
 
 

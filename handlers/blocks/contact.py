@@ -18,20 +18,16 @@ from slack_sdk.models.views import View
 
 from handlers.blocks.ids import ActionId, CallbackId
 from handlers.blocks.wording import DEPTH_TITLES, escape, slack_date
-from usecases.contacts import (
-    ContactCard,
-    ContactChoices,
-    ContactView,
-    EmailDetail,
-    EmailLine,
-    EmailPage,
-    MailboxTag,
-    NoContact,
-    RecentEmails,
-)
+from usecases.contact_emails import EmailLine, EmailPage, EmailsNote, MailboxTag, RecentEmails
+from usecases.contacts import ContactCard, ContactChoices, ContactView, NoContact
+from usecases.email_detail import EmailDetail
 from usecases.values import AuditSurface
 
 Reply = tuple[str, list[dict]]
+EMAILS_NOTES = {
+    EmailsNote.GMAIL_NOT_SET_UP: "Gmail is not set up on this MailMagnet server, so no emails can be shown.",
+    EmailsNote.MAGNET_OFF: "Turn MailMagnet on to see your latest emails from CRM contacts here.",
+}
 DEAL_ICONS = {"open": ":large_blue_circle:", "won": ":trophy:", "lost": ":x:"}
 BODY_CHUNK = 2900
 HEADER_LIMIT = 200
@@ -143,7 +139,7 @@ def email_page_blocks(page: EmailPage, *, continued: bool = False) -> list:
         title = f"*Latest emails with {escape(page.contact_name)}*"
     blocks: list = [_section(title)]
     if page.note:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=page.note)]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=EMAILS_NOTES[page.note])]))
     elif not page.mailboxes:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text="You may see nobody's emails with this contact: connect your own Gmail (`/gmail connect`); "
@@ -261,7 +257,7 @@ def recent_emails_blocks(recent: RecentEmails | None) -> list:
         return []
     blocks: list = [DividerBlock(), _section("*Recent emails from your CRM contacts*")]
     if recent.note:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=recent.note)]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=EMAILS_NOTES[recent.note])]))
     elif recent.unavailable:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=":warning: Unavailable right now: Gmail did not answer in time.")]))

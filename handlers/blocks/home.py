@@ -20,6 +20,7 @@ from handlers.blocks.commands import status_extras, status_fields
 from handlers.blocks.contact import recent_emails_blocks
 from handlers.blocks.ids import ActionId
 from handlers.blocks.overview import overview_blocks
+from handlers.blocks.refusals import refusal_text
 from handlers.blocks.wording import DEPTH_HELP, DEPTH_TITLES, SHARING_TITLES, escape
 
 HOME_SHARING_OPTIONS = {s.value: Option(value=s.value, label=SHARING_TITLES[s.value]) for s in Sharing}
@@ -48,21 +49,31 @@ def _own_blocks(status, notice: str | None, recent) -> list:
     if notice:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f":information_source: {escape(notice)[:2900]}")))
     if status.refusal:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=status.refusal[:3000])))
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=refusal_text(status.refusal)[:3000])))
         return blocks
     if not status.has_mailbox:
-        blocks += [
-            SectionBlock(text=MarkdownTextObject(
-                text="*Gmail is not connected.* Connect it to get an alert when a customer writes, file customer "
-                     "mail by deal state, and share emails with your team.")),
-            ActionsBlock(block_id="home_connect", elements=[
-                ButtonElement(text="Connect Gmail", action_id=ActionId.HOME_CONNECT.value, value="connect",
-                              style="primary"),
-            ]),
-        ]
-        return blocks
+        return blocks + _not_connected_blocks()
+    blocks += _connection_blocks(status)
+    blocks += _settings_blocks(status)
+    blocks += recent_emails_blocks(recent)
+    return blocks
 
-    blocks.append(SectionBlock(fields=[MarkdownTextObject(text=f) for f in status_fields(status)]))
+
+def _not_connected_blocks() -> list:
+    return [
+        SectionBlock(text=MarkdownTextObject(
+            text="*Gmail is not connected.* Connect it to get an alert when a customer writes, file customer "
+                 "mail by deal state, and share emails with your team.")),
+        ActionsBlock(block_id="home_connect", elements=[
+            ButtonElement(text="Connect Gmail", action_id=ActionId.HOME_CONNECT.value, value="connect",
+                          style="primary"),
+        ]),
+    ]
+
+
+def _connection_blocks(status) -> list:
+    """The mailbox's facts, and the buttons to reconnect or disconnect it."""
+    blocks: list = [SectionBlock(fields=[MarkdownTextObject(text=f) for f in status_fields(status)])]
     extras = status_extras(status)
     if extras:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=extras)]))
@@ -76,9 +87,12 @@ def _own_blocks(status, notice: str | None, recent) -> list:
             title="Disconnect Gmail?", confirm="Disconnect", deny="Cancel", style="danger",
             text=f"MailMagnet will revoke its Google access to {escape(status.address)}, delete the stored credentials "
                  "and every stored email record, and stop alerts and labels.")))
-    blocks += [ActionsBlock(block_id="home_connection", elements=connection), DividerBlock()]
+    return blocks + [ActionsBlock(block_id="home_connection", elements=connection), DividerBlock()]
 
-    blocks.append(SectionBlock(text=MarkdownTextObject(text="*Settings*")))
+
+def _settings_blocks(status) -> list:
+    """The switches and choices a rep changes most, and where to find the rest."""
+    blocks: list = [SectionBlock(text=MarkdownTextObject(text="*Settings*"))]
     switches = [_toggle(ActionId.HOME_MAGNET, "MailMagnet", status.magnet)]
     if status.magnet or status.labels:
         switches.append(_toggle(ActionId.HOME_LABELS, "labels", status.labels))
@@ -106,5 +120,4 @@ def _own_blocks(status, notice: str | None, recent) -> list:
     blocks.append(ContextBlock(elements=[MarkdownTextObject(
         text="Alerts to a channel: `/gmail alerts #channel` · quiet hours: `/gmail quiet 22:00-07:00` · "
              "digest: `/gmail digest on` · `/gmail help` for everything")]))
-    blocks += recent_emails_blocks(recent)
     return blocks

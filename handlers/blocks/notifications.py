@@ -6,7 +6,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ContextBlock, M
 
 from usecases.values import MailboxIncident
 from handlers.blocks.ids import ActionId
-from handlers.blocks.wording import escape, slack_date
+from handlers.blocks.wording import CLOSED_CHANNELS, escape, slack_date
 
 
 def admin_incident_dm(incident: MailboxIncident) -> tuple[str, list[dict]]:
@@ -82,6 +82,6 @@ def alerts_in_dm_notice(channel: str, reason: str) -> tuple[str, list[dict]]:
     text = f"MailMagnet alerts meant for <#{channel}> come to this DM instead"
     blocks = [SectionBlock(text=MarkdownTextObject(
         text=f":lock: *Alerts meant for <#{channel}> come here instead.* An alert shows only what everyone who can "
-             f"read the channel may see of your emails, and for some of your emails that is nothing: {escape(reason)}. "
+             f"read the channel may see of your emails, and for some of your emails that is nothing: {CLOSED_CHANNELS.get(reason) or escape(reason)}. "
              "`/gmail sharing` or `/gmail alerts` change this."))]
     return text, [b.to_dict() for b in blocks]

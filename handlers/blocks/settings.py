@@ -2,7 +2,7 @@
 and the refusals of those changes that name a channel, a contact or a colleague."""
 from __future__ import annotations
 
-from handlers.blocks.wording import BOT_MENTION, POLICY_TITLES, clock, escape, sharing_line
+from handlers.blocks.wording import BOT_MENTION, CLOSED_CHANNELS, POLICY_TITLES, clock, escape, sharing_line
 from usecases.settings import (
     AlertChannelRefused,
     AlertDestination,
@@ -104,7 +104,7 @@ def alert_channel_refused(refusal: AlertChannelRefused) -> str:
         ChannelRefusal.DIRECT: "That is a direct message: use `/gmail alerts dm` for alerts in your DM with "
                                "MailMagnet.",
         ChannelRefusal.ARCHIVED: f"{label} is archived: choose another channel.",
-        ChannelRefusal.OUTSIDE: f"MailMagnet never posts about your mailbox in {label}: {refusal.outside}. Choose a "
+        ChannelRefusal.OUTSIDE: f"MailMagnet never posts about your mailbox in {label}: {CLOSED_CHANNELS.get(refusal.outside, refusal.outside)}. Choose a "
                                 "channel only your organisation is in, or `/gmail alerts dm`.",
         ChannelRefusal.BOT_NOT_MEMBER: f"MailMagnet is not in {label}: {invite}.",
         ChannelRefusal.REP_NOT_MEMBER: f"You are not a member of {label}: alerts about your mailbox can only go to "

@@ -190,7 +190,9 @@ def allow(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     if len(args) != 2:
         raise UsageError("`/gmail admin allow` takes an @user and the Gmail address they may connect.", TOPIC)
     target = mentioned_user(args[0], TOPIC)
-    return message(admin_use_cases.allow_address(services, who, target, email_address(args[1], TOPIC)))
+    address = admin_use_cases.allow_address(services, who, target, email_address(args[1], TOPIC))
+    return message(f"<@{target}> may now connect the Gmail {escape(address)} (`/gmail connect`, signing in to "
+                   "Google as that address).")
 
 
 def audit(services: Services, who: SlackActorRef, args: list[str]) -> Reply:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from handlers.blocks.followups import followups_setting_words
 from handlers.blocks.commands import Reply, disconnect_confirmation, message, status_report, usage
+from handlers.blocks.refusals import refusal_text
 from handlers.blocks import settings as setting_words
 from handlers.parsing import UsageError, channel_choice, on_off, shown
 from usecases import mailbox as mailbox_use_cases
@@ -24,7 +25,7 @@ def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     # is asked only for a well-formed command.
     report = mailbox_use_cases.status(services, who, live=not args)
     if report.refusal:
-        return message(report.refusal)
+        return message(refusal_text(report.refusal))
     _no_arguments(args, "status")
     return status_report(report)
 

@@ -15,4 +15,4 @@ def why(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
     if not query:
         return USAGE, []
     answer = why_use_cases.why(services, who, query)
-    return why_blocks(answer.explanation.label, answer.explanation.reason, answer.message_status)
+    return why_blocks(answer.explanation, answer.message_status)

@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handlers.blocks.home import home_view
-from usecases import contacts as contact_use_cases
+from usecases import contact_emails
 from usecases import mailbox as mailbox_use_cases
 from usecases import overview as overview_use_cases
 from usecases.values import Services, SlackActorRef
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def publish_home(services: Services, who: SlackActorRef, client: WebClient, notice: str | None = None) -> None:
     status = mailbox_use_cases.status(services, who)
-    recent = contact_use_cases.recent_customer_emails(services, who) if status.connected else None
+    recent = contact_emails.recent_customer_emails(services, who) if status.connected else None
     team = overview_use_cases.overview_if_admin(services, who)
     try:
         client.views_publish(user_id=who.user_id, view=home_view(status, notice, recent, team))

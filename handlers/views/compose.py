@@ -6,7 +6,7 @@ from __future__ import annotations
 from slack_bolt import Ack
 from slack_sdk import WebClient
 
-from handlers.blocks.refusals import refusal_text
+from handlers.blocks.refusals import field_refusals, refusal_text
 from handlers.blocks.compose import field_errors, sent_message, submitted
 from usecases import compose
 from usecases.compose import FieldErrors, Outgoing
@@ -24,7 +24,7 @@ def send_email(ack: Ack, view: dict, client: WebClient, actor: SlackActorRef, se
     try:
         compose.check_email(services, actor, outgoing)
     except FieldErrors as invalid:
-        ack(response_action="errors", errors=field_errors(invalid.errors, view))
+        ack(response_action="errors", errors=field_errors(field_refusals(invalid.errors), view))
         return
     except DomainError as refusal:
         ack(response_action="errors", errors=field_errors({"body": refusal_text(refusal)}, view))

@@ -11,6 +11,7 @@ from crm_store.categories import LabelNames, StageRules, categorize_senders, con
 from crm_store.contact_search import closest_contacts, search_contacts
 from crm_store.db import insert_once, session_scope
 from crm_store.explain import explain_sender
+from handlers.blocks.why import explanation_text
 from crm_store.models import Contact, CrmUser, GmailAccount, MailboxAlias
 from crm_store.organisation import OrganisationRole, organisation_roles
 from crm_store.records import apply_records, ingest_records
@@ -144,7 +145,8 @@ def test_explain_says_an_organisation_address_is_the_organisations_own(organisat
                                ("rep.alias@gmail.example", "an address allowed for a CRM user's mailbox")):
             explained = explain_sender(session, address, at=AT, tz="UTC", rules=RULES, labels=LabelNames())
             assert explained.contact is None and explained.category is None
-            assert "the organisation's own address" in explained.reason and words in explained.reason, explained
+            said = explanation_text(explained)
+            assert "the organisation's own address" in said and words in said, explained
         # A From header with a customer beside the organisation's address is the customer's.
         make_contact(session, "jane@acme.example", first="Jane")
         both = explain_sender(session, "rep@crm.example, jane@acme.example", at=AT, tz="UTC", rules=RULES,

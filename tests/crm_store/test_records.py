@@ -23,7 +23,8 @@ from crm_store.models import (
 )
 from crm_store.records import apply_records, ingest_records
 from crm_store.records.results import MAX_RECORDS_PER_REQUEST, RecordProblem, RecordsRejected
-from crm_store.sources import crm_data_status, describe_last_change
+from crm_store.sources import crm_data_status
+from handlers.blocks.crm_data import describe_last_change
 from crm_store.users import get_or_create_user
 
 CONTACTS = [

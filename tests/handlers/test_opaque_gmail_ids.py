@@ -13,7 +13,7 @@ from tests.support.slack import shown_text
 from tests.support.contact_world import CONTACTS, DEALS, JANE, contact_command, ephemeral_of, open_email, open_values
 from tests.support.compose import dm_texts, reply_from_detail, submit
 from testsupport.stack import REP, REP_GMAIL, TEAM, start_stack
-from usecases.contacts import STALE_BUTTON
+from handlers.blocks.refusals import STALE_BUTTON
 
 COLLEAGUE, COLLEAGUE_GMAIL = "U200COL", "colleague@gmail.example"
 

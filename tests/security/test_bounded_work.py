@@ -31,7 +31,7 @@ from tests.support.contact_world import (
 )
 from tests.support.slack import connected, rep  # noqa: F401 - fixtures
 from testsupport.stack import REP, REP_GMAIL, TEAM
-from usecases.contacts import BODY_LIMIT
+from usecases.email_detail import BODY_LIMIT
 
 MEGABYTE = 1_000_000
 

@@ -8,9 +8,11 @@ from crm_store.mailboxes import set_policy, set_sharing, share_with
 from crm_store.models import CrmUser, GmailAccount, Sharing, SharingDepth, SharingPolicy
 from crm_store.sharing import Visibility
 from crm_store.users import get_or_create_user, link_slack_user, set_permissions
+from handlers.blocks.refusals import GENERIC_REFUSAL, REFUSALS, refusal_text
 from tests.factories import make_contact, make_deal
 from usecases import access
-from usecases.access import visibility, visibility_for_users
+from usecases import visibility as sight
+from usecases.visibility import visibility, visibility_for_users
 from usecases.actors import Actor, ActorKind
 from usecases.context import SlackIdentity
 
@@ -70,8 +72,9 @@ def test_organisation_policy_overrides_and_blocks_choice(engine, world):
         set_sharing(s, account, Sharing.PUBLIC)
         set_policy(s, "T1", SharingPolicy.PRIVATE)
         assert visibility(s, account, contact_id, ids["owner"]) is Visibility.NONE
-        with pytest.raises(PolicyFixed, match="Private for everyone"):
+        with pytest.raises(PolicyFixed) as fixed:
             set_sharing(s, account, Sharing.PUBLIC)
+        assert "Private for everyone" in refusal_text(fixed.value)
         set_sharing(s, account, Sharing.PRIVATE)  # choosing what the policy says is fine
         set_policy(s, "T1", SharingPolicy.CHOICE)
         assert visibility(s, account, contact_id, ids["owner"]) is Visibility.NONE
@@ -133,7 +136,7 @@ def decide(session, world, decision: str, actor: Actor):
     if decision == "mailbox_owner":
         return access.require_mailbox_owner(session, actor, account_id).id
     if decision == "email_visibility":
-        return access.email_visibility(session, actor, account_id, contact_id)[1]
+        return sight.email_visibility(session, actor, account_id, contact_id)[1]
     if decision == "audit_scope":
         return access.audit_scope(session, actor)
     raise AssertionError(decision)
@@ -188,7 +191,8 @@ def test_each_decision_refuses_with_its_own_domain_error(engine, world, decision
                 with pytest.raises(DomainError) as refused:
                     decide(s, world, decision, actor)
                 assert refused.type is expected, (decision, kind, refused.value)
-                assert str(refused.value), (decision, kind)  # the words the user reads
+                assert refused.value.refusal in REFUSALS, (decision, kind)  # a reason the Slack surface words
+                assert refusal_text(refused.value) != GENERIC_REFUSAL, (decision, kind)
             else:
                 answer = decide(s, world, decision, actor)
                 assert expected is OK or answer == expected, (decision, kind, answer)

@@ -1,4 +1,4 @@
-"""SPEC §1 Roles and §5 policies, as usecases/access.py decides them: the managers' depth over their reports'
+"""SPEC §1 Roles and §5 policies, as usecases/visibility.py decides them: the managers' depth over their reports'
 customer email (manager, manager's manager, peer, report, outsider × none/metadata/subject/full), never mail that
 is with no contact; sharing policies for the organisation, a role or one user, the most specific winning."""
 from __future__ import annotations
@@ -11,8 +11,9 @@ from crm_store.mailboxes import org_settings, set_policy, set_sharing
 from crm_store.models import CrmUser, GmailAccount, ManagersSee, RoleSharingPolicy, Sharing, SharingPolicy
 from crm_store.sharing import Visibility, managers_of, reports_of
 from crm_store.users import get_or_create_user, link_slack_user
+from handlers.blocks.refusals import refusal_text
 from tests.factories import make_contact
-from usecases.access import mailboxes_visible_to, visibility, visibility_for_users
+from usecases.visibility import mailboxes_visible_to, visibility, visibility_for_users
 from usecases.actors import Actor, ActorKind
 
 PEOPLE = ("ceo", "vp", "manager", "rep", "peer", "report", "outsider")
@@ -111,5 +112,6 @@ def test_the_most_specific_sharing_policy_wins(engine, org):
     with session_scope(engine) as s:
         account = s.get(GmailAccount, account_id)
         assert visibility(s, account, contact_id, ids["outsider"]) is N
-        with pytest.raises(PolicyFixed, match="for you"):
+        with pytest.raises(PolicyFixed) as fixed:
             set_sharing(s, account, Sharing.PUBLIC)
+        assert "for you" in refusal_text(fixed.value)

@@ -1,6 +1,8 @@
 """A request owns one session (STYLE: "a use case owns its transaction"): `/contact` resolves the viewer, checks
 they are a CRM user, finds the contact, builds the card, lists the visible mailboxes and writes the audit rows
-and the view's cursors in one session, its transaction ended (not the session) while the mailboxes answer."""
+and the view's cursors in one session, its transaction ended (not the session) while the mailboxes answer. An
+admin command (`/gmail admin grant`, `link`, `policy`) and an audit view do the same: the admin is resolved, Slack
+asked who the target is, the permission checked and the change made in one session."""
 from __future__ import annotations
 
 import threading
@@ -12,7 +14,8 @@ from sqlmodel import Session
 from tests.support.slack import connected, rep  # noqa: F401 - fixtures
 from tests.support.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
 from testsupport.stack import REP, TEAM
-from usecases import contacts
+from usecases.values import SharingPolicy
+from usecases import admin, audit, contacts
 from usecases.contacts import ContactChoices, ContactView
 from usecases.values import SlackActorRef
 
@@ -62,4 +65,37 @@ def test_a_choice_and_the_pick_that_follows_open_one_session_each(stack, viewer)
     with SessionsOpened() as opened:
         view = contacts.show_contact(stack.services, viewer, choices.matches[0].id)
     assert isinstance(view, ContactView)
+    assert opened.count == 1
+
+
+BOSS = "U900ADM"  # a CRM admin
+NEWCOMER = "U5NEW001"  # a Slack user whose confirmed email is a CRM user's, linked to nobody yet
+
+
+@pytest.fixture
+def boss(stack):
+    stack.add_rep(BOSS, "boss@crm.example", gmail=None, admin=True)
+    stack.import_crm("email,owner_email\nc0@customer.example,newcomer@crm.example\n")
+    stack.slack.add_user(TEAM, NEWCOMER, email="newcomer@crm.example", real_name="New Comer")
+    return SlackActorRef(TEAM, BOSS)
+
+
+def test_an_admin_command_opens_one_session(stack, boss):
+    with SessionsOpened() as opened:
+        change = admin.grant(stack.services, boss, NEWCOMER)
+    assert change.email == "newcomer@crm.example" and change.mail_integration
+    assert opened.count == 1
+    with SessionsOpened() as opened:
+        result = admin.link(stack.services, boss, NEWCOMER, "newcomer@crm.example")
+    assert result.email == "newcomer@crm.example"
+    assert opened.count == 1
+    with SessionsOpened() as opened:
+        assert admin.change_user_policy(stack.services, boss, NEWCOMER, SharingPolicy.PRIVATE) == "newcomer@crm.example"
+    assert opened.count == 1
+
+
+def test_an_audit_view_opens_one_session(stack, viewer, boss):
+    with SessionsOpened() as opened:
+        page = audit.audit_for_slack(stack.services, boss, REP, None)
+    assert page.workspace is None and page.reader_team == TEAM
     assert opened.count == 1

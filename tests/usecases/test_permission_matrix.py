@@ -20,7 +20,7 @@ from crm_store.users import find_user_by_email, user_profile
 from testsupport.stack import OTHER_TEAM, start_org_stack
 from tests.support.slack import shown_text
 from testsupport.stack import REP, REP_EMAIL, REP_GMAIL, TEAM
-from usecases import access
+from handlers.blocks import refusals
 
 CONTACTS = "email,first_name,last_name,company,external_id\njane@acme.example,Jane,Doe,Acme,C1\n"
 DEALS = "name,contact_external_id,stage,closing_date,amount,external_id\nAcme renewal,C1,Negotiation,2099-01-15,1000,D1\n"
@@ -51,7 +51,7 @@ class Refused:
     reads: str  # the specific refusal (the domain error's message as the user reads it)
 
 
-ADMIN_ONLY = Refused(access.ADMIN_ONLY)  # AdminOnly
+ADMIN_ONLY = Refused(refusals.ADMIN_ONLY)  # AdminOnly
 NOT_LINKED = Refused("is not linked to a CRM user. Ask ")  # NotLinked (require_linked)
 CRM_USERS_ONLY = Refused("Contact details are shown to CRM users only")  # NotLinked (require_crm_user)
 ONLY_THE_OWNER = Refused(f"Only <@{REP}> can do that for their mailbox.")  # NotAllowed (require_mailbox_owner)
