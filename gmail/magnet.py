@@ -33,7 +33,7 @@ from gmail.alert_facts import AlertFacts, alert_facts, gmail_url
 from gmail.alert_results import current_run, write_alert_results
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata
-from gmail.notifier import AlertAudience, AlertView, AudienceDecision, Notifier
+from gmail.notifier import AlertAudience, AlertView, AudienceDecision, Hidden, Notifier
 from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
@@ -300,11 +300,7 @@ class MailMagnet:
                                     tz=rep_timezone(session, account, self.default_tz), rules=self.rules,
                                     labels=self.labels)
         label, context = facts.label, facts.deal_context
-        hidden = None
-        if not level.shows_subject:
-            hidden = "Subject hidden: the mailbox's sharing settings don't let everyone here see it."
-        elif not level.shows_snippet:
-            hidden = "Preview hidden: everyone here may see subjects only."
+        hidden = None if level.shows_snippet else Hidden.PREVIEW if level.shows_subject else Hidden.SUBJECT
         crm = decision.crm_details
         view = AlertView(
             account_id=account.id, gmail_id=alert.gmail_id, mailbox_address=account.email_address,
@@ -314,7 +310,7 @@ class MailMagnet:
             sender=message.sender_name, received_at=message.received_at,
             gmail_url=gmail_url(account.email_address, message, alert.gmail_id),
             subject=message.subject if level.shows_subject else None,
-            snippet=message.snippet if level.shows_snippet else None, hidden_reason=hidden, crm_details=crm,
+            snippet=message.snippet if level.shows_snippet else None, hidden=hidden, crm_details=crm,
             is_lead=facts.is_lead and crm, lead_status=facts.lead_status if crm else None,
             owner=facts.owner if crm else None,
         )

@@ -18,6 +18,13 @@ ALERT_EVENT_TYPE = "mailmagnet_alert"
 DIGEST_EVENT_TYPE = "mailmagnet_digest"
 
 
+class Hidden(StrEnum):
+    """What of an email the sharing settings keep from the alert's channel (the words: handlers/blocks/alerts.py)."""
+
+    SUBJECT = "subject"  # and the preview with it
+    PREVIEW = "preview"
+
+
 @dataclass
 class AlertView:
     """One alert, as the people in its channel may see it (SPEC F3, §5)."""
@@ -37,7 +44,7 @@ class AlertView:
     gmail_url: str
     subject: str | None = None  # None: hidden by sharing settings
     snippet: str | None = None
-    hidden_reason: str | None = None
+    hidden: Hidden | None = None
     crm_details: bool = True
     # A lead (SPEC §3): its status and owner instead of deals and label; None/False with the CRM details hidden.
     is_lead: bool = False

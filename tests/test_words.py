@@ -6,8 +6,7 @@ handlers/ for
   function: none may remain;
 - prose: a literal (an f-string read as a whole) of four words or more that ends a sentence or speaks to the
   reader ("you", "your"). Left out: docstrings, what is logged, and the message of an exception that is not a
-  `DomainError` (what an operator reads in a log or a traceback, never a Slack user). Modules not yet moved to
-  facts are listed in STILL_PROSE with how many such literals they hold: the list may only shrink.
+  `DomainError` (what an operator reads in a log or a traceback, never a Slack user). None may remain either.
 """
 from __future__ import annotations
 
@@ -25,10 +24,6 @@ WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 TO_THE_READER = re.compile(r"\byou(r|rs|rself)?\b", re.IGNORECASE)
 LOGGING = {"debug", "info", "warning", "warn", "error", "exception", "critical", "log"}
 # Measured when this check was written (issue 18 item 3): prose still to move into handlers/blocks/.
-STILL_PROSE = {
-    "gmail/magnet.py": 2,  # an alert's hidden subject and preview (the alert path, issue 18 item 1)
-}
-
 
 def is_prose(text: str) -> bool:
     text = text.strip()
@@ -144,11 +139,6 @@ def test_no_mrkdwn_slash_commands_or_escaping_below_the_slack_surface():
     assert offenders() == {}, "sentences or mrkdwn below handlers/: write them in handlers/blocks/"
 
 
-def test_no_new_prose_below_the_slack_surface():
+def test_no_prose_below_the_slack_surface():
     found = offenders(prose_literals)
-    new = {path: texts for path, texts in found.items() if path not in STILL_PROSE}
-    assert not new, f"sentences below handlers/ (return facts; write the words in handlers/blocks/): {new}"
-    grown = {path: texts for path, texts in found.items() if path in STILL_PROSE and len(texts) > STILL_PROSE[path]}
-    assert not grown, f"more prose than before in {grown}: move it to handlers/blocks/"
-    cleaned = sorted(set(STILL_PROSE) - set(found))
-    assert not cleaned, f"{cleaned} hold no prose any more: take them off STILL_PROSE"
+    assert not found, f"sentences below handlers/ (return facts; write the words in handlers/blocks/): {found}"

@@ -21,7 +21,7 @@ from crm_store.models import DM_CHANNEL, AuditSurface, ManagersSee, Sharing, Sha
 from gmail.oauth import ConsentError, ConsentFailure, InvalidState  # noqa: F401
 from usecases.actors import SlackActorRef  # noqa: F401
 from usecases.context import Services  # noqa: F401
-from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, ClosedChannel, MailboxIncident  # noqa: F401
+from gmail.notifier import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, ClosedChannel, Hidden, MailboxIncident  # noqa: F401
 from usecases.overview import RepRow, RepState, TeamOverview  # noqa: F401,E402
 from usecases.onboarding import GrantReport, GrantSource, GroupNotFound, NotAMember, SkipReason  # noqa: F401,E402
 from usecases.context import UsergroupNotFound  # noqa: F401,E402

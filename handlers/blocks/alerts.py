@@ -14,10 +14,14 @@ from slack_sdk.models.blocks import (
 )
 
 from handlers.blocks.ids import AlertAction
-from usecases.values import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView
+from usecases.values import ALERT_EVENT_TYPE, DIGEST_EVENT_TYPE, AlertView, Hidden
 from handlers.blocks.wording import escape as _escape, slack_date
 
 MAX_DIGEST_ITEMS = 20
+HIDDEN_WORDS = {
+    Hidden.SUBJECT: "Subject hidden: the mailbox's sharing settings don't let everyone here see it.",
+    Hidden.PREVIEW: "Preview hidden: everyone here may see subjects only.",
+}
 
 
 def _who(view: AlertView) -> str:
@@ -57,8 +61,8 @@ def alert_blocks(view: AlertView) -> list[dict]:
         if view.snippet:
             content += f"\n>{_escape(view.snippet[:500])}"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=content[:3000])))
-    if view.hidden_reason:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=view.hidden_reason)]))
+    if view.hidden is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=HIDDEN_WORDS[view.hidden])]))
     reference = json.dumps({"a": view.account_id, "g": view.gmail_id, "c": view.contact_id})
     blocks.append(ActionsBlock(block_id=f"alert_actions_{view.gmail_id}", elements=[
         ButtonElement(text="View contact", action_id=AlertAction.VIEW_CONTACT, value=reference),

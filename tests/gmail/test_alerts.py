@@ -64,6 +64,8 @@ def test_private_channel_alert_shows_only_what_every_member_may_see(live):
     live.run("sync")
     partial = json.dumps(alerts_in(live, "G0SALES")[-1]["blocks"])
     assert "Subject only" in partial and "secret snippet" not in partial
+    assert "Preview hidden: everyone here may see subjects only." in partial  # and the channel is told why
+    assert "hidden" not in shown
 
 
 def test_mute_button_stops_alerts_for_that_contact(live):
