@@ -36,7 +36,7 @@ from benchmarks.common import emit, median, percentile
 from benchmarks.serve_process import prepare
 from crm_store.models import GmailAccount, utcnow
 from gmail.tokens import TokenCipher
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
 from testsupport.stack import free_port

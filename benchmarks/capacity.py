@@ -59,7 +59,7 @@ from benchmarks.serve_process import prepare
 from crm_store.categories import Category, LabelNames
 from crm_store.models import GmailAccount, utcnow
 from gmail.tokens import TokenCipher
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from testsupport.stack import free_port
 
 TOPIC = "projects/mailmagnet-bench/topics/capacity"

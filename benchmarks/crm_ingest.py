@@ -40,7 +40,7 @@ from crm_sync import ZohoConfig, run_zoho_sync
 from crm_store.db import create_db_engine, upgrade_database
 from crm_store.models import CategoryChange, Contact, GmailAccount
 from gmail.tokens import TokenCipher
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
 from testsupport.stack import start_stack

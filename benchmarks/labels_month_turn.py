@@ -6,7 +6,7 @@ must move, in every mailbox, the filed mail of contacts whose category changed w
 10 or fewer), besides the run's `history.list`. This measures what the product's label job does then.
 
 Data (SQLite): the categories data set (200k contacts / 600k deals, closing dates spread over three years) as
-CRM; 1,000 connected mailboxes (`testsupport.fleet.seed_mailboxes`, tokens from the Gmail emulator), labels on,
+CRM; 1,000 connected mailboxes (`testsupport.mailboxes.seed_mailboxes`, tokens from the Gmail emulator), labels on,
 their three labels created and cached, last labelled in the previous month; 2,000 filed messages per mailbox
 (400 contacts with a category x 5 messages, filed under their category of the previous month), seeded in bulk
 straight into `mailbox_messages` (2,000,000 rows). The first SAMPLE mailboxes also have those 2,000 messages
@@ -44,7 +44,7 @@ from crm_store.categories import Category, LabelNames, Month, StageRules, catego
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount, utcnow
 from gmail.tokens import TokenCipher
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from testsupport.stack import GOOGLE_CLIENT_ID, start_stack
 
 MAILBOXES = int(os.environ.get("BENCH_MONTH_TURN_MAILBOXES", 1_000))  # fewer only to look into it

@@ -30,6 +30,8 @@ def _num(value: Any) -> str:
         return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) < 10 else f"{value:,.1f}".removesuffix(".0")
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, list):
+        return ", ".join(_num(item) for item in value)
     return str(value)
 
 
@@ -135,8 +137,33 @@ ROWS: list[Row] = [
       ("duplicated", "reliability.zoho_faults_duplicated"), ("misfiled", "reliability.zoho_faults_misfiled"),
       ("unhandled", "reliability.zoho_faults_unhandled"), ("done twice", "reliability.zoho_faults_done_twice"),
       ("messages", "reliability.zoho_faults_messages"), ("kills", "reliability.zoho_faults_kills"))),
+    ("reliability.rate_limit_incidents", "0", lambda v: v == 0,
+     (("lost", "reliability.rate_limit_lost"),
+      ("duplicated", "reliability.rate_limit_duplicated"), ("misfiled", "reliability.rate_limit_misfiled"),
+      ("unhandled", "reliability.rate_limit_unhandled"), ("done twice", "reliability.rate_limit_done_twice"),
+      ("messages", "reliability.rate_limit_messages"), ("backfilled", "reliability.rate_limit_backfill_messages"),
+      ("moved by the month turn", "reliability.rate_limit_month_turn_filed"),
+      ("refused by the limit", "reliability.rate_limit_refused"), ("of them 403", "reliability.rate_limit_refused_403"),
+      ("refused after", "reliability.rate_limit_refused_after"))),
+    ("reliability.overload_incidents", "0", lambda v: v == 0,
+     (("lost", "reliability.overload_lost"),
+      ("duplicated", "reliability.overload_duplicated"), ("misfiled", "reliability.overload_misfiled"),
+      ("unhandled", "reliability.overload_unhandled"), ("done twice", "reliability.overload_done_twice"),
+      ("messages", "reliability.overload_messages"), ("asked/s", "reliability.overload_offered_per_second"),
+      ("sent/s", "reliability.overload_sent_per_second"), ("burst s", "reliability.overload_burst_seconds"),
+      ("drained in s", "reliability.overload_drain_seconds"))),
     ("reliability.kill_points_min_hits", "≥ 5", lambda v: v >= 5,
      (("incidents over all scenarios", "reliability.incidents"), ("replicas", "reliability.replicas"))),
+    ("soak.incidents", "0", lambda v: v == 0,
+     (("lost", "soak.lost"), ("duplicated", "soak.duplicated"), ("misfiled", "soak.misfiled"),
+      ("unhandled", "soak.unhandled"), ("done twice", "soak.done_twice"), ("messages", "soak.messages"),
+      ("mailboxes", "soak.mailboxes"), ("replicas", "soak.replicas"), ("seconds", "soak.seconds"))),
+    ("soak.processes_flat", "true", lambda v: v is True,
+     (("second half", "soak.processes_flat_second_half"), ("RSS max MB", "soak.rss_mb_max"),
+      ("RSS slope MB/h", "soak.rss_mb_slope_per_hour"),
+      ("second half", "soak.rss_mb_slope_per_hour_second_half"), ("descriptors max", "soak.open_fds_max"),
+      ("DB connections max", "soak.db_connections_max"), ("series not flat", "soak.not_flat"),
+      ("load average", "soak.load_avg_1m_range"))),
     ("db.bytes_per_mailbox_day", "—", None, (("PostgreSQL", "db.postgres_bytes_per_mailbox_day"),)),
     ("db.sqlite_unseen_p99_ms_10m_rows", "—", None,
      (("raw", "db.sqlite_unseen_raw_p99_ms_10m_rows"), ("PostgreSQL", "db.postgres_unseen_p99_ms_10m_rows"),

@@ -15,7 +15,7 @@ from benchmarks.common import emit, postgres_server_url
 from benchmarks.serve_process import first_cycle, start_serve
 from crm_store.db import create_db_engine, normalise_url, upgrade_database
 from gmail.tokens import TokenCipher
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
 

@@ -45,7 +45,7 @@ from crm_store.csv_import import import_contacts, import_deals
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import Alert, AlertStatus, GmailAccount, MailboxMessage, utcnow
 from gmail.tokens import TokenCipher
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
 

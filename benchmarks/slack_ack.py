@@ -43,7 +43,7 @@ from pathlib import Path
 from benchmarks.common import emit, median, percentile
 from benchmarks.serve_process import log_tail, prepare
 from gmail.tokens import TokenCipher
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackDriver, SlackEmulator
 from testsupport.stack import METRICS_TOKEN, free_port
@@ -63,7 +63,7 @@ CLIENT_ID, CLIENT_SECRET = "slack-ack.apps.googleusercontent.com", "slack-ack-se
 
 
 def slack_id(prefix: str, i: int) -> str:
-    return f"U{prefix.upper()}{i:05d}"  # as testsupport.fleet links them
+    return f"U{prefix.upper()}{i:05d}"  # as testsupport.mailboxes links them
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

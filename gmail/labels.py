@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,17 +39,17 @@ from crm_store.categories import Category, LabelNames, Month, StageRules, catego
 from crm_store.db import session_scope
 from crm_store.leases import fence
 from telemetry.failpoints import failpoint
-from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
+from crm_store.models import CategoryChange, Contact, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import InvalidRequest, NotFound
 from gmail.label_ids import cached_label_ids, ensure_labels
-from gmail.sync import SyncBatch, rep_timezone
+from gmail.refile_senders import ADDRESS_CHUNK, ChangedSenders
+from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
 # Gmail advises batchModify for more than a handful of messages; below this, modify is as cheap.
 BATCH_MODIFY_THRESHOLD = 10
-ADDRESS_CHUNK = 500
 
 
 @dataclass
@@ -75,8 +74,7 @@ class LabelFiler:
         self.default_tz = default_tz
         self.lookback = timedelta(days=lookback_days)
         self.clock = clock
-        self._closing: dict[tuple, frozenset[str]] = {}
-        self._closing_lock = threading.Lock()
+        self.changed = ChangedSenders(rules)
 
     def ensure_labels(self, account_id: int, mailbox: MailboxClient) -> dict[str, str]:
         """Create or find the three labels now (the `/gmail labels on` use case calls this right after
@@ -118,7 +116,7 @@ class LabelFiler:
             if not _labels_checked(current):
                 return False
             _, month, last_change = self._catch_up(session, current, now)
-            if self._changed_addresses(session, current, last_change, month):
+            if self.changed.addresses(session, current, last_change, month):
                 return False
             waiting = session.exec(select(MailboxMessage.id).where(
                 MailboxMessage.account_id == account_id, MailboxMessage.needs_filing.is_(True)).limit(1)).first()
@@ -143,10 +141,10 @@ class LabelFiler:
 
         with session_scope(self.engine) as session:
             tz, month, last_change = self._catch_up(session, current, now)
-            changed_addresses = self._changed_addresses(session, current, last_change, month)
+            changed_addresses = self.changed.addresses(session, current, last_change, month)
             pending = list(session.exec(select(
                 MailboxMessage.gmail_id, MailboxMessage.from_address, MailboxMessage.in_inbox,
-                MailboxMessage.filed_category).where(
+                MailboxMessage.filed_category, MailboxMessage.filed_at).where(
                 MailboxMessage.account_id == account.id, MailboxMessage.needs_filing.is_(True))).all())
 
         if pending:
@@ -194,18 +192,21 @@ class LabelFiler:
         ).rowcount
 
     def _file_pending(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str],
-                      pending: list[tuple[str, str, bool | None, str | None]], now: datetime, tz: str,
-                      result: FilingResult) -> dict[str, str]:
+                      pending: list[tuple[str, str, bool | None, str | None, datetime | None]], now: datetime,
+                      tz: str, result: FilingResult) -> dict[str, str]:
         """File what waits in the Inbox, leave what left it; messages of unknown state are asked about first.
 
         A message is marked with the label it is about to get before Gmail is asked (`filed_category` set, still
-        `needs_filing`): if the run dies in between, the next one finishes that filing as intended instead of
-        taking our own removal of INBOX for the rep's archiving."""
+        `needs_filing`; a refile marks it the same way): if the run dies in between, the next one finishes that
+        filing as intended, whatever Gmail got, instead of taking our own removal of INBOX for the rep's
+        archiving, or the stored old label for the one Gmail shows. A refile's mark (`filed_at` kept from the
+        first filing) also takes our other labels off and leaves the Inbox alone."""
         interrupted: dict[Category, list[str]] = defaultdict(list)
+        interrupted_refiles: dict[Category, list[str]] = defaultdict(list)
         waiting: list[tuple[str, str, bool | None]] = []
-        for gmail_id, address, inside, intended in pending:
+        for gmail_id, address, inside, intended, filed_at in pending:
             if intended:
-                interrupted[Category(intended)].append(gmail_id)
+                (interrupted_refiles if filed_at else interrupted)[Category(intended)].append(gmail_id)
             else:
                 waiting.append((gmail_id, address, inside))
         unknown = [gmail_id for gmail_id, _, inside in waiting if inside is None]
@@ -230,19 +231,29 @@ class LabelFiler:
             label_ids = self._apply(account, mailbox, label_ids, ids, add=category, remove_inbox=True, result=result)
             self._mark(account.id, ids, category, now)
             result.filed[self.labels.name_for(category)] = len(ids)
+        for category, ids in interrupted_refiles.items():
+            others = tuple(other for other in Category if other is not category)
+            label_ids = self._apply(account, mailbox, label_ids, ids, add=category, remove=others, result=result)
+            self._mark(account.id, ids, category, now)
+            result.refiled += len(ids)
         if unfiled:
             self._mark(account.id, unfiled, None, now)
             result.unfiled_no_category = len(unfiled)
         return label_ids
 
     def _intend(self, account_id: int, gmail_ids: list[str], category: Category) -> None:
+        """Mark the label these messages are about to get, before Gmail is asked (see `_file_pending`); a refile's
+        mark also hands them back to the label run, which finishes it if this run dies."""
+        if not gmail_ids:
+            return
         with session_scope(self.engine) as session:
+            fence(session, account_id)  # a run that lost its lease marks nothing: the holder decides
             for start in range(0, len(gmail_ids), ADDRESS_CHUNK):
                 session.execute(
                     update(MailboxMessage)
                     .where(MailboxMessage.account_id == account_id,
                            MailboxMessage.gmail_id.in_(gmail_ids[start:start + ADDRESS_CHUNK]))
-                    .values(filed_category=category.value)
+                    .values(filed_category=category.value, needs_filing=True)
                     .execution_options(synchronize_session=False))
 
     def _inbox_states(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str]) -> dict[str, bool]:
@@ -258,69 +269,6 @@ class LabelFiler:
                         MailboxMessage.gmail_id.in_(chosen[start:start + ADDRESS_CHUNK]))
                         .values(in_inbox=state).execution_options(synchronize_session=False))
         return states
-
-    def _changed_addresses(self, session: Session, account: GmailAccount, last_change: int,
-                           month: Month) -> set[str]:
-        """Senders whose filed mail may belong under another label now; empty when nothing changed."""
-        addresses: set[str] = set()
-        month_key = month.first_day.strftime("%Y-%m")
-        if account.last_label_month is not None and account.last_label_month != month_key:
-            addresses |= self._month_turn_senders(session, account, account.last_label_month, month)
-        if last_change <= account.last_category_change_id:
-            return addresses
-        contact_ids = select(CategoryChange.contact_id).where(
-            CategoryChange.id > account.last_category_change_id, CategoryChange.id <= last_change)
-        changed: set[str] = set()
-        for email, secondary in session.exec(select(Contact.email, Contact.secondary_email).where(
-                Contact.id.in_(contact_ids))):
-            changed.add(email)
-            if secondary:
-                changed.add(secondary)
-        # Only addresses this mailbox has filed mail from matter.
-        ordered = sorted(changed - addresses)
-        for start in range(0, len(ordered), ADDRESS_CHUNK):
-            addresses.update(session.exec(select(MailboxMessage.from_address).where(
-                MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_not(None),
-                MailboxMessage.from_address.in_(ordered[start:start + ADDRESS_CHUNK])).distinct()))
-        return addresses
-
-    def _month_turn_senders(self, session: Session, account: GmailAccount, last_month_key: str,
-                            month: Month) -> set[str]:
-        """A new month changes the category of a contact only through "closing this month": only a contact with
-        an open deal closing in the month of the last run or in this one can have its mail under another label
-        now (whatever else changed is in `category_changes`). Those contacts' addresses, among the senders of
-        this mailbox: a look-up per mailbox, not a category per filed sender."""
-        try:
-            last = Month.of_key(last_month_key, month.tz)
-        except ValueError:  # not a month we wrote: every filed sender, as a safe fallback
-            return set(session.exec(select(MailboxMessage.from_address).where(
-                MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_not(None)).distinct()))
-        candidates = self._closing_addresses(session, last, month)
-        if not candidates:
-            return set()
-        # Every sender of the mailbox, from the (account, from address) index alone; `_refile` reads filed rows only.
-        senders = session.exec(select(MailboxMessage.from_address).where(
-            MailboxMessage.account_id == account.id).distinct())
-        return {address for address in senders if address in candidates}
-
-    def _closing_addresses(self, session: Session, last: Month, month: Month) -> frozenset[str]:
-        """Addresses of the contacts with an open deal closing in either month. The same for every mailbox that
-        turns from `last` to `month`, so it is read once and kept: a deal that changes afterwards is in
-        `category_changes`, which each run reads too."""
-        key = (last.first_day, last.last_day, month.first_day, month.last_day)
-        with self._closing_lock:
-            found = self._closing.get(key)
-            if found is None:
-                closed = sorted(self.rules.won | self.rules.lost)
-                in_either = sa.or_(Deal.closing_date.between(last.first_day, last.last_day),
-                                   Deal.closing_date.between(month.first_day, month.last_day))
-                is_open = sa.func.lower(Deal.stage).not_in(closed) if closed else sa.true()
-                contact_ids = select(Deal.contact_id).where(in_either, is_open)
-                found = frozenset(address for row in session.exec(
-                    select(Contact.email, Contact.secondary_email).where(Contact.id.in_(contact_ids)))
-                    for address in row if address)
-                self._closing = {key: found}  # one month turn at a time is enough to keep
-        return found
 
     def _refile(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str],
                 addresses: set[str], now: datetime, tz: str, result: FilingResult) -> dict[str, str]:
@@ -338,7 +286,8 @@ class LabelFiler:
                     if new is not None and new.value != filed:
                         moves[(filed, new)].append(gmail_id)
         for (old, new), ids in moves.items():
-            label_ids = self._apply(account, mailbox, label_ids, ids, add=new, remove=Category(old), result=result)
+            self._intend(account.id, ids, new)
+            label_ids = self._apply(account, mailbox, label_ids, ids, add=new, remove=(Category(old),), result=result)
             self._mark(account.id, ids, new, now)
             result.refiled += len(ids)
         return label_ids
@@ -349,14 +298,14 @@ class LabelFiler:
         return {address: item.category for address, item in found.items()}
 
     def _apply(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str], ids: list[str], *,
-               add: Category, remove: Category | None = None, remove_inbox: bool = False,
+               add: Category, remove: tuple[Category, ...] = (), remove_inbox: bool = False,
                result: FilingResult) -> dict[str, str]:
         """Add one of our labels (and remove INBOX or our old label), retrying once with fresh label ids
         when Gmail no longer knows one (the rep deleted it)."""
         for attempt in range(2):
             if len(label_ids) < len(Category):  # a label id missing, null or empty: look them up first
                 label_ids = ensure_labels(self.engine, self.labels, account.id, mailbox, result.labels_created)
-            removing = (["INBOX"] if remove_inbox else []) + ([label_ids[remove.value]] if remove else [])
+            removing = (["INBOX"] if remove_inbox else []) + [label_ids[category.value] for category in remove]
             try:
                 if len(ids) > BATCH_MODIFY_THRESHOLD:
                     mailbox.batch_modify(ids, add=[label_ids[add.value]], remove=removing)

@@ -1,6 +1,6 @@
 """One `mailmagnet serve` process on one database with one connected mailbox (the SIGTERM test in
 tests/bot/test_shutdown.py). The SPEC §9 scenarios — replicas on PostgreSQL, kills at the failpoints, faults in
-flight — are testsupport/fleet.py's (tests/reliability, benchmarks/reliability.py)."""
+flight — are testsupport/fleet.py and scenarios.py's (tests/reliability, benchmarks/reliability.py)."""
 from __future__ import annotations
 
 import io
@@ -18,7 +18,7 @@ from crm_store.models import GmailAccount
 from gmail.tokens import TokenCipher
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackEmulator
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from testsupport.stack import free_port
 
 CLIENT_ID, CLIENT_SECRET = "chaos.apps.googleusercontent.com", "chaos-secret"

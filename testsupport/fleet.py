@@ -1,5 +1,5 @@
-"""Many connected mailboxes at once (`seed_mailboxes`: replica tests, scale benchmarks), and a fleet of real
-`mailmagnet serve` processes on one PostgreSQL, with the emulators, for the SPEC §9 scenarios.
+"""A fleet of real `mailmagnet serve` processes on one PostgreSQL, with the emulators, for the SPEC §9 scenarios
+(testsupport/scenarios.py drives it; testsupport/fleet_checks.py judges it).
 
 `Fleet` starts 2–3 replicas (subprocesses, each with its own environment, log file and failpoints) on a throwaway
 cluster (testsupport/pgcluster.py), with the Gmail, Slack and Zoho emulators in the test's process and latency on
@@ -34,18 +34,14 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from cryptography.fernet import Fernet
 
-from crm_store.db import create_db_engine, session_scope, upgrade_database
-from crm_store.models import GmailAccount
-from crm_store.users import get_or_create_user, link_slack_user, set_permissions
+from crm_store.db import create_db_engine, upgrade_database
 from gmail.tokens import TokenCipher
 from sandbox.gmail_emulator import Fault as GmailFault
 from sandbox.gmail_emulator import GmailEmulator
@@ -54,15 +50,17 @@ from sandbox.slack_emulator.driver import SlackDriver
 from sandbox.slack_emulator.faults import Fault as SlackFault
 from sandbox.zoho_emulator import ZohoEmulator
 from sandbox.zoho_emulator.faults import Fault as ZohoFault
-from telemetry.failpoints import POINTS, read_hits
+from telemetry.failpoints import POINTS
+from testsupport.fleet_checks import LABELS, TEAM, FleetChecks, Outcome
+from testsupport.mailboxes import seed_mailboxes
 from testsupport.pgcluster import PgCluster, free_port
+
+__all__ = ["Fleet", "Outcome", "Replica", "LABELS", "STAGES", "TEAM", "POINTS"]
 
 CLIENT_ID, CLIENT_SECRET = "fleet.apps.googleusercontent.com", "fleet-secret"
 ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET = "1000.FLEET", "fleet-zoho-secret"
 SIGNING_SECRET = "fleet-signing-secret"
 PUSH_TOKEN = "fleet-push-token"
-TEAM = "T0001"
-LABELS = {"closing": "Deals Closing This Month", "open": "Open Deals", "won": "Customers"}
 STAGES = {"closing": "Proposal", "open": "Proposal", "won": "Closed Won"}
 
 # Who wrote what while whom held the lease: rows of mailbox_messages and alerts, with the writer's application_name
@@ -84,36 +82,6 @@ CREATE TRIGGER fleet_alerts AFTER INSERT OR UPDATE OF status ON alerts
 """
 
 
-def seed_mailboxes(engine: Engine, cipher, emulator, client_id: str, count: int, *, team_id: str = "T0001",
-                   prefix: str = "rep", magnet: bool = True, labels: bool = False,
-                   synced: bool = True) -> list[int]:
-    """`count` reps with a connected mailbox each (tokens issued by the emulator, stored encrypted)."""
-    ids = []
-    now = datetime.now(timezone.utc)
-    with session_scope(engine) as session:
-        for i in range(count):
-            address = f"{prefix}{i}@gmail.example"
-            emulator.add_user(address)
-            tokens = emulator.issue_tokens(address, client_id)
-            user = get_or_create_user(session, f"{prefix}{i}@crm.example")
-            set_permissions(session, user, mail_integration=True)
-            link_slack_user(session, user, team_id=team_id, slack_user_id=f"U{prefix.upper()}{i:05d}")
-            credentials = {"token": tokens["access_token"], "refresh_token": tokens.get("refresh_token"),
-                           "expiry": (now + timedelta(seconds=int(tokens.get("expires_in", 3599))))
-                           .replace(tzinfo=None).isoformat(),
-                           "scopes": tokens.get("scope", "").split()}
-            account = GmailAccount(
-                crm_user_id=user.id, slack_team_id=team_id, slack_user_id=user.slack_user_id,
-                email_address=address, encrypted_credentials=cipher.encrypt(credentials),
-                magnet_enabled=magnet, magnet_enabled_at=now if magnet else None,
-                labels_enabled=labels, labels_enabled_at=now if labels else None, backfill_done=labels,
-                history_id=str(emulator.history_id(address)) if synced else None, setup_done=True)
-            session.add(account)
-            session.flush()
-            ids.append(account.id)
-    return ids
-
-
 @dataclass
 class Replica:
     name: str
@@ -131,30 +99,8 @@ class Replica:
         return self.process is not None and self.process.poll() is None
 
 
-@dataclass
-class Outcome:
-    messages: int
-    lost: int
-    duplicated: int
-    misfiled: int
-    unhandled: int
-    done_twice: int
-    hits: dict[str, int]
-    kills: int = 0
-    settled_seconds: float | None = None
-    notes: list[str] = field(default_factory=list)
 
-    @property
-    def counters(self) -> tuple[int, int, int, int, int]:
-        return self.lost, self.duplicated, self.misfiled, self.unhandled, self.done_twice
-
-    def as_dict(self) -> dict:
-        return {"messages": self.messages, "lost": self.lost, "duplicated": self.duplicated,
-                "misfiled": self.misfiled, "unhandled": self.unhandled, "done_twice": self.done_twice,
-                "kills": self.kills, "settled_seconds": self.settled_seconds, "hits": dict(self.hits)}
-
-
-class Fleet:
+class Fleet(FleetChecks):
     def __init__(self, cluster: PgCluster, *, replicas: int = 3, mailboxes: int = 6, contacts: int = 12,
                  digest_mailboxes: int = 2, latency_ms: float = 5.0, seed: int = 1, lease_seconds: int = 15,
                  database: str = "fleet", extra_env: dict[str, str] | None = None):
@@ -205,6 +151,10 @@ class Fleet:
         for address, (_, user_id) in self.mailboxes.items():
             self.slack.add_user(TEAM, user_id, email=address.replace("gmail.example", "crm.example"))
         self.sent: dict[tuple[str, str], str | None] = {}  # (mailbox, gmail id) -> contact address (None: stranger)
+        self.filed: dict[tuple[str, str], str | None] = {}  # the same for mail already there: filed, never alerted
+        self.crm_lock = threading.Lock()  # held by a CRM change in Zoho, and by a month turn (scenarios.py)
+        self.crm_changes: list[tuple[float, str, str]] = []  # (when, contact, category it moved to)
+        self.crm_frozen: set[str] = set()  # contacts whose deals no longer change (a month turn must move them alone)
         self.replicas = [Replica(f"r{i + 1}", free_port()) for i in range(replicas)]
         self.kills = 0
         self._generation = 0
@@ -251,13 +201,15 @@ class Fleet:
         log.close()
         replica.incarnations[replica.process.pid] = application_name
 
-    def start_all(self, timeout: float = 60) -> None:
+    # Starting is importing the app and answering /readyz: seconds on a quiet machine, but one process among
+    # forty runnable ones on two cores was seen needing over a minute (a start, not a result, being timed).
+    def start_all(self, timeout: float = 180) -> None:
         for replica in self.replicas:
             self.start(replica)
         for replica in self.replicas:
             self.wait_ready(replica, timeout)
 
-    def wait_ready(self, replica: Replica, timeout: float = 60) -> None:
+    def wait_ready(self, replica: Replica, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.readyz(replica) == 200:
@@ -357,10 +309,15 @@ class Fleet:
 
     def change_crm(self) -> None:
         """A deal changes stage (or closing date) in Zoho: its contact's mail moves to another label."""
-        contact = self.rng.choice(self.contacts)
-        kind = self.rng.choice([k for k in STAGES if k != self.category[contact]])
-        self.zoho.edit_record("Deals", self.deals[contact], Stage=STAGES[kind], Closing_Date=self._closing(kind))
-        self.category[contact] = kind
+        with self.crm_lock:
+            changeable = [c for c in self.contacts if c not in self.crm_frozen]
+            if not changeable:
+                return
+            contact = self.rng.choice(changeable)
+            kind = self.rng.choice([k for k in STAGES if k != self.category[contact]])
+            self.zoho.edit_record("Deals", self.deals[contact], Stage=STAGES[kind], Closing_Date=self._closing(kind))
+            self.category[contact] = kind
+            self.crm_changes.append((round(time.time(), 2), contact, kind))
 
     def toggle_quiet_hours(self, quiet: bool) -> None:
         """The digest mailboxes' reps open or close their quiet hours: alerts queue, then go out as a digest."""
@@ -408,99 +365,6 @@ class Fleet:
             self._traffic.join(timeout=30)
         self.toggle_quiet_hours(False)  # the queued alerts go out as digests
 
-    # -- checks ------------------------------------------------------------------------------
-
-    def alerted(self) -> Counter:
-        """(mailbox, gmail id) -> how many posts in the rep's DM carry it (alerts and digests)."""
-        seen: Counter = Counter()
-        for mailbox, (_, user_id) in self.mailboxes.items():
-            for message in self.slack.messages(self.slack.dm_channel(TEAM, user_id)):
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == "mailmagnet_alert":
-                    seen[(mailbox, payload.get("gmail_id"))] += 1
-                elif metadata.get("event_type") == "mailmagnet_digest":
-                    for gmail_id in payload.get("gmail_ids") or []:
-                        seen[(mailbox, gmail_id)] += 1
-        return seen
-
-    def misfiled(self) -> list[tuple[str, str]]:
-        ours = set(LABELS.values())
-        wrong = []
-        for (mailbox, gmail_id), contact in self.sent.items():
-            labels = self.gmail.label_names(mailbox, gmail_id)
-            if contact is None:
-                right = "INBOX" in labels and not labels & ours
-            else:
-                right = labels & ours == {LABELS[self.category[contact]]} and "INBOX" not in labels
-            if not right:
-                wrong.append((mailbox, gmail_id))
-        return wrong
-
-    def lost_and_duplicated(self) -> tuple[int, int]:
-        alerted = self.alerted()
-        expected = {key for key, contact in self.sent.items() if contact is not None}
-        lost = len(expected - set(alerted))
-        duplicated = sum(count - 1 for count in alerted.values() if count > 1)
-        duplicated += sum(1 for key in alerted if key not in expected)  # an alert for a stranger's mail
-        return lost, duplicated
-
-    def settled(self) -> bool:
-        lost, _ = self.lost_and_duplicated()
-        return lost == 0 and not self.misfiled()
-
-    def wait_settled(self, timeout: float) -> float | None:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.settled():
-                return round(time.monotonic() - started, 1)
-            time.sleep(0.5)
-        return None
-
-    def unhandled(self) -> tuple[int, list[str]]:
-        """Exceptions that escaped: output that is no log record (a thread's traceback), and Flask's unhandled ones."""
-        count, samples = 0, []
-        for path in sorted(self.workdir.glob("*.log")):
-            for line in path.read_text(errors="replace").splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    if line.startswith("Traceback") or line.startswith("Exception in thread"):
-                        count += 1
-                        samples.append(f"{path.name}: {line}")
-                    continue
-                if isinstance(record, dict) and str(record.get("message", "")).startswith("Exception on "):
-                    count += 1
-                    samples.append(f"{path.name}: {record.get('message')}")
-        return count, samples[:5]
-
-    def done_twice(self) -> tuple[int, list[str]]:
-        """Writes to a mailbox's rows by one replica while another live replica held its lease."""
-        owner_of = {pid: name for r in self.replicas for pid, name in r.incarnations.items()}
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.text(
-                "SELECT kind, account_id, writer, holder, holder_expires, at FROM fleet_writes "
-                "WHERE holder IS NOT NULL AND holder_expires >= at")).all()
-        twice = []
-        for kind, account_id, writer, holder, _, at in rows:
-            try:
-                holder_name = owner_of.get(int(holder.split(":")[1]))
-            except (IndexError, ValueError):
-                holder_name = None
-            if writer.startswith("fleet-") and holder_name is not None and holder_name != writer:
-                twice.append(f"{kind} of mailbox {account_id} written by {writer} while {holder_name} held it ({at})")
-        return len(twice), twice[:5]
-
-    def outcome(self, settle_timeout: float) -> Outcome:
-        settled_in = self.wait_settled(settle_timeout)
-        lost, duplicated = self.lost_and_duplicated()
-        unhandled, unhandled_samples = self.unhandled()
-        twice, twice_samples = self.done_twice()
-        hits = read_hits(self.hit_log)
-        return Outcome(messages=len(self.sent), lost=lost, duplicated=duplicated, misfiled=len(self.misfiled()),
-                       unhandled=unhandled, done_twice=twice, hits={p: hits.get(p, 0) for p in POINTS},
-                       kills=self.kills, settled_seconds=settled_in, notes=unhandled_samples + twice_samples)
-
     # -- faults ------------------------------------------------------------------------------
 
     def gmail_faults(self, rate: float, seed: int) -> None:
@@ -530,116 +394,3 @@ class Fleet:
             emulator.stop()
         if not os.environ.get("MAILMAGNET_KEEP_FLEET_LOGS"):
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-# -- scenarios (SPEC §9): each drives a started fleet with traffic on, then returns what it saw -----------------
-
-
-def wait_crm_loaded(fleet: Fleet, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not fleet.crm_loaded():
-        time.sleep(0.2)
-    if not fleet.crm_loaded():
-        raise RuntimeError("the first Zoho sync did not load the CRM")
-
-
-def kill_at_points(fleet: Fleet, *, kills_per_point: int = 1, wait_seconds: float = 20.0,
-                   points: tuple[str, ...] = POINTS) -> dict[str, int]:
-    """Every replica armed at once, each with one point (`point=kill@k`, k = 1..2): when the failpoint kills it, it
-    is restarted armed with the next point still wanted; one not killed within `wait_seconds` of answering /readyz
-    is killed at a random moment instead, and its point goes back in the queue (tried up to three times). Returns
-    the kills that happened at each point."""
-    killed: Counter = Counter()
-    queue = [point for point in points for _ in range(kills_per_point)]
-    tries: Counter = Counter()
-    armed: dict[str, tuple[str, float | None]] = {}  # replica name -> (point, deadline)
-
-    def arm(replica: Replica) -> None:
-        if queue:
-            point = queue.pop(0)
-            tries[point] += 1
-            fleet.start(replica, f"{point}=kill@{fleet.rng.randint(1, 2)}")
-            armed[replica.name] = (point, None)
-        else:
-            fleet.start(replica)
-
-    for replica in fleet.replicas:
-        fleet.kill(replica)
-        arm(replica)
-    while armed:
-        for replica in fleet.replicas:
-            if replica.name not in armed:
-                continue
-            point, deadline = armed[replica.name]
-            if deadline is None and replica.alive and fleet.readyz(replica) == 200:
-                deadline = time.monotonic() + wait_seconds  # counted from when it answers: starting takes a while
-                armed[replica.name] = (point, deadline)
-            if not replica.alive:
-                del armed[replica.name]
-                if fleet.died_by_kill(replica):
-                    killed[point] += 1
-                    fleet.kills += 1
-                arm(replica)
-            elif deadline is not None and time.monotonic() > deadline:
-                del armed[replica.name]
-                fleet.kill(replica)
-                if tries[point] < 3:
-                    queue.append(point)
-                arm(replica)
-        time.sleep(0.05)
-    return dict(killed)
-
-
-def random_kills(fleet: Fleet, *, kills: int, low: float = 0.5, high: float = 4.0) -> None:
-    """SIGKILL alternating replicas at random moments (with pushes and polling on), each restarted at once."""
-    for index in range(kills):
-        replica = fleet.replicas[index % len(fleet.replicas)]
-        time.sleep(fleet.rng.uniform(low, high))
-        fleet.kill(replica)
-        fleet.start(replica)
-
-
-def faults_in_flight(fleet: Fleet, *, seconds: float, gmail_rate: float = 0.2, slack_rate: float = 0.2,
-                     seed: int = 11) -> None:
-    """A fifth of Gmail and of Slack calls failing while alerts are posted and labels filed, then healed."""
-    fleet.gmail_faults(gmail_rate, seed)
-    fleet.slack_faults(slack_rate, seed + 100)
-    time.sleep(seconds)
-    fleet.clear_faults()
-
-
-def zoho_failing(fleet: Fleet, *, seconds: float, rate: float = 0.3, seed: int = 21) -> None:
-    """Zoho answering 429, 500, 503 or dropping the connection on a share of calls while deals change."""
-    fleet.zoho.clear_faults()  # the emulator applies the first fault that fires: failures before the latency
-    for index, status in enumerate((429, 500, 503, "drop")):
-        fleet.zoho.inject(ZohoFault(path="/crm/*", status=status, rate=rate / 4, seed=seed + index))
-    fleet.zoho_latency()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        fleet.change_crm()
-        time.sleep(0.5)
-    fleet.zoho.clear_faults()
-    fleet.zoho_latency()
-
-
-def postgres_restart(fleet: Fleet, *, down_seconds: float = 3.0, timeout: float = 30.0) -> dict[str, bool]:
-    """PostgreSQL stopped under the running replicas, then started: every live replica's /readyz must say 503
-    while it is down and 200 once it is back."""
-    for replica in fleet.replicas:  # every replica up and answering first: a starting one answers nothing
-        fleet.wait_ready(replica)
-    fleet.cluster.stop()
-    went_503 = {r.name: False for r in fleet.live()}
-    deadline = time.monotonic() + max(down_seconds, 1.0)
-    while time.monotonic() < deadline:
-        for replica in fleet.live():
-            if fleet.readyz(replica) == 503:
-                went_503[replica.name] = True
-        time.sleep(0.2)
-    fleet.cluster.start()
-    back = {r.name: False for r in fleet.live()}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(back.values()):
-        for replica in fleet.live():
-            back[replica.name] = back.get(replica.name, False) or fleet.readyz(replica) == 200
-        time.sleep(0.2)
-    return {"readyz_503_while_down": all(went_503.values()), "readyz_200_after": all(back.values())}

@@ -262,6 +262,7 @@ class GmailEmulator(LoopbackService):
         self._faults: list[Fault] = []
         self._latency = LatencyTable()
         self._rate_limiter: UserRateLimiter | None = None
+        self._rate_limit_answer = 429
         self._consent_user: str | None = None
         self._consent_deny = False
         self._consent_scopes: tuple[str, ...] | None = None
@@ -795,7 +796,7 @@ class GmailEmulator(LoopbackService):
             self._peak_requests = self._active_requests
 
     def rate_limited_counts(self) -> dict[str, int]:
-        """429s the per-user rate limit served, per user (injected 429 faults not included)."""
+        """Calls the per-user rate limit refused (429, or 403 when set so), per user (injected faults not included)."""
         counts: dict[str, int] = {}
         with self._lock:
             for call in self._calls:
@@ -844,18 +845,24 @@ class GmailEmulator(LoopbackService):
         """
         self._latency.set(ms, method, jitter_ms=jitter_ms, seed=seed)
 
-    def set_user_rate_limit(self, units_per_second: float | None = 250, *, window_seconds: float = 1.0) -> None:
+    def set_user_rate_limit(self, units_per_second: float | None = 250, *, window_seconds: float = 1.0,
+                            answer: int = 429) -> None:
         """Gmail's per-user rate limit; None (the default state) turns it off.
 
         A call that would bring the user's quota units within the last
         ``window_seconds`` above ``units_per_second * window_seconds`` answers
         429 ``rateLimitExceeded`` ("User-rate limit exceeded.  Retry after
-        <time>") and costs nothing.  Parts of a batch are charged one by one.
-        Setting it again starts every user's window afresh.
+        <time>") and costs nothing; ``answer=403`` gives the other answer
+        Google documents for the same limit, 403 ``userRateLimitExceeded``.
+        Parts of a batch are charged one by one.  Setting it again starts every
+        user's window afresh.
         """
+        if answer not in (429, 403):
+            raise ValueError(f"answer must be 429 or 403, not {answer!r}")
         limiter = None if units_per_second is None else UserRateLimiter(units_per_second, window_seconds)
         with self._lock:
             self._rate_limiter = limiter
+            self._rate_limit_answer = answer
 
     def _record_call(
         self, user, method, units, status, in_batch, fault=None, *, rate_limited=False, latency_ms=0.0
@@ -1064,8 +1071,10 @@ class GmailEmulator(LoopbackService):
         if limiter is not None:
             admitted = limiter.admit(user, route.units)
             if not isinstance(admitted, Charge):
-                self._record_call(user, method_id, 0, 429, in_batch, rate_limited=True, latency_ms=latency_ms)
-                response = _error_response(errors.rate_limit_429(_retry_at(admitted)))
+                answer = self._rate_limit_answer
+                self._record_call(user, method_id, 0, answer, in_batch, rate_limited=True, latency_ms=latency_ms)
+                response = _error_response(errors.rate_limit_429(_retry_at(admitted)) if answer == 429
+                                           else errors.rate_limit_403("userRateLimitExceeded"))
                 response.latency = latency_ms / 1000.0
                 return response
             charge = admitted

@@ -10,7 +10,7 @@ from bot.jobs import Jobs
 from bot.services import build_services
 from crm_store import leases
 from crm_store.leases import Job
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from testsupport.stack import GOOGLE_CLIENT_ID
 
 MAILBOXES = 40

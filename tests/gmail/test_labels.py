@@ -292,6 +292,59 @@ def test_a_run_that_dies_between_gmail_and_the_database_is_finished_by_the_next(
     assert "Open Deals" in names(env, otto)
 
 
+def test_a_refile_that_dies_between_gmail_and_the_database_is_not_undone_by_a_change_back(labels_env, monkeypatch):
+    """Found by the fleet (a kill at `labels.batch_modified` in a refile): Gmail moved the mail to the new label,
+    the database still said the old one; the deal then changed back before the next run, which saw the stored
+    label agree with the category and left the mail under the label of the change in between, for good."""
+    env = labels_env
+    otto = mail(env, "open@x.example")
+    env.label_run()
+    assert "Open Deals" in names(env, otto)
+    filer_mark = LabelFiler._mark
+    died = []
+
+    def die_after_gmail(self, account_id, gmail_ids, category, now):
+        if category is not None and not died:
+            died.append(gmail_ids)
+            raise RuntimeError("kill -9 after the refile's modify")
+        return filer_mark(self, account_id, gmail_ids, category, now)
+
+    # Otto's deal moves into this month: the refile reaches Gmail, then the process dies.
+    import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
+                                         "Later,C2,Proposal,2026-11-25,D2\n"))
+    monkeypatch.setattr(LabelFiler, "_mark", die_after_gmail)
+    with pytest.raises(RuntimeError):
+        env.label_run()
+    monkeypatch.setattr(LabelFiler, "_mark", filer_mark)
+    assert "Deals Closing This Month" in names(env, otto)  # Gmail was told
+    # Before the next run, the deal moves back out of this month.
+    import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
+                                         "Later,C2,Proposal,2027-03-01,D2\n"))
+    env.label_run()
+    assert names(env, otto) & set(NAMES.values()) == {"Open Deals"} and "INBOX" not in names(env, otto)
+
+
+def test_a_refile_that_dies_before_gmail_leaves_the_mail_where_the_crm_says(labels_env, monkeypatch):
+    """The other side of the same window: the run dies before Gmail is asked; the next run files by the CRM."""
+    env = labels_env
+    otto = mail(env, "open@x.example")
+    env.label_run()
+    import_deals(env.engine, io.StringIO("name,contact_external_id,stage,closing_date,external_id\n"
+                                         "Later,C2,Proposal,2026-11-25,D2\n"))
+    filer_apply = LabelFiler._apply
+
+    def die_before_gmail(self, *args, **kwargs):
+        raise RuntimeError("kill -9 before the refile's modify")
+
+    monkeypatch.setattr(LabelFiler, "_apply", die_before_gmail)
+    with pytest.raises(RuntimeError):
+        env.label_run()
+    monkeypatch.setattr(LabelFiler, "_apply", filer_apply)
+    assert "Open Deals" in names(env, otto)
+    env.label_run()
+    assert names(env, otto) & set(NAMES.values()) == {"Deals Closing This Month"} and "INBOX" not in names(env, otto)
+
+
 def test_a_from_header_with_several_addresses_is_filed_by_its_strongest_contact(labels_env):
     env = labels_env
     both = mail(env, "someone@else.example, Cleo <closing@x.example>, customer@x.example")

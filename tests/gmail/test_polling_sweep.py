@@ -13,7 +13,7 @@ from bot.jobs import Jobs
 from bot.services import build_services
 from crm_store.db import session_scope
 from crm_store.models import AccountStatus, GmailAccount
-from testsupport.fleet import seed_mailboxes
+from testsupport.mailboxes import seed_mailboxes
 from testsupport.stack import GOOGLE_CLIENT_ID, REP, REP_GMAIL, TEAM
 
 CONTACTS = "email,first_name,last_name,company,external_id\njane@acme.example,Jane,Doe,Acme,C1\n"

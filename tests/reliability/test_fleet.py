@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from testsupport.fleet import (
+from testsupport.scenarios import (
     POINTS,
     Fleet,
     faults_in_flight,

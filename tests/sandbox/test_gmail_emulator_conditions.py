@@ -196,6 +196,22 @@ def test_rate_limit_answers_429_rate_limit_exceeded_and_rejected_calls_cost_noth
     assert gmail.users().getProfile(userId="me").execute()["emailAddress"] == REP
 
 
+def test_rate_limit_can_answer_403_user_rate_limit_exceeded_instead(emu, gmail):
+    message = emu.insert_message(REP, sender="ann@acme.test", to=REP)
+    emu.set_user_rate_limit(units_per_second=1, window_seconds=60, answer=403)
+    for _ in range(12):  # 12 x 5 units = 60
+        gmail.users().messages().get(userId="me", id=message, format="minimal").execute()
+    with pytest.raises(HttpError) as refused:
+        gmail.users().messages().get(userId="me", id=message, format="minimal").execute()
+    body = error_of(refused.value)
+    assert refused.value.status_code == 403 and google_error_problems(body, 403) == []
+    assert body["error"]["errors"][0]["reason"] == "userRateLimitExceeded"
+    assert body["error"]["errors"][0]["domain"] == "usageLimits"
+    assert emu.rate_limited_counts() == {REP: 1}
+    with pytest.raises(ValueError):
+        emu.set_user_rate_limit(answer=500)
+
+
 def test_batch_parts_are_charged_one_by_one_and_fail_individually(emu, gmail):
     ids = [emu.insert_message(REP, sender="ann@acme.test", to=REP) for _ in range(20)]
     emu.set_user_rate_limit(units_per_second=1, window_seconds=60)
