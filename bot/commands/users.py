@@ -59,6 +59,7 @@ def cmd_users_import(args) -> int:
     import csv
 
     from crm_store.db import session_scope
+    from crm_store.sources import ChangeSource
     from crm_store.user_records import USER_FIELDS, apply_user_records
 
     try:
@@ -77,7 +78,7 @@ def cmd_users_import(args) -> int:
     except OSError as error:
         raise common.CliError(f"cannot read {args.file}: {error.strerror or error}")
     with session_scope(common.store()) as session:
-        result = apply_user_records(session, records, source="csv", detail=args.file.rsplit("/", 1)[-1])
+        result = apply_user_records(session, records, source=ChangeSource.CSV, detail=args.file.rsplit("/", 1)[-1])
     if result.rejected:
         for problem in result.problems:
             print(f"line {problem.index}, {problem.field or 'record'}: {problem.reason}", file=sys.stderr)
