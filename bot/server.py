@@ -14,6 +14,7 @@ from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
 from bot.slack_app import create_slack_app, listener_pool
 from bot.slack_directory import SlackDirectory
+from bot.routes import EXTENSION
 from bot.web import create_metrics_app, create_web_app
 from crm_store.records.results import MAX_REQUEST_BYTES
 from bot.services import BotServices
@@ -118,6 +119,8 @@ class BotServer:
         if self.services.jobs is not None:
             self.services.jobs.stop()
         close_waitress(self._server, self._thread, timeout=10)
+        # Pushes answered past capacity and still waiting: taken now (a stopping scheduler records them).
+        self.web_app.extensions[EXTENSION].push_intake.drain(timeout=5)
         if self._metrics_server is not None:
             close_waitress(self._metrics_server, self._metrics_thread, timeout=5)
         from usecases.fanout import shutdown as stop_mailbox_views

@@ -9,6 +9,7 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 
 from bot.routes import EXTENSION, Served, crm, gmail, health, metrics, slack
+from bot.push_intake import PushIntake
 from bot.services import BotServices
 from telemetry.log_context import log_context, new_id
 
@@ -54,8 +55,10 @@ def flask_app(name: str, routes: tuple[WebRoute, ...], shared: Served) -> Flask:
 
 
 def create_web_app(services: BotServices, slack_app: App | None) -> Flask:
+    intake = PushIntake(lambda envelope: services.jobs.push_received(envelope),
+                        threads=services.settings.http_threads, max_held=max(1, services.settings.http_threads // 2))
     shared = Served(services, SlackRequestHandler(slack_app) if slack_app is not None else None,
-                    gmail.push_verifier(services.settings), metrics.metrics_registry(services))
+                    gmail.push_verifier(services.settings), metrics.metrics_registry(services), intake)
     web = flask_app("mailmagnet", ROUTES, shared)
     web.wsgi_app = with_request_id(web.wsgi_app)
     return web

@@ -23,6 +23,7 @@ class Served:
     slack_handler: Any  # slack_bolt's SlackRequestHandler, None when Slack talks over Socket Mode
     push_verifier: Any  # gmail.push_auth: OidcPushVerifier or QueryTokenVerifier
     metrics_registry: Any  # the prometheus registry /metrics renders
+    push_intake: Any = None  # bot/push_intake.PushIntake: takes pushes off the web threads
 
 
 def served() -> Served:

@@ -110,17 +110,16 @@ def gmail_push() -> Response:
         envelope = json.loads(request.get_data(cache=False)[:PUSH_BODY_LIMIT] or b"null")
     except (ValueError, RecursionError, UnicodeDecodeError):
         envelope = None
-    jobs = served().services.jobs
-    if jobs is None:
+    if served().services.jobs is None:
         return Response(status=204)
     try:
-        outcome = jobs.push_received(envelope)
+        outcome = served().push_intake.submit(envelope)  # None: answered before it was taken (overload)
     except DBAPIError as error:
         # The database is away (restarting, failing over): Pub/Sub delivers a push again after a non-2xx.
         log.warning("Pub/Sub push not taken, the database is unavailable (it will be delivered again): %s",
                     type(error).__name__)
         metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome.UNAVAILABLE.value).inc()
         return Response("try again later", status=503)
-    metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome).value).inc()
+    metrics.PUSH_NOTIFICATIONS.labels(result=PushOutcome(outcome or PushOutcome.QUEUED).value).inc()
     # 2xx even for an envelope we ignore: a non-2xx makes Pub/Sub redeliver it forever.
     return Response(status=204)
