@@ -26,10 +26,6 @@ def bot_scopes() -> list[str]:
     return list(load_manifest()["oauth_config"]["scopes"]["bot"])
 
 
-def slash_commands() -> list[str]:
-    return [c["command"] for c in load_manifest()["features"]["slash_commands"]]
-
-
 class ManifestError(ValueError):
     """The manifest Slack would refuse; the message says which part."""
 

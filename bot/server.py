@@ -22,6 +22,25 @@ from bot.services import BotServices
 log = logging.getLogger(__name__)
 
 
+def close_waitress(server, thread: threading.Thread | None, timeout: float) -> None:
+    """Stop taking requests, let the loop end, then end the server's worker threads: waitress's close() shuts its
+    listening socket and trigger only, and its task threads (HTTP_THREADS of them) would wait forever."""
+    closed_by_loop = False
+    if thread is not None and thread.is_alive():
+        try:
+            # Closed from waitress's own loop, which wakes at once instead of at its next 1-second poll.
+            server.trigger.pull_trigger(server.close)
+            closed_by_loop = True
+        except OSError:  # its trigger is gone: close from here
+            pass
+    if not closed_by_loop:
+        server.close()
+    if thread is not None:
+        thread.join(timeout=timeout)
+    # Requests already taken finish first: waitress waits up to `timeout` for its threads to end.
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+
+
 class BotServer:
     """Everything `serve` runs, startable in-process (tests, benchmarks, demo) or from the CLI."""
 
@@ -99,31 +118,11 @@ class BotServer:
             self._socket_handler.close()
         if self.services.jobs is not None:
             self.services.jobs.stop()
-        closed_by_loop = False
-        if self._thread is not None and self._thread.is_alive():
-            try:
-                # Closed from waitress's own loop, which wakes at once instead of at its next 1-second poll.
-                self._server.trigger.pull_trigger(self._server.close)
-                closed_by_loop = True
-            except OSError:  # its trigger is gone: close from here
-                pass
-        if not closed_by_loop:
-            self._server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        close_waitress(self._server, self._thread, timeout=10)
         # Pushes answered past capacity and still waiting: taken now (a stopping scheduler records them).
         self.web_app.extensions[EXTENSION].push_intake.drain(timeout=5)
         if self._metrics_server is not None:
-            running = self._metrics_thread is not None and self._metrics_thread.is_alive()
-            try:
-                if running:
-                    self._metrics_server.trigger.pull_trigger(self._metrics_server.close)  # wakes its loop at once
-            except OSError:
-                running = False
-            if not running:
-                self._metrics_server.close()
-            if self._metrics_thread is not None:
-                self._metrics_thread.join(timeout=5)
+            close_waitress(self._metrics_server, self._metrics_thread, timeout=5)
         from usecases.fanout import shutdown as stop_mailbox_views
 
         stop_mailbox_views(self.services)

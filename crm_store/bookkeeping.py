@@ -7,7 +7,7 @@ from typing import Optional
 
 from sqlmodel import Field, SQLModel
 
-from crm_store.values import utcnow
+from crm_store.values import ChangedKind, ChangeSource, EnumText, utcnow
 
 
 class ProcessedSlackRequest(SQLModel, table=True):
@@ -48,8 +48,8 @@ class CrmDataChange(SQLModel, table=True):
 
     __tablename__ = "crm_data_changes"
 
-    source: str = Field(primary_key=True, max_length=16)
-    kind: str = Field(primary_key=True, max_length=16)  # contacts | deals
+    source: ChangeSource = Field(primary_key=True, sa_type=EnumText(ChangeSource, 16))
+    kind: ChangedKind = Field(primary_key=True, sa_type=EnumText(ChangedKind, 16))
     changed_at: datetime = Field(index=True)
     created: int = Field(default=0)
     updated: int = Field(default=0)

@@ -133,10 +133,6 @@ class _Table:
     rows: list[_RawRow]
     errors: list[RowError]  # rows unreadable as a whole
 
-    @property
-    def row_count(self) -> int:
-        return len(self.rows) + len({error.line for error in self.errors})
-
 
 def _source_name(path_or_file: Any) -> str:
     if isinstance(path_or_file, (str, os.PathLike)):

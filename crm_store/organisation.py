@@ -76,11 +76,6 @@ def is_not_organisation(address: sa.ColumnElement[str]) -> sa.ColumnElement[bool
     ))
 
 
-def organisation_addresses(session: Session) -> frozenset[str]:
-    """Every address of the organisation, lower-cased."""
-    return frozenset(row[0] for row in session.execute(_organisation_union()) if row[0])
-
-
 def organisation_among(session: Session, addresses: Iterable[str]) -> frozenset[str]:
     """Those of `addresses` (any case) that belong to the organisation; one query, however many."""
     wanted = {a.strip().lower() for a in addresses if a and a.strip()}
@@ -89,10 +84,6 @@ def organisation_among(session: Session, addresses: Iterable[str]) -> frozenset[
     union = _organisation_union().subquery()
     rows = session.execute(sa.select(union.c.address).where(union.c.address.in_(sorted(wanted))))
     return frozenset(row[0] for row in rows)
-
-
-def is_organisation_address(session: Session, address: str) -> bool:
-    return bool(organisation_among(session, [address]))
 
 
 def organisation_roles(session: Session, addresses: Iterable[str] | None = None) -> dict[str, OrganisationRole]:

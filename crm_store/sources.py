@@ -9,19 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import StrEnum
 
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select
 
 from crm_store.db import session_scope
 from crm_store.models import CrmDataChange, CrmSyncCursor, utcnow
+from crm_store.values import ChangedKind, ChangeSource
 
-
-class ChangeSource(StrEnum):
-    CSV = "csv"
-    API = "api"
-    ZOHO = "zoho"
+__all__ = ["ChangeSource", "ChangedKind", "CrmChange", "CrmDataStatus", "record_change", "crm_data_status"]
 
 
 SOURCE_NAMES = {
@@ -33,8 +29,8 @@ SOURCE_NAMES = {
 
 @dataclass(frozen=True)
 class CrmChange:
-    source: str
-    kind: str  # contacts | deals
+    source: ChangeSource
+    kind: ChangedKind
     changed_at: datetime
     created: int
     updated: int
@@ -43,10 +39,7 @@ class CrmChange:
 
     @property
     def source_name(self) -> str:
-        try:
-            return SOURCE_NAMES[ChangeSource(self.source)]
-        except ValueError:
-            return self.source
+        return SOURCE_NAMES[self.source]
 
 
 @dataclass(frozen=True)
@@ -80,9 +73,10 @@ class CrmDataStatus:
         return errors[0] if errors else None
 
 
-def record_change(connection: Connection, source: str, kind: str, *, created: int, updated: int, deleted: int,
+def record_change(connection: Connection, source: ChangeSource | str, kind: ChangedKind | str, *, created: int, updated: int, deleted: int,
                   detail: str | None = None, at: datetime | None = None) -> None:
-    """Note a change in the caller's transaction (a no-op change is not worth a row)."""
+    """Note a change in the caller's transaction (a no-op change is not worth a row). A source or kind outside
+    the enums is refused by the columns' type (StatementError) before anything is written."""
     if not (created or updated or deleted):
         return
     from sqlalchemy.dialects import postgresql, sqlite

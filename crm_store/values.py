@@ -68,6 +68,23 @@ class AuditSurface(StrEnum):
 DM_CHANNEL = "dm"
 
 
+class ChangeSource(StrEnum):
+    """Where a change of CRM data came from (`CrmDataChange.source`)."""
+
+    CSV = "csv"
+    API = "api"
+    ZOHO = "zoho"
+
+
+class ChangedKind(StrEnum):
+    """What a change of CRM data changed (`CrmDataChange.kind`): a record kind, or the CRM users."""
+
+    CONTACTS = "contacts"
+    DEALS = "deals"
+    LEADS = "leads"
+    USERS = "users"
+
+
 class EnumText(sa.TypeDecorator):
     """A StrEnum kept as its value in a VARCHAR column (the column the migrations made: no schema change). Reads
     give members; a write of anything but one of the enum's values fails before it reaches the database."""

@@ -44,7 +44,7 @@ class Route:
 
 
 # What first_delivery_only itself needs from Bolt, besides what its listener asks for.
-_REPORTING = ("ack", "body", "client", "respond", "context")
+_REPORTING = ("ack", "body", "client", "respond", "context", "services")
 
 
 def first_delivery_only(listener: Callable) -> Callable:
@@ -54,9 +54,9 @@ def first_delivery_only(listener: Callable) -> Callable:
     own = list(inspect.signature(listener).parameters)
 
     def run(**given):
-        ack, body, context = given["ack"], given["body"], given["context"]
+        ack, body = given["ack"], given["body"]
         try:
-            first = dedupe.first_delivery(context["services"], body)
+            first = dedupe.first_delivery(given["services"], body)
         except Exception:
             log.exception("could not record a Slack request; processing it anyway")
             first = True
@@ -69,7 +69,7 @@ def first_delivery_only(listener: Callable) -> Callable:
         except Exception as error:  # noqa: BLE001 - told to the user here
             if ack.response is None:
                 ack()
-            present_error(error, body, given["respond"], given["client"], context)
+            present_error(error, body, given["respond"], given["client"], given["context"])
             return None
 
     # Bolt reads the argument names to inject from the signature: the listener's own, plus the reporting ones.

@@ -125,7 +125,7 @@ def test_import_leads(database_url, tmp_path):
 
 
 def test_import_draws_a_progress_bar_on_stderr_only_for_large_files(engine, crm_files, capsys):
-    from bot.cli import ImportProgressBar
+    from bot.commands.crm_data import ImportProgressBar
     from crm_store.csv_import import import_contacts
 
     contacts, _ = crm_files

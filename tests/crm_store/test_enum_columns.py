@@ -50,3 +50,23 @@ def test_a_value_outside_the_enum_is_never_written(engine):
     assert isinstance(refused.value.orig, ValueError)
     with session_scope(engine) as session:
         assert session.get(GmailAccount, account_id).status is AccountStatus.CONNECTED
+
+
+def test_where_crm_data_changed_is_stored_as_enums_and_nothing_else_is_written(engine):
+    from crm_store.models import CrmDataChange
+    from crm_store.sources import ChangedKind, ChangeSource, crm_data_status, record_change
+
+    with engine.begin() as connection:
+        record_change(connection, ChangeSource.ZOHO, "deals", created=1, updated=0, deleted=0)
+    for source, kind in (("ftp", "deals"), ("csv", "invoices")):
+        with pytest.raises(StatementError) as refused, engine.begin() as connection:
+            record_change(connection, source, kind, created=1, updated=0, deleted=0)
+        assert isinstance(refused.value.orig, ValueError)
+    change = crm_data_status(engine).last_change
+    assert (change.source, change.kind) == (ChangeSource.ZOHO, ChangedKind.DEALS)
+    assert type(change.source) is ChangeSource and change.source_name == "Zoho CRM sync"
+    with session_scope(engine) as session:
+        assert len(session.exec(select(CrmDataChange)).all()) == 1
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT source, kind FROM crm_data_changes")).one()
+    assert tuple(stored) == ("zoho", "deals") and type(stored[0]) is str

@@ -130,6 +130,7 @@ def test_grant_a_channel_skips_who_has_no_crm_user_and_refuses_channels_shared_o
 def test_users_grant_csv_grants_existing_crm_users_only_and_invites_linked_reps(stack, tmp_path, capsys,
                                                                                 monkeypatch):
     from bot import cli
+    from bot.commands import common
 
     reps = team_of(stack, 2)
     stack.add_rep(BOSS, "boss@crm.example", gmail=None, admin=True)
@@ -138,7 +139,7 @@ def test_users_grant_csv_grants_existing_crm_users_only_and_invites_linked_reps(
     path = tmp_path / "team.csv"
     path.write_text("email,name\nrep0@crm.example,Rep 0\nREP1@crm.example,Rep 1\nghost@crm.example,Ghost\n"
                     "not-an-email,x\n")
-    monkeypatch.setattr(cli, "_services", lambda: stack.services)
+    monkeypatch.setattr(common, "services", lambda: stack.services)
     before = crm_users(stack)
     assert cli.main(["users", "grant", "--csv", str(path)]) == 0
     out = capsys.readouterr().out

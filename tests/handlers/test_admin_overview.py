@@ -113,10 +113,11 @@ def test_app_home_has_the_admin_section_for_admins_only(live):
 
 def test_users_list_json(live, capsys, monkeypatch):
     from bot import cli
+    from bot.commands import common
 
     live.add_rep()
     live.connect_with_magnet()
-    monkeypatch.setattr(cli, "_services", lambda: live.services)
+    monkeypatch.setattr(common, "services", lambda: live.services)
     assert cli.main(["users", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     mine = next(r for r in rows if r["email"] == REP_EMAIL)

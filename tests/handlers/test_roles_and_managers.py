@@ -28,8 +28,9 @@ def roles_csv(tmp_path, text: str) -> str:
 
 def import_users(stack, monkeypatch, path: str) -> tuple[int, str, str]:
     from bot import cli
+    from bot.commands import common
 
-    monkeypatch.setattr(cli, "_store", lambda: stack.engine)
+    monkeypatch.setattr(common, "store", lambda: stack.engine)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(["users", "import", path])
