@@ -112,8 +112,11 @@ def test_a_reply_sent_from_gmail_clears_it(rep):
         assert session.exec(select(Followup)).one().answered_at is not None
 
 
-def test_snooze_brings_it_back_once_and_done_ends_it_and_only_the_owner_may_click(rep):
+def test_snooze_brings_it_back_once_and_done_ends_it_and_only_the_owner_may_click(rep, monkeypatch):
     stack, clock = rep
+    # The snooze counts its day from the test's clock too: from the real time, a day later fell outside working
+    # hours whenever the suite ran after 17:00 UTC, and the nudge after the snooze never came.
+    monkeypatch.setattr("usecases.followups.utcnow", clock)
     customer_mail(stack)
     assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 1
     [posted] = nudges(stack)
