@@ -4,7 +4,7 @@ The whole product (real server, Gmail and Slack emulators, the label job's sync,
 database, 10 mailboxes, simulated day by day: each day 100 new Inbox messages per mailbox, 10 of them from CRM
 contacts (alerted in the rep's team channel, where 3 colleagues may read them: 3 audit rows per alert; filed
 under a label by the label run) and 90 from 3,000 other senders. After each day, retention as housekeeping
-does it on that day: `gmail.sync.delete_old_messages` (the product's function, lookback 30 days) and the
+does it on that day: `gmail.retention.delete_old_messages` (the product's function, lookback 30 days) and the
 deletion of posted alerts older than 30 days (housekeeping's statement, at the simulated date: the product's
 reads the clock).
 
@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 from benchmarks.common import emit, postgres_dataset, postgres_server_url
 from crm_store.db import create_db_engine, session_scope
 from crm_store.models import Alert, AlertStatus, AuditLog, MailboxMessage
-from gmail.sync import delete_old_messages
+from gmail.retention import delete_old_messages
 from testsupport.stack import TEAM, start_stack
 
 MAILBOXES = 10

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from benchmarks.common import emit
 from crm_store.db import create_db_engine, session_scope, upgrade_database
 from crm_store.models import Contact, CrmUser, GmailAccount, MailboxMessage, Profile, utcnow
-from gmail import sync
+from gmail import retention
 
 ROWS = 1_000_000
 DELETABLE = 900_000
@@ -73,7 +73,7 @@ def main() -> None:
         engine = create_db_engine(url)
         seed(engine)
         batches: list[float] = []
-        real_session_scope = sync.session_scope
+        real_session_scope = retention.session_scope
 
         def timed_scope(bound):  # one transaction per batch: time each
             class Scope:
@@ -88,24 +88,24 @@ def main() -> None:
                     return result
             return Scope()
 
-        sync.session_scope = timed_scope
+        retention.session_scope = timed_scope
         try:
             started = time.perf_counter()
-            deleted = sync.delete_old_messages(engine, lookback_days=LOOKBACK_DAYS, max_batches=10_000)
+            deleted = retention.delete_old_messages(engine, lookback_days=LOOKBACK_DAYS, max_batches=10_000)
             seconds = time.perf_counter() - started
         finally:
-            sync.session_scope = real_session_scope
+            retention.session_scope = real_session_scope
         with engine.connect() as connection:
             left = connection.execute(sa.select(sa.func.count()).select_from(MailboxMessage.__table__)).scalar()
         again_started = time.perf_counter()
-        again = sync.delete_old_messages(engine, lookback_days=LOOKBACK_DAYS)
+        again = retention.delete_old_messages(engine, lookback_days=LOOKBACK_DAYS)
         again_ms = (time.perf_counter() - again_started) * 1000
         engine.dispose()
     emit("retention", {
         "rows": ROWS,
         "rows_deleted": deleted,
         "rows_kept": left,
-        "batch_rows": sync.RETENTION_BATCH_ROWS,
+        "batch_rows": retention.RETENTION_BATCH_ROWS,
         "batches": len(batches),
         "sqlite_seconds": round(seconds, 2),
         "sqlite_rows_deleted_per_second": round(deleted / seconds),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -37,6 +38,7 @@ from crm_store.leases import Job, Lease
 from crm_store.models import AccountStatus, GmailAccount, utcnow
 from gmail import metering
 from gmail.accounts import save_refreshed_credentials
+from gmail.alert_results import write_alert_results
 from gmail.sweep import HistorySweep, plan_poll
 from telemetry import metrics
 from telemetry.failpoints import failpoint
@@ -437,15 +439,17 @@ class Jobs:
             failpoint("lease.held")
             with metering.tally() as spent:  # this mailbox's Gmail units today (the admin overview)
                 outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync,
-                                          lease_owner=self.owner)
+                                          lease_owner=self.owner, defer_alert_results=True)
         finally:
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
                 if outcome.synced or job is Job.SYNC else None
             next_label = leases.next_run_at(lease.label_due, lease.claimed_at, self.label_interval) \
                 if job is Job.LABELS else None
             try:
+                # The alerts' results go with the release: one transaction ends the run.
                 again = leases.release(self.services.engine, self.owner, account_id,
-                                       next_sync_at=next_sync, next_label_at=next_label, quota_units=spent.units)
+                                       next_sync_at=next_sync, next_label_at=next_label, quota_units=spent.units,
+                                       also=partial(write_alert_results, results=outcome.alert_results))
             finally:
                 with self._lock:
                     self._active.discard(account_id)

@@ -14,6 +14,7 @@ from bot.services import build_services, warn_about_missing_settings
 from bot.settings import Settings
 from bot.slack_app import create_slack_app, listener_pool
 from bot.slack_directory import SlackDirectory
+from bot.routes import EXTENSION
 from bot.web import create_metrics_app, create_web_app
 from crm_store.records.results import MAX_REQUEST_BYTES
 from bot.services import BotServices
@@ -110,6 +111,8 @@ class BotServer:
             self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        # Pushes answered past capacity and still waiting: taken now (a stopping scheduler records them).
+        self.web_app.extensions[EXTENSION].push_intake.drain(timeout=5)
         if self._metrics_server is not None:
             running = self._metrics_thread is not None and self._metrics_thread.is_alive()
             try:

@@ -5,11 +5,7 @@ FOR UPDATE SKIP LOCKED) RETURNING id` (PostgreSQL skips rows another replica is 
 SQLite serialises writers and ignores the locking clause). A lease expires on its own, so
 the work of a replica that died is taken over once its leases run out.
 
-Named jobs (the Zoho CRM sync): one row per job in `job_leases`, claimed with one
-`INSERT … ON CONFLICT (name) DO UPDATE … WHERE the lease expired or is ours RETURNING owner`.
-On PostgreSQL a concurrent claim waits for the first one's row and then finds it held; SQLite
-serialises writers. A job renews its lease as it goes (`renew_job_in` inside the transaction
-that commits its work, so a replica that lost its lease cannot commit), and releases it at the end.
+Named jobs (the Zoho CRM sync) have leases of their own: crm_store/job_leases.py.
 
 Owners name the process: `host:pid:start` (`replica_owner`, the start being the process's start time in clock ticks
 since boot, from /proc), so a replica on the same host tells a dead process's leases from a live one's even when
@@ -31,7 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -122,10 +118,26 @@ def holds_lease(session, account_id: int, owner: str, now: datetime | None = Non
     now = now or utcnow()
     row = session.execute(select(GmailAccount.lease_owner, GmailAccount.lease_expires_at)
                           .where(GmailAccount.id == account_id).with_for_update()).first()
-    if row is None or row[0] != owner or row[1] is None:
+    return row is not None and _held(row[0], row[1], owner, now)
+
+
+def _held(lease_owner: str | None, expires: datetime | None, owner: str, now: datetime) -> bool:
+    if lease_owner != owner or expires is None:
         return False
-    expires = row[1] if row[1].tzinfo is not None else row[1].replace(tzinfo=now.tzinfo)
+    expires = expires if expires.tzinfo is not None else expires.replace(tzinfo=now.tzinfo)
     return expires >= now
+
+
+def fenced_status(session, account_id: int, owner: str | None = None) -> AccountStatus | None:
+    """`fence` and the mailbox's status in one statement (the sync's transaction wants both): raises LeaseLost
+    as `fence` does; else the status (None: the mailbox is gone), the row locked to the commit."""
+    owner = owner if owner is not None else _run_lease.get()
+    now = utcnow()
+    row = session.execute(select(GmailAccount.status, GmailAccount.lease_owner, GmailAccount.lease_expires_at)
+                          .where(GmailAccount.id == account_id).with_for_update()).first()
+    if owner is not None and (row is None or not _held(row[1], row[2], owner, now)):
+        raise LeaseLost(f"mailbox {account_id}: the lease is no longer {owner}'s; nothing committed")
+    return None if row is None else AccountStatus(row[0])
 
 
 class Job(StrEnum):
@@ -256,10 +268,12 @@ def quota_spent(units, now: datetime) -> dict:
 
 
 def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: datetime | None = None,
-            next_label_at: datetime | None = None, quota_units: int = 0) -> bool:
+            next_label_at: datetime | None = None, quota_units: int = 0,
+            also: Callable[[Connection], None] | None = None) -> bool:
     """Give the mailbox back, saying when each job is next due (and adding the run's quota units to today's).
     True when a sync was requested meanwhile (a push arrived during the run), so the caller should start
-    another one."""
+    another one. `also`: the run's last writes, in the same transaction (they are written even when the lease
+    was lost meanwhile: they record what happened outside, e.g. alerts posted)."""
     values: dict = {"lease_owner": None, "lease_expires_at": None}
     if quota_units:
         values.update(quota_spent(quota_units, utcnow()))
@@ -267,7 +281,9 @@ def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: dateti
         values["next_sync_at"] = next_sync_at
     if next_label_at is not None:
         values["next_label_at"] = next_label_at
-    with engine.begin() as connection:  # Core: one statement, no ORM unit of work
+    with engine.begin() as connection:  # Core: one statement (and the run's), no ORM unit of work
+        if also is not None:
+            also(connection)
         row = connection.execute(
             update(GmailAccount)
             .where(GmailAccount.id == account_id, GmailAccount.lease_owner == owner)
@@ -330,56 +346,3 @@ def release_all(engine: Engine, owner: str) -> int:
             .values(lease_owner=None, lease_expires_at=None)
             .execution_options(synchronize_session=False)
         ).rowcount
-
-
-# --------------------------------------------------------------------------- named job leases
-
-
-def claim_job(engine: Engine, name: str, owner: str, *, lease_seconds: int, now: datetime | None = None) -> bool:
-    """Take the job's lease if it is free, expired, or already ours (then it is extended)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    now = now or utcnow()
-    table = JobLease.__table__
-    with session_scope(engine) as session:
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(name=name, owner=owner,
-                                                 expires_at=now + timedelta(seconds=lease_seconds))
-        statement = statement.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"owner": statement.excluded.owner, "expires_at": statement.excluded.expires_at},
-            where=sa.or_(table.c.expires_at < now, table.c.owner == owner),
-        ).returning(table.c.owner)
-        return session.execute(statement).first() is not None
-
-
-def renew_job_in(connection: Connection, name: str, owner: str, *, lease_seconds: int,
-                 now: datetime | None = None) -> bool:
-    """Extend our lease in the caller's transaction; False when it is no longer ours (commit nothing then)."""
-    now = now or utcnow()
-    table = JobLease.__table__
-    return connection.execute(
-        sa.update(table).where(table.c.name == name, table.c.owner == owner)
-        .values(expires_at=now + timedelta(seconds=lease_seconds))
-    ).rowcount == 1
-
-
-def renew_job(engine: Engine, name: str, owner: str, *, lease_seconds: int) -> bool:
-    with session_scope(engine) as session:
-        return renew_job_in(session.connection(), name, owner, lease_seconds=lease_seconds)
-
-
-def release_job(engine: Engine, name: str, owner: str) -> bool:
-    """Hand the job back at once instead of letting the lease expire."""
-    table = JobLease.__table__
-    with session_scope(engine) as session:
-        return session.execute(sa.delete(table).where(table.c.name == name, table.c.owner == owner)).rowcount == 1
-
-
-def job_holder(engine: Engine, name: str, now: datetime | None = None) -> str | None:
-    """Who holds the job's lease now, if anyone."""
-    now = now or utcnow()
-    table = JobLease.__table__
-    with session_scope(engine) as session:
-        return session.execute(sa.select(table.c.owner).where(table.c.name == name, table.c.expires_at >= now)
-                               ).scalar_one_or_none()

@@ -4,7 +4,7 @@
 `crm_store.records`), `PUT /crm/v1/users` users' roles and managers (`crm_store.user_records`),
 authenticated by `Authorization: Bearer <key>` (keys from
 `crm_store.api_keys`). The route reads at most `MAX_REQUEST_BYTES` of body, calls
-`ingest_request`, and turns what it returns or raises into the answer (`bot/web.py`):
+`ingest_request`, and turns what it returns or raises into the answer (`bot/routes/crm.py`):
 
 - `IngestRefused(Refusal.UNKNOWN_KIND)` — neither contacts nor deals;
 - `IngestRefused(Refusal.UNAUTHORIZED)` — no key, an unknown or a revoked key (the same for all three);

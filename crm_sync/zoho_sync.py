@@ -67,7 +67,8 @@ from sqlmodel import Session
 
 from crm_store.db import session_scope
 from telemetry.failpoints import failpoint
-from crm_store.leases import claim_job, release_job, renew_job_in, replica_owner
+from crm_store.job_leases import claim_job, release_job, renew_job_in
+from crm_store.leases import replica_owner
 from crm_store.models import CrmSyncCursor, utcnow
 from crm_store.records import apply_records
 from crm_store.records.results import RecordKind

@@ -36,7 +36,7 @@ from crm_store.db import session_scope
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import Contact, Followup, GmailAccount, MutedContact, utcnow
 from gmail.magnet import gmail_url
-from gmail.sync import SyncBatch, rep_timezone
+from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +101,12 @@ class FollowupTracker:
         self.default_tz = default_tz
 
     def record(self, session: Session, batch: SyncBatch) -> None:
-        # Tracked whether the rep wants nudges or not: the weekly response-time digest counts every rep.
+        """Tracked whether the rep wants nudges or not: the weekly response-time digest counts every rep. One read of
+        the threads' open follow-ups, then one INSERT for the new ones and one UPDATE for the answered-to message
+        of the open ones (Core: no unit of work on the push path)."""
         account = batch.account
         own = account.email_address.lower()
+        waiting: list[tuple[str, int, str, datetime]] = []
         for message in batch.messages:
             if message.gmail_id not in batch.alertable_ids or not message.thread_id or not message.in_inbox:
                 continue  # old mail (first run, resync), or not in the Inbox: nothing is waiting on the rep
@@ -112,22 +115,35 @@ class FollowupTracker:
             found = batch.contact_of(message)
             if found is None or found.contact_id is None:
                 continue
-            self._open(session, account, message.thread_id[:128], found.contact_id, message.gmail_id,
-                       message.received_at, batch.tz)
+            waiting.append((message.thread_id[:128], found.contact_id, message.gmail_id, message.received_at))
+        if waiting:
+            self._open(session, account, waiting, batch.tz)
 
-    def _open(self, session: Session, account: GmailAccount, thread_id: str, contact_id: int, gmail_id: str,
-              received_at: datetime, tz: str) -> None:
-        current = session.exec(select(Followup).where(
-            Followup.account_id == account.id, Followup.thread_id == thread_id,
-            Followup.answered_at.is_(None), Followup.done_at.is_(None))).first()
-        if current is not None:
-            if received_at >= _aware(current.received_at):
-                current.gmail_id = gmail_id  # Reply answers the newest; the wait counts from the first
-                session.add(current)
-            return
-        due = self.working_hours.add(received_at, account.followup_hours, tz)
-        session.add(Followup(account_id=account.id, thread_id=thread_id, contact_id=contact_id, gmail_id=gmail_id,
-                             received_at=received_at, due_at=due))
+    def _open(self, session: Session, account: GmailAccount, waiting: list[tuple[str, int, str, datetime]],
+              tz: str) -> None:
+        table = Followup.__table__
+        rows = session.execute(sa.select(table.c.id, table.c.thread_id, table.c.received_at).where(
+            table.c.account_id == account.id, table.c.thread_id.in_(sorted({w[0] for w in waiting})),
+            table.c.answered_at.is_(None), table.c.done_at.is_(None))).all()
+        # thread -> [id (None: new), first received, newest received, newest gmail id (None: unchanged), contact]
+        threads: dict[str, list] = {thread_id: [row_id, _aware(received), _aware(received), None, None]
+                                    for row_id, thread_id, received in rows}
+        for thread_id, contact_id, gmail_id, received_at in waiting:
+            entry = threads.get(thread_id)
+            if entry is None:
+                threads[thread_id] = [None, received_at, received_at, gmail_id, contact_id]
+            elif received_at >= entry[2]:
+                entry[2], entry[3] = received_at, gmail_id  # Reply answers the newest; the wait counts from the first
+        new = [{"account_id": account.id, "thread_id": thread_id, "contact_id": contact, "gmail_id": gmail_id,
+                "received_at": first, "due_at": self.working_hours.add(first, account.followup_hours, tz)}
+               for thread_id, (row_id, first, _, gmail_id, contact) in threads.items() if row_id is None]
+        newer = [{"b_id": row_id, "b_gmail": gmail_id} for row_id, _, _, gmail_id, _ in threads.values()
+                 if row_id is not None and gmail_id is not None]
+        if new:
+            session.execute(table.insert().values(new))
+        if newer:
+            session.execute(table.update().where(table.c.id == sa.bindparam("b_id"))
+                            .values(gmail_id=sa.bindparam("b_gmail")), newer)
 
     def record_sent(self, session: Session, account: GmailAccount, sent_threads: Iterable[str], at: datetime) -> int:
         """The rep sent mail in these threads (seen in the history the sync read): their follow-ups are answered.

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,17 +39,17 @@ from crm_store.categories import Category, LabelNames, Month, StageRules, catego
 from crm_store.db import session_scope
 from crm_store.leases import fence
 from telemetry.failpoints import failpoint
-from crm_store.models import CategoryChange, Contact, Deal, GmailAccount, MailboxMessage, utcnow
+from crm_store.models import CategoryChange, Contact, GmailAccount, MailboxMessage, utcnow
 from gmail.client import MailboxClient
 from gmail.errors import InvalidRequest, NotFound
 from gmail.label_ids import cached_label_ids, ensure_labels
-from gmail.sync import SyncBatch, rep_timezone
+from gmail.refile_senders import ADDRESS_CHUNK, ChangedSenders
+from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
 # Gmail advises batchModify for more than a handful of messages; below this, modify is as cheap.
 BATCH_MODIFY_THRESHOLD = 10
-ADDRESS_CHUNK = 500
 
 
 @dataclass
@@ -75,8 +74,7 @@ class LabelFiler:
         self.default_tz = default_tz
         self.lookback = timedelta(days=lookback_days)
         self.clock = clock
-        self._closing: dict[tuple, frozenset[str]] = {}
-        self._closing_lock = threading.Lock()
+        self.changed = ChangedSenders(rules)
 
     def ensure_labels(self, account_id: int, mailbox: MailboxClient) -> dict[str, str]:
         """Create or find the three labels now (the `/gmail labels on` use case calls this right after
@@ -118,7 +116,7 @@ class LabelFiler:
             if not _labels_checked(current):
                 return False
             _, month, last_change = self._catch_up(session, current, now)
-            if self._changed_addresses(session, current, last_change, month):
+            if self.changed.addresses(session, current, last_change, month):
                 return False
             waiting = session.exec(select(MailboxMessage.id).where(
                 MailboxMessage.account_id == account_id, MailboxMessage.needs_filing.is_(True)).limit(1)).first()
@@ -143,7 +141,7 @@ class LabelFiler:
 
         with session_scope(self.engine) as session:
             tz, month, last_change = self._catch_up(session, current, now)
-            changed_addresses = self._changed_addresses(session, current, last_change, month)
+            changed_addresses = self.changed.addresses(session, current, last_change, month)
             pending = list(session.exec(select(
                 MailboxMessage.gmail_id, MailboxMessage.from_address, MailboxMessage.in_inbox,
                 MailboxMessage.filed_category, MailboxMessage.filed_at).where(
@@ -271,69 +269,6 @@ class LabelFiler:
                         MailboxMessage.gmail_id.in_(chosen[start:start + ADDRESS_CHUNK]))
                         .values(in_inbox=state).execution_options(synchronize_session=False))
         return states
-
-    def _changed_addresses(self, session: Session, account: GmailAccount, last_change: int,
-                           month: Month) -> set[str]:
-        """Senders whose filed mail may belong under another label now; empty when nothing changed."""
-        addresses: set[str] = set()
-        month_key = month.first_day.strftime("%Y-%m")
-        if account.last_label_month is not None and account.last_label_month != month_key:
-            addresses |= self._month_turn_senders(session, account, account.last_label_month, month)
-        if last_change <= account.last_category_change_id:
-            return addresses
-        contact_ids = select(CategoryChange.contact_id).where(
-            CategoryChange.id > account.last_category_change_id, CategoryChange.id <= last_change)
-        changed: set[str] = set()
-        for email, secondary in session.exec(select(Contact.email, Contact.secondary_email).where(
-                Contact.id.in_(contact_ids))):
-            changed.add(email)
-            if secondary:
-                changed.add(secondary)
-        # Only addresses this mailbox has filed mail from matter.
-        ordered = sorted(changed - addresses)
-        for start in range(0, len(ordered), ADDRESS_CHUNK):
-            addresses.update(session.exec(select(MailboxMessage.from_address).where(
-                MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_not(None),
-                MailboxMessage.from_address.in_(ordered[start:start + ADDRESS_CHUNK])).distinct()))
-        return addresses
-
-    def _month_turn_senders(self, session: Session, account: GmailAccount, last_month_key: str,
-                            month: Month) -> set[str]:
-        """A new month changes the category of a contact only through "closing this month": only a contact with
-        an open deal closing in the month of the last run or in this one can have its mail under another label
-        now (whatever else changed is in `category_changes`). Those contacts' addresses, among the senders of
-        this mailbox: a look-up per mailbox, not a category per filed sender."""
-        try:
-            last = Month.of_key(last_month_key, month.tz)
-        except ValueError:  # not a month we wrote: every filed sender, as a safe fallback
-            return set(session.exec(select(MailboxMessage.from_address).where(
-                MailboxMessage.account_id == account.id, MailboxMessage.filed_category.is_not(None)).distinct()))
-        candidates = self._closing_addresses(session, last, month)
-        if not candidates:
-            return set()
-        # Every sender of the mailbox, from the (account, from address) index alone; `_refile` reads filed rows only.
-        senders = session.exec(select(MailboxMessage.from_address).where(
-            MailboxMessage.account_id == account.id).distinct())
-        return {address for address in senders if address in candidates}
-
-    def _closing_addresses(self, session: Session, last: Month, month: Month) -> frozenset[str]:
-        """Addresses of the contacts with an open deal closing in either month. The same for every mailbox that
-        turns from `last` to `month`, so it is read once and kept: a deal that changes afterwards is in
-        `category_changes`, which each run reads too."""
-        key = (last.first_day, last.last_day, month.first_day, month.last_day)
-        with self._closing_lock:
-            found = self._closing.get(key)
-            if found is None:
-                closed = sorted(self.rules.won | self.rules.lost)
-                in_either = sa.or_(Deal.closing_date.between(last.first_day, last.last_day),
-                                   Deal.closing_date.between(month.first_day, month.last_day))
-                is_open = sa.func.lower(Deal.stage).not_in(closed) if closed else sa.true()
-                contact_ids = select(Deal.contact_id).where(in_either, is_open)
-                found = frozenset(address for row in session.exec(
-                    select(Contact.email, Contact.secondary_email).where(Contact.id.in_(contact_ids)))
-                    for address in row if address)
-                self._closing = {key: found}  # one month turn at a time is enough to keep
-        return found
 
     def _refile(self, account: GmailAccount, mailbox: MailboxClient, label_ids: dict[str, str],
                 addresses: set[str], now: datetime, tz: str, result: FilingResult) -> dict[str, str]:

@@ -15,85 +15,32 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, NamedTuple
-from urllib.parse import quote
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
-from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
+from crm_store.categories import LabelNames, StageRules
 from crm_store.db import session_scope
 from crm_store.leases import fence
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import DM_CHANNEL, Alert, AlertStatus, Contact, CrmUser, GmailAccount, MutedContact, utcnow
+from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
+from gmail.alert_facts import AlertFacts, alert_facts, gmail_url
+from gmail.alert_results import current_run, write_alert_results
 from gmail.client import MailboxClient
-from gmail.messages import NewMessage, from_gmail_metadata, is_gmail_id
+from gmail.messages import NewMessage, from_gmail_metadata
 from gmail.notifier import AlertAudience, AlertView, AudienceDecision, Notifier
-from gmail.sync import SyncBatch, rep_timezone
+from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
 
 
-def gmail_url(address: str, message: NewMessage | None, gmail_id: str) -> str:
-    """The link that opens the thread (else the message) in the rep's Gmail. Ids come from upstream: only a Gmail id
-    (messages.is_gmail_id) goes in, percent-quoted whole, so nothing of it can end the URL or the mrkdwn link
-    `<url|Open in Gmail>` it is put into; with none, the link opens the mailbox."""
-    thread_id = message.thread_id if message is not None else None
-    target = next((t for t in (thread_id, gmail_id) if is_gmail_id(t)), None)
-    mailbox = f"https://mail.google.com/mail/?authuser={quote(address, safe='@')}"
-    return f"{mailbox}#all/{quote(target, safe='')}" if target else mailbox
-
-
-def deal_context(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,
-                 labels: LabelNames) -> tuple[str | None, str | None]:
-    """(label name, one line about the deals behind it) for an alert."""
-    decision = decide_category(deals_of(session, contact_id), at=at, tz=tz, rules=rules)
-    if decision.category is None:
-        return None, ("Only lost deals" if decision.lost_deals else "No deals yet")
-    deal = decision.deciding[0]
-    more = f" (+{len(decision.deciding) - 1} more)" if len(decision.deciding) > 1 else ""
-    if decision.category is Category.CUSTOMERS:
-        line = f"Customer: won “{deal.name}”{more}"
-    else:
-        closing = f" closing {deal.closing_date.isoformat()}" if deal.closing_date else ""
-        line = f"Open deal “{deal.name}”{closing} · {deal.stage}{more}"
-    return labels.name_for(decision.category), line
-
-
 OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
-
-
-class AlertFacts(NamedTuple):
-    """What an alert shows of its contact and their deals, read once per contact."""
-
-    contact_id: int
-    contact_name: str | None
-    contact_email: str | None
-    company: str | None
-    label: str | None
-    deal_context: str | None
-    # A lead (SPEC §3 Leads): its status and owner instead of deals and a label.
-    is_lead: bool = False
-    lead_status: str | None = None
-    owner: str | None = None
-
-
-def alert_facts(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,
-                labels: LabelNames) -> AlertFacts:
-    contact = session.get(Contact, contact_id)
-    owner = session.get(CrmUser, contact.owner_id) if contact.owner_id else None
-    owner_name = (owner.name or owner.email) if owner else None
-    if contact.is_lead:  # a lead has no deals, so no label
-        return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, None, None,
-                          True, contact.lead_status, owner_name)
-    label, context = deal_context(session, contact_id, at=at, tz=tz, rules=rules, labels=labels)
-    return AlertFacts(contact.id, contact.display_name, contact.email, contact.company, label, context,
-                      owner=owner_name)
 
 
 class MailMagnet:
@@ -124,44 +71,63 @@ class MailMagnet:
                       and (sender := batch.contact_of(message)) is not None]
         if not candidates:
             return  # no contact mail: nothing to read either
+        run = current_run()
+        if run is not None:  # what waits from before, read here rather than in a transaction after the posts
+            run.waiting = (run.waiting or set()) | set(session.execute(sa.select(Alert.status).where(
+                Alert.account_id == account.id,
+                Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()).scalars())
         muted = set(session.exec(select(MutedContact.contact_id).where(MutedContact.account_id == account.id)))
         local = batch.at.astimezone(ZoneInfo(batch.tz))
         hold = account.digest_enabled or in_quiet_hours(account, local.hour * 60 + local.minute)
-        to_post: list[tuple[Alert, AlertFacts]] = []
+        if hold and run is not None:
+            run.waiting.add(AlertStatus.QUEUED_DIGEST.value)
+        status = AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING
+        alerts = [Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
+                        channel=account.alert_channel or DM_CHANNEL, status=status, created_at=utcnow(),
+                        attempted_at=None if hold else batch.at)
+                  for message, sender in candidates if sender.contact_id not in muted]
+        if not alerts:
+            return
+        table = Alert.__table__
+        ids = dict(session.execute(table.insert().values(  # Core, one statement: no unit of work to flush
+            [alert.model_dump(exclude={"id"}) for alert in alerts]).returning(table.c.gmail_id, table.c.id)).all())
+        if hold:
+            return
         facts: dict[int, AlertFacts] = {}
-        for message, sender in candidates:
-            if sender.contact_id in muted:
-                continue
-            alert = Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
-                          channel=account.alert_channel or DM_CHANNEL,
-                          status=AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING,
-                          attempted_at=None if hold else batch.at)
-            session.add(alert)
-            if not hold:
-                if sender.contact_id not in facts:
-                    facts[sender.contact_id] = alert_facts(session, sender.contact_id, at=batch.at, tz=batch.tz,
-                                                           rules=self.rules, labels=self.labels)
-                to_post.append((alert, facts[sender.contact_id]))
-        if to_post:
-            session.flush()  # the alerts' ids
-            batch.outbox[OUTBOX] = [(Alert(**alert.model_dump()), fact) for alert, fact in to_post]
+        for alert in alerts:
+            alert.id = ids[alert.gmail_id]
+            if alert.contact_id not in facts:
+                facts[alert.contact_id] = alert_facts(session, alert.contact_id, at=batch.at, tz=batch.tz,
+                                                      rules=self.rules, labels=self.labels)
+        batch.outbox[OUTBOX] = [(alert, facts[alert.contact_id]) for alert in alerts]
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
         """After the sync's commit: post the alerts it recorded, with the contents and facts read for them. None of
         them was posted before (this run recorded them), so Slack's history is not read first."""
         to_post = batch.outbox.get(OUTBOX)
         if to_post:
-            self._post(batch.account, to_post, {m.gmail_id: m for m in batch.messages})
+            try:
+                self._post(batch.account, to_post, {m.gmail_id: m for m in batch.messages})
+            except Exception:
+                if (run := current_run()) is not None:
+                    run.unposted = True  # `deliver_waiting` looks again, as after a failed post
+                raise
 
     # -- posting ---------------------------------------------------------------------------------
 
     def deliver_waiting(self, account: GmailAccount, mailbox: MailboxClient) -> int:
         """After a sync: retry alerts that could not be posted, and send a digest when one is due.
-        One query when there is nothing waiting (the usual case)."""
-        with self.engine.connect() as connection:
-            waiting = set(connection.execute(sa.select(Alert.status).where(
-                Alert.account_id == account.id,
-                Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()).scalars())
+        One query when there is nothing waiting (the usual case); none when the sync's transaction read it and
+        every alert of the run was posted."""
+        run = current_run()
+        if run is not None and run.waiting is not None and not run.unposted:
+            waiting = run.waiting
+        else:
+            with self.engine.connect() as connection:
+                waiting = set(connection.execute(sa.select(Alert.status).where(
+                    Alert.account_id == account.id,
+                    Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
+                ).scalars())
         posted = 0
         if AlertStatus.PENDING.value in waiting:
             posted += self.post_pending(account, mailbox)
@@ -178,6 +144,10 @@ class MailMagnet:
                 Alert.account_id == account.id, Alert.status == AlertStatus.PENDING.value).order_by(Alert.id)))
             for alert in alerts:
                 session.expunge(alert)
+        run = current_run()
+        if run is not None:  # posted (or skipped) in this run, recorded with its last transaction
+            finished = run.finished_ids()
+            alerts = [alert for alert in alerts if alert.id not in finished]
         if not alerts:
             return 0
         alerts = self._drop_already_posted(account, alerts)
@@ -203,6 +173,8 @@ class MailMagnet:
                 ts = self.notifier.post_alert(account.slack_team_id, channel, view)
             except Exception as error:  # noqa: BLE001 - Slack down: the rest waits for the next run
                 log.warning("alert for mailbox %s not posted yet: %s", account.id, error)
+                if (run := current_run()) is not None:
+                    run.unposted = True
                 break
             failpoint("slack.post_accepted")
             self._finish(alert.id, AlertStatus.POSTED, ts)
@@ -366,7 +338,12 @@ class MailMagnet:
             connection.execute(update(Alert).where(Alert.id.in_(alert_ids)).values(**values))
 
     def _finish(self, alert_id: int, status: AlertStatus, ts: str | None) -> None:
-        """One statement; an alert gone meanwhile (mailbox disconnected) is left gone."""
+        """Record an alert's result: in a mailbox run, with its last transaction (`gmail.alert_results`); else now."""
+        row = {"b_id": alert_id, "b_status": status.value, "b_ts": ts,
+               "b_posted": self.clock() if status is AlertStatus.POSTED else None}
+        run = current_run()
+        if run is not None:
+            run.results.append(row)
+            return
         with self.engine.begin() as connection:
-            connection.execute(update(Alert).where(Alert.id == alert_id).values(
-                status=status.value, slack_ts=ts, posted_at=self.clock() if status is AlertStatus.POSTED else None))
+            write_alert_results(connection, [row])

@@ -27,6 +27,7 @@ class NewMessage:
     to: str = ""
     cc: str = ""
     message_id_header: str = ""
+    parsed_sender_name: str | None = None  # from the one parse of the From header (from_gmail_metadata)
 
     @property
     def from_address(self) -> str | None:
@@ -34,12 +35,17 @@ class NewMessage:
 
     @property
     def sender_name(self) -> str:
-        parsed = parse_addresses(self.from_header)
-        return (parsed[0][0] or parsed[0][1]) if parsed else self.from_header
+        if self.parsed_sender_name is not None:
+            return self.parsed_sender_name
+        return _sender_name(parse_addresses(self.from_header), self.from_header)
 
     @property
     def in_inbox(self) -> bool:
         return "INBOX" in self.label_ids
+
+
+def _sender_name(parsed: list[tuple[str, str]], from_header: str) -> str:
+    return (parsed[0][0] or parsed[0][1]) if parsed else from_header
 
 
 def header_map(payload: Any) -> dict[str, str]:
@@ -95,11 +101,12 @@ def from_gmail_metadata(message: dict[str, Any]) -> NewMessage:
     from_header = headers.get("from", "")
     labels = message.get("labelIds")
     thread_id = message.get("threadId")
+    senders = parse_addresses(from_header)
     return NewMessage(
         gmail_id=gmail_id,
         thread_id=thread_id if is_gmail_id(thread_id) else None,
         from_header=from_header,
-        from_addresses=[addr for _, addr in parse_addresses(from_header)],
+        from_addresses=[addr for _, addr in senders],
         received_at=_received_at(message.get("internalDate")),
         label_ids=[label for label in labels if isinstance(label, str)] if isinstance(labels, list) else [],
         subject=headers.get("subject", ""),
@@ -108,6 +115,7 @@ def from_gmail_metadata(message: dict[str, Any]) -> NewMessage:
         to=headers.get("to", ""),
         cc=headers.get("cc", ""),
         message_id_header=headers.get("message-id", ""),
+        parsed_sender_name=_sender_name(senders, from_header),
     )
 
 

@@ -30,9 +30,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from enum import StrEnum
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -41,48 +40,24 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
-from crm_store.leases import fence
-from telemetry.failpoints import failpoint
-from crm_store.models import AccountStatus, Contact, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
+from crm_store.leases import fence, fenced_status
+from crm_store.models import AccountStatus, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
 from gmail.config import GoogleConfig, SyncConfig
+from gmail.inbox_state import apply_inbox_changes, reconcile_inbox
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, HistoryExpired
 from gmail.messages import NewMessage, from_gmail_metadata
+from gmail.sync_batch import OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone
+from telemetry.failpoints import failpoint
 
 log = logging.getLogger(__name__)
 
 # Messages stored and handed over per transaction during a large catch-up.
 CHUNK = 500
-# A listing "after:" a moment may miss messages received around it: within this margin a stored message the
-# listing does not name is "unknown", not "out of the Inbox".
-LISTING_MARGIN = timedelta(hours=1)
-# Retention keeps a day more than the lookback, so the listing of a full resync never names a deleted row.
-RETENTION_MARGIN = timedelta(days=1)
-
-
-@dataclass
-class SyncBatch:
-    """New messages of one mailbox, with what the pipeline already knows about their senders."""
-
-    account: GmailAccount
-    messages: list[NewMessage]
-    alertable_ids: set[str]
-    senders: dict[str, SenderCategory]
-    tz: str
-    at: datetime
-    # Messages stored by an earlier run, not yet filed, that a listing of the Inbox just named (backfill, full
-    # resync): gmail id -> stored From address (its category is in `senders` too). Never alerted again.
-    known_in_inbox: dict[str, str] = field(default_factory=dict)
-    # What each subscriber's `record` left for its `deliver` (by subscriber), read in the same transaction.
-    outbox: dict[str, object] = field(default_factory=dict)
-
-    def contact_of(self, message: NewMessage) -> SenderCategory | None:
-        for address in message.from_addresses:
-            found = self.senders.get(address)
-            if found is not None and found.is_contact:
-                return found
-        return None
+# Up to this many new ids from the history are fetched without first looking whether they are stored: they are
+# new but after a crash, and the sync's transaction skips a stored one anyway.
+FEW = 20
 
 
 @dataclass
@@ -105,59 +80,26 @@ def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> s
     return best.address if best is not None else (message.from_address or "")
 
 
-class SyncSubscriber(Protocol):
-    def record(self, session: Session, batch: SyncBatch) -> None:
-        """Write what this subscriber owes for these messages, in the pipeline's transaction."""
-
-    def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
-        """After the commit: do the outside work (e.g. post alerts). Failures are retried later."""
-
-
-class SyncStatus(StrEnum):
-    """What one run did for one mailbox (also the `result` of `mailmagnet_sync_runs_total`)."""
-    SYNCED = "synced"
-    SKIPPED = "skipped"  # disconnected, MailMagnet off, or no credentials: nothing to read
-    REVOKED = "revoked"  # Google refused the token: the mailbox is marked disconnected
-    ERROR = "error"  # a Gmail error; the next run tries again
-    GONE = "gone"  # the mailbox was deleted meanwhile
-    # A scheduled label run with nothing to file and nothing to move: no Gmail call at all (usecases.mailbox_run).
-    QUIET = "quiet"
-    # The replica's lease expired and another replica took the mailbox over: nothing of this run was committed.
-    LEASE_LOST = "lease_lost"
+def _cursor_values(finish: _Finish, now: datetime) -> dict:
+    """The mailbox's columns a good sync writes with its cursor."""
+    values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
+                    # A failing streak (and its incident) ends with a run that works.
+                    "failing_since": None, "admins_notified_at": None}
+    if finish.backfill:
+        values["backfill_done"] = True
+    return values
 
 
-@dataclass
-class SyncResult:
-    account_id: int
-    status: SyncStatus
-    new_messages: int = 0
-    initial: bool = False
-    full_resync: bool = False
-    backfilled: int = 0
-    error: str | None = None
-    history_id: str | None = None
-    delivered: list[str] = field(default_factory=list)
+def _store_new(session: Session, rows: list[dict]) -> set[str]:
+    """INSERT the messages not stored yet, in one statement; the Gmail ids it stored."""
+    if not rows:
+        return set()
+    from sqlalchemy.dialects import postgresql, sqlite
 
-
-@dataclass
-class OpenMailbox:
-    """A mailbox being worked on: its row as loaded, and a Gmail client on its credentials."""
-
-    account: GmailAccount
-    mailbox: MailboxClient
-    credentials: object
-    token_before: str | None
-    # The replica's lease owner when it runs under a lease: every commit checks the lease is still its own.
-    lease_owner: str | None = None
-
-
-def rep_timezone(session: Session, account: GmailAccount, default_tz: str) -> str:
-    """The rep's Slack time zone, else the workspace default, else the configured default."""
-    user = session.get(CrmUser, account.crm_user_id)
-    if user is not None and user.timezone:
-        return user.timezone
-    org = session.get(OrgSettings, account.slack_team_id)
-    return (org.default_timezone if org and org.default_timezone else None) or default_tz
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    table = MailboxMessage.__table__
+    return set(session.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(
+        index_elements=["account_id", "gmail_id"]).returning(table.c.gmail_id)).scalars())
 
 
 class MailboxSync:
@@ -194,22 +136,28 @@ class MailboxSync:
     def open(self, account_id: int, *, lease_owner: str | None = None) -> "OpenMailbox | SyncResult":
         """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
         ("gone", "skipped")."""
-        with session_scope(self.engine) as session:
-            account = session.get(GmailAccount, account_id)
-            if account is None:
+        with session_scope(self.engine) as session:  # one read: the mailbox, and the time zones it may use
+            row = session.execute(
+                sa.select(GmailAccount, CrmUser.timezone, OrgSettings.default_timezone)
+                .outerjoin(CrmUser, CrmUser.id == GmailAccount.crm_user_id)
+                .outerjoin(OrgSettings, OrgSettings.team_id == GmailAccount.slack_team_id)
+                .where(GmailAccount.id == account_id)).first()
+            if row is None:
                 return SyncResult(account_id, SyncStatus.GONE)
+            account, rep_tz, team_tz = row
             if account.status != AccountStatus.CONNECTED or not account.magnet_enabled \
                     or not account.encrypted_credentials:
                 return SyncResult(account_id, SyncStatus.SKIPPED)
             session.expunge(account)
         credentials = load_credentials(self.cipher, account, self.google)
-        return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token, lease_owner)
+        return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token, lease_owner,
+                           rep_tz or team_tz or self.default_tz)  # as rep_timezone says
 
     def pull(self, opened: "OpenMailbox", *, first_page: dict | None = None) -> SyncResult:
         """Read what is new since the cursor, record it and hand it to the subscribers. Gmail's errors are
         raised (`failed` says what they mean for the mailbox). `first_page`: Gmail's answer to the first
         history.list from the stored cursor, when the polling sweep already asked (it is not asked again)."""
-        result = self._sync(opened.account, opened.mailbox, first_page, opened.lease_owner)
+        result = self._sync(opened.account, opened.mailbox, first_page, opened.lease_owner, opened.tz)
         if result.status is SyncStatus.SYNCED:
             opened.account.history_id = result.history_id  # the account as loaded, with the cursor it now has
         return result
@@ -237,7 +185,7 @@ class MailboxSync:
         return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
     def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None,
-              lease_owner: str | None = None) -> SyncResult:
+              lease_owner: str | None = None, tz: str | None = None) -> SyncResult:
         result = SyncResult(account.id, SyncStatus.SYNCED)
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
@@ -285,7 +233,7 @@ class MailboxSync:
             chunk = new_ids[start:start + CHUNK]
             last = start + CHUNK >= len(new_ids)
             handed = self._process_chunk(account, mailbox, chunk, is_news, listed, fetched,
-                                         finish if last else None, lease_owner)
+                                         finish if last else None, lease_owner, tz)
             if handed is None:
                 return SyncResult(account.id, SyncStatus.GONE)
             result.new_messages += handed
@@ -331,9 +279,11 @@ class MailboxSync:
 
     def _process_chunk(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str],
                        is_news: Callable[[NewMessage], bool], listed: set[str], fetched_ids: set[str],
-                       finish: "_Finish | None", lease_owner: str | None = None) -> int | None:
-        with session_scope(self.engine) as session:
-            known = self._stored(session, account.id, ids)
+                       finish: "_Finish | None", lease_owner: str | None = None, tz: str | None = None) -> int | None:
+        known: set[str] = set()
+        if listed or len(ids) > FEW:  # a few new ids from the history are new; fetching one twice costs less
+            with session_scope(self.engine) as session:
+                known = self._stored(session, account.id, ids)
         unseen = [i for i in ids if i not in known]
         fetched = mailbox.get_metadata(unseen, batch_size=self.config.batch_size) if unseen else {}
         fetched_ids.update(unseen)
@@ -342,29 +292,25 @@ class MailboxSync:
         alertable_ids = {m.gmail_id for m in messages if is_news(m)}
         try:
             with session_scope(self.engine) as session:
-                fence(session, account.id, lease_owner)
-                current = session.get(GmailAccount, account.id)
-                if current is None or current.status != AccountStatus.CONNECTED:
+                # The lease and the status in one read (the mailbox as `open` loaded it serves the rest).
+                if fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
                     return None  # disconnected or revoked meanwhile: store nothing
-                tz = rep_timezone(session, current, self.default_tz)
-                # Another run may have stored some of these since we looked (never with the lease, but cheap).
-                still_unseen = set(m.gmail_id for m in messages) - self._stored(
-                    session, account.id, [m.gmail_id for m in messages])
-                messages = [m for m in messages if m.gmail_id in still_unseen]
-                known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed
-                                                                             and i not in still_unseen])
+                tz = tz or rep_timezone(session, account, self.default_tz)
+                # Listed, stored before and not filed (not the ones this transaction stores).
+                known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed])
                 addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
                 senders = categorize_senders(session, addresses - {""}, at=now, tz=tz, rules=self.rules)
-                for message in messages:
-                    session.add(MailboxMessage(account_id=account.id, gmail_id=message.gmail_id,
-                                               from_address=_stored_sender(message, senders)[:320],
-                                               received_at=message.received_at, in_inbox=message.in_inbox))
-                session.flush()
-                batch = SyncBatch(current, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
+                # Another run may have stored some of these since we looked (never with the lease, but cheap):
+                # the insert skips them and says which it stored.
+                still_unseen = _store_new(session, [
+                    {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
+                     "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox} for m in messages])
+                messages = [m for m in messages if m.gmail_id in still_unseen]
+                batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
                 for subscriber in self.subscribers:
                     subscriber.record(session, batch)
                 if finish is not None:
-                    self._finish_in(session, current, finish, now, fetched_ids)
+                    self._finish_in(session, account, finish, now, fetched_ids)
         except IntegrityError:
             log.info("mailbox %s vanished during sync", account.id)
             return None
@@ -380,53 +326,20 @@ class MailboxSync:
                    fetched_ids: set[str]) -> None:
         """With the cursor, in one transaction: where stored messages are now (Inbox or not)."""
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
-        self._apply_inbox_changes(session, account.id,
+        apply_inbox_changes(session, account.id,
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
         if finish.listing is not None:
-            self._reconcile_inbox(session, account.id, finish.listing, finish.since)
+            reconcile_inbox(session, account.id, finish.listing, finish.since)
         if finish.sent_threads:
             for subscriber in self.subscribers:
                 record_sent = getattr(subscriber, "record_sent", None)
                 if record_sent is not None:
                     record_sent(session, account, finish.sent_threads, now)
-        account.history_id = finish.cursor
-        account.last_sync_at = now
-        account.last_sync_error = None
-        account.failing_since = None  # a failing streak (and its incident) ends with a run that works
-        account.admins_notified_at = None
-        if finish.backfill:
-            account.backfill_done = True
-        session.add(account)
+        session.execute(update(GmailAccount).where(GmailAccount.id == account.id)
+                        .values(**_cursor_values(finish, now)).execution_options(synchronize_session=False))
+        account.history_id, account.last_sync_at = finish.cursor, now
+        account.backfill_done = account.backfill_done or finish.backfill
         failpoint("sync.cursor_transaction")
-
-    @staticmethod
-    def _apply_inbox_changes(session: Session, account_id: int, changes: dict[str, bool]) -> None:
-        """Archived, moved or brought back to the Inbox since the last run (only unfiled rows matter)."""
-        for state in (True, False):
-            ids = [gmail_id for gmail_id, inside in changes.items() if inside is state]
-            for start in range(0, len(ids), CHUNK):
-                session.execute(
-                    update(MailboxMessage)
-                    .where(MailboxMessage.account_id == account_id, MailboxMessage.filed_category.is_(None),
-                           MailboxMessage.gmail_id.in_(ids[start:start + CHUNK]))
-                    .values(in_inbox=state).execution_options(synchronize_session=False))
-
-    @staticmethod
-    def _reconcile_inbox(session: Session, account_id: int, listing: list[str], since: datetime) -> None:
-        """A listing of the Inbox after `since` replaces what the history said about unfiled messages (the
-        history may have had a gap: MailMagnet off, an expired history id). Older ones become unknown."""
-        edge = since + LISTING_MARGIN
-        unfiled = sa.and_(MailboxMessage.account_id == account_id, MailboxMessage.filed_category.is_(None))
-        session.execute(update(MailboxMessage).where(unfiled, MailboxMessage.received_at < edge,
-                                                     MailboxMessage.in_inbox.is_not(None))
-                        .values(in_inbox=None).execution_options(synchronize_session=False))
-        session.execute(update(MailboxMessage).where(unfiled, MailboxMessage.received_at >= edge,
-                                                     MailboxMessage.in_inbox.is_not(False))
-                        .values(in_inbox=False).execution_options(synchronize_session=False))
-        for start in range(0, len(listing), CHUNK):
-            session.execute(update(MailboxMessage).where(unfiled,
-                                                         MailboxMessage.gmail_id.in_(listing[start:start + CHUNK]))
-                            .values(in_inbox=True).execution_options(synchronize_session=False))
 
     def _advance(self, account: GmailAccount, finish: "_Finish", lease_owner: str | None = None) -> bool:
         """Nothing new to store: move the cursor in one statement (the common case, a thousand times a minute),
@@ -434,22 +347,16 @@ class MailboxSync:
         now = self.clock()
         if finish.inbox_changes or finish.listing is not None or finish.sent_threads:
             with session_scope(self.engine) as session:
-                fence(session, account.id, lease_owner)
-                current = session.get(GmailAccount, account.id)
-                if current is None or current.status != AccountStatus.CONNECTED:
+                if fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
                     return False
-                self._finish_in(session, current, finish, now, set())
+                self._finish_in(session, account, finish, now, set())
                 return True
-        values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
-                        "failing_since": None, "admins_notified_at": None}
-        if finish.backfill:
-            values["backfill_done"] = True
         with session_scope(self.engine) as session:
             fence(session, account.id, lease_owner)
             moved = bool(session.execute(
                 update(GmailAccount)
                 .where(GmailAccount.id == account.id, GmailAccount.status == AccountStatus.CONNECTED.value)
-                .values(**values)
+                .values(**_cursor_values(finish, now))
                 .execution_options(synchronize_session=False)
             ).rowcount)
             failpoint("sync.cursor_transaction")
@@ -463,51 +370,3 @@ class MailboxSync:
                 .values(last_sync_error=f"{kind}: {error}"[:500],
                         failing_since=sa.func.coalesce(GmailAccount.failing_since, self.clock()))
             )
-
-
-# -- retention ---------------------------------------------------------------------------------------------
-
-RETENTION_BATCH_ROWS = 5_000
-RETENTION_MAX_BATCHES = 40
-
-
-def delete_old_messages(engine: Engine, *, lookback_days: int, now: datetime | None = None,
-                        batch_rows: int = RETENTION_BATCH_ROWS, max_batches: int = RETENTION_MAX_BATCHES) -> int:
-    """Housekeeping: delete stored messages nothing needs any more, so a mailbox's rows stay proportional to its
-    recent mail. Returns how many were deleted.
-
-    Deleted: messages from non-contacts (no contact's primary or secondary email) received before the lookback
-    (plus a day), unfiled and not waiting to be filed. Kept: filed messages (moved between labels when their
-    contact's category changes), messages waiting for the label run, contacts' messages (`/gmail why` lists
-    them), and everything within the lookback: a backfill or a full resync lists the Inbox within the lookback
-    and must find each message it names stored, or it would hand it over (and alert it) again; older messages are
-    never listed again, and history.list never returns a message twice. Mail that becomes a contact's later is
-    filed only within the lookback, so nothing older is needed for that either.
-
-    In batches of `batch_rows` found through the received-time index, each its own short transaction, at most
-    `max_batches` per call (the next housekeeping goes on)."""
-    now = now or utcnow()
-    cutoff = now - timedelta(days=lookback_days) - RETENTION_MARGIN
-    message = MailboxMessage
-    from_contact = sa.or_(sa.exists().where(Contact.email == message.from_address),
-                          sa.exists().where(Contact.secondary_email == message.from_address))
-    # Walks the received-time index in order (the index of rows to file holds only `needs_filing` ones, so it can
-    # never serve `IS NOT TRUE`; before it was partial, `= false` made SQLite walk the whole flag index and sort).
-    deletable = sa.and_(message.received_at < cutoff, message.filed_category.is_(None),
-                        message.needs_filing.is_not(True), sa.not_(from_contact))
-    deleted = 0
-    resume: datetime | None = None
-    for _ in range(max_batches):
-        with session_scope(engine) as session:
-            query = select(message.id, message.received_at).where(deletable)
-            if resume is not None:
-                query = query.where(message.received_at >= resume)  # what was kept before it is not looked at again
-            rows = session.exec(query.order_by(message.received_at, message.id).limit(batch_rows)).all()
-            if rows:
-                session.execute(sa.delete(message).where(message.id.in_([row[0] for row in rows]))
-                                .execution_options(synchronize_session=False))
-        deleted += len(rows)
-        if len(rows) < batch_rows:
-            break
-        resume = rows[-1][1]
-    return deleted

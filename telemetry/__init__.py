@@ -1,1 +1,1 @@
-"""Prometheus metrics shared by every layer (served on /metrics by bot/web.py)."""
+"""Prometheus metrics shared by every layer (served on /metrics by bot/routes/metrics.py)."""

@@ -16,7 +16,7 @@ from testsupport.stack import METRICS_TOKEN
 
 RETRY_DROPPED = "dropping Slack's retry"  # handlers.middleware.drop_repeats, when it acks a retry it has seen
 REPEAT_DROPPED = "dropping a repeated"  # handlers.routes.first_delivery_only, when a request lost its claim
-# Counted by bot/web.py once Bolt has answered a command (its ack, or its 401 for a bad signature)…
+# Counted by bot/routes/slack.py once Bolt has answered a command (its ack, or its 401 for a bad signature)…
 ANSWERED_COMMANDS = 'mailmagnet_slack_ack_seconds_count{kind="command"}'
 # …and when a request's signature headers are not even well-formed (refused before Bolt).
 MALFORMED_SIGNATURES = 'mailmagnet_slack_requests_total{kind="rejected",name="malformed_signature"}'

@@ -28,6 +28,7 @@ from crm_store.db import session_scope
 from crm_store import leases
 from crm_store.leases import Job, LeaseLost
 from crm_store.models import GmailAccount, utcnow
+from gmail import alert_results
 from gmail.errors import GmailError
 from gmail.followups import FollowupNudger, FollowupTracker, WorkingHours
 from gmail.labels import LabelFiler
@@ -52,6 +53,9 @@ class RunOutcome:
     error: str | None = None
     watched: bool = False  # Gmail pushes this mailbox's news (its users.watch is active)
     quiet: bool = False  # a label run with nothing to file or move: no Gmail call made
+    # The run's alert results not written yet (`run(..., defer_alert_results=True)`): the caller writes them with
+    # its own last transaction (`gmail.alert_results.write_alert_results`).
+    alert_results: list[dict] = field(default_factory=list)
 
     @property
     def synced(self) -> bool:
@@ -83,10 +87,26 @@ class MailboxRunner:
                 on_revoked=services.notifier.ask_to_reconnect,
             )
 
-    def run(self, account_id: int, job: Job, *, first_page: dict | None = None,
-            may_skip_sync: bool = False, lease_owner: str | None = None) -> RunOutcome:
+    def run(self, account_id: int, job: Job, *, first_page: dict | None = None, may_skip_sync: bool = False,
+            lease_owner: str | None = None, defer_alert_results: bool = False) -> RunOutcome:
         """One run for one mailbox. A scheduled label run (`may_skip_sync`) with nothing to file and nothing to
-        move makes no Gmail call at all; `run-once labels` always syncs first. Never raises."""
+        move makes no Gmail call at all; `run-once labels` always syncs first. Never raises. The alerts' results
+        are written in one transaction at the end, or left in `outcome.alert_results` for the caller's
+        (`defer_alert_results`: the scheduler writes them with the lease's release)."""
+        with alert_results.run_alerts() as alerts:
+            outcome = self._run_logged(account_id, job, first_page, may_skip_sync, lease_owner)
+        outcome.alert_results = alerts.results
+        if not defer_alert_results and alerts.results:
+            try:
+                with self.services.engine.begin() as connection:
+                    alert_results.write_alert_results(connection, alerts.results)
+            except Exception:  # noqa: BLE001 - unrecorded posts are found in Slack's history by the next run
+                log.exception("results of mailbox %s's alerts not recorded", account_id)
+            outcome.alert_results = []
+        return outcome
+
+    def _run_logged(self, account_id: int, job: Job, first_page: dict | None, may_skip_sync: bool,
+                    lease_owner: str | None) -> RunOutcome:
         outcome = RunOutcome(account_id, job)
         started = time.monotonic()
         try:

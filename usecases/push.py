@@ -22,7 +22,8 @@ class PushOutcome(StrEnum):
     ACCEPTED = "accepted"  # a sync was asked for
     COALESCED = "coalesced"  # nothing new to read: a sync already passed that change
     IGNORED = "ignored"  # names no mailbox of ours, or is not a push envelope at all
-    # Decided at the route, before the envelope is read:
+    # Decided at the route:
+    QUEUED = "queued"  # answered while still waiting to be taken (past capacity; bot/push_intake.py)
     REJECTED = "rejected"  # its token was refused: nothing of the body was read
     UNVERIFIED = "unverified"  # its token could not be checked now (Pub/Sub delivers it again)
     UNAVAILABLE = "unavailable"  # the database is away (Pub/Sub delivers it again)

@@ -2,7 +2,7 @@
 category changes, and the scheduled Zoho CRM sync. `bot/jobs.py` says when; these say what.
 
 - Housekeeping (hourly) drops expired request keys, OAuth states, old alerts, consumed category changes, and
-  stored messages nothing needs any more (`gmail.sync.delete_old_messages`).
+  stored messages nothing needs any more (`gmail.retention.delete_old_messages`).
 - A CRM category change brings the label run forward: every few seconds the newest change is read, and the
   label run is made due now for the labelled mailboxes holding mail from the contacts changed since the last
   look (`category_changes.bring_refiling_forward`).
@@ -28,7 +28,7 @@ from crm_store.models import (
     utcnow,
 )
 from gmail.followups import forget_old as forget_old_followups
-from gmail.sync import delete_old_messages
+from gmail.retention import delete_old_messages
 from telemetry import metrics
 from usecases.context import Services
 from usecases.crm import sync_zoho

@@ -10,7 +10,7 @@ from crm_store.db import session_scope
 from crm_store.errors import NotFoundError
 from crm_store.explain import Explanation, explain_sender
 from crm_store.models import GmailAccount, utcnow
-from gmail.sync import rep_timezone
+from gmail.sync_batch import rep_timezone
 from gmail.why import WhyAnswer, explain_for_mailbox
 from usecases import access
 from usecases.actors import SlackActorRef, acting

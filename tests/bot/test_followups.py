@@ -206,3 +206,22 @@ def test_none_for_a_muted_contact(rep):
     assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 0
     stack.command(REP, "unmute jane@acme.example")
     assert nudge_at(stack, clock, DUE + timedelta(hours=1)) == 1
+
+
+def test_a_thread_keeps_one_follow_up_counted_from_its_first_email_and_answering_its_newest(rep):
+    """Two emails of one thread in one sync, and a third in the next: one follow-up, due from the first, its Reply
+    answering the newest."""
+    stack, _ = rep
+    first = stack.mail('"Jane Doe" <jane@acme.example>', "Renewal question", date=WEDNESDAY_10)  # its own thread
+    second = stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal question", thread_id=first,
+                        date=WEDNESDAY_10 + timedelta(minutes=5))
+    stack.run("sync", REP_GMAIL)
+    with session_scope(stack.engine) as session:
+        row = session.exec(select(Followup)).one()
+        assert row.due_at.replace(tzinfo=timezone.utc) == DUE and row.gmail_id == second != first
+    third = stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal question", thread_id=first,
+                       date=WEDNESDAY_10 + timedelta(hours=1))
+    stack.run("sync", REP_GMAIL)
+    with session_scope(stack.engine) as session:
+        row = session.exec(select(Followup)).one()
+        assert row.due_at.replace(tzinfo=timezone.utc) == DUE and row.gmail_id == third

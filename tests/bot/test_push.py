@@ -265,3 +265,31 @@ def test_a_push_while_the_database_is_away_is_answered_503_for_redelivery_not_a_
     assert post(f"{stack.server.url}/gmail/push?token={TOKEN}", envelope(REP_GMAIL)) == 503
     monkeypatch.undo()
     assert post(f"{stack.server.url}/gmail/push?token={TOKEN}", envelope(REP_GMAIL)) == 204
+
+
+def test_past_capacity_a_push_is_answered_before_it_is_taken_and_its_alert_still_arrives(query_token_pushing,
+                                                                                        monkeypatch):
+    """Overload (bot/push_intake.py): a push not taken within the intake's answer time is answered 204 anyway, so
+    the web thread is free and Pub/Sub's deadline is met; it waits in memory and is taken later, its alert posted."""
+    import threading
+
+    from bot.routes import EXTENSION
+
+    stack = query_token_pushing
+    stack.add_rep()
+    stack.import_crm(CONTACTS, DEALS)
+    stack.connect_with_push()
+    jobs = stack.services.jobs
+    jobs.wait_for_requested()
+    monkeypatch.setattr(stack.server.web_app.extensions[EXTENSION].push_intake, "answer_within", 0.2)
+    release = threading.Event()
+    take = jobs.push_received
+    monkeypatch.setattr(jobs, "push_received", lambda body: release.wait(60) and take(body))
+    stack.mail("jane@acme.example", "Answered before taken")
+    assert post(f"{stack.server.url}/gmail/push?token={TOKEN}",
+                envelope(REP_GMAIL, int(stack.gmail.history_id(REP_GMAIL)))) == 204  # taking it is held
+    dm = stack.slack.dm_channel(TEAM, REP)
+    assert alerts_in(stack, dm) == []
+    release.set()
+    alerts = stack.slack.wait_for(lambda: alerts_in(stack, dm), timeout=20)
+    assert "Answered before taken" in json.dumps(alerts[0]["blocks"])

@@ -1,11 +1,11 @@
-"""Named job leases (`crm_store.leases.claim_job`): one holder at a time, on SQLite and PostgreSQL."""
+"""Named job leases (`crm_store.job_leases.claim_job`): one holder at a time, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
 from datetime import timedelta
 
 from crm_store.db import create_db_engine, session_scope
-from crm_store.leases import claim_job, job_holder, release_job, renew_job, renew_job_in
+from crm_store.job_leases import claim_job, job_holder, release_job, renew_job, renew_job_in
 from crm_store.models import utcnow
 
 

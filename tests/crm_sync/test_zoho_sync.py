@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 
 from crm_store.db import create_db_engine, session_scope
-from crm_store.leases import claim_job, job_holder
+from crm_store.job_leases import claim_job, job_holder
 from crm_store.models import CategoryChange, Contact, CrmSyncCursor, CrmUser, Deal
 from crm_store.sources import crm_data_status
 from crm_sync import LEASE_NAME, SyncProblem, run_zoho_sync

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from crm_store.db import session_scope
 from crm_store.models import GmailAccount, GmailOAuthState
 from gmail.accounts import disconnect_mailbox, load_credentials
-from bot.web import consent_failed
+from bot.routes.gmail import consent_failed
 from gmail.oauth import ConsentError, ConsentFailure, InvalidState
 from gmail.tokens import TokenCipher, TokenKeyError, reencrypt_all
 from testsupport.consent import consent_redirect, query_of

@@ -1,0 +1,77 @@
+"""A push's run of one mailbox is few transactions (issue 17 capacity, issue 18 item 2 for job steps): the lease's
+claim; the mailbox read with its time zones; the sync's one transaction (lease check, messages, alert rows stamped
+for posting, follow-ups, cursor); and the release, which also records the alert's post. Each
+transaction is a job step's one unit of work: nothing read again that the run already holds, no transaction per
+alert after its post."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event
+
+from tests.support.alerts import CONTACTS, DEALS, alerts_in
+from testsupport.stack import REP, TEAM
+
+
+class Transactions:
+    """Transactions begun (and statements run) on the engine while counting, by whether they wrote."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.lock = threading.Lock()
+        self.counts: Counter = Counter()
+
+    def __enter__(self):
+        event.listen(self.engine, "begin", self._begin)
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "commit", self._commit)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "begin", self._begin)
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._commit)
+
+    def _begin(self, connection):
+        with self.lock:
+            self.counts["transactions"] += 1
+
+    def _statement(self, connection, cursor, statement, parameters, context, executemany):
+        with self.lock:
+            self.counts["statements"] += 1
+        if not statement.lstrip().upper().startswith(("SELECT", "PRAGMA")):
+            connection.info["wrote"] = True
+
+    def _commit(self, connection):
+        if connection.info.pop("wrote", False):
+            with self.lock:
+                self.counts["writes"] += 1
+
+
+@pytest.fixture
+def pushed(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet()
+    live.services.jobs.wait_for_requested()
+    # The follow-up check runs at most once a minute per mailbox; connecting ran it: counted out of the push's run.
+    live.services.jobs.nudger.min_interval = timedelta(days=1)
+    return live
+
+
+def test_a_push_run_posting_one_alert_is_four_transactions_three_of_them_writes(pushed):
+    jobs = pushed.services.jobs
+    account_id = pushed.account_id()
+    pushed.mail("jane@acme.example", "Pushed to you")
+    with Transactions(pushed.engine) as counted:
+        assert jobs.request_sync(account_id)
+        jobs.wait_for_requested()
+    assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
+    # The claim; the open (a read); the sync; the release with the post's record. Before this round: 7 transactions
+    # (also a read of stored ids, a write of the post's record, a read of waiting alerts), 4 writes, 19 statements.
+    assert counted.counts["transactions"] == 4, counted.counts
+    assert counted.counts["writes"] == 3, counted.counts
+    assert counted.counts["statements"] <= 15, counted.counts
