@@ -12,16 +12,16 @@ arriving from Zoho, digests, latency on every emulated call. One fresh fleet (da
 - zoho_faults: Zoho failing 30% of calls while deals change stage;
 - rate_limit: Gmail's per-user rate limit on (250 quota units a second per mailbox, Gmail's own figure; 429
   rateLimitExceeded beyond, then 403 userRateLimitExceeded from the month turn on) while a mailbox with 1,500
-  messages in its Inbox is connected and backfilled and the month turns for every mailbox
-  (testsupport/scenarios.py `month_turn`: the closing dates move in the store, the clock cannot); the old mail must
-  be filed and never alerted, the refusals must stop once the work is done (`rate_limit_refused_after`: those in
-  the 20 s after it settled, the traffic paused);
-- overload: mail at twice the capacity for 60 s on top of the traffic, from 4 threads, then the traffic alone;
-  `overload_drain_seconds` from the end of the burst until every message is alerted and filed. Twice the
-  capacity is twice `capacity.first_failing_rate` of the last capacity run in benchmarks/results.json (the first
-  stepped rate one replica did not sustain, so at least twice `capacity.messages_per_second`), or 50 a second
-  when there is none (BENCH_OVERLOAD_PER_SECOND to set it); `overload_sent_per_second` says what the senders
-  managed, `overload_offered_per_second` what they were asked.
+  messages in its Inbox is connected and backfilled and, 15 s after the limit first refused a call, the month turns
+  for every mailbox (testsupport/scenarios.py `month_turn`: the closing dates move in the store, the clock cannot);
+  the old mail must be filed and never alerted, the refusals must stop once the work is done
+  (`rate_limit_refused_after`: those in the 20 s after it settled, the traffic paused);
+- overload: mail at twice the capacity for 60 s on top of the traffic, a thread for every 2 a second, then the
+  traffic alone; `overload_drain_seconds` from the end of the burst until every message is alerted and filed. Twice
+  the capacity is twice `capacity.first_failing_rate` of the last capacity run in benchmarks/results.json (the first
+  stepped rate one replica did not sustain, so at least twice `capacity.messages_per_second`), or 50 a second when
+  there is none (BENCH_OVERLOAD_PER_SECOND to set it); `overload_sent_per_second` says what the senders managed,
+  `overload_offered_per_second` what they were asked.
 
 Each prints, per scenario: lost, duplicated, misfiled, unhandled, done_twice (all must be 0), messages, kills,
 settled_seconds, hits per failpoint, and `<scenario>_incidents`, the sum of its counters; `incidents` is the sum over
@@ -98,7 +98,8 @@ SCENARIOS = {
     "faults": (3, lambda fleet: faults_in_flight(fleet, seconds=30.0)),
     "postgres_restart": (4, lambda fleet: postgres_restart(fleet, down_seconds=5.0)),
     "zoho_faults": (5, lambda fleet: zoho_failing(fleet, seconds=20.0)),
-    "rate_limit": (6, lambda fleet: rate_limited_backfill_and_month_turn(fleet, inbox=BACKFILL_MESSAGES)),
+    "rate_limit": (6, lambda fleet: rate_limited_backfill_and_month_turn(fleet, inbox=BACKFILL_MESSAGES,
+                                                                         turn_after=15.0)),
     "overload": (7, lambda fleet: overload(fleet, per_second=overload_rate(), seconds=OVERLOAD_SECONDS)),
 }
 

@@ -199,15 +199,17 @@ def month_turn(fleet: Fleet, *, opening: int = 2, quiet_seconds: float = 6.0, ti
 
 
 def rate_limited_backfill_and_month_turn(fleet: Fleet, *, inbox: int, units_per_second: float = 250.0,
-                                         turn_after: float = 0.0, seconds: float = 20.0,
-                                         timeout: float = 300.0) -> dict:
+                                         turn_after: float = 0.0, answer_after_turn: int = 403,
+                                         seconds: float = 20.0, timeout: float = 300.0) -> dict:
     """Gmail's per-user rate limit on (`units_per_second` quota units a second per mailbox; beyond, 429
-    rateLimitExceeded, and from the month turn on 403 userRateLimitExceeded: Google documents both) while a
-    mailbox with a large Inbox is connected and backfilled and the month turns for every mailbox (`turn_after`
-    seconds after the limit first refused a call: more mail filed before the turn, more to move). `refused`
-    counts the calls the limit refused (`refused_403` those after the turn); they must stop once the work is
-    done: `refused_after` counts those in the `seconds` after the fleet settled, with the traffic paused (polling
-    alone stays far under the limit, so a refusal then is a retry that never ends)."""
+    rateLimitExceeded, and from the month turn on `answer_after_turn`, by default 403 userRateLimitExceeded:
+    Google documents both) while a mailbox with a large Inbox is connected and backfilled and the month turns
+    for every mailbox (`turn_after` seconds after the limit first refused a call: more mail filed before the
+    turn, more to move). Then the
+    traffic pauses and `settled_after_turn_seconds` says how long the fleet took to finish that work. `refused`
+    counts the calls the limit refused (`refused_after_turn` those after the turn); they must stop once the work
+    is done: `refused_after` counts those in the `seconds` after the fleet settled (polling alone stays far under
+    the limit, so a refusal then is a retry that never ends)."""
     fleet.gmail.set_user_rate_limit(units_per_second)
     address = connect_with_full_inbox(fleet, messages=inbox)
     deadline = time.monotonic() + 60
@@ -215,33 +217,39 @@ def rate_limited_backfill_and_month_turn(fleet: Fleet, *, inbox: int, units_per_
         time.sleep(0.1)  # until the backfill runs into the limit
     time.sleep(turn_after)
     refused_429 = sum(fleet.gmail.rate_limited_counts().values())
-    fleet.gmail.set_user_rate_limit(units_per_second, answer=403)
+    fleet.gmail.set_user_rate_limit(units_per_second, answer=answer_after_turn)
     figures = month_turn(fleet)
-    started = time.monotonic()
     keys = list({**fleet.sent, **fleet.filed})
-    figures["settled_after_turn_seconds"] = None  # not within `timeout`
-    figures["unsettled_every_10s"] = []  # how many of them still lack their alert or label, every 10 s
+    with fleet.crm_lock:  # the traffic paused (CRM changes would keep moving mail): the turn's and backfill's work
+        fleet.toggle_quiet_hours(False)  # queued alerts go out as digests (the paused traffic toggles no more)
+        figures.update(_settle(fleet, keys, timeout))
+        before = sum(fleet.gmail.rate_limited_counts().values())
+        time.sleep(seconds)  # what is left is polling, and any retry the product still makes
+        counts = fleet.gmail.rate_limited_counts()
+    with fleet.engine.connect() as connection:
+        figures["backfill_done"] = bool(connection.execute(sa.text(
+            "SELECT backfill_done FROM gmail_accounts WHERE email_address = :a"), {"a": address}).scalar())
+    refused = sum(counts.values())
+    return {**figures, "refused": refused, "refused_after_turn": refused - refused_429,
+            "refused_backfill_mailbox": counts.get(address, 0), "refused_after": refused - before,
+            "backfill_messages": inbox}
+
+
+def _settle(fleet: Fleet, keys: list, timeout: float) -> dict:
+    """Seconds until every one of `keys` has its alert and labels (None: not within `timeout`), how many were
+    left every 10 s, and what was wrong with a few when time ran out."""
+    started = time.monotonic()
+    figures: dict = {"settled_after_turn_seconds": None, "unsettled_every_10s": []}
     while time.monotonic() - started < timeout:
         left = fleet.unsettled(keys)
         if len(figures["unsettled_every_10s"]) <= (time.monotonic() - started) // 10:
             figures["unsettled_every_10s"].append(left)
         if not left:
             figures["settled_after_turn_seconds"] = round(time.monotonic() - started, 1)
-            break
+            return figures
         time.sleep(1)
-    else:
-        figures["unsettled_samples"] = [why for _, _, why in fleet.misfiled_details(keys)[:3]]
-    with fleet.crm_lock:  # the traffic paused: what is left is polling, and any retry the product still makes
-        before = sum(fleet.gmail.rate_limited_counts().values())
-        time.sleep(seconds)
-        counts = fleet.gmail.rate_limited_counts()
-    with fleet.engine.connect() as connection:
-        figures["backfill_done"] = bool(connection.execute(sa.text(
-            "SELECT backfill_done FROM gmail_accounts WHERE email_address = :a"), {"a": address}).scalar())
-    refused = sum(counts.values())
-    return {**figures, "refused": refused, "refused_403": refused - refused_429,
-            "refused_backfill_mailbox": counts.get(address, 0), "refused_after": refused - before,
-            "backfill_messages": inbox}
+    figures["unsettled_samples"] = [why for _, _, why in fleet.misfiled_details(keys)[:3]]
+    return figures
 
 
 def overload(fleet: Fleet, *, per_second: float, seconds: float, senders: int | None = None,
