@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+from datetime import datetime, timezone
 from http.client import HTTPException
 
 import httplib2
@@ -44,6 +46,13 @@ class InvalidRequest(GmailError):
 
 RATE_LIMIT_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "backendError"}
 TEMPORARY_STATUSES = {408, 429, 500, 502, 503, 504}
+# Google's advice for its rate-limit answers: back off exponentially, from a second. A shorter configured base
+# (GMAIL_RETRY_BASE_SECONDS) retried a refused /batch within the same second until its attempts ran out, so a
+# large backfill under the per-user limit never finished (the fleet's rate-limit scenario).
+RATE_LIMIT_MIN_SECONDS = 1.0
+RATE_LIMITED = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+# Gmail names the moment in the message of a 429 only ("User-rate limit exceeded.  Retry after 2026-…Z").
+RETRY_AFTER_TEXT = re.compile(r"Retry after (\S+?)\.?(?:\s|$)")
 
 
 def error_reasons(error: HttpError) -> list[str]:
@@ -55,11 +64,23 @@ def error_reasons(error: HttpError) -> list[str]:
 
 
 def _retry_after(error: HttpError) -> float | None:
+    """Seconds to wait: a Retry-After header, else the moment a rate-limit message names; for a rate limit at
+    least RATE_LIMIT_MIN_SECONDS."""
     value = getattr(error.resp, "get", lambda *_: None)("retry-after")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
-        return None
+        seconds = None
+    limited = error.status_code == 429 or bool(RATE_LIMITED.intersection(error_reasons(error)))
+    if seconds is None and limited:
+        named = RETRY_AFTER_TEXT.search(_error_message(error))
+        try:
+            moment = datetime.fromisoformat(named.group(1).replace("Z", "+00:00")) if named else None
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            seconds = (moment - datetime.now(timezone.utc)).total_seconds()
+    return max(seconds or 0.0, RATE_LIMIT_MIN_SECONDS) if limited else seconds
 
 
 def translate(error: BaseException, *, during_history: bool = False) -> GmailError:

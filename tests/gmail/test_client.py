@@ -86,3 +86,21 @@ def test_bad_request_is_not_retried(gmail_env, mailbox):
     with pytest.raises(InvalidRequest):
         mailbox.batch_modify(ids, add=["Label_does_not_exist"])
     assert len([c for c in gmail_env.emu.calls if c.method.endswith("batchModify")]) == 1
+
+
+def test_a_batch_over_the_per_user_rate_limit_waits_as_google_asks_and_gets_through(gmail_env, mailbox):
+    """Found by the fleet's rate-limit scenario: with a short configured backoff, the refused parts of a /batch were
+    retried within the same second, refused again, and the attempts ran out: a large backfill never finished. A
+    rate-limit answer now waits at least a second, or until the moment Gmail's message names."""
+    from gmail.config import RetryPolicy
+
+    ids = insert(gmail_env, 60)
+    hasty = GmailService(google_config(gmail_env.emu, retry=RetryPolicy(attempts=4, base_seconds=0.01,
+                                                                        max_seconds=5))).mailbox(mailbox.credentials)
+    for answer in (429, 403):  # 429 names a moment in its message; 403 userRateLimitExceeded names none
+        gmail_env.emu.set_user_rate_limit(units_per_second=150, window_seconds=1, answer=answer)
+        result = hasty.get_metadata(ids, batch_size=50)  # 300 units: twice what a second allows
+        assert all(result[i] and result[i]["id"] == i for i in ids), answer
+        assert gmail_env.emu.rate_limited_counts()  # the limit did refuse some
+        gmail_env.emu.set_user_rate_limit(None)
+        gmail_env.emu.reset_counters()
