@@ -16,6 +16,9 @@ from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from testsupport.stack import REP, TEAM
 
 
+WROTE = "tests.transactions.wrote"
+
+
 class Transactions:
     """Transactions begun (and statements run) on the engine while counting, by whether they wrote."""
 
@@ -34,17 +37,19 @@ class Transactions:
         event.remove(self.engine, "before_cursor_execute", self._statement)
 
     # A transaction counts as a write at its first statement that is no read, whether it then commits or rolls
-    # back (a commit event was missed once in a full parallel run, counting no write at all).
+    # back. The flag has a key of its own: benchmarks/_serve_instrumented.py (imported by tests/benchmarks/ in the
+    # same pytest worker) listens on every Engine and sets and pops `info["wrote"]` itself, which left this count
+    # at 0 writes in full parallel runs.
     def _begin(self, connection):
         with self.lock:
             self.counts["transactions"] += 1
-        connection.info["wrote"] = False
+        connection.info[WROTE] = False
 
     def _statement(self, connection, cursor, statement, parameters, context, executemany):
         with self.lock:
             self.counts["statements"] += 1
-            if not statement.lstrip().upper().startswith(("SELECT", "PRAGMA")) and not connection.info.get("wrote"):
-                connection.info["wrote"] = True
+            if not statement.lstrip().upper().startswith(("SELECT", "PRAGMA")) and not connection.info.get(WROTE):
+                connection.info[WROTE] = True
                 self.counts["writes"] += 1
 
 
