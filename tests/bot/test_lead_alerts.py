@@ -6,22 +6,10 @@ import io
 import json
 
 from crm_store.csv_import import import_leads
-import pytest
 
 from tests.support.alerts import alerts_in
-from testsupport.stack import REP, TEAM, start_stack
-
-TOPIC = "projects/mailmagnet-test/topics/gmail"
-
-
-@pytest.fixture
-def pushing(database_url):
-    """Push mode as Google runs it: an authenticated push subscription (OIDC token), polling an hour away."""
-    stack = start_stack(database_url, scheduler=True, gmail_pubsub_topic=TOPIC,
-                        sync_interval_seconds=3600, label_interval_seconds=3600)
-    stack.subscribe_push(TOPIC)
-    yield stack
-    stack.stop()
+from tests.support.push import pushing  # noqa: F401 - the push-mode stack fixture
+from testsupport.stack import REP, TEAM
 
 
 LEADS = (
