@@ -3,6 +3,7 @@ revoked) told to the admins once; the overview."""
 from __future__ import annotations
 
 from crm_store.db import session_scope
+from crm_store.sources import ChangeSource
 from crm_store.user_records import apply_user_records
 from crm_store.users import find_user_by_email, set_permissions
 from testsupport.demo.cast import ALICE_GMAIL, BRUNO, CAROL
@@ -18,7 +19,7 @@ def show_admin_overview(stack) -> None:
     with session_scope(stack.engine) as session:  # `mailmagnet users import`: the CRM's users, roles, managers
         apply_user_records(session, list(enumerate(
             [{"email": f"{name}@mailmagnet.example", "role": "Sales Rep", "manager_email": "bruno@mailmagnet.example"}
-             for name in SALES_TEAM.values()])), source="csv")
+             for name in SALES_TEAM.values()])), source=ChangeSource.CSV)
         set_permissions(session, find_user_by_email(session, "bruno@mailmagnet.example"), is_admin=True)
     stack.slack.add_usergroup(TEAM, "sales", [*SALES_TEAM, CAROL])
     print("\n17. Bruno onboards the sales team at once: /gmail admin grant @sales")
