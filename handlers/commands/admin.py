@@ -27,13 +27,23 @@ TOPIC = "admin"
 
 
 def admin(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
-    admin_use_cases.show_policy(services, who)  # a non-admin learns that first, whatever they typed
+    """A non-admin learns that first, whatever they typed. The actions in CHECKED_FIRST use cases that refuse a
+    non-admin first thing in the request's one session (before any Slack call): the check is theirs then, and
+    made here only when their words were wrong (a usage answer is no admin's business)."""
     action = args[0].lower() if args else ""
     handler = ACTIONS.get(action)
     if handler is None:
+        admin_use_cases.show_policy(services, who)
         problem = f"`/gmail admin {shown(args[0])}` is not an admin command." if args else None
         return usage(problem, TOPIC)
-    return handler(services, who, args[1:])
+    if action not in CHECKED_FIRST:
+        admin_use_cases.show_policy(services, who)
+        return handler(services, who, args[1:])
+    try:
+        return handler(services, who, args[1:])
+    except UsageError:
+        admin_use_cases.show_policy(services, who)
+        raise
 
 
 def _one_mention(args: list[str], action: str) -> str:
@@ -222,3 +232,5 @@ def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
 
 ACTIONS = {"status": status, "managers": managers, "grant": grant, "revoke": revoke, "policy": policy, "link": link,
            "allow": allow, "audit": audit}
+# Their use cases begin with `access.require_admin` (or `require_crm_admin`, which begins with it).
+CHECKED_FIRST = {"managers", "grant", "revoke", "policy", "link", "allow"}
