@@ -27,18 +27,16 @@ TOPIC = "admin"
 
 
 def admin(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
-    """A non-admin learns that first, whatever they typed. The actions in CHECKED_FIRST use cases that refuse a
-    non-admin first thing in the request's one session (before any Slack call): the check is theirs then, and
-    made here only when their words were wrong (a usage answer is no admin's business)."""
+    """A non-admin learns that first, whatever they typed. Every action's use case refuses a non-admin first thing
+    in its session (`access.require_admin`, before any Slack call), so the check is made here only when no use case
+    runs: an unknown action, or words the action could not parse (a usage answer is no non-admin's business). One
+    session per request, not one more for the check."""
     action = args[0].lower() if args else ""
     handler = ACTIONS.get(action)
     if handler is None:
         admin_use_cases.show_policy(services, who)
         problem = f"`/gmail admin {shown(args[0])}` is not an admin command." if args else None
         return usage(problem, TOPIC)
-    if action not in CHECKED_FIRST:
-        admin_use_cases.show_policy(services, who)
-        return handler(services, who, args[1:])
     try:
         return handler(services, who, args[1:])
     except UsageError:
@@ -232,5 +230,3 @@ def status(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
 
 ACTIONS = {"status": status, "managers": managers, "grant": grant, "revoke": revoke, "policy": policy, "link": link,
            "allow": allow, "audit": audit}
-# Their use cases begin with `access.require_admin` (or `require_crm_admin`, which begins with it).
-CHECKED_FIRST = {"managers", "grant", "revoke", "policy", "link", "allow"}

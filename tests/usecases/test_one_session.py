@@ -104,8 +104,13 @@ def test_an_audit_view_opens_one_session(stack, viewer, boss):
 
 
 def test_the_admin_command_that_shows_the_policy_opens_one_session(stack, boss):
-    """`/gmail admin policy`: the dispatcher's "admins only" and the overview are one session, not one each."""
+    """`/gmail admin policy`: the dispatcher's "admins only" and the overview are one session, not one each; the
+    same for `/gmail admin audit`."""
     with SessionsOpened() as opened:
         text, _blocks = admin_command.admin(stack.services, boss, ["policy"])
     assert "Your workspace's sharing policy is" in text
+    assert opened.count == 1
+    with SessionsOpened() as opened:
+        text, _blocks = admin_command.admin(stack.services, boss, ["audit"])
+    assert "audit log" in text.lower()
     assert opened.count == 1
