@@ -244,7 +244,7 @@ def _run_import(engine: Engine, path_or_file: Any, kind: RecordKind, columns: Se
             result = apply_records(session, kind, records, skip_invalid=skip_invalid, skip_organisation=True,
                                    positions=[row.line for row in table.rows], position_word="line",
                                    prior_problems=unreadable, progress=progress,
-                                   source=ChangeSource.CSV.value, detail=table.source)
+                                   source=ChangeSource.CSV, detail=table.source)
     except RecordsRejected as rejected:
         raise ImportRejected(_report(rejected.result), table.source) from None
     return _report(result)

@@ -73,8 +73,8 @@ class CrmDataStatus:
         return errors[0] if errors else None
 
 
-def record_change(connection: Connection, source: ChangeSource | str, kind: ChangedKind | str, *, created: int, updated: int, deleted: int,
-                  detail: str | None = None, at: datetime | None = None) -> None:
+def record_change(connection: Connection, source: ChangeSource, kind: ChangedKind, *, created: int, updated: int,
+                  deleted: int, detail: str | None = None, at: datetime | None = None) -> None:
     """Note a change in the caller's transaction (a no-op change is not worth a row). A source or kind outside
     the enums is refused by the columns' type (StatementError) before anything is written."""
     if not (created or updated or deleted):

@@ -19,11 +19,11 @@ from crm_store.addresses import is_valid_address
 from crm_store.db import session_scope
 from crm_store.models import CrmUser
 from crm_store.records import IngestResult, RecordProblem
-from crm_store.sources import record_change
+from crm_store.sources import ChangedKind, ChangeSource, record_change
 from crm_store.users import get_or_create_user, normalise_email
 
 USER_FIELDS = ("email", "role", "manager_email", "name")
-KIND = "users"
+KIND = ChangedKind.USERS
 MAX_ROLE = 100
 MAX_NAME = 200
 
@@ -113,7 +113,7 @@ def _loops(session: Session, changes: dict[int, int | None]) -> set[int]:
     return looping
 
 
-def apply_user_records(session: Session, records: list[tuple[int, Any]], *, source: str,
+def apply_user_records(session: Session, records: list[tuple[int, Any]], *, source: ChangeSource,
                        detail: str | None = None) -> IngestResult:
     """Check every record, then write them all or none (the caller's transaction)."""
     result = IngestResult(kind=KIND)
@@ -171,7 +171,7 @@ def apply_user_records(session: Session, records: list[tuple[int, Any]], *, sour
     return result
 
 
-def ingest_user_records(engine: Engine, records: Any, *, source: str, detail: str | None = None,
+def ingest_user_records(engine: Engine, records: Any, *, source: ChangeSource, detail: str | None = None,
                         max_records: int = 1000) -> IngestResult:
     if not isinstance(records, list):
         return IngestResult(kind=KIND, problems=[RecordProblem(None, None, "expected a JSON array of records")],

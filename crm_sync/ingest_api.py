@@ -69,6 +69,6 @@ def ingest_request(engine: Engine, kind: str, *, authorization: str | None, body
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise IngestRefused(Refusal.NOT_JSON, str(error)) from None
     if kind == USERS:  # roles and managers (SPEC §1 Roles)
-        return ingest_user_records(engine, records, source=ChangeSource.API.value, detail=f"key {key_name}",
+        return ingest_user_records(engine, records, source=ChangeSource.API, detail=f"key {key_name}",
                                    max_records=MAX_RECORDS_PER_REQUEST)
-    return ingest_records(engine, kind, records, source=ChangeSource.API.value, detail=f"key {key_name}")
+    return ingest_records(engine, kind, records, source=ChangeSource.API, detail=f"key {key_name}")

@@ -203,7 +203,7 @@ class _Run:
             if not renew_job_in(session.connection(), LEASE_NAME, self.owner,
                                 lease_seconds=self.config.lease_seconds, now=self.clock()):
                 raise LeaseLost("another replica took the Zoho sync over; this run stopped")
-            applied = apply_records(session, kind, records, skip_invalid=True, source=ChangeSource.ZOHO.value,
+            applied = apply_records(session, kind, records, skip_invalid=True, source=ChangeSource.ZOHO,
                                     detail=f"Zoho CRM {kind.value}") if records else None
             self._save(session, stream, cursor, success=complete)
             failpoint("zoho.page_commit")

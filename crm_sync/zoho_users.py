@@ -51,7 +51,7 @@ def sync_zoho_users(engine: Engine, client: ZohoClient) -> IngestResult:
         if not more:
             break
     with session_scope(engine) as session:
-        result = apply_user_records(session, list(enumerate(user_records(users))), source=ChangeSource.ZOHO.value,
+        result = apply_user_records(session, list(enumerate(user_records(users))), source=ChangeSource.ZOHO,
                                     detail="Zoho CRM Users")
         if result.rejected:
             session.rollback()

@@ -1,27 +1,15 @@
-"""What an alert shows of its contact and their deals, and the link that opens its message in Gmail: read once
-per contact in the sync's transaction (gmail/magnet.py), or again for an alert posted later."""
+"""What an alert shows of its contact and their deals: read once per contact in the sync's transaction
+(gmail/magnet.py), or again for an alert posted later. Its link into Gmail is gmail/links.py's."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import NamedTuple
-from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from crm_store.categories import Category, LabelNames, StageRules, deals_of, decide_category
 from crm_store.models import Contact, CrmUser
-from gmail.messages import NewMessage, is_gmail_id
-
-
-def gmail_url(address: str, message: NewMessage | None, gmail_id: str) -> str:
-    """The link that opens the thread (else the message) in the rep's Gmail. Ids come from upstream: only a Gmail id
-    (messages.is_gmail_id) goes in, percent-quoted whole, so nothing of it can end the URL or the mrkdwn link
-    `<url|Open in Gmail>` it is put into; with none, the link opens the mailbox."""
-    thread_id = message.thread_id if message is not None else None
-    target = next((t for t in (thread_id, gmail_id) if is_gmail_id(t)), None)
-    mailbox = f"https://mail.google.com/mail/?authuser={quote(address, safe='@')}"
-    return f"{mailbox}#all/{quote(target, safe='')}" if target else mailbox
 
 
 def deal_context(session: Session, contact_id: int, *, at: datetime, tz: str, rules: StageRules,

@@ -35,7 +35,7 @@ from crm_store.categories import StageRules, decide_category, deals_of
 from crm_store.db import session_scope
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import Contact, Followup, GmailAccount, MutedContact, utcnow
-from gmail.magnet import gmail_url
+from gmail.links import gmail_url
 from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)

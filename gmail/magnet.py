@@ -29,9 +29,10 @@ from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, MutedContact, utcnow
 from crm_store.sharing import Visibility
-from gmail.alert_facts import AlertFacts, alert_facts, gmail_url
+from gmail.alert_facts import AlertFacts, alert_facts
 from gmail.alert_results import current_run, write_alert_results
 from gmail.client import MailboxClient
+from gmail.links import gmail_url
 from gmail.messages import NewMessage, from_gmail_metadata
 from gmail.notifier import AlertAudience, AlertView, AudienceDecision, Hidden, Notifier
 from gmail.sync_batch import SyncBatch, rep_timezone

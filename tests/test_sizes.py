@@ -14,16 +14,9 @@ CHECKED = ("bot", "handlers", "usecases", "gmail", "crm_store", "crm_sync", "tel
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
-# Still over, owned by others in this round (issue 18); each entry must go, never a new one come.
-MODULES_OVER = {
-    "testsupport/demo.py",  # the demo script (infra, leads20)
-}
-FUNCTIONS_OVER = {
-    "testsupport/demo.py:run_bot_end_to_end",  # the demo script (infra)
-    "testsupport/demo.py:show_contact_view_and_reply",  # (infra)
-    "testsupport/demo.py:show_lead_and_followup",  # (leads20)
-    "testsupport/wheel_check.py:check_serve",  # (infra)
-}
+# Still over the limits (issue 18): nothing. The lists only shrink: they stay empty.
+MODULES_OVER: set[str] = set()
+FUNCTIONS_OVER: set[str] = set()
 
 
 def checked_files() -> list[Path]:

@@ -173,7 +173,7 @@ def _wait_until_live(base: str, process: subprocess.Popen, log: Path, timeout: f
 def check_serve(bin_dir: Path, place: Path) -> str:
     """`serve` from the wheel's venv in multi-workspace mode, against the emulators (started here)."""
     from sandbox.gmail_emulator import GmailEmulator
-    from sandbox.slack_emulator import SlackDriver, SlackEmulator
+    from sandbox.slack_emulator import SlackEmulator
     from testsupport.stack import free_port
 
     gmail, slack = GmailEmulator().start(), SlackEmulator().start()
@@ -183,45 +183,14 @@ def check_serve(bin_dir: Path, place: Path) -> str:
         gmail.register_client(*GOOGLE_CLIENT)
         slack.register_oauth_app(*SLACK_CLIENT)
         team = slack.default_team()
-        user = "U0WHEEL"
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        env = clean_env(
-            place, DATABASE_URL=f"sqlite:///{place / 'serve.db'}", SLACK_CLIENT_ID=SLACK_CLIENT[0],
-            SLACK_CLIENT_SECRET=SLACK_CLIENT[1], SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url,
-            GOOGLE_CLIENT_ID=GOOGLE_CLIENT[0], GOOGLE_CLIENT_SECRET=GOOGLE_CLIENT[1],
-            GOOGLE_AUTH_URI=gmail.auth_uri, GOOGLE_TOKEN_URI=gmail.token_uri, GOOGLE_REVOKE_URI=gmail.revoke_uri,
-            GMAIL_API_URL=gmail.url, TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(), PUBLIC_URL=base,
-            SLACK_ALLOWED_TEAM_IDS=team.id,
-            METRICS_TOKEN="wheel-check-metrics-token", LOG_LEVEL="WARNING")
+        base = f"http://127.0.0.1:{free_port()}"
         with log.open("w") as log_file:
-            process = subprocess.Popen([str(bin_dir / "mailmagnet"), "serve", "--port", str(port)], cwd=place,
-                                       env=env, stdout=log_file, stderr=subprocess.STDOUT)
+            process = subprocess.Popen([str(bin_dir / "mailmagnet"), "serve", "--port", str(urlsplit(base).port)],
+                                       cwd=place, env=_serve_env(place, base, gmail, slack, team.id),
+                                       stdout=log_file, stderr=subprocess.STDOUT)
         live = _wait_until_live(base, process, log)
-
-        # The workspace installs the app: /slack/install → Slack's consent (the emulator) → /slack/oauth_redirect.
-        slack.install_as(team.id, user)
-        status, headers, page = _get(f"{base}/slack/install")
-        found = re.search(r'href="([^"]+/oauth/v2/authorize[^"]*)"', page)
-        if status != 200 or not found:
-            raise CheckFailed(f"/slack/install answered {status} without Slack's authorize link")
-        cookie = headers.get("set-cookie", "").split(";", 1)[0]
-        status, headers, _ = _get(found.group(1).replace("&amp;", "&"))
-        if status not in (302, 303) or "/slack/oauth_redirect" not in headers.get("location", ""):
-            raise CheckFailed(f"Slack's consent answered {status}, not a redirect to /slack/oauth_redirect")
-        status, _, page = _get(headers["location"], cookie)
-        if status != 200:
-            raise CheckFailed(f"/slack/oauth_redirect answered {status}: {page[:300]}")
-
-        # A signed slash command from that workspace is answered (through Slack, with the stored bot token).
-        driver = SlackDriver(f"{base}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team.id)
-        response = driver.slash_command(user, "/gmail", "help")
-        if response.status != 200:
-            raise CheckFailed(f"a signed /gmail help was answered {response.status}")
-        try:
-            slack.wait_for(lambda: slack.response_url_posts(response.response_url), timeout=20)
-        except TimeoutError:
-            raise CheckFailed(f"a signed /gmail help got no answer: {log.read_text()[-2000:]}")
+        _install_workspace(base, slack, team.id, "U0WHEEL")
+        _answers_a_command(base, slack, team.id, "U0WHEEL", log)
         return f"{live} 200; installed through /slack/install; a signed /gmail help answered"
     finally:
         if process is not None and process.poll() is None:
@@ -233,6 +202,48 @@ def check_serve(bin_dir: Path, place: Path) -> str:
                 process.wait()
         gmail.stop()
         slack.stop()
+
+
+def _serve_env(place: Path, base: str, gmail, slack, team_id: str) -> dict[str, str]:
+    """An operator's settings for `serve` at `base`, pointed at the emulators, for one allowed workspace."""
+    return clean_env(
+        place, DATABASE_URL=f"sqlite:///{place / 'serve.db'}", SLACK_CLIENT_ID=SLACK_CLIENT[0],
+        SLACK_CLIENT_SECRET=SLACK_CLIENT[1], SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url,
+        GOOGLE_CLIENT_ID=GOOGLE_CLIENT[0], GOOGLE_CLIENT_SECRET=GOOGLE_CLIENT[1],
+        GOOGLE_AUTH_URI=gmail.auth_uri, GOOGLE_TOKEN_URI=gmail.token_uri, GOOGLE_REVOKE_URI=gmail.revoke_uri,
+        GMAIL_API_URL=gmail.url, TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(), PUBLIC_URL=base,
+        SLACK_ALLOWED_TEAM_IDS=team_id,
+        METRICS_TOKEN="wheel-check-metrics-token", LOG_LEVEL="WARNING")
+
+
+def _install_workspace(base: str, slack, team_id: str, user: str) -> None:
+    """The workspace installs the app: /slack/install → Slack's consent (the emulator) → /slack/oauth_redirect."""
+    slack.install_as(team_id, user)
+    status, headers, page = _get(f"{base}/slack/install")
+    found = re.search(r'href="([^"]+/oauth/v2/authorize[^"]*)"', page)
+    if status != 200 or not found:
+        raise CheckFailed(f"/slack/install answered {status} without Slack's authorize link")
+    cookie = headers.get("set-cookie", "").split(";", 1)[0]
+    status, headers, _ = _get(found.group(1).replace("&amp;", "&"))
+    if status not in (302, 303) or "/slack/oauth_redirect" not in headers.get("location", ""):
+        raise CheckFailed(f"Slack's consent answered {status}, not a redirect to /slack/oauth_redirect")
+    status, _, page = _get(headers["location"], cookie)
+    if status != 200:
+        raise CheckFailed(f"/slack/oauth_redirect answered {status}: {page[:300]}")
+
+
+def _answers_a_command(base: str, slack, team_id: str, user: str, log: Path) -> None:
+    """A signed slash command from that workspace is answered (through Slack, with the stored bot token)."""
+    from sandbox.slack_emulator import SlackDriver
+
+    driver = SlackDriver(f"{base}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team_id)
+    response = driver.slash_command(user, "/gmail", "help")
+    if response.status != 200:
+        raise CheckFailed(f"a signed /gmail help was answered {response.status}")
+    try:
+        slack.wait_for(lambda: slack.response_url_posts(response.response_url), timeout=20)
+    except TimeoutError:
+        raise CheckFailed(f"a signed /gmail help got no answer: {log.read_text()[-2000:]}")
 
 
 def main() -> int:

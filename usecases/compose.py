@@ -29,7 +29,7 @@ from gmail.accounts import granted_scopes, save_refreshed_credentials
 from gmail.config import GMAIL_SEND_SCOPE
 from gmail.conversations import contact_addresses
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, SendingLimitExceeded, SendingNotPermitted
-from gmail.magnet import gmail_url
+from gmail.links import gmail_url
 from gmail.messages import is_gmail_id
 from gmail.send import (
     UnusableAddress,

@@ -19,7 +19,7 @@ from gmail.accounts import save_refreshed_credentials
 from gmail.conversations import Cursor, EmailCopy, Listed, addresses_by_contact, contact_addresses, contact_query, \
     fetch_copies, list_candidates
 from gmail.errors import GmailError
-from gmail.magnet import gmail_url
+from gmail.links import gmail_url
 from gmail.messages import is_gmail_id
 from gmail.tokens import TokenKeyError
 from usecases import access, fanout, visibility

@@ -14,7 +14,7 @@ from crm_store.models import AuditSurface, Contact, GmailAccount
 from crm_store.sharing import Visibility
 from gmail.conversations import contact_addresses, copy_from_metadata
 from gmail.errors import AccessRevoked, GmailError, InvalidRequest, NotFound
-from gmail.magnet import gmail_url
+from gmail.links import gmail_url
 from gmail.messages import body_text, header_map
 from usecases import access, fanout, visibility
 from usecases.actors import Actor, SlackActorRef, acting

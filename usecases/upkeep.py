@@ -27,6 +27,7 @@ from crm_store.models import (
     GmailOAuthState,
     utcnow,
 )
+from crm_store.sources import ChangeSource
 from gmail.followups import forget_old as forget_old_followups
 from gmail.retention import delete_old_messages
 from telemetry import metrics
@@ -105,6 +106,6 @@ def scheduled_crm_sync(services: Services, *, owner: str, stopping: Callable[[],
     except CrmSyncStopped:
         log.info("Zoho CRM sync stopped after a committed page (shutting down)")
     except Exception:  # noqa: BLE001 - the database or a bug: logged, counted, retried next interval
-        metrics.CRM_SYNC_RUNS.labels(source="zoho", result="failed").inc()
+        metrics.CRM_SYNC_RUNS.labels(source=ChangeSource.ZOHO, result="failed").inc()
         log.exception("Zoho CRM sync failed")
     return None

@@ -100,7 +100,7 @@ from crm_store.records.results import (
     RecordProblem,
     RecordsRejected,
 )
-from crm_store.sources import record_change
+from crm_store.sources import ChangedKind, ChangeSource, record_change
 
 __all__ = ["apply_records", "ingest_records"]
 
@@ -122,7 +122,7 @@ def apply_records(
     position_word: str = "index",
     prior_problems: Iterable[RecordProblem] = (),
     progress: ProgressCallback | None = None,
-    source: str | None = None,
+    source: ChangeSource | None = None,
     detail: str | None = None,
 ) -> IngestResult:
     """Check `records` and apply them in the caller's transaction; see the package docstring.
@@ -145,12 +145,12 @@ def apply_records(
     _APPLY[kind](session, records, batch)
     result = batch.result
     if source is not None:
-        record_change(session.connection(), source, kind.value, created=result.created, updated=result.updated,
-                      deleted=result.deleted, detail=detail)
+        record_change(session.connection(), source, ChangedKind(kind.value), created=result.created,
+                      updated=result.updated, deleted=result.deleted, detail=detail)
     return result
 
 
-def ingest_records(engine: Engine, kind: RecordKind | str, records: Any, *, source: str,
+def ingest_records(engine: Engine, kind: RecordKind | str, records: Any, *, source: ChangeSource,
                    detail: str | None = None) -> IngestResult:
     """The ingest API's use case: one request's records, all or nothing, in a transaction of its own.
 

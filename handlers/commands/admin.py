@@ -27,13 +27,21 @@ TOPIC = "admin"
 
 
 def admin(services: Services, who: SlackActorRef, args: list[str]) -> Reply:
-    admin_use_cases.show_policy(services, who)  # a non-admin learns that first, whatever they typed
+    """A non-admin learns that first, whatever they typed. Every action's use case refuses a non-admin first thing
+    in its session (`access.require_admin`, before any Slack call), so the check is made here only when no use case
+    runs: an unknown action, or words the action could not parse (a usage answer is no non-admin's business). One
+    session per request, not one more for the check."""
     action = args[0].lower() if args else ""
     handler = ACTIONS.get(action)
     if handler is None:
+        admin_use_cases.show_policy(services, who)
         problem = f"`/gmail admin {shown(args[0])}` is not an admin command." if args else None
         return usage(problem, TOPIC)
-    return handler(services, who, args[1:])
+    try:
+        return handler(services, who, args[1:])
+    except UsageError:
+        admin_use_cases.show_policy(services, who)
+        raise
 
 
 def _one_mention(args: list[str], action: str) -> str:

@@ -42,7 +42,9 @@ def test_a_slack_user_with_no_crm_user_is_told_how_to_get_linked(stack):
 
 def test_admin_commands_are_refused_to_reps(stack, rep):
     for text in ["admin", "admin grant <@U100REP>", "admin revoke <@U100REP>", "admin policy public",
-                 "admin link <@U100REP> x@crm.example", "admin wat"]:
+                 "admin link <@U100REP> x@crm.example", "admin wat", "admin policy", "admin policy wat",
+                 "admin grant", "admin managers full", "admin allow <@U100REP> x@gmail.example", "admin status",
+                 "admin audit", "admin status now"]:
         assert "Only MailMagnet admins and Slack workspace admins" in shown_text(ask(stack, text)), text
     with session_scope(stack.engine) as session:
         assert session.exec(select(OrgSettings)).all() == []

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from gmail.magnet import gmail_url
+from gmail.links import gmail_url
 from gmail.messages import NewMessage, from_gmail_metadata, is_gmail_id
 from handlers.blocks.compose import sent_message
 from usecases.compose import SentEmail

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.support.alerts import CONTACTS, DEALS, alerts_in
-from testsupport.stack import REP, TEAM
+from testsupport.stack import REP, REP_GMAIL, TEAM
 
 
 WROTE = "tests.transactions.wrote"
@@ -77,3 +77,37 @@ def test_a_push_run_posting_one_alert_is_four_transactions_three_of_them_writes(
     assert counted.counts["transactions"] == 4, counted.counts
     assert counted.counts["writes"] == 3, counted.counts
     assert counted.counts["statements"] <= 14, counted.counts
+
+
+@pytest.fixture
+def filing(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    live.connect_with_magnet(labels=True)
+    live.run("labels")  # the backfill done and the labels made: what follows is the steady state
+    live.services.jobs.nudger.min_interval = timedelta(days=1)  # the follow-up check: counted out, as above
+    return live
+
+
+def test_a_label_run_is_one_transaction_when_quiet_and_ten_when_it_files(filing):
+    """Issue 18 item 2 measured for the label run (`MailboxRunner.run`, without the lease's claim and release, which
+    add one transaction each). Quiet (nothing to file or move): the check that records the run, one transaction.
+    With mail to file that a sync recorded: 10 transactions, 4 of them writes, each a session of its own — the
+    quiet check, the open, the sync's (no news), the waiting alerts, then the filer's six (the mailbox; the month
+    and the mail to file; the categories; the intents; the Gmail changes marked; the run recorded). Kept to those
+    figures: one transaction per job step is the goal, and the filer (gmail/labels.py) is where the steps are."""
+    from crm_store.leases import Job
+
+    runner, account_id = filing.services.jobs.runner, filing.account_id()
+    with Transactions(filing.engine) as quiet:
+        outcome = runner.run(account_id, Job.LABELS, may_skip_sync=True)
+    assert outcome.quiet and not outcome.filed
+    assert (quiet.counts["transactions"], quiet.counts["writes"]) == (1, 1), quiet.counts
+
+    gmail_id = filing.mail("jane@acme.example", "To be filed")
+    filing.run("sync")  # recorded, to be filed by the next label run
+    with Transactions(filing.engine) as filed:
+        outcome = runner.run(account_id, Job.LABELS, may_skip_sync=True)
+    assert not outcome.quiet and outcome.filed == {"Open Deals": 1}
+    assert "Open Deals" in filing.gmail.label_names(REP_GMAIL, gmail_id)
+    assert filed.counts["transactions"] <= 10 and filed.counts["writes"] <= 4, filed.counts

@@ -1,7 +1,8 @@
 """A request owns one session (STYLE: "a use case owns its transaction"): `/contact` resolves the viewer, checks
 they are a CRM user, finds the contact, builds the card, lists the visible mailboxes and writes the audit rows
 and the view's cursors in one session, its transaction ended (not the session) while the mailboxes answer. An
-admin command (`/gmail admin grant`, `link`, `policy`) and an audit view do the same: the admin is resolved, Slack
+admin command (`/gmail admin grant`, `link`, `policy`, the policy shown by the dispatcher that checks "admins only"
+first) and an audit view do the same: the admin is resolved, Slack
 asked who the target is, the permission checked and the change made in one session."""
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import Session
 
+from handlers.commands import admin as admin_command
 from tests.support.slack import connected, rep  # noqa: F401 - fixtures
 from tests.support.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
 from testsupport.stack import REP, TEAM
@@ -98,4 +100,17 @@ def test_an_audit_view_opens_one_session(stack, viewer, boss):
     with SessionsOpened() as opened:
         page = audit.audit_for_slack(stack.services, boss, REP, None)
     assert page.workspace is None and page.reader_team == TEAM
+    assert opened.count == 1
+
+
+def test_the_admin_command_that_shows_the_policy_opens_one_session(stack, boss):
+    """`/gmail admin policy`: the dispatcher's "admins only" and the overview are one session, not one each; the
+    same for `/gmail admin audit`."""
+    with SessionsOpened() as opened:
+        text, _blocks = admin_command.admin(stack.services, boss, ["policy"])
+    assert "Your workspace's sharing policy is" in text
+    assert opened.count == 1
+    with SessionsOpened() as opened:
+        text, _blocks = admin_command.admin(stack.services, boss, ["audit"])
+    assert "audit log" in text.lower()
     assert opened.count == 1
