@@ -5,6 +5,7 @@ import importlib.util
 import os
 import sys
 from datetime import date, datetime, time, timezone
+from importlib.machinery import PathFinder
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -68,7 +69,11 @@ def run_dev_module(command: str, module: str, *arguments: str) -> int:
     """`demo`, `emulators` and `bench` run dev-only code that the runtime wheel does not ship (the emulators in
     sandbox/, the harness in testsupport/, benchmarks/). The product never imports it: in a source checkout this
     process becomes `python -m MODULE`; from an installed wheel the command says where it works instead."""
-    if importlib.util.find_spec(module.split(".")[0]) is None:  # a top-level name: found, never imported
+    top = module.split(".")[0]
+    # Found, never imported. The `mailmagnet` console script's path starts at its own directory, not the working
+    # one, so the checkout's root is looked in as well: there `python -m` (which starts at the working directory)
+    # finds the module.
+    if importlib.util.find_spec(top) is None and PathFinder.find_spec(top, [os.getcwd()]) is None:
         raise CliError(f"`{command}` runs from the root of a source checkout after `make install`: the installed "
                        f"wheel ships no emulators, demo or benchmarks")
     sys.stdout.flush()

@@ -76,3 +76,19 @@ def test_dev_only_commands_outside_a_checkout_say_where_they_run(tmp_path, comma
     assert result.returncode == 1 and result.stdout == ""
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"mailmagnet: `{command}` runs from the root of a source checkout"), line
+
+
+def test_the_installed_command_runs_a_dev_only_command_from_the_checkouts_root():
+    # The console script's path starts at its own directory (the venv's bin/), not the working one: the checkout's
+    # root must still be found, as the README says `mailmagnet emulators` works there.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    command = os.path.join(os.path.dirname(sys.executable), "mailmagnet")
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    process = subprocess.Popen([command, "emulators", "--gmail-port", "0", "--slack-port", "0"], cwd=root,
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+    finally:
+        process.kill()
+        _, errors = process.communicate(timeout=30)
+    assert first.startswith("Gmail + Google OAuth emulator: http://127.0.0.1:"), (first, errors)
