@@ -137,7 +137,8 @@ class PushIntake:
             finally:
                 with self._cond:
                     self._busy -= 1
-                    self._cond.notify_all()
+                    if self._stopping:  # only `drain` waits for the work to end; the idle threads sleep on
+                        self._cond.notify_all()
                 waiting.taken.set()
 
     def drain(self, timeout: float = 10.0) -> bool:

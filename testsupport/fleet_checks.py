@@ -99,6 +99,23 @@ class FleetChecks:
         return {"message": dict(row) if row else None, "deals": [tuple(d) for d in deals],
                 "account": {k: v for k, v in (account or {}).items() if k in keep or "label" in k}}
 
+    def unalerted_details(self, keys, limit: int = 3) -> list[dict]:
+        """Contact mail of `keys` with no post in Slack yet, and what the database says of it: its message row,
+        its alert rows, and the mailbox's run state (to say why an alert is late)."""
+        alerted = self.alerted()
+        late = [key for key in keys if self.sent.get(key) is not None and key not in alerted][:limit]
+        details = []
+        for mailbox, gmail_id in late:
+            state = self.stored_state(mailbox, gmail_id)
+            with self.engine.connect() as connection:
+                alerts = connection.execute(sa.text(
+                    "SELECT channel, status, created_at, attempted_at, posted_at FROM alerts "
+                    "WHERE account_id = :a AND gmail_id = :g"),
+                    {"a": self.mailboxes[mailbox][0], "g": gmail_id}).all()
+            details.append({"mailbox": mailbox, "gmail_id": gmail_id, "alerts": [tuple(map(str, a)) for a in alerts],
+                            **state})
+        return details
+
     def lost_and_duplicated(self) -> tuple[int, int]:
         alerted = self.alerted()
         expected = {key for key, contact in self.sent.items() if contact is not None}

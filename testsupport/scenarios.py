@@ -2,6 +2,8 @@
 saw; the fleet's `outcome()` judges them. Used by tests/reliability/ (small) and benchmarks/reliability.py (full)."""
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 from collections import Counter
@@ -249,6 +251,7 @@ def _settle(fleet: Fleet, keys: list, timeout: float) -> dict:
             return figures
         time.sleep(1)
     figures["unsettled_samples"] = [why for _, _, why in fleet.misfiled_details(keys)[:3]]
+    figures["unalerted_samples"] = [json.dumps(detail, default=str) for detail in fleet.unalerted_details(keys)]
     return figures
 
 

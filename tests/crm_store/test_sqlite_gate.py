@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from crm_store import processed_requests
 from crm_store.db import create_db_engine, session_scope
 from crm_store.models import ProcessedSlackRequest
-from crm_store.sqlite_gate import gate_for, is_write, writes_first
+from crm_store.sqlite_gate import WriteGate, gate_for, is_write, writes_first
 
 
 @pytest.fixture
@@ -101,3 +101,47 @@ def test_a_failed_transaction_gives_the_gate_back(engine):
     other.start()
     other.join(10)
     assert not other.is_alive() and claimed_in_order(engine) == ["next"]
+
+
+def test_writers_take_turns_in_the_order_they_queued_slack_requests_first():
+    gate = WriteGate()
+    assert gate.acquire()
+    order: list[str] = []
+    woken = threading.Semaphore(0)
+
+    def writer(name: str, first: bool = False) -> None:
+        if first:
+            writes_first()
+        assert gate.acquire(10)
+        order.append(name)
+        woken.release()
+        gate.release()
+
+    threads = []
+    for name, first in (("b1", False), ("b2", False), ("slack", True), ("b3", False)):
+        thread = threading.Thread(target=writer, args=(name, first))
+        thread.start()
+        threads.append(thread)
+        wait_until(lambda n=len(threads): gate.waiting == n, "the writer queued")
+    gate.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["slack", "b1", "b2", "b3"]
+    assert gate.waiting == 0 and gate.acquire(0.1)  # free again once the queue is empty
+    gate.release()
+
+
+def test_a_writer_whose_wait_runs_out_leaves_the_queue_and_the_next_one_still_gets_the_gate():
+    gate = WriteGate()
+    assert gate.acquire()
+    results: dict[str, bool] = {}
+    impatient = threading.Thread(target=lambda: results.__setitem__("impatient", gate.acquire(0.05)))
+    impatient.start()
+    impatient.join(10)
+    assert results == {"impatient": False} and gate.waiting == 0
+    patient = threading.Thread(target=lambda: results.__setitem__("patient", gate.acquire(10)))
+    patient.start()
+    wait_until(lambda: gate.waiting == 1, "the writer queued")
+    gate.release()
+    patient.join(10)
+    assert results["patient"] is True
