@@ -27,9 +27,9 @@ from crm_store.db import session_scope
 from crm_store.leases import fence
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, MutedContact, utcnow
+from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, utcnow
 from crm_store.sharing import Visibility
-from gmail.alert_facts import AlertFacts, alert_facts, gmail_url
+from gmail.alert_facts import AlertFacts, alert_facts, facts_of, gmail_url, read_senders
 from gmail.alert_results import current_run, write_alert_results
 from gmail.client import MailboxClient
 from gmail.messages import NewMessage, from_gmail_metadata
@@ -39,6 +39,11 @@ from gmail.sync_batch import SyncBatch, rep_timezone
 log = logging.getLogger(__name__)
 
 
+
+# Built once (issue 17: statement construction was a good share of the push path's CPU).
+_WAITING = sa.select(Alert.status).where(
+    Alert.account_id == sa.bindparam("account_id"),
+    Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
 
 OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
 
@@ -72,11 +77,12 @@ class MailMagnet:
         if not candidates:
             return  # no contact mail: nothing to read either
         run = current_run()
-        if run is not None:  # what waits from before, read here rather than in a transaction after the posts
-            run.waiting = (run.waiting or set()) | set(session.execute(sa.select(Alert.status).where(
-                Alert.account_id == account.id,
-                Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()).scalars())
-        muted = set(session.exec(select(MutedContact.contact_id).where(MutedContact.account_id == account.id)))
+        # One read: the senders' facts, which of them are muted here, and what waits from before (for
+        # `deliver_waiting`, read here rather than in a transaction after the posts).
+        read = read_senders(session, account.id, (sender.contact_id for _, sender in candidates))
+        if run is not None:
+            run.waiting = (run.waiting or set()) | read.waiting
+        muted = read.muted
         local = batch.at.astimezone(ZoneInfo(batch.tz))
         hold = account.digest_enabled or in_quiet_hours(account, local.hour * 60 + local.minute)
         if hold and run is not None:
@@ -97,8 +103,8 @@ class MailMagnet:
         for alert in alerts:
             alert.id = ids[alert.gmail_id]
             if alert.contact_id not in facts:
-                facts[alert.contact_id] = alert_facts(session, alert.contact_id, at=batch.at, tz=batch.tz,
-                                                      rules=self.rules, labels=self.labels)
+                facts[alert.contact_id] = facts_of(read.rows.get(alert.contact_id, ()), at=batch.at, tz=batch.tz,
+                                                   rules=self.rules, labels=self.labels)
         batch.outbox[OUTBOX] = [(alert, facts[alert.contact_id]) for alert in alerts]
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
@@ -124,10 +130,7 @@ class MailMagnet:
             waiting = run.waiting
         else:
             with self.engine.connect() as connection:
-                waiting = set(connection.execute(sa.select(Alert.status).where(
-                    Alert.account_id == account.id,
-                    Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
-                ).scalars())
+                waiting = set(connection.execute(_WAITING, {"account_id": account.id}).scalars())
         posted = 0
         if AlertStatus.PENDING.value in waiting:
             posted += self.post_pending(account, mailbox)
