@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 _WAITING = sa.select(Alert.status).where(
     Alert.account_id == sa.bindparam("account_id"),
     Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
+_INSERT_ALERTS = Alert.__table__.insert().returning(Alert.__table__.c.gmail_id, Alert.__table__.c.id)
 
 OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
 
@@ -88,20 +89,19 @@ class MailMagnet:
         if hold and run is not None:
             run.waiting.add(AlertStatus.QUEUED_DIGEST.value)
         status = AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING
-        alerts = [Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
-                        channel=account.alert_channel or DM_CHANNEL, status=status, created_at=utcnow(),
-                        attempted_at=None if hold else batch.at)
-                  for message, sender in candidates if sender.contact_id not in muted]
-        if not alerts:
+        rows = [{"account_id": account.id, "gmail_id": message.gmail_id, "contact_id": sender.contact_id,
+                 "channel": account.alert_channel or DM_CHANNEL, "status": status, "slack_ts": None,
+                 "created_at": utcnow(), "attempted_at": None if hold else batch.at, "posted_at": None}
+                for message, sender in candidates if sender.contact_id not in muted]
+        if not rows:
             return
-        table = Alert.__table__
-        ids = dict(session.execute(table.insert().values(  # Core, one statement: no unit of work to flush
-            [alert.model_dump(exclude={"id"}) for alert in alerts]).returning(table.c.gmail_id, table.c.id)).all())
+        # Core, built once: no unit of work to flush; several rows are still one INSERT (insertmanyvalues).
+        ids = dict(session.execute(_INSERT_ALERTS, rows).all())
         if hold:
             return
+        alerts = [Alert(id=ids[row["gmail_id"]], **row) for row in rows]
         facts: dict[int, AlertFacts] = {}
         for alert in alerts:
-            alert.id = ids[alert.gmail_id]
             if alert.contact_id not in facts:
                 facts[alert.contact_id] = facts_of(read.rows.get(alert.contact_id, ()), at=batch.at, tz=batch.tz,
                                                    rules=self.rules, labels=self.labels)
