@@ -228,3 +228,31 @@ def test_a_thread_keeps_one_follow_up_counted_from_its_first_email_and_answering
     with session_scope(stack.engine) as session:
         row = session.exec(select(Followup)).one()
         assert row.due_at.replace(tzinfo=timezone.utc) == DUE and row.gmail_id == third
+
+
+def test_threads_synced_together_each_get_theirs_and_an_older_email_arriving_late_moves_no_reply(rep):
+    """Several threads in one sync (one read of their open follow-ups, then one INSERT and one UPDATE), and an email
+    older than a thread's open follow-up seen later on its own: Reply stays on the newer one."""
+    stack, _ = rep
+    jane = stack.mail('"Jane Doe" <jane@acme.example>', "Renewal", date=WEDNESDAY_10)
+    bob = stack.mail('"Bob Smith" <bob@globex.example>', "Pilot", date=WEDNESDAY_10 + timedelta(minutes=1))
+    stack.run("sync", REP_GMAIL)
+    with session_scope(stack.engine) as session:
+        assert {(row.thread_id, row.gmail_id) for row in session.exec(select(Followup))} == {
+            (stack.gmail.message(REP_GMAIL, jane)["threadId"], jane),
+            (stack.gmail.message(REP_GMAIL, bob)["threadId"], bob)}
+    later = stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal", thread_id=jane,
+                       date=WEDNESDAY_10 + timedelta(hours=2))
+    other = stack.mail('"Bob Smith" <bob@globex.example>', "Another", date=WEDNESDAY_10 + timedelta(hours=2))
+    stack.run("sync", REP_GMAIL)
+    earlier = stack.mail('"Bob Smith" <bob@globex.example>', "Re: Pilot", thread_id=bob,
+                         date=WEDNESDAY_10 - timedelta(hours=1))
+    stack.run("sync", REP_GMAIL)
+    with session_scope(stack.engine) as session:
+        by_thread = {row.thread_id: row for row in session.exec(select(Followup))}
+    assert len(by_thread) == 3
+    assert by_thread[stack.gmail.message(REP_GMAIL, jane)["threadId"]].gmail_id == later
+    assert by_thread[stack.gmail.message(REP_GMAIL, other)["threadId"]].gmail_id == other
+    bob_row = by_thread[stack.gmail.message(REP_GMAIL, bob)["threadId"]]
+    assert bob_row.gmail_id == bob != earlier
+    assert bob_row.received_at.replace(tzinfo=timezone.utc) == WEDNESDAY_10 + timedelta(minutes=1)
