@@ -47,9 +47,9 @@ def test_a_typical_alert_is_the_models_own_json():
     assert alert_blocks(view()) == [block.to_dict() for block in expected]
 
 
-@pytest.mark.parametrize("is_lead,crm,subject,snippet,hidden,email,company", itertools.product(
+@pytest.mark.parametrize("is_lead,crm,subject,snippet,hidden,email,company", list(itertools.product(
     (False, True), (False, True), (None, "", "Re: *x*"), (None, "", "y" * 600), (None, Hidden.SUBJECT, Hidden.PREVIEW),
-    (None, "", "j@x.example"), (None, "", "Acme")))
+    (None, "", "j@x.example"), (None, "", "Acme"))))
 def test_every_shape_renders_as_the_models_render_it(is_lead, crm, subject, snippet, hidden, email, company):
     alert = view(is_lead=is_lead and crm, crm_details=crm, lead_status="Hot" if is_lead else None,
                  owner="Olive" if is_lead else None, subject=subject, snippet=snippet, hidden=hidden,
