@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select, update
+from sqlmodel import Session, update
 
 from crm_store.categories import StageRules, decide_category, deals_of
 from crm_store.db import session_scope
