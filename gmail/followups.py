@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select, update
+from sqlmodel import Session, update
 
 from crm_store.categories import StageRules, decide_category, deals_of
 from crm_store.db import session_scope
@@ -93,6 +93,31 @@ class WorkingHours:
 # -- tracking (a sync subscriber) ---------------------------------------------------------------------------
 
 
+# The tracker's statements, built once (issue 17: building them per call was a good share of the push path's CPU).
+_followups = Followup.__table__
+_open_in = (_followups.c.account_id == sa.bindparam("account_id"), _followups.c.answered_at.is_(None),
+            _followups.c.done_at.is_(None))
+_OPENED_COLUMNS = ("account_id", "thread_id", "contact_id", "gmail_id", "received_at", "due_at")
+_OPEN_UNLESS_OPEN = _followups.insert().from_select(
+    _OPENED_COLUMNS,
+    sa.select(*(sa.bindparam(name, type_=_followups.c[name].type) for name in _OPENED_COLUMNS))
+    .where(~sa.exists().where(_followups.c.thread_id == sa.bindparam("thread_id"), *_open_in)),
+).returning(_followups.c.id)
+# (An UPDATE's parameters may not be named as its table's columns: hence the b_ names.)
+_REPLY_TO_NEWER = _followups.update().where(
+    _followups.c.account_id == sa.bindparam("b_account_id"), _followups.c.thread_id == sa.bindparam("b_thread_id"),
+    _followups.c.received_at <= sa.bindparam("b_received"), _followups.c.answered_at.is_(None),
+    _followups.c.done_at.is_(None)).values(gmail_id=sa.bindparam("b_gmail"))
+_OPEN_IN_THREADS = sa.select(_followups.c.id, _followups.c.thread_id, _followups.c.received_at).where(
+    _followups.c.thread_id.in_(sa.bindparam("threads", expanding=True)), *_open_in)
+_OPEN = _followups.insert()
+_ANSWERED = _followups.update().where(
+    _followups.c.account_id == sa.bindparam("b_account_id"),
+    _followups.c.thread_id.in_(sa.bindparam("b_threads", expanding=True)),
+    _followups.c.answered_at.is_(None)).values(answered_at=sa.bindparam("b_at"))
+_REPLY_TO = _followups.update().where(_followups.c.id == sa.bindparam("b_id")).values(gmail_id=sa.bindparam("b_gmail"))
+
+
 class FollowupTracker:
     """Opens follow-ups for contacts' emails and answers them from the rep's sent mail, in the sync's transaction."""
 
@@ -121,10 +146,33 @@ class FollowupTracker:
 
     def _open(self, session: Session, account: GmailAccount, waiting: list[tuple[str, int, str, datetime]],
               tz: str) -> None:
-        table = Followup.__table__
-        rows = session.execute(sa.select(table.c.id, table.c.thread_id, table.c.received_at).where(
-            table.c.account_id == account.id, table.c.thread_id.in_(sorted({w[0] for w in waiting})),
-            table.c.answered_at.is_(None), table.c.done_at.is_(None))).all()
+        """A push brings one thread's mail (issue 17): one conditional INSERT opens its follow-up unless one is open,
+        with no read first; when one was open, one conditional UPDATE moves its Reply. Several threads: one read of
+        their open follow-ups, then one INSERT and one UPDATE for all (`_open_threads`)."""
+        thread_id, contact_id, gmail_id, received_at = waiting[0]
+        if any(other[0] != thread_id for other in waiting):
+            self._open_threads(session, account, waiting, tz)
+            return
+        newest, newest_id = received_at, gmail_id
+        for _, _, other_id, other_received in waiting[1:]:
+            if other_received >= newest:  # Reply answers the newest; the wait counts from the first
+                newest, newest_id = other_received, other_id
+        opened = session.execute(_OPEN_UNLESS_OPEN, {
+            "account_id": account.id, "thread_id": thread_id, "contact_id": contact_id, "gmail_id": newest_id,
+            "received_at": received_at,
+            "due_at": self.working_hours.add(received_at, account.followup_hours, tz)}).first()
+        if opened is not None:
+            return
+        if len(waiting) == 1:  # Reply moves to it when it came after the open one's first message
+            session.execute(_REPLY_TO_NEWER, {"b_account_id": account.id, "b_thread_id": thread_id,
+                                              "b_gmail": gmail_id, "b_received": received_at})
+        else:
+            self._open_threads(session, account, waiting, tz)
+
+    def _open_threads(self, session: Session, account: GmailAccount, waiting: list[tuple[str, int, str, datetime]],
+                      tz: str) -> None:
+        rows = session.execute(_OPEN_IN_THREADS, {"account_id": account.id,
+                                                  "threads": sorted({w[0] for w in waiting})}).all()
         # thread -> [id (None: new), first received, newest received, newest gmail id (None: unchanged), contact]
         threads: dict[str, list] = {thread_id: [row_id, _aware(received), _aware(received), None, None]
                                     for row_id, thread_id, received in rows}
@@ -140,10 +188,9 @@ class FollowupTracker:
         newer = [{"b_id": row_id, "b_gmail": gmail_id} for row_id, _, _, gmail_id, _ in threads.values()
                  if row_id is not None and gmail_id is not None]
         if new:
-            session.execute(table.insert().values(new))
+            session.execute(_OPEN, new)
         if newer:
-            session.execute(table.update().where(table.c.id == sa.bindparam("b_id"))
-                            .values(gmail_id=sa.bindparam("b_gmail")), newer)
+            session.execute(_REPLY_TO, newer)
 
     def record_sent(self, session: Session, account: GmailAccount, sent_threads: Iterable[str], at: datetime) -> int:
         """The rep sent mail in these threads (seen in the history the sync read): their follow-ups are answered.
@@ -151,11 +198,8 @@ class FollowupTracker:
         threads = sorted({thread[:128] for thread in sent_threads if thread})
         answered = 0
         for start in range(0, len(threads), 400):
-            answered += session.execute(
-                update(Followup).where(Followup.account_id == account.id,
-                                       Followup.thread_id.in_(threads[start:start + 400]),
-                                       Followup.answered_at.is_(None))
-                .values(answered_at=at).execution_options(synchronize_session=False)).rowcount
+            answered += session.execute(_ANSWERED, {"b_account_id": account.id,
+                                                    "b_threads": threads[start:start + 400], "b_at": at}).rowcount
         return answered
 
     def deliver(self, batch: SyncBatch, mailbox) -> None:
@@ -196,6 +240,15 @@ class FollowupNotifier(Protocol):
         """Post one nudge to the rep's DM; returns its ts."""
 
 
+# The due follow-ups of a mailbox, oldest due first (built once, the columns a nudge uses).
+_DUE = sa.select(_followups.c.id, _followups.c.contact_id, _followups.c.thread_id, _followups.c.received_at).where(
+    _followups.c.account_id == sa.bindparam("account_id"), _followups.c.answered_at.is_(None),
+    _followups.c.done_at.is_(None), _followups.c.nudged_at.is_(None), _followups.c.due_at <= sa.bindparam("now"),
+    sa.or_(_followups.c.snoozed_until.is_(None), _followups.c.snoozed_until <= sa.bindparam("now")),
+    _followups.c.contact_id.not_in(sa.select(MutedContact.contact_id).where(
+        MutedContact.account_id == sa.bindparam("account_id")))).order_by(_followups.c.due_at).limit(20)
+
+
 class FollowupNudger:
     def __init__(self, engine: Engine, notifier: FollowupNotifier, working_hours: WorkingHours, rules: StageRules,
                  *, default_tz: str = "UTC", clock: Callable[[], datetime] = utcnow):
@@ -211,31 +264,33 @@ class FollowupNudger:
         self._checked: dict[int, datetime] = {}
         self._lock = threading.Lock()
 
-    def run(self, account: GmailAccount) -> int:
-        """Post the mailbox's due nudges now, when the rep may be nudged now; returns how many were posted."""
+    def run(self, account: GmailAccount, tz: str | None = None) -> int:
+        """Post the mailbox's due nudges now, when the rep may be nudged now; returns how many were posted.
+        `account` is the run's own read of the mailbox (its settings are not read again) and `tz` the rep's time
+        zone when the run knows it."""
         now = self.clock()
         with self._lock:
             last = self._checked.get(account.id)
             if last is not None and timedelta(0) <= now - last < self.min_interval:
                 return 0
             self._checked[account.id] = now
+        if not account.followups_enabled:
+            return 0
         with session_scope(self.engine) as session:
-            current = session.get(GmailAccount, account.id)
-            if current is None or not current.followups_enabled:
+            # Nothing due is the usual answer: without the time zone at hand, it is asked first (one statement,
+            # not the two reads of the time zone); with it, the working hours are (no statement at all).
+            due = None if tz is not None else session.execute(_DUE, {"account_id": account.id, "now": now}).all()
+            if due == []:
                 return 0
-            tz = rep_timezone(session, current, self.default_tz)
+            tz = tz or rep_timezone(session, account, self.default_tz)
             local = now.astimezone(ZoneInfo(tz))
-            if not self.working_hours.contains(now, tz) or in_quiet_hours(current, local.hour * 60 + local.minute):
+            if not self.working_hours.contains(now, tz) or in_quiet_hours(account, local.hour * 60 + local.minute):
                 return 0
-            muted = sa.select(MutedContact.contact_id).where(MutedContact.account_id == account.id)
-            due = list(session.exec(select(Followup).where(
-                Followup.account_id == account.id, Followup.answered_at.is_(None), Followup.done_at.is_(None),
-                Followup.nudged_at.is_(None), Followup.due_at <= now,
-                sa.or_(Followup.snoozed_until.is_(None), Followup.snoozed_until <= now),
-                Followup.contact_id.not_in(muted)).order_by(Followup.due_at).limit(20)))
-            nudges = [self._nudge(session, current, row, now, tz) for row in due]
-            channel = self.notifier.dm_address(current)
-            team = current.slack_team_id
+            if due is None:
+                due = session.execute(_DUE, {"account_id": account.id, "now": now}).all()
+            nudges = [self._nudge(session, account, row, now, tz) for row in due]
+            channel = self.notifier.dm_address(account)
+            team = account.slack_team_id
         posted = 0
         for nudge in nudges:
             if not self._claim(nudge.followup_id, now):
@@ -249,7 +304,7 @@ class FollowupNudger:
             posted += 1
         return posted
 
-    def _nudge(self, session: Session, account: GmailAccount, row: Followup, now: datetime, tz: str) -> FollowupNudge:
+    def _nudge(self, session: Session, account: GmailAccount, row: sa.Row, now: datetime, tz: str) -> FollowupNudge:
         contact = session.get(Contact, row.contact_id)
         deal_name = deal_stage = None
         if not contact.is_lead:

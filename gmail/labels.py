@@ -65,6 +65,13 @@ class FilingResult:
         return bool(self.filed or self.refiled or self.labels_created)
 
 
+# Built once (issue 17: building it per sync was a share of the push path's CPU).
+_messages = MailboxMessage.__table__
+_MARK_TO_FILE = _messages.update().where(
+    _messages.c.account_id == sa.bindparam("b_account_id"), _messages.c.filed_category.is_(None),
+    _messages.c.gmail_id.in_(sa.bindparam("b_gmail_ids", expanding=True))).values(needs_filing=True)
+
+
 class LabelFiler:
     def __init__(self, engine: Engine, rules: StageRules, labels: LabelNames, *, default_tz: str = "UTC",
                  lookback_days: int = 30, clock: Callable[[], datetime] = utcnow):
@@ -84,6 +91,9 @@ class LabelFiler:
     # -- SyncSubscriber: mark what the next label run must decide --------------------------------
 
     def record(self, session: Session, batch: SyncBatch) -> None:
+        """The contract: in the sync's transaction, every message of the batch in the Inbox from a contact, and every
+        stored one the batch saw in the Inbox from a contact, is marked `needs_filing` unless it is filed already;
+        the next label run decides those (and nothing else of this batch)."""
         if not batch.account.labels_enabled:
             return
         to_decide = [m.gmail_id for m in batch.messages if m.in_inbox and batch.contact_of(m) is not None]
@@ -91,13 +101,8 @@ class LabelFiler:
         to_decide += [gmail_id for gmail_id, address in batch.known_in_inbox.items()
                       if address in batch.senders and batch.senders[address].is_contact]
         for start in range(0, len(to_decide), ADDRESS_CHUNK):
-            session.execute(
-                update(MailboxMessage)
-                .where(MailboxMessage.account_id == batch.account.id, MailboxMessage.filed_category.is_(None),
-                       MailboxMessage.gmail_id.in_(to_decide[start:start + ADDRESS_CHUNK]))
-                .values(needs_filing=True)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(_MARK_TO_FILE, {"b_account_id": batch.account.id,
+                                            "b_gmail_ids": to_decide[start:start + ADDRESS_CHUNK]})
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
         """Filing runs on its own schedule (every LABEL_INTERVAL_SECONDS), not on every sync."""

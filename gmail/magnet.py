@@ -27,9 +27,9 @@ from crm_store.db import session_scope
 from crm_store.leases import fence
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, MutedContact, utcnow
+from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, utcnow
 from crm_store.sharing import Visibility
-from gmail.alert_facts import AlertFacts, alert_facts
+from gmail.alert_facts import AlertFacts, alert_facts, facts_of, read_senders
 from gmail.alert_results import current_run, write_alert_results
 from gmail.client import MailboxClient
 from gmail.links import gmail_url
@@ -40,6 +40,12 @@ from gmail.sync_batch import SyncBatch, rep_timezone
 log = logging.getLogger(__name__)
 
 
+
+# Built once (issue 17: statement construction was a good share of the push path's CPU).
+_WAITING = sa.select(Alert.status).where(
+    Alert.account_id == sa.bindparam("account_id"),
+    Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
+_INSERT_ALERTS = Alert.__table__.insert().returning(Alert.__table__.c.gmail_id, Alert.__table__.c.id)
 
 OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
 
@@ -73,33 +79,33 @@ class MailMagnet:
         if not candidates:
             return  # no contact mail: nothing to read either
         run = current_run()
-        if run is not None:  # what waits from before, read here rather than in a transaction after the posts
-            run.waiting = (run.waiting or set()) | set(session.execute(sa.select(Alert.status).where(
-                Alert.account_id == account.id,
-                Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()).scalars())
-        muted = set(session.exec(select(MutedContact.contact_id).where(MutedContact.account_id == account.id)))
+        # One read: the senders' facts, which of them are muted here, and what waits from before (for
+        # `deliver_waiting`, read here rather than in a transaction after the posts).
+        read = read_senders(session, account.id, (sender.contact_id for _, sender in candidates))
+        if run is not None:
+            run.waiting = (run.waiting or set()) | read.waiting
+        muted = read.muted
         local = batch.at.astimezone(ZoneInfo(batch.tz))
         hold = account.digest_enabled or in_quiet_hours(account, local.hour * 60 + local.minute)
         if hold and run is not None:
             run.waiting.add(AlertStatus.QUEUED_DIGEST.value)
         status = AlertStatus.QUEUED_DIGEST if hold else AlertStatus.PENDING
-        alerts = [Alert(account_id=account.id, gmail_id=message.gmail_id, contact_id=sender.contact_id,
-                        channel=account.alert_channel or DM_CHANNEL, status=status, created_at=utcnow(),
-                        attempted_at=None if hold else batch.at)
-                  for message, sender in candidates if sender.contact_id not in muted]
-        if not alerts:
+        rows = [{"account_id": account.id, "gmail_id": message.gmail_id, "contact_id": sender.contact_id,
+                 "channel": account.alert_channel or DM_CHANNEL, "status": status, "slack_ts": None,
+                 "created_at": utcnow(), "attempted_at": None if hold else batch.at, "posted_at": None}
+                for message, sender in candidates if sender.contact_id not in muted]
+        if not rows:
             return
-        table = Alert.__table__
-        ids = dict(session.execute(table.insert().values(  # Core, one statement: no unit of work to flush
-            [alert.model_dump(exclude={"id"}) for alert in alerts]).returning(table.c.gmail_id, table.c.id)).all())
+        # Core, built once: no unit of work to flush; several rows are still one INSERT (insertmanyvalues).
+        ids = dict(session.execute(_INSERT_ALERTS, rows).all())
         if hold:
             return
+        alerts = [Alert(id=ids[row["gmail_id"]], **row) for row in rows]
         facts: dict[int, AlertFacts] = {}
         for alert in alerts:
-            alert.id = ids[alert.gmail_id]
             if alert.contact_id not in facts:
-                facts[alert.contact_id] = alert_facts(session, alert.contact_id, at=batch.at, tz=batch.tz,
-                                                      rules=self.rules, labels=self.labels)
+                facts[alert.contact_id] = facts_of(read.rows.get(alert.contact_id, ()), at=batch.at, tz=batch.tz,
+                                                   rules=self.rules, labels=self.labels)
         batch.outbox[OUTBOX] = [(alert, facts[alert.contact_id]) for alert in alerts]
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
@@ -125,10 +131,7 @@ class MailMagnet:
             waiting = run.waiting
         else:
             with self.engine.connect() as connection:
-                waiting = set(connection.execute(sa.select(Alert.status).where(
-                    Alert.account_id == account.id,
-                    Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
-                ).scalars())
+                waiting = set(connection.execute(_WAITING, {"account_id": account.id}).scalars())
         posted = 0
         if AlertStatus.PENDING.value in waiting:
             posted += self.post_pending(account, mailbox)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
+from typing import NamedTuple
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -34,47 +36,111 @@ def alert_text(view: AlertView) -> str:
     return f"New email from {'lead ' if view.is_lead else ''}{_escape(_who(view))}"
 
 
-def alert_blocks(view: AlertView) -> list[dict]:
-    contact = _escape(view.contact_name) + (f"\n{_escape(view.contact_email)}" if view.contact_email else "")
-    fields = [
-        MarkdownTextObject(text=f"*Contact*\n{contact}"),
-        MarkdownTextObject(text=f"*Company*\n{_escape(view.company or '—')}"),
-    ]
+class _AlertTexts(NamedTuple):
+    """Every text of an alert's blocks that depends on the alert, in full; None: that part is not shown."""
+
+    header: str
+    contact: str
+    company: str
+    details: tuple[str, str] | None  # the lead's status and owner, or the deals and label
+    content: str | None  # subject and preview
+    hidden: str | None
+    block_id: str
+    reference: str  # the buttons' value
+    url: str
+    mute_confirm: str
+
+
+def _alert_texts(view: AlertView) -> _AlertTexts:
+    details = None
     if view.is_lead:
-        fields += [
-            MarkdownTextObject(text=f"*Lead status*\n{_escape(view.lead_status or '—')}"),
-            MarkdownTextObject(text=f"*Owner*\n{_escape(view.owner or '—')}"),
-        ]
+        details = (f"*Lead status*\n{_escape(view.lead_status or '—')}", f"*Owner*\n{_escape(view.owner or '—')}")
     elif view.crm_details:
-        fields += [
-            MarkdownTextObject(text=f"*Deals*\n{_escape(view.deal_context or '—')}"),
-            MarkdownTextObject(text=f"*Label*\n{_escape(view.category_label or 'none')}"),
-        ]
-    blocks = [
-        SectionBlock(text=MarkdownTextObject(
-            text=f":envelope_with_arrow: *New email from {'lead ' if view.is_lead else ''}{_escape(_who(view))}* "
-                 f"to <@{view.rep_user_id}> · {slack_date(view.received_at)}")),
-        SectionBlock(fields=fields),
-    ]
+        details = (f"*Deals*\n{_escape(view.deal_context or '—')}", f"*Label*\n{_escape(view.category_label or 'none')}")
+    content = None
     if view.subject is not None:
         content = f"*Subject:* {_escape(view.subject or '(no subject)')}"
         if view.snippet:
             content += f"\n>{_escape(view.snippet[:500])}"
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=content[:3000])))
-    if view.hidden is not None:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=HIDDEN_WORDS[view.hidden])]))
-    reference = json.dumps({"a": view.account_id, "g": view.gmail_id, "c": view.contact_id})
-    blocks.append(ActionsBlock(block_id=f"alert_actions_{view.gmail_id}", elements=[
-        ButtonElement(text="View contact", action_id=AlertAction.VIEW_CONTACT, value=reference),
-        ButtonElement(text="Reply", action_id=AlertAction.REPLY, value=reference, style="primary"),
-        ButtonElement(text="Open in Gmail", action_id=AlertAction.OPEN_GMAIL, url=view.gmail_url),
-        ButtonElement(text="Mute contact", action_id=AlertAction.MUTE, value=reference, style="danger",
-                      confirm=ConfirmObject(title="Mute this contact?",
-                                            text=f"No more MailMagnet alerts for {_escape(view.contact_name)} from "
-                                                 "this mailbox. Undo with `/gmail unmute`.",
-                                            confirm="Mute", deny="Cancel")),
+        content = content[:3000]
+    return _AlertTexts(
+        header=f":envelope_with_arrow: *New email from {'lead ' if view.is_lead else ''}{_escape(_who(view))}* "
+               f"to <@{view.rep_user_id}> · {slack_date(view.received_at)}",
+        contact=f"*Contact*\n{_escape(view.contact_name)}"
+                + (f"\n{_escape(view.contact_email)}" if view.contact_email else ""),
+        company=f"*Company*\n{_escape(view.company or '—')}", details=details, content=content,
+        hidden=HIDDEN_WORDS[view.hidden] if view.hidden is not None else None,
+        block_id=f"alert_actions_{view.gmail_id}",
+        reference=json.dumps({"a": view.account_id, "g": view.gmail_id, "c": view.contact_id}), url=view.gmail_url,
+        mute_confirm=f"No more MailMagnet alerts for {_escape(view.contact_name)} from this mailbox. "
+                     "Undo with `/gmail unmute`.")
+
+
+def _alert_models(texts: _AlertTexts) -> list:
+    fields = [MarkdownTextObject(text=texts.contact), MarkdownTextObject(text=texts.company)]
+    fields += [MarkdownTextObject(text=text) for text in texts.details or ()]
+    blocks = [SectionBlock(text=MarkdownTextObject(text=texts.header)), SectionBlock(fields=fields)]
+    if texts.content is not None:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=texts.content)))
+    if texts.hidden is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=texts.hidden)]))
+    blocks.append(ActionsBlock(block_id=texts.block_id, elements=[
+        ButtonElement(text="View contact", action_id=AlertAction.VIEW_CONTACT, value=texts.reference),
+        ButtonElement(text="Reply", action_id=AlertAction.REPLY, value=texts.reference, style="primary"),
+        ButtonElement(text="Open in Gmail", action_id=AlertAction.OPEN_GMAIL, url=texts.url),
+        ButtonElement(text="Mute contact", action_id=AlertAction.MUTE, value=texts.reference, style="danger",
+                      confirm=ConfirmObject(title="Mute this contact?", text=texts.mute_confirm, confirm="Mute",
+                                            deny="Cancel")),
     ]))
-    return [b.to_dict() for b in blocks]
+    return blocks
+
+
+# slack_sdk's models render and validate an alert's 23 objects in about 0.3 ms, a few percent of the push path's
+# CPU budget (issue 17). They still do both, but once per shape of alert (which optional parts it shows), with a
+# placeholder for each text; an alert's blocks are that JSON with its own texts put in place of the placeholders
+# (whole values: a placeholder starts with a NUL, which no JSON text of ours does). slack_sdk drops empty texts
+# and refuses some too long; an alert with an empty text, or one longer than slack_sdk allows where it checks, is
+# built by the models themselves, so it renders, or fails, exactly as they make it.
+def _slot(name: str) -> str:
+    return f"\x00{name}\x00"
+
+
+_SLOTS = _AlertTexts(
+    header=_slot("header"), contact=_slot("contact"), company=_slot("company"),
+    details=(_slot("details0"), _slot("details1")), content=_slot("content"), hidden=_slot("hidden"),
+    block_id=_slot("block_id"), reference=_slot("reference"), url=_slot("url"), mute_confirm=_slot("mute_confirm"))
+_LIMITS = (("header", SectionBlock.text_max_length), ("content", SectionBlock.text_max_length),
+           ("block_id", ActionsBlock.block_id_max_length), ("reference", ButtonElement.value_max_length),
+           ("url", ButtonElement.url_max_length), ("mute_confirm", ConfirmObject.text_max_length))
+
+
+@lru_cache(maxsize=32)
+def _template(shape: tuple[bool, ...]) -> list[dict]:
+    """The blocks of an alert of this shape (which optional texts it has), with placeholders for its texts."""
+    slots = _SLOTS._replace(**{name: None for name, present in zip(_AlertTexts._fields, shape) if not present})
+    return [block.to_dict() for block in _alert_models(slots)]
+
+
+def _filled(node, values: dict[str, str]):
+    if isinstance(node, dict):
+        return {key: _filled(value, values) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_filled(value, values) for value in node]
+    if isinstance(node, str) and node[:1] == "\x00":
+        return values[node]
+    return node
+
+
+def alert_blocks(view: AlertView) -> list[dict]:
+    texts = _alert_texts(view)
+    pieces = [text for text in texts if isinstance(text, str)] + list(texts.details or ())
+    if "" in pieces or any(len(getattr(texts, name) or "") > limit for name, limit in _LIMITS):
+        return [block.to_dict() for block in _alert_models(texts)]
+    values = {_slot(name): value for name, value in zip(_AlertTexts._fields, texts)
+              if isinstance(value, str)}
+    if texts.details is not None:
+        values |= {_SLOTS.details[0]: texts.details[0], _SLOTS.details[1]: texts.details[1]}
+    return _filled(_template(tuple(text is not None for text in texts)), values)
 
 
 def alert_metadata(view: AlertView) -> dict:

@@ -48,9 +48,10 @@ def nudges(stack) -> list[dict]:
     return [m for m in stack.slack.messages(dm) if (m.get("metadata") or {}).get("event_type") == FOLLOWUP_EVENT_TYPE]
 
 
-def nudge_at(stack, clock, moment) -> int:
+def nudge_at(stack, clock, moment, tz=None) -> int:
+    """The nudge job at a moment; `tz`: the rep's time zone as a mailbox run hands it over (else read)."""
     clock.now = moment
-    return stack.services.jobs.nudger.run(_account(stack))
+    return stack.services.jobs.nudger.run(_account(stack), tz)
 
 
 def _account(stack):
@@ -68,7 +69,8 @@ def customer_mail(stack, subject="Renewal question"):
     return gmail_id
 
 
-def test_an_unanswered_customer_email_gets_exactly_one_nudge_on_the_next_working_day(rep):
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_an_unanswered_customer_email_gets_exactly_one_nudge_on_the_next_working_day(rep, tz):
     stack, clock = rep
     customer_mail(stack)
     with session_scope(stack.engine) as session:
@@ -76,24 +78,25 @@ def test_an_unanswered_customer_email_gets_exactly_one_nudge_on_the_next_working
         assert row.due_at.replace(tzinfo=timezone.utc) == DUE
         # Times and ids only: no subject, no snippet, no address of the message.
         assert {"subject", "snippet", "body", "from_address"}.isdisjoint(Followup.model_fields)
-    assert nudge_at(stack, clock, DUE - timedelta(hours=1)) == 0  # Monday 09:00: not yet
-    assert nudge_at(stack, clock, datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)) == 0  # a Saturday
-    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 1
-    assert nudge_at(stack, clock, DUE + timedelta(hours=2)) == 0  # exactly one
+    assert nudge_at(stack, clock, DUE - timedelta(hours=1), tz) == 0  # Monday 09:00: not yet
+    assert nudge_at(stack, clock, datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc), tz) == 0  # a Saturday
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30), tz) == 1
+    assert nudge_at(stack, clock, DUE + timedelta(hours=2), tz) == 0  # exactly one
     [posted] = nudges(stack)
     shown = json.dumps(posted["blocks"])
     assert "Jane Doe (Acme)" in posted["text"] and "Acme renewal" in shown and "days" in posted["text"]
     assert "Renewal question" not in shown and "Renewal question" not in posted["text"]  # no content
 
 
-def test_none_on_a_weekend_even_when_due_and_none_in_quiet_hours(rep):
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_none_on_a_weekend_even_when_due_and_none_in_quiet_hours(rep, tz):
     stack, clock = rep
     customer_mail(stack)
     stack.update_mailbox(quiet_start_minute=10 * 60, quiet_end_minute=11 * 60)
-    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 0  # Monday 10:30: quiet hours
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30), tz) == 0  # Monday 10:30: quiet hours
     stack.update_mailbox(quiet_start_minute=None, quiet_end_minute=None)
-    assert nudge_at(stack, clock, datetime(2026, 12, 12, 10, 0, tzinfo=timezone.utc)) == 0  # next Saturday
-    assert nudge_at(stack, clock, datetime(2026, 12, 14, 9, 30, tzinfo=timezone.utc)) == 1  # Monday after
+    assert nudge_at(stack, clock, datetime(2026, 12, 12, 10, 0, tzinfo=timezone.utc), tz) == 0  # next Saturday
+    assert nudge_at(stack, clock, datetime(2026, 12, 14, 9, 30, tzinfo=timezone.utc), tz) == 1  # Monday after
 
 
 def test_a_reply_sent_from_gmail_clears_it(rep):
@@ -228,3 +231,31 @@ def test_a_thread_keeps_one_follow_up_counted_from_its_first_email_and_answering
     with session_scope(stack.engine) as session:
         row = session.exec(select(Followup)).one()
         assert row.due_at.replace(tzinfo=timezone.utc) == DUE and row.gmail_id == third
+
+
+def test_threads_synced_together_each_get_theirs_and_an_older_email_arriving_late_moves_no_reply(rep):
+    """Several threads in one sync (one read of their open follow-ups, then one INSERT and one UPDATE), and an email
+    older than a thread's open follow-up seen later on its own: Reply stays on the newer one."""
+    stack, _ = rep
+    jane = stack.mail('"Jane Doe" <jane@acme.example>', "Renewal", date=WEDNESDAY_10)
+    bob = stack.mail('"Bob Smith" <bob@globex.example>', "Pilot", date=WEDNESDAY_10 + timedelta(minutes=1))
+    stack.run("sync", REP_GMAIL)
+    with session_scope(stack.engine) as session:
+        assert {(row.thread_id, row.gmail_id) for row in session.exec(select(Followup))} == {
+            (stack.gmail.message(REP_GMAIL, jane)["threadId"], jane),
+            (stack.gmail.message(REP_GMAIL, bob)["threadId"], bob)}
+    later = stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal", thread_id=jane,
+                       date=WEDNESDAY_10 + timedelta(hours=2))
+    other = stack.mail('"Bob Smith" <bob@globex.example>', "Another", date=WEDNESDAY_10 + timedelta(hours=2))
+    stack.run("sync", REP_GMAIL)
+    earlier = stack.mail('"Bob Smith" <bob@globex.example>', "Re: Pilot", thread_id=bob,
+                         date=WEDNESDAY_10 - timedelta(hours=1))
+    stack.run("sync", REP_GMAIL)
+    with session_scope(stack.engine) as session:
+        by_thread = {row.thread_id: row for row in session.exec(select(Followup))}
+    assert len(by_thread) == 3
+    assert by_thread[stack.gmail.message(REP_GMAIL, jane)["threadId"]].gmail_id == later
+    assert by_thread[stack.gmail.message(REP_GMAIL, other)["threadId"]].gmail_id == other
+    bob_row = by_thread[stack.gmail.message(REP_GMAIL, bob)["threadId"]]
+    assert bob_row.gmail_id == bob != earlier
+    assert bob_row.received_at.replace(tzinfo=timezone.utc) == WEDNESDAY_10 + timedelta(minutes=1)

@@ -74,9 +74,12 @@ def test_a_push_run_posting_one_alert_is_four_transactions_three_of_them_writes(
     assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
     # The claim; the open (a read); the sync; the release with the post's record. Before this round: 7 transactions
     # (also a read of stored ids, a write of the post's record, a read of waiting alerts), 4 writes, 19 statements.
+    # Statements were 14 before issue 17's round on the sync's subscribers: the waiting alerts, the mutes, the
+    # contact and its deals are one read now (were four), and the follow-up is opened by a conditional INSERT with
+    # no read of the thread's open ones first.
     assert counted.counts["transactions"] == 4, counted.counts
     assert counted.counts["writes"] == 3, counted.counts
-    assert counted.counts["statements"] <= 14, counted.counts
+    assert counted.counts["statements"] <= 10, counted.counts
 
 
 @pytest.fixture
