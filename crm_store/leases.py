@@ -176,7 +176,7 @@ class Lease:
 
 
 @functools.cache
-def _claim_statement(job: Job, force: bool, by_id: bool, where: tuple = ()):
+def claim_statement(job: Job, force: bool, by_id: bool, where: tuple = ()):
     """The claim's one statement for this kind of claim, built once; bound: b_now, b_expires, b_owner, b_limit
     (and b_ids when `by_id`; `where`: more conditions, e.g. the push's)."""
     now = sa.bindparam("b_now", type_=_T.c.lease_expires_at.type)
@@ -208,7 +208,7 @@ def _claim_statement(job: Job, force: bool, by_id: bool, where: tuple = ()):
     )
 
 
-def _claim_values(owner: str, limit: int, lease_seconds: int, now: datetime) -> dict:
+def claim_values(owner: str, limit: int, lease_seconds: int, now: datetime) -> dict:
     return {"b_now": now, "b_expires": now + timedelta(seconds=lease_seconds), "b_owner": owner, "b_limit": limit}
 
 
@@ -217,11 +217,11 @@ def claim_leases(engine: Engine, owner: str, job: Job, *, limit: int, lease_seco
                  force: bool = False) -> list[Lease]:
     """Lease up to `limit` mailboxes due for `job` (or the given ones; `force`: due or not)."""
     now = now or utcnow()
-    values = _claim_values(owner, limit, lease_seconds, now)
+    values = claim_values(owner, limit, lease_seconds, now)
     if account_ids is not None:
         values["b_ids"] = list(account_ids)
     with engine.begin() as connection:  # Core: one statement, no ORM unit of work
-        rows = connection.execute(_claim_statement(job, force, account_ids is not None), values).all()
+        rows = connection.execute(claim_statement(job, force, account_ids is not None), values).all()
     return sorted((Lease(row[0], now, row[1], row[2]) for row in rows), key=lambda lease: lease.account_id)
 
 

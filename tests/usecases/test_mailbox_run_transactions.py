@@ -5,6 +5,8 @@ transaction is a job step's one unit of work: nothing read again that the run al
 alert after its post."""
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -13,6 +15,8 @@ import pytest
 from sqlalchemy import event
 
 from tests.support.alerts import CONTACTS, DEALS, alerts_in
+from crm_store.db import session_scope
+from crm_store.models import GmailAccount
 from testsupport.stack import REP, TEAM
 
 
@@ -77,3 +81,38 @@ def test_a_push_run_posting_one_alert_is_four_transactions_three_of_them_writes(
     assert counted.counts["transactions"] == 4, counted.counts
     assert counted.counts["writes"] == 3, counted.counts
     assert counted.counts["statements"] <= 14, counted.counts
+
+
+def envelope(address: str, history_id: int) -> dict:
+    data = base64.b64encode(json.dumps({"emailAddress": address, "historyId": history_id}).encode()).decode()
+    return {"message": {"data": data, "messageId": "1"}}
+
+
+def test_a_push_taken_and_run_is_four_transactions_the_claim_reading_the_mailbox_itself(pushed):
+    jobs = pushed.services.jobs
+    with session_scope(pushed.engine) as session:
+        account = session.get(GmailAccount, pushed.account_id())
+        address, cursor = account.email_address, int(account.history_id)
+    pushed.mail("jane@acme.example", "Pushed to you")
+    with Transactions(pushed.engine) as counted:
+        assert jobs.push_received(envelope(address, cursor + 1)) == "accepted"
+        jobs.wait_for_requested()
+    assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
+    # The push's claim (one conditional UPDATE, no read of the mailbox before it); the open; the sync; the release.
+    # Before: 5 transactions (the push's read of the mailbox, then the claim), 15 statements.
+    assert counted.counts["transactions"] == 4, counted.counts
+    assert counted.counts["writes"] == 3, counted.counts
+    assert counted.counts["statements"] <= 14, counted.counts
+
+
+def test_a_push_the_mailbox_was_synced_past_claims_nothing_and_runs_nothing(pushed):
+    jobs = pushed.services.jobs
+    with session_scope(pushed.engine) as session:
+        account = session.get(GmailAccount, pushed.account_id())
+        address, cursor = account.email_address, int(account.history_id)
+    with Transactions(pushed.engine) as counted:
+        assert jobs.push_received(envelope(address, cursor)) == "coalesced"
+        jobs.wait_for_requested()
+    # The conditional claim (nothing claimed), then the read that decides as before; no run.
+    assert counted.counts["transactions"] == 2, counted.counts
+    assert counted.counts["statements"] == 2, counted.counts
