@@ -28,6 +28,7 @@ moves on.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,7 +49,8 @@ from gmail.config import GoogleConfig, SyncConfig
 from gmail.inbox_state import apply_inbox_changes, reconcile_inbox
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, HistoryExpired
 from gmail.messages import NewMessage, from_gmail_metadata
-from gmail.sync_batch import OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone
+from gmail.sync_batch import (OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone,
+                              to_file_when_new)
 from telemetry.failpoints import failpoint
 
 log = logging.getLogger(__name__)
@@ -80,26 +82,48 @@ def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> s
     return best.address if best is not None else (message.from_address or "")
 
 
-def _cursor_values(finish: _Finish, now: datetime) -> dict:
-    """The mailbox's columns a good sync writes with its cursor."""
-    values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
+@functools.cache
+def _move_cursor(backfill: bool, connected_only: bool):
+    """The mailbox's columns a good sync writes with its cursor (b_id, b_cursor, b_now), built once."""
+    table = GmailAccount.__table__
+    values: dict = {"history_id": sa.bindparam("b_cursor", type_=table.c.history_id.type),
+                    "last_sync_at": sa.bindparam("b_now", type_=table.c.last_sync_at.type), "last_sync_error": None,
                     # A failing streak (and its incident) ends with a run that works.
                     "failing_since": None, "admins_notified_at": None}
-    if finish.backfill:
+    if backfill:
         values["backfill_done"] = True
-    return values
+    where = [table.c.id == sa.bindparam("b_id")]
+    if connected_only:
+        where.append(table.c.status == AccountStatus.CONNECTED.value)
+    return table.update().where(*where).values(**values)
+
+
+_MESSAGES = MailboxMessage.__table__
+
+
+@functools.cache
+def _insert_new(dialect_name: str):
+    """The messages' INSERT that skips stored ones and says which it stored, built once per dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(_MESSAGES).on_conflict_do_nothing(
+        index_elements=["account_id", "gmail_id"]).returning(_MESSAGES.c.gmail_id)
 
 
 def _store_new(session: Session, rows: list[dict]) -> set[str]:
-    """INSERT the messages not stored yet, in one statement; the Gmail ids it stored."""
+    """INSERT the messages not stored yet, in one statement (SQLAlchemy's "insertmanyvalues" makes the rows one
+    multi-row INSERT … RETURNING); the Gmail ids it stored."""
     if not rows:
         return set()
-    from sqlalchemy.dialects import postgresql, sqlite
+    return set(session.execute(_insert_new(session.get_bind().dialect.name), rows).scalars())
 
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = MailboxMessage.__table__
-    return set(session.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(
-        index_elements=["account_id", "gmail_id"]).returning(table.c.gmail_id)).scalars())
+
+# The mailbox as `open` loads it, with the time zones it may use (built once: issue 17).
+_OPEN = (sa.select(GmailAccount, CrmUser.timezone, OrgSettings.default_timezone)
+         .outerjoin(CrmUser, CrmUser.id == GmailAccount.crm_user_id)
+         .outerjoin(OrgSettings, OrgSettings.team_id == GmailAccount.slack_team_id)
+         .where(GmailAccount.id == sa.bindparam("b_id")))
 
 
 class MailboxSync:
@@ -137,11 +161,7 @@ class MailboxSync:
         """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
         ("gone", "skipped")."""
         with session_scope(self.engine) as session:  # one read: the mailbox, and the time zones it may use
-            row = session.execute(
-                sa.select(GmailAccount, CrmUser.timezone, OrgSettings.default_timezone)
-                .outerjoin(CrmUser, CrmUser.id == GmailAccount.crm_user_id)
-                .outerjoin(OrgSettings, OrgSettings.team_id == GmailAccount.slack_team_id)
-                .where(GmailAccount.id == account_id)).first()
+            row = session.execute(_OPEN, {"b_id": account_id}).first()
             if row is None:
                 return SyncResult(account_id, SyncStatus.GONE)
             account, rep_tz, team_tz = row
@@ -304,7 +324,8 @@ class MailboxSync:
                 # the insert skips them and says which it stored.
                 still_unseen = _store_new(session, [
                     {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
-                     "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox} for m in messages])
+                     "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox,
+                     "needs_filing": to_file_when_new(account, m, senders)} for m in messages])
                 messages = [m for m in messages if m.gmail_id in still_unseen]
                 batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
                 for subscriber in self.subscribers:
@@ -335,8 +356,8 @@ class MailboxSync:
                 record_sent = getattr(subscriber, "record_sent", None)
                 if record_sent is not None:
                     record_sent(session, account, finish.sent_threads, now)
-        session.execute(update(GmailAccount).where(GmailAccount.id == account.id)
-                        .values(**_cursor_values(finish, now)).execution_options(synchronize_session=False))
+        session.execute(_move_cursor(finish.backfill, False),
+                        {"b_id": account.id, "b_cursor": finish.cursor, "b_now": now})
         account.history_id, account.last_sync_at = finish.cursor, now
         account.backfill_done = account.backfill_done or finish.backfill
         failpoint("sync.cursor_transaction")
@@ -353,12 +374,8 @@ class MailboxSync:
                 return True
         with session_scope(self.engine) as session:
             fence(session, account.id, lease_owner)
-            moved = bool(session.execute(
-                update(GmailAccount)
-                .where(GmailAccount.id == account.id, GmailAccount.status == AccountStatus.CONNECTED.value)
-                .values(**_cursor_values(finish, now))
-                .execution_options(synchronize_session=False)
-            ).rowcount)
+            moved = bool(session.execute(_move_cursor(finish.backfill, True),
+                                         {"b_id": account.id, "b_cursor": finish.cursor, "b_now": now}).rowcount)
             failpoint("sync.cursor_transaction")
             return moved
 
