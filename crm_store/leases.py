@@ -135,9 +135,21 @@ def _held(lease_owner: str | None, expires: datetime | None, owner: str, now: da
     return expires >= now
 
 
+def run_owner(owner: str | None = None) -> str | None:
+    """The lease a run's commits check: `owner`, else the one `running_under` names (None: no lease)."""
+    return owner if owner is not None else _run_lease.get()
+
+
+def lease_held():
+    """In a statement's WHERE: the lease is b_lease_owner's at b_lease_now (as `holds_lease` judges), so a
+    conditional UPDATE fences the transaction it is in; the row stays locked to the commit."""
+    return sa.and_(_T.c.lease_owner == sa.bindparam("b_lease_owner"),
+                   _T.c.lease_expires_at >= sa.bindparam("b_lease_now", type_=_T.c.lease_expires_at.type))
+
+
 def fenced_status(session, account_id: int, owner: str | None = None) -> AccountStatus | None:
-    """`fence` and the mailbox's status in one statement (the sync's transaction wants both): raises LeaseLost
-    as `fence` does; else the status (None: the mailbox is gone), the row locked to the commit."""
+    """`fence` and the mailbox's status in one statement (a catch-up's chunks before the last want both): raises
+    LeaseLost as `fence` does; else the status (None: the mailbox is gone), the row locked to the commit."""
     owner = owner if owner is not None else _run_lease.get()
     now = utcnow()
     row = session.execute(_LEASE_OF, {"b_id": account_id}).first()
