@@ -114,11 +114,16 @@ class SyncRequests:
         with self._lock:
             if self._push_load >= self.push_queue_limit:
                 return False
-        # A run of this mailbox queued here holds its lease: then nothing is claimed, and the push coalesces below.
+            # A run of this mailbox queued or running here holds its lease: the claim would take nothing (a burst of
+            # pushes for one mailbox would each pay a write for nothing). Decided below, as before.
+            if self._pushed.get(push.address) in self._in_flight:
+                return False
         lease = claim_pushed(self.services.engine, self.owner, push.address, push.history_id,
                              lease_seconds=self.lease_seconds)
         if lease is None:
             return False
+        with self._lock:
+            self._pushed[push.address] = lease.account_id
         self._run_requested(lease)
         return True
 

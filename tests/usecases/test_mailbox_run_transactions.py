@@ -118,3 +118,34 @@ def test_a_push_the_mailbox_was_synced_past_claims_nothing_and_runs_nothing(push
     # The conditional claim (nothing claimed), then the read that decides as before; no run.
     assert counted.counts["transactions"] == 2, counted.counts
     assert counted.counts["statements"] == 2, counted.counts
+
+
+def test_a_push_while_the_mailboxs_run_is_in_flight_costs_what_it_did(pushed, monkeypatch):
+    """The push's claim is not tried when this replica's own run holds the mailbox (it would take nothing): the push
+    is read and recorded for that run to pick up, as before the one-statement claim."""
+    jobs = pushed.services.jobs
+    with session_scope(pushed.engine) as session:
+        account = session.get(GmailAccount, pushed.account_id())
+        address, cursor = account.email_address, int(account.history_id)
+    running, go_on = threading.Event(), threading.Event()
+    run = jobs.runner.run
+
+    def held_run(*args, **kwargs):
+        running.set()
+        assert go_on.wait(30)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.runner, "run", held_run)
+    pushed.mail("jane@acme.example", "Pushed to you")
+    assert jobs.push_received(envelope(address, cursor + 1)) == "accepted"
+    assert running.wait(30)
+    try:
+        with Transactions(pushed.engine) as counted:
+            assert jobs.push_received(envelope(address, cursor + 2)) == "accepted"
+    finally:
+        go_on.set()
+    jobs.wait_for_requested()
+    # The read; the claim by id (the run holds the lease: nothing taken); the request recorded for the run to see.
+    assert counted.counts["transactions"] == 3, counted.counts
+    assert counted.counts["statements"] == 3, counted.counts
+    assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
