@@ -253,22 +253,25 @@ def next_run_at(due: datetime | None, started: datetime, interval: timedelta) ->
     return started + interval
 
 
+@functools.cache
+def _next_due_statement():
+    """`next_due_by_job`'s read, built once (the dispatch loop makes it at every wake-up); bound: b_now."""
+    working = sa.and_(_T.c.status == AccountStatus.CONNECTED.value, _T.c.magnet_enabled.is_(True),
+                      _free(sa.bindparam("b_now", type_=_T.c.lease_expires_at.type)))
+    labels_on = _T.c.labels_enabled.is_(True)
+    sync_now = sa.or_(_T.c.next_sync_at.is_(None), _T.c.sync_requested.is_(True))
+    labels_now = sa.and_(labels_on, _T.c.next_label_at.is_(None))
+    return sa.select(sa.func.max(sa.case((sync_now, 1), else_=0)), sa.func.max(sa.case((labels_now, 1), else_=0)),
+                     sa.func.min(_T.c.next_sync_at),
+                     sa.func.min(sa.case((labels_on, _T.c.next_label_at), else_=None))).where(working)
+
+
 def next_due_by_job(engine: Engine, now: datetime | None = None) -> dict[Job, datetime | None]:
     """For each job, the earliest time a free mailbox falls due (`now` when one is due already); None when no
     mailbox is scheduled for it. Leased mailboxes are left out: their run will say when they are due. One read."""
     now = now or utcnow()
-    working = sa.and_(GmailAccount.status == AccountStatus.CONNECTED.value, GmailAccount.magnet_enabled.is_(True),
-                      _free(now))
-    labels_on = GmailAccount.labels_enabled.is_(True)
-    sync_now = sa.or_(GmailAccount.next_sync_at.is_(None), GmailAccount.sync_requested.is_(True))
-    labels_now = sa.and_(labels_on, GmailAccount.next_label_at.is_(None))
-    with session_scope(engine) as session:
-        sync_waiting, labels_waiting, sync, labels = session.execute(select(
-            sa.func.max(sa.case((sync_now, 1), else_=0)),
-            sa.func.max(sa.case((labels_now, 1), else_=0)),
-            sa.func.min(GmailAccount.next_sync_at),
-            sa.func.min(sa.case((labels_on, GmailAccount.next_label_at), else_=None)),
-        ).where(working)).one()
+    with engine.connect() as connection:  # Core: one read, built once
+        sync_waiting, labels_waiting, sync, labels = connection.execute(_next_due_statement(), {"b_now": now}).one()
     aware = lambda moment: moment.replace(tzinfo=now.tzinfo) if moment is not None and moment.tzinfo is None \
         else moment  # noqa: E731 - SQLite gives back naive UTC
     return {Job.SYNC: now if sync_waiting else aware(sync), Job.LABELS: now if labels_waiting else aware(labels)}
