@@ -102,6 +102,7 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         self._active: set[int] = set()  # running now
         self._will_ask: set[int] = set()  # queued runs that will ask Gmail for news when they start
         self._in_flight: dict[int, Future | None] = {}  # leased by this replica: queued or running
+        self._pushed: dict[str, int] = {}  # address -> mailbox, of the pushes this replica claimed (sync_requests)
         self._requested: set = set()
         self.last_cycle: dict[str, str] = {}
         # The CRM sync (Zoho) runs beside the mailboxes, one run at a time, on its own thread.

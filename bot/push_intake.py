@@ -1,10 +1,10 @@
 """Pub/Sub pushes taken off the web threads, one mailbox's waiting pushes folded into one (SPEC §8 overload).
 
-Taking a push is a read and a write (`Jobs.push_received`). On the web threads, under twice the load `serve` can
-carry, every waitress thread ended up waiting for the database: pushes were answered after Pub/Sub's 10-second
-deadline (a nack: delivered again, more work) and Slack's requests waited behind them for a thread. Here the
-intake threads take the pushes; the web thread waits for its push to be taken, as before, but at most
-ANSWER_WITHIN_SECONDS:
+Taking a push is a write (`Jobs.push_received`'s claim; a read too when it claims nothing). On the web threads,
+under twice the load `serve` can carry, every waitress thread ended up waiting for the database: pushes were
+answered after Pub/Sub's 10-second deadline (a nack: delivered again, more work) and Slack's requests waited behind
+them for a thread. Here the intake threads take the pushes; the web thread waits for its push to be taken, as
+before, but at most ANSWER_WITHIN_SECONDS:
 
 - Normally a push is taken in milliseconds and its answer is what it was: 204 once the mailbox's sync is started
   or recorded, 503 when the database is away (Pub/Sub delivers it again).

@@ -11,8 +11,10 @@ from concurrent.futures import wait
 from typing import Any
 
 from crm_store import leases
-from crm_store.leases import Job
+from crm_store.leases import Job, Lease
+from crm_store.push_leases import claim_pushed
 from crm_store.models import GmailAccount
+from gmail.push import Push, push_address
 from telemetry import metrics
 from usecases.push import PushOutcome, mailboxes_to_sync
 
@@ -59,7 +61,11 @@ class SyncRequests:
                 running.add_done_callback(self._forget_request)
             self._wake.set()
             return False
-        future = self._submit(taken[0], Job.SYNC, pool=self._push_pool)
+        return self._run_requested(taken[0])
+
+    def _run_requested(self, lease: Lease) -> bool:
+        """Run a mailbox leased for a request now, on the push pool; True if it started."""
+        future = self._submit(lease, Job.SYNC, pool=self._push_pool)
         if future is None:
             return False
         with self._lock:
@@ -89,10 +95,37 @@ class SyncRequests:
     def push_received(self, envelope: Any) -> PushOutcome:
         """A Gmail Pub/Sub push: sync the mailboxes it names now (`usecases.push` says which). Returns what became
         of it: "accepted", "coalesced" (nothing new to read) or "ignored" (an envelope naming no mailbox of ours)."""
+        push = push_address(envelope)
+        if push is None:
+            return PushOutcome.IGNORED
+        if self._claim_pushed(push):
+            return PushOutcome.ACCEPTED
         decision = mailboxes_to_sync(self.services.engine, envelope)
         for account_id in decision.to_sync:
             self.request_sync(account_id)
         return decision.outcome
+
+    def _claim_pushed(self, push: Push) -> bool:
+        """The common push, in one statement: the mailbox has news and is free, and this replica has room, so it is
+        leased and its run started as `request_sync` would. False when that is not certain (nothing claimed, or
+        no room: `request_sync`'s backpressure decides); then the push is read and decided as before."""
+        if self.pipeline is None or self._stopping.is_set():
+            return False
+        with self._lock:
+            if self._push_load >= self.push_queue_limit:
+                return False
+            # A run of this mailbox queued or running here holds its lease: the claim would take nothing (a burst of
+            # pushes for one mailbox would each pay a write for nothing). Decided below, as before.
+            if self._pushed.get(push.address) in self._in_flight:
+                return False
+        lease = claim_pushed(self.services.engine, self.owner, push.address, push.history_id,
+                             lease_seconds=self.lease_seconds)
+        if lease is None:
+            return False
+        with self._lock:
+            self._pushed[push.address] = lease.account_id
+        self._run_requested(lease)
+        return True
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)

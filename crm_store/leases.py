@@ -20,6 +20,7 @@ when a run started a whole interval late, it is due one interval after it starte
 """
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from contextlib import contextmanager
@@ -112,13 +113,19 @@ def fence(session, account_id: int, owner: str | None = None) -> None:
         raise LeaseLost(f"mailbox {account_id}: the lease is no longer {owner}'s; nothing committed")
 
 
+# The push path's statements are Core, built once with bind parameters (issue 17: building an ORM statement per
+# call cost more CPU than running it). Table columns, not the model's attributes: no ORM compilation either.
+_T = GmailAccount.__table__
+_LEASE_OF = sa.select(_T.c.status, _T.c.lease_owner, _T.c.lease_expires_at).where(
+    _T.c.id == sa.bindparam("b_id")).with_for_update()
+
+
 def holds_lease(session, account_id: int, owner: str, now: datetime | None = None) -> bool:
     """In the caller's transaction: whether `owner` still holds the mailbox's lease. The row stays locked until the
     transaction ends (PostgreSQL), so no other replica can claim it between this check and the commit."""
     now = now or utcnow()
-    row = session.execute(select(GmailAccount.lease_owner, GmailAccount.lease_expires_at)
-                          .where(GmailAccount.id == account_id).with_for_update()).first()
-    return row is not None and _held(row[0], row[1], owner, now)
+    row = session.execute(_LEASE_OF, {"b_id": account_id}).first()
+    return row is not None and _held(row[1], row[2], owner, now)
 
 
 def _held(lease_owner: str | None, expires: datetime | None, owner: str, now: datetime) -> bool:
@@ -128,13 +135,24 @@ def _held(lease_owner: str | None, expires: datetime | None, owner: str, now: da
     return expires >= now
 
 
+def run_owner(owner: str | None = None) -> str | None:
+    """The lease a run's commits check: `owner`, else the one `running_under` names (None: no lease)."""
+    return owner if owner is not None else _run_lease.get()
+
+
+def lease_held():
+    """In a statement's WHERE: the lease is b_lease_owner's at b_lease_now (as `holds_lease` judges), so a
+    conditional UPDATE fences the transaction it is in; the row stays locked to the commit."""
+    return sa.and_(_T.c.lease_owner == sa.bindparam("b_lease_owner"),
+                   _T.c.lease_expires_at >= sa.bindparam("b_lease_now", type_=_T.c.lease_expires_at.type))
+
+
 def fenced_status(session, account_id: int, owner: str | None = None) -> AccountStatus | None:
-    """`fence` and the mailbox's status in one statement (the sync's transaction wants both): raises LeaseLost
-    as `fence` does; else the status (None: the mailbox is gone), the row locked to the commit."""
+    """`fence` and the mailbox's status in one statement (a catch-up's chunks before the last want both): raises
+    LeaseLost as `fence` does; else the status (None: the mailbox is gone), the row locked to the commit."""
     owner = owner if owner is not None else _run_lease.get()
     now = utcnow()
-    row = session.execute(select(GmailAccount.status, GmailAccount.lease_owner, GmailAccount.lease_expires_at)
-                          .where(GmailAccount.id == account_id).with_for_update()).first()
+    row = session.execute(_LEASE_OF, {"b_id": account_id}).first()
     if owner is not None and (row is None or not _held(row[1], row[2], owner, now)):
         raise LeaseLost(f"mailbox {account_id}: the lease is no longer {owner}'s; nothing committed")
     return None if row is None else AccountStatus(row[0])
@@ -145,18 +163,18 @@ class Job(StrEnum):
     LABELS = "labels"
 
 
-def _free(now: datetime):
-    return sa.or_(GmailAccount.lease_expires_at.is_(None), GmailAccount.lease_expires_at < now)
+def _free(now):
+    """`now`: a moment, or a bind parameter standing for it."""
+    return sa.or_(_T.c.lease_expires_at.is_(None), _T.c.lease_expires_at < now)
 
 
-def _due(job: Job, now: datetime):
-    working = sa.and_(GmailAccount.status == AccountStatus.CONNECTED.value, GmailAccount.magnet_enabled.is_(True))
+def _due(job: Job, now):
+    working = sa.and_(_T.c.status == AccountStatus.CONNECTED.value, _T.c.magnet_enabled.is_(True))
     if job is Job.SYNC:
-        when = sa.or_(GmailAccount.next_sync_at.is_(None), GmailAccount.next_sync_at <= now,
-                      GmailAccount.sync_requested.is_(True))
+        when = sa.or_(_T.c.next_sync_at.is_(None), _T.c.next_sync_at <= now, _T.c.sync_requested.is_(True))
         return sa.and_(working, when)
-    when = sa.or_(GmailAccount.next_label_at.is_(None), GmailAccount.next_label_at <= now)
-    return sa.and_(working, GmailAccount.labels_enabled.is_(True), when)
+    when = sa.or_(_T.c.next_label_at.is_(None), _T.c.next_label_at <= now)
+    return sa.and_(working, _T.c.labels_enabled.is_(True), when)
 
 
 @dataclass(frozen=True)
@@ -169,37 +187,53 @@ class Lease:
     label_due: datetime | None
 
 
+@functools.cache
+def claim_statement(job: Job, force: bool, by_id: bool, where: tuple = ()):
+    """The claim's one statement for this kind of claim, built once; bound: b_now, b_expires, b_owner, b_limit
+    (and b_ids when `by_id`; `where`: more conditions, e.g. the push's)."""
+    now = sa.bindparam("b_now", type_=_T.c.lease_expires_at.type)
+    condition = _free(now)
+    if not force:
+        condition = sa.and_(condition, _due(job, now))
+    else:
+        condition = sa.and_(condition, _T.c.status == AccountStatus.CONNECTED.value)
+    if by_id:
+        condition = sa.and_(condition, _T.c.id.in_(sa.bindparam("b_ids", expanding=True)))
+    if where:
+        condition = sa.and_(condition, *where)
+    order = _T.c.next_sync_at if job is Job.SYNC else _T.c.next_label_at
+    # A CTE, not `IN (subquery)`: PostgreSQL may run a locking subquery more than once, and so lease
+    # more rows than asked; a CTE is evaluated exactly once.
+    picked = (
+        sa.select(_T.c.id).where(condition)
+        .order_by(order.is_not(None), order, _T.c.id)
+        .limit(sa.bindparam("b_limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True)
+        .cte("picked")
+    )
+    return (
+        _T.update()
+        .where(_T.c.id == picked.c.id, condition)
+        # A sync request is consumed by the run that starts now; one arriving during it re-arms it.
+        .values(lease_owner=sa.bindparam("b_owner"), lease_expires_at=sa.bindparam("b_expires"), sync_requested=False)
+        .returning(_T.c.id, _T.c.next_sync_at, _T.c.next_label_at)
+    )
+
+
+def claim_values(owner: str, limit: int, lease_seconds: int, now: datetime) -> dict:
+    return {"b_now": now, "b_expires": now + timedelta(seconds=lease_seconds), "b_owner": owner, "b_limit": limit}
+
+
 def claim_leases(engine: Engine, owner: str, job: Job, *, limit: int, lease_seconds: int,
                  now: datetime | None = None, account_ids: Iterable[int] | None = None,
                  force: bool = False) -> list[Lease]:
     """Lease up to `limit` mailboxes due for `job` (or the given ones; `force`: due or not)."""
     now = now or utcnow()
-    condition = _free(now)
-    if not force:
-        condition = sa.and_(condition, _due(job, now))
-    else:
-        condition = sa.and_(condition, GmailAccount.status == AccountStatus.CONNECTED.value)
+    values = claim_values(owner, limit, lease_seconds, now)
     if account_ids is not None:
-        condition = sa.and_(condition, GmailAccount.id.in_(list(account_ids)))
-    order = GmailAccount.next_sync_at if job is Job.SYNC else GmailAccount.next_label_at
-    # A CTE, not `IN (subquery)`: PostgreSQL may run a locking subquery more than once, and so lease
-    # more rows than asked; a CTE is evaluated exactly once.
-    picked = (
-        select(GmailAccount.id).where(condition)
-        .order_by(order.is_not(None), order, GmailAccount.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("picked")
-    )
+        values["b_ids"] = list(account_ids)
     with engine.begin() as connection:  # Core: one statement, no ORM unit of work
-        rows = connection.execute(
-            update(GmailAccount)
-            .where(GmailAccount.id == picked.c.id, condition)
-            # A sync request is consumed by the run that starts now; one arriving during it re-arms it.
-            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), sync_requested=False)
-            .returning(GmailAccount.id, GmailAccount.next_sync_at, GmailAccount.next_label_at)
-            .execution_options(synchronize_session=False)
-        ).all()
+        rows = connection.execute(claim_statement(job, force, account_ids is not None), values).all()
     return sorted((Lease(row[0], now, row[1], row[2]) for row in rows), key=lambda lease: lease.account_id)
 
 
@@ -219,22 +253,25 @@ def next_run_at(due: datetime | None, started: datetime, interval: timedelta) ->
     return started + interval
 
 
+@functools.cache
+def _next_due_statement():
+    """`next_due_by_job`'s read, built once (the dispatch loop makes it at every wake-up); bound: b_now."""
+    working = sa.and_(_T.c.status == AccountStatus.CONNECTED.value, _T.c.magnet_enabled.is_(True),
+                      _free(sa.bindparam("b_now", type_=_T.c.lease_expires_at.type)))
+    labels_on = _T.c.labels_enabled.is_(True)
+    sync_now = sa.or_(_T.c.next_sync_at.is_(None), _T.c.sync_requested.is_(True))
+    labels_now = sa.and_(labels_on, _T.c.next_label_at.is_(None))
+    return sa.select(sa.func.max(sa.case((sync_now, 1), else_=0)), sa.func.max(sa.case((labels_now, 1), else_=0)),
+                     sa.func.min(_T.c.next_sync_at),
+                     sa.func.min(sa.case((labels_on, _T.c.next_label_at), else_=None))).where(working)
+
+
 def next_due_by_job(engine: Engine, now: datetime | None = None) -> dict[Job, datetime | None]:
     """For each job, the earliest time a free mailbox falls due (`now` when one is due already); None when no
     mailbox is scheduled for it. Leased mailboxes are left out: their run will say when they are due. One read."""
     now = now or utcnow()
-    working = sa.and_(GmailAccount.status == AccountStatus.CONNECTED.value, GmailAccount.magnet_enabled.is_(True),
-                      _free(now))
-    labels_on = GmailAccount.labels_enabled.is_(True)
-    sync_now = sa.or_(GmailAccount.next_sync_at.is_(None), GmailAccount.sync_requested.is_(True))
-    labels_now = sa.and_(labels_on, GmailAccount.next_label_at.is_(None))
-    with session_scope(engine) as session:
-        sync_waiting, labels_waiting, sync, labels = session.execute(select(
-            sa.func.max(sa.case((sync_now, 1), else_=0)),
-            sa.func.max(sa.case((labels_now, 1), else_=0)),
-            sa.func.min(GmailAccount.next_sync_at),
-            sa.func.min(sa.case((labels_on, GmailAccount.next_label_at), else_=None)),
-        ).where(working)).one()
+    with engine.connect() as connection:  # Core: one read, built once
+        sync_waiting, labels_waiting, sync, labels = connection.execute(_next_due_statement(), {"b_now": now}).one()
     aware = lambda moment: moment.replace(tzinfo=now.tzinfo) if moment is not None and moment.tzinfo is None \
         else moment  # noqa: E731 - SQLite gives back naive UTC
     return {Job.SYNC: now if sync_waiting else aware(sync), Job.LABELS: now if labels_waiting else aware(labels)}
@@ -274,24 +311,35 @@ def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: dateti
     True when a sync was requested meanwhile (a push arrived during the run), so the caller should start
     another one. `also`: the run's last writes, in the same transaction (they are written even when the lease
     was lost meanwhile: they record what happened outside, e.g. alerts posted)."""
-    values: dict = {"lease_owner": None, "lease_expires_at": None}
+    values: dict = {"b_id": account_id, "b_owner": owner}
     if quota_units:
-        values.update(quota_spent(quota_units, utcnow()))
+        values.update(b_today=utcnow().astimezone(timezone.utc).date().isoformat(), b_units=quota_units)
     if next_sync_at is not None:
-        values["next_sync_at"] = next_sync_at
+        values["b_next_sync"] = next_sync_at
     if next_label_at is not None:
-        values["next_label_at"] = next_label_at
+        values["b_next_label"] = next_label_at
+    statement = _release_statement(bool(quota_units), next_sync_at is not None, next_label_at is not None)
     with engine.begin() as connection:  # Core: one statement (and the run's), no ORM unit of work
         if also is not None:
             also(connection)
-        row = connection.execute(
-            update(GmailAccount)
-            .where(GmailAccount.id == account_id, GmailAccount.lease_owner == owner)
-            .values(**values)
-            .returning(GmailAccount.sync_requested, GmailAccount.status)
-            .execution_options(synchronize_session=False)
-        ).first()
+        row = connection.execute(statement, values).first()
     return bool(row and row[0] and row[1] == AccountStatus.CONNECTED.value)
+
+
+@functools.cache
+def _release_statement(quota: bool, next_sync: bool, next_label: bool):
+    """`release`'s statement for the columns it sets, built once (as `quota_spent` says, with b_today, b_units)."""
+    values: dict = {"lease_owner": None, "lease_expires_at": None}
+    if quota:
+        today, units = sa.bindparam("b_today", type_=_T.c.quota_day.type), sa.bindparam("b_units", type_=sa.Integer)
+        values.update(quota_day=today,
+                      quota_units=sa.case((_T.c.quota_day == today, _T.c.quota_units + units), else_=units))
+    if next_sync:
+        values["next_sync_at"] = sa.bindparam("b_next_sync", type_=_T.c.next_sync_at.type)
+    if next_label:
+        values["next_label_at"] = sa.bindparam("b_next_label", type_=_T.c.next_label_at.type)
+    return (_T.update().where(_T.c.id == sa.bindparam("b_id"), _T.c.lease_owner == sa.bindparam("b_owner"))
+            .values(**values).returning(_T.c.sync_requested, _T.c.status))
 
 
 @dataclass(frozen=True)
@@ -329,13 +377,15 @@ def release_polled(engine: Engine, owner: str, polled: list[Polled], now: dateti
             GmailAccount.status == AccountStatus.CONNECTED.value)).all())
 
 
+_REQUESTED = _T.update().where(_T.c.id.in_(sa.bindparam("b_ids", expanding=True))).values(sync_requested=True)
+
+
 def request_sync(engine: Engine, account_ids: Iterable[int]) -> None:
-    """Ask for a sync as soon as possible (a push arrived, a setting changed)."""
+    """Ask for a sync as soon as possible (a push arrived for a busy mailbox, a setting changed)."""
     ids = list(account_ids)
     if ids:
-        with session_scope(engine) as session:
-            session.execute(update(GmailAccount).where(GmailAccount.id.in_(ids)).values(sync_requested=True)
-                            .execution_options(synchronize_session=False))
+        with engine.begin() as connection:  # Core, built once: a burst of pushes for a busy mailbox makes many
+            connection.execute(_REQUESTED, {"b_ids": ids})
 
 
 def release_all(engine: Engine, owner: str) -> int:

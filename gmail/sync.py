@@ -40,15 +40,17 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
-from crm_store.leases import fence, fenced_status
-from crm_store.models import AccountStatus, CrmUser, GmailAccount, MailboxMessage, OrgSettings, utcnow
+from crm_store.leases import fence, fenced_status, run_owner
+from crm_store.models import AccountStatus, GmailAccount, MailboxMessage, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
 from gmail.config import GoogleConfig, SyncConfig
 from gmail.inbox_state import apply_inbox_changes, reconcile_inbox
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, HistoryExpired
 from gmail.messages import NewMessage, from_gmail_metadata
-from gmail.sync_batch import OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone
+from gmail.sync_store import OPEN, move_cursor, store_new
+from gmail.sync_batch import (OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone,
+                              to_file_when_new)
 from telemetry.failpoints import failpoint
 
 log = logging.getLogger(__name__)
@@ -80,26 +82,8 @@ def _stored_sender(message: NewMessage, senders: dict[str, SenderCategory]) -> s
     return best.address if best is not None else (message.from_address or "")
 
 
-def _cursor_values(finish: _Finish, now: datetime) -> dict:
-    """The mailbox's columns a good sync writes with its cursor."""
-    values: dict = {"history_id": finish.cursor, "last_sync_at": now, "last_sync_error": None,
-                    # A failing streak (and its incident) ends with a run that works.
-                    "failing_since": None, "admins_notified_at": None}
-    if finish.backfill:
-        values["backfill_done"] = True
-    return values
-
-
-def _store_new(session: Session, rows: list[dict]) -> set[str]:
-    """INSERT the messages not stored yet, in one statement; the Gmail ids it stored."""
-    if not rows:
-        return set()
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    table = MailboxMessage.__table__
-    return set(session.execute(dialect.insert(table).values(rows).on_conflict_do_nothing(
-        index_elements=["account_id", "gmail_id"]).returning(table.c.gmail_id)).scalars())
+class _CursorNotMoved(Exception):
+    """The mailbox is no longer connected (or gone): the sync's transaction is rolled back."""
 
 
 class MailboxSync:
@@ -137,11 +121,7 @@ class MailboxSync:
         """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
         ("gone", "skipped")."""
         with session_scope(self.engine) as session:  # one read: the mailbox, and the time zones it may use
-            row = session.execute(
-                sa.select(GmailAccount, CrmUser.timezone, OrgSettings.default_timezone)
-                .outerjoin(CrmUser, CrmUser.id == GmailAccount.crm_user_id)
-                .outerjoin(OrgSettings, OrgSettings.team_id == GmailAccount.slack_team_id)
-                .where(GmailAccount.id == account_id)).first()
+            row = session.execute(OPEN, {"b_id": account_id}).first()
             if row is None:
                 return SyncResult(account_id, SyncStatus.GONE)
             account, rep_tz, team_tz = row
@@ -292,8 +272,9 @@ class MailboxSync:
         alertable_ids = {m.gmail_id for m in messages if is_news(m)}
         try:
             with session_scope(self.engine) as session:
-                # The lease and the status in one read (the mailbox as `open` loaded it serves the rest).
-                if fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
+                # The lease and the status in one read (the mailbox as `open` loaded it serves the rest); the last
+                # chunk's cursor UPDATE checks both instead, and rolls everything back when they fail.
+                if finish is None and fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
                     return None  # disconnected or revoked meanwhile: store nothing
                 tz = tz or rep_timezone(session, account, self.default_tz)
                 # Listed, stored before and not filed (not the ones this transaction stores).
@@ -302,18 +283,21 @@ class MailboxSync:
                 senders = categorize_senders(session, addresses - {""}, at=now, tz=tz, rules=self.rules)
                 # Another run may have stored some of these since we looked (never with the lease, but cheap):
                 # the insert skips them and says which it stored.
-                still_unseen = _store_new(session, [
+                still_unseen = store_new(session, [
                     {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
-                     "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox} for m in messages])
+                     "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox,
+                     "needs_filing": to_file_when_new(account, m, senders)} for m in messages])
                 messages = [m for m in messages if m.gmail_id in still_unseen]
                 batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
                 for subscriber in self.subscribers:
                     subscriber.record(session, batch)
                 if finish is not None:
-                    self._finish_in(session, account, finish, now, fetched_ids)
+                    self._finish_in(session, account, finish, now, fetched_ids, lease_owner)
         except IntegrityError:
             log.info("mailbox %s vanished during sync", account.id)
             return None
+        except _CursorNotMoved:
+            return None  # disconnected or revoked meanwhile: nothing stored
         failpoint("sync.committed")
         for subscriber in self.subscribers:
             try:
@@ -323,8 +307,9 @@ class MailboxSync:
         return len(messages)
 
     def _finish_in(self, session: Session, account: GmailAccount, finish: "_Finish", now: datetime,
-                   fetched_ids: set[str]) -> None:
-        """With the cursor, in one transaction: where stored messages are now (Inbox or not)."""
+                   fetched_ids: set[str], lease_owner: str | None = None) -> None:
+        """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE is
+        the fence: LeaseLost when the lease is gone, `_CursorNotMoved` when the mailbox is (both roll back)."""
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
         apply_inbox_changes(session, account.id,
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
@@ -335,8 +320,9 @@ class MailboxSync:
                 record_sent = getattr(subscriber, "record_sent", None)
                 if record_sent is not None:
                     record_sent(session, account, finish.sent_threads, now)
-        session.execute(update(GmailAccount).where(GmailAccount.id == account.id)
-                        .values(**_cursor_values(finish, now)).execution_options(synchronize_session=False))
+        if not self._move_cursor_in(session, account.id, finish, now, lease_owner):
+            fence(session, account.id, lease_owner)  # LeaseLost if that was why
+            raise _CursorNotMoved
         account.history_id, account.last_sync_at = finish.cursor, now
         account.backfill_done = account.backfill_done or finish.backfill
         failpoint("sync.cursor_transaction")
@@ -346,21 +332,28 @@ class MailboxSync:
         or in one transaction with what changed in the Inbox."""
         now = self.clock()
         if finish.inbox_changes or finish.listing is not None or finish.sent_threads:
-            with session_scope(self.engine) as session:
-                if fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
-                    return False
-                self._finish_in(session, account, finish, now, set())
-                return True
+            try:
+                with session_scope(self.engine) as session:
+                    self._finish_in(session, account, finish, now, set(), lease_owner)
+                    return True
+            except _CursorNotMoved:
+                return False
         with session_scope(self.engine) as session:
-            fence(session, account.id, lease_owner)
-            moved = bool(session.execute(
-                update(GmailAccount)
-                .where(GmailAccount.id == account.id, GmailAccount.status == AccountStatus.CONNECTED.value)
-                .values(**_cursor_values(finish, now))
-                .execution_options(synchronize_session=False)
-            ).rowcount)
+            moved = self._move_cursor_in(session, account.id, finish, now, lease_owner)
+            if not moved:
+                fence(session, account.id, lease_owner)  # LeaseLost if that was why
             failpoint("sync.cursor_transaction")
             return moved
+
+    @staticmethod
+    def _move_cursor_in(session: Session, account_id: int, finish: "_Finish", now: datetime,
+                        lease_owner: str | None) -> bool:
+        """The cursor's UPDATE, fenced (`gmail.sync_store.move_cursor`); whether it moved."""
+        values = {"b_id": account_id, "b_cursor": finish.cursor, "b_now": now}
+        owner = run_owner(lease_owner)
+        if owner is not None:
+            values.update(b_lease_owner=owner, b_lease_now=utcnow())
+        return bool(session.execute(move_cursor(finish.backfill, owner is not None), values).rowcount)
 
     def _record_error(self, account_id: int, error: GmailError) -> None:
         kind = "Gmail is busy or unreachable" if isinstance(error, GmailTemporaryError) else "Gmail error"

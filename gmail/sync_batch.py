@@ -33,11 +33,22 @@ class SyncBatch:
     outbox: dict[str, object] = field(default_factory=dict)
 
     def contact_of(self, message: NewMessage) -> SenderCategory | None:
-        for address in message.from_addresses:
-            found = self.senders.get(address)
-            if found is not None and found.is_contact:
-                return found
-        return None
+        return contact_among(self.senders, message)
+
+
+def contact_among(senders: dict[str, SenderCategory], message: NewMessage) -> SenderCategory | None:
+    """The first of the message's From addresses that is a contact's."""
+    for address in message.from_addresses:
+        found = senders.get(address)
+        if found is not None and found.is_contact:
+            return found
+    return None
+
+
+def to_file_when_new(account: GmailAccount, message: NewMessage, senders: dict[str, SenderCategory]) -> bool:
+    """Whether the next label run decides a new message (its `needs_filing`): labels on, in the Inbox, from a contact
+    (gmail/labels.py). The sync's INSERT sets it, so the stored row needs no UPDATE to be marked."""
+    return bool(account.labels_enabled and message.in_inbox and contact_among(senders, message) is not None)
 
 
 class SyncSubscriber(Protocol):

@@ -237,3 +237,31 @@ def test_the_history_tells_which_stored_messages_left_the_inbox_at_no_extra_cost
     gmail_env.emu.expire_history(USER)
     assert pipeline.sync(account_id).full_resync
     assert in_inbox() == {kept: False, archived: False, back: True}
+
+
+def test_a_mailbox_revoked_during_its_sync_stores_nothing_and_keeps_its_cursor(gmail_env):
+    """The cursor's UPDATE is the sync transaction's check of the mailbox (and of the lease): a mailbox that stopped
+    being connected after the run opened it gets nothing stored, nothing delivered, its cursor where it was."""
+    account_id = gmail_env.connect(USER)
+    sub = RecordingSubscriber()
+    pipeline = gmail_env.pipeline(sub)
+    pipeline.sync(account_id)
+    with session_scope(gmail_env.engine) as session:
+        cursor = session.get(GmailAccount, account_id).history_id
+    insert(gmail_env, 2)
+    for expected_new in (2, 0):  # with mail to store (the last chunk's transaction), and with none (`_advance`)
+        delivered, stored = list(sub.delivered), stored_ids(gmail_env, account_id)
+        opened = pipeline.open(account_id)
+        with session_scope(gmail_env.engine) as session:
+            session.get(GmailAccount, account_id).status = AccountStatus.REVOKED
+        result = pipeline.pull(opened)
+        assert result.status == "gone" and sub.delivered == delivered
+        assert stored_ids(gmail_env, account_id) == stored
+        with session_scope(gmail_env.engine) as session:
+            account = session.get(GmailAccount, account_id)
+            assert account.history_id == cursor
+            account.status = AccountStatus.CONNECTED
+        if expected_new:
+            assert pipeline.sync(account_id).new_messages == expected_new  # then it syncs as if nothing happened
+            with session_scope(gmail_env.engine) as session:
+                cursor = session.get(GmailAccount, account_id).history_id

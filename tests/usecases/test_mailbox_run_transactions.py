@@ -1,10 +1,12 @@
 """A push's run of one mailbox is few transactions (issue 17 capacity, issue 18 item 2 for job steps): the lease's
-claim; the mailbox read with its time zones; the sync's one transaction (lease check, messages, alert rows stamped
-for posting, follow-ups, cursor); and the release, which also records the alert's post. Each
+claim; the mailbox read with its time zones; the sync's one transaction (messages, alert rows stamped for posting,
+follow-ups, the cursor's UPDATE that checks the lease); and the release, which also records the alert's post. Each
 transaction is a job step's one unit of work: nothing read again that the run already holds, no transaction per
 alert after its post."""
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -13,9 +15,12 @@ import pytest
 from sqlalchemy import event
 
 from tests.support.alerts import CONTACTS, DEALS, alerts_in
+from crm_store.db import session_scope
+from crm_store.models import GmailAccount
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
 
+STATEMENTS = 9  # a push run posting one alert, on both databases (19, then 14, before issue 17's rounds)
 WROTE = "tests.transactions.wrote"
 
 
@@ -73,13 +78,13 @@ def test_a_push_run_posting_one_alert_is_four_transactions_three_of_them_writes(
         jobs.wait_for_requested()
     assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
     # The claim; the open (a read); the sync; the release with the post's record. Before this round: 7 transactions
-    # (also a read of stored ids, a write of the post's record, a read of waiting alerts), 4 writes, 19 statements.
-    # Statements were 14 before issue 17's round on the sync's subscribers: the waiting alerts, the mutes, the
-    # contact and its deals are one read now (were four), and the follow-up is opened by a conditional INSERT with
-    # no read of the thread's open ones first.
+    # (also a read of stored ids, a write of the post's record, a read of waiting alerts), 4 writes, 19 statements;
+    # then 14. Since: the waiting alerts, the mutes, the contact and its deals are one read (were four), the
+    # follow-up is opened by a conditional INSERT with no read first, and the cursor's UPDATE is the sync's check
+    # of the lease and status (no SELECT … FOR UPDATE before it).
     assert counted.counts["transactions"] == 4, counted.counts
     assert counted.counts["writes"] == 3, counted.counts
-    assert counted.counts["statements"] <= 10, counted.counts
+    assert counted.counts["statements"] <= STATEMENTS, counted.counts
 
 
 @pytest.fixture
@@ -114,3 +119,70 @@ def test_a_label_run_is_one_transaction_when_quiet_and_ten_when_it_files(filing)
     assert not outcome.quiet and outcome.filed == {"Open Deals": 1}
     assert "Open Deals" in filing.gmail.label_names(REP_GMAIL, gmail_id)
     assert filed.counts["transactions"] <= 10 and filed.counts["writes"] <= 4, filed.counts
+
+
+
+def envelope(address: str, history_id: int) -> dict:
+    data = base64.b64encode(json.dumps({"emailAddress": address, "historyId": history_id}).encode()).decode()
+    return {"message": {"data": data, "messageId": "1"}}
+
+
+def test_a_push_taken_and_run_is_four_transactions_the_claim_reading_the_mailbox_itself(pushed):
+    jobs = pushed.services.jobs
+    with session_scope(pushed.engine) as session:
+        account = session.get(GmailAccount, pushed.account_id())
+        address, cursor = account.email_address, int(account.history_id)
+    pushed.mail("jane@acme.example", "Pushed to you")
+    with Transactions(pushed.engine) as counted:
+        assert jobs.push_received(envelope(address, cursor + 1)) == "accepted"
+        jobs.wait_for_requested()
+    assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
+    # The push's claim (one conditional UPDATE, no read of the mailbox before it); the open; the sync; the release.
+    # Before: 5 transactions (the push's read of the mailbox, then the claim), 15 statements.
+    assert counted.counts["transactions"] == 4, counted.counts
+    assert counted.counts["writes"] == 3, counted.counts
+    assert counted.counts["statements"] <= STATEMENTS, counted.counts
+
+
+def test_a_push_the_mailbox_was_synced_past_claims_nothing_and_runs_nothing(pushed):
+    jobs = pushed.services.jobs
+    with session_scope(pushed.engine) as session:
+        account = session.get(GmailAccount, pushed.account_id())
+        address, cursor = account.email_address, int(account.history_id)
+    with Transactions(pushed.engine) as counted:
+        assert jobs.push_received(envelope(address, cursor)) == "coalesced"
+        jobs.wait_for_requested()
+    # The conditional claim (nothing claimed), then the read that decides as before; no run.
+    assert counted.counts["transactions"] == 2, counted.counts
+    assert counted.counts["statements"] == 2, counted.counts
+
+
+def test_a_push_while_the_mailboxs_run_is_in_flight_costs_what_it_did(pushed, monkeypatch):
+    """The push's claim is not tried when this replica's own run holds the mailbox (it would take nothing): the push
+    is read and recorded for that run to pick up, as before the one-statement claim."""
+    jobs = pushed.services.jobs
+    with session_scope(pushed.engine) as session:
+        account = session.get(GmailAccount, pushed.account_id())
+        address, cursor = account.email_address, int(account.history_id)
+    running, go_on = threading.Event(), threading.Event()
+    run = jobs.runner.run
+
+    def held_run(*args, **kwargs):
+        running.set()
+        assert go_on.wait(30)
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.runner, "run", held_run)
+    pushed.mail("jane@acme.example", "Pushed to you")
+    assert jobs.push_received(envelope(address, cursor + 1)) == "accepted"
+    assert running.wait(30)
+    try:
+        with Transactions(pushed.engine) as counted:
+            assert jobs.push_received(envelope(address, cursor + 2)) == "accepted"
+    finally:
+        go_on.set()
+    jobs.wait_for_requested()
+    # The read; the claim by id (the run holds the lease: nothing taken); the request recorded for the run to see.
+    assert counted.counts["transactions"] == 3, counted.counts
+    assert counted.counts["statements"] == 3, counted.counts
+    assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1

@@ -1,0 +1,61 @@
+"""A push's mailbox leased in one statement (`crm_store.push_leases.claim_pushed`): only when the push has news for
+it, as `gmail.push.already_synced` judges, and never when that is uncertain (the caller then decides as before)."""
+from __future__ import annotations
+
+import pytest
+
+from crm_store.db import session_scope
+from crm_store.leases import release
+from crm_store.models import AccountStatus, GmailAccount
+from crm_store.push_leases import claim_pushed
+from crm_store.users import get_or_create_user
+from gmail.push import Push, already_synced
+
+ADDRESS = "rep@gmail.example"
+
+
+@pytest.fixture
+def mailbox(engine):
+    with session_scope(engine) as session:
+        user = get_or_create_user(session, "rep@crm.example")
+        account = GmailAccount(crm_user_id=user.id, slack_team_id="T1", slack_user_id="U1", email_address=ADDRESS,
+                               magnet_enabled=True, setup_done=True)
+        session.add(account)
+        session.flush()
+        return account.id
+
+
+def set_mailbox(engine, account_id, **values):
+    with session_scope(engine) as session:
+        account = session.get(GmailAccount, account_id)
+        for name, value in values.items():
+            setattr(account, name, value)
+
+
+# (stored cursor, push's history id): claimed when the push is news for certain.
+CASES = [(None, 100), ("99", 100), ("100", 100), ("101", 100), ("1000", 999), ("999", 1000), ("0099", 100),
+         ("12a", 100), ("", 100), ("18446744073709551615", 18446744073709551614),
+         ("18446744073709551614", 18446744073709551615), ("100", None), ("99999999999999999999", 100)]
+
+
+@pytest.mark.parametrize("cursor,history_id", CASES)
+def test_a_push_is_claimed_only_when_it_is_news_for_certain(engine, mailbox, cursor, history_id):
+    set_mailbox(engine, mailbox, history_id=cursor)
+    lease = claim_pushed(engine, "me", ADDRESS, history_id, lease_seconds=60)
+    news = not already_synced(Push(ADDRESS, history_id), cursor)
+    if lease is not None:
+        assert news and lease.account_id == mailbox  # never a run the push did not ask for
+    if news and (cursor is None or (cursor.isdigit() and not cursor.startswith("0") and int(cursor) < 2**64)):
+        assert lease is not None  # a cursor as Gmail gives it (decimal, 64 bits) is judged in the statement
+
+
+def test_a_held_off_or_other_mailbox_is_not_claimed(engine, mailbox):
+    set_mailbox(engine, mailbox, history_id="5")
+    assert claim_pushed(engine, "me", "someone@gmail.example", 10, lease_seconds=60) is None
+    assert claim_pushed(engine, "me", ADDRESS, 10, lease_seconds=60) is not None
+    assert claim_pushed(engine, "other", ADDRESS, 10, lease_seconds=60) is None  # leased: the run holding it covers
+    release(engine, "me", mailbox)
+    set_mailbox(engine, mailbox, magnet_enabled=False)
+    assert claim_pushed(engine, "me", ADDRESS, 10, lease_seconds=60) is None
+    set_mailbox(engine, mailbox, magnet_enabled=True, status=AccountStatus.REVOKED)
+    assert claim_pushed(engine, "me", ADDRESS, 10, lease_seconds=60) is None
