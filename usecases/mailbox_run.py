@@ -144,7 +144,7 @@ class MailboxRunner:
             outcome.watched = is_watched(account, now)
             outcome.alerts += self.magnet.deliver_waiting(account, mailbox)
             try:
-                self.nudger.run(account)
+                self.nudger.run(account, opened.tz)  # the rep's time zone, read by the open: no read again
             except Exception:  # noqa: BLE001 - a nudge that fails now is due again at the next run
                 log.exception("follow-up nudges of mailbox %s failed; they are retried", account.id)
             if job is Job.LABELS and account.labels_enabled:
