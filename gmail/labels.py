@@ -96,10 +96,11 @@ class LabelFiler:
         the next label run decides those (and nothing else of this batch)."""
         if not batch.account.labels_enabled:
             return
-        to_decide = [m.gmail_id for m in batch.messages if m.in_inbox and batch.contact_of(m) is not None]
-        # Stored earlier (MailMagnet saw it while labels were off, or before a gap) and in the Inbox now.
-        to_decide += [gmail_id for gmail_id, address in batch.known_in_inbox.items()
-                      if address in batch.senders and batch.senders[address].is_contact]
+        # The batch's new messages were stored marked: the sync's INSERT sets `needs_filing` by the same rule
+        # (gmail.sync_batch.to_file_when_new), so they cost no UPDATE here. Left: those stored earlier (MailMagnet
+        # saw them while labels were off, or before a gap) and in the Inbox now.
+        to_decide = [gmail_id for gmail_id, address in batch.known_in_inbox.items()
+                     if address in batch.senders and batch.senders[address].is_contact]
         for start in range(0, len(to_decide), ADDRESS_CHUNK):
             session.execute(_MARK_TO_FILE, {"b_account_id": batch.account.id,
                                             "b_gmail_ids": to_decide[start:start + ADDRESS_CHUNK]})
