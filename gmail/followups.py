@@ -320,11 +320,14 @@ class FollowupNudger:
             gmail_url=gmail_url(account.email_address, None, row.thread_id))
 
     def _claim(self, followup_id: int, now: datetime) -> bool:
+        # `run` trusts the run's read of the mailbox (no read again on the push path); the rep may have turned
+        # follow-ups off since, so the claim, made only for a nudge about to be posted, checks the setting as it is.
+        enabled = sa.exists().where(GmailAccount.id == Followup.account_id, GmailAccount.followups_enabled.is_(True))
         with session_scope(self.engine) as session:
             return bool(session.execute(update(Followup).where(
                 Followup.id == followup_id, Followup.nudged_at.is_(None), Followup.answered_at.is_(None),
-                Followup.done_at.is_(None)).values(nudged_at=now).execution_options(synchronize_session=False)
-            ).rowcount)
+                Followup.done_at.is_(None), enabled)
+                .values(nudged_at=now).execution_options(synchronize_session=False)).rowcount)
 
     def _release(self, followup_id: int) -> None:
         with session_scope(self.engine) as session:

@@ -259,3 +259,17 @@ def test_threads_synced_together_each_get_theirs_and_an_older_email_arriving_lat
     bob_row = by_thread[stack.gmail.message(REP_GMAIL, bob)["threadId"]]
     assert bob_row.gmail_id == bob != earlier
     assert bob_row.received_at.replace(tzinfo=timezone.utc) == WEDNESDAY_10 + timedelta(minutes=1)
+
+
+# Review of issue 17 (7134a6c): `FollowupNudger.run` trusts the run's own read of the mailbox (taken at `open`, before
+# the Gmail calls and the alert posts); a rep who turned follow-ups off meanwhile got the nudge the run found due
+# (this test failed: 1 nudge). The nudge's claim now checks the setting as it is.
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_follow_ups_turned_off_during_a_run_nudge_nothing(rep, tz):
+    stack, clock = rep
+    customer_mail(stack)
+    opened = _account(stack)  # the mailbox as a run's `open` read it
+    assert "off" in json.dumps(stack.command(REP, "followups off"))  # meanwhile, the rep in Slack
+    clock.now = DUE
+    assert stack.services.jobs.nudger.run(opened, tz) == 0
+    assert nudges(stack) == []
