@@ -273,3 +273,49 @@ def test_follow_ups_turned_off_during_a_run_nudge_nothing(rep, tz):
     clock.now = DUE
     assert stack.services.jobs.nudger.run(opened, tz) == 0
     assert nudges(stack) == []
+
+
+def test_two_runs_of_one_mailbox_at_once_open_one_follow_up_and_post_each_alert_once(rep, database_url, monkeypatch):
+    """Issue 17 opens a thread's follow-up with a conditional INSERT … WHERE NOT EXISTS, and the sync's last chunk no
+    longer locks the mailbox's row before its writes: two runs of one mailbox inside their last chunks at once (a
+    replica past its lease and the one that took over; here two runs without a lease, which nothing fences) are
+    kept apart by the messages' unique key — the second waits on the first's rows, then stores nothing new — so the
+    thread gets one follow-up and each email one alert. PostgreSQL only: SQLite serialises the two transactions."""
+    import threading
+
+    import gmail.sync
+    from usecases.values import ALERT_EVENT_TYPE
+    from usecases.mailbox_run import MailboxRunner
+    from crm_store.leases import Job
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's one writer serialises the two runs' transactions anyway")
+    stack, _ = rep
+    first = stack.mail('"Jane Doe" <jane@acme.example>', "Renewal question", date=WEDNESDAY_10)
+    stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal question", thread_id=first,
+               date=WEDNESDAY_10 + timedelta(minutes=5))
+    both_inside = threading.Barrier(2, timeout=30)
+    store_new = gmail.sync.store_new
+
+    def store_new_together(session, rows):
+        if rows:
+            both_inside.wait()  # both runs have read the same history and are in their last chunk's transaction
+        return store_new(session, rows)
+
+    monkeypatch.setattr(gmail.sync, "store_new", store_new_together)
+    account_id = stack.account_id()
+    outcomes = []
+    runs = [threading.Thread(target=lambda: outcomes.append(MailboxRunner(stack.services).run(account_id, Job.SYNC)))
+            for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=60)
+    assert sorted(o.sync.status.value for o in outcomes) == ["synced", "synced"]
+    assert sorted(o.sync.new_messages for o in outcomes) == [0, 2]
+    with session_scope(stack.engine) as session:
+        assert len(session.exec(select(Followup)).all()) == 1
+    dm = stack.slack.dm_channel(TEAM, REP)
+    alerts = [m["metadata"]["event_payload"]["gmail_id"] for m in stack.slack.messages(dm)
+              if (m.get("metadata") or {}).get("event_type") == ALERT_EVENT_TYPE]
+    assert sorted(alerts) == sorted({*alerts}) and len(alerts) == 2
