@@ -263,7 +263,7 @@ def test_threads_synced_together_each_get_theirs_and_an_older_email_arriving_lat
 
 # Review of issue 17 (7134a6c): `FollowupNudger.run` trusts the run's own read of the mailbox (taken at `open`, before
 # the Gmail calls and the alert posts); a rep who turned follow-ups off meanwhile got the nudge the run found due
-# (this test failed: 1 nudge). The nudge's claim now checks the setting as it is.
+# (this test failed: 1 nudge). A run with a nudge due reads the mailbox again.
 @pytest.mark.parametrize("tz", [None, "UTC"])
 def test_follow_ups_turned_off_during_a_run_nudge_nothing(rep, tz):
     stack, clock = rep
@@ -319,3 +319,15 @@ def test_two_runs_of_one_mailbox_at_once_open_one_follow_up_and_post_each_alert_
     alerts = [m["metadata"]["event_payload"]["gmail_id"] for m in stack.slack.messages(dm)
               if (m.get("metadata") or {}).get("event_type") == ALERT_EVENT_TYPE]
     assert sorted(alerts) == sorted({*alerts}) and len(alerts) == 2
+
+
+# Review of issue 17 (7134a6c): quiet hours too were judged from the run's read of the mailbox; set while a run was
+# under way, they did not hold back the nudge it found due (this test failed: 1 nudge).
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_quiet_hours_set_during_a_run_hold_its_nudge_back(rep, tz):
+    stack, clock = rep
+    customer_mail(stack)
+    opened = _account(stack)  # the mailbox as a run's `open` read it
+    stack.update_mailbox(quiet_start_minute=10 * 60, quiet_end_minute=11 * 60)  # meanwhile, the rep's settings
+    clock.now = DUE + timedelta(minutes=30)  # Monday 10:30: quiet hours now
+    assert stack.services.jobs.nudger.run(opened, tz) == 0
