@@ -266,8 +266,8 @@ class FollowupNudger:
 
     def run(self, account: GmailAccount, tz: str | None = None) -> int:
         """Post the mailbox's due nudges now, when the rep may be nudged now; returns how many were posted.
-        `account` is the run's own read of the mailbox (its settings are not read again) and `tz` the rep's time
-        zone when the run knows it."""
+        `account` is the run's own read of the mailbox (read again only when a nudge is due) and `tz` the rep's
+        time zone when the run knows it."""
         now = self.clock()
         with self._lock:
             last = self._checked.get(account.id)
@@ -288,9 +288,15 @@ class FollowupNudger:
                 return 0
             if due is None:
                 due = session.execute(_DUE, {"account_id": account.id, "now": now}).all()
-            nudges = [self._nudge(session, account, row, now, tz) for row in due]
-            channel = self.notifier.dm_address(account)
-            team = account.slack_team_id
+            # The run's read of the mailbox is from its start: the rep may have turned follow-ups off or set quiet
+            # hours since. A nudge about to go out is rare, so the mailbox is read again then, and only then.
+            current = session.get(GmailAccount, account.id) if due else None
+            if current is None or not current.followups_enabled \
+                    or in_quiet_hours(current, local.hour * 60 + local.minute):
+                return 0
+            nudges = [self._nudge(session, current, row, now, tz) for row in due]
+            channel = self.notifier.dm_address(current)
+            team = current.slack_team_id
         posted = 0
         for nudge in nudges:
             if not self._claim(nudge.followup_id, now):

@@ -259,3 +259,75 @@ def test_threads_synced_together_each_get_theirs_and_an_older_email_arriving_lat
     bob_row = by_thread[stack.gmail.message(REP_GMAIL, bob)["threadId"]]
     assert bob_row.gmail_id == bob != earlier
     assert bob_row.received_at.replace(tzinfo=timezone.utc) == WEDNESDAY_10 + timedelta(minutes=1)
+
+
+# Review of issue 17 (7134a6c): `FollowupNudger.run` trusts the run's own read of the mailbox (taken at `open`, before
+# the Gmail calls and the alert posts); a rep who turned follow-ups off meanwhile got the nudge the run found due
+# (this test failed: 1 nudge). A run with a nudge due reads the mailbox again.
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_follow_ups_turned_off_during_a_run_nudge_nothing(rep, tz):
+    stack, clock = rep
+    customer_mail(stack)
+    opened = _account(stack)  # the mailbox as a run's `open` read it
+    assert "off" in json.dumps(stack.command(REP, "followups off"))  # meanwhile, the rep in Slack
+    clock.now = DUE
+    assert stack.services.jobs.nudger.run(opened, tz) == 0
+    assert nudges(stack) == []
+
+
+def test_two_runs_of_one_mailbox_at_once_open_one_follow_up_and_post_each_alert_once(rep, database_url, monkeypatch):
+    """Issue 17 opens a thread's follow-up with a conditional INSERT … WHERE NOT EXISTS, and the sync's last chunk no
+    longer locks the mailbox's row before its writes: two runs of one mailbox inside their last chunks at once (a
+    replica past its lease and the one that took over; here two runs without a lease, which nothing fences) are
+    kept apart by the messages' unique key — the second waits on the first's rows, then stores nothing new — so the
+    thread gets one follow-up and each email one alert. PostgreSQL only: SQLite serialises the two transactions."""
+    import threading
+
+    import gmail.sync
+    from usecases.values import ALERT_EVENT_TYPE
+    from usecases.mailbox_run import MailboxRunner
+    from crm_store.leases import Job
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's one writer serialises the two runs' transactions anyway")
+    stack, _ = rep
+    first = stack.mail('"Jane Doe" <jane@acme.example>', "Renewal question", date=WEDNESDAY_10)
+    stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal question", thread_id=first,
+               date=WEDNESDAY_10 + timedelta(minutes=5))
+    both_inside = threading.Barrier(2, timeout=30)
+    store_new = gmail.sync.store_new
+
+    def store_new_together(session, rows):
+        if rows:
+            both_inside.wait()  # both runs have read the same history and are in their last chunk's transaction
+        return store_new(session, rows)
+
+    monkeypatch.setattr(gmail.sync, "store_new", store_new_together)
+    account_id = stack.account_id()
+    outcomes = []
+    runs = [threading.Thread(target=lambda: outcomes.append(MailboxRunner(stack.services).run(account_id, Job.SYNC)))
+            for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=60)
+    assert sorted(o.sync.status.value for o in outcomes) == ["synced", "synced"]
+    assert sorted(o.sync.new_messages for o in outcomes) == [0, 2]
+    with session_scope(stack.engine) as session:
+        assert len(session.exec(select(Followup)).all()) == 1
+    dm = stack.slack.dm_channel(TEAM, REP)
+    alerts = [m["metadata"]["event_payload"]["gmail_id"] for m in stack.slack.messages(dm)
+              if (m.get("metadata") or {}).get("event_type") == ALERT_EVENT_TYPE]
+    assert sorted(alerts) == sorted({*alerts}) and len(alerts) == 2
+
+
+# Review of issue 17 (7134a6c): quiet hours too were judged from the run's read of the mailbox; set while a run was
+# under way, they did not hold back the nudge it found due (this test failed: 1 nudge).
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_quiet_hours_set_during_a_run_hold_its_nudge_back(rep, tz):
+    stack, clock = rep
+    customer_mail(stack)
+    opened = _account(stack)  # the mailbox as a run's `open` read it
+    stack.update_mailbox(quiet_start_minute=10 * 60, quiet_end_minute=11 * 60)  # meanwhile, the rep's settings
+    clock.now = DUE + timedelta(minutes=30)  # Monday 10:30: quiet hours now
+    assert stack.services.jobs.nudger.run(opened, tz) == 0

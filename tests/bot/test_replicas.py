@@ -134,3 +134,52 @@ def test_posting_and_filing_are_fenced_too(live):
         runner.magnet._stamp(account_id, [])
         runner.filer._mark(account_id, [], None, utcnow())
     runner.magnet._stamp(account_id, [])  # outside a leased run (a Slack action, a test): nothing to check
+
+
+def test_one_push_delivered_to_two_replicas_at_once_brings_its_alert_once(live):
+    """Issue 17 takes a push's mailbox in one conditional UPDATE (crm_store.push_leases): Pub/Sub delivering the same
+    push to two replicas at the same moment leases the mailbox to one of them; the other records the request (the
+    holder runs again when done, finding nothing new). One alert, the message stored once, one replica's run at a
+    time."""
+    import base64
+    import json
+
+    from crm_store.db import session_scope
+    from crm_store.models import MailboxMessage
+    from sqlmodel import select
+    from tests.support.alerts import CONTACTS, DEALS, alerts_in
+    from testsupport.stack import REP, REP_GMAIL
+
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    account_id = live.connect_with_magnet()
+    live.mail('"Jane Doe" <jane@acme.example>', "Renewal question")
+    data = json.dumps({"emailAddress": REP_GMAIL, "historyId": int(live.gmail.history_id(REP_GMAIL))}).encode()
+    push = {"message": {"data": base64.b64encode(data).decode(), "messageId": "1"}}
+    two = replicas(live, 2)
+    live.gmail.reset_counters()
+    together = threading.Barrier(2, timeout=30)
+    outcomes = []
+
+    def receive(jobs):
+        together.wait()
+        outcomes.append(jobs.push_received(push))
+
+    threads = [threading.Thread(target=receive, args=(jobs,)) for jobs in two]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        for _ in range(3):  # a request recorded by the loser makes the holder run once more
+            for jobs in two:
+                jobs.wait_for_requested()
+            two[0].run_cycle(Job.SYNC)
+        assert sorted(outcomes) == ["accepted", "accepted"]
+        assert len(alerts_in(live, live.slack.dm_channel("T0001", REP))) == 1
+        with session_scope(live.engine) as session:
+            assert len(session.exec(select(MailboxMessage).where(MailboxMessage.account_id == account_id)).all()) == 1
+        assert 1 <= history_calls(live)[REP_GMAIL] <= 2, history_calls(live)
+    finally:
+        for jobs in two:
+            jobs.stop()

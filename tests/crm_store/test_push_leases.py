@@ -59,3 +59,26 @@ def test_a_held_off_or_other_mailbox_is_not_claimed(engine, mailbox):
     assert claim_pushed(engine, "me", ADDRESS, 10, lease_seconds=60) is None
     set_mailbox(engine, mailbox, magnet_enabled=True, status=AccountStatus.REVOKED)
     assert claim_pushed(engine, "me", ADDRESS, 10, lease_seconds=60) is None
+
+
+def test_decimal_cursors_of_every_length_are_judged_as_numbers(engine, mailbox):
+    """The statement orders history ids by length, then as text: checked against `already_synced` for cursors and
+    pushes from 1 to 20 digits (a cursor of "0", ids either side of a power of ten, 2**64 - 1), on the database's
+    own collation for text."""
+    import random
+
+    rng = random.Random(17)
+    edges = [0, 1, 9, 10, 99, 100, 10**18 - 1, 10**18, 10**19 - 1, 10**19, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1]
+    numbers = edges + [rng.randrange(10 ** (digits - 1), min(10 ** digits, 2**64)) for digits in range(1, 21)
+                       for _ in range(2)]
+    pairs = [(cursor, push) for cursor in edges for push in edges]
+    pairs += [(rng.choice(numbers), rng.choice(numbers)) for _ in range(60)]
+    wrong = []
+    for cursor, push in pairs:
+        set_mailbox(engine, mailbox, history_id=str(cursor))
+        lease = claim_pushed(engine, "me", ADDRESS, push, lease_seconds=60)
+        if lease is not None:
+            release(engine, "me", mailbox)
+        if (lease is not None) != (not already_synced(Push(ADDRESS, push), str(cursor))):
+            wrong.append((cursor, push, lease is not None))
+    assert wrong == []

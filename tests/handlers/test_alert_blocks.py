@@ -62,3 +62,38 @@ def test_what_slack_sdk_refuses_is_refused_as_before():
         alert_blocks(view(contact_name="J" * 400))  # the Mute confirmation's text: 300 characters at most
     with pytest.raises(SlackObjectFormationError):
         alert_blocks(view(gmail_id="g" * 300))  # a block id: 255 characters at most
+
+
+def test_any_texts_render_as_the_models_render_them():
+    """Review of issue 17: the texts are put in place of NUL-started placeholders after the models rendered the
+    shape; whatever the CRM and the mail hold (NULs, placeholders' own names, mrkdwn, entities, empty, past the
+    limits slack_sdk checks), the JSON is the models' own, or the models' own error."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    piece = st.sampled_from(["\x00", "\x00header\x00", "\x00url\x00", "<!channel>", "&amp;", "*b*", "_i_", "`c`",
+                             "\n", "\u2028", "é", "", " ", "x" * 299, "y" * 2999, "{\"a\": 1}"])
+    text = st.lists(piece, max_size=4).map("".join)
+    maybe = st.none() | text
+
+    @settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(name=text, email=maybe, company=maybe, label=maybe, context=maybe, subject=maybe, snippet=maybe,
+           status=maybe, owner=maybe, lead=st.booleans(), crm=st.booleans(),
+           hidden=st.sampled_from([None, Hidden.SUBJECT, Hidden.PREVIEW]), gmail_id=st.sampled_from(
+               ["18c2f0a1", "\x00block_id\x00", "g" * 240, "g" * 256]), url=st.sampled_from(
+               ["https://mail.google.com/mail/", "", "\x00", "h" * 3001]), rep=st.sampled_from(["U1", "", "\x00"]))
+    def renders_alike(name, email, company, label, context, subject, snippet, status, owner, lead, crm, hidden,
+                      gmail_id, url, rep):
+        alert = view(contact_name=name, contact_email=email, company=company, category_label=label,
+                     deal_context=context, subject=subject, snippet=snippet, lead_status=status, owner=owner,
+                     is_lead=lead and crm, crm_details=crm, hidden=hidden, gmail_id=gmail_id, gmail_url=url,
+                     rep_user_id=rep)
+        try:
+            expected = [block.to_dict() for block in _alert_models(_alert_texts(alert))]
+        except SlackObjectFormationError as error:
+            with pytest.raises(SlackObjectFormationError) as raised:
+                alert_blocks(alert)
+            assert str(raised.value) == str(error)
+            return
+        assert alert_blocks(alert) == expected
+
+    renders_alike()
