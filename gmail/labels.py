@@ -135,23 +135,24 @@ class LabelFiler:
     def run(self, account: GmailAccount, mailbox: MailboxClient) -> FilingResult:
         result = FilingResult()
         now = self.clock()
+        # One transaction for what the run starts from (the mailbox, the month, the CRM changes, the mail to file):
+        # nothing of it waits for Gmail. Unfiled mail handed back by the catch-up stays marked even if the labels
+        # cannot be made now: the next run files it.
         with session_scope(self.engine) as session:
             current = session.get(GmailAccount, account.id)
             if current is None:
                 return result
-            session.expunge(current)
-        label_ids = cached_label_ids(current.label_ids)
-        if not _labels_checked(current):
-            # The first run since labels were switched on: the labels exist in Gmail before anything else.
-            label_ids = ensure_labels(self.engine, self.labels, account.id, mailbox, result.labels_created)
-
-        with session_scope(self.engine) as session:
             tz, month, last_change = self._catch_up(session, current, now)
             changed_addresses = self.changed.addresses(session, current, last_change, month)
             pending = list(session.exec(select(
                 MailboxMessage.gmail_id, MailboxMessage.from_address, MailboxMessage.in_inbox,
                 MailboxMessage.filed_category, MailboxMessage.filed_at).where(
                 MailboxMessage.account_id == account.id, MailboxMessage.needs_filing.is_(True))).all())
+            session.expunge(current)
+        label_ids = cached_label_ids(current.label_ids)
+        if not _labels_checked(current):
+            # The first run since labels were switched on: the labels exist in Gmail before any is put on mail.
+            label_ids = ensure_labels(self.engine, self.labels, account.id, mailbox, result.labels_created)
 
         if pending:
             label_ids = self._file_pending(account, mailbox, label_ids, pending, now, tz, result)
