@@ -24,7 +24,7 @@ from crm_store.db import session_scope
 from crm_store.models import AccountStatus, CrmUser, GmailAccount, Profile, utcnow
 from gmail.notifier import MailboxIncident
 from usecases import access
-from usecases.actors import OPERATOR, Actor, SlackActorRef, resolve
+from usecases.actors import OPERATOR, Actor, SlackActorRef, acting
 from usecases.context import Services
 
 log = logging.getLogger(__name__)
@@ -125,14 +125,18 @@ def _state(granted: bool, has_mailbox: bool, status: str | None, failing_since, 
 
 def admin_overview(services: Services, who: SlackActorRef) -> TeamOverview:
     """`/gmail admin status` and the App Home's admin section: the admin's scope (access.admin_scope)."""
-    actor = resolve(services, who)
-    return overview_for(services, actor)
+    with acting(services, who) as (session, actor):  # one session for the request (issue 18)
+        workspace = access.admin_scope(actor)
+        return TeamOverview(overview_rows(session, workspace), workspace)
 
 
 def overview_if_admin(services: Services, who: SlackActorRef) -> TeamOverview | None:
     """The App Home's admin section: the overview for an admin, None for anyone else."""
-    actor = resolve(services, who)
-    return overview_for(services, actor) if actor.is_any_admin else None
+    with acting(services, who) as (session, actor):
+        if not actor.is_any_admin:
+            return None
+        workspace = access.admin_scope(actor)
+        return TeamOverview(overview_rows(session, workspace), workspace)
 
 
 def overview_for(services: Services, actor: Actor = OPERATOR) -> TeamOverview:

@@ -6,6 +6,7 @@ first) and an audit view do the same: the admin is resolved, Slack
 asked who the target is, the permission checked and the change made in one session."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -18,6 +19,7 @@ from tests.support.contact_world import CONTACTS, DEALS, JANE, mail_from_jane
 from testsupport.stack import REP, TEAM
 from usecases.values import SharingPolicy
 from usecases import admin, audit, contacts
+from usecases import overview as overview_use_cases
 from usecases.contacts import ContactChoices, ContactView
 from usecases.values import SlackActorRef
 
@@ -113,4 +115,19 @@ def test_the_admin_command_that_shows_the_policy_opens_one_session(stack, boss):
     with SessionsOpened() as opened:
         text, _blocks = admin_command.admin(stack.services, boss, ["audit"])
     assert "audit log" in text.lower()
+    assert opened.count == 1
+
+
+def test_the_admin_status_and_the_app_homes_admin_section_open_one_session_each(stack, boss, viewer):
+    """`/gmail admin status` and the App Home's overview: who asks and the overview itself, one session (were two)."""
+    with SessionsOpened() as opened:
+        _text, blocks = admin_command.admin(stack.services, boss, ["status"])
+    assert "rep@crm.example" in json.dumps(blocks)  # the connected rep, in the whole organisation's overview
+    assert opened.count == 1
+    with SessionsOpened() as opened:
+        overview = overview_use_cases.overview_if_admin(stack.services, boss)
+    assert overview is not None and any(row.email == "rep@crm.example" for row in overview.rows)
+    assert opened.count == 1
+    with SessionsOpened() as opened:
+        assert overview_use_cases.overview_if_admin(stack.services, SlackActorRef(TEAM, REP)) is None
     assert opened.count == 1
