@@ -1,8 +1,8 @@
 """Addresses in From headers, parsed per RFC 5322 (display names, encoded words, groups, several addresses).
 
-Headers come from strangers' mail: parsing never raises. A header too long to be a person's, or one the
-parsers choke on in any way (`email`'s parsers recurse on nested comments and can hit RecursionError), has
-no address; an address with control characters or lone surrogates is not one (PostgreSQL refuses NUL).
+Headers come from strangers' mail: parsing never raises. A header too long to be a person's, one nested deeper
+than `email`'s parsers should recurse (refused before they see it), or one the parsers choke on in any other way,
+has no address; an address with control characters or lone surrogates is not one (PostgreSQL refuses NUL).
 """
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ log = logging.getLogger(__name__)
 # A real From header is a few hundred characters; folded ones with many addresses stay well under this.
 MAX_HEADER_CHARS = 8192
 MAX_ADDRESS_CHARS = 320
+# `email`'s parsers recurse once per nested comment (two or three frames a level) and getaddresses once per group
+# opened inside a group (a frame a colon): a stranger's header nested a few hundred deep takes them to the
+# interpreter's recursion limit. Real headers nest a comment or two and open one group.
+MAX_NESTING = 64
+_PARENTHESES = re.compile(r"\\.|[()]", re.DOTALL)  # a quoted pair (`\(` in a comment is no comment) or a parenthesis
 
 # Good enough to tell an address from junk; the RFC grammar is left to the parser. No whitespace, no control
 # characters, no surrogates (they cannot be stored), one @, a dot in the domain.
@@ -73,10 +78,35 @@ def _plain(header: str) -> list[tuple[str, str]] | None:
     return [(match["name"] or "", address)] if is_valid_address(address) else None
 
 
+def _nests_too_deep(header: str) -> bool:
+    """Whether the parsers could nest deeper than MAX_NESTING in `header`: one linear scan, before they see it, that
+    counts at most one level less than they would. Comments: quotes are not tracked, so parentheses in a quoted
+    string count too; what is missed is a `\\(` outside any comment, which getaddresses opens as one (a backslash
+    there is a letter to it): one level at most, since inside a comment both parsers read `\\(` as a quoted pair.
+    Groups: every colon counts as one opened and none as closed, since a `;` or an escape may be literal where it
+    stands (in quotes, in a comment, or a backslash getaddresses takes as a letter) and a quote-aware count can be
+    led astray. The price: a header with more than MAX_NESTING colons anywhere (65 names like "Sales: Jane") has
+    no address either."""
+    if header.count(":") > MAX_NESTING:
+        return True
+    depth = 0
+    for match in _PARENTHESES.finditer(header):
+        if match[0] == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        elif match[0] == ")":
+            depth = max(depth - 1, 0)
+    return False
+
+
 def _parse(header: str) -> list[tuple[str, str]]:
     plain = _plain(header)
     if plain is not None:
         return plain
+    if _nests_too_deep(header):  # the plain match has neither parentheses nor colons: not on the common path
+        log.info("address header nested too deep (%d characters)", len(header))
+        return []
     pairs = _strict(header)
     if not any(is_valid_address(addr.strip().strip("<>").lower()) for _, addr in pairs):
         pairs = [(_decode_words(name), addr) for name, addr in getaddresses([header])]

@@ -6,7 +6,7 @@ authenticated by `Authorization: Bearer <key>` (keys from
 `crm_store.api_keys`). The route reads at most `MAX_REQUEST_BYTES` of body, calls
 `ingest_request`, and turns what it returns or raises into the answer (`bot/routes/crm.py`):
 
-- `IngestRefused(Refusal.UNKNOWN_KIND)` — neither contacts nor deals;
+- `IngestRefused(Refusal.UNKNOWN_KIND)` — a path that is none of `INGEST_KINDS`;
 - `IngestRefused(Refusal.UNAUTHORIZED)` — no key, an unknown or a revoked key (the same for all three);
 - `IngestRefused(Refusal.TOO_LARGE)` — a body larger than `MAX_REQUEST_BYTES`;
 - `IngestRefused(Refusal.NOT_JSON)` — a body that is not UTF-8 JSON (`detail` says why);
@@ -30,7 +30,11 @@ from crm_store.sources import ChangeSource
 from crm_store.user_records import KIND as USERS
 from crm_store.user_records import ingest_user_records
 
-__all__ = ["IngestRefused", "Refusal", "ingest_request"]
+__all__ = ["INGEST_KINDS", "IngestRefused", "Refusal", "ingest_request"]
+
+# What `PUT /crm/v1/{kind}` takes: every record kind, and the CRM users. The one list: the route accepts these
+# and the metrics count each under its own name.
+INGEST_KINDS = frozenset({kind.value for kind in RecordKind} | {USERS.value})
 
 
 class Refusal(StrEnum):
@@ -57,7 +61,7 @@ def bearer_key(authorization: str | None) -> str | None:
 def ingest_request(engine: Engine, kind: str, *, authorization: str | None, body: bytes) -> IngestResult:
     """Everything `PUT /crm/v1/{kind}` does, given the Authorization header and the raw body; raises
     `IngestRefused` for a request refused before its records are looked at."""
-    if kind not in {kind.value for kind in RecordKind} | {USERS}:
+    if kind not in INGEST_KINDS:
         raise IngestRefused(Refusal.UNKNOWN_KIND)
     key_name = verify_key(engine, bearer_key(authorization))
     if key_name is None:

@@ -95,8 +95,17 @@ class WorkingHours:
 
 # The tracker's statements, built once (issue 17: building them per call was a good share of the push path's CPU).
 _followups = Followup.__table__
-_open_in = (_followups.c.account_id == sa.bindparam("account_id"), _followups.c.answered_at.is_(None),
-            _followups.c.done_at.is_(None))
+# A follow-up still open: neither answered nor done. Written once: every statement about open follow-ups uses it.
+_STILL_OPEN = (_followups.c.answered_at.is_(None), _followups.c.done_at.is_(None))
+
+
+def _open_of(account_param: str = "account_id") -> tuple:
+    """The open follow-ups of the mailbox bound as `account_param` (an UPDATE's parameters may not be named as its
+    table's columns: the UPDATEs pass a b_ name)."""
+    return (_followups.c.account_id == sa.bindparam(account_param), *_STILL_OPEN)
+
+
+_open_in = _open_of()
 _OPENED_COLUMNS = ("account_id", "thread_id", "contact_id", "gmail_id", "received_at", "due_at")
 _OPEN_UNLESS_OPEN = _followups.insert().from_select(
     _OPENED_COLUMNS,
@@ -105,12 +114,12 @@ _OPEN_UNLESS_OPEN = _followups.insert().from_select(
 ).returning(_followups.c.id)
 # (An UPDATE's parameters may not be named as its table's columns: hence the b_ names.)
 _REPLY_TO_NEWER = _followups.update().where(
-    _followups.c.account_id == sa.bindparam("b_account_id"), _followups.c.thread_id == sa.bindparam("b_thread_id"),
-    _followups.c.received_at <= sa.bindparam("b_received"), _followups.c.answered_at.is_(None),
-    _followups.c.done_at.is_(None)).values(gmail_id=sa.bindparam("b_gmail"))
+    *_open_of("b_account_id"), _followups.c.thread_id == sa.bindparam("b_thread_id"),
+    _followups.c.received_at <= sa.bindparam("b_received")).values(gmail_id=sa.bindparam("b_gmail"))
 _OPEN_IN_THREADS = sa.select(_followups.c.id, _followups.c.thread_id, _followups.c.received_at).where(
     _followups.c.thread_id.in_(sa.bindparam("threads", expanding=True)), *_open_in)
 _OPEN = _followups.insert()
+# Not `_STILL_OPEN`: a follow-up marked done and then answered still gets its answer time (the response-time digest).
 _ANSWERED = _followups.update().where(
     _followups.c.account_id == sa.bindparam("b_account_id"),
     _followups.c.thread_id.in_(sa.bindparam("b_threads", expanding=True)),
@@ -242,8 +251,7 @@ class FollowupNotifier(Protocol):
 
 # The due follow-ups of a mailbox, oldest due first (built once, the columns a nudge uses).
 _DUE = sa.select(_followups.c.id, _followups.c.contact_id, _followups.c.thread_id, _followups.c.received_at).where(
-    _followups.c.account_id == sa.bindparam("account_id"), _followups.c.answered_at.is_(None),
-    _followups.c.done_at.is_(None), _followups.c.nudged_at.is_(None), _followups.c.due_at <= sa.bindparam("now"),
+    *_open_in, _followups.c.nudged_at.is_(None), _followups.c.due_at <= sa.bindparam("now"),
     sa.or_(_followups.c.snoozed_until.is_(None), _followups.c.snoozed_until <= sa.bindparam("now")),
     _followups.c.contact_id.not_in(sa.select(MutedContact.contact_id).where(
         MutedContact.account_id == sa.bindparam("account_id")))).order_by(_followups.c.due_at).limit(20)
@@ -328,8 +336,8 @@ class FollowupNudger:
     def _claim(self, followup_id: int, now: datetime) -> bool:
         with session_scope(self.engine) as session:
             return bool(session.execute(update(Followup).where(
-                Followup.id == followup_id, Followup.nudged_at.is_(None), Followup.answered_at.is_(None),
-                Followup.done_at.is_(None)).values(nudged_at=now).execution_options(synchronize_session=False)
+                Followup.id == followup_id, Followup.nudged_at.is_(None), *_STILL_OPEN).values(nudged_at=now)
+                .execution_options(synchronize_session=False)
             ).rowcount)
 
     def _release(self, followup_id: int) -> None:

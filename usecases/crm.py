@@ -13,7 +13,7 @@ from crm_store import api_keys
 from crm_store.errors import DomainError, InvalidInput
 from crm_store.sources import ChangedKind, ChangeSource, CrmChange, crm_data_status, read_crm_data_status
 from crm_store.records.results import IngestResult
-from crm_sync.ingest_api import IngestRefused, ingest_request
+from crm_sync.ingest_api import INGEST_KINDS, IngestRefused, ingest_request
 from crm_sync.zoho_results import ZohoSyncResult
 from crm_sync.zoho_sync import run_zoho_sync
 from telemetry import metrics
@@ -24,9 +24,6 @@ log = logging.getLogger(__name__)
 
 # "skipped_organisation": of the skipped, records whose address is the organisation's own (never a contact).
 COUNTED = ("created", "updated", "unchanged", "deleted", "skipped", "skipped_organisation")
-# The kinds a refused ingest request is counted under; any other path is counted as "other" (a label per
-# URL would let callers grow the metric without bound).
-INGESTED_KINDS = (ChangedKind.CONTACTS, ChangedKind.DEALS, ChangedKind.USERS)
 
 
 class CrmSyncNotConfigured(DomainError):
@@ -39,7 +36,9 @@ def ingest(services: Services, kind: str, *, authorization: str | None, body: by
     try:
         result = ingest_request(services.engine, kind, authorization=authorization, body=body)
     except IngestRefused as refused:
-        metrics.CRM_RECORDS.labels(source=ChangeSource.API, kind=kind if kind in INGESTED_KINDS else "other",
+        # A refused request counts under its kind, any path that is no kind under "other" (a label per URL
+        # would let callers grow the metric without bound).
+        metrics.CRM_RECORDS.labels(source=ChangeSource.API, kind=kind if kind in INGEST_KINDS else "other",
                                    result=refused.refusal.value).inc()
         raise
     if result.rejected:

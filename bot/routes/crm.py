@@ -12,7 +12,7 @@ from usecases import crm as crm_use_cases
 def ingest_refusal(refused: IngestRefused) -> Response:
     """The CRM ingest API's answer to a request refused before its records were looked at (SPEC §6)."""
     status, message, headers = {
-        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts, /crm/v1/deals or /crm/v1/users", {}),
+        Refusal.UNKNOWN_KIND: (404, "PUT /crm/v1/contacts, /crm/v1/deals, /crm/v1/leads or /crm/v1/users", {}),
         Refusal.UNAUTHORIZED: (401, "send Authorization: Bearer <key> with a key from "
                                     "`mailmagnet crm keys create NAME`",
                                {"WWW-Authenticate": 'Bearer realm="mailmagnet-crm"'}),

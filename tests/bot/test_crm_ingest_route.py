@@ -21,15 +21,20 @@ RENEWAL = {"name": "Acme renewal", "contact_external_id": "Z-C1", "stage": "Nego
 
 CREATED = 'mailmagnet_crm_records_total{kind="contacts",result="created",source="api"}'
 REFUSED = 'mailmagnet_crm_records_total{kind="contacts",result="unauthorized",source="api"}'
+# Every ingest kind is counted under its own name, leads too; only a path that is no kind is "other".
+LEADS_REFUSED = 'mailmagnet_crm_records_total{kind="leads",result="unauthorized",source="api"}'
+UNKNOWN_KIND = 'mailmagnet_crm_records_total{kind="other",result="unknown_kind",source="api"}'
 
 
 def test_keys_validation_and_idempotence_over_http(stack):
     created_before, refused_before = metric(stack, CREATED), metric(stack, REFUSED)
+    leads_refused_before, unknown_before = metric(stack, LEADS_REFUSED), metric(stack, UNKNOWN_KIND)
     key = create_api_key(stack.services, "zapier")
     status, headers, answer = put_with_headers(stack, "contacts", [JANE], None)
     assert (status, headers["WWW-Authenticate"], answer["error"]) == (401, 'Bearer realm="mailmagnet-crm"',
                                                                      "unauthorized")
     assert put(stack, "contacts", [JANE], "mm_not-a-key")[0] == 401
+    assert put(stack, "leads", [{**JANE, "lead_status": "New"}], "mm_not-a-key")[0] == 401
     assert crm_counts(stack) == (0, 0)
 
     status, answer = put(stack, "contacts", [JANE, {**JANE, "email": "not-an-email", "external_id": "Z-C2"}], key)
@@ -50,6 +55,8 @@ def test_keys_validation_and_idempotence_over_http(stack):
 
     assert metric(stack, CREATED) == created_before + 1
     assert metric(stack, REFUSED) == refused_before + 2
+    assert metric(stack, LEADS_REFUSED) == leads_refused_before + 1
+    assert metric(stack, UNKNOWN_KIND) == unknown_before + 1
 
 
 def test_a_deal_won_through_the_api_refiles_the_contacts_mail(live):

@@ -331,3 +331,34 @@ def test_quiet_hours_set_during_a_run_hold_its_nudge_back(rep, tz):
     stack.update_mailbox(quiet_start_minute=10 * 60, quiet_end_minute=11 * 60)  # meanwhile, the rep's settings
     clock.now = DUE + timedelta(minutes=30)  # Monday 10:30: quiet hours now
     assert stack.services.jobs.nudger.run(opened, tz) == 0
+
+
+def test_done_closes_it_for_good_and_the_threads_next_email_opens_a_new_one(rep, monkeypatch):
+    """A done follow-up is not open: never nudged again (not even after a snooze released its claim), and the thread's
+    next customer email opens a new one instead of moving the done one's Reply — alone in a sync (the conditional
+    INSERT and UPDATE) and with another thread's mail (the read of the threads' open follow-ups)."""
+    stack, clock = rep
+    monkeypatch.setattr("usecases.followups.utcnow", clock)
+    first = customer_mail(stack)
+    assert nudge_at(stack, clock, DUE + timedelta(minutes=30)) == 1
+    [posted] = nudges(stack)
+    buttons = {e["action_id"]: e.get("value") for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    stack.driver.block_action(REP, FollowupAction.SNOOZE, value=buttons[FollowupAction.SNOOZE], message=posted)
+    stack.slack.wait_for(lambda: _snoozed(stack), timeout=10)
+    stack.driver.block_action(REP, FollowupAction.DONE, value=buttons[FollowupAction.DONE], message=posted)
+    stack.slack.wait_for(lambda: _done(stack), timeout=10)
+    assert nudge_at(stack, clock, _snoozed(stack) + timedelta(minutes=1)) == 0  # unclaimed, due, but done
+
+    stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal question", thread_id=first,
+                       date=DUE + timedelta(hours=2))
+    stack.run("sync", REP_GMAIL)
+    later = stack.mail('"Jane Doe" <jane@acme.example>', "Re: Renewal question", thread_id=first,
+                       date=DUE + timedelta(hours=3))
+    stack.mail('"Bob Smith" <bob@globex.example>', "Pilot", date=DUE + timedelta(hours=3))
+    stack.run("sync", REP_GMAIL)
+    thread = stack.gmail.message(REP_GMAIL, first)["threadId"]
+    with session_scope(stack.engine) as session:
+        rows = [(row.gmail_id, row.done_at is None) for row in session.exec(
+            select(Followup).where(Followup.thread_id == thread).order_by(Followup.id))]
+    # The new one was opened by the first sync; the second moved its Reply to the newest, the done one untouched.
+    assert rows == [(first, False), (later, True)]
