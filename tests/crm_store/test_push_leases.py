@@ -3,6 +3,7 @@ it, as `gmail.push.already_synced` judges, and never when that is uncertain (the
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 import base64
 import json
@@ -134,3 +135,18 @@ def test_an_address_of_no_mailbox_is_seen_so_on_postgresql_and_left_to_the_read_
     claim = claim_pushed(engine, "me", "someone@gmail.example", 10, lease_seconds=60)
     assert claim.lease is None
     assert claim.seen == ([] if engine.dialect.name == "postgresql" else None)
+
+
+def test_a_push_with_nothing_new_writes_no_row_version_on_postgresql(engine, mailbox):
+    """PostgreSQL answers a push with nothing new with the read in the claim's statement: the row is not rewritten
+    (no new version, no dead tuple to vacuum), unlike SQLite's UPDATE, which matches it to give its cursor back."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite rewrites the row: the price of one statement there (crm_store/push_leases.py)")
+    set_mailbox(engine, mailbox, history_id="100")
+    version = "SELECT xmin::text FROM gmail_accounts WHERE id = :id"
+    with engine.connect() as connection:
+        before = connection.execute(sa.text(version), {"id": mailbox}).scalar()
+    claim = claim_pushed(engine, "me", ADDRESS, 100, lease_seconds=60)
+    assert claim.lease is None and claim.seen == [(mailbox, "100")]
+    with engine.connect() as connection:
+        assert connection.execute(sa.text(version), {"id": mailbox}).scalar() == before
