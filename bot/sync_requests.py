@@ -12,11 +12,11 @@ from typing import Any
 
 from crm_store import leases
 from crm_store.leases import Job, Lease
-from crm_store.push_leases import claim_pushed
+from crm_store.push_leases import PushClaim, claim_pushed
 from crm_store.models import GmailAccount
 from gmail.push import Push, push_address
 from telemetry import metrics
-from usecases.push import PushOutcome, mailboxes_to_sync
+from usecases.push import PushOutcome, decide, mailboxes_to_sync
 
 
 class SyncRequests:
@@ -98,34 +98,38 @@ class SyncRequests:
         push = push_address(envelope)
         if push is None:
             return PushOutcome.IGNORED
-        if self._claim_pushed(push):
+        claim = self._claim_pushed(push)
+        if claim is not None and claim.lease is not None:
             return PushOutcome.ACCEPTED
-        decision = mailboxes_to_sync(self.services.engine, envelope)
+        if claim is not None and claim.seen is not None:  # the claim's statement saw the mailbox: no read again
+            decision = decide(push, claim.seen)
+        else:
+            decision = mailboxes_to_sync(self.services.engine, envelope)
         for account_id in decision.to_sync:
             self.request_sync(account_id)
         return decision.outcome
 
-    def _claim_pushed(self, push: Push) -> bool:
+    def _claim_pushed(self, push: Push) -> PushClaim | None:
         """The common push, in one statement: the mailbox has news and is free, and this replica has room, so it is
-        leased and its run started as `request_sync` would. False when that is not certain (nothing claimed, or
-        no room: `request_sync`'s backpressure decides); then the push is read and decided as before."""
+        leased and its run started as `request_sync` would; or it has nothing new, and the statement says so. None
+        when the claim was not tried (no room: `request_sync`'s backpressure decides); then, as when the claim
+        could not say, the push is read and decided as before."""
         if self.pipeline is None or self._stopping.is_set():
-            return False
+            return None
         with self._lock:
             if self._push_load >= self.push_queue_limit:
-                return False
+                return None
             # A run of this mailbox queued or running here holds its lease: the claim would take nothing (a burst of
             # pushes for one mailbox would each pay a write for nothing). Decided below, as before.
             if self._pushed.get(push.address) in self._in_flight:
-                return False
-        lease = claim_pushed(self.services.engine, self.owner, push.address, push.history_id,
+                return None
+        claim = claim_pushed(self.services.engine, self.owner, push.address, push.history_id,
                              lease_seconds=self.lease_seconds)
-        if lease is None:
-            return False
-        with self._lock:
-            self._pushed[push.address] = lease.account_id
-        self._run_requested(lease)
-        return True
+        if claim.lease is not None:
+            with self._lock:
+                self._pushed[push.address] = claim.lease.account_id
+            self._run_requested(claim.lease)
+        return claim
 
     def mailbox_connected(self, account: GmailAccount) -> None:
         self.request_sync(account.id)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from crm_store.models import AccountStatus, GmailAccount
-from gmail.push import already_synced, push_address
+from gmail.push import Push, already_synced, push_address
 
 
 _T = GmailAccount.__table__
@@ -50,6 +50,12 @@ def mailboxes_to_sync(engine: Engine, envelope: Any) -> PushDecision:
         return PushDecision(PushOutcome.IGNORED)
     with engine.connect() as connection:  # Core: one read, no ORM session
         mailboxes = connection.execute(_OF_ADDRESS, {"b_address": push.address}).all()
+    return decide(push, mailboxes)
+
+
+def decide(push: Push, mailboxes: Sequence[tuple[int, str | None]]) -> PushDecision:
+    """The decision on the connected, MailMagnet-on mailboxes of the push's address and their cursors (as read here,
+    or as `crm_store.push_leases.claim_pushed` saw them when it leased nothing)."""
     to_sync = [account_id for account_id, cursor in mailboxes if not already_synced(push, cursor)]
     if to_sync:
         return PushDecision(PushOutcome.ACCEPTED, to_sync)
