@@ -20,7 +20,9 @@ all connect in the same second; each label run files what the pushes marked.
 - `capacity.cpu_over_minimal`: `serve`'s CPU seconds per alert at the capacity step (utime + stime from /proc,
   over the step and its drain; the polling of the 1,000 mailboxes included, since `serve` does it) over the CPU
   per alert of benchmarks/minimal_push_path.py run afterwards at the same rate against the same emulators. Also
-  shown: `serve`'s figure less its CPU while only polling (`cpu_over_minimal_push_only`).
+  shown: `serve`'s figure less its CPU while only polling (`cpu_over_minimal_push_only`), and `serve`'s figure over
+  the minimal script keeping the rows a push run keeps in SQLite (`cpu_over_minimal_with_store`,
+  benchmarks/minimal_store.py; run third, its own reps): how much of the gap is the database's own work.
 - `capacity.overload_recovery_seconds`: twice the capacity for 60 s, then the normal rate for 120 s: the SPEC's
   reference load of 25 a second, or half the capacity when that is lower (at the capacity itself the p99 sits at
   the target and a backlog has no room to drain). Reported: from the end of the overload until the p99 of every
@@ -408,29 +410,35 @@ def watch(gmail_url: str, token: str, topic: str) -> None:
         response.read()
 
 
-def run_minimal(rate: float, gmail: EmulatorProcess, slack: EmulatorProcess, team, tmp: Path) -> dict:
-    """benchmarks/minimal_push_path.py, its own process, its own reps, the same emulators, the same rate."""
+def run_minimal(rate: float, gmail: EmulatorProcess, slack: EmulatorProcess, team, tmp: Path, *,
+                store: bool = False) -> dict:
+    """benchmarks/minimal_push_path.py, its own process, its own reps, the same emulators, the same rate; `store`:
+    its "with store" variant (benchmarks/minimal_store.py), figures named minimal_with_store_*."""
     gmail.set_latency(0)
     slack.set_latency(0)
     port = free_port()
-    gmail.create_push_subscription(MINIMAL_TOPIC, f"http://127.0.0.1:{port}/push")
+    who, key, topic = ("stored", "minimal_with_store", MINIMAL_TOPIC + "-stored") if store else \
+        ("minimal", "minimal", MINIMAL_TOPIC)
+    gmail.create_push_subscription(topic, f"http://127.0.0.1:{port}/push")
     names = LabelNames()
     rng = random.Random(11)
     mailboxes = []
     for i in range(PUSHING):
-        address = f"minimal{i}@gmail.example"
+        address, user = f"{who}{i}@gmail.example", f"U{who.upper()}{i:05d}"
         gmail.add_user(address)
         token = gmail.issue_tokens(address, CLIENT_ID)["access_token"]
-        watch(gmail.attribute("url"), token, MINIMAL_TOPIC)
+        watch(gmail.attribute("url"), token, topic)
         label_id = gmail.create_label(address, names.open_deals)
-        slack.add_user(team.id, f"UMINIMAL{i:05d}", email=f"minimal{i}@crm.example")
+        slack.add_user(team.id, user, email=f"{who}{i}@crm.example")
         mailboxes.append({"account_id": 100_000 + i, "address": address, "token": token,
-                          "slack_user": f"UMINIMAL{i:05d}", "history_id": gmail.history_id(address),
+                          "slack_user": user, "history_id": gmail.history_id(address),
                           "label_id": label_id, "first_label_run_in": rng.uniform(0, LABEL_INTERVAL_SECONDS)})
     config = {"gmail_api_url": gmail.attribute("url"), "slack_api_url": slack.attribute("api_url"),
               "slack_token": team.bot_token, "port": port, "contacts": [CONTACT], "mailboxes": mailboxes,
               "label_interval_seconds": LABEL_INTERVAL_SECONDS}
-    config_path = tmp / "minimal.json"
+    if store:
+        config["store"] = str(tmp / "minimal-store.db")
+    config_path = tmp / f"{who}.json"
     config_path.write_text(json.dumps(config))
     process = subprocess.Popen([sys.executable, "-m", "benchmarks.minimal_push_path", str(config_path)],
                                stdout=subprocess.PIPE, text=True)
@@ -443,23 +451,23 @@ def run_minimal(rate: float, gmail: EmulatorProcess, slack: EmulatorProcess, tea
         alerts.posts.clear()
         alerts.received.clear()
         sender = Sender(gmail, alerts, [m["address"] for m in mailboxes], seed=7)
-        cpu = Cpu({"minimal": process.pid})
+        cpu = Cpu({who: process.pid})
         started_at, before = time.time(), cpu.read()
         ids = sender.send(rate, max(MINIMAL_SECONDS, STEP_SAMPLES / rate))
         alerts.wait_for(ids, DRAIN_SECONDS)
-        used = cpu.read()["minimal"] - before["minimal"]
+        used = cpu.read()[who] - before[who]
         delivered = sum(1 for i in ids if i in alerts.received)
-        calls = gmail.helper("gmail_method_counts", started_at, "minimal")
+        calls = gmail.helper("gmail_method_counts", started_at, who)
     finally:
         process.terminate()
         out, _ = process.communicate(timeout=60)
     figures = figures_of(alerts.latencies_ms(ids))
-    return {"minimal_rate": rate, "minimal_cpu_ms_per_alert": round(1000 * used / max(1, delivered), 2),
-            "minimal_p50_ms": figures["p50_ms"], "minimal_p99_ms": figures["p99_ms"],
-            "minimal_missing": figures["missing"], "minimal_load_avg_1m": load_average(),
-            "minimal_gmail_calls_per_alert": {m.removeprefix("gmail.users."): round(n / max(1, delivered), 3)
-                                              for m, n in sorted(calls.items())},
-            "minimal_counts": json.loads(out.strip().splitlines()[-1]) if out.strip() else None}
+    return {f"{key}_rate": rate, f"{key}_cpu_ms_per_alert": round(1000 * used / max(1, delivered), 2),
+            f"{key}_p50_ms": figures["p50_ms"], f"{key}_p99_ms": figures["p99_ms"],
+            f"{key}_missing": figures["missing"], f"{key}_load_avg_1m": load_average(),
+            f"{key}_gmail_calls_per_alert": {m.removeprefix("gmail.users."): round(n / max(1, delivered), 3)
+                                             for m, n in sorted(calls.items())},
+            f"{key}_counts": json.loads(out.strip().splitlines()[-1]) if out.strip() else None}
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -534,6 +542,10 @@ def capacity_run() -> dict:
         print(f"   minimal script at {minimal['minimal_rate']:.0f}/s: {minimal['minimal_cpu_ms_per_alert']} ms CPU "
               f"per alert (serve: {at_capacity['serve_cpu_ms_per_alert']}), p99 {minimal['minimal_p99_ms']} ms; "
               f"load {minimal['minimal_load_avg_1m']}", file=sys.stderr, flush=True)
+        stored = run_minimal(at_capacity["rate"], gmail, slack, team, tmp, store=True)
+        print(f"   minimal script with its rows in SQLite: {stored['minimal_with_store_cpu_ms_per_alert']} ms CPU per "
+              f"alert, p99 {stored['minimal_with_store_p99_ms']} ms; load {stored['minimal_with_store_load_avg_1m']}",
+              file=sys.stderr, flush=True)
     finally:
         if process is not None:
             stop_serve(process, log_path)
@@ -544,15 +556,17 @@ def capacity_run() -> dict:
     serve_ms = at_capacity["serve_cpu_ms_per_alert"]
     idle_ms_per_alert = 10 * idle_percent / max(at_capacity["achieved_rate"], 0.1)  # polling CPU per alert there
     minimal_ms = minimal["minimal_cpu_ms_per_alert"]
+    stored_ms = stored["minimal_with_store_cpu_ms_per_alert"]
     return {
         "messages_per_second": capacity,
         "cpu_over_minimal": round(serve_ms / minimal_ms, 2) if minimal_ms else None,
         "cpu_over_minimal_push_only": round((serve_ms - idle_ms_per_alert) / minimal_ms, 2) if minimal_ms else None,
+        "cpu_over_minimal_with_store": round(serve_ms / stored_ms, 2) if stored_ms else None,
         "overload_recovery_seconds": recovery["overload_recovery_seconds"],
         "serve_cpu_ms_per_alert": serve_ms, "cpu_measured_at_rate": at_capacity["rate"],
         "p99_ms_at_capacity": at_capacity["p99_ms"], "load_avg_1m_at_capacity": at_capacity["load_avg_1m"],
         "serve_idle_cpu_percent": round(idle_percent, 1),
-        **minimal, **recovery,
+        **minimal, **stored, **recovery,
         "lost": lost, "duplicated": duplicated,
         "first_failing_rate": failed_at, "steps": steps,
         "polled_mailboxes": POLLED, "pushing_mailboxes": PUSHING, "database": DATABASE,

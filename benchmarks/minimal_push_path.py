@@ -12,6 +12,9 @@ It runs as its own process, so /proc gives its CPU alone:
 
     python -m benchmarks.minimal_push_path CONFIG.json
 
+With "store" (a SQLite file's path) in CONFIG it also keeps, durably, the rows a push run of `serve` keeps
+(benchmarks/minimal_store.py): the baseline of `capacity.cpu_over_minimal_with_store`.
+
 CONFIG names the emulators, the port to serve pushes on, the mailboxes (address, access token, Slack user, history
 id, label id), the contacts and the label interval. It prints one JSON line once it listens ({"ready": port}) and,
 on SIGTERM, one with what it did ({"alerts": n, "errors": n, ...}).
@@ -79,6 +82,12 @@ class MinimalPushPath:
         self._count_lock = threading.Lock()
         self.counts = {"pushes": 0, "alerts": 0, "errors": 0, "label_runs": 0, "filed": 0}
         self._stopping = threading.Event()
+        # The "with store" variant (benchmarks/minimal_store.py): the rows a push run keeps, in SQLite.
+        self.store = None
+        if config.get("store"):
+            from benchmarks.minimal_store import MinimalStore
+
+            self.store = MinimalStore(config["store"], config["mailboxes"], sorted(self.contacts))
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._count_lock:
@@ -125,7 +134,10 @@ class MinimalPushPath:
     def _run(self, mailbox: Mailbox, label_run: bool) -> None:
         while True:
             try:
-                self._sync(mailbox)
+                if self.store is not None:
+                    self._stored_sync(mailbox)
+                else:
+                    self._sync(mailbox)
                 if label_run:
                     self._file(mailbox)
             except Exception:  # noqa: BLE001 - counted; the next push tries again
@@ -138,7 +150,44 @@ class MinimalPushPath:
                     return
                 mailbox.again = False
 
+    def _stored_sync(self, mailbox: Mailbox) -> None:
+        """The same run, with the lease, the open's read, the sync's transaction and the release written."""
+        if not self.store.claim(mailbox.account_id):
+            return
+        posted: list[tuple[int, str]] = []
+        try:
+            self.store.open(mailbox.account_id)
+            cursor, new = self._read(mailbox)
+            rows = []
+            for gmail_id, message, headers in new:
+                senders = [address.lower() for _, address in getaddresses([headers.get("from", "")])]
+                contact = next((a for a in senders if a in self.contacts), None)
+                rows.append((message, contact or (senders[0] if senders else ""), contact is not None))
+            alert_ids = self.store.record(mailbox.account_id, cursor, rows)
+            for gmail_id, message, headers in new:
+                if gmail_id in alert_ids:
+                    ts = self._post_alert(mailbox, gmail_id, message, headers)
+                    posted.append((alert_ids[gmail_id], ts))
+                    if "INBOX" in message.get("labelIds", []):
+                        mailbox.to_file.append(gmail_id)
+            mailbox.cursor = cursor
+        finally:
+            self.store.release(mailbox.account_id, posted, 2 + 5 * len(posted))
+
     def _sync(self, mailbox: Mailbox) -> None:
+        cursor, new = self._read(mailbox)
+        for gmail_id, message, headers in new:
+            senders = [address.lower() for _, address in getaddresses([headers.get("from", "")])]
+            if not self.contacts.intersection(senders):
+                continue
+            self._post_alert(mailbox, gmail_id, message, headers)
+            if "INBOX" in message.get("labelIds", []):
+                mailbox.to_file.append(gmail_id)
+        mailbox.cursor = cursor
+
+    def _read(self, mailbox: Mailbox) -> tuple[int, list[tuple[str, dict, dict]]]:
+        """history.list from the cursor, then the new messages' metadata: (the new cursor, [(id, message,
+        headers)])."""
         http, history, messages = self._gmail()
         authed = self._authed(mailbox, http)
         added: list[str] = []
@@ -165,20 +214,16 @@ class MinimalPushPath:
                 batch.add(messages.get(userId="me", id=gmail_id, format="metadata", metadataHeaders=HEADERS),
                           request_id=gmail_id)
             batch.execute(http=authed)
+        new = []
         for gmail_id in added:
             message = found.get(gmail_id)
             if message is None:
                 continue
             headers = {h["name"].lower(): h["value"] for h in message.get("payload", {}).get("headers", [])}
-            senders = [address.lower() for _, address in getaddresses([headers.get("from", "")])]
-            if not self.contacts.intersection(senders):
-                continue
-            self._post_alert(mailbox, gmail_id, message, headers)
-            if "INBOX" in message.get("labelIds", []):
-                mailbox.to_file.append(gmail_id)
-        mailbox.cursor = cursor
+            new.append((gmail_id, message, headers))
+        return cursor, new
 
-    def _post_alert(self, mailbox: Mailbox, gmail_id: str, message: dict, headers: dict) -> None:
+    def _post_alert(self, mailbox: Mailbox, gmail_id: str, message: dict, headers: dict) -> str:
         name, address = parseaddr(headers.get("from", ""))
         who = name or address
         reference = json.dumps({"a": mailbox.account_id, "g": gmail_id})
@@ -196,12 +241,13 @@ class MinimalPushPath:
                               url=f"https://mail.google.com/mail/#all/{message.get('threadId', gmail_id)}"),
             ]),
         ]
-        self.slack.chat_postMessage(
+        response = self.slack.chat_postMessage(
             channel=mailbox.slack_user, text=f"New email from {who}", blocks=[b.to_dict() for b in blocks],
             metadata={"event_type": "mailmagnet_alert",
                       "event_payload": {"account_id": mailbox.account_id, "gmail_id": gmail_id}},
             unfurl_links=False, unfurl_media=False)
         self._count("alerts")
+        return response["ts"]
 
     # -- the label run -------------------------------------------------------------------------
 
