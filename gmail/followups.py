@@ -44,6 +44,11 @@ SNOOZE = timedelta(days=1)
 CHECK_INTERVAL = timedelta(minutes=1)
 # Answered follow-ups are kept this long for the weekly response-time digest, then deleted by housekeeping.
 KEEP_ANSWERED = timedelta(days=10)
+# An open follow-up due (and not snoozed) for longer than this is forgotten too: its one nudge went out a month ago
+# (or never will: a muted contact), the digest looks at a week, and a thread nobody answers would otherwise keep
+# its row for as long as the mailbox is connected. The thread's next customer email opens a new one. As long as the
+# message retention's lookback (BACKFILL_LOOKBACK_DAYS' default).
+KEEP_OPEN = timedelta(days=30)
 MAX_HOURS = 24 * 30  # `/gmail followups <hours>`: 1 to a month of working hours
 
 
@@ -347,7 +352,10 @@ class FollowupNudger:
 
 
 def forget_old(session: Session, now: datetime) -> int:
-    """Housekeeping: answered or done follow-ups older than the digest needs."""
-    edge = now - KEEP_ANSWERED
+    """Housekeeping: answered or done follow-ups older than the digest needs, and open ones due (and not snoozed)
+    for longer than KEEP_OPEN."""
+    edge, open_edge = now - KEEP_ANSWERED, now - KEEP_OPEN
+    forgotten_open = sa.and_(*_STILL_OPEN, Followup.due_at < open_edge,
+                             sa.or_(Followup.snoozed_until.is_(None), Followup.snoozed_until < open_edge))
     return session.execute(sa.delete(Followup).where(
-        sa.or_(Followup.answered_at < edge, Followup.done_at < edge))).rowcount
+        sa.or_(Followup.answered_at < edge, Followup.done_at < edge, forgotten_open))).rowcount
