@@ -309,7 +309,12 @@ class MailboxSync:
     def _finish_in(self, session: Session, account: GmailAccount, finish: "_Finish", now: datetime,
                    fetched_ids: set[str], lease_owner: str | None = None) -> None:
         """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE is
-        the fence: LeaseLost when the lease is gone, `_CursorNotMoved` when the mailbox is (both roll back)."""
+        the fence: LeaseLost when the lease is gone, `_CursorNotMoved` when the mailbox is (both roll back). It comes
+        before the updates of the mailbox's other rows: the mailbox's row is locked first in every transaction on a
+        mailbox, or a disconnect deadlocks with this one (PostgreSQL: tests/gmail/test_lock_order.py)."""
+        if not self._move_cursor_in(session, account.id, finish, now, lease_owner):
+            fence(session, account.id, lease_owner)  # LeaseLost if that was why
+            raise _CursorNotMoved
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
         apply_inbox_changes(session, account.id,
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
@@ -320,9 +325,6 @@ class MailboxSync:
                 record_sent = getattr(subscriber, "record_sent", None)
                 if record_sent is not None:
                     record_sent(session, account, finish.sent_threads, now)
-        if not self._move_cursor_in(session, account.id, finish, now, lease_owner):
-            fence(session, account.id, lease_owner)  # LeaseLost if that was why
-            raise _CursorNotMoved
         account.history_id, account.last_sync_at = finish.cursor, now
         account.backfill_done = account.backfill_done or finish.backfill
         failpoint("sync.cursor_transaction")
