@@ -40,7 +40,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
-from crm_store.leases import fence, fenced_status, run_owner
+from crm_store.leases import LeaseLost, fence, fenced_status, run_owner
 from crm_store.models import AccountStatus, GmailAccount, MailboxMessage, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
@@ -302,6 +302,8 @@ class MailboxSync:
         for subscriber in self.subscribers:
             try:
                 subscriber.deliver(batch, mailbox)
+            except LeaseLost:
+                raise  # the run stops here: the replica holding the lease now delivers what is recorded
             except Exception:  # noqa: BLE001 - recorded work is retried; the sync itself succeeded
                 log.exception("delivery failed for mailbox %s; it will be retried", account.id)
         return len(messages)
