@@ -168,3 +168,46 @@ def test_a_sync_moving_messages_out_of_the_inbox_and_a_disconnect_do_not_deadloc
     assert outcome.get("error") is None and outcome["value"].error is None, outcome
     assert finished(*disconnecting).get("error") is None
     assert gone(live, account_id)
+
+
+def test_a_stamp_before_a_post_and_magnet_off_do_not_deadlock(live, synced_mailbox, monkeypatch):
+    """A run stamps a waiting alert before posting it (the fence first: the mailbox's row, then the alert) while the
+    rep switches MailMagnet off (which skips the waiting alerts and switches the mailbox off)."""
+    import gmail.magnet as magnet_module
+    from crm_store.mailboxes import set_magnet
+    from crm_store.models import AlertStatus
+
+    account_id, _, alert_id = synced_mailbox
+    with session_scope(live.engine) as session:  # an alert whose post failed: the next run stamps and posts it
+        alert = session.get(Alert, alert_id)
+        alert.status, alert.attempted_at, alert.slack_ts = AlertStatus.PENDING.value, None, None
+    lease(live, account_id)
+    pause = Pause()
+    real = magnet_module.fence
+
+    def fence_then_pause(connection, account):
+        real(connection, account)
+        pause.here()
+
+    monkeypatch.setattr(magnet_module, "fence", fence_then_pause)
+    magnet = MailboxRunner(live.services).magnet
+
+    def stamp():
+        with leases.running_under(OWNER):
+            magnet._stamp(account_id, [alert_id])
+
+    stamping = in_thread(stamp)
+    assert pause.reached.wait(WAIT)
+
+    def magnet_off():
+        with session_scope(live.engine) as session:
+            set_magnet(session, session.get(GmailAccount, account_id), False)
+
+    switching = in_thread(magnet_off)
+    wait_until_waiting_for_a_lock(live.engine)
+    pause.go.set()
+    assert finished(*stamping).get("error") is None
+    assert finished(*switching).get("error") is None
+    with session_scope(live.engine) as session:
+        assert session.get(GmailAccount, account_id).magnet_enabled is False
+        assert session.get(Alert, alert_id).status == AlertStatus.SKIPPED.value
