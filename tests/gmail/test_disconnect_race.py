@@ -16,7 +16,7 @@ import gmail.sync as sync_module
 from crm_store.db import session_scope
 from crm_store.leases import Job
 from crm_store.models import Alert, Followup, GmailAccount, MailboxMessage
-from gmail.accounts import disconnect_mailbox
+from gmail.accounts import disconnect_mailbox, mark_revoked
 from testsupport.stack import REP
 from tests.support.alerts import CONTACTS, DEALS, alerts_in
 from tests.support.locks import wait_until_waiting_for_a_lock
@@ -101,22 +101,32 @@ def test_a_disconnect_waiting_on_the_syncs_last_transaction_deletes_everything_a
     assert alerts_in(live, live.slack.dm_channel("T0001", REP)) == []
 
 
-def test_a_disconnect_before_the_syncs_last_transaction_leaves_nothing_stored_and_nothing_posted(
-        live, mailbox_with_news, monkeypatch):
+def revoke(live, account_id):
+    return lambda: mark_revoked(live.engine, account_id, "Google says the grant is gone")
+
+
+@pytest.mark.parametrize("ending", [disconnect, revoke])
+def test_a_disconnect_or_revoke_before_the_syncs_last_transaction_leaves_nothing_stored_and_nothing_posted(
+        live, mailbox_with_news, monkeypatch, ending):
     account_id = mailbox_with_news
+    with session_scope(live.engine) as session:
+        cursor = session.get(GmailAccount, account_id).history_id
     runner = MailboxRunner(live.services)
     read = runner.pipeline._readable
-    disconnected: list = []
+    ended: list = []
 
-    def disconnect_after_the_gmail_reads(*args, **kwargs):
+    def end_after_the_gmail_reads(*args, **kwargs):
         messages = read(*args, **kwargs)
-        if not disconnected:
-            disconnected.append(disconnect(live, account_id)())
+        if not ended:
+            ended.append(ending(live, account_id)())
         return messages
 
-    monkeypatch.setattr(runner.pipeline, "_readable", disconnect_after_the_gmail_reads)
+    monkeypatch.setattr(runner.pipeline, "_readable", end_after_the_gmail_reads)
     outcome = runner.run(account_id, Job.SYNC)
-    assert disconnected and disconnected[0] is not None
+    assert ended and ended[0]
     assert outcome.sync.status == "gone" and outcome.error is None
-    assert stored(live.engine, account_id) == (False, (0, 0, 0))
+    with session_scope(live.engine) as session:
+        account = session.get(GmailAccount, account_id)
+        assert account is None or (account.status == "revoked" and account.history_id == cursor)
+    assert stored(live.engine, account_id)[1] == (0, 0, 0)
     assert alerts_in(live, live.slack.dm_channel("T0001", REP)) == []
