@@ -1,11 +1,12 @@
-"""A run that waited in the executor's queue past its lease (red team, item 2): its replica's lease renewals did not
-come (a scheduler loop held up), another replica took the mailbox over and synced it. When the late run starts and
-reads Gmail while the holder is at work, its commit is fenced: it neither stores nor alerts twice, nor moves the
-cursor back to what it read, nor touches the holder's schedule.
+"""A mailbox run whose lease runs out (red team, item 2): its replica's renewals did not come (the scheduler's loop
+held up, the run queued behind others), and another replica took the mailbox over and synced it. The late run must
+neither store nor alert twice, nor move the cursor back to what it read, nor touch the holder's schedule; a run
+that waited in the queue a lease's length looks before asking Gmail anything, and keeps the lease when nobody
+took it.
 
-Forced with barriers: replica A's lease is claimed as if it ran out while queued (claimed a lease's length ago), A's
-run starts and is held after its Gmail reads; a second message arrives; replica B claims the mailbox and syncs it
-entirely; then A's run goes on."""
+Forced with barriers on two replicas (two `Jobs` on one database): a run is held after its Gmail reads or after its
+commit while its lease is made to run out (its expiry moved into the past) and the other replica runs; a queued run
+is one whose lease was claimed a lease's length ago."""
 from __future__ import annotations
 
 import threading
@@ -39,7 +40,13 @@ def mailbox_state(engine, account_id):
         return account.history_id, account.lease_owner, account.next_sync_at, counts
 
 
-def test_a_run_queued_past_its_lease_commits_nothing_once_another_replica_synced(live, monkeypatch):
+def expire(engine, account_id):
+    with session_scope(engine) as session:
+        session.get(GmailAccount, account_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+
+
+def test_a_run_whose_lease_ran_out_while_it_read_gmail_commits_nothing_once_another_replica_synced(live,
+                                                                                                 monkeypatch):
     live.add_rep()
     live.import_crm(CONTACTS, DEALS)
     account_id = live.connect_with_magnet()
@@ -47,10 +54,8 @@ def test_a_run_queued_past_its_lease_commits_nothing_once_another_replica_synced
     a, b = replica(live, "replica-a"), replica(live, "replica-b")
     read_gmail, go_on = threading.Event(), threading.Event()
     try:
-        # A's push claimed the mailbox a lease's length ago; its run waited in the queue all that time.
-        queued_since = utcnow() - timedelta(seconds=LEASE_SECONDS + 1)
         [lease] = leases.claim_leases(live.engine, a.owner, Job.SYNC, limit=1, lease_seconds=LEASE_SECONDS,
-                                      now=queued_since, account_ids=[account_id], force=True)
+                                      account_ids=[account_id], force=True)
         readable = a.runner.pipeline._readable
 
         def hold_after_the_gmail_reads(*args, **kwargs):
@@ -63,6 +68,7 @@ def test_a_run_queued_past_its_lease_commits_nothing_once_another_replica_synced
         thread = threading.Thread(target=lambda: late.update(outcome=a._work(lease, Job.SYNC)), daemon=True)
         thread.start()
         assert read_gmail.wait(WAIT)  # A has the history up to the first message, and its metadata
+        expire(live.engine, account_id)  # A's renewals did not come: its lease ran out
 
         live.mail('"Bob Smith" <bob@globex.example>', "Pilot follow-up")
         [holder] = b.run_once(Job.SYNC)  # the lease ran out: B takes the mailbox and syncs both messages
@@ -112,8 +118,7 @@ def test_a_run_whose_lease_ran_out_after_its_commit_leaves_the_posts_to_the_hold
         late_thread.append(thread)
         thread.start()
         assert committed.wait(WAIT)
-        with session_scope(live.engine) as session:  # A's renewals did not come: its lease ran out
-            session.get(GmailAccount, account_id).lease_expires_at = utcnow() - timedelta(seconds=1)
+        expire(live.engine, account_id)  # A's renewals did not come: its lease ran out
 
         [holder] = b.run_once(Job.SYNC)
         assert holder.sync.status == "synced" and holder.alerts == 1  # the waiting alert, posted by the holder
@@ -126,3 +131,50 @@ def test_a_run_whose_lease_ran_out_after_its_commit_leaves_the_posts_to_the_hold
         go_on.set()
         a.stop()
         b.stop()
+
+
+def history_calls(stack) -> int:
+    return sum(1 for call in stack.gmail.calls if call.method == "gmail.users.history.list")
+
+
+def test_a_run_queued_past_its_lease_that_another_replica_ran_meanwhile_makes_no_gmail_call(live):
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    account_id = live.connect_with_magnet()
+    live.mail('"Jane Doe" <jane@acme.example>', "Renewal question")
+    a, b = replica(live, "replica-a"), replica(live, "replica-b")
+    try:
+        [lease] = leases.claim_leases(live.engine, a.owner, Job.SYNC, limit=1, lease_seconds=LEASE_SECONDS,
+                                      now=utcnow() - timedelta(seconds=LEASE_SECONDS + 1), account_ids=[account_id],
+                                      force=True)
+        [holder] = b.run_once(Job.SYNC)
+        assert holder.sync.status == "synced" and holder.sync.new_messages == 1
+        before, calls = mailbox_state(live.engine, account_id), history_calls(live)
+        late = a._work(lease, Job.SYNC)
+        assert late.sync.status == "lease_lost"
+        assert history_calls(live) == calls  # noticed before asking Gmail anything
+        assert mailbox_state(live.engine, account_id) == before
+        assert len(alerts_in(live, live.slack.dm_channel("T0001", REP))) == 1
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_run_queued_past_its_lease_that_nobody_took_keeps_it_and_brings_the_news(live):
+    """The push's run must not be wasted (fenced out at its commit, the news left to the next poll) when no other
+    replica wanted the mailbox."""
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    account_id = live.connect_with_magnet()
+    live.mail('"Jane Doe" <jane@acme.example>', "Renewal question")
+    a = replica(live, "replica-a")
+    try:
+        [lease] = leases.claim_leases(live.engine, a.owner, Job.SYNC, limit=1, lease_seconds=LEASE_SECONDS,
+                                      now=utcnow() - timedelta(seconds=LEASE_SECONDS + 1), account_ids=[account_id],
+                                      force=True)
+        late = a._work(lease, Job.SYNC)
+        assert late.sync.status == "synced" and late.sync.new_messages == 1
+        assert len(alerts_in(live, live.slack.dm_channel("T0001", REP))) == 1
+        assert mailbox_state(live.engine, account_id)[1] is None  # handed back
+    finally:
+        a.stop()
