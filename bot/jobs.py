@@ -44,6 +44,7 @@ from crm_store.models import AccountStatus, GmailAccount, utcnow
 from gmail import metering
 from gmail.alert_results import write_alert_results
 from gmail.sweep import HistorySweep
+from gmail.sync import SyncResult, SyncStatus
 from telemetry import metrics
 from telemetry.failpoints import failpoint
 from telemetry.log_context import in_job
@@ -342,9 +343,13 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         spent = metering.Tally()
         try:
             failpoint("lease.held")
-            with metering.tally() as spent:  # this mailbox's Gmail units today (the admin overview)
-                outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync,
-                                          lease_owner=self.owner, defer_alert_results=True)
+            if self._lost_while_queued(lease):
+                outcome.sync = SyncResult(account_id, SyncStatus.LEASE_LOST)  # the holder does it: no Gmail call
+                metrics.SYNC_RUNS.labels(job=job.value, result=SyncStatus.LEASE_LOST.value).inc()
+            else:
+                with metering.tally() as spent:  # this mailbox's Gmail units today (the admin overview)
+                    outcome = self.runner.run(account_id, job, first_page=first_page, may_skip_sync=may_skip_sync,
+                                              lease_owner=self.owner, defer_alert_results=True)
         finally:
             next_sync = leases.next_run_at(lease.sync_due, lease.claimed_at, self._poll_interval(outcome.watched)) \
                 if outcome.synced or job is Job.SYNC else None
@@ -362,6 +367,14 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         if again and not self._stopping.is_set():
             self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome
+
+    def _lost_while_queued(self, lease: Lease) -> bool:
+        """A run that waited a lease's length to start (its renewals may not have come: the scheduler's loop held
+        up) renews the lease first: kept when still this replica's, nobody having claimed it, so the push's run is
+        not wasted; lost when another replica took the mailbox over, and then the run asks Gmail nothing."""
+        if self.clock() < lease.claimed_at + timedelta(seconds=self.lease_seconds):
+            return False
+        return not leases.renew(self.services.engine, self.owner, [lease.account_id], self.lease_seconds)
 
     def release_dead_leases(self) -> int:
         """Free the leases of dead processes on this host (never raises: it runs on the scheduler's loop)."""

@@ -320,9 +320,11 @@ def release(engine: Engine, owner: str, account_id: int, *, next_sync_at: dateti
         values["b_next_label"] = next_label_at
     statement = _release_statement(bool(quota_units), next_sync_at is not None, next_label_at is not None)
     with engine.begin() as connection:  # Core: one statement (and the run's), no ORM unit of work
+        # The mailbox's row first, then the run's rows: the order of every transaction on a mailbox (a disconnect
+        # waiting for this one would otherwise deadlock with it on PostgreSQL: tests/gmail/test_lock_order.py).
+        row = connection.execute(statement, values).first()
         if also is not None:
             also(connection)
-        row = connection.execute(statement, values).first()
     return bool(row and row[0] and row[1] == AccountStatus.CONNECTED.value)
 
 

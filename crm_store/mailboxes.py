@@ -72,6 +72,8 @@ def set_magnet(session: Session, account: GmailAccount, enabled: bool,
         account.history_id = None
         changed.append(MagnetChange.MAGNET_ON)
     elif not enabled and account.magnet_enabled:
+        # Set before the alerts' UPDATE, whose autoflush then writes the mailbox's row first: the lock order of every
+        # transaction on a mailbox (a run's fenced stamp deadlocked otherwise: tests/gmail/test_lock_order.py).
         account.magnet_enabled = False
         # Alerts not yet in Slack are dropped, not sent whenever MailMagnet comes back.
         session.execute(update(Alert).where(

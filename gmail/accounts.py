@@ -30,7 +30,13 @@ def account_for_user(session: Session, crm_user_id: int) -> GmailAccount | None:
 
 
 def _delete_mailbox_data(session: Session, account_id: int) -> None:
-    """Everything stored about the mailbox's email: ids, From addresses, alerts, mutes, follow-ups."""
+    """Everything stored about the mailbox's email: ids, From addresses, alerts, mutes, follow-ups.
+
+    The mailbox's row is locked first, as every run's transaction locks it before or with its own rows (the fence,
+    the sync's INSERTs' foreign keys): a run's transaction under way finishes first and its rows are deleted here
+    too; deleting them first and the mailbox last waited for that run holding its rows, and failed on the rows it
+    committed meanwhile, or deadlocked with it (PostgreSQL; tests/gmail/test_disconnect_race.py)."""
+    session.execute(select(GmailAccount.id).where(GmailAccount.id == account_id).with_for_update())
     session.execute(delete(Alert).where(Alert.account_id == account_id))
     session.execute(delete(Followup).where(Followup.account_id == account_id))
     session.execute(delete(MailboxMessage).where(MailboxMessage.account_id == account_id))

@@ -24,10 +24,10 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import LabelNames, StageRules
 from crm_store.db import session_scope
-from crm_store.leases import fence
+from crm_store.leases import fence, fenced_status
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, utcnow
+from crm_store.models import DM_CHANNEL, AccountStatus, Alert, AlertStatus, GmailAccount, utcnow
 from crm_store.sharing import Visibility
 from gmail.alert_facts import AlertFacts, alert_facts, facts_of, read_senders
 from gmail.alert_results import current_run, write_alert_results
@@ -112,6 +112,8 @@ class MailMagnet:
         """After the sync's commit: post the alerts it recorded, with the contents and facts read for them. None of
         them was posted before (this run recorded them), so Slack's history is not read first."""
         to_post = batch.outbox.get(OUTBOX)
+        if to_post and not self._still_ours(batch.account.id):
+            return  # disconnected or revoked since the commit: its alerts are not the rep's to get any more
         if to_post:
             try:
                 self._post(batch.account, to_post, {m.gmail_id: m for m in batch.messages})
@@ -119,6 +121,13 @@ class MailMagnet:
                 if (run := current_run()) is not None:
                     run.unposted = True  # `deliver_waiting` looks again, as after a failed post
                 raise
+
+    def _still_ours(self, account_id: int) -> bool:
+        """Looked at just before the first post of a sync's alerts: the mailbox is still connected (a disconnect may
+        have come between the sync's commit and now) and, in a leased run, the lease still this run's (LeaseLost:
+        the holder posts them)."""
+        with self.engine.begin() as connection:
+            return fenced_status(connection, account_id) is AccountStatus.CONNECTED
 
     # -- posting ---------------------------------------------------------------------------------
 

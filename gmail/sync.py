@@ -40,7 +40,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import SenderCategory, StageRules, categorize_senders, strongest
 from crm_store.db import among, session_scope
-from crm_store.leases import fence, fenced_status, run_owner
+from crm_store.leases import LeaseLost, fence, fenced_status, run_owner
 from crm_store.models import AccountStatus, GmailAccount, MailboxMessage, utcnow
 from gmail.accounts import load_credentials, mark_revoked, save_refreshed_credentials
 from gmail.client import GmailService, MailboxClient
@@ -302,6 +302,8 @@ class MailboxSync:
         for subscriber in self.subscribers:
             try:
                 subscriber.deliver(batch, mailbox)
+            except LeaseLost:
+                raise  # the run stops here: the replica holding the lease now delivers what is recorded
             except Exception:  # noqa: BLE001 - recorded work is retried; the sync itself succeeded
                 log.exception("delivery failed for mailbox %s; it will be retried", account.id)
         return len(messages)
@@ -309,7 +311,12 @@ class MailboxSync:
     def _finish_in(self, session: Session, account: GmailAccount, finish: "_Finish", now: datetime,
                    fetched_ids: set[str], lease_owner: str | None = None) -> None:
         """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE is
-        the fence: LeaseLost when the lease is gone, `_CursorNotMoved` when the mailbox is (both roll back)."""
+        the fence: LeaseLost when the lease is gone, `_CursorNotMoved` when the mailbox is (both roll back). It comes
+        before the updates of the mailbox's other rows: the mailbox's row is locked first in every transaction on a
+        mailbox, or a disconnect deadlocks with this one (PostgreSQL: tests/gmail/test_lock_order.py)."""
+        if not self._move_cursor_in(session, account.id, finish, now, lease_owner):
+            fence(session, account.id, lease_owner)  # LeaseLost if that was why
+            raise _CursorNotMoved
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
         apply_inbox_changes(session, account.id,
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
@@ -320,9 +327,6 @@ class MailboxSync:
                 record_sent = getattr(subscriber, "record_sent", None)
                 if record_sent is not None:
                     record_sent(session, account, finish.sent_threads, now)
-        if not self._move_cursor_in(session, account.id, finish, now, lease_owner):
-            fence(session, account.id, lease_owner)  # LeaseLost if that was why
-            raise _CursorNotMoved
         account.history_id, account.last_sync_at = finish.cursor, now
         account.backfill_done = account.backfill_done or finish.backfill
         failpoint("sync.cursor_transaction")
