@@ -15,7 +15,7 @@ from benchmarks import report
 HERE = Path(__file__).parent
 # Helpers and the capacity benchmark's minimal baseline: not benchmarks of their own.
 SKIP = {"__init__.py", "common.py", "run_all.py", "report.py", "serve_process.py", "emulator_process.py",
-        "minimal_push_path.py"}
+        "minimal_push_path.py", "minimal_store.py"}
 
 
 def machine() -> dict:
