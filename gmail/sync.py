@@ -288,11 +288,16 @@ class MailboxSync:
                      "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox,
                      "needs_filing": to_file_when_new(account, m, senders)} for m in messages])
                 messages = [m for m in messages if m.gmail_id in still_unseen]
+                # The lock order: an INSERT's foreign key locked the mailbox's row (KEY SHARE) before the subscribers
+                # update stored rows; with nothing inserted, the last chunk's cursor UPDATE locks it first instead.
+                cursor_first = finish is not None and not still_unseen
+                if cursor_first:
+                    self._fence_cursor(session, account.id, finish, now, lease_owner)
                 batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
                 for subscriber in self.subscribers:
                     subscriber.record(session, batch)
                 if finish is not None:
-                    self._finish_in(session, account, finish, now, fetched_ids, lease_owner)
+                    self._finish_in(session, account, finish, now, fetched_ids, lease_owner, moved=cursor_first)
         except IntegrityError:
             log.info("mailbox %s vanished during sync", account.id)
             return None
@@ -309,14 +314,13 @@ class MailboxSync:
         return len(messages)
 
     def _finish_in(self, session: Session, account: GmailAccount, finish: "_Finish", now: datetime,
-                   fetched_ids: set[str], lease_owner: str | None = None) -> None:
-        """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE is
-        the fence: LeaseLost when the lease is gone, `_CursorNotMoved` when the mailbox is (both roll back). It comes
-        before the updates of the mailbox's other rows: the mailbox's row is locked first in every transaction on a
-        mailbox, or a disconnect deadlocks with this one (PostgreSQL: tests/gmail/test_lock_order.py)."""
-        if not self._move_cursor_in(session, account.id, finish, now, lease_owner):
-            fence(session, account.id, lease_owner)  # LeaseLost if that was why
-            raise _CursorNotMoved
+                   fetched_ids: set[str], lease_owner: str | None = None, *, moved: bool = False) -> None:
+        """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE
+        (`_fence_cursor`; `moved`: it ran already in this transaction) comes before the updates of the mailbox's
+        other rows: the mailbox's row is locked first in every transaction on a mailbox, or a disconnect deadlocks
+        with this one (PostgreSQL: tests/gmail/test_lock_order.py)."""
+        if not moved:
+            self._fence_cursor(session, account.id, finish, now, lease_owner)
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
         apply_inbox_changes(session, account.id,
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
@@ -348,6 +352,14 @@ class MailboxSync:
                 fence(session, account.id, lease_owner)  # LeaseLost if that was why
             failpoint("sync.cursor_transaction")
             return moved
+
+    def _fence_cursor(self, session: Session, account_id: int, finish: "_Finish", now: datetime,
+                      lease_owner: str | None) -> None:
+        """The cursor's UPDATE as the transaction's fence: LeaseLost when the lease is gone, `_CursorNotMoved` when
+        the mailbox is (both roll the transaction back)."""
+        if not self._move_cursor_in(session, account_id, finish, now, lease_owner):
+            fence(session, account_id, lease_owner)  # LeaseLost if that was why
+            raise _CursorNotMoved
 
     @staticmethod
     def _move_cursor_in(session: Session, account_id: int, finish: "_Finish", now: datetime,
