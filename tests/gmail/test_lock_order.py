@@ -6,7 +6,6 @@ to be seen waiting for a lock (pg_stat_activity). On SQLite, one writer at a tim
 work."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -22,42 +21,10 @@ from gmail.accounts import disconnect_mailbox
 from gmail.alert_results import write_alert_results
 from testsupport.stack import REP_GMAIL
 from tests.support.alerts import CONTACTS, DEALS
-from tests.support.locks import wait_until_waiting_for_a_lock
+from tests.support.locks import WAIT, Pause, finished, in_thread, wait_until_waiting_for_a_lock
 from usecases.mailbox_run import MailboxRunner
 
-WAIT = 30
 OWNER = "replica-a"
-
-
-def in_thread(target):
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = target()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            box["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
-
-
-def finished(thread, box):
-    thread.join(WAIT)
-    assert not thread.is_alive()
-    return box
-
-
-class Pause:
-    """Stops a thread at one point until `go` is set; `reached` says it is there."""
-
-    def __init__(self):
-        self.reached, self.go = threading.Event(), threading.Event()
-
-    def here(self):
-        self.reached.set()
-        assert self.go.wait(WAIT)
 
 
 @pytest.fixture
