@@ -110,3 +110,48 @@ def test_a_sync_recording_mail_of_a_contact_being_deleted_waits_for_the_delete(l
     with session_scope(live.engine) as session:
         assert len(session.exec(select(MailboxMessage).where(MailboxMessage.account_id == live.account_id())).all()) == 2
         assert session.exec(select(Alert)).all() == [] and session.exec(select(Followup)).all() == []
+
+
+LEAD = {"external_id": "L-1", "email": "pat@prospect.example", "first_name": "Pat", "company": "Zylker",
+        "lead_status": "Contacted"}
+
+
+def test_converting_a_lead_while_a_sync_records_its_new_mail_does_not_deadlock(live, monkeypatch):
+    """The same shape in a lead's conversion into an existing contact (`crm_store.leads.apply_conversion`): it moves
+    the lead's alerts and follow-ups to the contact, then deletes the lead's row, while the sync holds that row (its
+    alert INSERT's foreign key) and is about to move the lead's open follow-up."""
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    assert ingest_records(live.engine, "leads", [LEAD], source=ChangeSource.API).created == 1
+    account_id = live.connect_with_magnet()
+    live.mail("pat@prospect.example", "Pricing?")
+    live.run("sync")
+    with session_scope(live.engine) as session:
+        followup = session.exec(select(Followup).where(Followup.account_id == account_id)).one()
+        lead_id, thread_id = followup.contact_id, followup.thread_id
+        bob_id = session.exec(select(Contact.id).where(Contact.external_id == "C2")).one()
+    monkeypatch.setattr(bulk_module, "_ATTEMPTS", 1)
+    pause = Pause()
+    real = MailMagnet.record
+
+    def record_then_pause(self, session, batch):
+        real(self, session, batch)
+        pause.here()  # the lead's alert is inserted (its row KEY SHARE locked); the follow-up's UPDATE is next
+
+    monkeypatch.setattr(MailMagnet, "record", record_then_pause)
+    live.mail("pat@prospect.example", "Re: Pricing?", thread_id=thread_id)
+    runner = MailboxRunner(live.services)
+    syncing = in_thread(lambda: runner.run(account_id, Job.SYNC))
+    assert pause.reached.wait(WAIT)
+    converting = in_thread(lambda: ingest_records(live.engine, "leads", [dict(LEAD, converted_contact_external_id="C2")],
+                                                  source=ChangeSource.API))
+    wait_until_waiting_for_a_lock(live.engine)
+    pause.go.set()
+    outcome = finished(*syncing)
+    assert outcome.get("error") is None and outcome["value"].error is None, outcome
+    assert outcome["value"].sync.status == "synced", outcome
+    converted = finished(*converting)
+    assert converted.get("error") is None, converted
+    assert converted["value"].updated == 1
+    assert of_contact(live, lead_id) == (False, 0, 0)
+    assert of_contact(live, bob_id) == (True, 2, 1)  # both alerts and the follow-up are Bob's now
