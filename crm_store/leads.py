@@ -86,6 +86,10 @@ def apply_conversion(connection: Connection, conversion: Conversion) -> tuple[st
             is_lead=False, lead_status=None, external_id=conversion.contact_external_id, updated_at=now))
         return "updated", {conversion.lead_id}
     lead_id, contact_id = conversion.lead_id, conversion.contact_id
+    # The lead's row locked before its history is moved, as a CRM delete locks its contacts first (a sync's INSERT
+    # locks the lead's row before it updates the lead's follow-up; the other order deadlocked with it:
+    # tests/gmail/test_lock_order_contacts.py).
+    connection.execute(sa.select(contacts.c.id).where(contacts.c.id == lead_id).with_for_update())
     for table in HISTORY_TABLES:
         connection.execute(sa.update(table).where(table.c.contact_id == lead_id).values(contact_id=contact_id))
     muted = MutedContact.__table__

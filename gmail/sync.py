@@ -270,33 +270,22 @@ class MailboxSync:
         messages = self._readable(account.id, unseen, fetched)
         now = self.clock()
         alertable_ids = {m.gmail_id for m in messages if is_news(m)}
-        try:
-            with session_scope(self.engine) as session:
-                # The lease and the status in one read (the mailbox as `open` loaded it serves the rest); the last
-                # chunk's cursor UPDATE checks both instead, and rolls everything back when they fail.
-                if finish is None and fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
-                    return None  # disconnected or revoked meanwhile: store nothing
-                tz = tz or rep_timezone(session, account, self.default_tz)
-                # Listed, stored before and not filed (not the ones this transaction stores).
-                known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed])
-                addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
-                senders = categorize_senders(session, addresses - {""}, at=now, tz=tz, rules=self.rules)
-                # Another run may have stored some of these since we looked (never with the lease, but cheap):
-                # the insert skips them and says which it stored.
-                still_unseen = store_new(session, [
-                    {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
-                     "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox,
-                     "needs_filing": to_file_when_new(account, m, senders)} for m in messages])
-                messages = [m for m in messages if m.gmail_id in still_unseen]
-                batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
-                for subscriber in self.subscribers:
-                    subscriber.record(session, batch)
-                if finish is not None:
-                    self._finish_in(session, account, finish, now, fetched_ids, lease_owner)
-        except IntegrityError:
-            log.info("mailbox %s vanished during sync", account.id)
-            return None
-        except _CursorNotMoved:
+        for attempt in range(2):
+            try:
+                with session_scope(self.engine) as session:
+                    batch = self._record_chunk(session, account, ids, messages, alertable_ids, listed, finish, now,
+                                               fetched_ids, lease_owner, tz)
+                break
+            except IntegrityError:
+                # A foreign key failed: the mailbox was deleted meanwhile (it fails again), or a sender's contact
+                # was, by a CRM delete that committed after this transaction read it (it waited for that delete:
+                # tests/gmail/test_lock_order_contacts.py). Once more, on what is there now.
+                if attempt:
+                    log.info("mailbox %s vanished during sync", account.id)
+                    return None
+            except _CursorNotMoved:
+                return None  # disconnected or revoked meanwhile: nothing stored
+        if batch is None:
             return None  # disconnected or revoked meanwhile: nothing stored
         failpoint("sync.committed")
         for subscriber in self.subscribers:
@@ -306,17 +295,49 @@ class MailboxSync:
                 raise  # the run stops here: the replica holding the lease now delivers what is recorded
             except Exception:  # noqa: BLE001 - recorded work is retried; the sync itself succeeded
                 log.exception("delivery failed for mailbox %s; it will be retried", account.id)
-        return len(messages)
+        return len(batch.messages)
+
+    def _record_chunk(self, session: Session, account: GmailAccount, ids: list[str], messages: list[NewMessage],
+                      alertable_ids: set[str], listed: set[str], finish: "_Finish | None", now: datetime,
+                      fetched_ids: set[str], lease_owner: str | None, tz: str | None) -> SyncBatch | None:
+        """A chunk's one transaction: its new messages stored, handed to the subscribers' `record`, and with the
+        last chunk the cursor; the batch handed over (None: the mailbox is no longer connected, nothing stored)."""
+        # The lease and the status in one read (the mailbox as `open` loaded it serves the rest); the last
+        # chunk's cursor UPDATE checks both instead, and rolls everything back when they fail.
+        if finish is None and fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
+            return None  # disconnected or revoked meanwhile: store nothing
+        tz = tz or rep_timezone(session, account, self.default_tz)
+        # Listed, stored before and not filed (not the ones this transaction stores).
+        known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed])
+        addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
+        senders = categorize_senders(session, addresses - {""}, at=now, tz=tz, rules=self.rules)
+        # Another run may have stored some of these since we looked (never with the lease, but cheap):
+        # the insert skips them and says which it stored.
+        still_unseen = store_new(session, [
+            {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
+             "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox,
+             "needs_filing": to_file_when_new(account, m, senders)} for m in messages])
+        messages = [m for m in messages if m.gmail_id in still_unseen]
+        # The lock order: an INSERT's foreign key locked the mailbox's row (KEY SHARE) before the subscribers
+        # update stored rows; with nothing inserted, the last chunk's cursor UPDATE locks it first instead.
+        cursor_first = finish is not None and not still_unseen
+        if cursor_first:
+            self._fence_cursor(session, account.id, finish, now, lease_owner)
+        batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
+        for subscriber in self.subscribers:
+            subscriber.record(session, batch)
+        if finish is not None:
+            self._finish_in(session, account, finish, now, fetched_ids, lease_owner, moved=cursor_first)
+        return batch
 
     def _finish_in(self, session: Session, account: GmailAccount, finish: "_Finish", now: datetime,
-                   fetched_ids: set[str], lease_owner: str | None = None) -> None:
-        """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE is
-        the fence: LeaseLost when the lease is gone, `_CursorNotMoved` when the mailbox is (both roll back). It comes
-        before the updates of the mailbox's other rows: the mailbox's row is locked first in every transaction on a
-        mailbox, or a disconnect deadlocks with this one (PostgreSQL: tests/gmail/test_lock_order.py)."""
-        if not self._move_cursor_in(session, account.id, finish, now, lease_owner):
-            fence(session, account.id, lease_owner)  # LeaseLost if that was why
-            raise _CursorNotMoved
+                   fetched_ids: set[str], lease_owner: str | None = None, *, moved: bool = False) -> None:
+        """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE
+        (`_fence_cursor`; `moved`: it ran already in this transaction) comes before the updates of the mailbox's
+        other rows: the mailbox's row is locked first in every transaction on a mailbox, or a disconnect deadlocks
+        with this one (PostgreSQL: tests/gmail/test_lock_order.py)."""
+        if not moved:
+            self._fence_cursor(session, account.id, finish, now, lease_owner)
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
         apply_inbox_changes(session, account.id,
                                   {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
@@ -348,6 +369,14 @@ class MailboxSync:
                 fence(session, account.id, lease_owner)  # LeaseLost if that was why
             failpoint("sync.cursor_transaction")
             return moved
+
+    def _fence_cursor(self, session: Session, account_id: int, finish: "_Finish", now: datetime,
+                      lease_owner: str | None) -> None:
+        """The cursor's UPDATE as the transaction's fence: LeaseLost when the lease is gone, `_CursorNotMoved` when
+        the mailbox is (both roll the transaction back)."""
+        if not self._move_cursor_in(session, account_id, finish, now, lease_owner):
+            fence(session, account_id, lease_owner)  # LeaseLost if that was why
+            raise _CursorNotMoved
 
     @staticmethod
     def _move_cursor_in(session: Session, account_id: int, finish: "_Finish", now: datetime,

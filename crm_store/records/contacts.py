@@ -277,6 +277,7 @@ def _delete_contacts(connection: Connection, contact_ids: list[int], existing: d
     heirs = {contact_id for contact_id in load_rows(connection, Contact.__table__, ("id",),
                                                     [(("email", "secondary_email"), addresses)])
              if contact_id not in doomed}
+    _lock_contacts(connection, contact_ids)
     deals = 0
     for chunk in chunks(contact_ids):
         deals += connection.execute(sa.delete(Deal.__table__).where(Deal.__table__.c.contact_id.in_(chunk))).rowcount
@@ -288,3 +289,14 @@ def _delete_contacts(connection: Connection, contact_ids: list[int], existing: d
                            .values(contact_id=None))
         connection.execute(sa.delete(Contact.__table__).where(Contact.__table__.c.id.in_(chunk)))
     return deals, heirs
+
+
+def _lock_contacts(connection: Connection, contact_ids: list[int]) -> None:
+    """Every contact to delete locked (in id order) before any row that refers to one is: a sync's transaction locks
+    a contact's row first too (its alert or follow-up INSERT's foreign key, a KEY SHARE lock on PostgreSQL) and then
+    updates the contact's open follow-up; deleting the follow-ups first and the contacts last, the two deadlocked
+    (tests/gmail/test_lock_order_contacts.py). Now the sync waits for the delete at its INSERT, or the delete for the
+    sync at its first statement, holding nothing the other needs."""
+    table = Contact.__table__
+    for chunk in chunks(sorted(contact_ids)):
+        connection.execute(sa.select(table.c.id).where(table.c.id.in_(chunk)).order_by(table.c.id).with_for_update())

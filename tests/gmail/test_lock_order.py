@@ -6,7 +6,6 @@ to be seen waiting for a lock (pg_stat_activity). On SQLite, one writer at a tim
 work."""
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -22,42 +21,10 @@ from gmail.accounts import disconnect_mailbox
 from gmail.alert_results import write_alert_results
 from testsupport.stack import REP_GMAIL
 from tests.support.alerts import CONTACTS, DEALS
-from tests.support.locks import wait_until_waiting_for_a_lock
+from tests.support.locks import WAIT, Pause, finished, in_thread, wait_until_waiting_for_a_lock
 from usecases.mailbox_run import MailboxRunner
 
-WAIT = 30
 OWNER = "replica-a"
-
-
-def in_thread(target):
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = target()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            box["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
-
-
-def finished(thread, box):
-    thread.join(WAIT)
-    assert not thread.is_alive()
-    return box
-
-
-class Pause:
-    """Stops a thread at one point until `go` is set; `reached` says it is there."""
-
-    def __init__(self):
-        self.reached, self.go = threading.Event(), threading.Event()
-
-    def here(self):
-        self.reached.set()
-        assert self.go.wait(WAIT)
 
 
 @pytest.fixture
@@ -211,3 +178,42 @@ def test_a_stamp_before_a_post_and_magnet_off_do_not_deadlock(live, synced_mailb
     with session_scope(live.engine) as session:
         assert session.get(GmailAccount, account_id).magnet_enabled is False
         assert session.get(Alert, alert_id).status == AlertStatus.SKIPPED.value
+
+
+@pytest.mark.parametrize("listing", ["backfill", "full_resync"])
+def test_a_last_chunk_marking_stored_mail_for_filing_and_a_disconnect_do_not_deadlock(live, synced_mailbox,
+                                                                                     monkeypatch, listing):
+    """Labels on: the sync lists the Inbox (a backfill, or a full resync after the history expired) and the listing
+    names only a message stored before. The last chunk inserts nothing (no foreign key locks the mailbox's row), and
+    the label filer marks the stored message for filing in it before the cursor's UPDATE: the disconnect locked the
+    mailbox's row and waited for the message; the sync then waited for the mailbox's row."""
+    from crm_store.mailboxes import set_labels
+    from gmail.labels import LabelFiler
+
+    account_id, gmail_id, _ = synced_mailbox
+    with session_scope(live.engine) as session:
+        account = session.get(GmailAccount, account_id)
+        set_labels(session, account, True)
+        account.backfill_done = listing == "full_resync"
+    if listing == "full_resync":
+        live.gmail.expire_history(REP_GMAIL)
+    pause = Pause()
+    real = LabelFiler.record
+
+    def record_then_pause(self, session, batch):
+        real(self, session, batch)
+        if batch.known_in_inbox:
+            pause.here()  # the stored message is marked (locked); the cursor's UPDATE is next
+
+    monkeypatch.setattr(LabelFiler, "record", record_then_pause)
+    runner = MailboxRunner(live.services)
+    syncing = in_thread(lambda: runner.run(account_id, Job.SYNC))
+    assert pause.reached.wait(WAIT)
+    disconnecting = in_thread(disconnect(live, account_id))
+    wait_until_waiting_for_a_lock(live.engine)
+    pause.go.set()
+    outcome = finished(*syncing)
+    assert outcome.get("error") is None and outcome["value"].error is None, outcome
+    assert outcome["value"].sync.status in ("synced", "gone"), outcome  # the first to lock the mailbox goes first
+    assert finished(*disconnecting).get("error") is None
+    assert gone(live, account_id)

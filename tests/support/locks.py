@@ -1,7 +1,9 @@
 """Waiting for another transaction to be blocked on a row lock (PostgreSQL), so a test can force an interleaving
-instead of hoping for it. SQLite has one writer at a time: there is nothing to wait for (the writer queues)."""
+instead of hoping for it. SQLite has one writer at a time: there is nothing to wait for (the writer queues).
+The two sides run on threads of their own (`in_thread`) and stop where the test wants them (`Pause`)."""
 from __future__ import annotations
 
+import threading
 import time
 
 import sqlalchemy as sa
@@ -26,3 +28,39 @@ def wait_until_waiting_for_a_lock(engine, count: int = 1, timeout: float = 30.0)
     while waiting_for_locks(engine) < count:
         assert time.monotonic() < deadline, "no session started waiting for a lock"
         time.sleep(0.005)
+
+
+# Seconds any one step of an interleaving may take before the test fails (a hang is a failure, not a wait).
+WAIT = 30
+
+
+def in_thread(target):
+    """`target()` started on a thread; the box gets its "value" or its "error"."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = target()
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            box["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def finished(thread, box):
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    return box
+
+
+class Pause:
+    """Stops a thread at one point until `go` is set; `reached` says it is there."""
+
+    def __init__(self):
+        self.reached, self.go = threading.Event(), threading.Event()
+
+    def here(self):
+        self.reached.set()
+        assert self.go.wait(WAIT)
