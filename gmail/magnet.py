@@ -129,6 +129,18 @@ class MailMagnet:
         with self.engine.begin() as connection:
             return fenced_status(connection, account_id) is AccountStatus.CONNECTED
 
+    def _still_waiting(self, account_id: int, alerts: list[Alert], status: AlertStatus) -> set[int]:
+        """Looked at just before posting alerts that waited (read before Slack's history and Gmail were asked): which
+        still wait. A disconnect deleted them, switching MailMagnet off skipped them, a revoke ended the mailbox;
+        a lost lease raises LeaseLost (the holder posts them). Only when something waits: the push path never."""
+        if not alerts:
+            return set()
+        with self.engine.begin() as connection:
+            if fenced_status(connection, account_id) is not AccountStatus.CONNECTED:
+                return set()
+            return set(connection.execute(sa.select(Alert.id).where(
+                Alert.id.in_([alert.id for alert in alerts]), Alert.status == status.value)).scalars())
+
     # -- posting ---------------------------------------------------------------------------------
 
     def deliver_waiting(self, account: GmailAccount, mailbox: MailboxClient) -> int:
@@ -164,8 +176,9 @@ class MailMagnet:
         if not alerts:
             return 0
         alerts = self._drop_already_posted(account, alerts)
-        return self._post(account, [(alert, None) for alert in alerts],
-                          self._contents(mailbox, alerts, contents or {}))
+        messages = self._contents(mailbox, alerts, contents or {})
+        kept = self._still_waiting(account.id, alerts, AlertStatus.PENDING)
+        return self._post(account, [(alert, None) for alert in alerts if alert.id in kept], messages)
 
     def _post(self, account: GmailAccount, alerts: list[tuple[Alert, "AlertFacts | None"]],
               messages: dict[str, NewMessage | None]) -> int:
@@ -223,6 +236,10 @@ class MailMagnet:
                 continue
             channel, view, decision = self._view(account, alert, message, audiences)
             by_channel.setdefault(channel, []).append((alert, view, decision))
+        kept = self._still_waiting(account.id, [alert for items in by_channel.values() for alert, _, _ in items],
+                                   AlertStatus.QUEUED_DIGEST)
+        by_channel = {channel: still for channel, items in by_channel.items()
+                      if (still := [item for item in items if item[0].id in kept])}
         for channel, items in by_channel.items():
             for alert, _, _ in items:
                 self._stamp(account.id, [alert.id], to_dm=alert.channel != DM_CHANNEL and channel != alert.channel)
