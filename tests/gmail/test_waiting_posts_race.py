@@ -90,3 +90,26 @@ def test_a_digest_is_not_posted_once_the_mailbox_ended(live, monkeypatch, ending
     assert ended
     assert posted(live) == []
     assert waiting(live, account_id) in ([], [AlertStatus.QUEUED_DIGEST.value], [AlertStatus.SKIPPED.value])
+
+
+def test_the_syncs_own_alerts_are_not_posted_once_magnet_was_switched_off_after_its_commit(live, monkeypatch):
+    """The push path's look before the post (`MailMagnet._still_ours`) saw only a disconnect or a revoke: MailMagnet
+    switched off between the sync's commit and its post skipped the alert, which was posted (and marked posted)
+    anyway."""
+    import gmail.sync as sync_module
+
+    live.add_rep()
+    live.import_crm(CONTACTS, DEALS)
+    account_id = live.connect_with_magnet()
+    live.mail('"Jane Doe" <jane@acme.example>', "Renewal question")
+    real = sync_module.failpoint
+
+    def switch_off_after_the_commit(name):
+        real(name)
+        if name == "sync.committed":
+            magnet_off(live, account_id)
+
+    monkeypatch.setattr(sync_module, "failpoint", switch_off_after_the_commit)
+    live.run("sync")
+    assert posted(live) == []
+    assert waiting(live, account_id) == [AlertStatus.SKIPPED.value]
