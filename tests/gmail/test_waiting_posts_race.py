@@ -5,7 +5,10 @@ Disconnect deletes the waiting alerts, revoke stops the mailbox's runs, switchin
 that reads them after that posts nothing. The window is a run already past its read: `post_pending` and
 `flush_digest` read the waiting alerts, then read the channel's history (crash recovery) and fetch the messages from
 Gmail, then post. The ending is made to land there, right after that fetch (`MailMagnet._contents`), in the run's own
-thread: the run holds no transaction then, so no barrier is needed. After it, nothing may reach Slack."""
+thread: the run holds no transaction then, so no barrier is needed. After it, nothing may reach Slack.
+
+The push path's own alerts have the same window between the sync's commit and the post (`sync.committed`); its look
+(tests/gmail/test_disconnect_race.py covers disconnect and revoke) must see MailMagnet switched off too."""
 from __future__ import annotations
 
 import pytest
