@@ -61,6 +61,7 @@ REFILE_CHECK_SECONDS = 5
 # How often a replica looks for mailbox incidents to tell the admins of (revoked, failing for an hour).
 INCIDENT_CHECK_SECONDS = 15
 DEAD_OWNER_CHECK_SECONDS = 2
+HOUSEKEEPING_SECONDS = 3600
 
 
 __all__ = ["Jobs", "RunOutcome"]
@@ -109,6 +110,8 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         # The CRM sync (Zoho) runs beside the mailboxes, one run at a time, on its own thread.
         self._crm_pool = ThreadPoolExecutor(1, thread_name_prefix="crm-sync")
         self._crm_run: Future | None = None
+        # Housekeeping and telling the admins: off the loop that renews the leases, one run of each at a time.
+        self._upkeep_pool, self._upkeep_runs = ThreadPoolExecutor(2, thread_name_prefix="upkeep"), {}
         self._refile = upkeep.RefileTrigger(services)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -119,12 +122,12 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
         self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
         self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
-        self._scheduler.every(1).hours.do(self.housekeeping)
+        self._scheduler.every(HOUSEKEEPING_SECONDS).seconds.do(self.start_upkeep, "housekeeping", self.housekeeping)
         # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
         # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
         self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
         self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
-        self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.tell_admins)
+        self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.start_upkeep, "tell_admins", self.tell_admins)
         self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
         zoho = self.services.zoho
         if zoho is not None:
@@ -159,6 +162,7 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         if self.sweep is not None:
             self.sweep.close()
         self._crm_pool.shutdown(wait=True, cancel_futures=True)  # the running sync stops after its page
+        self._upkeep_pool.shutdown(wait=True, cancel_futures=True)
         leases.release_all(self.services.engine, self.owner)
 
     def in_flight(self) -> int:

@@ -2,10 +2,16 @@
 its own thread, telling admins of mailbox incidents, bringing label runs forward after CRM changes, the weekly
 response-time digests, housekeeping. What each does is in usecases/ (`upkeep`, `overview`, `response_digest`);
 here is only when and on which thread, and that none of them ever stops the scheduler's loop.
+
+The loop also renews the leases of the mailbox runs in flight: what may be slow (housekeeping's deletes, the Slack
+calls to the admins, the digests) runs on threads of its own, never on the loop (`start_upkeep`; the digests on
+the push pool).
 """
 from __future__ import annotations
 
 import logging
+from functools import partial
+from typing import Callable
 
 from telemetry.log_context import in_job
 from usecases import upkeep
@@ -25,6 +31,21 @@ class PeriodicJobs:
 
     def _crm_sync(self):
         return upkeep.scheduled_crm_sync(self.services, owner=self.owner, stopping=self._stopping.is_set)
+
+    def start_upkeep(self, name: str, work: Callable[[], object]) -> bool:
+        """Run `work` on the upkeep threads, off the scheduler's loop: on the loop, a slow housekeeping (a large
+        retention batch) or a slow Slack call to the admins held up the renewals of the leases of the runs in
+        flight until they ran out mid-run (tests/bot/test_upkeep_off_loop.py). One run of each job at a time: a beat
+        that comes while its last run goes on is skipped. Never raises."""
+        with self._lock:
+            last = self._upkeep_runs.get(name)
+            if self._stopping.is_set() or (last is not None and not last.done()):
+                return False
+            try:
+                self._upkeep_runs[name] = self._upkeep_pool.submit(in_job(name, None, partial(_logged, name, work)))
+            except RuntimeError:  # shut down: stopping
+                return False
+        return True
 
     def tell_admins(self) -> int:
         """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
@@ -62,3 +83,12 @@ class PeriodicJobs:
 
     def housekeeping(self) -> None:
         upkeep.housekeeping(self.services)
+
+
+def _logged(name: str, work: Callable[[], object]) -> object:
+    """On an upkeep thread nobody reads the result: a failure is logged, and the next beat tries again."""
+    try:
+        return work()
+    except Exception:  # noqa: BLE001 - the database or a bug: the next beat tries again
+        log.exception("%s failed; the next beat tries again", name)
+        return None

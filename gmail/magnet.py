@@ -24,7 +24,7 @@ from sqlmodel import Session, select, update
 
 from crm_store.categories import LabelNames, StageRules
 from crm_store.db import session_scope
-from crm_store.leases import fence, fenced_status
+from crm_store.leases import LeaseLost, fence, lease_held, run_owner
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
 from crm_store.models import DM_CHANNEL, AccountStatus, Alert, AlertStatus, GmailAccount, utcnow
@@ -46,6 +46,12 @@ _WAITING = sa.select(Alert.status).where(
     Alert.account_id == sa.bindparam("account_id"),
     Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
 _INSERT_ALERTS = Alert.__table__.insert().returning(Alert.__table__.c.gmail_id, Alert.__table__.c.id)
+
+# The look before a post: status, MailMagnet on, and the lease (`leases.lease_held`) in one statement, the row locked
+# to the commit as by `leases.fence`.
+_A = GmailAccount.__table__
+_ALERTING = sa.select(_A.c.status, _A.c.magnet_enabled, lease_held().label("held")).where(
+    _A.c.id == sa.bindparam("b_id")).with_for_update()
 
 OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
 
@@ -123,11 +129,23 @@ class MailMagnet:
                 raise
 
     def _still_ours(self, account_id: int) -> bool:
-        """Looked at just before the first post of a sync's alerts: the mailbox is still connected (a disconnect may
-        have come between the sync's commit and now) and, in a leased run, the lease still this run's (LeaseLost:
-        the holder posts them)."""
+        """Looked at just before the first post of a sync's alerts: the mailbox is still connected with MailMagnet on
+        (a disconnect, a revoke or MailMagnet switched off may have come between the sync's commit and now) and, in a
+        leased run, the lease still this run's (LeaseLost: the holder posts them)."""
         with self.engine.begin() as connection:
-            return fenced_status(connection, account_id) is AccountStatus.CONNECTED
+            return _alerting(connection, account_id)
+
+    def _still_waiting(self, account_id: int, alerts: list[Alert], status: AlertStatus) -> set[int]:
+        """Looked at just before posting alerts that waited (read before Slack's history and Gmail were asked): which
+        still wait. A disconnect deleted them, switching MailMagnet off skipped them, a revoke ended the mailbox;
+        a lost lease raises LeaseLost (the holder posts them). Only when something waits: the push path never."""
+        if not alerts:
+            return set()
+        with self.engine.begin() as connection:
+            if not _alerting(connection, account_id):
+                return set()
+            return set(connection.execute(sa.select(Alert.id).where(
+                Alert.id.in_([alert.id for alert in alerts]), Alert.status == status.value)).scalars())
 
     # -- posting ---------------------------------------------------------------------------------
 
@@ -164,8 +182,9 @@ class MailMagnet:
         if not alerts:
             return 0
         alerts = self._drop_already_posted(account, alerts)
-        return self._post(account, [(alert, None) for alert in alerts],
-                          self._contents(mailbox, alerts, contents or {}))
+        messages = self._contents(mailbox, alerts, contents or {})
+        kept = self._still_waiting(account.id, alerts, AlertStatus.PENDING)
+        return self._post(account, [(alert, None) for alert in alerts if alert.id in kept], messages)
 
     def _post(self, account: GmailAccount, alerts: list[tuple[Alert, "AlertFacts | None"]],
               messages: dict[str, NewMessage | None]) -> int:
@@ -223,6 +242,10 @@ class MailMagnet:
                 continue
             channel, view, decision = self._view(account, alert, message, audiences)
             by_channel.setdefault(channel, []).append((alert, view, decision))
+        kept = self._still_waiting(account.id, [alert for items in by_channel.values() for alert, _, _ in items],
+                                   AlertStatus.QUEUED_DIGEST)
+        by_channel = {channel: still for channel, items in by_channel.items()
+                      if (still := [item for item in items if item[0].id in kept])}
         for channel, items in by_channel.items():
             for alert, _, _ in items:
                 self._stamp(account.id, [alert.id], to_dm=alert.channel != DM_CHANNEL and channel != alert.channel)
@@ -356,3 +379,13 @@ class MailMagnet:
             return
         with self.engine.begin() as connection:
             write_alert_results(connection, [row])
+
+
+def _alerting(connection, account_id: int) -> bool:
+    """In the caller's transaction: the mailbox still takes alerts (connected, MailMagnet on; switching it off
+    skipped its waiting alerts). In a leased run, raises LeaseLost when the lease is no longer the run's."""
+    owner = run_owner()
+    row = connection.execute(_ALERTING, {"b_id": account_id, "b_lease_owner": owner, "b_lease_now": utcnow()}).first()
+    if owner is not None and (row is None or not row.held):
+        raise LeaseLost(f"mailbox {account_id}: the lease is no longer {owner}'s; nothing posted")
+    return row is not None and row.status == AccountStatus.CONNECTED.value and bool(row.magnet_enabled)
