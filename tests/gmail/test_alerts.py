@@ -90,7 +90,7 @@ def test_mute_button_stops_alerts_for_that_contact(live):
 def test_quiet_hours_and_digest_batch_alerts(live):
     live.add_rep()
     live.import_crm(CONTACTS, DEALS)
-    live.connect_with_magnet(quiet_start_minute=0, quiet_end_minute=24 * 60 - 1)
+    live.connect_with_magnet(quiet_start_minute=0, quiet_end_minute=24 * 60)
     live.mail("jane@acme.example", "During the night")
     live.mail("bob@globex.example", "Also at night")
     live.run("sync")
@@ -215,7 +215,7 @@ def test_expired_history_resyncs_without_duplicate_alerts(live):
 def test_mail_that_arrived_while_magnet_was_off_is_not_alerted(live):
     live.add_rep()
     live.import_crm(CONTACTS, DEALS)
-    live.connect_with_magnet(quiet_start_minute=0, quiet_end_minute=24 * 60 - 1)
+    live.connect_with_magnet(quiet_start_minute=0, quiet_end_minute=24 * 60)
     live.mail("jane@acme.example", "Queued, then MailMagnet off")
     live.run("sync")
     assert "*off*" in live.command(REP, "magnet off")["text"]
