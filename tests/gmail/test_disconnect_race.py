@@ -19,10 +19,9 @@ from crm_store.models import Alert, Followup, GmailAccount, MailboxMessage
 from gmail.accounts import disconnect_mailbox, mark_revoked
 from testsupport.stack import REP
 from tests.support.alerts import CONTACTS, DEALS, alerts_in
-from tests.support.locks import wait_until_waiting_for_a_lock
+from tests.support.locks import WAIT, in_thread, wait_until_waiting_for_a_lock
 from usecases.mailbox_run import MailboxRunner
 
-WAIT = 30
 
 
 def stored(engine, account_id):
@@ -50,20 +49,6 @@ class Barriers:
                 assert self.post.wait(WAIT)
 
         monkeypatch.setattr(sync_module, "failpoint", hook)
-
-
-def in_thread(target):
-    box: dict = {}
-
-    def run():
-        try:
-            box["value"] = target()
-        except BaseException as error:  # noqa: BLE001 - handed to the test
-            box["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
 
 
 @pytest.fixture
