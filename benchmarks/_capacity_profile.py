@@ -238,6 +238,8 @@ def profile_run(rate: float, seconds: float) -> dict:
         "serve_cpu_ms_per_alert_instrumented": round(1000 * cpu_used / max(1, delivered), 2),
         "load_avg_1m": scene.load_average(), "machine": scene.machine_line(),
         **per_alert(before, after, delivered),
+        # The write gate held over 100 ms during the measured window (thread, first write, commit's share).
+        "long_gate_holds": [h for h in after.get("long_gate_holds", []) if h["at"] >= before.get("time", 0)],
         "stage_ms_p50_p99": {name: [round(scene.median(v), 1), round(scene.percentile(v, 99), 1)] if v else None
                              for name, v in stages.items()},
     }

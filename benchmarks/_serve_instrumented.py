@@ -25,6 +25,7 @@ from sqlalchemy.pool import QueuePool
 _counts: Counter = Counter()
 _seconds: Counter = Counter()
 _lock = threading.Lock()
+_long_holds: list[dict] = []  # the SQLite write gate held over 100 ms (the newest 200)
 
 _VERB = re.compile(r"^\s*(\w+)")
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+\"?(\w+)", re.IGNORECASE)
@@ -121,6 +122,51 @@ try:
             _wait("sqlite write gate", time.perf_counter() - started)
 
     sqlite_gate.WriteGate.acquire = _timed_acquire
+
+    # The gate's long holds: which thread held it, for which first write, and how much of the hold was the COMMIT
+    # itself (SQLite checkpoints the WAL inside the commit that crosses wal_autocheckpoint).
+    _gate_local = threading.local()
+    _is_write, _take_gate = sqlite_gate.is_write, sqlite_gate.GatedConnection.take_gate
+    _commit, _give_back = sqlite_gate.GatedConnection.commit, sqlite_gate.GatedConnection._give_back
+
+    def _noting_is_write(statement: str) -> bool:
+        write = _is_write(statement)
+        if write:
+            _gate_local.statement = statement
+        return write
+
+    def _noting_take_gate(self) -> None:
+        held = self.holds_gate
+        _take_gate(self)
+        if self.holds_gate and not held:
+            _gate_local.taken = time.perf_counter()
+            _gate_local.first = statement_kind(getattr(_gate_local, "statement", "?"))
+
+    def _timed_commit(self) -> None:
+        _gate_local.commit_started = time.perf_counter()
+        try:
+            _commit(self)
+        finally:
+            _gate_local.commit_started = None
+
+    def _noting_give_back(self) -> None:
+        if self.holds_gate:
+            now = time.perf_counter()
+            held = now - getattr(_gate_local, "taken", now)
+            if held > 0.1:
+                started = getattr(_gate_local, "commit_started", None)  # None: a rollback gave it back
+                with _lock:
+                    _long_holds.append({"at": round(time.time(), 2), "held_ms": round(1000 * held, 1),
+                                        "commit_ms": round(1000 * (now - started), 1) if started else None,
+                                        "thread": threading.current_thread().name,
+                                        "first_write": getattr(_gate_local, "first", "?")})
+                    del _long_holds[:-200]
+        _give_back(self)
+
+    sqlite_gate.is_write = _noting_is_write
+    sqlite_gate.GatedConnection.take_gate = _noting_take_gate
+    sqlite_gate.GatedConnection.commit = _timed_commit
+    sqlite_gate.GatedConnection._give_back = _noting_give_back
 except ImportError:  # pragma: no cover - the product without a gate
     pass
 
@@ -128,7 +174,7 @@ except ImportError:  # pragma: no cover - the product without a gate
 def snapshot() -> dict:
     with _lock:
         return {"counts": dict(_counts), "wait_seconds": {k: round(v, 4) for k, v in _seconds.items()},
-                "time": time.time()}
+                "long_gate_holds": list(_long_holds), "time": time.time()}
 
 
 def _dump_forever(path: str) -> None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
-from crm_store import sqlite_gate
+from crm_store import sqlite_checkpoints, sqlite_gate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -50,7 +50,11 @@ def create_db_engine(url: str, **kwargs) -> Engine:
         engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
         sa.event.listen(engine, "connect", _enable_sqlite_pragmas)
         if gated:
-            sqlite_gate.install(engine, str(Path(database).resolve()))
+            path = str(Path(database).resolve())
+            sqlite_gate.install(engine, path)
+            # Checkpoints on a thread of their own, not inside a commit that holds the gate (sqlite_checkpoints).
+            sa.event.listen(engine, "connect", sqlite_checkpoints.off_the_commit)
+            sqlite_checkpoints.checkpointer.watch(path)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
