@@ -112,8 +112,9 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs, HeldLeases):
         # The CRM sync (Zoho) runs beside the mailboxes, one run at a time, on its own thread.
         self._crm_pool = ThreadPoolExecutor(1, thread_name_prefix="crm-sync")
         self._crm_run: Future | None = None
-        # Housekeeping and telling the admins: off the loop that renews the leases, one run of each at a time.
-        self._upkeep_pool, self._upkeep_runs = ThreadPoolExecutor(2, thread_name_prefix="upkeep"), {}
+        # Housekeeping, telling the admins, the refile trigger and the dead replicas' leases: off the loop that renews
+        # the leases, one run of each at a time, a thread each (a slow one never holds up another).
+        self._upkeep_pool, self._upkeep_runs = ThreadPoolExecutor(4, thread_name_prefix="upkeep"), {}
         self._refile = upkeep.RefileTrigger(services)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -122,15 +123,19 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs, HeldLeases):
         if self.pipeline is None:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
-        self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
+        # Every periodic job but the renewals goes to the upkeep threads (bot/periodic.py, `start_upkeep`). The looks
+        # `start` makes itself are made before the loop runs: nothing is renewed yet, and each must come first.
+        self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(
+            self.start_upkeep, "release_dead_leases", self.release_dead_leases)
         self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
         self._scheduler.every(HOUSEKEEPING_SECONDS).seconds.do(self.start_upkeep, "housekeeping", self.housekeeping)
         # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
         # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
         self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
-        self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
+        self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.start_upkeep, "refile", self.refile_changed)
         self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.start_upkeep, "tell_admins", self.tell_admins)
-        self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
+        # From here on, before the CRM sync below records any: what changed before start waits for the scheduled runs.
+        self.refile_changed()
         zoho = self.services.zoho
         if zoho is not None:
             self._scheduler.every(zoho.interval_seconds).seconds.do(self.start_crm_sync)
