@@ -18,8 +18,9 @@
   an hour, once per incident whichever replica looks first (`usecases.overview.tell_admins_of_incidents`).
   This module keeps the leases, the threads and the timing, and adds each run's Gmail units to the mailbox's
   count of today when it hands the lease back, with the run's alert results in the same transaction.
-- Built on three parts with their own reasons to change: syncs asked for by the web side and their backpressure
-  (bot/sync_requests.py), the polling sweep (bot/polling.py), the periodic jobs (bot/periodic.py).
+- Built on four parts with their own reasons to change: syncs asked for by the web side and their backpressure
+  (bot/sync_requests.py), the polling sweep (bot/polling.py), the periodic jobs (bot/periodic.py), the leases this
+  replica holds: renewed, looked at, freed when their process died (bot/held_leases.py).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from typing import Any, Callable
 import schedule
 from sqlmodel import select
 
+from bot.held_leases import HeldLeases
 from bot.periodic import PeriodicJobs
 from bot.polling import PollingSweeps
 from bot.sync_requests import SyncRequests
@@ -67,7 +69,7 @@ HOUSEKEEPING_SECONDS = 3600
 __all__ = ["Jobs", "RunOutcome"]
 
 
-class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
+class Jobs(SyncRequests, PollingSweeps, PeriodicJobs, HeldLeases):
     def __init__(self, services: Services, *, owner: str | None = None, clock: Callable[[], datetime] = utcnow):
         self.services = services
         self.clock = clock  # when things are due and leased (tests drive the cadence with a clock of their own)
@@ -110,8 +112,9 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         # The CRM sync (Zoho) runs beside the mailboxes, one run at a time, on its own thread.
         self._crm_pool = ThreadPoolExecutor(1, thread_name_prefix="crm-sync")
         self._crm_run: Future | None = None
-        # Housekeeping and telling the admins: off the loop that renews the leases, one run of each at a time.
-        self._upkeep_pool, self._upkeep_runs = ThreadPoolExecutor(2, thread_name_prefix="upkeep"), {}
+        # Housekeeping, telling the admins, the refile trigger and the dead replicas' leases: off the loop that renews
+        # the leases, one run of each at a time, a thread each (a slow one never holds up another).
+        self._upkeep_pool, self._upkeep_runs = ThreadPoolExecutor(4, thread_name_prefix="upkeep"), {}
         self._refile = upkeep.RefileTrigger(services)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -120,15 +123,19 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         if self.pipeline is None:
             log.warning("Gmail is not configured: the scheduler runs no mailbox jobs")
         self._scheduler.every(max(5, self.lease_seconds // 3)).seconds.do(self._renew_leases)
-        self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(self.release_dead_leases)
+        # Every periodic job but the renewals goes to the upkeep threads (bot/periodic.py, `start_upkeep`). The looks
+        # `start` makes itself are made before the loop runs: nothing is renewed yet, and each must come first.
+        self._scheduler.every(DEAD_OWNER_CHECK_SECONDS).seconds.do(
+            self.start_upkeep, "release_dead_leases", self.release_dead_leases)
         self.release_dead_leases()  # a restarted replica takes its predecessor's mailboxes at once
         self._scheduler.every(HOUSEKEEPING_SECONDS).seconds.do(self.start_upkeep, "housekeeping", self.housekeeping)
         # The weekly response-time digest: checked every 10 minutes, sent once a week per workspace (claimed in the
         # database), on a pool thread so the chart and the uploads never hold the scheduler loop.
         self._scheduler.every(10).minutes.do(lambda: self._push_pool.submit(self.send_response_digests))
-        self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.refile_changed)
+        self._scheduler.every(REFILE_CHECK_SECONDS).seconds.do(self.start_upkeep, "refile", self.refile_changed)
         self._scheduler.every(INCIDENT_CHECK_SECONDS).seconds.do(self.start_upkeep, "tell_admins", self.tell_admins)
-        self.refile_changed()  # from here on; what changed before start waits for the mailboxes' scheduled runs
+        # From here on, before the CRM sync below records any: what changed before start waits for the scheduled runs.
+        self.refile_changed()
         zoho = self.services.zoho
         if zoho is not None:
             self._scheduler.every(zoho.interval_seconds).seconds.do(self.start_crm_sync)
@@ -321,18 +328,6 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
                 time.sleep(0.01)  # claimed, not yet handed to the pool; or just released
         return [f.result() for f in futures]
 
-    def _lease_holders(self, account_ids: list[int]) -> dict[int, str | None]:
-        """Who holds each (still connected) mailbox's lease now; None: nobody."""
-        if not account_ids:
-            return {}
-        now = self.clock()
-        with session_scope(self.services.engine) as session:
-            rows = session.exec(select(GmailAccount.id, GmailAccount.lease_owner, GmailAccount.lease_expires_at)
-                                .where(GmailAccount.id.in_(account_ids),
-                                       GmailAccount.status == AccountStatus.CONNECTED.value)).all()
-        return {account_id: owner if expires is not None and expires >= now else None
-                for account_id, owner, expires in rows}
-
     # -- one mailbox -----------------------------------------------------------------------------
 
     def _work(self, lease: Lease, job: Job, first_page: dict | None = None, may_skip_sync: bool = False) -> RunOutcome:
@@ -371,28 +366,3 @@ class Jobs(SyncRequests, PollingSweeps, PeriodicJobs):
         if again and not self._stopping.is_set():
             self.request_sync(account_id)  # a push arrived while this run held the mailbox
         return outcome
-
-    def _lost_while_queued(self, lease: Lease) -> bool:
-        """A run that waited a lease's length to start (its renewals may not have come: the scheduler's loop held
-        up) renews the lease first: kept when still this replica's, nobody having claimed it, so the push's run is
-        not wasted; lost when another replica took the mailbox over, and then the run asks Gmail nothing."""
-        if self.clock() < lease.claimed_at + timedelta(seconds=self.lease_seconds):
-            return False
-        return not leases.renew(self.services.engine, self.owner, [lease.account_id], self.lease_seconds)
-
-    def release_dead_leases(self) -> int:
-        """Free the leases of dead processes on this host (never raises: it runs on the scheduler's loop)."""
-        try:
-            freed = leases.release_dead(self.services.engine)
-        except Exception:  # noqa: BLE001 - the database is away: the leases expire as before
-            log.warning("could not look for the leases of dead replicas", exc_info=True)
-            return 0
-        if freed:
-            log.info("%d leases of dead replicas on this host freed", freed)
-            self._wake.set()
-        return freed
-
-    def _renew_leases(self) -> None:
-        with self._lock:
-            held = list(self._in_flight)
-        leases.renew(self.services.engine, self.owner, held, self.lease_seconds)

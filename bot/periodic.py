@@ -4,8 +4,8 @@ response-time digests, housekeeping. What each does is in usecases/ (`upkeep`, `
 here is only when and on which thread, and that none of them ever stops the scheduler's loop.
 
 The loop also renews the leases of the mailbox runs in flight: what may be slow (housekeeping's deletes, the Slack
-calls to the admins, the digests) runs on threads of its own, never on the loop (`start_upkeep`; the digests on
-the push pool).
+calls to the admins, the looks at the CRM's change log and for dead replicas' leases, the digests) runs on threads of
+its own, never on the loop (`start_upkeep`; the digests on the push pool).
 """
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ class PeriodicJobs:
 
     def start_upkeep(self, name: str, work: Callable[[], object]) -> bool:
         """Run `work` on the upkeep threads, off the scheduler's loop: on the loop, a slow housekeeping (a large
-        retention batch) or a slow Slack call to the admins held up the renewals of the leases of the runs in
-        flight until they ran out mid-run (tests/bot/test_upkeep_off_loop.py). One run of each job at a time: a beat
+        retention batch), a slow Slack call to the admins or a slow query (the refile trigger, the dead replicas'
+        leases) held up the renewals of the leases of the runs in flight until they ran out mid-run
+        (tests/bot/test_upkeep_off_loop.py). One run of each job at a time: a beat
         that comes while its last run goes on is skipped. Never raises."""
         with self._lock:
             last = self._upkeep_runs.get(name)
@@ -48,8 +49,7 @@ class PeriodicJobs:
         return True
 
     def tell_admins(self) -> int:
-        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises:
-        it runs on the scheduler's loop."""
+        """DM the admins of each new mailbox incident, once across replicas (usecases/overview.py). Never raises."""
         from usecases.overview import tell_admins_of_incidents
 
         try:

@@ -75,11 +75,7 @@ def set_magnet(session: Session, account: GmailAccount, enabled: bool,
         # Set before the alerts' UPDATE, whose autoflush then writes the mailbox's row first: the lock order of every
         # transaction on a mailbox (a run's fenced stamp deadlocked otherwise: tests/gmail/test_lock_order.py).
         account.magnet_enabled = False
-        # Alerts not yet in Slack are dropped, not sent whenever MailMagnet comes back.
-        session.execute(update(Alert).where(
-            Alert.account_id == account.id,
-            Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value]))
-            .values(status=AlertStatus.SKIPPED.value).execution_options(synchronize_session=False))
+        drop_waiting_alerts(session, account.id)  # not sent whenever MailMagnet comes back
         changed.append(MagnetChange.MAGNET_OFF)
         if account.labels_enabled:
             account.labels_enabled = False
@@ -87,6 +83,18 @@ def set_magnet(session: Session, account: GmailAccount, enabled: bool,
     account.setup_done = True
     session.add(account)
     return changed
+
+
+def drop_waiting_alerts(session: Session, account_id: int) -> int:
+    """Alerts not yet in Slack (a retry's, a digest's) will never be: MailMagnet switched off, or Google revoked the
+    mailbox's access. They would otherwise go out whenever the mailbox works again, maybe days later, about mail
+    the rep has long seen (README, *MailMagnet alerts*). A run posting them looks again just before its
+    post (gmail/magnet.py, `_still_waiting`). The caller writes the mailbox's row first: the lock order of every
+    transaction on a mailbox (tests/gmail/test_lock_order.py)."""
+    return session.execute(update(Alert).where(
+        Alert.account_id == account_id,
+        Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value]))
+        .values(status=AlertStatus.SKIPPED.value).execution_options(synchronize_session=False)).rowcount
 
 
 def set_labels(session: Session, account: GmailAccount, enabled: bool, now: datetime | None = None) -> bool:

@@ -52,7 +52,7 @@ class AlertStatus(StrEnum):
     PENDING = "pending"  # recorded, not yet known to be in Slack
     POSTED = "posted"
     QUEUED_DIGEST = "queued_digest"
-    SKIPPED = "skipped"  # muted contact, or MailMagnet turned off before posting
+    SKIPPED = "skipped"  # muted contact, or MailMagnet turned off or access revoked before posting
 
 
 class AuditSurface(StrEnum):

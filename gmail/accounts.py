@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, delete, select, update
 
 from crm_store.db import session_scope
+from crm_store.mailboxes import drop_waiting_alerts
 from crm_store.models import AccountStatus, Alert, Followup, GmailAccount, MailboxMessage, MutedContact, utcnow
 from gmail.credentials import credentials_from_dict, credentials_to_dict
 from gmail.config import GoogleConfig
@@ -100,8 +101,8 @@ def save_refreshed_credentials(engine: Engine, cipher: TokenCipher, account_id: 
 
 
 def mark_revoked(engine: Engine, account_id: int, reason: str) -> bool:
-    """Stop working on a mailbox whose access Google revoked. True only for the call that flipped it,
-    so exactly one caller asks the rep to reconnect."""
+    """Stop working on a mailbox whose access Google revoked, and drop its alerts still waiting (a reconnect starts
+    from "now"). True only for the call that flipped it, so exactly one caller asks the rep to reconnect."""
     with session_scope(engine) as session:
         flipped = session.execute(
             update(GmailAccount)
@@ -110,6 +111,8 @@ def mark_revoked(engine: Engine, account_id: int, reason: str) -> bool:
                     last_sync_error=reason[:500], reconnect_notified_at=utcnow(),
                     lease_owner=None, lease_expires_at=None)
         ).rowcount
+        if flipped:  # the mailbox's row first (it is locked now): the lock order of every run's transaction
+            drop_waiting_alerts(session, account_id)
     return bool(flipped)
 
 

@@ -74,8 +74,8 @@ class RefileTrigger:
         look (one read when nothing changed). Returns how many were brought forward; the first look only notes
         where the log is (what changed before waits for the mailboxes' scheduled runs).
 
-        Never raises: it runs on the scheduler's loop, where an exception would hold up the dispatch of every
-        mailbox. Changes it could not look at wait for their mailboxes' scheduled label runs, as before."""
+        Never raises: the scheduler calls it at start and then on a thread nobody reads the result of. Changes it
+        could not look at wait for their mailboxes' scheduled label runs, as before."""
         try:
             with session_scope(self.services.engine) as session:
                 latest = category_changes.latest_id(session)
