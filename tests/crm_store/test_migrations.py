@@ -55,3 +55,32 @@ def test_slack_tables_match_slack_sdks_stores(engine):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": only_slack})
         assert compare_metadata(context, expected) == []
+
+
+def test_upgrading_drops_the_waiting_alerts_of_revoked_mailboxes(database_url, engine):
+    """0010: alerts left waiting in a mailbox revoked before a revoke dropped them are not posted on reconnect."""
+    from crm_store.db import session_scope
+    from crm_store.models import Alert, Contact, GmailAccount
+    from crm_store.users import get_or_create_user
+    from crm_store.values import AccountStatus, AlertStatus
+
+    config = alembic_config(database_url)
+    command.downgrade(config, "0009")
+    statuses = [AlertStatus.PENDING, AlertStatus.QUEUED_DIGEST, AlertStatus.POSTED]
+    with session_scope(engine) as session:
+        contact = Contact(email="jane@acme.example")
+        session.add(contact)
+        for n, status in enumerate([AccountStatus.REVOKED, AccountStatus.CONNECTED]):
+            user = get_or_create_user(session, f"rep{n}@sales.example")
+            account = GmailAccount(crm_user_id=user.id, slack_team_id="T1", slack_user_id=f"U{n}",
+                                   email_address=f"rep{n}@sales.example", status=status)
+            session.add(account)
+            session.flush()
+            for m, alert_status in enumerate(statuses):
+                session.add(Alert(account_id=account.id, gmail_id=f"{status.value}-{m}", contact_id=contact.id,
+                                  channel="dm", status=alert_status))
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        after = dict(connection.execute(sa.text("SELECT gmail_id, status FROM alerts")).all())
+    assert after == {"revoked-0": "skipped", "revoked-1": "skipped", "revoked-2": "posted",
+                     "connected-0": "pending", "connected-1": "queued_digest", "connected-2": "posted"}
