@@ -99,7 +99,8 @@ class SendersRead(NamedTuple):
 
 
 def read_senders(session: Session, account_id: int, contact_ids: Iterable[int]) -> SendersRead:
-    rows = session.execute(_FOR_RECORD, {"account_id": account_id, "contact_ids": sorted(set(contact_ids))}).all()
+    rows = session.connection().execute(  # Core on the transaction's connection: no ORM execution layers
+        _FOR_RECORD, {"account_id": account_id, "contact_ids": sorted(set(contact_ids))}).all()
     waiting = frozenset(status.value for status in (AlertStatus.PENDING, AlertStatus.QUEUED_DIGEST)
                         if rows[0]._mapping[status.value])
     by_contact: dict[int, list[sa.Row]] = {}

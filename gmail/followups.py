@@ -171,15 +171,16 @@ class FollowupTracker:
         for _, _, other_id, other_received in waiting[1:]:
             if other_received >= newest:  # Reply answers the newest; the wait counts from the first
                 newest, newest_id = other_received, other_id
-        opened = session.execute(_OPEN_UNLESS_OPEN, {
+        connection = session.connection()  # Core on the sync's connection: no ORM execution layers
+        opened = connection.execute(_OPEN_UNLESS_OPEN, {
             "account_id": account.id, "thread_id": thread_id, "contact_id": contact_id, "gmail_id": newest_id,
             "received_at": received_at,
             "due_at": self.working_hours.add(received_at, account.followup_hours, tz)}).first()
         if opened is not None:
             return
         if len(waiting) == 1:  # Reply moves to it when it came after the open one's first message
-            session.execute(_REPLY_TO_NEWER, {"b_account_id": account.id, "b_thread_id": thread_id,
-                                              "b_gmail": gmail_id, "b_received": received_at})
+            connection.execute(_REPLY_TO_NEWER, {"b_account_id": account.id, "b_thread_id": thread_id,
+                                                 "b_gmail": gmail_id, "b_received": received_at})
         else:
             self._open_threads(session, account, waiting, tz)
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select, update
 
 from crm_store.categories import LabelNames, StageRules
-from crm_store.db import session_scope
+from crm_store.db import row_class, session_scope
 from crm_store.leases import LeaseLost, fence, lease_held, run_owner
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
@@ -39,8 +39,8 @@ from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
-
-
+# An alert a sync recorded, as `_post` reads it: Alert's columns, no entity to build (issue 17).
+_RecordedAlert = row_class(Alert.__table__, "RecordedAlert", __name__)
 # Built once (issue 17: statement construction was a good share of the push path's CPU).
 _WAITING = sa.select(Alert.status).where(
     Alert.account_id == sa.bindparam("account_id"),
@@ -103,10 +103,10 @@ class MailMagnet:
         if not rows:
             return
         # Core, built once: no unit of work to flush; several rows are still one INSERT (insertmanyvalues).
-        ids = dict(session.execute(_INSERT_ALERTS, rows).all())
+        ids = dict(session.connection().execute(_INSERT_ALERTS, rows).all())
         if hold:
             return
-        alerts = [Alert(id=ids[row["gmail_id"]], **row) for row in rows]
+        alerts = [_RecordedAlert(id=ids[row["gmail_id"]], **row) for row in rows]
         facts: dict[int, AlertFacts] = {}
         for alert in alerts:
             if alert.contact_id not in facts:

@@ -48,7 +48,7 @@ from gmail.config import GoogleConfig, SyncConfig
 from gmail.inbox_state import apply_inbox_changes, reconcile_inbox
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, HistoryExpired
 from gmail.messages import NewMessage, from_gmail_metadata
-from gmail.sync_store import OPEN, move_cursor, store_new
+from gmail.sync_store import move_cursor, read_mailbox, store_new
 from gmail.sync_batch import (OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone,
                               to_file_when_new)
 from telemetry.failpoints import failpoint
@@ -120,15 +120,13 @@ class MailboxSync:
     def open(self, account_id: int, *, lease_owner: str | None = None) -> "OpenMailbox | SyncResult":
         """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
         ("gone", "skipped")."""
-        with session_scope(self.engine) as session:  # one read: the mailbox, and the time zones it may use
-            row = session.execute(OPEN, {"b_id": account_id}).first()
-            if row is None:
-                return SyncResult(account_id, SyncStatus.GONE)
-            account, rep_tz, team_tz = row
-            if account.status != AccountStatus.CONNECTED or not account.magnet_enabled \
-                    or not account.encrypted_credentials:
-                return SyncResult(account_id, SyncStatus.SKIPPED)
-            session.expunge(account)
+        with self.engine.connect() as connection:  # one read: the mailbox, and the time zones it may use
+            read = read_mailbox(connection, account_id)
+        if read is None:
+            return SyncResult(account_id, SyncStatus.GONE)
+        account, rep_tz, team_tz = read
+        if account.status != AccountStatus.CONNECTED or not account.magnet_enabled or not account.encrypted_credentials:
+            return SyncResult(account_id, SyncStatus.SKIPPED)
         credentials = load_credentials(self.cipher, account, self.google)
         return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token, lease_owner,
                            rep_tz or team_tz or self.default_tz)  # as rep_timezone says
@@ -386,7 +384,8 @@ class MailboxSync:
         owner = run_owner(lease_owner)
         if owner is not None:
             values.update(b_lease_owner=owner, b_lease_now=utcnow())
-        return bool(session.execute(move_cursor(finish.backfill, owner is not None), values).rowcount)
+        # Core on the transaction's connection: no ORM execution layers (issue 17).
+        return bool(session.connection().execute(move_cursor(finish.backfill, owner is not None), values).rowcount)
 
     def _record_error(self, account_id: int, error: GmailError) -> None:
         kind = "Gmail is busy or unreachable" if isinstance(error, GmailTemporaryError) else "Gmail error"
