@@ -7,7 +7,6 @@ import functools
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
 
 from crm_store.db import row_class
 from crm_store.leases import lease_held
@@ -45,12 +44,11 @@ def _insert_new(dialect_name: str):
         index_elements=["account_id", "gmail_id"]).returning(_MESSAGES.c.gmail_id)
 
 
-def store_new(session: Session, rows: list[dict]) -> set[str]:
+def store_new(connection: Connection, rows: list[dict]) -> set[str]:
     """INSERT the messages not stored yet, in one statement (SQLAlchemy's "insertmanyvalues" makes the rows one
     multi-row INSERT … RETURNING); the Gmail ids it stored."""
     if not rows:
         return set()
-    connection = session.connection()  # Core on the transaction's connection: no ORM execution layers
     return set(connection.execute(_insert_new(connection.dialect.name), rows).scalars())
 
 
