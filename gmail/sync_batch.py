@@ -91,7 +91,7 @@ class SyncResult:
 class OpenMailbox:
     """A mailbox being worked on: its row as loaded, and a Gmail client on its credentials."""
 
-    account: GmailAccount
+    account: GmailAccount  # a `gmail.sync_store.MailboxRow`: GmailAccount's columns, read as the entity's
     mailbox: MailboxClient
     credentials: object
     token_before: str | None
