@@ -202,7 +202,7 @@ def _compiled_lookup(dialect: sa.Dialect, rules: StageRules) -> _CompiledLookup:
 
 
 def categorize_senders(
-    session: Session, addresses: Iterable[str], *, at: datetime, tz: str, rules: StageRules
+    session: Session | sa.Connection, addresses: Iterable[str], *, at: datetime, tz: str, rules: StageRules
 ) -> dict[str, SenderCategory]:
     """Contact and category of each (lower-cased) address that is a contact's primary or secondary email, in one
     set-based query. An address of no contact is absent from the answer.
@@ -214,10 +214,13 @@ def categorize_senders(
     wanted.discard("")
     if not wanted:
         return {}
-    if session.autoflush:
-        session.flush()  # as session.execute would: pending contacts and deals count
+    if isinstance(session, Session):
+        if session.autoflush:
+            session.flush()  # as session.execute would: pending contacts and deals count
+        connection = session.connection()
+    else:
+        connection = session  # the sync's transaction (gmail/sync.py)
     month = Month.containing(at, tz)
-    connection = session.connection()
     lookup = _compiled_lookup(connection.dialect, rules)
     # In index order: each probe lands next to the previous one in the B-trees (on SQLite 7% less time in the
     # query than in arrival order, for 0.1 ms of sorting).

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Iterable, NamedTuple, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import NoResultFound
 from sqlmodel import Session
 
@@ -98,8 +99,8 @@ class SendersRead(NamedTuple):
     waiting: frozenset[str]  # AlertStatus values of the mailbox's alerts waiting from before
 
 
-def read_senders(session: Session, account_id: int, contact_ids: Iterable[int]) -> SendersRead:
-    rows = session.execute(_FOR_RECORD, {"account_id": account_id, "contact_ids": sorted(set(contact_ids))}).all()
+def read_senders(connection: Connection, account_id: int, contact_ids: Iterable[int]) -> SendersRead:
+    rows = connection.execute(_FOR_RECORD, {"account_id": account_id, "contact_ids": sorted(set(contact_ids))}).all()
     waiting = frozenset(status.value for status in (AlertStatus.PENDING, AlertStatus.QUEUED_DIGEST)
                         if rows[0]._mapping[status.value])
     by_contact: dict[int, list[sa.Row]] = {}

@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, update
 
 from crm_store.categories import StageRules, decide_category, deals_of
@@ -139,7 +139,7 @@ class FollowupTracker:
         self.working_hours = working_hours
         self.default_tz = default_tz
 
-    def record(self, session: Session, batch: SyncBatch) -> None:
+    def record(self, connection: Connection, batch: SyncBatch) -> None:
         """Tracked whether the rep wants nudges or not: the weekly response-time digest counts every rep. One read of
         the threads' open follow-ups, then one INSERT for the new ones and one UPDATE for the answered-to message
         of the open ones (Core: no unit of work on the push path)."""
@@ -156,36 +156,36 @@ class FollowupTracker:
                 continue
             waiting.append((message.thread_id[:128], found.contact_id, message.gmail_id, message.received_at))
         if waiting:
-            self._open(session, account, waiting, batch.tz)
+            self._open(connection, account, waiting, batch.tz)
 
-    def _open(self, session: Session, account: GmailAccount, waiting: list[tuple[str, int, str, datetime]],
+    def _open(self, connection: Connection, account: GmailAccount, waiting: list[tuple[str, int, str, datetime]],
               tz: str) -> None:
         """A push brings one thread's mail (issue 17): one conditional INSERT opens its follow-up unless one is open,
         with no read first; when one was open, one conditional UPDATE moves its Reply. Several threads: one read of
         their open follow-ups, then one INSERT and one UPDATE for all (`_open_threads`)."""
         thread_id, contact_id, gmail_id, received_at = waiting[0]
         if any(other[0] != thread_id for other in waiting):
-            self._open_threads(session, account, waiting, tz)
+            self._open_threads(connection, account, waiting, tz)
             return
         newest, newest_id = received_at, gmail_id
         for _, _, other_id, other_received in waiting[1:]:
             if other_received >= newest:  # Reply answers the newest; the wait counts from the first
                 newest, newest_id = other_received, other_id
-        opened = session.execute(_OPEN_UNLESS_OPEN, {
+        opened = connection.execute(_OPEN_UNLESS_OPEN, {
             "account_id": account.id, "thread_id": thread_id, "contact_id": contact_id, "gmail_id": newest_id,
             "received_at": received_at,
             "due_at": self.working_hours.add(received_at, account.followup_hours, tz)}).first()
         if opened is not None:
             return
         if len(waiting) == 1:  # Reply moves to it when it came after the open one's first message
-            session.execute(_REPLY_TO_NEWER, {"b_account_id": account.id, "b_thread_id": thread_id,
-                                              "b_gmail": gmail_id, "b_received": received_at})
+            connection.execute(_REPLY_TO_NEWER, {"b_account_id": account.id, "b_thread_id": thread_id,
+                                                 "b_gmail": gmail_id, "b_received": received_at})
         else:
-            self._open_threads(session, account, waiting, tz)
+            self._open_threads(connection, account, waiting, tz)
 
-    def _open_threads(self, session: Session, account: GmailAccount, waiting: list[tuple[str, int, str, datetime]],
-                      tz: str) -> None:
-        rows = session.execute(_OPEN_IN_THREADS, {"account_id": account.id,
+    def _open_threads(self, connection: Connection, account: GmailAccount,
+                      waiting: list[tuple[str, int, str, datetime]], tz: str) -> None:
+        rows = connection.execute(_OPEN_IN_THREADS, {"account_id": account.id,
                                                   "threads": sorted({w[0] for w in waiting})}).all()
         # thread -> [id (None: new), first received, newest received, newest gmail id (None: unchanged), contact]
         threads: dict[str, list] = {thread_id: [row_id, _aware(received), _aware(received), None, None]
@@ -202,18 +202,19 @@ class FollowupTracker:
         newer = [{"b_id": row_id, "b_gmail": gmail_id} for row_id, _, _, gmail_id, _ in threads.values()
                  if row_id is not None and gmail_id is not None]
         if new:
-            session.execute(_OPEN, new)
+            connection.execute(_OPEN, new)
         if newer:
-            session.execute(_REPLY_TO, newer)
+            connection.execute(_REPLY_TO, newer)
 
-    def record_sent(self, session: Session, account: GmailAccount, sent_threads: Iterable[str], at: datetime) -> int:
+    def record_sent(self, connection: Connection, account: GmailAccount, sent_threads: Iterable[str],
+                    at: datetime) -> int:
         """The rep sent mail in these threads (seen in the history the sync read): their follow-ups are answered.
         `at` is when the sync saw it (the history carries no time; a sync interval at most after the send)."""
         threads = sorted({thread[:128] for thread in sent_threads if thread})
         answered = 0
         for start in range(0, len(threads), 400):
-            answered += session.execute(_ANSWERED, {"b_account_id": account.id,
-                                                    "b_threads": threads[start:start + 400], "b_at": at}).rowcount
+            answered += connection.execute(_ANSWERED, {"b_account_id": account.id,
+                                                       "b_threads": threads[start:start + 400], "b_at": at}).rowcount
         return answered
 
     def deliver(self, batch: SyncBatch, mailbox) -> None:

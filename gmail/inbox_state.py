@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, update
 
 from crm_store.models import MailboxMessage
@@ -25,7 +26,7 @@ _MOVED = _T.update().where(
     _T.c.gmail_id.in_(sa.bindparam("b_ids", expanding=True))).values(in_inbox=sa.bindparam("b_inside"))
 
 
-def apply_inbox_changes(session: Session, account_id: int, changes: dict[str, bool]) -> None:
+def apply_inbox_changes(session: Session | Connection, account_id: int, changes: dict[str, bool]) -> None:
     """Archived, moved or brought back to the Inbox since the last run (only unfiled rows matter)."""
     for state in (True, False):
         ids = [gmail_id for gmail_id, inside in changes.items() if inside is state]
@@ -33,7 +34,7 @@ def apply_inbox_changes(session: Session, account_id: int, changes: dict[str, bo
             session.execute(_MOVED, {"b_account": account_id, "b_ids": ids[start:start + CHUNK], "b_inside": state})
 
 
-def reconcile_inbox(session: Session, account_id: int, listing: list[str], since: datetime) -> None:
+def reconcile_inbox(session: Session | Connection, account_id: int, listing: list[str], since: datetime) -> None:
     """A listing of the Inbox after `since` replaces what the history said about unfiled messages (the
     history may have had a gap: MailMagnet off, an expired history id). Older ones become unknown."""
     edge = since + LISTING_MARGIN

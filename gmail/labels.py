@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, select, update
 
 from crm_store import category_changes
@@ -90,7 +90,7 @@ class LabelFiler:
 
     # -- SyncSubscriber: mark what the next label run must decide --------------------------------
 
-    def record(self, session: Session, batch: SyncBatch) -> None:
+    def record(self, connection: Connection, batch: SyncBatch) -> None:
         """The contract: in the sync's transaction, every message of the batch in the Inbox from a contact, and every
         stored one the batch saw in the Inbox from a contact, is marked `needs_filing` unless it is filed already;
         the next label run decides those (and nothing else of this batch)."""
@@ -102,8 +102,8 @@ class LabelFiler:
         to_decide = [gmail_id for gmail_id, address in batch.known_in_inbox.items()
                      if address in batch.senders and batch.senders[address].is_contact]
         for start in range(0, len(to_decide), ADDRESS_CHUNK):
-            session.execute(_MARK_TO_FILE, {"b_account_id": batch.account.id,
-                                            "b_gmail_ids": to_decide[start:start + ADDRESS_CHUNK]})
+            connection.execute(_MARK_TO_FILE, {"b_account_id": batch.account.id,
+                                               "b_gmail_ids": to_decide[start:start + ADDRESS_CHUNK]})
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
         """Filing runs on its own schedule (every LABEL_INTERVAL_SECONDS), not on every sync."""

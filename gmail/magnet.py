@@ -19,11 +19,11 @@ from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import select, update
 
 from crm_store.categories import LabelNames, StageRules
-from crm_store.db import session_scope
+from crm_store.db import row_class, session_scope
 from crm_store.leases import LeaseLost, fence, lease_held, run_owner
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
@@ -39,8 +39,8 @@ from gmail.sync_batch import SyncBatch, rep_timezone
 
 log = logging.getLogger(__name__)
 
-
-
+# An alert a sync recorded, as `_post` reads it: Alert's columns, no entity to build (issue 17).
+_RecordedAlert = row_class(Alert.__table__, "RecordedAlert", __name__)
 # Built once (issue 17: statement construction was a good share of the push path's CPU).
 _WAITING = sa.select(Alert.status).where(
     Alert.account_id == sa.bindparam("account_id"),
@@ -71,7 +71,7 @@ class MailMagnet:
 
     # -- SyncSubscriber --------------------------------------------------------------------------
 
-    def record(self, session: Session, batch: SyncBatch) -> None:
+    def record(self, connection: Connection, batch: SyncBatch) -> None:
         """In the sync transaction: one alert row per new message from a (not muted) contact. An alert to post now
         is stamped `attempted_at` already (it may be posted from here on: crash recovery looks in Slack first), and
         what its Slack message shows of the contact and the deals is read here, in the same transaction, for
@@ -87,7 +87,7 @@ class MailMagnet:
         run = current_run()
         # One read: the senders' facts, which of them are muted here, and what waits from before (for
         # `deliver_waiting`, read here rather than in a transaction after the posts).
-        read = read_senders(session, account.id, (sender.contact_id for _, sender in candidates))
+        read = read_senders(connection, account.id, (sender.contact_id for _, sender in candidates))
         if run is not None:
             run.waiting = (run.waiting or set()) | read.waiting
         muted = read.muted
@@ -103,10 +103,10 @@ class MailMagnet:
         if not rows:
             return
         # Core, built once: no unit of work to flush; several rows are still one INSERT (insertmanyvalues).
-        ids = dict(session.execute(_INSERT_ALERTS, rows).all())
+        ids = dict(connection.execute(_INSERT_ALERTS, rows).all())
         if hold:
             return
-        alerts = [Alert(id=ids[row["gmail_id"]], **row) for row in rows]
+        alerts = [_RecordedAlert(id=ids[row["gmail_id"]], **row) for row in rows]
         facts: dict[int, AlertFacts] = {}
         for alert in alerts:
             if alert.contact_id not in facts:

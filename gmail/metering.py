@@ -94,10 +94,10 @@ def tally() -> Iterator[Tally]:
 def record_call(method_id: str | None, error: BaseException | None = None, mailbox: int | None = None) -> None:
     method = method_id or "unknown"
     kind = None if error is None else error_kind(error)
-    metrics.GMAIL_CALLS.labels(method=method).inc()
+    metrics.labelled(metrics.GMAIL_CALLS, method).inc()
     if _charged(error, kind):
         units = UNITS_PER_CALL.get(method, 0)
-        metrics.GMAIL_QUOTA_UNITS.labels(method=method).inc(units)
+        metrics.labelled(metrics.GMAIL_QUOTA_UNITS, method).inc(units)
         counting = _TALLY.get()
         if counting is not None:
             counting.units += units

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select, update
 
@@ -48,9 +48,8 @@ from gmail.config import GoogleConfig, SyncConfig
 from gmail.inbox_state import apply_inbox_changes, reconcile_inbox
 from gmail.errors import AccessRevoked, GmailError, GmailTemporaryError, HistoryExpired
 from gmail.messages import NewMessage, from_gmail_metadata
-from gmail.sync_store import OPEN, move_cursor, store_new
-from gmail.sync_batch import (OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, rep_timezone,
-                              to_file_when_new)
+from gmail.sync_store import move_cursor, read_mailbox, store_new
+from gmail.sync_batch import OpenMailbox, SyncBatch, SyncResult, SyncStatus, SyncSubscriber, to_file_when_new
 from telemetry.failpoints import failpoint
 
 log = logging.getLogger(__name__)
@@ -120,15 +119,13 @@ class MailboxSync:
     def open(self, account_id: int, *, lease_owner: str | None = None) -> "OpenMailbox | SyncResult":
         """The mailbox with a Gmail client on its credentials; a result instead when there is nothing to sync
         ("gone", "skipped")."""
-        with session_scope(self.engine) as session:  # one read: the mailbox, and the time zones it may use
-            row = session.execute(OPEN, {"b_id": account_id}).first()
-            if row is None:
-                return SyncResult(account_id, SyncStatus.GONE)
-            account, rep_tz, team_tz = row
-            if account.status != AccountStatus.CONNECTED or not account.magnet_enabled \
-                    or not account.encrypted_credentials:
-                return SyncResult(account_id, SyncStatus.SKIPPED)
-            session.expunge(account)
+        with self.engine.connect() as connection:  # one read: the mailbox, and the time zones it may use
+            read = read_mailbox(connection, account_id)
+        if read is None:
+            return SyncResult(account_id, SyncStatus.GONE)
+        account, rep_tz, team_tz = read
+        if account.status != AccountStatus.CONNECTED or not account.magnet_enabled or not account.encrypted_credentials:
+            return SyncResult(account_id, SyncStatus.SKIPPED)
         credentials = load_credentials(self.cipher, account, self.google)
         return OpenMailbox(account, self.gmail.mailbox(credentials), credentials, credentials.token, lease_owner,
                            rep_tz or team_tz or self.default_tz)  # as rep_timezone says
@@ -164,8 +161,8 @@ class MailboxSync:
         """Every Inbox message received after `since` (messages.list, 5 units per page of 500)."""
         return mailbox.list_message_ids(label_ids=["INBOX"], query=f"after:{int(since.timestamp())}")
 
-    def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None = None,
-              lease_owner: str | None = None, tz: str | None = None) -> SyncResult:
+    def _sync(self, account: GmailAccount, mailbox: MailboxClient, first_page: dict | None,
+              lease_owner: str | None, tz: str) -> SyncResult:
         result = SyncResult(account.id, SyncStatus.SYNCED)
         history_ids: set[str] = set()
         is_news: Callable[[NewMessage], bool] = lambda m: m.gmail_id in history_ids  # noqa: E731
@@ -232,11 +229,11 @@ class MailboxSync:
         ).all())
 
     @staticmethod
-    def _unfiled_senders(session: Session, account_id: int, ids: list[str]) -> dict[str, str]:
+    def _unfiled_senders(connection: Connection, account_id: int, ids: list[str]) -> dict[str, str]:
         """Stored, not yet filed messages among `ids`: gmail id -> From address."""
         if not ids:
             return {}
-        return dict(session.exec(
+        return dict(connection.execute(
             select(MailboxMessage.gmail_id, MailboxMessage.from_address).where(
                 MailboxMessage.account_id == account_id, MailboxMessage.gmail_id.in_(ids),
                 MailboxMessage.filed_category.is_(None))
@@ -259,7 +256,7 @@ class MailboxSync:
 
     def _process_chunk(self, account: GmailAccount, mailbox: MailboxClient, ids: list[str],
                        is_news: Callable[[NewMessage], bool], listed: set[str], fetched_ids: set[str],
-                       finish: "_Finish | None", lease_owner: str | None = None, tz: str | None = None) -> int | None:
+                       finish: "_Finish | None", lease_owner: str | None, tz: str) -> int | None:
         known: set[str] = set()
         if listed or len(ids) > FEW:  # a few new ids from the history are new; fetching one twice costs less
             with session_scope(self.engine) as session:
@@ -272,9 +269,11 @@ class MailboxSync:
         alertable_ids = {m.gmail_id for m in messages if is_news(m)}
         for attempt in range(2):
             try:
-                with session_scope(self.engine) as session:
-                    batch = self._record_chunk(session, account, ids, messages, alertable_ids, listed, finish, now,
-                                               fetched_ids, lease_owner, tz)
+                # Core on a Connection: the sync's statements are Core, and a Session around them cost more CPU
+                # than most of them (issue 17).
+                with self.engine.begin() as connection:
+                    batch = self._record_chunk(connection, account, ids, messages, alertable_ids, listed, finish,
+                                               now, fetched_ids, lease_owner, tz)
                 break
             except IntegrityError:
                 # A foreign key failed: the mailbox was deleted meanwhile (it fails again), or a sender's contact
@@ -297,23 +296,22 @@ class MailboxSync:
                 log.exception("delivery failed for mailbox %s; it will be retried", account.id)
         return len(batch.messages)
 
-    def _record_chunk(self, session: Session, account: GmailAccount, ids: list[str], messages: list[NewMessage],
-                      alertable_ids: set[str], listed: set[str], finish: "_Finish | None", now: datetime,
-                      fetched_ids: set[str], lease_owner: str | None, tz: str | None) -> SyncBatch | None:
+    def _record_chunk(self, connection: Connection, account: GmailAccount, ids: list[str],
+                      messages: list[NewMessage], alertable_ids: set[str], listed: set[str], finish: "_Finish | None",
+                      now: datetime, fetched_ids: set[str], lease_owner: str | None, tz: str) -> SyncBatch | None:
         """A chunk's one transaction: its new messages stored, handed to the subscribers' `record`, and with the
         last chunk the cursor; the batch handed over (None: the mailbox is no longer connected, nothing stored)."""
         # The lease and the status in one read (the mailbox as `open` loaded it serves the rest); the last
         # chunk's cursor UPDATE checks both instead, and rolls everything back when they fail.
-        if finish is None and fenced_status(session, account.id, lease_owner) is not AccountStatus.CONNECTED:
+        if finish is None and fenced_status(connection, account.id, lease_owner) is not AccountStatus.CONNECTED:
             return None  # disconnected or revoked meanwhile: store nothing
-        tz = tz or rep_timezone(session, account, self.default_tz)
         # Listed, stored before and not filed (not the ones this transaction stores).
-        known_in_inbox = self._unfiled_senders(session, account.id, [i for i in ids if i in listed])
+        known_in_inbox = self._unfiled_senders(connection, account.id, [i for i in ids if i in listed])
         addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
-        senders = categorize_senders(session, addresses - {""}, at=now, tz=tz, rules=self.rules)
+        senders = categorize_senders(connection, addresses - {""}, at=now, tz=tz, rules=self.rules)
         # Another run may have stored some of these since we looked (never with the lease, but cheap):
         # the insert skips them and says which it stored.
-        still_unseen = store_new(session, [
+        still_unseen = store_new(connection, [
             {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
              "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox,
              "needs_filing": to_file_when_new(account, m, senders)} for m in messages])
@@ -322,32 +320,32 @@ class MailboxSync:
         # update stored rows; with nothing inserted, the last chunk's cursor UPDATE locks it first instead.
         cursor_first = finish is not None and not still_unseen
         if cursor_first:
-            self._fence_cursor(session, account.id, finish, now, lease_owner)
+            self._fence_cursor(connection, account.id, finish, now, lease_owner)
         batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
         for subscriber in self.subscribers:
-            subscriber.record(session, batch)
+            subscriber.record(connection, batch)
         if finish is not None:
-            self._finish_in(session, account, finish, now, fetched_ids, lease_owner, moved=cursor_first)
+            self._finish_in(connection, account, finish, now, fetched_ids, lease_owner, moved=cursor_first)
         return batch
 
-    def _finish_in(self, session: Session, account: GmailAccount, finish: "_Finish", now: datetime,
+    def _finish_in(self, connection: Connection, account: GmailAccount, finish: "_Finish", now: datetime,
                    fetched_ids: set[str], lease_owner: str | None = None, *, moved: bool = False) -> None:
         """With the cursor, in one transaction: where stored messages are now (Inbox or not). The cursor's UPDATE
         (`_fence_cursor`; `moved`: it ran already in this transaction) comes before the updates of the mailbox's
         other rows: the mailbox's row is locked first in every transaction on a mailbox, or a disconnect deadlocks
         with this one (PostgreSQL: tests/gmail/test_lock_order.py)."""
         if not moved:
-            self._fence_cursor(session, account.id, finish, now, lease_owner)
+            self._fence_cursor(connection, account.id, finish, now, lease_owner)
         # A message fetched in this run was stored with its labels as Gmail gave them, after the history.
-        apply_inbox_changes(session, account.id,
-                                  {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
+        apply_inbox_changes(connection, account.id,
+                            {k: v for k, v in finish.inbox_changes.items() if k not in fetched_ids})
         if finish.listing is not None:
-            reconcile_inbox(session, account.id, finish.listing, finish.since)
+            reconcile_inbox(connection, account.id, finish.listing, finish.since)
         if finish.sent_threads:
             for subscriber in self.subscribers:
                 record_sent = getattr(subscriber, "record_sent", None)
                 if record_sent is not None:
-                    record_sent(session, account, finish.sent_threads, now)
+                    record_sent(connection, account, finish.sent_threads, now)
         account.history_id, account.last_sync_at = finish.cursor, now
         account.backfill_done = account.backfill_done or finish.backfill
         failpoint("sync.cursor_transaction")
@@ -358,35 +356,35 @@ class MailboxSync:
         now = self.clock()
         if finish.inbox_changes or finish.listing is not None or finish.sent_threads:
             try:
-                with session_scope(self.engine) as session:
-                    self._finish_in(session, account, finish, now, set(), lease_owner)
+                with self.engine.begin() as connection:
+                    self._finish_in(connection, account, finish, now, set(), lease_owner)
                     return True
             except _CursorNotMoved:
                 return False
-        with session_scope(self.engine) as session:
-            moved = self._move_cursor_in(session, account.id, finish, now, lease_owner)
+        with self.engine.begin() as connection:
+            moved = self._move_cursor_in(connection, account.id, finish, now, lease_owner)
             if not moved:
-                fence(session, account.id, lease_owner)  # LeaseLost if that was why
+                fence(connection, account.id, lease_owner)  # LeaseLost if that was why
             failpoint("sync.cursor_transaction")
             return moved
 
-    def _fence_cursor(self, session: Session, account_id: int, finish: "_Finish", now: datetime,
+    def _fence_cursor(self, connection: Connection, account_id: int, finish: "_Finish", now: datetime,
                       lease_owner: str | None) -> None:
         """The cursor's UPDATE as the transaction's fence: LeaseLost when the lease is gone, `_CursorNotMoved` when
         the mailbox is (both roll the transaction back)."""
-        if not self._move_cursor_in(session, account_id, finish, now, lease_owner):
-            fence(session, account_id, lease_owner)  # LeaseLost if that was why
+        if not self._move_cursor_in(connection, account_id, finish, now, lease_owner):
+            fence(connection, account_id, lease_owner)  # LeaseLost if that was why
             raise _CursorNotMoved
 
     @staticmethod
-    def _move_cursor_in(session: Session, account_id: int, finish: "_Finish", now: datetime,
+    def _move_cursor_in(connection: Connection, account_id: int, finish: "_Finish", now: datetime,
                         lease_owner: str | None) -> bool:
         """The cursor's UPDATE, fenced (`gmail.sync_store.move_cursor`); whether it moved."""
         values = {"b_id": account_id, "b_cursor": finish.cursor, "b_now": now}
         owner = run_owner(lease_owner)
         if owner is not None:
             values.update(b_lease_owner=owner, b_lease_now=utcnow())
-        return bool(session.execute(move_cursor(finish.backfill, owner is not None), values).rowcount)
+        return bool(connection.execute(move_cursor(finish.backfill, owner is not None), values).rowcount)
 
     def _record_error(self, account_id: int, error: GmailError) -> None:
         kind = "Gmail is busy or unreachable" if isinstance(error, GmailTemporaryError) else "Gmail error"

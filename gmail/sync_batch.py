@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from crm_store.categories import SenderCategory
@@ -52,8 +53,9 @@ def to_file_when_new(account: GmailAccount, message: NewMessage, senders: dict[s
 
 
 class SyncSubscriber(Protocol):
-    def record(self, session: Session, batch: SyncBatch) -> None:
-        """Write what this subscriber owes for these messages, in the pipeline's transaction."""
+    def record(self, connection: Connection, batch: SyncBatch) -> None:
+        """Write what this subscriber owes for these messages, in the pipeline's transaction (SQLAlchemy Core on its
+        connection: issue 17)."""
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
         """After the commit: do the outside work (e.g. post alerts). Failures are retried later."""
@@ -89,7 +91,7 @@ class SyncResult:
 class OpenMailbox:
     """A mailbox being worked on: its row as loaded, and a Gmail client on its credentials."""
 
-    account: GmailAccount
+    account: GmailAccount  # a `gmail.sync_store.MailboxRow`: GmailAccount's columns, read as the entity's
     mailbox: MailboxClient
     credentials: object
     token_before: str | None

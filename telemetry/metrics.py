@@ -97,6 +97,19 @@ class MailboxUnitPeaks:
 MAILBOX_UNIT_PEAKS = MailboxUnitPeaks()
 
 
+_children: dict[tuple, object] = {}
+
+
+def labelled(metric, *values: str):
+    """`metric.labels(*values)` (in the metric's label order), looked up once per metric and values: labels() takes
+    a lock and builds its key on every call, several times per push run (issue 17). Only for label values from a
+    small fixed set (jobs, results, Gmail methods, error kinds): each stays in memory."""
+    child = _children.get((metric, values))
+    if child is None:
+        child = _children.setdefault((metric, values), metric.labels(*values))
+    return child
+
+
 class _DefaultRegistry(Collector):
     """Everything registered the usual way, inside a server's own registry."""
 

@@ -116,19 +116,19 @@ class MailboxRunner:
                 return outcome
             with leases.running_under(lease_owner):  # every commit of the run checks the lease (fencing)
                 outcome.sync = self._run(account_id, job, first_page, outcome, lease_owner)
-            metrics.SYNC_RUNS.labels(job=job.value, result=outcome.sync.status.value).inc()
+            metrics.labelled(metrics.SYNC_RUNS, job.value, outcome.sync.status.value).inc()
             metrics.NEW_MESSAGES.inc(outcome.sync.new_messages)
         except LeaseLost as lost:  # fenced: this replica was too slow; the replica holding the lease does the work
             log.warning("%s run stopped: %s", job.value, lost)
             outcome.sync = SyncResult(account_id, SyncStatus.LEASE_LOST)
-            metrics.SYNC_RUNS.labels(job=job.value, result=SyncStatus.LEASE_LOST.value).inc()
+            metrics.labelled(metrics.SYNC_RUNS, job.value, SyncStatus.LEASE_LOST.value).inc()
         except Exception as error:  # noqa: BLE001 - one mailbox's failure never stops the others
             log.exception("%s run failed for mailbox %s", job.value, account_id)
             outcome.error = f"{type(error).__name__}: {error}"
-            metrics.SYNC_RUNS.labels(job=job.value, result="crash").inc()
+            metrics.labelled(metrics.SYNC_RUNS, job.value, "crash").inc()
             self._record_error(account_id, outcome.error)
         finally:
-            metrics.SYNC_SECONDS.labels(job=job.value).observe(time.monotonic() - started)
+            metrics.labelled(metrics.SYNC_SECONDS, job.value).observe(time.monotonic() - started)
         return outcome
 
     def _run(self, account_id: int, job: Job, first_page: dict | None, outcome: RunOutcome,

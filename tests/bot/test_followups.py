@@ -297,10 +297,10 @@ def test_two_runs_of_one_mailbox_at_once_open_one_follow_up_and_post_each_alert_
     both_inside = threading.Barrier(2, timeout=30)
     store_new = gmail.sync.store_new
 
-    def store_new_together(session, rows):
+    def store_new_together(connection, rows):
         if rows:
             both_inside.wait()  # both runs have read the same history and are in their last chunk's transaction
-        return store_new(session, rows)
+        return store_new(connection, rows)
 
     monkeypatch.setattr(gmail.sync, "store_new", store_new_together)
     account_id = stack.account_id()

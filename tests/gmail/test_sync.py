@@ -32,11 +32,11 @@ class ExplodingSubscriber(RecordingSubscriber):
         super().__init__()
         self.left = explode_times
 
-    def record(self, session, batch):
+    def record(self, connection, batch):
         if self.left > 0:
             self.left -= 1
             raise RuntimeError("crash while recording")
-        super().record(session, batch)
+        super().record(connection, batch)
 
 
 def test_first_sync_starts_from_now_and_then_hands_each_new_message_once(gmail_env):

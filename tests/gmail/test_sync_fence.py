@@ -27,7 +27,7 @@ class StallAfterRecording:
     def __init__(self):
         self.stalls = 0
 
-    def record(self, session, batch) -> None:
+    def record(self, connection, batch) -> None:
         if self.stalls == 0:
             self.stalls += 1
             time.sleep(STALL_SECONDS)

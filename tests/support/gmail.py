@@ -35,7 +35,7 @@ class RecordingSubscriber:
         self.recorded: list[tuple[str, bool]] = []
         self.delivered: list[str] = []
 
-    def record(self, session, batch):
+    def record(self, connection, batch):
         self.recorded.extend((m.gmail_id, m.gmail_id in batch.alertable_ids) for m in batch.messages)
 
     def deliver(self, batch, mailbox):

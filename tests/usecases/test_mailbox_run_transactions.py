@@ -197,3 +197,30 @@ def test_a_push_while_the_mailboxs_run_is_in_flight_costs_what_it_did(pushed, mo
     assert counted.counts["transactions"] == 3, counted.counts
     assert counted.counts["statements"] == 3, counted.counts
     assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
+
+
+def test_a_push_run_builds_no_orm_entity(pushed):
+    """Issue 17: the push path reads rows (the mailbox as `open` reads it, the alerts it records) instead of loading
+    or constructing ORM entities, whose instrumentation cost more CPU than the statements themselves."""
+    from sqlalchemy.orm import Mapper
+
+    built: Counter = Counter()
+
+    def loaded(target, _context):
+        built[f"loaded {type(target).__name__}"] += 1
+
+    def constructed(target, _args, _kwargs):
+        built[f"constructed {type(target).__name__}"] += 1
+
+    jobs = pushed.services.jobs
+    pushed.mail("jane@acme.example", "Pushed to you")
+    event.listen(Mapper, "load", loaded)
+    event.listen(Mapper, "init", constructed)
+    try:
+        assert jobs.request_sync(pushed.account_id())
+        jobs.wait_for_requested()
+    finally:
+        event.remove(Mapper, "load", loaded)
+        event.remove(Mapper, "init", constructed)
+    assert len(alerts_in(pushed, pushed.slack.dm_channel(TEAM, REP))) == 1
+    assert not built, built
