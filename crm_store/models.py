@@ -299,6 +299,9 @@ class Followup(SQLModel, table=True):
     __table_args__ = (
         # The nudge job's look-up: open rows of a mailbox by due time.
         sa.Index("ix_followups_account_due", "account_id", "answered_at", "due_at"),
+        # The sync's look-ups of a thread's open row (open one if none, a newer message, the rep's reply): without
+        # it each was a scan of the mailbox's open rows, which grow with every unanswered thread.
+        sa.Index("ix_followups_account_thread", "account_id", "thread_id"),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
