@@ -67,14 +67,14 @@ def create_db_engine(url: str, **kwargs) -> Engine:
 
 def fill_pool(engine: Engine) -> int:
     """Open every connection of a PostgreSQL engine's pool now, so a long-running process holds the same
-    connections (and descriptors) from its start on; returns how many it holds. SQLite's are left alone."""
+    connections (and descriptors) from its start on; returns how many are open. SQLite's are left alone."""
     if engine.dialect.name != "postgresql":
         return 0
     with ExitStack() as held:
         # Held at once: one after another, the pool would hand out the same connection every time.
         for _ in range(engine.pool.size() - engine.pool.checkedout()):
             held.enter_context(engine.connect())
-    return engine.pool.checkedin()
+    return engine.pool.checkedin() + engine.pool.checkedout()
 
 
 @contextmanager
