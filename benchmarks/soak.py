@@ -7,8 +7,13 @@ Compressed time: SYNC_INTERVAL_SECONDS 10 (default 60), LABEL_INTERVAL_SECONDS 3
 evenly spread (0 by default: a kill restarts the process, and its RSS and descriptors start again from nothing).
 
 Every BENCH_SOAK_SAMPLE_SECONDS (30) it samples: each replica's RSS (/proc/PID/status VmRSS) and open file
-descriptors (/proc/PID/fd), the replicas' connections to the database (pg_stat_activity, by application_name) and
-the size of each of the product's tables (pg_total_relation_size; the harness's own write log left out).
+descriptors (/proc/PID/fd), the replicas' connections to the database (pg_stat_activity, by application_name: in all
+and per replica) and the size of each of the product's tables (pg_total_relation_size; the harness's own write log
+left out). A replica opens its DB_POOL_SIZE connections when it starts and no more (crm_store/db.py), so its
+connections, and the descriptors they take, are constant from the first sample: no warm-up has to cover a pool
+filling. (With a pool that grew on demand and closed what it grew, the count read was whatever a label run held at
+the instant of the sample, and samples every 30 s against label runs every 30 s can turn the drift between the
+two into a slope.)
 
 Each series gets a least-squares slope per hour over the samples after the warm-up (the first sixth of the run),
 with its 95% confidence interval (±2 standard errors; consecutive samples are correlated, so the interval is, if
@@ -78,9 +83,12 @@ def sample(fleet: Fleet, elapsed: float) -> dict[str, float]:
         if fds is not None:
             point[f"open_fds.{replica.name}"] = fds
     with fleet.engine.connect() as connection:
-        point["db_connections"] = connection.execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name LIKE 'fleet-%'")).scalar()
+        by_name = dict(connection.execute(sa.text(
+            "SELECT application_name, count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE 'fleet-%' GROUP BY application_name")).all())
+        point["db_connections"] = sum(by_name.values())
+        for replica in fleet.live():
+            point[f"db_connections.{replica.name}"] = by_name.get(replica.incarnations[replica.process.pid], 0)
         for table, size in connection.execute(sa.text(
                 "SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables "
                 "WHERE schemaname = 'public'")).all():

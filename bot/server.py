@@ -16,6 +16,7 @@ from bot.slack_app import create_slack_app, listener_pool
 from bot.slack_directory import SlackDirectory
 from bot.routes import EXTENSION
 from bot.web import create_metrics_app, create_web_app
+from crm_store.db import fill_pool
 from crm_store.records.results import MAX_REQUEST_BYTES
 from bot.services import BotServices
 
@@ -84,6 +85,9 @@ class BotServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "BotServer":
+        # Every PostgreSQL connection of the pool opened now, before any thread needs one: the process holds
+        # the same DB_POOL_SIZE connections from here on (crm_store/db.py).
+        fill_pool(self.services.engine)
         if self.services.directory is not None and not self.settings.multi_workspace:
             # Which workspace the bot token serves (auth.test), learnt now rather than on the first request.
             threading.Thread(target=self.services.directory.workspace_of_token, name="auth-test", daemon=True).start()

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot import setting_values as check
 from bot.setting_values import OptionalUrl, Port, Unset, Url, blank_is_unset, is_loopback_url, split_csv
+from crm_store.db import POSTGRES_POOL_SIZE
 
 __all__ = ["Settings", "SettingsError", "blank_is_unset", "describe_errors", "get_settings"]
 
@@ -111,6 +112,9 @@ class Settings(BaseSettings):
     # and the polling path takes it (many mailboxes per Gmail round trip), so an overload lengthens latency
     # instead of growing a queue whose every entry holds a lease.
     push_queue_limit: int = Field(96, ge=1)
+    # PostgreSQL connections each process keeps, all opened at start; more threads than this take turns
+    # (replicas x DB_POOL_SIZE must stay under the server's max_connections).
+    db_pool_size: int = Field(POSTGRES_POOL_SIZE, ge=1)
     http_threads: int = Field(16, ge=2)
     # Slack listeners run here after their ack and wait on Gmail and Slack, not the CPU: more threads than
     # commands in flight, or an answer waits for a thread as long as for Gmail.

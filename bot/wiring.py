@@ -7,18 +7,18 @@ from sqlalchemy.engine import Engine
 
 from bot.settings import Settings
 from crm_store.categories import LabelNames, StageRules
-from crm_store.db import create_db_engine, upgrade_database
+from crm_store.db import create_db_engine, is_sqlite, upgrade_database
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
+def _engine_for(url: str, pool_size: int) -> Engine:
     upgrade_database(url)
-    return create_db_engine(url)
+    return create_db_engine(url) if is_sqlite(url) else create_db_engine(url, pool_size=pool_size)
 
 
 def open_store(settings: Settings) -> Engine:
     """The configured database, migrated to the newest schema (idempotent; once per process)."""
-    return _engine_for(settings.database_url)
+    return _engine_for(settings.database_url, settings.db_pool_size)
 
 
 def category_config(settings: Settings) -> tuple[StageRules, LabelNames]:

@@ -152,10 +152,14 @@ def finish_connect(services: Services, *, state: str | None, code: str | None,
         raise refuse(Refusal.CONSENT_SCOPES_MISSING, scopes=tuple(missing))
     with session_scope(services.engine) as session:
         user = find_user_by_slack(session, result.slack_team_id, result.slack_user_id)
-        if user is None or not user_profile(session, user).mail_integration:
-            raise refuse(Refusal.CONSENT_WITHOUT_MAIL_INTEGRATION)
-        crm_user_id, crm_email = user.id, user.email
-        allowed = allowed_addresses(session, user)
+        permitted = user is not None and user_profile(session, user).mail_integration
+        if permitted:
+            crm_user_id, crm_email = user.id, user.email
+            allowed = allowed_addresses(session, user)
+    # Refused after the session: a refusal asks Google and opens a session of its own, so refusing inside it would
+    # hold two connections at once (with a fixed pool, threads doing that can wait on each other: crm_store/db.py).
+    if not permitted:
+        raise refuse(Refusal.CONSENT_WITHOUT_MAIL_INTEGRATION)
     address = finished.address()
     if address is None:
         raise refuse(Refusal.CONSENT_UNANSWERED)
