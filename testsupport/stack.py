@@ -240,6 +240,9 @@ def start_org_stack(database_url: str, **overrides) -> Stack:
     return stack
 
 
+TEST_DB_POOL_SIZE = 5
+
+
 def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: bool = True,
                 socket_mode: bool = False, gmail_message_ids: str = "hex", **overrides) -> Stack:
     """`socket_mode`: `serve --socket-mode`, with an app-level token instead of the signing secret and a
@@ -274,6 +277,10 @@ def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: 
         values.update(pubsub_push_audience=f"http://127.0.0.1:{port}/gmail/push",
                       pubsub_push_service_account=PUSH_SERVICE_ACCOUNT, google_certs_url=gmail.certs_url)
     values["metrics_token"] = METRICS_TOKEN
+    # A server fills its PostgreSQL pool at start (crm_store/db.py, `fill_pool`): with the default 20, four test
+    # workers' servers alone took 80 of the shared server's 100 connections ("too many clients" in the suite).
+    # A small pool with no overflow also shows up a path that holds two connections at once, sooner.
+    values["db_pool_size"] = TEST_DB_POOL_SIZE
     values.update(overrides)
     values.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = Settings(_env_file=None, **values)
