@@ -18,7 +18,7 @@ arriving from Zoho, digests, latency on every emulated call. One fresh fleet (da
   (`rate_limit_refused_after`: those in the 20 s after it settled, the traffic paused);
 - overload: mail at twice the capacity for 60 s on top of the traffic, a thread for every 2 a second, then the
   traffic alone; `overload_drain_seconds` from the end of the burst until every message is alerted and filed. Twice
-  the capacity is twice `capacity.first_failing_rate` of the last capacity run in benchmarks/results.json (the first
+  the capacity is twice `capacity.first_failing_rate` in benchmarks/results.json, this run's under `make bench` (the first
   stepped rate one replica did not sustain, so at least twice `capacity.messages_per_second`), or 50 a second when
   there is none (BENCH_OVERLOAD_PER_SECOND to set it); `overload_sent_per_second` says what the senders managed,
   `overload_offered_per_second` what they were asked.

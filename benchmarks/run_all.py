@@ -32,6 +32,19 @@ def machine() -> dict:
             "date": date.today().isoformat()}
 
 
+OUT = HERE / "results.json"
+
+
+def write(results: dict, seconds: dict[str, float], base: dict) -> dict:
+    """results.json as `base` with this run's figures so far over it."""
+    existing = json.loads(json.dumps(base))
+    for area, figures in results.items():
+        existing.setdefault(area, {}).update(figures)
+    existing["machine"]["seconds_by_script"] = dict(seconds)
+    OUT.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+    return existing
+
+
 def main(argv: list[str]) -> int:
     only = set(argv)
     scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP and not p.name.startswith("_"))
@@ -40,6 +53,7 @@ def main(argv: list[str]) -> int:
     results: dict = {"machine": machine()}
     seconds: dict[str, float] = {}
     failed = []
+    base = json.loads(OUT.read_text()) if only and OUT.exists() else {}  # a partial run updates the last one
     for script in scripts:
         started = time.monotonic()
         print(f"== {script.stem}", file=sys.stderr, flush=True)
@@ -56,12 +70,10 @@ def main(argv: list[str]) -> int:
                     results.setdefault(area, {}).update(figures)
         seconds[script.stem] = round(time.monotonic() - started, 1)
         print(f"   done in {seconds[script.stem]:.1f}s", file=sys.stderr)
-    results["machine"]["seconds_by_script"] = seconds
-    out = HERE / "results.json"
-    existing = json.loads(out.read_text()) if only and out.exists() else {}
-    for area, figures in results.items():
-        existing.setdefault(area, {}).update(figures)
-    out.write_text(json.dumps(existing, indent=2, sort_keys=True) + "\n")
+        # Written after every script: a later one reads an earlier one's figures of this run (reliability's
+        # overload is twice this run's capacity, not the last run's).
+        write(results, seconds, base)
+    existing = write(results, seconds, base)
     if not only and not failed:
         report.write_readme(existing)  # the README's table is this run, nothing older
     print(report.table(existing))
