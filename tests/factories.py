@@ -5,7 +5,7 @@ from datetime import date
 
 from sqlmodel import Session
 
-from crm_store.models import Contact, Deal
+from crm_store.models import AccountStatus, Contact, Deal, GmailAccount
 from crm_store.users import get_or_create_user
 
 
@@ -29,3 +29,14 @@ def make_deal(session: Session, contact: Contact, stage: str, closing: date | st
     session.add(deal)
     session.flush()
     return deal
+
+
+def make_mailbox(session: Session, rep_email: str, *, slack_user: str = "U1", team: str = "T1",
+                 status: AccountStatus = AccountStatus.CONNECTED) -> GmailAccount:
+    """A rep (the CRM user of `rep_email`) and their connected mailbox of the same address."""
+    user = get_or_create_user(session, rep_email)
+    account = GmailAccount(crm_user_id=user.id, slack_team_id=team, slack_user_id=slack_user,
+                           email_address=rep_email, status=status)
+    session.add(account)
+    session.flush()
+    return account

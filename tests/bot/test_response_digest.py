@@ -12,6 +12,7 @@ from crm_store.db import session_scope
 from crm_store.models import Contact, Followup, GmailAccount, OrgSettings
 from crm_store.response_times import response_times
 from handlers.blocks.response_digest import CHART_WIDTH_PX, chart_height_px
+from tests.factories import make_contact, make_mailbox
 from tests.support.alerts import CONTACTS, DEALS
 from testsupport.stack import REP, REP_GMAIL, TEAM
 
@@ -67,16 +68,9 @@ def test_admins_get_the_weekly_digest_with_a_chart_whose_numbers_are_the_datas(l
 
 
 def test_response_times_count_only_the_week(engine):
-    from crm_store.users import get_or_create_user
-
     with session_scope(engine) as session:
-        user = get_or_create_user(session, "rep@sales.example")
-        account = GmailAccount(crm_user_id=user.id, slack_team_id="T1", slack_user_id="U1",
-                               email_address="rep@sales.example")
-        contact = Contact(email="jane@acme.example")
-        session.add(account)
-        session.add(contact)
-        session.flush()
+        account = make_mailbox(session, "rep@sales.example")
+        contact = make_contact(session, "jane@acme.example")
         for n, hours in enumerate([2, 5, None]):
             received = NOW - timedelta(days=1, hours=n)
             session.add(Followup(account_id=account.id, thread_id=f"t{n}", contact_id=contact.id, gmail_id=f"m{n}",

@@ -60,22 +60,17 @@ def test_slack_tables_match_slack_sdks_stores(engine):
 def test_upgrading_drops_the_waiting_alerts_of_revoked_mailboxes(database_url, engine):
     """0010: alerts left waiting in a mailbox revoked before a revoke dropped them are not posted on reconnect."""
     from crm_store.db import session_scope
-    from crm_store.models import Alert, Contact, GmailAccount
-    from crm_store.users import get_or_create_user
+    from crm_store.models import Alert
     from crm_store.values import AccountStatus, AlertStatus
+    from tests.factories import make_contact, make_mailbox
 
     config = alembic_config(database_url)
     command.downgrade(config, "0009")
     statuses = [AlertStatus.PENDING, AlertStatus.QUEUED_DIGEST, AlertStatus.POSTED]
     with session_scope(engine) as session:
-        contact = Contact(email="jane@acme.example")
-        session.add(contact)
+        contact = make_contact(session, "jane@acme.example")
         for n, status in enumerate([AccountStatus.REVOKED, AccountStatus.CONNECTED]):
-            user = get_or_create_user(session, f"rep{n}@sales.example")
-            account = GmailAccount(crm_user_id=user.id, slack_team_id="T1", slack_user_id=f"U{n}",
-                                   email_address=f"rep{n}@sales.example", status=status)
-            session.add(account)
-            session.flush()
+            account = make_mailbox(session, f"rep{n}@sales.example", slack_user=f"U{n}", status=status)
             for m, alert_status in enumerate(statuses):
                 session.add(Alert(account_id=account.id, gmail_id=f"{status.value}-{m}", contact_id=contact.id,
                                   channel="dm", status=alert_status))

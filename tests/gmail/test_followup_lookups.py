@@ -7,9 +7,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from crm_store.db import session_scope
-from crm_store.models import Contact, GmailAccount, utcnow
-from crm_store.users import get_or_create_user
+from crm_store.models import utcnow
 from gmail import followups
+from tests.factories import make_contact, make_mailbox
 
 NOW = utcnow()
 
@@ -32,13 +32,8 @@ def plan(connection, statement, params: dict) -> str:
 
 def test_a_threads_open_follow_up_is_found_through_the_thread_index(engine):
     with session_scope(engine) as session:
-        user = get_or_create_user(session, "rep@sales.example")
-        account = GmailAccount(crm_user_id=user.id, slack_team_id="T1", slack_user_id="U1",
-                               email_address="rep@sales.example")
-        contact = Contact(email="jane@acme.example")
-        session.add_all([account, contact])
-        session.flush()
-        mailbox, customer = account.id, contact.id
+        mailbox = make_mailbox(session, "rep@sales.example").id
+        customer = make_contact(session, "jane@acme.example").id
     opened = {"account_id": mailbox, "thread_id": "t1", "contact_id": customer, "gmail_id": "m1", "received_at": NOW,
               "due_at": NOW + timedelta(hours=24)}
     lookups = {

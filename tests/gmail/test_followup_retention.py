@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 from sqlmodel import select
 
 from crm_store.db import session_scope
-from crm_store.models import Contact, Followup, GmailAccount
-from crm_store.users import get_or_create_user
+from crm_store.models import Followup
 from gmail.followups import KEEP_ANSWERED, KEEP_OPEN, forget_old
+from tests.factories import make_contact, make_mailbox
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -29,13 +29,8 @@ def test_forget_old_keeps_what_the_digest_or_a_nudge_still_needs(engine):
         "open-not-due-yet": (NOW - KEEP_OPEN - 3 * DAY, NOW + DAY, None, None, None),
     }
     with session_scope(engine) as session:
-        user = get_or_create_user(session, "rep@sales.example")
-        account = GmailAccount(crm_user_id=user.id, slack_team_id="T1", slack_user_id="U1",
-                               email_address="rep@sales.example")
-        contact = Contact(email="jane@acme.example")
-        session.add(account)
-        session.add(contact)
-        session.flush()
+        account = make_mailbox(session, "rep@sales.example")
+        contact = make_contact(session, "jane@acme.example")
         for thread, (received, due, answered, done, snoozed) in rows.items():
             session.add(Followup(account_id=account.id, thread_id=thread, contact_id=contact.id, gmail_id=thread,
                                  received_at=received, due_at=due, answered_at=answered, done_at=done,
