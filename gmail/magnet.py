@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import select, update
 
-from crm_store.categories import LabelNames, StageRules
+from crm_store.categories import LabelNames, SenderCategory, StageRules
 from crm_store.db import row_class, session_scope
 from crm_store.leases import LeaseLost, fence, lease_held, run_owner
 from telemetry.failpoints import failpoint
@@ -54,6 +54,7 @@ _ALERTING = sa.select(_A.c.status, _A.c.magnet_enabled, lease_held().label("held
     _A.c.id == sa.bindparam("b_id")).with_for_update()
 
 OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
+_READ = "magnet.read"  # what its `read` read for `record`, in the same transaction
 
 
 class MailMagnet:
@@ -71,23 +72,28 @@ class MailMagnet:
 
     # -- SyncSubscriber --------------------------------------------------------------------------
 
+    def read(self, connection: Connection, batch: SyncBatch) -> None:
+        """In the sync transaction, before its first write: one read of the senders' facts, which of them are muted
+        here, and what waits from before (for `deliver_waiting`, read here rather than in a transaction after the
+        posts). For `record`, in the batch's outbox."""
+        candidates = self._candidates(batch)
+        if candidates:  # no contact mail: nothing to read
+            batch.outbox[_READ] = read_senders(connection, batch.account.id,
+                                               (sender.contact_id for _, sender in candidates))
+
     def record(self, connection: Connection, batch: SyncBatch) -> None:
         """In the sync transaction: one alert row per new message from a (not muted) contact. An alert to post now
         is stamped `attempted_at` already (it may be posted from here on: crash recovery looks in Slack first), and
-        what its Slack message shows of the contact and the deals is read here, in the same transaction, for
-        `deliver`."""
+        what its Slack message shows of the contact and the deals, read by `read` in the same transaction, is kept
+        for `deliver`."""
         account = batch.account
-        if not account.magnet_enabled:
-            return
-        candidates = [(message, sender) for message in batch.messages
-                      if message.gmail_id in batch.alertable_ids and account.email_address not in message.from_addresses
-                      and (sender := batch.contact_of(message)) is not None]
+        read = batch.outbox.pop(_READ, None)
+        candidates = self._candidates(batch)
         if not candidates:
-            return  # no contact mail: nothing to read either
+            return
         run = current_run()
-        # One read: the senders' facts, which of them are muted here, and what waits from before (for
-        # `deliver_waiting`, read here rather than in a transaction after the posts).
-        read = read_senders(connection, account.id, (sender.contact_id for _, sender in candidates))
+        if read is None:  # a pipeline that did not call `read` (its candidates are a subset of what `read` saw)
+            read = read_senders(connection, account.id, (sender.contact_id for _, sender in candidates))
         if run is not None:
             run.waiting = (run.waiting or set()) | read.waiting
         muted = read.muted
@@ -113,6 +119,16 @@ class MailMagnet:
                 facts[alert.contact_id] = facts_of(read.rows.get(alert.contact_id, ()), at=batch.at, tz=batch.tz,
                                                    rules=self.rules, labels=self.labels)
         batch.outbox[OUTBOX] = [(alert, facts[alert.contact_id]) for alert in alerts]
+
+    @staticmethod
+    def _candidates(batch: SyncBatch) -> list[tuple[NewMessage, SenderCategory]]:
+        """The batch's news from a contact (not the rep's own mail), with MailMagnet on."""
+        account = batch.account
+        if not account.magnet_enabled:
+            return []
+        return [(message, sender) for message in batch.messages
+                if message.gmail_id in batch.alertable_ids and account.email_address not in message.from_addresses
+                and (sender := batch.contact_of(message)) is not None]
 
     def deliver(self, batch: SyncBatch, mailbox: MailboxClient) -> None:
         """After the sync's commit: post the alerts it recorded, with the contents and facts read for them. None of

@@ -309,19 +309,26 @@ class MailboxSync:
         known_in_inbox = self._unfiled_senders(connection, account.id, [i for i in ids if i in listed])
         addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
         senders = categorize_senders(connection, addresses - {""}, at=now, tz=tz, rules=self.rules)
+        batch = SyncBatch(account, messages, set(alertable_ids), senders, tz, now, known_in_inbox)
+        # The subscribers' reads before the first write: on SQLite every other writer of the process waits from a
+        # transaction's first write to its commit (crm_store/sqlite_gate.py), and on a starved machine a read
+        # there also waited for the interpreter lock while they did (issue 17).
+        for subscriber in self.subscribers:
+            if (read := getattr(subscriber, "read", None)) is not None:
+                read(connection, batch)
         # Another run may have stored some of these since we looked (never with the lease, but cheap):
         # the insert skips them and says which it stored.
         still_unseen = store_new(connection, [
             {"account_id": account.id, "gmail_id": m.gmail_id, "received_at": m.received_at,
              "from_address": _stored_sender(m, senders)[:320], "in_inbox": m.in_inbox,
              "needs_filing": to_file_when_new(account, m, senders)} for m in messages])
-        messages = [m for m in messages if m.gmail_id in still_unseen]
+        batch.messages = [m for m in messages if m.gmail_id in still_unseen]
+        batch.alertable_ids &= still_unseen
         # The lock order: an INSERT's foreign key locked the mailbox's row (KEY SHARE) before the subscribers
         # update stored rows; with nothing inserted, the last chunk's cursor UPDATE locks it first instead.
         cursor_first = finish is not None and not still_unseen
         if cursor_first:
             self._fence_cursor(connection, account.id, finish, now, lease_owner)
-        batch = SyncBatch(account, messages, alertable_ids & still_unseen, senders, tz, now, known_in_inbox)
         for subscriber in self.subscribers:
             subscriber.record(connection, batch)
         if finish is not None:

@@ -53,6 +53,10 @@ def to_file_when_new(account: GmailAccount, message: NewMessage, senders: dict[s
 
 
 class SyncSubscriber(Protocol):
+    # Optional: `read(connection, batch)`, in the pipeline's transaction before its first write, reads what `record`
+    # will need. The batch holds every readable message then; `record` gets those the transaction stored (a subset).
+    # On SQLite the process's other writers wait from a transaction's first write to its commit, not during a read.
+
     def record(self, connection: Connection, batch: SyncBatch) -> None:
         """Write what this subscriber owes for these messages, in the pipeline's transaction (SQLAlchemy Core on its
         connection: issue 17)."""
