@@ -205,7 +205,7 @@ class MailMagnet:
     def _post(self, account: GmailAccount, alerts: list[tuple[Alert, "AlertFacts | None"]],
               messages: dict[str, NewMessage | None]) -> int:
         """Post alerts stamped `attempted_at` (committed), one by one; stops at the first Slack failure (the rest
-        wait for the next run)."""
+        wait for the next run), and before the next post once the mailbox no longer takes alerts."""
         audiences: dict[str, Any] = {}
         posted = 0
         for alert, facts in alerts:
@@ -213,6 +213,10 @@ class MailMagnet:
             if message is None:
                 self._finish(alert.id, AlertStatus.SKIPPED, None)  # deleted before we could tell anyone
                 continue
+            if posted and not self._still_ours(account.id):
+                # The caller looked before the first post; a disconnect, revoke or MailMagnet switched off may land
+                # while the batch's posts go out (a Slack call each): the rest of the batch is not posted.
+                break
             try:
                 channel, view, decision = self._view(account, alert, message, audiences, facts)
                 to_dm = alert.channel != DM_CHANNEL and channel != alert.channel
@@ -262,7 +266,10 @@ class MailMagnet:
                                    AlertStatus.QUEUED_DIGEST)
         by_channel = {channel: still for channel, items in by_channel.items()
                       if (still := [item for item in items if item[0].id in kept])}
+        sent = 0
         for channel, items in by_channel.items():
+            if sent and not self._still_ours(account.id):
+                return sent  # the mailbox ended after the first channel's digest: no more go out (as in `_post`)
             for alert, _, _ in items:
                 self._stamp(account.id, [alert.id], to_dm=alert.channel != DM_CHANNEL and channel != alert.channel)
             try:
@@ -275,11 +282,12 @@ class MailMagnet:
             for alert, _, decision in items:
                 self._finish(alert.id, AlertStatus.POSTED, ts)
                 self._after_post(account, alert, decision, channel)
+            sent += len(items)
         with session_scope(self.engine) as session:
             current = session.get(GmailAccount, account.id)
             if current is not None:
                 current.last_digest_at = now
-        return sum(len(items) for items in by_channel.values())
+        return sent
 
     # -- helpers ---------------------------------------------------------------------------------
 
