@@ -35,6 +35,7 @@ class SyncRequests:
             return False
         with self._lock:
             waiting_run = self._in_flight.get(account_id) if account_id in self._will_ask else None
+            held_here = account_id in self._in_flight  # leased by this replica: a run queued or running, a poll
             overloaded = waiting_run is None and self._push_load >= self.push_queue_limit
             if waiting_run is not None:
                 self._requested.add(waiting_run)
@@ -49,9 +50,14 @@ class SyncRequests:
             leases.request_sync(self.services.engine, [account_id])
             self._wake.set()
             return False
-        taken = leases.claim_leases(self.services.engine, self.owner, Job.SYNC, limit=1, force=True,
-                                    lease_seconds=self.lease_seconds, account_ids=[account_id])
+        # This replica holds the lease (its run is past its history.list, or a poll has the mailbox): a claim could
+        # only fail, a write for nothing, and under load many pushes come while their mailbox runs (issue 17).
+        taken = [] if held_here else leases.claim_leases(
+            self.services.engine, self.owner, Job.SYNC, limit=1, force=True, lease_seconds=self.lease_seconds,
+            account_ids=[account_id])
         if not taken:
+            # The run holding the mailbox sees the request at its release and runs again (ended just now: the
+            # dispatch loop sees it within a second).
             leases.request_sync(self.services.engine, [account_id])
             with self._lock:
                 running = self._in_flight.get(account_id)  # ours: whoever waits for this waits for that run

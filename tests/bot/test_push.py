@@ -259,6 +259,50 @@ def test_pushes_beyond_the_queue_limit_go_to_the_polling_sweep_and_a_queued_run_
         stack.stop()
 
 
+def test_a_push_for_a_mailbox_this_replica_is_running_records_its_request_without_trying_a_claim(database_url):
+    """A push for a mailbox whose run here is already past its history.list: the lease is this replica's, so a claim
+    could only fail. The request is recorded (one write, with no failed claim first: issue 17, where under load many
+    pushes come while their mailbox runs), the run's release sees it and runs the mailbox again: both alerts arrive,
+    once each."""
+    import threading
+
+    import sqlalchemy as sa
+
+    stack = start_stack(database_url, scheduler=True, sync_interval_seconds=3600, label_interval_seconds=3600)
+    try:
+        stack.add_rep()
+        stack.import_crm(CONTACTS, DEALS)
+        account_id = stack.connect_with_magnet()
+        jobs = stack.services.jobs
+        jobs.wait_for_requested()
+        stack.mail("jane@acme.example", "First")
+        stack.gmail.set_latency(1000, "gmail.users.history.list")
+        assert jobs.request_sync(account_id)
+        stack.slack.wait_for(lambda: any(c.method == "gmail.users.history.list" for c in stack.gmail.calls),
+                             timeout=10)  # the run is on Gmail: past the point where a queued run covers a push
+        stack.mail("jane@acme.example", "Second")
+        me, statements = threading.get_ident(), []
+
+        def seen(_conn, _cursor, statement, _parameters, _context, _executemany):
+            if threading.get_ident() == me:
+                statements.append(" ".join(statement.split()))
+
+        sa.event.listen(stack.engine, "before_cursor_execute", seen)
+        try:
+            assert not jobs.request_sync(account_id)
+        finally:
+            sa.event.remove(stack.engine, "before_cursor_execute", seen)
+        assert not [s for s in statements if "lease_owner=" in s.replace(" ", "")], statements
+        assert [s for s in statements if "sync_requested" in s and s.startswith("UPDATE")], statements
+        stack.gmail.set_latency(0, "gmail.users.history.list")
+        dm = stack.slack.dm_channel(TEAM, REP)
+        stack.slack.wait_for(lambda: len(alerts_in(stack, dm)) == 2, timeout=20)
+        jobs.wait_for_requested()
+        assert sorted("First" in json.dumps(a["blocks"]) for a in alerts_in(stack, dm)) == [False, True]
+    finally:
+        stack.stop()
+
+
 def test_a_push_while_the_database_is_away_is_answered_503_for_redelivery_not_a_500(query_token_pushing,
                                                                                     monkeypatch):
     """Found by the fleet's PostgreSQL restart (tests/reliability): the push route raised, Flask logged an
