@@ -14,6 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from crm_store.db import create_db_engine, normalise_url, upgrade_database
+from testsupport import stack as test_stacks
+
+# Every test stack's stop fails its test when a thread held two pooled connections at once (testsupport/pool_holds.py).
+test_stacks.WATCH_POOL_HOLDS = True
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

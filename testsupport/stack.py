@@ -21,6 +21,7 @@ from crm_store.users import get_or_create_user, link_slack_user, set_permissions
 from sandbox.gmail_emulator import GmailEmulator
 from sandbox.slack_emulator import SlackDriver, SlackEmulator, SocketModeDriver
 from testsupport.consent import consent_redirect, http_get, query_of  # noqa: F401 (re-exported)
+from testsupport.pool_holds import NestedCheckouts
 
 SIGNING_SECRET = "test-signing-secret"
 GOOGLE_CLIENT_ID = "mailmagnet-test.apps.googleusercontent.com"
@@ -30,6 +31,9 @@ REP = "U100REP"
 REP_EMAIL = "rep@crm.example"
 REP_GMAIL = "rep@gmail.example"
 METRICS_TOKEN = "test-metrics-token-0123456789"
+# The test suite sets this (tests/conftest.py): a stack's stop then fails when a thread held two pooled connections
+# at once (testsupport/pool_holds.py). The demo and the benchmarks leave it off.
+WATCH_POOL_HOLDS = False
 # The authenticated Pub/Sub push subscription's service account (the Gmail emulator signs its OIDC tokens).
 PUSH_SERVICE_ACCOUNT = "gmail-push@mailmagnet-test.iam.gserviceaccount.com"
 
@@ -175,6 +179,8 @@ class Stack:
         self.driver_close()
         self.slack.stop()
         self.gmail.stop()
+        if (pool_holds := self.extra.get("pool_holds")) is not None:
+            pool_holds.check()  # no thread held two pooled connections at once (testsupport/pool_holds.py)
 
     def driver_close(self) -> None:
         for driver in [self.driver, *self.extra.get("drivers", {}).values()]:
@@ -286,8 +292,10 @@ def start_stack(database_url: str, *, scheduler: bool = False, start_scheduler: 
     settings = Settings(_env_file=None, **values)
     server = BotServer(settings, host="127.0.0.1", port=port, scheduler=scheduler,
                        start_scheduler=start_scheduler, socket_mode=socket_mode).start()
+    # Watched from here (`fill_pool` at the start opens every connection of the pool at once, on purpose).
+    pool_holds = NestedCheckouts(server.services.engine) if WATCH_POOL_HOLDS else None
     if socket_mode:
         driver = SocketModeDriver(slack, team.id)
     else:
         driver = SlackDriver(f"{server.url}/slack/events", SIGNING_SECRET, emulator=slack, team_id=team.id)
-    return Stack(gmail, slack, server, driver, settings)
+    return Stack(gmail, slack, server, driver, settings, extra={"pool_holds": pool_holds})
