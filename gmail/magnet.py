@@ -24,13 +24,14 @@ from sqlmodel import select, update
 
 from crm_store.categories import LabelNames, SenderCategory, StageRules
 from crm_store.db import row_class, session_scope
-from crm_store.leases import LeaseLost, fence, lease_held, run_owner
+from crm_store.leases import LeaseLost, fence
 from telemetry.failpoints import failpoint
 from crm_store.mailboxes import in_quiet_hours
-from crm_store.models import DM_CHANNEL, AccountStatus, Alert, AlertStatus, GmailAccount, utcnow
+from crm_store.models import DM_CHANNEL, Alert, AlertStatus, GmailAccount, utcnow
 from crm_store.sharing import Visibility
 from gmail.alert_facts import AlertFacts, alert_facts, facts_of, read_senders
 from gmail.alert_results import current_run, write_alert_results
+from gmail.alerting import alerting as _alerting
 from gmail.client import MailboxClient
 from gmail.links import gmail_url
 from gmail.messages import NewMessage, from_gmail_metadata
@@ -46,12 +47,6 @@ _WAITING = sa.select(Alert.status).where(
     Alert.account_id == sa.bindparam("account_id"),
     Alert.status.in_([AlertStatus.PENDING.value, AlertStatus.QUEUED_DIGEST.value])).distinct()
 _INSERT_ALERTS = Alert.__table__.insert().returning(Alert.__table__.c.gmail_id, Alert.__table__.c.id)
-
-# The look before a post: status, MailMagnet on, and the lease (`leases.lease_held`) in one statement, the row locked
-# to the commit as by `leases.fence`.
-_A = GmailAccount.__table__
-_ALERTING = sa.select(_A.c.status, _A.c.magnet_enabled, lease_held().label("held")).where(
-    _A.c.id == sa.bindparam("b_id")).with_for_update()
 
 OUTBOX = "magnet"  # MailMagnet's entry in a SyncBatch's outbox: the alerts its `record` stamped, to post
 _READ = "magnet.read"  # what its `read` read for `record`, in the same transaction
@@ -76,10 +71,8 @@ class MailMagnet:
         """In the sync transaction, before its first write: one read of the senders' facts, which of them are muted
         here, and what waits from before (for `deliver_waiting`, read here rather than in a transaction after the
         posts). For `record`, in the batch's outbox."""
-        candidates = self._candidates(batch)
-        if candidates:  # no contact mail: nothing to read
-            batch.outbox[_READ] = read_senders(connection, batch.account.id,
-                                               (sender.contact_id for _, sender in candidates))
+        if candidates := self._candidates(batch):  # no contact mail: nothing to read
+            batch.outbox[_READ] = read_senders(connection, batch.account.id, (s.contact_id for _, s in candidates))
 
     def record(self, connection: Connection, batch: SyncBatch) -> None:
         """In the sync transaction: one alert row per new message from a (not muted) contact. An alert to post now
@@ -404,12 +397,3 @@ class MailMagnet:
         with self.engine.begin() as connection:
             write_alert_results(connection, [row])
 
-
-def _alerting(connection, account_id: int) -> bool:
-    """In the caller's transaction: the mailbox still takes alerts (connected, MailMagnet on; switching it off
-    skipped its waiting alerts). In a leased run, raises LeaseLost when the lease is no longer the run's."""
-    owner = run_owner()
-    row = connection.execute(_ALERTING, {"b_id": account_id, "b_lease_owner": owner, "b_lease_now": utcnow()}).first()
-    if owner is not None and (row is None or not row.held):
-        raise LeaseLost(f"mailbox {account_id}: the lease is no longer {owner}'s; nothing posted")
-    return row is not None and row.status == AccountStatus.CONNECTED.value and bool(row.magnet_enabled)

@@ -310,12 +310,9 @@ class MailboxSync:
         addresses = {a for m in messages for a in m.from_addresses} | set(known_in_inbox.values())
         senders = categorize_senders(connection, addresses - {""}, at=now, tz=tz, rules=self.rules)
         batch = SyncBatch(account, messages, set(alertable_ids), senders, tz, now, known_in_inbox)
-        # The subscribers' reads before the first write: on SQLite every other writer of the process waits from a
-        # transaction's first write to its commit (crm_store/sqlite_gate.py), and on a starved machine a read
-        # there also waited for the interpreter lock while they did (issue 17).
-        for subscriber in self.subscribers:
-            if (read := getattr(subscriber, "read", None)) is not None:
-                read(connection, batch)
+        # The subscribers' reads before the first write: on SQLite the process's other writers wait from it (issue 17).
+        for read in filter(None, (getattr(subscriber, "read", None) for subscriber in self.subscribers)):
+            read(connection, batch)
         # Another run may have stored some of these since we looked (never with the lease, but cheap):
         # the insert skips them and says which it stored.
         still_unseen = store_new(connection, [
