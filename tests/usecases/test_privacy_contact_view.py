@@ -47,9 +47,10 @@ def test_contact_views_details_and_sends_store_and_log_no_content(live, database
     live.connect_with_magnet(labels=True, sharing="public", sharing_depth="full", alert_channel="G0TEAM")
     live.connect_with_magnet(COLLEAGUE, COLLEAGUE_GMAIL)
     tokens = []
+    account_ids = [live.account_id(gmail) for gmail in (REP_GMAIL, COLLEAGUE_GMAIL)]  # not inside the session below
     with session_scope(live.engine) as session:
-        for gmail in (REP_GMAIL, COLLEAGUE_GMAIL):
-            account = session.get(GmailAccount, live.account_id(gmail))
+        for account_id in account_ids:
+            account = session.get(GmailAccount, account_id)
             credentials = load_credentials(live.services.cipher, account, live.services.google)
             tokens += [credentials.token, credentials.refresh_token]
     for i in range(12):
