@@ -2,9 +2,9 @@
 
 The PostgreSQL pool is fixed, with no overflow (crm_store/db.py). A path that holds one connection and asks for a
 second can then wait forever: with every connection held by a thread doing the same, each waits for another's (and
-fails after the pool's timeout). The soak found one such path and the tests a second; the test stacks now watch
-every checkout of the server's engine, on both databases, and a stack's stop fails its test when a thread held two
-at once, naming where it took the second.
+fails after the pool's timeout). Only the paths the soak and a one-off probe ran had been checked; the test stacks
+now watch every checkout of the server's engine, on both databases, and a stack's stop fails its test when a thread
+held two at once, naming where it took the second.
 """
 from __future__ import annotations
 
